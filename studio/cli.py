@@ -1,0 +1,221 @@
+"""The ``studio`` command line. Every subcommand calls the matching function of :mod:`studio.api`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from studio.core.errors import StudioError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _progress_printer(enabled: bool):
+    """A progress callback that redraws one stderr line (when stderr is a terminal)."""
+    if not (enabled and sys.stderr.isatty()):
+        return lambda done, total, message="": None
+
+    def show(done: int, total: int, message: str = "") -> None:
+        pct = f"{100 * done / total:5.1f}%" if total else f"{done}"
+        sys.stderr.write(f"\r{message} {pct}   ")
+        if total and done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+# ------------------------------------------------------------------------------------ dataset
+def cmd_dataset_import(a: argparse.Namespace) -> int:
+    from studio import api
+    from studio.core.formats import ImportOptions
+
+    labels = None
+    if a.labels:
+        labels = [ln.strip() for ln in Path(a.labels).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    opts = ImportOptions(strict=not a.lenient, default_class=a.default_class, class_attr=a.class_attr,
+                         split=a.split, labels=labels)
+    res = api.dataset_import(a.src, a.output, fmt=a.format, images=a.images, options=opts)
+    ds = res.dataset
+    print(f"wrote {a.output}: {len(ds.images)} images, {len(ds.annotations)} annotations, "
+          f"{len(ds.categories)} classes ({', '.join(ds.class_names)}); images in {res.images_dir}")
+    for w in res.warnings[: a.max_warnings]:
+        print(f"warning: {w}", file=sys.stderr)
+    if len(res.warnings) > a.max_warnings:
+        print(f"... {len(res.warnings) - a.max_warnings} more warning(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_dataset_export(a: argparse.Namespace) -> int:
+    from studio import api
+    from studio.core.formats import ExportOptions
+
+    opts = ExportOptions(copy_images=not a.no_copy_images, task=a.task)
+    written = api.dataset_export(a.ann, a.format, a.output, images=a.images, options=opts)
+    print(f"exported {a.ann} as {a.format} into {a.output} ({len(written)} file(s) written)")
+    return EXIT_OK
+
+
+def cmd_dataset_check(a: argparse.Namespace) -> int:
+    from studio import api
+
+    rep = api.dataset_check(a.ann, a.images, deep=a.deep, json_out=a.json, progress=_progress_printer(True))
+    print(rep.format_text(max_per_kind=a.max_per_kind))
+    if a.json:
+        print(f"report written to {a.json}")
+    return rep.exit_code
+
+
+def cmd_dataset_stats(a: argparse.Namespace) -> int:
+    from studio import api
+
+    stats, written = api.dataset_stats(a.ann, a.out)
+    print(stats.format_text())
+    for p in written:
+        print(f"wrote {p}")
+    return EXIT_OK
+
+
+def cmd_dataset_split(a: argparse.Namespace) -> int:
+    from studio import api
+
+    parts = api.dataset_split(a.ann, a.ratios, a.output, seed=a.seed, names=a.names)
+    for name, ds in parts.items():
+        print(f"{Path(a.output) / (name + '.json')}: {len(ds.images)} images, {len(ds.annotations)} annotations")
+    return EXIT_OK
+
+
+def cmd_dataset_download(a: argparse.Namespace) -> int:
+    from studio import api
+
+    dest = api.dataset_download(a.name, a.dest, progress=_progress_printer(True))
+    print(f"{a.name} is in {dest}")
+    return EXIT_OK
+
+
+def cmd_dataset_demo(a: argparse.Namespace) -> int:
+    from studio import api
+
+    splits = api.dataset_demo(a.output, n_train=a.train, n_val=a.val, seed=a.seed)
+    for name, s in splits.items():
+        print(f"{name}: {s.annotations} (images in {s.images})")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ other
+def cmd_doctor(a: argparse.Namespace) -> int:
+    from studio.core.doctor import collect, format_report
+
+    print(format_report(collect()))
+    return EXIT_OK
+
+
+def cmd_gui(a: argparse.Namespace) -> int:
+    try:
+        from studio.gui.app import run_app
+    except ImportError as e:
+        raise StudioError(f"the desktop app cannot start: {e} (run `studio doctor`)") from None
+    ann = Path(a.path) if a.path else None
+    return run_app(ann=ann, images=Path(a.images) if a.images else None,
+                   screenshot_dir=Path(a.screenshot) if a.screenshot else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from studio import __version__
+
+    p = argparse.ArgumentParser(prog="studio", description="Annotate, convert, train, inspect and export detectors and instance segmenters.")
+    p.add_argument("--version", action="version", version=f"studio {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the desktop app (the default command)")
+    g.add_argument("path", nargs="?", help="annotation file to open (default: the built-in demo data)")
+    g.add_argument("--images", help="images folder of that annotation file")
+    g.add_argument("--screenshot", metavar="DIR", help="save one PNG per page into DIR and exit")
+    g.set_defaults(func=cmd_gui)
+
+    d = sub.add_parser("doctor", help="versions, devices, ONNX Runtime providers, TensorRT, weights folders")
+    d.set_defaults(func=cmd_doctor)
+
+    ds = sub.add_parser("dataset", help="import, export, check, describe and split datasets").add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    from studio.core.formats import export_formats, import_formats
+
+    i = ds.add_parser("import", help="convert VIA / COCO / labelme / VOC / YOLO into Studio's COCO file")
+    i.add_argument("src", help="annotation file or folder")
+    i.add_argument("--format", choices=import_formats(), help="source format (detected when omitted)")
+    i.add_argument("--images", help="images folder (default: the format's usual place)")
+    i.add_argument("-o", "--output", required=True, help="COCO JSON to write")
+    i.add_argument("--lenient", action="store_true", help="skip bad items with a warning instead of failing")
+    i.add_argument("--default-class", help="VIA: class for regions without a class attribute")
+    i.add_argument("--class-attr", help="VIA: region attribute that holds the class name")
+    i.add_argument("--split", help="VOC: ImageSets/Main split; YOLO: data.yaml split")
+    i.add_argument("--labels", help="text file with one class name per line (labelme's labels.txt)")
+    i.add_argument("--max-warnings", type=int, default=20, help=argparse.SUPPRESS)
+    i.set_defaults(func=cmd_dataset_import)
+
+    e = ds.add_parser("export", help="write a COCO file as COCO, YOLO, VOC or labelme")
+    e.add_argument("ann", help="COCO JSON")
+    e.add_argument("--format", required=True, choices=export_formats())
+    e.add_argument("--images", help="images folder (default: the one recorded at import)")
+    e.add_argument("-o", "--output", required=True, help="output folder")
+    e.add_argument("--task", choices=("detect", "segment"), help="YOLO: labels with boxes or polygons")
+    e.add_argument("--no-copy-images", action="store_true", help="refer to the images where they are instead of placing them in the output")
+    e.set_defaults(func=cmd_dataset_export)
+
+    c = ds.add_parser("check", help="report problems; exit 1 on errors, 0 when only warnings")
+    c.add_argument("ann")
+    c.add_argument("--images", help="images folder (default: the one recorded at import)")
+    c.add_argument("--json", metavar="REPORT.json", help="write the full report as JSON")
+    c.add_argument("--deep", action="store_true", help="decode every image fully (finds truncated files)")
+    c.add_argument("--max-per-kind", type=int, default=10, help="problems listed per kind")
+    c.set_defaults(func=cmd_dataset_check)
+
+    s = ds.add_parser("stats", help="per-class counts, box size and aspect histograms")
+    s.add_argument("ann")
+    s.add_argument("--images", help="accepted for symmetry with the other commands")
+    s.add_argument("--out", help="folder for the PNG plots and stats.json")
+    s.set_defaults(func=cmd_dataset_stats)
+
+    sp = ds.add_parser("split", help="split into train/val(/test), stratified by class")
+    sp.add_argument("ann")
+    sp.add_argument("--ratios", type=float, nargs="+", required=True)
+    sp.add_argument("--names", nargs="+", help="subset names (default: train val test)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("-o", "--output", required=True)
+    sp.set_defaults(func=cmd_dataset_split)
+
+    dl = ds.add_parser("download", help="fetch the public balloon or cat dataset")
+    dl.add_argument("name", choices=("balloon", "cat"))
+    dl.add_argument("--dest", default="data", help="folder to unpack into (default: ./data)")
+    dl.set_defaults(func=cmd_dataset_download)
+
+    dm = ds.add_parser("demo", help="write the built-in synthetic demo dataset")
+    dm.add_argument("-o", "--output", required=True)
+    dm.add_argument("--train", type=int, default=40)
+    dm.add_argument("--val", type=int, default=12)
+    dm.add_argument("--seed", type=int, default=0)
+    dm.set_defaults(func=cmd_dataset_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or [])])
+    try:
+        return int(args.func(args) or 0)
+    except StudioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

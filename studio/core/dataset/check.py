@@ -1,0 +1,267 @@
+"""``studio dataset check``: find what is wrong with an annotation file and its images.
+
+Problems are grouped by kind, each naming the offending file and the image / annotation id, so the
+CLI can print them and the GUI can jump to the image and shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.dataset.model import Dataset, image_path
+from studio.core.errors import DatasetError
+from studio.core.geometry import is_rle, repair_polygon
+from studio.core.jobs import CancelToken, ProgressFn, no_progress
+
+ERROR, WARNING = "error", "warning"
+
+#: kind -> (severity, title); the order is the order of the report
+KINDS: dict[str, tuple[str, str]] = {
+    "missing_image": (ERROR, "missing image files"),
+    "unreadable_image": (ERROR, "unreadable images"),
+    "size_mismatch": (ERROR, "image size in JSON differs from the real image"),
+    "duplicate_image_id": (ERROR, "duplicate image ids"),
+    "duplicate_annotation_id": (ERROR, "duplicate annotation ids"),
+    "duplicate_category_id": (ERROR, "duplicate category ids"),
+    "unknown_image": (ERROR, "annotations on unknown images"),
+    "unknown_category": (ERROR, "annotations on unknown categories"),
+    "degenerate_polygon": (ERROR, "degenerate polygons (fewer than 3 points or zero area)"),
+    "invalid_bbox": (ERROR, "invalid boxes (not 4 numbers, or zero or negative size)"),
+    "box_outside_image": (ERROR, "boxes entirely outside their image"),
+    "self_intersection": (WARNING, "self-intersecting polygons (repairable)"),
+    "box_partly_outside": (WARNING, "boxes partly outside their image"),
+    "duplicate_file_name": (WARNING, "several image records with the same file"),
+    "empty_category": (WARNING, "categories with no annotations"),
+    "unannotated_image": (WARNING, "images with no annotations"),
+}
+
+#: tolerance in pixels before a box counts as outside its image
+OUTSIDE_TOL = 1.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    message: str
+    file: str | None = None
+    image_id: Any = None
+    ann_id: Any = None
+    category_id: Any = None
+
+    @property
+    def severity(self) -> str:
+        return KINDS[self.kind][0]
+
+
+@dataclass
+class CheckReport:
+    annotation_file: str | None
+    images_dir: str | None
+    num_images: int = 0
+    num_annotations: int = 0
+    num_categories: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == WARNING]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+    def by_kind(self) -> dict[str, list[Problem]]:
+        groups: dict[str, list[Problem]] = defaultdict(list)
+        for p in self.problems:
+            groups[p.kind].append(p)
+        return {k: groups[k] for k in KINDS if k in groups}
+
+    def for_image(self, image_id: Any) -> list[Problem]:
+        return [p for p in self.problems if p.image_id == image_id]
+
+    def to_dict(self) -> dict:
+        return {
+            "annotation_file": self.annotation_file,
+            "images_dir": self.images_dir,
+            "summary": {
+                "images": self.num_images,
+                "annotations": self.num_annotations,
+                "categories": self.num_categories,
+                "errors": len(self.errors),
+                "warnings": len(self.warnings),
+                "by_kind": {k: len(v) for k, v in self.by_kind().items()},
+            },
+            "problems": {
+                k: {
+                    "severity": KINDS[k][0],
+                    "title": KINDS[k][1],
+                    "count": len(v),
+                    "items": [{kk: vv for kk, vv in asdict(p).items() if kk != "kind"} for p in v],
+                }
+                for k, v in self.by_kind().items()
+            },
+        }
+
+    def format_text(self, max_per_kind: int = 10) -> str:
+        lines = [
+            f"{self.annotation_file}: {self.num_images} images, {self.num_annotations} annotations, "
+            f"{self.num_categories} categories"
+        ]
+        for kind, probs in self.by_kind().items():
+            sev, title = KINDS[kind]
+            lines.append(f"{sev.upper()} {title} [{kind}]: {len(probs)}")
+            for p in probs[:max_per_kind]:
+                where = p.file or ""
+                ids = ", ".join(
+                    f"{n} {v}" for n, v in (("image", p.image_id), ("annotation", p.ann_id), ("category", p.category_id))
+                    if v is not None
+                )
+                lines.append(f"  - {where}{' (' + ids + ')' if ids else ''}: {p.message}")
+            if len(probs) > max_per_kind:
+                lines.append(f"  ... and {len(probs) - max_per_kind} more (use --json for the full list)")
+        lines.append(
+            f"{len(self.errors)} error(s), {len(self.warnings)} warning(s)" if self.problems else "no problems found"
+        )
+        return "\n".join(lines)
+
+
+def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
+    """("ok", (w, h)) / ("missing", None) / ("unreadable", reason)."""
+    from studio.core.imageio import read_image_size
+
+    if not path.is_file():
+        return "missing", None
+    try:
+        size = read_image_size(path)
+    except DatasetError as e:
+        return "unreadable", e.message
+    if deep:
+        import cv2
+
+        if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
+            return "unreadable", "decoding failed (truncated or corrupt data)"
+    return "ok", size
+
+
+def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None) -> list[Problem]:
+    out: list[Problem] = []
+    total = len(ds.images)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        paths = [image_path(images_dir, im) for im in ds.images]
+        for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, pool.map(lambda q: _probe_image(q, deep), paths))):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if status == "missing":
+                out.append(Problem("missing_image", "image file not found", str(p), im["id"]))
+            elif status == "unreadable":
+                out.append(Problem("unreadable_image", str(val), str(p), im["id"]))
+            elif (im.get("width"), im.get("height")) != tuple(val):
+                out.append(Problem(
+                    "size_mismatch",
+                    f"JSON says {im.get('width')}x{im.get('height')}, the file is {val[0]}x{val[1]}",
+                    str(p), im["id"],
+                ))
+            if k % 64 == 0 or k + 1 == total:
+                progress(k + 1, total, "reading image headers")
+    return out
+
+
+def _duplicates(records: list[dict], kind: str, label: str, src: str) -> list[Problem]:
+    counts = Counter(r.get("id") for r in records)
+    return [Problem(kind, f"{label} id {rid} is used {n} times", src) for rid, n in counts.items() if n > 1]
+
+
+def _check_box(a: dict, im: dict | None, src: str) -> list[Problem]:
+    box = a.get("bbox")
+    pid = dict(file=src, image_id=a["image_id"], ann_id=a["id"], category_id=a["category_id"])
+    if box is None:
+        if a.get("segmentation"):
+            return []
+        return [Problem("invalid_bbox", "no bbox and no segmentation", **pid)]
+    if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in box)):
+        return [Problem("invalid_bbox", f"bbox must be 4 finite numbers, got {box!r}", **pid)]
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return [Problem("invalid_bbox", f"bbox has zero or negative size ({w:g}x{h:g})", **pid)]
+    if im is None or not im.get("width") or not im.get("height"):
+        return []
+    W, H = im["width"], im["height"]
+    if x >= W or y >= H or x + w <= 0 or y + h <= 0:
+        return [Problem("box_outside_image", f"bbox {[round(v, 1) for v in box]} lies outside the {W}x{H} image", **pid)]
+    if x < -OUTSIDE_TOL or y < -OUTSIDE_TOL or x + w > W + OUTSIDE_TOL or y + h > H + OUTSIDE_TOL:
+        return [Problem("box_partly_outside", f"bbox {[round(v, 1) for v in box]} extends beyond the {W}x{H} image", **pid)]
+    return []
+
+
+def _check_segmentation(a: dict, src: str) -> list[Problem]:
+    seg = a.get("segmentation")
+    if not seg or is_rle(seg):
+        return []
+    pid = dict(file=src, image_id=a["image_id"], ann_id=a["id"], category_id=a["category_id"])
+    if not isinstance(seg, list):
+        return [Problem("degenerate_polygon", f"segmentation is a {type(seg).__name__}, not a list of polygons", **pid)]
+    out = []
+    for j, poly in enumerate(seg):
+        if not isinstance(poly, list) or not all(isinstance(v, (int, float)) for v in poly):
+            out.append(Problem("degenerate_polygon", f"polygon {j} is not a list of numbers", **pid))
+            continue
+        fix = repair_polygon(poly)
+        if fix.kind == "degenerate":
+            out.append(Problem("degenerate_polygon", f"polygon {j}: {fix.detail}", **pid))
+        elif fix.kind == "repaired":
+            out.append(Problem("self_intersection", f"polygon {j}: {fix.detail}", **pid))
+    return out
+
+
+def check_dataset(
+    source: str | Path | Dataset,
+    images_dir: str | Path | None = None,
+    deep: bool = False,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> CheckReport:
+    """Check an annotation file (or a loaded Dataset) and, when ``images_dir`` is given, its images.
+
+    Raises DatasetError only when the file cannot be read as COCO at all (broken JSON, wrong schema).
+    """
+    ds = source if isinstance(source, Dataset) else Dataset.load(source)
+    src = str(ds.source) if ds.source is not None else "<dataset>"
+    rep = CheckReport(src, str(images_dir) if images_dir is not None else None,
+                      len(ds.images), len(ds.annotations), len(ds.categories))
+    P = rep.problems
+    P += _duplicates(ds.images, "duplicate_image_id", "image", src)
+    P += _duplicates(ds.annotations, "duplicate_annotation_id", "annotation", src)
+    P += _duplicates(ds.categories, "duplicate_category_id", "category", src)
+    names = Counter(im["file_name"] for im in ds.images)
+    P += [Problem("duplicate_file_name", f"{n} image records point to this file", name) for name, n in names.items() if n > 1]
+    if images_dir is not None:
+        P += _check_images(ds, Path(images_dir), deep, progress, cancel)
+    used_cats: Counter = Counter()
+    total = len(ds.annotations)
+    for k, a in enumerate(ds.annotations):
+        if cancel is not None and k % 1024 == 0:
+            cancel.raise_if_cancelled()
+        im = ds._img.get(a["image_id"])
+        if im is None:
+            P.append(Problem("unknown_image", f"image id {a['image_id']!r} is not in 'images'", src, a["image_id"], a["id"], a["category_id"]))
+        if not ds.has_category(a["category_id"]):
+            P.append(Problem("unknown_category", f"category id {a['category_id']!r} is not in 'categories'", src, a["image_id"], a["id"], a["category_id"]))
+        used_cats[a["category_id"]] += 1
+        P += _check_box(a, im, src)
+        P += _check_segmentation(a, src)
+        if k % 4096 == 0 or k + 1 == total:
+            progress(k + 1, total, "checking annotations")
+    P += [Problem("empty_category", f"category '{c['name']}' has no annotations", src, category_id=c["id"])
+          for c in ds.categories if used_cats[c["id"]] == 0]
+    P += [Problem("unannotated_image", "image has no annotations", str(image_path(images_dir, im)) if images_dir else im["file_name"], im["id"])
+          for im in ds.images if not ds.anns_for_image(im["id"])]
+    return rep

@@ -1,0 +1,138 @@
+"""Built-in offline demo data: a small synthetic instance-segmentation set.
+
+Shapes of four classes (disc, triangle, square, star) with exact polygons, drawn over varied
+backgrounds (gradients, stripes, noise, blobs). Later shapes occlude earlier ones and the polygons
+follow what stays visible, so the masks are exact. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from shapely.geometry import Polygon, box
+
+from studio.core import atomic
+from studio.core.dataset.model import Dataset
+from studio.core.geometry import ellipse_polygon, exterior_flat, flat_to_xy, _polygons_of
+
+CLASSES = ("disc", "triangle", "square", "star")
+DEMO_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DemoSplit:
+    annotations: Path
+    images: Path
+
+
+def _shape(cls: str, cx: float, cy: float, r: float, angle: float) -> list[float]:
+    if cls == "disc":
+        return ellipse_polygon(cx, cy, r, r * 0.8 + r * 0.2 * np.cos(angle), angle, n=36)
+    k = {"triangle": 3, "square": 4, "star": 10}[cls]
+    t = angle + np.arange(k) * 2 * np.pi / k
+    rad = np.full(k, r)
+    if cls == "star":
+        rad[1::2] = r * 0.45
+    return [float(v) for xy in zip(cx + rad * np.cos(t), cy + rad * np.sin(t)) for v in xy]
+
+
+def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    import cv2
+
+    c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    kind = rng.integers(0, 4)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == 0:  # linear gradient
+        t = (xx * np.cos(rng.uniform(0, np.pi)) + yy * np.sin(rng.uniform(0, np.pi)))
+        t = (t - t.min()) / max(float(np.ptp(t)), 1.0)
+    elif kind == 1:  # stripes
+        t = 0.5 + 0.5 * np.sin((xx + rng.uniform(0.5, 2) * yy) / rng.uniform(4, 14))
+    elif kind == 2:  # smooth noise
+        small = rng.random((max(h // 24, 2), max(w // 24, 2))).astype(np.float32)
+        t = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    else:  # checker
+        s = int(rng.integers(12, 40))
+        t = (((xx // s) + (yy // s)) % 2).astype(np.float32) * 0.6 + 0.2
+    img = c0[None, None, :] * (1 - t[..., None]) + c1[None, None, :] * t[..., None]
+    img += rng.normal(0, 8, img.shape)
+    return img.clip(0, 255).astype(np.uint8)
+
+
+def _draw(img: np.ndarray, flat: list[float], color: np.ndarray, rng: np.random.Generator) -> None:
+    import cv2
+
+    pts = np.round(flat_to_xy(flat)).astype(np.int32)
+    cv2.fillPoly(img, [pts], tuple(int(c) for c in color), lineType=cv2.LINE_AA)
+    if rng.random() < 0.5:
+        dark = tuple(int(c * 0.5) for c in color)
+        cv2.polylines(img, [pts], True, dark, 2, lineType=cv2.LINE_AA)
+
+
+def generate(out_dir: str | Path, n_train: int = 40, n_val: int = 12, size: tuple[int, int] = (320, 240), seed: int = 0) -> dict[str, DemoSplit]:
+    """Write ``OUT/images/{train,val}/*.jpg`` and ``OUT/annotations/{train,val}.json`` atomically."""
+    import cv2
+
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    w, h = size
+    with atomic.atomic_dir(out_dir) as tmp:
+        for split, n in (("train", n_train), ("val", n_val)):
+            ds = Dataset()
+            cat_ids = {c: ds.add_category(c, "shape") for c in CLASSES}
+            img_dir = tmp / "images" / split
+            img_dir.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                img = _background(rng, w, h)
+                placed: list[tuple[str, Polygon]] = []
+                for _ in range(int(rng.integers(1, 5))):
+                    cls = CLASSES[int(rng.integers(0, len(CLASSES)))]
+                    r = float(rng.uniform(0.08, 0.22) * min(w, h))
+                    cx, cy = rng.uniform(r * 0.6, w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6)
+                    flat = _shape(cls, cx, cy, r, float(rng.uniform(0, 2 * np.pi)))
+                    _draw(img, flat, rng.integers(0, 256, 3), rng)
+                    new = Polygon(flat_to_xy(flat)).buffer(0).intersection(box(0, 0, w, h))
+                    placed = [(c, p.difference(new)) for c, p in placed] + [(cls, new)]
+                name = f"{split}_{i:04d}.jpg"
+                cv2.imwrite(str(img_dir / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+                im = ds.add_image(name, w, h)
+                for cls, geom in placed:
+                    parts = [exterior_flat(p) for p in _polygons_of(geom) if p.area >= 30.0]
+                    parts = [[round(v, 2) for v in p] for p in parts]
+                    if parts:
+                        ds.add_annotation(im["id"], cat_ids[cls], segmentation=parts)
+            (tmp / "annotations").mkdir(exist_ok=True)
+            ds.save(tmp / "annotations" / f"{split}.json", indent=True)
+        atomic.write_json(tmp / "demo.json", {"version": DEMO_VERSION, "seed": seed, "classes": list(CLASSES)})
+    return splits(out_dir)
+
+
+def splits(root: str | Path) -> dict[str, DemoSplit]:
+    root = Path(root)
+    return {s: DemoSplit(root / "annotations" / f"{s}.json", root / "images" / s) for s in ("train", "val")}
+
+
+def default_root() -> Path:
+    import platformdirs
+
+    return platformdirs.user_data_path("studio", appauthor=False) / "demo"
+
+
+def ensure_demo(root: str | Path | None = None) -> dict[str, DemoSplit]:
+    """The demo data under ``root`` (default: the per-user data folder), generated if absent or stale."""
+    import orjson
+
+    root = Path(root) if root is not None else default_root()
+    marker = root / "demo.json"
+    try:
+        ok = orjson.loads(marker.read_bytes()).get("version") == DEMO_VERSION
+    except (OSError, orjson.JSONDecodeError):
+        ok = False
+    if ok and all(s.annotations.is_file() for s in splits(root).values()):
+        return splits(root)
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    return generate(root)

@@ -1,0 +1,98 @@
+"""Dataset formats: one table of importers and exporters, used by the CLI and the import wizard.
+
+Each format module defines ``NAME``, ``DESCRIPTION``, ``detect(src) -> bool`` and, where it can,
+``read(src, images, options) -> ImportResult`` and ``write(dataset, images_dir, out_dir, options)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from studio.core.errors import DatasetError
+from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult
+
+# detection order matters: the most specific signatures first
+_MODULES = ("via", "labelme", "voc", "yolo", "coco")
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    name: str
+    description: str
+    module: ModuleType
+
+    @property
+    def can_import(self) -> bool:
+        return hasattr(self.module, "read")
+
+    @property
+    def can_export(self) -> bool:
+        return hasattr(self.module, "write")
+
+
+def _load() -> dict[str, DatasetFormat]:
+    out = {}
+    for m in _MODULES:
+        mod = importlib.import_module(f"studio.core.formats.{m}")
+        out[mod.NAME] = DatasetFormat(mod.NAME, mod.DESCRIPTION, mod)
+    return out
+
+
+@functools.cache
+def formats() -> dict[str, DatasetFormat]:
+    """The format table, built on first use (plugins add to it in a later step)."""
+    return _load()
+
+
+def import_formats() -> list[str]:
+    return [n for n, f in formats().items() if f.can_import]
+
+
+def export_formats() -> list[str]:
+    return [n for n, f in formats().items() if f.can_export]
+
+
+def get_format(name: str) -> DatasetFormat:
+    try:
+        return formats()[name]
+    except KeyError:
+        raise DatasetError(f"unknown format '{name}' (known: {', '.join(formats())})") from None
+
+
+def detect_format(src: str | Path) -> str | None:
+    """Name of the first format whose signature matches ``src`` (file or folder), or None."""
+    src = Path(src)
+    for name, fmt in formats().items():
+        try:
+            if fmt.module.detect(src):
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def import_dataset(fmt: str, src: str | Path, images: str | Path | None = None, options: ImportOptions | None = None) -> ImportResult:
+    f = get_format(fmt)
+    if not f.can_import:
+        raise DatasetError(f"format '{fmt}' cannot be imported")
+    src = Path(src)
+    if not src.exists():
+        raise DatasetError("no such file or folder", file=src)
+    return f.module.read(src, Path(images) if images is not None else None, options or ImportOptions())
+
+
+def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOptions | None = None) -> list[Path]:
+    f = get_format(fmt)
+    if not f.can_export:
+        raise DatasetError(f"format '{fmt}' cannot be exported")
+    return f.module.write(dataset, Path(images_dir) if images_dir is not None else None, Path(out_dir), options or ExportOptions())
+
+
+__all__ = [
+    "formats", "DatasetFormat", "ImportOptions", "ImportResult", "ExportOptions",
+    "import_dataset", "export_dataset", "detect_format", "get_format", "import_formats", "export_formats",
+]

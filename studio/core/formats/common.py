@@ -1,0 +1,88 @@
+"""Shared pieces of the importers and exporters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from studio.core.dataset.model import Dataset
+from studio.core.errors import DatasetError
+from studio.core.geometry import repair_polygon
+from studio.core.imageio import read_image_size  # noqa: F401  (re-exported for the format modules)
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class ImportOptions:
+    """Options every importer understands (each ignores what does not apply to it)."""
+
+    strict: bool = True  # bad items are errors; False skips them with a warning
+    default_class: str | None = None  # VIA regions without a class attribute
+    class_attr: str | None = None  # VIA region attribute holding the class name
+    split: str | None = None  # VOC ImageSets/Main split or YOLO data.yaml split
+    labels: list[str] | None = None  # fixed class list (labelme labels.txt); unknown labels are errors
+    progress: ProgressFn | None = None
+
+
+@dataclass
+class ImportResult:
+    dataset: Dataset
+    images_dir: Path  # folder that the images' file_name values are relative to
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportOptions:
+    copy_images: bool = True  # place images (hard links where possible) in the output folder
+    task: str | None = None  # YOLO: "detect" or "segment"; None picks segment when there are masks
+    progress: ProgressFn | None = None
+
+
+class Collector:
+    """Collects warnings, and turns bad items into errors or skips according to ``strict``."""
+
+    def __init__(self, strict: bool = True):
+        self.strict = strict
+        self.warnings: list[str] = []
+
+    def warn(self, file: Any, item: str | None, message: str) -> None:
+        self.warnings.append(str(DatasetError(message, file=file, item=item)))
+
+    def bad(self, file: Any, item: str | None, message: str) -> None:
+        """A bad item: raise in strict mode, else record a warning that it was skipped."""
+        if self.strict:
+            raise DatasetError(message, file=file, item=item)
+        self.warn(file, item, message + " (skipped)")
+
+    def polygon(self, flat: list[float], file: Any, item: str) -> list[list[float]] | None:
+        """Validate one polygon: parts to keep, or None if it was skipped."""
+        try:
+            flat = [float(v) for v in flat]
+        except (TypeError, ValueError):
+            self.bad(file, item, "polygon coordinates must be numbers")
+            return None
+        fix = repair_polygon(flat)
+        if fix.kind == "degenerate":
+            self.bad(file, item, f"degenerate polygon: {fix.detail}")
+            return None
+        if fix.kind == "repaired":
+            self.warn(file, item, f"self-intersecting polygon: {fix.detail}")
+        return [list(p) for p in fix.parts]
+
+
+def place_image(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` at ``dst`` (same file system), else copy it."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def class_index(dataset: Dataset) -> dict[Any, int]:
+    """Category id -> 0-based contiguous index, ordered by category id."""
+    return {c["id"]: i for i, c in enumerate(sorted(dataset.categories, key=lambda c: c["id"]))}

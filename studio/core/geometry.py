@@ -1,0 +1,239 @@
+"""Polygon, box and mask geometry.
+
+Polygons are COCO flat lists ``[x1, y1, x2, y2, ...]`` in pixel coordinates. A segmentation is either
+a list of such polygons (the parts of one instance) or an RLE dict (``{"size": [h, w], "counts": ...}``).
+Validity, repair, clipping and simplification go through shapely; polygon<->mask through pycocotools
+and OpenCV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import shapely
+from shapely.geometry import GeometryCollection, MultiPolygon, Polygon, box as shapely_box
+
+Flat = list[float]
+
+
+def flat_to_xy(flat: Sequence[float]) -> np.ndarray:
+    return np.asarray(flat, dtype=np.float64).reshape(-1, 2)
+
+
+def xy_to_flat(xy: np.ndarray) -> Flat:
+    return [float(v) for v in np.asarray(xy, dtype=np.float64).reshape(-1)]
+
+
+def shoelace_area(flat: Sequence[float]) -> float:
+    xy = flat_to_xy(flat)
+    if len(xy) < 3:
+        return 0.0
+    x, y = xy[:, 0], xy[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def polygons_bbox(polys: Sequence[Sequence[float]]) -> list[float]:
+    """Tight ``[x, y, w, h]`` around all parts."""
+    pts = [flat_to_xy(p) for p in polys if len(p) >= 2]
+    if not pts:
+        return [0.0, 0.0, 0.0, 0.0]
+    xy = np.concatenate(pts)
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def polygons_area(polys: Sequence[Sequence[float]]) -> float:
+    return float(sum(shoelace_area(p) for p in polys))
+
+
+def is_rle(seg: Any) -> bool:
+    return isinstance(seg, dict) and "counts" in seg and "size" in seg
+
+
+def rle_area_bbox(rle: dict) -> tuple[float, list[float]]:
+    from pycocotools import mask as mask_utils
+
+    r = _compressed(rle)
+    return float(mask_utils.area(r)), [float(v) for v in mask_utils.toBbox(r)]
+
+
+def _compressed(rle: dict) -> dict:
+    from pycocotools import mask as mask_utils
+
+    if isinstance(rle["counts"], list):
+        h, w = rle["size"]
+        return mask_utils.frPyObjects(rle, h, w)
+    if isinstance(rle["counts"], str):
+        return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return rle
+
+
+def segmentation_area_bbox(seg: Any) -> tuple[float, list[float]]:
+    """Area and bbox of a segmentation: polygon area (shoelace) and extents, or RLE pixel count."""
+    if is_rle(seg):
+        return rle_area_bbox(seg)
+    return polygons_area(seg), polygons_bbox(seg)
+
+
+# ----------------------------------------------------------------------------------------------
+# validity and repair
+@dataclass(frozen=True)
+class PolygonFix:
+    """What :func:`repair_polygon` did to one polygon."""
+
+    kind: str  # "ok", "repaired", "degenerate"
+    detail: str
+    parts: tuple[tuple[float, ...], ...]
+
+
+def to_shapely(flat: Sequence[float]) -> Polygon:
+    return Polygon(flat_to_xy(flat))
+
+
+def _polygons_of(geom) -> list[Polygon]:
+    if isinstance(geom, Polygon):
+        return [geom] if not geom.is_empty else []
+    if isinstance(geom, (MultiPolygon, GeometryCollection)):
+        out: list[Polygon] = []
+        for g in geom.geoms:
+            out.extend(_polygons_of(g))
+        return out
+    return []
+
+
+def exterior_flat(poly: Polygon) -> Flat:
+    xy = np.asarray(poly.exterior.coords)[:-1]  # drop the closing point
+    return xy_to_flat(xy)
+
+
+def repair_polygon(flat: Sequence[float], min_area: float = 1e-6) -> PolygonFix:
+    """Check one polygon; repair self-intersections with ``shapely.make_valid``.
+
+    Returns kind "degenerate" for fewer than 3 points or zero area, "repaired" when the polygon was
+    split or its outline changed, else "ok" with the polygon unchanged.
+    """
+    if len(flat) % 2:
+        return PolygonFix("degenerate", f"odd number of coordinates ({len(flat)})", ())
+    n = len(flat) // 2
+    if n < 3:
+        return PolygonFix("degenerate", f"{n} point(s), a polygon needs at least 3", ())
+    xy = flat_to_xy(flat)
+    if not np.isfinite(xy).all():
+        return PolygonFix("degenerate", "non-finite coordinate", ())
+    poly = Polygon(xy)
+    if poly.area <= min_area:
+        return PolygonFix("degenerate", "zero area (collinear or repeated points)", ())
+    if poly.is_valid:
+        return PolygonFix("ok", "", (tuple(float(v) for v in flat),))
+    reason = shapely.is_valid_reason(poly)
+    parts = [p for p in _polygons_of(shapely.make_valid(poly)) if p.area > min_area]
+    if not parts:
+        return PolygonFix("degenerate", f"invalid and nothing left after repair ({reason})", ())
+    return PolygonFix(
+        "repaired",
+        f"{reason}; repaired into {len(parts)} part(s)",
+        tuple(tuple(exterior_flat(p)) for p in parts),
+    )
+
+
+def clip_polygon(flat: Sequence[float], width: float, height: float) -> list[Flat]:
+    """Clip a polygon to the image rectangle; may return several parts or none."""
+    poly = to_shapely(flat)
+    if not poly.is_valid:
+        poly = shapely.make_valid(poly)
+    clipped = poly.intersection(shapely_box(0, 0, width, height))
+    return [exterior_flat(p) for p in _polygons_of(clipped) if p.area > 0]
+
+
+def clip_bbox(bbox: Sequence[float], width: float, height: float) -> list[float]:
+    x, y, w, h = bbox
+    x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+    x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def simplify_polygon(flat: Sequence[float], tolerance: float) -> Flat:
+    """Douglas-Peucker simplification that keeps the polygon valid; never below 3 points."""
+    poly = to_shapely(flat)
+    simp = poly.simplify(tolerance, preserve_topology=True)
+    if simp.is_empty or not isinstance(simp, Polygon) or len(simp.exterior.coords) < 4:
+        return [float(v) for v in flat]
+    return exterior_flat(simp)
+
+
+# ----------------------------------------------------------------------------------------------
+# shape constructors used by importers
+def rect_polygon(x0: float, y0: float, x1: float, y1: float) -> Flat:
+    x0, x1 = min(x0, x1), max(x0, x1)
+    y0, y1 = min(y0, y1), max(y0, y1)
+    return [x0, y0, x1, y0, x1, y1, x0, y1]
+
+
+def ellipse_polygon(cx: float, cy: float, rx: float, ry: float, theta: float = 0.0, n: int = 32) -> Flat:
+    """Polygon approximation of an ellipse (``theta`` in radians)."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    x, y = rx * np.cos(t), ry * np.sin(t)
+    c, s = np.cos(theta), np.sin(theta)
+    xy = np.stack([cx + c * x - s * y, cy + s * x + c * y], axis=1)
+    return xy_to_flat(xy)
+
+
+def bbox_polygon(bbox: Sequence[float]) -> Flat:
+    x, y, w, h = bbox
+    return rect_polygon(x, y, x + w, y + h)
+
+
+# ----------------------------------------------------------------------------------------------
+# masks
+def segmentation_to_mask(seg: Any, height: int, width: int) -> np.ndarray:
+    """Decode polygons or RLE into a ``(height, width)`` uint8 mask."""
+    from pycocotools import mask as mask_utils
+
+    if is_rle(seg):
+        return mask_utils.decode(_compressed(seg)).astype(np.uint8)
+    polys = [list(map(float, p)) for p in seg if len(p) >= 6]
+    if not polys:
+        return np.zeros((height, width), np.uint8)
+    rles = mask_utils.frPyObjects(polys, height, width)
+    return mask_utils.decode(mask_utils.merge(rles)).astype(np.uint8)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """Compressed RLE with ``counts`` as str (JSON-serialisable)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float = 0.0) -> list[Flat]:
+    """Outer contours of a binary mask as polygons (pixel-corner convention, holes dropped)."""
+    import cv2
+
+    m = (np.asarray(mask) > 0).astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out: list[Flat] = []
+    for c in contours:
+        xy = c.reshape(-1, 2).astype(np.float64)
+        if len(xy) < 3:
+            continue
+        flat = xy_to_flat(xy)
+        if tolerance > 0:
+            flat = simplify_polygon(flat, tolerance)
+        if shoelace_area(flat) >= min_area:
+            out.append(flat)
+    return out
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two xywh boxes."""
+    ax1, ay1 = a[0] + a[2], a[1] + a[3]
+    bx1, by1 = b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
