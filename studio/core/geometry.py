@@ -124,14 +124,14 @@ def repair_polygon(flat: Sequence[float], min_area: float = 1e-6) -> PolygonFix:
     if not np.isfinite(xy).all():
         return PolygonFix("degenerate", "non-finite coordinate", ())
     poly = Polygon(xy)
-    if poly.area <= min_area:
-        return PolygonFix("degenerate", "zero area (collinear or repeated points)", ())
     if poly.is_valid:
+        if poly.area <= min_area:
+            return PolygonFix("degenerate", "zero area (collinear or repeated points)", ())
         return PolygonFix("ok", "", (tuple(float(v) for v in flat),))
     reason = shapely.is_valid_reason(poly)
     parts = [p for p in _polygons_of(shapely.make_valid(poly)) if p.area > min_area]
     if not parts:
-        return PolygonFix("degenerate", f"invalid and nothing left after repair ({reason})", ())
+        return PolygonFix("degenerate", f"zero area (collinear or repeated points; {reason})", ())
     return PolygonFix(
         "repaired",
         f"{reason}; repaired into {len(parts)} part(s)",

@@ -145,10 +145,13 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
     except DatasetError as e:
         return "unreadable", e.message
     if deep:
-        import cv2
+        from PIL import Image
 
-        if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
-            return "unreadable", "decoding failed (truncated or corrupt data)"
+        try:
+            with Image.open(path) as im:
+                im.load()  # full decode: raises on truncated or corrupt data
+        except Exception as e:
+            return "unreadable", f"decoding failed: {e}"
     return "ok", size
 
 

@@ -14,9 +14,11 @@ annotations...) are kept through load and save.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
 
@@ -69,7 +71,10 @@ class Dataset:
     # ------------------------------------------------------------------ loading and saving
     @classmethod
     def load(cls, path: str | Path) -> "Dataset":
-        return cls.from_dict(read_json(path), source=path)
+        # Parsing creates hundreds of thousands of containers that all stay alive: pausing the
+        # cyclic garbage collector meanwhile avoids repeated useless full scans (about 2x faster).
+        with _gc_paused():
+            return cls.from_dict(read_json(path), source=path)
 
     @classmethod
     def from_dict(cls, d: Any, source: str | Path | None = None) -> "Dataset":
@@ -262,6 +267,17 @@ class Dataset:
             f"Dataset({len(self.images)} images, {len(self.annotations)} annotations, "
             f"{len(self.categories)} categories)"
         )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _require(records: list, keys: tuple[str, ...], section: str, where: str) -> None:
