@@ -45,6 +45,26 @@ def tensorrt_status() -> tuple[bool, str]:
     return True, f"{tensorrt.__version__}"
 
 
+def plugin_places() -> list[Path]:
+    """Folders searched for plugins: the repository's plugins/ and the per-user plugins folder."""
+    import platformdirs
+
+    return [Path(__file__).resolve().parents[2] / "plugins", platformdirs.user_data_path("studio", appauthor=False) / "plugins"]
+
+
+def plugins_line() -> str:
+    found = []
+    for place in plugin_places():
+        if place.is_dir():
+            found += [p.name for p in sorted(place.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
+    eps = importlib.metadata.entry_points(group="studio.plugins")
+    searched = ", ".join(str(p) for p in plugin_places()) + ", entry points 'studio.plugins'"
+    cands = found + [ep.name for ep in eps]
+    if not cands:
+        return f"none loaded (searched {searched})"
+    return f"found {', '.join(cands)} (not loaded: the plugin system is not part of this version; searched {searched})"
+
+
 def collect() -> list[Check]:
     checks = [Check("python", f"{platform.python_version()} ({sys.executable})"),
               Check("platform", platform.platform())]
@@ -77,7 +97,7 @@ def collect() -> list[Check]:
         checks.append(Check("weights", "; ".join(str(p) for p in weights_dirs())))
     except Exception as e:
         checks.append(Check("weights", f"unknown ({e})", ok=False))
-    checks.append(Check("plugins", "none loaded (no plugin folders or entry points found)"))
+    checks.append(Check("plugins", plugins_line()))
     return checks
 
 

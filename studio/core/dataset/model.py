@@ -117,6 +117,7 @@ class Dataset:
 
     # ------------------------------------------------------------------ indexes
     def reindex(self) -> None:
+        self._next: dict[str, int] = {}
         self._img = {im["id"]: im for im in self.images}
         self._cat = {c["id"]: c for c in self.categories}
         self._ann = {}
@@ -177,22 +178,37 @@ class Dataset:
         return False
 
     # ------------------------------------------------------------------ editing
-    def _next_id(self, records: Iterable[dict]) -> int:
-        return max((r["id"] for r in records if isinstance(r["id"], int)), default=0) + 1
+    def _next_id(self, kind: str) -> int:
+        """Next free integer id for "images", "categories" or "annotations" (O(1) after the first call)."""
+        nxt = self._next.get(kind)
+        if nxt is None:
+            records = {"images": self.images, "categories": self.categories, "annotations": self.annotations}[kind]
+            nxt = max((r["id"] for r in records if isinstance(r["id"], int)), default=0) + 1
+        self._next[kind] = nxt + 1
+        return nxt
+
+    def _claim_id(self, kind: str, rid: Any) -> None:
+        """An explicit id was given: keep the counter past it."""
+        if isinstance(rid, int) and kind in self._next and rid >= self._next[kind]:
+            self._next[kind] = rid + 1
 
     def add_category(self, name: str, supercategory: str = "") -> int:
         """Id of the category ``name``, created with the next free id if absent."""
         cid = self.category_id(name)
         if cid is not None:
             return cid
-        cid = self._next_id(self.categories)
+        cid = self._next_id("categories")
         cat = {"id": cid, "name": name, "supercategory": supercategory}
         self.categories.append(cat)
         self._cat[cid] = cat
         return cid
 
     def add_image(self, file_name: str, width: int, height: int, **extra: Any) -> dict:
-        iid = extra.pop("id", None) or self._next_id(self.images)
+        iid = extra.pop("id", None)
+        if iid is None:
+            iid = self._next_id("images")
+        else:
+            self._claim_id("images", iid)
         im = {"id": iid, "file_name": file_name, "width": int(width), "height": int(height), **extra}
         self.images.append(im)
         self._img[iid] = im
@@ -218,7 +234,11 @@ class Dataset:
             area = float(box[2] * box[3])
         else:
             raise ValueError("an annotation needs a segmentation or a bbox")
-        aid = extra.pop("id", None) or self._next_id(self.annotations)
+        aid = extra.pop("id", None)
+        if aid is None:
+            aid = self._next_id("annotations")
+        else:
+            self._claim_id("annotations", aid)
         ann = {
             "id": aid,
             "image_id": image_id,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import PurePosixPath
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
@@ -86,3 +87,33 @@ def place_image(src: Path, dst: Path) -> None:
 def class_index(dataset: Dataset) -> dict[Any, int]:
     """Category id -> 0-based contiguous index, ordered by category id."""
     return {c["id"]: i for i, c in enumerate(sorted(dataset.categories, key=lambda c: c["id"]))}
+
+
+def flat_stems(file_names: list[str]) -> list[str]:
+    """One unique, folder-free stem per image name: ``a/b.jpg`` -> ``a__b``; clashes get ``_1``, ``_2``..."""
+    used: set[str] = set()
+    out = []
+    for name in file_names:
+        p = PurePosixPath(name.replace("\\", "/"))
+        parts = [s for s in p.with_suffix("").parts if s not in ("/", ".", "..")]
+        base = "__".join(parts) or "image"
+        stem, n = base, 0
+        while stem.lower() in used:
+            n += 1
+            stem = f"{base}_{n}"
+        used.add(stem.lower())
+        out.append(stem)
+    return out
+
+
+def export_names(file_names: Sequence[str]) -> list[str]:
+    """Unique, folder-free file names: shared leading folders dropped, the rest joined with ``__``."""
+    split = [PurePosixPath(n.replace("\\", "/")).parts for n in file_names]
+    common = 0
+    if split:
+        shortest = min(len(p) for p in split)
+        while common < shortest - 1 and len({p[common] for p in split}) == 1:
+            common += 1
+    rel = ["/".join(p[common:]) for p in split]
+    stems = flat_stems(rel)
+    return [stem + PurePosixPath(r).suffix for stem, r in zip(stems, rel)]
