@@ -18,7 +18,7 @@ from studio.core.dataset.model import Dataset
 from studio.core.geometry import ellipse_polygon, exterior_flat, flat_to_xy, _polygons_of
 
 CLASSES = ("disc", "triangle", "square", "star")
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,13 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
 def _draw(img: np.ndarray, flat: list[float], color: np.ndarray, rng: np.random.Generator) -> None:
     import cv2
 
-    pts = np.round(flat_to_xy(flat)).astype(np.int32)
-    cv2.fillPoly(img, [pts], tuple(int(c) for c in color), lineType=cv2.LINE_AA)
+    # COCO polygons use pixel-corner coordinates, OpenCV pixel centres: shift by half a pixel,
+    # with 4 fractional bits so the drawn outline matches the polygon to 1/16 px.
+    pts = np.round((flat_to_xy(flat) - 0.5) * 16).astype(np.int32)
+    cv2.fillPoly(img, [pts], tuple(int(c) for c in color), lineType=cv2.LINE_AA, shift=4)
     if rng.random() < 0.5:
         dark = tuple(int(c * 0.5) for c in color)
-        cv2.polylines(img, [pts], True, dark, 2, lineType=cv2.LINE_AA)
+        cv2.polylines(img, [pts], True, dark, 2, lineType=cv2.LINE_AA, shift=4)
 
 
 def generate(out_dir: str | Path, n_train: int = 40, n_val: int = 12, size: tuple[int, int] = (320, 240), seed: int = 0) -> dict[str, DemoSplit]:

@@ -1,0 +1,73 @@
+"""Start the desktop app (``studio gui``), or render its pages to PNG files and exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("studio.gui")
+qt_log = logging.getLogger("studio.gui.qt")
+
+# Qt messages that say nothing to a user (the offscreen platform of screenshot mode prints this one a lot)
+_QT_NOISE = ("This plugin does not support propagateSizeHints",)
+
+
+def _qt_message(mode, context, message: str) -> None:
+    """Route Qt's own warnings into the "studio" log (and so into the log panel)."""
+    from PySide6.QtCore import QtMsgType
+
+    if any(message.startswith(n) for n in _QT_NOISE):
+        return
+    level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+             QtMsgType.QtWarningMsg: logging.WARNING}.get(mode, logging.ERROR)
+    qt_log.log(level, "%s", message)
+
+
+def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir: Path | None = None) -> int:
+    """Open ``ann`` with its ``images`` folder (default: guessed next to it), or the demo when ``ann`` is None.
+
+    With ``screenshot_dir``: wait for loading and checking, select the first image, save ``<page>.png``
+    for each page and ``main_window.png``, close the window and return 0 (1 when the dataset could not
+    be loaded or the jobs did not finish), without entering an event loop.
+    """
+    if screenshot_dir is not None and "QT_QPA_PLATFORM" not in os.environ:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # screenshots never need a display
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    from studio.gui.data_jobs import guess_images_dir
+    from studio.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    previous_handler = qInstallMessageHandler(_qt_message)
+    app.setApplicationName("Studio")
+    app.setOrganizationName("Studio")
+    window = MainWindow(persist=screenshot_dir is None)
+    window.show()
+    if ann is None:
+        window.data_page.open_demo()
+    else:
+        window.open_dataset(Path(ann), Path(images) if images is not None else guess_images_dir(ann))
+    if screenshot_dir is None:
+        try:
+            return app.exec()
+        finally:
+            qInstallMessageHandler(previous_handler)
+
+    from studio.gui.screenshots import save_screenshots
+
+    try:
+        written = save_screenshots(window, Path(screenshot_dir))
+        code = 0
+        log.info("screenshots: %s", ", ".join(str(p) for p in written))
+    except (TimeoutError, RuntimeError, OSError) as e:
+        log.error("screenshots: %s", e)
+        print(f"studio: screenshots: {e}", file=sys.stderr)
+        code = 1
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    qInstallMessageHandler(previous_handler)
+    return code

@@ -1,0 +1,143 @@
+"""The jobs the Data page runs in workers: plain Python over ``studio.core``, no Qt.
+
+Each takes ``progress`` and ``cancel`` keywords (see :class:`studio.gui.workers.Worker`) and returns
+everything the widgets need to render, already counted, so no widget computes on the dataset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.dataset.check import ERROR, CheckReport, Problem, check_dataset
+from studio.core.dataset.model import Dataset
+from studio.core.demo import ensure_demo
+from studio.core.jobs import CancelToken, ProgressFn, no_progress
+
+
+@dataclass(frozen=True)
+class ClassStat:
+    category_id: Any
+    name: str
+    instances: int
+    images: int
+    known: bool = True  # False for a category id used by annotations but absent from 'categories'
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    image_id: Any
+    file_name: str
+    num_annotations: int
+    category_ids: frozenset
+
+
+@dataclass
+class LoadedDataset:
+    dataset: Dataset
+    annotations: Path
+    images_dir: Path
+    class_stats: list[ClassStat]
+    images: list[ImageSummary]
+
+
+@dataclass
+class ImageProblems:
+    errors: int = 0
+    warnings: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def severity(self) -> str | None:
+        return "error" if self.errors else "warning" if self.warnings else None
+
+
+@dataclass
+class CheckResult:
+    report: CheckReport
+    by_image: dict[Any, ImageProblems]
+
+
+def summarize(ds: Dataset) -> tuple[list[ClassStat], list[ImageSummary]]:
+    """Per-class instance and image counts (categories in id order, then unknown ids) and per-image rows."""
+    instances: dict[Any, int] = defaultdict(int)
+    images_with: dict[Any, set] = defaultdict(set)
+    for a in ds.annotations:
+        instances[a["category_id"]] += 1
+        images_with[a["category_id"]].add(a["image_id"])
+    stats = [
+        ClassStat(c["id"], c["name"], instances.get(c["id"], 0), len(images_with.get(c["id"], ())))
+        for c in sorted(ds.categories, key=lambda c: _sort_key(c["id"]))
+    ]
+    stats += [
+        ClassStat(cid, f"unknown category {cid!r}", n, len(images_with[cid]), known=False)
+        for cid, n in sorted(instances.items(), key=lambda kv: _sort_key(kv[0]))
+        if not ds.has_category(cid)
+    ]
+    rows = []
+    for im in ds.images:
+        anns = ds.anns_for_image(im["id"])
+        rows.append(ImageSummary(im["id"], str(im["file_name"]), len(anns), frozenset(a["category_id"] for a in anns)))
+    return stats, rows
+
+
+def _sort_key(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))
+
+
+def load_dataset(
+    annotations: str | Path,
+    images_dir: str | Path,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> LoadedDataset:
+    """Parse the annotation file and count what the Data page shows."""
+    progress(0, 2, f"reading {Path(annotations).name}")
+    ds = Dataset.load(annotations)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    progress(1, 2, "counting classes")
+    stats, rows = summarize(ds)
+    progress(2, 2, "loaded")
+    return LoadedDataset(ds, Path(annotations), Path(images_dir), stats, rows)
+
+
+def check_loaded(
+    dataset: Dataset,
+    images_dir: str | Path,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> CheckResult:
+    """Run the dataset check and index its problems by image."""
+    report = check_dataset(dataset, images_dir, progress=progress, cancel=cancel)
+    by_image: dict[Any, ImageProblems] = {}
+    for p in report.problems:
+        if p.image_id is None:
+            continue
+        entry = by_image.setdefault(p.image_id, ImageProblems())
+        entry.problems.append(p)
+        if p.severity == ERROR:
+            entry.errors += 1
+        else:
+            entry.warnings += 1
+    return CheckResult(report, by_image)
+
+
+def prepare_demo(progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> tuple[Path, Path]:
+    """The built-in demo's train split, generated on first use: ``(annotation file, images folder)``."""
+    progress(0, 1, "preparing the demo dataset")
+    train = ensure_demo()["train"]
+    progress(1, 1, "demo ready")
+    return train.annotations, train.images
+
+
+def guess_images_dir(annotations: str | Path) -> Path:
+    """Where a COCO file's images usually are: ``../images/<stem>``, ``../images``, ``./images``, its folder."""
+    ann = Path(annotations)
+    here = ann.parent
+    for cand in (here.parent / "images" / ann.stem, here.parent / "images", here / "images"):
+        if cand.is_dir():
+            return cand
+    return here

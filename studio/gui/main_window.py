@@ -1,0 +1,184 @@
+"""The main window: a page list on the left, the pages, a log dock and a status bar with jobs and device.
+
+A page is any QWidget with a ``title`` attribute; ``add_page`` gives it a list entry, a stack slot and
+a Ctrl+<n> shortcut, so adding one is one line in ``__init__``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QStackedWidget,
+    QWidget,
+)
+
+from studio.gui.data_page import DataPage
+from studio.gui.device import detect_device
+from studio.gui.job_status import JobStatus
+from studio.gui.log_panel import LogPanel
+from studio.gui.open_dialog import ask_dataset_paths
+from studio.gui.workers import Jobs
+
+log = logging.getLogger("studio.gui")
+
+DEFAULT_SIZE = QSize(1400, 900)
+
+STYLE = """
+QListWidget#pages { background: #24262b; border: none; color: #d7d9de; font-size: 14px; outline: 0; }
+QListWidget#pages::item { padding: 10px 18px; border-left: 3px solid transparent; }
+QListWidget#pages::item:hover { background: #2f3238; }
+QListWidget#pages::item:selected { background: #363a42; color: white; border-left: 3px solid #4c8dff; }
+QLabel#title { font-size: 15px; font-weight: 600; }
+QLabel#section { font-weight: 600; padding: 2px 0; }
+QLabel#muted { color: palette(placeholder-text); }
+"""
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, persist: bool = True):
+        """``persist``: restore the saved geometry now and save it at close (off for screenshots)."""
+        super().__init__()
+        self.persist = persist
+        self.setWindowTitle("Studio")
+        self.setObjectName("main_window")
+        self.setStyleSheet(STYLE)
+        self.resize(DEFAULT_SIZE)
+        self.jobs = Jobs(self)
+
+        self.page_list = QListWidget()
+        self.page_list.setObjectName("pages")
+        self.page_list.setFixedWidth(150)
+        self.stack = QStackedWidget()
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.page_list)
+        lay.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.page_list.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        self.log_panel = LogPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
+        self.resizeDocks([self.log_panel], [130], Qt.Orientation.Vertical)
+        self._build_menus()
+        self.pages: list[QWidget] = []
+        self.data_page = self.add_page(DataPage(self.jobs))
+        self.page_list.setCurrentRow(0)
+        self.data_page.dataset_opened.connect(lambda p: self.setWindowTitle(f"{Path(p).name} — Studio"))
+
+        self.job_status = JobStatus(self.jobs)
+        self.device_label = QLabel("Device: detecting…")
+        self.device_label.setToolTip("The device training would run on")
+        self.statusBar().addWidget(self.job_status, 1)
+        self.statusBar().addPermanentWidget(self.device_label)
+        self.device = None
+        w = self.jobs.run(detect_device, title="Detecting the compute device", show=False)
+        w.finished.connect(self._on_device)
+        w.failed.connect(lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"))
+
+        if persist:
+            self.restore_settings()
+
+    # ------------------------------------------------------------------ pages
+    def add_page(self, page: QWidget) -> QWidget:
+        """Append a page; it gets the shortcut Ctrl+<its position>."""
+        n = len(self.pages) + 1
+        self.pages.append(page)
+        item = QListWidgetItem(page.title)
+        item.setSizeHint(QSize(140, 40))
+        if n <= 9:
+            item.setToolTip(f"{page.title} (Ctrl+{n})")
+            act = QAction(f"&{n} {page.title}", self)
+            act.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            act.triggered.connect(lambda _=False, i=n - 1: self.show_page(i))
+            self.pages_menu.addAction(act)
+        self.page_list.addItem(item)
+        self.stack.addWidget(page)
+        return page
+
+    def show_page(self, index: int) -> None:
+        self.page_list.setCurrentRow(index)
+
+    def current_page(self) -> QWidget:
+        return self.stack.currentWidget()
+
+    # ------------------------------------------------------------------ menus and actions
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = file_menu.addAction("&Open annotations…", self.open_dialog)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.demo_action = file_menu.addAction("Open &demo dataset", lambda: self.data_page.open_demo())
+        self.reload_action = file_menu.addAction("&Reload", lambda: self.data_page.reload())
+        self.reload_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        file_menu.addSeparator()
+        self.quit_action = file_menu.addAction("&Quit", self.close)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        view_menu = self.menuBar().addMenu("&View")
+        self.pages_menu = view_menu.addMenu("&Pages")
+        self.log_action = self.log_panel.toggleViewAction()
+        self.log_action.setText("&Log panel")
+        self.log_action.setShortcut(QKeySequence("Ctrl+L"))
+        view_menu.addAction(self.log_action)
+        self.fullscreen_action = view_menu.addAction("&Full screen", self.toggle_full_screen)
+        self.fullscreen_action.setShortcut(QKeySequence(Qt.Key.Key_F11))
+
+    def open_dialog(self) -> None:
+        start = str(self.data_page.loaded.annotations.parent) if self.data_page.loaded else self._setting("last_dir", "")
+        paths = ask_dataset_paths(self, start)
+        if paths is not None:
+            QSettings().setValue("last_dir", str(paths[0].parent))
+            self.open_dataset(*paths)
+
+    def open_dataset(self, annotations: Path, images_dir: Path) -> None:
+        self.show_page(self.pages.index(self.data_page))
+        self.data_page.open(annotations, images_dir)
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _on_device(self, name: str) -> None:
+        self.device = name
+        self.device_label.setText(f"Device: {name}")
+        log.info("compute device: %s", name)
+
+    # ------------------------------------------------------------------ settings and closing
+    def _setting(self, key: str, default: str) -> str:
+        v = QSettings().value(key, default)
+        return str(v) if v is not None else default
+
+    def restore_settings(self) -> None:
+        s = QSettings()
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        page = s.value("window/page", 0)
+        try:
+            self.show_page(min(max(int(page), 0), len(self.pages) - 1))
+        except (TypeError, ValueError):
+            pass
+
+    def save_settings(self) -> None:
+        s = QSettings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/page", self.page_list.currentRow())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.persist:
+            self.save_settings()
+        self.jobs.shutdown()
+        self.log_panel.detach()
+        super().closeEvent(event)
