@@ -105,6 +105,15 @@ def cmd_dataset_demo(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------ config
+def cmd_config_show(a: argparse.Namespace) -> int:
+    from studio.core.config import load_config
+    from studio.core.config.loader import to_yaml
+
+    print(to_yaml(load_config(a.cfg, a.set or [])), end="")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------ other
 def cmd_doctor(a: argparse.Namespace) -> int:
     from studio.core.doctor import collect, format_report
@@ -139,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("doctor", help="versions, devices, ONNX Runtime providers, TensorRT, weights folders")
     d.set_defaults(func=cmd_doctor)
+
+    cf = sub.add_parser("config", help="show run configurations").add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    cs = cf.add_parser("show", help="print the resolved config (bases merged, overrides applied, defaults filled)")
+    cs.add_argument("cfg")
+    cs.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. train.epochs=24 (repeatable)")
+    cs.set_defaults(func=cmd_config_show)
 
     ds = sub.add_parser("dataset", help="import, export, check, describe and split datasets").add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     from studio.core.formats import export_formats, import_formats

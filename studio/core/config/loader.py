@@ -1,0 +1,141 @@
+"""Load configs: ``_base_`` inheritance (merged key by key), ``--set key=value`` overrides, validation.
+
+Errors name the file and the key: ``cfg.yaml: train.epochs: Input should be a valid integer``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from studio.core import atomic
+from studio.core.config.schema import Config
+from studio.core.errors import StudioError
+
+BASE_KEY = "_base_"
+
+
+class ConfigError(StudioError):
+    """A config file cannot be read, merged or validated."""
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Key-by-key merge: dicts merge recursively, anything else in ``override`` replaces."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"broken YAML{where}: {getattr(e, 'problem', e)}", file=path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
+    return data
+
+
+def resolve_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """The config as a plain dict with its ``_base_`` files merged in (bases first, in order)."""
+    path = Path(path).resolve()
+    if path in _chain:
+        raise ConfigError(f"_base_ cycle: {' -> '.join(p.name for p in (*_chain, path))}", file=path)
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{BASE_KEY} must be a file name or a list of them", file=path)
+    merged: dict = {}
+    for b in bases:
+        merged = merge(merged, resolve_raw(path.parent / b, (*_chain, path)))
+    merged = merge(merged, data)
+    # paths to data stay relative to the file that named them
+    _absolutise_data_paths(data, merged, path.parent)
+    return merged
+
+
+def _absolutise_data_paths(own: dict, merged: dict, folder: Path) -> None:
+    for split in ("train", "val"):
+        ref = (own.get("data") or {}).get(split)
+        if not isinstance(ref, dict):
+            continue
+        for key in ("ann", "images"):
+            v = ref.get(key)
+            if isinstance(v, str) and v and not Path(v).is_absolute():
+                merged["data"][split][key] = str((folder / v).resolve())
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``train.epochs=24`` -> (["train", "epochs"], 24); values are parsed as YAML scalars or lists."""
+    if "=" not in text:
+        raise ConfigError(f"override must look like key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override has an empty key: {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
+    out = copy.deepcopy(raw)
+    for ov in overrides:
+        keys, value = parse_override(ov)
+        node = out
+        for k in keys[:-1]:
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"cannot set {'.'.join(keys)}: {k} is not a section")
+            node = nxt
+        node[keys[-1]] = value
+    return out
+
+
+def validate(raw: dict, source: str | Path | None = None) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; `studio config show` lists the keys)"
+            lines.append(f"{loc}: {msg}")
+        raise ConfigError("; ".join(lines), file=source) from None
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    raw = apply_overrides(resolve_raw(path), overrides)
+    return validate(raw, path)
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Atomic write of the resolved config."""
+    atomic.write_text(path, to_yaml(cfg))

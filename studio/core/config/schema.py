@@ -1,0 +1,112 @@
+"""The config schema. Field descriptions double as the config editor's tooltips.
+
+Class names and the number of classes are not here: they come from the training annotations, so
+they are never typed twice (MMDetection users edit ``num_classes`` in three places).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetRef(_Section):
+    ann: str = Field(description="COCO annotation file (as written by `studio dataset import`)")
+    images: str | None = Field(None, description="Images folder; default: the one recorded in the annotation file")
+
+
+class AugmentConfig(_Section):
+    hflip: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip")
+    scale_jitter: tuple[float, float] = Field((0.75, 1.25), description="Random rescale range before resizing")
+    photometric: float = Field(0.5, ge=0, le=1, description="Probability of brightness / contrast / saturation / hue jitter")
+    mosaic: float = Field(0.0, ge=0, le=1, description="Probability of a 4-image mosaic")
+    copy_paste: float = Field(0.0, ge=0, le=1, description="Probability of copy-paste of instances (needs masks)")
+
+    @field_validator("scale_jitter")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (0 < v[0] <= v[1]):
+            raise ValueError(f"scale_jitter must be (low, high) with 0 < low <= high, got {list(v)}")
+        return v
+
+
+class DataConfig(_Section):
+    train: DatasetRef = Field(description="Training set")
+    val: DatasetRef | None = Field(None, description="Validation set (mAP, best checkpoint, early stopping)")
+    image_size: int = Field(512, ge=32, le=4096, description="Longest side after resizing, in pixels")
+    letterbox: bool = Field(False, description="Pad to a square image_size x image_size instead of keeping the aspect ratio")
+    workers: int = Field(2, ge=0, le=64, description="Data loader worker processes")
+    cache: Literal["auto", "ram", "none"] = Field("auto", description="Keep decoded images in memory (auto: when they fit)")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Training augmentations")
+
+
+class ModelConfig(_Section):
+    arch: str = Field(description="Architecture name from the model zoo (e.g. fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn)")
+    weights: str | None = Field(
+        None,
+        description="Pretrained weights: a torchvision weights name (e.g. DEFAULT), a file path, a previous run's checkpoint, or none",
+    )
+    score_threshold: float = Field(0.05, ge=0, le=1, description="Minimum score of a kept detection")
+    max_detections: int = Field(100, ge=1, le=1000, description="Detections kept per image")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr)?\s*$")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(12, ge=1, le=100000, description="Number of passes over the training set")
+    batch_size: int = Field(2, ge=1, le=1024, description="Images per iteration (per device)")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    time_limit: float | None = Field(None, description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; training stops cleanly when it is spent")
+    optimizer: Literal["sgd", "adamw"] = Field("sgd", description="Optimiser")
+    lr: float = Field(0.01, gt=0, le=10, description="Peak learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(1e-4, ge=0, le=1, description="Weight decay")
+    warmup_iters: int = Field(100, ge=0, description="Linear warm-up iterations")
+    schedule: Literal["cosine", "step", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up")
+    step_milestones: list[float] = Field(default_factory=lambda: [0.67, 0.89], description="step schedule: fractions of training where the lr is multiplied by step_gamma")
+    step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: lr multiplier at each milestone")
+    amp: Literal["none", "fp16", "bf16"] = Field("none", description="Mixed precision on CUDA")
+    grad_clip: float | None = Field(10.0, description="Clip the gradient norm to this value (none: no clipping)")
+    ema: bool = Field(False, description="Keep an exponential moving average of the weights for evaluation")
+    seed: int = Field(0, description="Random seed (CPU runs are repeatable)")
+    checkpoint_every: int = Field(1, ge=1, description="Write epoch_N.pt every N epochs")
+    keep_checkpoints: int = Field(3, ge=0, description="epoch_N.pt files kept (last.pt and best.pt are always kept)")
+    patience: int | None = Field(None, ge=1, description="Early stopping: epochs without val mAP improvement")
+    eval_every: int = Field(1, ge=1, description="Evaluate on the val set every N epochs")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {v!r}")
+        return v
+
+    @field_validator("time_limit", mode="before")
+    @classmethod
+    def _duration(cls, v):
+        if v is None or isinstance(v, (int, float)):
+            return v
+        m = _DURATION.match(str(v))
+        if not m:
+            raise ValueError(f"time_limit must be seconds or like '20m' / '1.5h', got {v!r}")
+        mult = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}[m.group(2)]
+        return float(m.group(1)) * mult
+
+
+class Config(_Section):
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _amp_needs_cuda(self) -> "Config":
+        if self.train.amp != "none" and self.train.device == "cpu":
+            raise ValueError(f"train.amp={self.train.amp} needs a CUDA device, but train.device is cpu")
+        return self
