@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from studio.core.dataset.check import CheckReport, check_dataset
-from studio.core.dataset.model import Dataset
+from studio.core.dataset.model import Dataset, recorded_images_dir
 from studio.core.dataset.split import split_dataset, write_splits
 from studio.core.dataset.stats import DatasetStats, compute_stats, save_plots
 from studio.core.errors import DatasetError
@@ -26,11 +26,7 @@ __all__ = [
 
 def images_dir_of(ann: str | Path, ds: Dataset | None = None) -> Path | None:
     """The images folder recorded by ``studio dataset import`` in the file's ``info.images_dir``."""
-    ds = ds if ds is not None else Dataset.load(ann)
-    rel = (ds.extra.get("info") or {}).get("images_dir") if isinstance(ds.extra.get("info"), dict) else None
-    if not rel:
-        return None
-    return (Path(ann).parent / rel).resolve()
+    return recorded_images_dir(ann, ds if ds is not None else Dataset.load(ann))
 
 
 def dataset_import(

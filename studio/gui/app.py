@@ -37,7 +37,6 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
     from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
-    from studio.gui.data_jobs import guess_images_dir
     from studio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -49,7 +48,7 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
     if ann is None:
         window.data_page.open_demo()
     else:
-        window.open_dataset(Path(ann), Path(images) if images is not None else guess_images_dir(ann))
+        window.open_dataset(Path(ann), Path(images) if images is not None else None)
     if screenshot_dir is None:
         try:
             return app.exec()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.dataset.check import ERROR, CheckReport, Problem, check_dataset
-from studio.core.dataset.model import Dataset
+from studio.core.dataset.model import Dataset, recorded_images_dir, usual_images_dir
 from studio.core.demo import ensure_demo
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
@@ -89,13 +89,18 @@ def _sort_key(v: Any) -> tuple:
 
 def load_dataset(
     annotations: str | Path,
-    images_dir: str | Path,
+    images_dir: str | Path | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> LoadedDataset:
-    """Parse the annotation file and count what the Data page shows."""
+    """Parse the annotation file and count what the Data page shows.
+
+    Without ``images_dir``: the folder recorded at import (``info.images_dir``), else the usual places.
+    """
     progress(0, 2, f"reading {Path(annotations).name}")
     ds = Dataset.load(annotations)
+    if images_dir is None:
+        images_dir = images_dir_for(annotations, ds)
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(1, 2, "counting classes")
@@ -133,11 +138,7 @@ def prepare_demo(progress: ProgressFn = no_progress, cancel: CancelToken | None 
     return train.annotations, train.images
 
 
-def guess_images_dir(annotations: str | Path) -> Path:
-    """Where a COCO file's images usually are: ``../images/<stem>``, ``../images``, ``./images``, its folder."""
-    ann = Path(annotations)
-    here = ann.parent
-    for cand in (here.parent / "images" / ann.stem, here.parent / "images", here / "images"):
-        if cand.is_dir():
-            return cand
-    return here
+def images_dir_for(annotations: str | Path, ds: Dataset) -> Path:
+    """The folder recorded at import (``info.images_dir``) when it exists, else the usual places."""
+    recorded = recorded_images_dir(annotations, ds)
+    return recorded if recorded is not None and recorded.is_dir() else usual_images_dir(annotations)

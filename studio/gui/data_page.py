@@ -85,9 +85,13 @@ class DataPage(QWidget):
         self.classes.class_activated.connect(self.images.set_class_filter)
 
     # ------------------------------------------------------------------ opening
-    def open(self, annotations: str | Path, images_dir: str | Path) -> None:
-        """Load ``annotations`` (COCO JSON) with its ``images_dir`` in a worker, then check it in another."""
-        annotations, images_dir = Path(annotations), Path(images_dir)
+    def open(self, annotations: str | Path, images_dir: str | Path | None = None) -> None:
+        """Load ``annotations`` (COCO JSON) with its ``images_dir`` in a worker, then check it in another.
+
+        Without ``images_dir`` the worker uses the folder recorded at import, else the usual places.
+        """
+        annotations = Path(annotations)
+        images_dir = Path(images_dir) if images_dir is not None else None
         self._cancel()
         self.loaded, self.check = None, None
         self.images.set_images([])
@@ -98,7 +102,7 @@ class DataPage(QWidget):
         self.problems.set_message("Waiting for the dataset to load…")
         self.header.show_opening(annotations, images_dir)
         self._set_state(LOADING)
-        log.info("opening %s (images: %s)", annotations, images_dir)
+        log.info("opening %s (images: %s)", annotations, images_dir or "recorded or usual folder")
         w = Worker(load_dataset, annotations, images_dir, title=f"Loading {annotations.name}")
         w.finished.connect(self._on_loaded)
         w.failed.connect(self._on_load_failed)
@@ -147,6 +151,7 @@ class DataPage(QWidget):
     def _on_loaded(self, loaded: LoadedDataset) -> None:
         self.loaded = loaded
         ds = loaded.dataset
+        self.header.show_opening(loaded.annotations, loaded.images_dir)
         self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
         self.images.set_images(loaded.images)
         self.images.set_classes(loaded.class_stats)

@@ -56,9 +56,9 @@ class InfoHeader(QWidget):
         self.counts.setText("")
         self.check.setText("")
 
-    def show_opening(self, annotations: Path, images_dir: Path) -> None:
+    def show_opening(self, annotations: Path, images_dir: Path | None) -> None:
         self.title.setText(annotations.name)
-        self.paths.setText(f"{annotations}   ·   images: {images_dir}")
+        self.paths.setText(f"{annotations}   ·   images: {images_dir or 'looking for the images folder…'}")
         self.counts.setText("loading…")
         self.check.setText("")
 

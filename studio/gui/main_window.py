@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
             QSettings().setValue("last_dir", str(paths[0].parent))
             self.open_dataset(*paths)
 
-    def open_dataset(self, annotations: Path, images_dir: Path) -> None:
+    def open_dataset(self, annotations: Path, images_dir: Path | None = None) -> None:
         self.show_page(self.pages.index(self.data_page))
         self.data_page.open(annotations, images_dir)
 

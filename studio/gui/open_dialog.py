@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from studio.gui.data_jobs import guess_images_dir
+from studio.core.dataset.model import usual_images_dir
 
 
 def ask_dataset_paths(parent: QWidget | None, start_dir: str = "") -> tuple[Path, Path] | None:
@@ -17,7 +17,7 @@ def ask_dataset_paths(parent: QWidget | None, start_dir: str = "") -> tuple[Path
     if not ann:
         return None
     images = QFileDialog.getExistingDirectory(
-        parent, f"Images folder for {Path(ann).name}", str(guess_images_dir(ann))
+        parent, f"Images folder for {Path(ann).name}", str(usual_images_dir(ann))
     )
     if not images:
         return None

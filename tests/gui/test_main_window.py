@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QKeySequence
 
-from studio.gui.data_jobs import guess_images_dir
+from studio.core.dataset.model import usual_images_dir
 
 
 def test_window_shell_pages_shortcuts_device(qtbot, make_window, small_demo):
@@ -61,14 +61,14 @@ def test_geometry_and_dock_state_are_saved_and_restored(qtbot):
     QSettings().clear()
 
 
-def test_guess_images_dir(tmp_path):
+def test_usual_images_dir(tmp_path):
     (tmp_path / "annotations").mkdir()
     ann = tmp_path / "annotations" / "train.json"
-    assert guess_images_dir(ann) == tmp_path / "annotations"
+    assert usual_images_dir(ann) == tmp_path / "annotations"
     (tmp_path / "images").mkdir()
-    assert guess_images_dir(ann) == tmp_path / "images"
+    assert usual_images_dir(ann) == tmp_path / "images"
     (tmp_path / "images" / "train").mkdir()
-    assert guess_images_dir(ann) == tmp_path / "images" / "train"
+    assert usual_images_dir(ann) == tmp_path / "images" / "train"
 
 
 def test_run_app_screenshots(qapp, tmp_path, small_demo):
@@ -151,3 +151,16 @@ def test_closing_during_jobs_leaves_no_thread_and_no_late_signal(qtbot, small_de
         w.deleteLater()
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         qtbot.wait(50)  # an exception in a late slot would fail this test (pytest-qt)
+
+
+def test_open_without_images_uses_the_recorded_folder(qtbot, make_window, small_demo, tmp_path):
+    from studio import api
+
+    ann, images = small_demo
+    imported = tmp_path / "elsewhere" / "imported.json"
+    api.dataset_import(ann, imported, fmt="coco", images=images)  # records info.images_dir
+    w = make_window(imported, None)
+    page = w.data_page
+    qtbot.waitUntil(lambda: page.loaded is not None and page.check is not None, timeout=15000)
+    assert page.loaded.images_dir == Path(images).resolve()
+    assert "missing_image" not in page.check.report.by_kind()

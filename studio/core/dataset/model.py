@@ -35,6 +35,23 @@ def image_path(images_dir: str | Path | None, image: dict) -> Path:
     return Path(images_dir) / name if images_dir is not None else Path(name)
 
 
+def recorded_images_dir(ann: str | Path, ds: "Dataset") -> Path | None:
+    """The images folder that ``studio dataset import`` recorded in ``info.images_dir``, if any."""
+    info = ds.extra.get("info")
+    rel = info.get("images_dir") if isinstance(info, dict) else None
+    return (Path(ann).parent / rel).resolve() if rel else None
+
+
+def usual_images_dir(ann: str | Path) -> Path:
+    """Where a COCO file's images usually are: ``../images/<stem>``, ``../images``, ``./images``, its folder."""
+    ann = Path(ann)
+    here = ann.parent
+    for cand in (here.parent / "images" / ann.stem, here.parent / "images", here / "images"):
+        if cand.is_dir():
+            return cand
+    return here
+
+
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file; errors name the file and the position."""
     path = Path(path)

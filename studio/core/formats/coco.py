@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from studio.core import atomic
-from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.model import Dataset, image_path, usual_images_dir
 from studio.core.errors import DatasetError
 from studio.core.formats.common import Collector, ExportOptions, ImportOptions, ImportResult, place_image
 from studio.core.geometry import is_rle, segmentation_area_bbox
@@ -22,19 +22,11 @@ def detect(src: Path) -> bool:
     return False
 
 
-def guess_images_dir(ann: Path) -> Path:
-    """The usual places: ``images/`` beside ``annotations/``, or the JSON's own folder."""
-    for cand in (ann.parent.parent / "images", ann.parent / "images", ann.parent):
-        if cand.is_dir():
-            return cand
-    return ann.parent
-
-
 def read(src: Path, images: Path | None, options: ImportOptions) -> ImportResult:
     src = Path(src)
     ds = Dataset.load(src)
     col = Collector(options.strict)
-    images_dir = Path(images) if images is not None else guess_images_dir(src)
+    images_dir = Path(images) if images is not None else usual_images_dir(src)
     anns = []
     total = len(ds.annotations)
     for i, a in enumerate(ds.annotations):
