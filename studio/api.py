@@ -6,12 +6,11 @@ message naming the file and item at fault.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 from studio.core.dataset.check import CheckReport, check_dataset
-from studio.core.dataset.model import Dataset, recorded_images_dir
+from studio.core.dataset.model import Dataset, record_images_dir, recorded_images_dir
 from studio.core.dataset.split import split_dataset, write_splits
 from studio.core.dataset.stats import DatasetStats, compute_stats, save_plots
 from studio.core.errors import DatasetError
@@ -42,12 +41,8 @@ def dataset_import(
         if fmt is None:
             raise DatasetError("cannot tell the format; pass --format {via,coco,labelme,voc,yolo}", file=src)
     res = import_dataset(fmt, src, images, options)
-    info = res.dataset.extra.setdefault("info", {}) if isinstance(res.dataset.extra.get("info", {}), dict) else {}
-    info.update(
-        description=info.get("description") or f"imported from {Path(src).name} ({fmt})",
-        images_dir=os.path.relpath(Path(res.images_dir).resolve(), Path(out).resolve().parent),
-    )
-    res.dataset.extra["info"] = info
+    info = record_images_dir(res.dataset, res.images_dir, Path(out).parent)
+    info["description"] = info.get("description") or f"imported from {Path(src).name} ({fmt})"
     res.dataset.save(out)
     return res
 
@@ -86,9 +81,7 @@ def dataset_split(ann: str | Path, ratios: Sequence[float], out_dir: str | Path,
     parts = split_dataset(ds, ratios, seed, names)
     if images_dir is not None:  # keep each part pointing at the same images
         for sub in parts.values():
-            info = dict(sub.extra.get("info") or {})
-            info["images_dir"] = os.path.relpath(images_dir, Path(out_dir).resolve())
-            sub.extra["info"] = info
+            record_images_dir(sub, images_dir, out_dir)
     write_splits(parts, out_dir)
     return parts
 

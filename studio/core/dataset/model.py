@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -40,6 +41,15 @@ def recorded_images_dir(ann: str | Path, ds: "Dataset") -> Path | None:
     info = ds.extra.get("info")
     rel = info.get("images_dir") if isinstance(info, dict) else None
     return (Path(ann).parent / rel).resolve() if rel else None
+
+
+def record_images_dir(ds: "Dataset", images_dir: str | Path, ann_folder: str | Path) -> dict:
+    """Store ``images_dir`` in ``info.images_dir``, relative to ``ann_folder`` (where the file will be)."""
+    info = ds.extra.get("info")
+    info = dict(info) if isinstance(info, dict) else {}
+    info["images_dir"] = os.path.relpath(Path(images_dir).resolve(), Path(ann_folder).resolve())
+    ds.extra["info"] = info
+    return info
 
 
 def usual_images_dir(ann: str | Path) -> Path:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from studio.core import atomic
-from studio.core.dataset.model import Dataset, image_path, usual_images_dir
+from studio.core.dataset.model import Dataset, image_path, record_images_dir, usual_images_dir
 from studio.core.errors import DatasetError
 from studio.core.formats.common import Collector, ExportOptions, ImportOptions, ImportResult, place_image
 from studio.core.geometry import is_rle, segmentation_area_bbox
@@ -91,12 +90,10 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
                 if options.progress:
                     options.progress(k + 1, len(ds.images))
         out = ds.copy()
-        info = dict(out.extra.get("info") or {}) if isinstance(out.extra.get("info"), dict) else {}
         if options.copy_images:
-            info["images_dir"] = "images"
+            record_images_dir(out, Path(out_dir) / "images", out_dir)
         elif images_dir is not None:
-            info["images_dir"] = os.path.relpath(Path(images_dir).resolve(), Path(out_dir).resolve())
-        out.extra["info"] = info
+            record_images_dir(out, images_dir, out_dir)
         out.save(tmp / "annotations.json")
     written.append(Path(out_dir) / "annotations.json")
     return written
