@@ -20,6 +20,7 @@ from studio.core.jobs import CancelToken, ProgressFn, no_progress
 __all__ = [
     "dataset_import", "dataset_export", "dataset_check", "dataset_stats", "dataset_split",
     "dataset_download", "dataset_demo", "images_dir_of",
+    "config_init", "train", "evaluate", "predict", "preview_augmentations",
 ]
 
 
@@ -96,3 +97,42 @@ def dataset_demo(out_dir: str | Path, n_train: int = 40, n_val: int = 12, seed: 
     from studio.core.demo import generate
 
     return generate(out_dir, n_train=n_train, n_val=n_val, seed=seed)
+
+
+# ------------------------------------------------------------------------------------ engine
+def config_init(train: str | Path, out: str | Path, *, train_images=None, val=None, val_images=None, arch: str | None = None):
+    """``studio config init``: write a runnable config for ``train`` (and ``val``); returns the Config."""
+    from studio.core.config.init import init_config
+
+    return init_config(train, out, train_images=train_images, val_ann=val, val_images=val_images, arch=arch)
+
+
+def train(cfg, *, overrides: Sequence[str] = (), work_dir=None, resume=None, devices: int = 1, callbacks=(), cancel: CancelToken | None = None):
+    """``studio train``: ``cfg`` is a YAML path or a Config; ``resume`` True (last.pt of the run) or a path."""
+    from studio.core.training.runs import train_job
+
+    return train_job(cfg, overrides=overrides, work_dir=work_dir, resume=resume, devices=devices, callbacks=callbacks, cancel=cancel)
+
+
+def evaluate(ckpt, *, ann=None, images=None, out=None, device: str = "auto", progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+    """``studio eval``: returns (ValResult, report folder)."""
+    from studio.core.inference.jobs import evaluate_checkpoint
+
+    return evaluate_checkpoint(ckpt, ann=ann, images=images, out=out, device=device, progress=progress, cancel=cancel)
+
+
+def predict(ckpt, images: Sequence[str | Path], out, *, score_threshold: float | None = None, device: str = "auto",
+            progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+    """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary."""
+    from studio.core.inference.jobs import predict_images
+
+    return predict_images(ckpt, images, out, score_threshold=score_threshold, device=device, progress=progress, cancel=cancel)
+
+
+def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Sequence[str] = ()) -> Path:
+    """``studio dataset preview-aug``: a grid PNG of augmented training samples."""
+    from studio.core.config.loader import load_config
+    from studio.core.data.preview import preview_augmentations as _preview
+
+    config = load_config(cfg, overrides) if not hasattr(cfg, "model_dump") else cfg
+    return _preview(config, out, n=n, seed=seed)

@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="versions, devices, ONNX Runtime providers, TensorRT, weights folders")
     d.set_defaults(func=cmd_doctor)
 
-    cf = sub.add_parser("config", help="show run configurations").add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    cf = sub.add_parser("config", help="create and show run configurations").add_subparsers(dest="config_command", metavar="ACTION", required=True)
     cs = cf.add_parser("show", help="print the resolved config (bases merged, overrides applied, defaults filled)")
     cs.add_argument("cfg")
     cs.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. train.epochs=24 (repeatable)")
@@ -213,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--val", type=int, default=12)
     dm.add_argument("--seed", type=int, default=0)
     dm.set_defaults(func=cmd_dataset_demo)
+
+    from studio.cli_engine import add_parsers
+
+    add_parsers(sub, cf, ds)
     return p
 
 

@@ -72,6 +72,9 @@ def resolve_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
 
 
 def _absolutise_data_paths(own: dict, merged: dict, folder: Path) -> None:
+    weights = (own.get("model") or {}).get("weights")
+    if isinstance(weights, str) and weights.endswith((".pt", ".pth")) and not Path(weights).is_absolute():
+        merged["model"]["weights"] = str((folder / weights).resolve())
     for split in ("train", "val"):
         ref = (own.get("data") or {}).get(split)
         if not isinstance(ref, dict):

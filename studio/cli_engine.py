@@ -1,0 +1,162 @@
+"""The engine's subcommands: config init, train, eval, predict, dataset preview-aug."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK = 0
+
+
+def _fmt_s(s: float) -> str:
+    s = int(max(0, s))
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class ConsoleReporter:
+    """Turns trainer events into terminal lines: a progress line at most every ``interval`` s, one per epoch."""
+
+    def __init__(self, interval: float = 2.0, out=None):
+        self.interval = interval
+        self.out = out
+        self._last = 0.0
+
+    def __call__(self, ev) -> None:
+        from studio.core.training.events import EventKind as K
+
+        out = self.out or sys.stdout  # looked up per call: stdout may be replaced (tests, GUI)
+        w = lambda s: (out.write(s + "\n"), out.flush())  # noqa: E731
+        if ev.kind is K.STARTED:
+            what = "resuming" if ev.resumed else "training"
+            w(f"{what} {ev.arch} on {ev.device}{f' x{ev.world_size}' if ev.world_size > 1 else ''}: "
+              f"{len(ev.classes)} classes, epochs {ev.start_epoch + 1}-{ev.epochs}, {ev.iters_per_epoch} it/epoch -> {ev.run_dir}")
+        elif ev.kind is K.ITERATION:
+            now = time.time()
+            if now - self._last >= self.interval or ev.iteration == ev.iters_per_epoch:
+                self._last = now
+                terms = " ".join(f"{k.removeprefix('loss_')}={v:.3f}" for k, v in ev.losses.items())
+                w(f"  epoch {ev.epoch} it {ev.iteration}/{ev.iters_per_epoch} loss {ev.loss:.3f} ({terms}) "
+                  f"lr {ev.lr:.2e} {ev.images_per_s:.1f} img/s ETA {_fmt_s(ev.eta_s)}")
+        elif ev.kind is K.EPOCH:
+            m = ev.metrics
+            shown = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k.endswith(("mAP", "mAP_50")) and v is not None)
+            best = " (best)" if ev.is_best else ""
+            w(f"epoch {ev.epoch}/{ev.epochs} done in {ev.epoch_time_s:.1f}s {shown}{best}")
+        elif ev.kind is K.MESSAGE:
+            w(f"{ev.level}: {ev.text}" if ev.level != "info" else ev.text)
+        elif ev.kind is K.FINISHED:
+            best = f", best {ev.best_metric:.4f} at epoch {ev.best_epoch}" if ev.best_metric is not None else ""
+            w(f"finished ({ev.reason}) after {ev.epochs_done} epochs in {_fmt_s(ev.elapsed_s)}{best}")
+        elif ev.kind is K.CANCELLED:
+            w(f"cancelled at epoch {ev.epoch}; resume from {ev.checkpoint}" if ev.checkpoint else "cancelled")
+        elif ev.kind is K.FAILED:
+            w(f"failed: {ev.error}" + (" (resumable from last.pt)" if ev.resumable else ""))
+
+
+def cmd_config_init(a: argparse.Namespace) -> int:
+    from studio import api
+
+    cfg = api.config_init(a.train, a.output, train_images=a.train_images, val=a.val, val_images=a.val_images, arch=a.arch)
+    print(f"wrote {a.output}: {cfg.model.arch}, image_size {cfg.data.image_size}, {cfg.train.epochs} epochs, "
+          f"batch {cfg.train.batch_size}, {cfg.train.optimizer} lr {cfg.train.lr}")
+    return EXIT_OK
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from studio import api
+    from studio.core.jobs import CancelToken
+
+    resume = a.resume if a.resume != "" else True
+    cancel = CancelToken()
+    try:
+        res = api.train(a.cfg, overrides=a.set or [], work_dir=a.work_dir, resume=resume, devices=a.devices,
+                        callbacks=[ConsoleReporter()], cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    print(f"run folder: {res.run_dir}")
+    return EXIT_OK if res.status == "finished" else 130
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from studio import api
+
+    res, out = api.evaluate(a.ckpt, ann=a.ann, images=a.images, out=a.out, device=a.device)
+    for k, v in res.metrics.items():
+        print(f"{k:14s} {'n/a' if v is None else f'{v:.4f}'}")
+    print(f"report written to {out}")
+    return EXIT_OK
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from studio import api
+
+    s = api.predict(a.ckpt, a.images, a.out, score_threshold=a.score_thr, device=a.device)
+    print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
+    return EXIT_OK
+
+
+def cmd_preview_aug(a: argparse.Namespace) -> int:
+    from studio import api
+
+    p = api.preview_augmentations(a.cfg, a.out, n=a.n, seed=a.seed, overrides=a.set or [])
+    print(f"wrote {p}")
+    return EXIT_OK
+
+
+def add_parsers(sub, config_sub, dataset_sub) -> None:
+    ci = config_sub.add_parser("init", help="write a complete, runnable config for a dataset")
+    ci.add_argument("--train", required=True, metavar="ANN", help="training COCO file")
+    ci.add_argument("--train-images", metavar="DIR", help="its images (default: recorded at import)")
+    ci.add_argument("--val", metavar="ANN", help="validation COCO file")
+    ci.add_argument("--val-images", metavar="DIR")
+    ci.add_argument("--arch", help="model architecture (default: seg_lite for polygons/masks, else det_lite); see `studio models`")
+    ci.add_argument("-o", "--output", required=True, metavar="CFG.yaml")
+    ci.set_defaults(func=cmd_config_init)
+
+    t = sub.add_parser("train", help="train a config into a run folder (checkpoints, events.jsonl, metrics)")
+    t.add_argument("cfg")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    t.add_argument("--work-dir", help="run folder (default: runs/<config name>, numbered when taken)")
+    t.add_argument("--resume", nargs="?", const="", default=None, metavar="CKPT",
+                   help="continue from CKPT (default: last.pt of the run folder); raise train.epochs to extend a finished run")
+    t.add_argument("--devices", type=int, default=1, help="processes for DDP (one per GPU; gloo on CPU)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="COCO metrics, PR curves and confusion matrix of a checkpoint")
+    e.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
+    e.add_argument("--ann", help="COCO file to evaluate on (default: the run's val set)")
+    e.add_argument("--images", help="its images folder")
+    e.add_argument("--out", help="report folder (default: eval-<ann name> beside the checkpoint)")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="predict on images: drawn copies and a COCO results JSON")
+    p.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--score-thr", type=float, help="minimum score (default: the config's model.score_threshold)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict)
+
+    m = sub.add_parser("models", help="list the model zoo")
+    m.set_defaults(func=cmd_models)
+
+    pa = dataset_sub.add_parser("preview-aug", help="a grid of augmented training samples with their shapes drawn")
+    pa.add_argument("cfg")
+    pa.add_argument("--out", required=True)
+    pa.add_argument("-n", type=int, default=16, help="samples")
+    pa.add_argument("--seed", type=int, default=0)
+    pa.add_argument("--set", action="append", metavar="KEY=VALUE")
+    pa.set_defaults(func=cmd_preview_aug)
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from studio.core.models import list_archs
+
+    for s in list_archs():
+        flags = ", ".join(x for x in (s.task, f"{s.default_size}px", "CPU-friendly" if s.cpu_friendly else "", "COCO weights" if s.tv_weights else "") if x)
+        print(f"{s.name:36s} {flags:42s} {s.description}")
+    return EXIT_OK

@@ -1,0 +1,76 @@
+"""``studio config init``: a complete, runnable config from a train set (and a val set).
+
+Class names are not written: they are read from the training annotations at run time. Paths are
+written relative to the config file, so a project folder can move.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from studio.core.config.loader import merge, save_config, validate
+from studio.core.config.recipes import recipe_for
+from studio.core.config.schema import Config
+from studio.core.dataset.model import Dataset
+from studio.core.errors import StudioError
+
+DEFAULT_SEGMENTER = "seg_lite"
+DEFAULT_DETECTOR = "det_lite"
+
+
+def default_arch(train_ann: str | Path) -> str:
+    """The light instance segmenter when the set has polygons or masks, else the light detector."""
+    return DEFAULT_SEGMENTER if Dataset.load(train_ann).has_masks() else DEFAULT_DETECTOR
+
+
+def _rel(path: str | Path | None, folder: Path) -> str | None:
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    try:
+        return os.path.relpath(p, folder)
+    except ValueError:  # another drive on Windows
+        return str(p)
+
+
+def init_config(
+    train_ann: str | Path,
+    out: str | Path,
+    *,
+    train_images: str | Path | None = None,
+    val_ann: str | Path | None = None,
+    val_images: str | Path | None = None,
+    arch: str | None = None,
+    overrides: dict | None = None,
+) -> Config:
+    """Write a config for ``arch`` (or the default for the data) to ``out`` and return it (paths absolute)."""
+    from studio.core.models import get_arch
+
+    for label, p in (("--train", train_ann), ("--val", val_ann)):
+        if p is not None and not Path(p).is_file():
+            raise StudioError("annotation file not found", file=p, item=label)
+    for label, p in (("--train-images", train_images), ("--val-images", val_images)):
+        if p is not None and not Path(p).is_dir():
+            raise StudioError("images folder not found", file=p, item=label)
+    spec = get_arch(arch or default_arch(train_ann))
+    out = Path(out)
+    folder = out.resolve().parent
+    raw = {
+        "model": {"arch": spec.name, "weights": None},
+        "data": {
+            "train": {"ann": _rel(train_ann, folder), "images": _rel(train_images, folder)},
+            "val": {"ann": _rel(val_ann, folder), "images": _rel(val_images, folder)} if val_ann else None,
+            "image_size": spec.default_size,
+            "letterbox": spec.square_input,
+        },
+    }
+    raw = merge(raw, recipe_for(spec.family))
+    if overrides:
+        raw = merge(raw, overrides)
+    cfg_rel = validate(raw, out)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_config(cfg_rel, out)
+    from studio.core.config.loader import load_config
+
+    return load_config(out)

@@ -1,0 +1,1 @@
+"""The training data pipeline: class maps, preprocessing, decoding, augmentation, loaders."""

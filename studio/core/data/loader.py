@@ -1,0 +1,129 @@
+"""DataLoaders for :class:`DetectionDataset`: list collation, seeding, distributed sharding.
+
+Repeatability: the sampler runs in the main process and yields ``(index, seed)`` pairs, the seed
+derived from (run seed, epoch, index). A sample's augmentations depend on that seed only, never on
+which worker process draws it or on a worker's RNG state, so a CPU run with a given seed sees the
+same batches and the same augmentations with 0, 1 or 4 workers. The shuffle order comes from
+(seed, epoch) too. Call :func:`set_epoch` at the start of each epoch (needed to resume mid-run; if it
+is never called the epoch still advances after each full pass).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from studio.core.data.dataset import sample_seed
+
+
+class SeededSampler(Sampler):
+    """Indices in (seeded, per-epoch) random or sequential order, each paired with its sample seed.
+
+    With ``distributed`` the order and the shard of this rank come from ``DistributedSampler``
+    (``num_replicas`` / ``rank`` default to the initialised process group's); seeds do not depend on
+    the rank.
+    """
+
+    def __init__(self, dataset: Dataset, shuffle: bool, seed: int = 0, distributed: bool = False,
+                 num_replicas: int | None = None, rank: int | None = None):
+        self.n = len(dataset)  # type: ignore[arg-type]
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.epoch = 0
+        self.dist = (
+            DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=self.seed, drop_last=False)
+            if distributed else None
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dist) if self.dist is not None else self.n
+
+    def order(self, epoch: int) -> Sequence[int]:
+        if self.dist is not None:
+            self.dist.set_epoch(epoch)
+            return list(self.dist)
+        if not self.shuffle:
+            return range(self.n)
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        for i in self.order(epoch):
+            yield i, sample_seed(self.seed, epoch, i)
+        self.epoch = epoch + 1
+
+
+def collate(batch: list[tuple[Any, Any]]) -> tuple[list, list]:
+    """(list of images, list of targets): detection models take lists, images may differ in size."""
+    images, targets = zip(*batch) if batch else ((), ())
+    return list(images), list(targets)
+
+
+def _worker_init(worker_id: int) -> None:
+    """Seed numpy and random in each worker for any third-party code that uses them."""
+    s = torch.initial_seed() % 2**32  # distinct per worker, derived from the loader's seeded generator
+    np.random.seed(s)
+    random.seed(s)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    workers: int,
+    device_type: str = "cpu",
+    seed: int = 0,
+    distributed: bool = False,
+    prefetch_factor: int | None = None,
+) -> DataLoader:
+    """A DataLoader yielding ``(list of images, list of targets)`` batches.
+
+    Train: shuffled per epoch; val: in dataset order. ``pin_memory`` only for CUDA, persistent
+    workers whenever ``workers > 0`` (their image caches survive across epochs: the dataset's "auto"
+    cache is re-planned here for that many copies).
+    """
+    if device_type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device_type must be 'cpu', 'cuda' or 'mps', got {device_type!r}")
+    workers = max(0, int(workers))
+    plan = getattr(dataset, "plan_cache", None)
+    if plan is not None:
+        plan(max(1, workers))
+    extra: dict[str, Any] = {}
+    if workers > 0:
+        # OpenCV's pthreads pool is not fork-safe: a worker forked while pool threads hold its lock
+        # hangs on its first parallel cv2 call. With one thread there is no pool to inherit. Workers
+        # are single-threaded anyway; the cost is serial cv2 in this process from now on.
+        import cv2
+
+        cv2.setNumThreads(1)
+        extra.update(persistent_workers=True, worker_init_fn=_worker_init)
+        if prefetch_factor is not None:
+            extra["prefetch_factor"] = prefetch_factor
+    return DataLoader(
+        dataset,
+        batch_size=int(batch_size),
+        sampler=SeededSampler(dataset, shuffle=train, seed=seed, distributed=distributed),
+        collate_fn=collate,
+        num_workers=workers,
+        pin_memory=device_type == "cuda",
+        generator=torch.Generator().manual_seed(int(seed)),
+        drop_last=False,
+        **extra,
+    )
+
+
+def set_epoch(loader: DataLoader, epoch: int) -> None:
+    """Set the epoch whose shuffle order and augmentation seeds the next pass uses."""
+    sampler = loader.sampler
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)

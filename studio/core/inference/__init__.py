@@ -1,0 +1,1 @@
+"""Running a trained model: the predictor, detections and their COCO results form."""

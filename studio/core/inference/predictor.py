@@ -1,0 +1,121 @@
+"""Run a model on images: preprocessing, batching, and predictions mapped back to original pixels.
+
+Preprocessing is :func:`studio.core.data.preprocess.preprocess` (numpy + OpenCV), the same code the
+exported-model runner uses, so PyTorch and ONNX predictions start from identical pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from studio.core.data.classes import ClassMap
+from studio.core.data.preprocess import Meta, preprocess, unmap_boxes, unmap_masks
+from studio.core.imageio import imread_rgb
+from studio.core.inference.detections import Detections
+from studio.core.jobs import CancelToken, no_progress
+
+
+def configure_postprocess(model: nn.Module, score_threshold: float | None = None, max_detections: int | None = None) -> None:
+    """Set the score threshold and detections per image on any torchvision-style detector."""
+    for holder in (getattr(model, "roi_heads", None), model):
+        if holder is None:
+            continue
+        if score_threshold is not None and hasattr(holder, "score_thresh"):
+            holder.score_thresh = float(score_threshold)
+        if max_detections is not None and hasattr(holder, "detections_per_img"):
+            holder.detections_per_img = int(max_detections)
+
+
+def to_detections(output: dict, meta: Meta, with_masks: bool) -> Detections:
+    """One model output (input-tensor coordinates) -> :class:`Detections` in original pixels."""
+    scores = output["scores"].detach().float().cpu().numpy()
+    order = np.argsort(-scores, kind="stable")
+    boxes = unmap_boxes(output["boxes"].detach().float().cpu().numpy(), meta)[order]
+    labels = output["labels"].detach().cpu().numpy().astype(np.int64)[order]
+    masks = None
+    if with_masks:
+        if "masks" in output and len(order):
+            masks = unmap_masks(output["masks"].detach().float().cpu().numpy()[order], meta)
+        else:
+            masks = np.zeros((len(order), meta.orig_h, meta.orig_w), bool)
+    return Detections(boxes, scores[order].astype(np.float32), labels, masks)
+
+
+@torch.inference_mode()
+def run_batch(model: nn.Module, images: Sequence[torch.Tensor], metas: Sequence[Meta], device: torch.device,
+              with_masks: bool, amp_dtype: torch.dtype | None = None) -> list[Detections]:
+    model.eval()
+    batch = [im.as_subclass(torch.Tensor).to(device) for im in images]
+    if amp_dtype is not None and device.type == "cuda":
+        with torch.autocast(device_type="cuda", dtype=amp_dtype):
+            outputs = model(batch)
+    else:
+        outputs = model(batch)
+    return [to_detections(o, m, with_masks) for o, m in zip(outputs, metas)]
+
+
+class Predictor:
+    """A model ready to predict: its classes, input size and device travel with it."""
+
+    def __init__(self, model: nn.Module, class_map: ClassMap, *, size: int, letterbox: bool, device: torch.device,
+                 task: str, score_threshold: float = 0.05, max_detections: int = 100, batch_size: int = 4):
+        self.model = model.to(device).eval()
+        self.class_map = class_map
+        self.size = size
+        self.letterbox = letterbox
+        self.device = device
+        self.with_masks = task == "segment"
+        self.task = task
+        self.batch_size = batch_size
+        self.score_threshold = score_threshold
+        configure_postprocess(self.model, score_threshold, max_detections)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device: str = "auto", score_threshold: float | None = None,
+                        max_detections: int | None = None, prefer_ema: bool = True, batch_size: int = 4) -> "Predictor":
+        from studio.core.config.schema import Config
+        from studio.core.device import resolve_device
+        from studio.core.models import build_model, get_arch
+        from studio.core.training import checkpoint as ckpt_io
+
+        ck = ckpt_io.load(ckpt_io.resolve(path))
+        cfg = Config.model_validate(ck.config)
+        spec = get_arch(ck.arch)
+        model = build_model(ck.arch, ck.classes.num_classes, image_size=cfg.data.image_size,
+                            score_threshold=cfg.model.score_threshold, max_detections=cfg.model.max_detections)
+        try:
+            model.load_state_dict(ck.weights(prefer_ema))
+        except RuntimeError as e:
+            raise ckpt_io.CheckpointError(f"weights do not fit {ck.arch}: {str(e).splitlines()[0]}", file=ck.path) from None
+        thr = cfg.model.score_threshold if score_threshold is None else score_threshold
+        return cls(model, ck.classes, size=cfg.data.image_size, letterbox=cfg.data.letterbox or spec.square_input,
+                   device=resolve_device(device), task=spec.task, score_threshold=thr,
+                   max_detections=max_detections or cfg.model.max_detections, batch_size=batch_size)
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """RGB uint8 images -> one :class:`Detections` each (original pixels, score >= threshold)."""
+        out: list[Detections] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            pre = [preprocess(im, self.size, self.letterbox) for im in chunk]
+            tensors = [torch.from_numpy(x) for x, _ in pre]
+            dets = run_batch(self.model, tensors, [m for _, m in pre], self.device, self.with_masks)
+            out.extend(d.above(self.score_threshold) for d in dets)
+        return out
+
+    def predict_files(self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None):
+        """Yield (path, rgb image, Detections) for each file, one batch at a time."""
+        paths = [Path(p) for p in paths]
+        for start in range(0, len(paths), self.batch_size):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            chunk = paths[start : start + self.batch_size]
+            imgs = [imread_rgb(p) for p in chunk]
+            for p, im, d in zip(chunk, imgs, self.predict(imgs)):
+                yield p, im, d
+            progress(min(start + self.batch_size, len(paths)), len(paths), chunk[-1].name)

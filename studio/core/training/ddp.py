@@ -1,0 +1,120 @@
+"""Multi-process training with torch.distributed: NCCL on CUDA (one process per GPU), gloo on CPU.
+
+``launch`` spawns ``devices`` processes on this machine; each runs a :class:`Trainer` with its rank.
+The sampler gives each rank its share of every epoch, gradients are averaged by DDP, and only rank 0
+evaluates, writes checkpoints and the event log, and calls the callbacks (in the parent process, the
+callbacks see rank 0's events through a queue).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import queue
+import socket
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from studio.core.config.schema import Config
+from studio.core.errors import StudioError
+from studio.core.jobs import CancelToken
+from studio.core.training.events import Event, RunFinished, RunCancelled, RunFailed
+from studio.core.training.trainer import RunResult, Trainer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, cfg_json: dict, run_dir: str, resume, source, events, cancel_flag) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    cfg = Config.model_validate(cfg_json)
+    use_cuda = torch.cuda.is_available() and cfg.train.device != "cpu"
+    backend = "nccl" if use_cuda else "gloo"
+    if use_cuda:
+        torch.cuda.set_device(rank)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    class _Token(CancelToken):
+        @property
+        def cancelled(self) -> bool:  # the parent sets a shared flag
+            return bool(cancel_flag.value)
+
+    callbacks = [events.put] if rank == 0 else []
+    trainer = None
+    try:
+        dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(minutes=30))
+        trainer = Trainer(cfg, run_dir, callbacks=callbacks, cancel=_Token(), resume=resume, rank=rank, world_size=world, source=source)
+        trainer.run()
+    except BaseException as e:  # Trainer.run already reported it as RunFailed; report what came before
+        if rank == 0 and trainer is None:
+            events.put(RunFailed(f"{type(e).__name__}: {e}", traceback.format_exc(), 0, False))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch(
+    cfg: Config,
+    run_dir: str | Path,
+    devices: int,
+    *,
+    callbacks: Iterable[Callable[[Event], None]] = (),
+    cancel: CancelToken | None = None,
+    resume: str | Path | None = None,
+    source: str | Path | None = None,
+) -> RunResult:
+    """Train with ``devices`` processes (DDP). Blocks until they finish; events reach ``callbacks``."""
+    if devices < 2:
+        return Trainer(cfg, run_dir, callbacks=callbacks, cancel=cancel, resume=resume, source=source).run()
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    cancel_flag = ctx.Value("b", 0)
+    args = (devices, _free_port(), cfg.model_dump(mode="json"), str(run_dir), str(resume) if resume else None,
+            str(source) if source else None, events, cancel_flag)
+    procs = mp.start_processes(_worker, args=args, nprocs=devices, join=False, start_method="spawn")
+    callbacks = list(callbacks)
+    last: Event | None = None
+
+    def drain(timeout: float) -> None:
+        nonlocal last
+        try:
+            ev = events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        last = ev
+        for cb in callbacks:
+            cb(ev)
+
+    while True:
+        if cancel is not None and cancel.cancelled:
+            cancel_flag.value = 1
+        try:
+            done = procs.join(timeout=0.05)
+        except mp.ProcessRaisedException as e:
+            raise StudioError(f"a training process failed: {str(e).strip().splitlines()[-1]}") from None
+        drain(0.05)
+        if done:
+            break
+    while True:
+        try:
+            ev = events.get_nowait()
+        except queue.Empty:
+            break
+        last = ev
+        for cb in callbacks:
+            cb(ev)
+    if isinstance(last, RunFailed):
+        raise StudioError(last.error)
+    if isinstance(last, RunCancelled):
+        return RunResult(Path(run_dir), "cancelled", "cancelled", max(0, last.epoch - 1), None, None, {})
+    if isinstance(last, RunFinished):
+        return RunResult(Path(run_dir), "finished", last.reason, last.epochs_done, last.best_metric, last.best_epoch, dict(last.final_metrics))
+    raise StudioError("the training processes ended without reporting a result")

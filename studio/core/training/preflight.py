@@ -1,0 +1,145 @@
+"""The checks run before a training starts, so nothing fails an hour in.
+
+MMDetection users meet a class-count mismatch as an IndexError at the first evaluation; here the
+classes of the train set, the val set, the model head and any checkpoint are compared up front and a
+mismatch refuses to start with a message naming both lists. The GUI shows the same report before Start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.core.config.schema import Config
+from studio.core.data.classes import ClassMap
+from studio.core.dataset.model import image_path
+from studio.core.errors import StudioError
+from studio.core.training.splits import Split, class_mismatch, open_split
+
+MAX_LISTED = 5
+
+
+class PreflightError(StudioError):
+    """Training refused to start; the message lists every blocking problem."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # error, warning, info
+    item: str  # the config key or thing at fault
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.item}: {self.message}"
+
+
+@dataclass
+class PreflightReport:
+    findings: list[Finding] = field(default_factory=list)
+    train: Split | None = None
+    val: Split | None = None
+    class_map: ClassMap | None = None
+
+    def add(self, level: str, item: str, message: str) -> None:
+        self.findings.append(Finding(level, item, message))
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_if_failed(self, source: str | Path | None = None) -> None:
+        if self.errors:
+            raise PreflightError("training cannot start: " + " | ".join(f"{f.item}: {f.message}" for f in self.errors), file=source)
+
+
+def _missing_images(split: Split) -> list[str]:
+    return [img["file_name"] for img in split.dataset.images if not image_path(split.images_dir, img).is_file()]
+
+
+def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightReport:
+    """Check ``cfg`` (and the checkpoint being resumed, if any) without building the model."""
+    from studio.core.device import resolve_device
+    from studio.core.models import ModelError, WeightsError, check_weights, get_arch
+
+    rep = PreflightReport()
+    spec = None
+    try:
+        spec = get_arch(cfg.model.arch)
+    except ModelError as e:
+        rep.add("error", "model.arch", e.message)
+    if spec is not None and cfg.data.image_size < spec.min_size:
+        rep.add("error", "data.image_size", f"{spec.name} needs images of at least {spec.min_size} px, got {cfg.data.image_size}")
+
+    try:
+        dev = resolve_device(cfg.train.device)
+        if cfg.train.amp != "none" and dev.type != "cuda":
+            rep.add("error", "train.amp", f"{cfg.train.amp} mixed precision needs a CUDA device; this run would use {dev.type} (set train.amp=none)")
+        if world_size > 1 and dev.type == "cuda":
+            import torch
+
+            if torch.cuda.device_count() < world_size:
+                rep.add("error", "--devices", f"{world_size} processes asked for but {torch.cuda.device_count()} GPU(s) visible")
+        rep.add("info", "train.device", f"training on {dev.type}" + (f" x{world_size}" if world_size > 1 else ""))
+    except StudioError as e:
+        rep.add("error", "train.device", e.message)
+
+    for name, ref in (("train", cfg.data.train), ("val", cfg.data.val)):
+        if ref is None:
+            continue
+        try:
+            split = open_split(ref, name)
+        except StudioError as e:
+            rep.add("error", f"data.{name}", str(e))
+            continue
+        setattr(rep, name, split)
+        missing = _missing_images(split)
+        if missing:
+            listed = ", ".join(missing[:MAX_LISTED]) + (f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else "")
+            rep.add("error", f"data.{name}.images", f"{len(missing)} of {len(split.dataset.images)} images missing in {split.images_dir}: {listed}")
+        if not split.dataset.annotations:
+            rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations")
+
+    if cfg.data.val is None:
+        rep.add("warning", "data.val", "no val set: no mAP, no best.pt, no early stopping")
+        if cfg.train.patience:
+            rep.add("error", "train.patience", "early stopping needs a val set (data.val)")
+
+    if rep.train is not None:
+        ds = rep.train.dataset
+        names = ds.class_names
+        if not names:
+            rep.add("error", "data.train.ann", f"{rep.train.ann}: no categories")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            rep.add("error", "data.train.ann", f"{rep.train.ann}: class names used twice: {dup}")
+        rep.class_map = ClassMap.from_dataset(ds)
+        rep.add("info", "classes", f"{rep.class_map.num_classes} classes from {rep.train.ann.name}: {', '.join(rep.class_map.names)}")
+        if rep.val is not None:
+            diff = class_mismatch(rep.class_map, ClassMap.from_dataset(rep.val.dataset))
+            if diff:
+                rep.add("error", "data.val.ann", f"val classes differ from train classes ({diff}); re-import both with the same class list")
+        if spec is not None and spec.task == "segment" and not ds.has_masks():
+            rep.add("error", "model.arch", f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; pick a detector (e.g. det_lite)")
+        if spec is not None and spec.task == "detect" and ds.has_masks():
+            rep.add("info", "model.arch", f"{spec.name} is a detector: the polygons train boxes only")
+
+    if spec is not None and cfg.model.weights not in (None, "", "none"):
+        try:
+            src = check_weights(spec.name, cfg.model.weights)
+            rep.add("info", "model.weights", str(src))
+            if getattr(src, "classes", None) is not None and rep.class_map is not None and src.classes != rep.class_map.names:
+                rep.add("warning", "model.weights", f"fine-tuning from {len(src.classes)} classes {list(src.classes)} to {rep.class_map.num_classes}: the class head starts from scratch")
+        except (WeightsError, StudioError) as e:
+            rep.add("error", "model.weights", str(e))
+
+    if resume is not None and rep.class_map is not None:
+        if resume.arch != cfg.model.arch:
+            rep.add("error", "--resume", f"{resume.path} is a {resume.arch} checkpoint but model.arch is {cfg.model.arch}")
+        diff = class_mismatch(resume.classes, rep.class_map)
+        if diff:
+            rep.add("error", "--resume", f"{resume.path} was trained on other classes ({diff}); to train on the new classes start a new run with model.weights={resume.path}")
+    return rep

@@ -1,0 +1,68 @@
+"""Run folders: where a new run goes, which checkpoint ``--resume`` continues, and the train job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from studio.core.config.loader import load_config
+from studio.core.config.schema import Config
+from studio.core.errors import StudioError
+from studio.core.jobs import CancelToken
+from studio.core.training.events import Event
+
+DEFAULT_ROOT = Path("runs")
+
+
+def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:
+    """``root/name``, or ``root/name-2``, ``-3``... when that already holds a run (never overwrite one)."""
+    cand = root / name
+    n = 2
+    while cand.exists() and any(cand.iterdir()):
+        cand = root / f"{name}-{n}"
+        n += 1
+    return cand
+
+
+def resolve_run(cfg_path: str | Path, work_dir: str | Path | None, resume: bool | str | Path | None) -> tuple[Path, Path | None]:
+    """(run folder, checkpoint to resume or None) for ``studio train CFG [--work-dir] [--resume [CKPT]]``."""
+    stem = Path(cfg_path).stem
+    if resume in (None, False):
+        return (Path(work_dir) if work_dir else new_run_dir(stem)), None
+    if resume is True:
+        run_dir = Path(work_dir) if work_dir else DEFAULT_ROOT / stem
+        last = run_dir / "last.pt"
+        if not last.is_file():
+            raise StudioError("nothing to resume: no last.pt (name the checkpoint: --resume PATH)", file=run_dir)
+        return run_dir, last
+    ckpt = Path(resume)
+    if ckpt.is_dir():
+        ckpt = ckpt / "last.pt"
+    if not ckpt.is_file():
+        raise StudioError("checkpoint to resume not found", file=ckpt)
+    return (Path(work_dir) if work_dir else ckpt.parent), ckpt
+
+
+def train_job(
+    cfg: str | Path | Config,
+    *,
+    overrides: Sequence[str] = (),
+    work_dir: str | Path | None = None,
+    resume: bool | str | Path | None = None,
+    devices: int = 1,
+    callbacks: Iterable[Callable[[Event], None]] = (),
+    cancel: CancelToken | None = None,
+):
+    """Load the config, pick the run folder and train (DDP when ``devices`` > 1). Returns a RunResult."""
+    from studio.core.training.ddp import launch
+
+    if isinstance(cfg, Config):
+        if overrides:
+            raise StudioError("overrides apply to a config file; edit the Config object instead")
+        config, source, name = cfg, None, "run"
+    else:
+        config, source, name = load_config(cfg, overrides), Path(cfg), Path(cfg).stem
+    if devices < 1:
+        raise StudioError(f"--devices must be at least 1, got {devices}")
+    run_dir, ckpt = resolve_run(source or name, work_dir, resume)
+    return launch(config, run_dir, devices, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source)

@@ -1,0 +1,505 @@
+"""The trainer: one core job that turns a config into a run folder.
+
+Run folder::
+
+    config.yaml          the resolved config (what `studio config show` would print)
+    events.jsonl         every event, for the GUI charts to replay
+    last.pt best.pt      checkpoints (best by val mAP); epoch_N.pt every N epochs, K kept
+    metrics.json ...     the evaluation report of the best epoch (PR curves, confusion matrix)
+
+Progress goes out as typed events to callbacks (see :mod:`studio.core.training.events`). The cancel
+token is checked every iteration; cancelling or failing leaves ``last.pt`` to resume from.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from studio.core.config.loader import save_config
+from studio.core.config.schema import Config
+from studio.core.errors import CancelledError, StudioError
+from studio.core.jobs import CancelToken
+from studio.core.training import checkpoint as ckpt_io
+from studio.core.training.ema import ModelEMA
+from studio.core.training.events import (
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    IterationEnd,
+    Message,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from studio.core.training.optim import build_optimizer
+from studio.core.training.preflight import preflight
+from studio.core.training.runlog import RunLog
+from studio.core.training.schedule import LRSchedule
+from studio.core.training.seeding import epoch_seed, seed_everything
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    status: str  # finished, cancelled
+    reason: str  # completed, early_stopping, time_limit, cancelled
+    epochs_done: int
+    best_metric: float | None
+    best_epoch: int | None
+    metrics: dict
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _to_device(images, targets, device):
+    nb = device.type == "cuda"
+    images = [im.as_subclass(torch.Tensor).to(device, non_blocking=nb) for im in images]
+    out = []
+    for t in targets:
+        out.append({k: (v.as_subclass(torch.Tensor).to(device, non_blocking=nb) if isinstance(v, torch.Tensor) else v) for k, v in t.items()})
+    return images, out
+
+
+class Trainer:
+    """Train ``cfg`` into ``run_dir``. ``resume``: a checkpoint path to continue from (or None)."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: str | Path,
+        *,
+        callbacks: Iterable[Callable[[Event], None]] = (),
+        cancel: CancelToken | None = None,
+        resume: str | Path | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        source: str | Path | None = None,
+    ):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks)
+        self.cancel = cancel or CancelToken()
+        self.resume_path = Path(resume) if resume else None
+        self.rank = rank
+        self.world_size = world_size
+        self.source = source
+        self.is_main = rank == 0
+        self._log: RunLog | None = None
+        self._pending: list[Event] = []
+        self._t_start = 0.0
+        self._elapsed_before = 0.0  # seconds trained before this session (resume)
+        self.epoch_done = 0
+        self.global_iter = 0
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.last_metrics: dict = {}
+
+    # ---------------------------------------------------------------- events
+    def emit(self, event: Event) -> None:
+        if not self.is_main:
+            return
+        if self._log is not None:
+            self._log(event)
+        else:  # before the run folder exists (setup may still refuse): logged once it does
+            self._pending.append(event)
+        for cb in self.callbacks:
+            cb(event)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.emit(Message(level, text))
+
+    @property
+    def elapsed(self) -> float:
+        return self._elapsed_before + (time.time() - self._t_start)
+
+    # ---------------------------------------------------------------- setup
+    def setup(self) -> None:
+        from studio.core.data.dataset import DetectionDataset
+        from studio.core.data.loader import make_loader
+        from studio.core.device import resolve_device
+        from studio.core.models import build_model, get_arch
+
+        cfg = self.cfg
+        resume_ckpt = ckpt_io.load(self.resume_path) if self.resume_path else None
+        report = preflight(cfg, resume=resume_ckpt, world_size=self.world_size)
+        report.raise_if_failed(self.source)
+        for f in report.findings:
+            if f.level == "warning":
+                self.message(f"{f.item}: {f.message}", "warning")
+        self.class_map = report.class_map
+        self.train_split, self.val_split = report.train, report.val
+        self.spec = get_arch(cfg.model.arch)
+        self.with_masks = self.spec.task == "segment"
+        self.metric_name = "segm_mAP" if self.with_masks else "bbox_mAP"
+        self.letterbox = cfg.data.letterbox or self.spec.square_input
+
+        dev = resolve_device(cfg.train.device)
+        if self.world_size > 1 and dev.type == "cuda":
+            dev = torch.device("cuda", self.rank)
+        self.device = dev
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+
+        seed_everything(cfg.train.seed)
+        model = build_model(
+            cfg.model.arch,
+            self.class_map.num_classes,
+            image_size=cfg.data.image_size,
+            score_threshold=cfg.model.score_threshold,
+            max_detections=cfg.model.max_detections,
+            weights=None if resume_ckpt else cfg.model.weights,
+            log=self.message,
+            # a resumed run rebuilds the frozen parts of its first start, so the optimiser state fits
+            finetune=cfg.model.weights not in (None, "", "none"),
+        )
+        model.to(dev)
+        self.model = model
+        self.ema = ModelEMA(model) if cfg.train.ema else None
+
+        self.train_set = DetectionDataset(
+            self.train_split.dataset,
+            self.train_split.images_dir,
+            self.class_map,
+            size=cfg.data.image_size,
+            letterbox=self.letterbox,
+            train=True,
+            augment=cfg.data.augment,
+            with_masks=self.with_masks,
+            cache=cfg.data.cache,
+        )
+        self.train_loader = make_loader(
+            self.train_set,
+            cfg.train.batch_size,
+            train=True,
+            workers=cfg.data.workers,
+            device_type=dev.type,
+            seed=cfg.train.seed,
+            distributed=self.world_size > 1,
+        )
+        self.val_set = None
+        if self.val_split is not None and self.is_main:
+            self.val_set = DetectionDataset(
+                self.val_split.dataset,
+                self.val_split.images_dir,
+                self.class_map,
+                size=cfg.data.image_size,
+                letterbox=self.letterbox,
+                train=False,
+                augment=None,
+                with_masks=self.with_masks,
+                cache=cfg.data.cache,
+            )
+        self.iters_per_epoch = len(self.train_loader)
+        if self.iters_per_epoch == 0:
+            raise StudioError("the training set gives no batch (fewer images than train.batch_size?)", item="train.batch_size")
+
+        self.optimizer = build_optimizer(model, cfg.train)
+        self.peak_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.schedule = LRSchedule(
+            cfg.train.schedule,
+            total_iters=cfg.train.epochs * self.iters_per_epoch,
+            warmup_iters=min(cfg.train.warmup_iters, max(1, cfg.train.epochs * self.iters_per_epoch // 3)),
+            milestones=tuple(cfg.train.step_milestones),
+            gamma=cfg.train.step_gamma,
+            time_limit=cfg.train.time_limit,
+        )
+        self.amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.train.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and dev.type == "cuda")
+
+        if resume_ckpt is not None:
+            self._restore(resume_ckpt)
+
+        if self.world_size > 1:
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True
+            )
+
+    def _restore(self, ck: ckpt_io.Checkpoint) -> None:
+        d = ck.data
+        self.model.load_state_dict(d["model"])
+        if self.ema is not None and d.get("ema"):
+            self.ema.load(d["ema"], d.get("ema_updates", 0))
+        if d.get("optimizer"):
+            self.optimizer.load_state_dict(d["optimizer"])
+            for g, lr in zip(self.optimizer.param_groups, self.peak_lrs):
+                g["initial_lr"] = lr
+        if d.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(d["scaler"])
+        self.epoch_done = int(d.get("epoch", 0))
+        self.global_iter = int(d.get("global_iter", self.epoch_done * self.iters_per_epoch))
+        self._elapsed_before = float(d.get("elapsed_s", 0.0))
+        self.best_metric = d.get("best_metric")
+        self.best_epoch = d.get("best_epoch")
+        prev_epochs = int(d.get("config", {}).get("train", {}).get("epochs", self.cfg.train.epochs))
+        if d.get("finished"):
+            if self.cfg.train.epochs <= self.epoch_done:
+                raise StudioError(
+                    f"this run already finished {self.epoch_done} epochs; to extend it raise train.epochs "
+                    f"(e.g. --set train.epochs={self.epoch_done + max(1, self.epoch_done // 2)})",
+                    file=ck.path,
+                )
+            self.schedule.extend_from = self.global_iter
+            self.message(f"extending a finished run from {self.epoch_done} to {self.cfg.train.epochs} epochs")
+        elif prev_epochs != self.cfg.train.epochs:
+            self.message(f"train.epochs changed from {prev_epochs} to {self.cfg.train.epochs}: the lr schedule is stretched to the new length", "warning")
+        self._resumed = True
+
+    # ---------------------------------------------------------------- checkpoints
+    def _payload(self, epoch: int, finished: bool, partial: bool = False) -> dict:
+        return {
+            "arch": self.cfg.model.arch,
+            "task": self.spec.task,
+            "classes": self.class_map.to_dict(),
+            "config": self.cfg.model_dump(mode="json"),
+            "model": _unwrap(self.model).state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema else None,
+            "ema_updates": self.ema.updates if self.ema else 0,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": epoch,
+            "global_iter": self.global_iter,
+            "elapsed_s": self.elapsed,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "metric_name": self.metric_name,
+            "metrics": dict(self.last_metrics),
+            "finished": finished,
+            "partial": partial,
+            "rng": ckpt_io.rng_state(),
+            "torch_version": str(torch.__version__),
+            "time": time.time(),
+        }
+
+    def _save(self, epoch: int, *, is_best: bool, finished: bool, partial: bool = False) -> None:
+        if not self.is_main:
+            return
+        payload = self._payload(epoch, finished, partial)
+        last = ckpt_io.save(self.run_dir / "last.pt", payload)
+        self.emit(CheckpointSaved(epoch, str(last), "last"))
+        if is_best:
+            best = ckpt_io.save(self.run_dir / "best.pt", payload)
+            self.emit(CheckpointSaved(epoch, str(best), "best"))
+        t = self.cfg.train
+        if not partial and t.keep_checkpoints > 0 and epoch % t.checkpoint_every == 0:
+            p = ckpt_io.save(self.run_dir / f"epoch_{epoch}.pt", payload)
+            self.emit(CheckpointSaved(epoch, str(p), "epoch"))
+            kept = sorted(self.run_dir.glob("epoch_*.pt"), key=lambda q: int(q.stem.split("_")[1]))
+            for old in kept[: -t.keep_checkpoints]:
+                old.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- loop
+    def _stop_flag(self, local: bool) -> bool:
+        """In DDP every rank must stop at the same iteration: rank 0's clock and token decide."""
+        if self.world_size == 1:
+            return local
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if local else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.broadcast(flag, 0)
+        return bool(flag.item())
+
+    def train_epoch(self, epoch: int, batches: Iterable | None = None) -> dict[str, float]:
+        """One pass over the training set (or over ``batches``); returns the mean of each loss term."""
+        from studio.core.data.loader import set_epoch
+
+        cfg = self.cfg.train
+        model = self.model
+        model.train()
+        seed_everything(epoch_seed(cfg.seed, epoch, self.rank))
+        if batches is None:
+            set_epoch(self.train_loader, epoch)
+            batches = self.train_loader
+        sums: dict[str, float] = {}
+        n = 0
+        t_prev = time.time()
+        rate = None
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=self.amp_dtype) if self.amp_dtype is not None and self.device.type == "cuda" else nullcontext()
+        )
+        total_iters = self.cfg.train.epochs * self.iters_per_epoch
+        for i, (images, targets) in enumerate(batches, start=1):
+            if self._stop_flag(self.cancel.cancelled):
+                raise CancelledError()
+            images, targets = _to_device(images, targets, self.device)
+            lr = self.schedule.apply(self.optimizer, self.peak_lrs, self.global_iter, self.elapsed)
+            with autocast:
+                loss_dict = model(images, targets)
+            loss = sum(loss_dict.values())
+            if not torch.isfinite(loss):
+                terms = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
+                raise StudioError(
+                    f"the loss became {float(loss)} at epoch {epoch}, iteration {i} ({terms}); "
+                    "lower train.lr, keep train.grad_clip on, or check the annotations"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.ema is not None:
+                self.ema.update(model)
+            self.global_iter += 1
+            n += 1
+            values = {k: float(v.detach()) for k, v in loss_dict.items()}
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v
+            now = time.time()
+            inst = len(images) * self.world_size / max(now - t_prev, 1e-9)
+            rate = inst if rate is None else 0.9 * rate + 0.1 * inst
+            t_prev = now
+            its_left = total_iters - self.global_iter
+            eta = its_left * self.cfg.train.batch_size * self.world_size / max(rate, 1e-9)
+            if cfg.time_limit:
+                eta = min(eta, max(0.0, cfg.time_limit - self.elapsed))
+            self.emit(
+                IterationEnd(
+                    epoch, i, self.global_iter, self.iters_per_epoch, values, float(loss.detach()), lr, rate, self.elapsed, eta,
+                    _gpu_mb(self.device),
+                )
+            )
+            if self._stop_flag(bool(cfg.time_limit) and self.elapsed >= cfg.time_limit):
+                self._epoch_means = {k: v / n for k, v in sums.items()}
+                raise _TimeUp()
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def evaluate(self, epoch: int):
+        """Val metrics of the weights being trained (the EMA when on); rank 0 only."""
+        from studio.core.inference.val import evaluate_model
+
+        model = self.ema.module if self.ema is not None else _unwrap(self.model)
+        return evaluate_model(
+            model,
+            self.val_set,
+            self.val_split.dataset,
+            self.class_map,
+            device=self.device,
+            batch_size=max(1, self.cfg.train.batch_size),
+            workers=min(self.cfg.data.workers, 2),
+            amp_dtype=self.amp_dtype,
+            cancel=self.cancel,
+        )
+
+    def _epoch_end(self, epoch: int, train_losses: dict, epoch_t0: float, final: bool) -> bool:
+        """Evaluate, save, emit; returns True when early stopping says stop."""
+        cfg = self.cfg.train
+        metrics: dict = {}
+        per_class: dict = {}
+        metric = None
+        is_best = False
+        evaluated = None
+        if self.val_set is not None and (epoch % cfg.eval_every == 0 or final or epoch == cfg.epochs):
+            evaluated = self.evaluate(epoch)
+            metrics = dict(evaluated.metrics)
+            per_class = evaluated.per_class_arrays(self.class_map)
+            metric = metrics.get(self.metric_name)
+            metric = 0.0 if metric is None else float(metric)
+            if self.best_metric is None or metric > self.best_metric:
+                self.best_metric, self.best_epoch, is_best = metric, epoch, True
+        self.last_metrics = metrics
+        stop = False
+        if cfg.patience and self.best_epoch is not None and epoch - self.best_epoch >= cfg.patience:
+            stop = True
+        if self.world_size > 1:
+            stop = self._stop_flag(stop)
+        self._save(epoch, is_best=is_best, finished=final or stop or epoch >= cfg.epochs)
+        if is_best and evaluated is not None and self.is_main:
+            evaluated.write_report(self.run_dir, self.class_map)
+        self.emit(
+            EpochEnd(
+                epoch, cfg.epochs, train_losses, metrics, per_class, metric, self.best_metric, self.best_epoch, is_best,
+                time.time() - epoch_t0, self.elapsed,
+            )
+        )
+        self.epoch_done = epoch
+        return stop
+
+    def run(self) -> RunResult:
+        """Set up, train, evaluate and checkpoint; raises StudioError on failure after emitting RunFailed."""
+        self._t_start = time.time()
+        self._resumed = False
+        epoch = self.epoch_done
+        try:
+            self.setup()  # refuses bad configs and data before anything is written
+            if self.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._log = RunLog(self.run_dir)
+                for ev in self._pending:
+                    self._log(ev)
+                self._pending.clear()
+                save_config(self.cfg, self.run_dir / "config.yaml")
+            self._t_start = time.time()
+            self.emit(
+                RunStarted(
+                    str(self.run_dir), self.cfg.model.arch, self.spec.task, self.class_map.names, self.epoch_done,
+                    self.cfg.train.epochs, self.iters_per_epoch, self.cfg.train.batch_size, str(self.device),
+                    self.world_size, self._resumed, self.metric_name,
+                )
+            )
+            reason = "completed"
+            for epoch in range(self.epoch_done + 1, self.cfg.train.epochs + 1):
+                t0 = time.time()
+                try:
+                    losses = self.train_epoch(epoch)
+                except _TimeUp:
+                    self._epoch_end(epoch, self._epoch_means, t0, final=True)
+                    reason = "time_limit"
+                    self.message(f"time limit of {self.cfg.train.time_limit:.0f} s reached during epoch {epoch}")
+                    break
+                if self._epoch_end(epoch, losses, t0, final=False):
+                    reason = "early_stopping"
+                    self.message(f"early stopping: no {self.metric_name} gain for {self.cfg.train.patience} epochs (best at epoch {self.best_epoch})")
+                    break
+            result = RunResult(self.run_dir, "finished", reason, self.epoch_done, self.best_metric, self.best_epoch, self.last_metrics)
+            self.emit(RunFinished(reason, self.epoch_done, self.best_metric, self.best_epoch, self.elapsed, dict(self.last_metrics)))
+            return result
+        except CancelledError:
+            path = None
+            if hasattr(self, "optimizer") and self.is_main:
+                self._save(self.epoch_done, is_best=False, finished=False, partial=True)
+                path = str(self.run_dir / "last.pt")
+            self.emit(RunCancelled(self.epoch_done + 1, self.global_iter, path))
+            return RunResult(self.run_dir, "cancelled", "cancelled", self.epoch_done, self.best_metric, self.best_epoch, self.last_metrics)
+        except BaseException as e:
+            msg = str(e) if isinstance(e, StudioError) else f"{type(e).__name__}: {e}"
+            self.emit(RunFailed(msg, traceback.format_exc(), epoch, (self.run_dir / "last.pt").exists()))
+            raise
+        finally:
+            if self._log is not None:
+                self._log.close()
+
+
+def _gpu_mb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def train(
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    callbacks: Iterable[Callable[[Event], None]] = (),
+    cancel: CancelToken | None = None,
+    resume: str | Path | None = None,
+    source: str | Path | None = None,
+) -> RunResult:
+    """Train in this process (one device). See :func:`studio.core.training.ddp.launch` for several."""
+    return Trainer(cfg, run_dir, callbacks=callbacks, cancel=cancel, resume=resume, source=source).run()
