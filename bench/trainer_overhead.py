@@ -33,6 +33,7 @@ def main() -> None:
 
     from studio.core.config.init import init_config
     from studio.core.demo import generate
+    from studio.core.training.seeding import epoch_seed, seed_everything
     from studio.core.training.trainer import Trainer, _to_device
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -53,12 +54,19 @@ def main() -> None:
         start_opt = copy.deepcopy(tr.optimizer.state_dict())
         clip = cfg.train.grad_clip
 
+        # the same lr per iteration and the same RNG seed as the trainer, so both loops follow the
+        # same trajectory (a detector's cost per step depends on how many proposals match)
+        lrs = [tr.schedule.factor(i) * tr.peak_lrs[0] for i in range(len(batches))]
+
         def bare() -> float:
             tr.model.load_state_dict(start_model)
             tr.optimizer.load_state_dict(start_opt)
             tr.model.train()
+            seed_everything(epoch_seed(cfg.train.seed, 1))
             t0 = time.perf_counter()
-            for images, targets in batches:
+            for i, (images, targets) in enumerate(batches):
+                for g in tr.optimizer.param_groups:
+                    g["lr"] = lrs[i]
                 images, targets = _to_device(images, targets, tr.device)
                 loss = sum(tr.model(images, targets).values())
                 tr.optimizer.zero_grad(set_to_none=True)
@@ -71,6 +79,7 @@ def main() -> None:
         def studio() -> float:
             tr.model.load_state_dict(start_model)
             tr.optimizer.load_state_dict(start_opt)
+            tr.global_iter = 0
             t0 = time.perf_counter()
             tr.train_epoch(1, batches=batches)
             return time.perf_counter() - t0

@@ -198,3 +198,59 @@ def test_ddp_on_two_cpu_processes_trains_and_evaluates(tiny_cfg, tmp_path):
     assert (tmp_path / "ddp" / "last.pt").is_file() and (tmp_path / "ddp" / "metrics.json").is_file()
     logged = list(read_events(tmp_path / "ddp"))
     assert sum(e.kind is EventKind.STARTED for e in logged) == 1
+
+
+def test_time_limit_stops_cleanly_with_an_evaluated_checkpoint(tiny_cfg, tmp_path):
+    evs = []
+    res = api.train(tiny_cfg, overrides=["train.time_limit=0.001", "train.epochs=50"], work_dir=tmp_path / "t", callbacks=[evs.append])
+    assert res.reason == "time_limit" and res.epochs_done == 1
+    assert len(_events(EventKind.ITERATION, evs)) == 1
+    assert "segm_mAP" in _events(EventKind.EPOCH, evs)[0].metrics
+    assert ckpt_io.load(tmp_path / "t" / "last.pt").data["finished"] is True
+
+
+def test_early_stopping_follows_the_val_metric(tiny_cfg, tmp_path, monkeypatch):
+    from studio.core.training.trainer import Trainer
+
+    class FakeEval:
+        def __init__(self, v):
+            self.metrics = {"bbox_mAP": v, "segm_mAP": v}
+
+        def per_class_arrays(self, cmap):
+            return {}
+
+        def write_report(self, out, cmap):
+            return {}
+
+    scores = {1: 0.3, 2: 0.5, 3: 0.4, 4: 0.45, 5: 0.9}
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, epoch: FakeEval(scores[epoch]))
+    evs = []
+    res = api.train(tiny_cfg, overrides=["train.epochs=5", "train.patience=2"], work_dir=tmp_path / "es", callbacks=[evs.append])
+    assert res.reason == "early_stopping" and res.epochs_done == 4
+    assert res.best_epoch == 2 and res.best_metric == 0.5
+    assert [e.is_best for e in _events(EventKind.EPOCH, evs)] == [True, True, False, False]
+    assert ckpt_io.load(tmp_path / "es" / "best.pt").epoch == 2
+
+
+def test_offline_pretrained_weights_fail_before_training(tiny_cfg, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))  # a fake, empty hub cache
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    code = main(["train", str(tiny_cfg), "--set", "model.arch=fasterrcnn_mobilenet_v3_large_320_fpn", "--set", "model.weights=DEFAULT",
+                 "--set", "data.image_size=128", "--work-dir", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.weights" in err
+    assert "fasterrcnn_mobilenet_v3_large_320_fpn" in err and str(tmp_path / "hub" / "checkpoints") in err
+    assert not (tmp_path / "w").exists()
+
+
+def test_preview_aug_cli_writes_a_grid(tiny_cfg, tmp_path):
+    assert main(["dataset", "preview-aug", str(tiny_cfg), "--out", str(tmp_path / "aug"), "-n", "4"]) == 0
+    from PIL import Image
+
+    im = Image.open(tmp_path / "aug" / "augment_preview.png")
+    assert im.size[0] >= 2 * 96 and im.size[1] >= 2 * 96
