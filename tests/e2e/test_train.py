@@ -254,3 +254,29 @@ def test_preview_aug_cli_writes_a_grid(tiny_cfg, tmp_path):
 
     im = Image.open(tmp_path / "aug" / "augment_preview.png")
     assert im.size[0] >= 2 * 96 and im.size[1] >= 2 * 96
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "det_lite",
+        "ssdlite320_mobilenet_v3_large",
+        pytest.param("fasterrcnn_mobilenet_v3_large_320_fpn", marks=pytest.mark.slow),
+        pytest.param("retinanet_resnet50_fpn_v2", marks=pytest.mark.slow),
+        pytest.param("fcos_resnet50_fpn", marks=pytest.mark.slow),
+        pytest.param("ssd300_vgg16", marks=pytest.mark.slow),
+        pytest.param("maskrcnn_resnet50_fpn_v2", marks=pytest.mark.slow),
+    ],
+)
+def test_other_architectures_train_evaluate_and_predict(arch, tiny_cfg, tmp_path, demo):
+    from studio.core.models import get_arch
+
+    spec = get_arch(arch)
+    size = max(96, spec.min_size)
+    res = api.train(tiny_cfg, overrides=[f"model.arch={arch}", "train.epochs=1", f"data.image_size={size}"], work_dir=tmp_path / arch)
+    assert res.status == "finished"
+    assert ("segm_mAP" in res.metrics) == (spec.task == "segment") and "bbox_mAP" in res.metrics
+    s = api.predict(tmp_path / arch, [demo["val"].images], tmp_path / "pred", score_threshold=0.0)
+    assert s.images == 4
+    preds = json.loads(s.results_json.read_text())
+    assert all(("segmentation" in p) == (spec.task == "segment") for p in preds)

@@ -148,19 +148,3 @@ def test_save_image_png_is_lossless_and_rgb(tmp_path):
     with pytest.raises(StudioError, match="x.gif"):
         save_image(tmp_path / "x.gif", img)
     assert sorted(f.name for f in tmp_path.rglob("*") if f.is_file()) == ["x.jpg", "x.png"]
-
-
-# ------------------------------------------------------------------------------------------------
-# palette
-def test_core_palette_matches_the_gui_palette():
-    pytest.importorskip("PySide6.QtGui")
-    from studio.gui import palette as gui_palette
-
-    assert palette.PALETTE == gui_palette.PALETTE
-    for key in [*range(45), "person", "7"]:
-        assert palette.class_color_hex(key) == gui_palette.class_color(key).name(), key
-    for name in ("SELECTION", "IGNORE", "ERROR", "WARNING", "OK"):
-        assert getattr(palette, name) == getattr(gui_palette, name).name(), name
-    for rgb in [(0, 0, 0), (255, 255, 255), (230, 25, 75), (255, 250, 200)]:
-        gui = gui_palette.text_color_on(gui_palette.QColor(*rgb))
-        assert palette.text_color_on(rgb) == (gui.red(), gui.green(), gui.blue())
