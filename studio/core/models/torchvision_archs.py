@@ -18,34 +18,28 @@ from studio.core.models import finetune
 from studio.core.models.spec import ArchSpec
 
 
-def _rcnn(fn: Callable[..., nn.Module]) -> Callable[[int, int, float, int], nn.Module]:
+def _builder(fn: Callable[..., nn.Module], prefix: str) -> Callable[[int, int, float, int], nn.Module]:
+    """The R-CNNs take ``box_score_thresh`` / ``box_detections_per_img``; RetinaNet, FCOS, SSD and
+    SSDlite take the same two without the ``box_`` prefix."""
+
     def build(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> nn.Module:
         return fn(
             weights=None,
             weights_backbone=None,
             num_classes=num_classes + 1,
-            box_score_thresh=score_threshold,
-            box_detections_per_img=max_detections,
+            **{f"{prefix}score_thresh": score_threshold, f"{prefix}detections_per_img": max_detections},
         )
 
     build.__doc__ = f"torchvision {fn.__name__} with K + 1 classes and random weights."
     return build
+
+
+def _rcnn(fn: Callable[..., nn.Module]) -> Callable[[int, int, float, int], nn.Module]:
+    return _builder(fn, "box_")
 
 
 def _dense(fn: Callable[..., nn.Module]) -> Callable[[int, int, float, int], nn.Module]:
-    """RetinaNet, FCOS, SSD and SSDlite name their score/count thresholds without the ``box_`` prefix."""
-
-    def build(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> nn.Module:
-        return fn(
-            weights=None,
-            weights_backbone=None,
-            num_classes=num_classes + 1,
-            score_thresh=score_threshold,
-            detections_per_img=max_detections,
-        )
-
-    build.__doc__ = f"torchvision {fn.__name__} with K + 1 classes and random weights."
-    return build
+    return _builder(fn, "")
 
 
 def torchvision_specs() -> list[ArchSpec]:

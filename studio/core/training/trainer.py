@@ -172,17 +172,13 @@ class Trainer:
         self.model = model
         self.ema = ModelEMA(model) if cfg.train.ema else None
 
-        self.train_set = DetectionDataset(
-            self.train_split.dataset,
-            self.train_split.images_dir,
-            self.class_map,
-            size=cfg.data.image_size,
-            letterbox=self.letterbox,
-            train=True,
-            augment=cfg.data.augment,
-            with_masks=self.with_masks,
-            cache=cfg.data.cache,
-        )
+        def dataset(split, train: bool) -> DetectionDataset:
+            return DetectionDataset(
+                split.dataset, split.images_dir, self.class_map, size=cfg.data.image_size, letterbox=self.letterbox,
+                train=train, augment=cfg.data.augment if train else None, with_masks=self.with_masks, cache=cfg.data.cache,
+            )
+
+        self.train_set = dataset(self.train_split, True)
         self.train_loader = make_loader(
             self.train_set,
             cfg.train.batch_size,
@@ -192,19 +188,8 @@ class Trainer:
             seed=cfg.train.seed,
             distributed=self.world_size > 1,
         )
-        self.val_set = None
-        if self.val_split is not None and self.is_main:
-            self.val_set = DetectionDataset(
-                self.val_split.dataset,
-                self.val_split.images_dir,
-                self.class_map,
-                size=cfg.data.image_size,
-                letterbox=self.letterbox,
-                train=False,
-                augment=None,
-                with_masks=self.with_masks,
-                cache=cfg.data.cache,
-            )
+        # only rank 0 evaluates
+        self.val_set = dataset(self.val_split, False) if self.val_split is not None and self.is_main else None
         self.iters_per_epoch = len(self.train_loader)
         if self.iters_per_epoch == 0:
             raise StudioError("the training set gives no batch (fewer images than train.batch_size?)", item="train.batch_size")
