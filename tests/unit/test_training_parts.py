@@ -137,3 +137,24 @@ def test_run_folders_never_overwrite_and_resume_finds_last(tmp_path):
         resolve_run("cfg/other.yaml", root / "other", True)
     run, ck = resolve_run("cfg/exp.yaml", None, root / "exp")
     assert run == root / "exp" and ck.name == "last.pt"
+
+
+def test_a_mask_model_that_predicts_nothing_still_reports_segm_metrics(demo):
+    from studio.core.data.classes import ClassMap
+    from studio.core.data.dataset import DetectionDataset
+    from studio.core.dataset.model import Dataset
+    from studio.core.inference.val import evaluate_model
+
+    class Silent(torch.nn.Module):
+        studio_task = "segment"
+
+        def forward(self, images):
+            return [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64),
+                     "masks": torch.zeros(0, 1, *im.shape[-2:])} for im in images]
+
+    gt = Dataset.load(demo["val"].annotations)
+    cmap = ClassMap.from_dataset(gt)
+    val = DetectionDataset(gt, demo["val"].images, cmap, size=64, letterbox=False, train=False, with_masks=True, cache="none")
+    res = evaluate_model(Silent(), val, gt, cmap, device=torch.device("cpu"))
+    assert res.metrics["segm_mAP"] == 0.0 and res.metrics["bbox_mAP"] == 0.0
+    assert set(res.per_class_arrays(cmap)) == {"bbox", "segm"}

@@ -83,5 +83,7 @@ def evaluate_model(model: nn.Module, val_set, gt: Dataset, class_map: ClassMap, 
     results: list[dict] = []
     for image_id, d in dets.items():
         results.extend(to_coco_results(d, gt.image(image_id), class_map))
-    evaluation = evaluate(gt, results, image_ids=list(dets), class_map=class_map)
+    # explicit, so a mask model that predicts nothing yet still reports segm metrics (as zeros)
+    iou_types = ("bbox", "segm") if with_masks and gt.has_masks() else ("bbox",)
+    evaluation = evaluate(gt, results, iou_types=iou_types, image_ids=list(dets), class_map=class_map)
     return ValResult(gt, results, evaluation, dets)
