@@ -211,6 +211,8 @@ class Trainer:
             self._restore(resume_ckpt)
 
         if self.world_size > 1:
+            if dev.type == "cuda":  # per-GPU batches are small: share BatchNorm statistics (NCCL only)
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             self.model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True
             )
