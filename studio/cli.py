@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     g = sub.add_parser("gui", help="open the desktop app (the default command)")
-    g.add_argument("path", nargs="?", help="annotation file to open (default: the built-in demo data)")
+    g.add_argument("path", nargs="?", help="workspace folder or COCO annotation file to open (default: the last workspace, or the built-in demo workspace)")
     g.add_argument("--images", help="images folder of that annotation file")
     g.add_argument("--screenshot", metavar="DIR", help="save one PNG per page into DIR and exit")
     g.set_defaults(func=cmd_gui)

@@ -14,6 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_config(tmp_path_factory):
+    """The recent-workspaces list goes to a temporary folder, never the user's."""
+    os.environ["STUDIO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("user_config"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").is_file():

@@ -26,7 +26,9 @@ def _qt_message(mode, context, message: str) -> None:
 
 
 def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir: Path | None = None) -> int:
-    """Open ``ann`` with its ``images`` folder (default: guessed next to it), or the demo when ``ann`` is None.
+    """Open ``ann``: a workspace folder, or a COCO file with its ``images`` folder (default: recorded or
+    guessed). Without ``ann``: the most recent workspace, or on a first start the demo workspace with a
+    welcome bar (screenshots always use the demo workspace unless ``ann`` is given).
 
     With ``screenshot_dir``: wait for loading and checking, select the first image, save ``<page>.png``
     for each page and ``main_window.png``, close the window and return 0 (1 when the dataset could not
@@ -45,10 +47,18 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
     app.setOrganizationName("Studio")
     window = MainWindow(persist=screenshot_dir is None)
     window.show()
-    if ann is None:
-        window.data_page.open_demo()
-    else:
+    from studio.core.workspace import recent_workspaces
+
+    if ann is not None and Path(ann).is_dir():
+        window.open_workspace(Path(ann))
+    elif ann is not None:
         window.open_dataset(Path(ann), Path(images) if images is not None else None)
+    else:
+        recent = recent_workspaces() if screenshot_dir is None else []
+        if recent:
+            window.open_workspace(recent[0])
+        else:
+            window.open_workspace(None, welcome=screenshot_dir is None)
     if screenshot_dir is None:
         try:
             return app.exec()

@@ -108,6 +108,18 @@ class DataPage(QWidget):
         w.failed.connect(self._on_load_failed)
         self._track(w)
 
+    def clear(self, message: str) -> None:
+        """No dataset: an empty page that says why and what to do."""
+        self._cancel()
+        self.loaded, self.check = None, None
+        self.images.set_images([])
+        self.images.set_classes([])
+        self.classes.set_stats([])
+        self.viewer.clear(message)
+        self.problems.set_message("")
+        self.header.show_preparing("No dataset", message)
+        self._set_state(EMPTY)
+
     def open_demo(self) -> None:
         """Open the built-in demo set, generating it first if needed (in a worker)."""
         self._cancel()

@@ -13,6 +13,7 @@ from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QVBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -27,6 +28,7 @@ from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
 from studio.gui.open_dialog import ask_dataset_paths
 from studio.gui.workers import Jobs
+from studio.gui.workspace_ui import WelcomeBar, WorkspaceUI
 
 log = logging.getLogger("studio.gui")
 
@@ -58,13 +60,24 @@ class MainWindow(QMainWindow):
         self.page_list.setObjectName("pages")
         self.page_list.setFixedWidth(150)
         self.stack = QStackedWidget()
+        self.welcome = WelcomeBar()
+        self.welcome.hide()
         central = QWidget()
-        lay = QHBoxLayout(central)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.welcome)
+        lay = QHBoxLayout()
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.page_list)
         lay.addWidget(self.stack, 1)
+        outer.addLayout(lay, 1)
         self.setCentralWidget(central)
+        self.workspace_ui = WorkspaceUI(self.jobs, self)
+        self.workspace_ui.opened.connect(self._on_workspace)
+        self.welcome.new_requested.connect(self.workspace_ui.ask_new)
+        self.welcome.open_requested.connect(self.workspace_ui.ask_open)
         self.page_list.currentRowChanged.connect(self.stack.setCurrentIndex)
 
         self.log_panel = LogPanel(self)
@@ -74,7 +87,7 @@ class MainWindow(QMainWindow):
         self.pages: list[QWidget] = []
         self.data_page = self.add_page(DataPage(self.jobs))
         self.page_list.setCurrentRow(0)
-        self.data_page.dataset_opened.connect(lambda p: self.setWindowTitle(f"{Path(p).name} — Studio"))
+        self.data_page.dataset_opened.connect(self._on_dataset)
 
         self.job_status = JobStatus(self.jobs)
         self.device_label = QLabel("Device: detecting…")
@@ -115,9 +128,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ menus and actions
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.workspace_ui.build_menu(file_menu)
+        file_menu.addSeparator()
         self.open_action = file_menu.addAction("&Open annotations…", self.open_dialog)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.demo_action = file_menu.addAction("Open &demo dataset", lambda: self.data_page.open_demo())
         self.reload_action = file_menu.addAction("&Reload", lambda: self.data_page.reload())
         self.reload_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         file_menu.addSeparator()
@@ -142,6 +156,36 @@ class MainWindow(QMainWindow):
     def open_dataset(self, annotations: Path, images_dir: Path | None = None) -> None:
         self.show_page(self.pages.index(self.data_page))
         self.data_page.open(annotations, images_dir)
+
+    def open_workspace(self, root: Path | None = None, welcome: bool = False) -> None:
+        """Open a workspace folder, or (None) the demo workspace; ``welcome`` shows the first-start bar."""
+        self._welcome_pending = welcome
+        if root is None:
+            self.workspace_ui.open_demo()
+        else:
+            self.workspace_ui.open(root)
+
+    def _on_workspace(self, ws) -> None:
+        self.welcome.setVisible(getattr(self, "_welcome_pending", False) and ws.extra.get("demo_version") is not None)
+        self._welcome_pending = False
+        self._update_title()
+        ann = ws.last_dataset_path()
+        if ann is not None:
+            self.open_dataset(ann)
+        else:
+            self.data_page.clear(f"Workspace {ws.name} has no dataset yet: import one (File > Import…)")
+
+    def _on_dataset(self, ann: Path) -> None:
+        self.workspace_ui.dataset_opened(Path(ann))
+        self._update_title()
+
+    def _update_title(self) -> None:
+        parts = []
+        if self.data_page.loaded is not None:
+            parts.append(self.data_page.loaded.annotations.name)
+        if self.workspace_ui.current is not None:
+            parts.append(self.workspace_ui.current.name)
+        self.setWindowTitle(" — ".join([*parts, "Studio"]))
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()

@@ -39,6 +39,7 @@ def save_screenshots(window: MainWindow, out_dir: Path, timeout_s: float = 120.0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     page = window.data_page
+    wait_for(window.jobs.is_idle, timeout_s)  # a workspace being prepared opens its dataset when done
     if not wait_for(lambda: not page.busy(), timeout_s):
         raise TimeoutError(f"the dataset did not load within {timeout_s:.0f} s")
     if page.state == READY and page.select_first_image():

@@ -85,22 +85,18 @@ def test_run_app_screenshots(qapp, tmp_path, small_demo):
     assert QImage(str(out / "main_window.png")).width() == 1400
 
 
-def test_run_app_opens_the_demo_when_no_file_is_given(qapp, tmp_path, monkeypatch, demo_master):
-    import studio.gui.data_jobs as data_jobs
-    from studio.core.demo import splits
+def test_run_app_opens_the_demo_workspace_when_nothing_is_given(qapp, tmp_path, monkeypatch):
+    import studio.core.workspace as workspace
     from studio.gui.app import run_app
 
-    calls = []
-
-    def fake_ensure_demo(root=None):
-        calls.append(root)
-        return splits(demo_master)
-
-    monkeypatch.setattr(data_jobs, "ensure_demo", fake_ensure_demo)
+    monkeypatch.setattr(workspace, "default_demo_workspace", lambda: tmp_path / "demo-ws")
     out = tmp_path / "shots"
     assert run_app(screenshot_dir=out) == 0
-    assert calls == [None]
+    assert workspace.is_workspace(tmp_path / "demo-ws")
+    assert (tmp_path / "demo-ws" / "configs" / "demo.yaml").is_file()
     assert (out / "data.png").is_file() and (out / "main_window.png").is_file()
+    # a workspace folder given on the command line opens that workspace
+    assert run_app(tmp_path / "demo-ws", screenshot_dir=tmp_path / "shots2") == 0
 
 
 def test_run_app_screenshot_of_a_broken_file_returns_1(qapp, tmp_path):
