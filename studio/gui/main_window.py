@@ -22,7 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui.data_page import DataPage
+from studio.gui.data_page import READY, DataPage
+from studio.gui.export_dialog import ExportDialog
+from studio.gui.import_wizard import ImportWizard
+from studio.gui.split_dialog import SplitDialog
 from studio.gui.device import detect_device
 from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
@@ -88,6 +91,8 @@ class MainWindow(QMainWindow):
         self.data_page = self.add_page(DataPage(self.jobs))
         self.page_list.setCurrentRow(0)
         self.data_page.dataset_opened.connect(self._on_dataset)
+        self._on_data_state(self.data_page.state)
+        self.data_page.state_changed.connect(self._on_data_state)
 
         self.job_status = JobStatus(self.jobs)
         self.device_label = QLabel("Device: detecting…")
@@ -132,6 +137,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.open_action = file_menu.addAction("&Open annotations…", self.open_dialog)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.import_action = file_menu.addAction("&Import dataset…", self.import_dialog)
+        self.import_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.export_action = file_menu.addAction("&Export dataset…", self.export_dialog)
+        self.split_action = file_menu.addAction("S&plit dataset…", self.split_dialog)
         self.reload_action = file_menu.addAction("&Reload", lambda: self.data_page.reload())
         self.reload_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         file_menu.addSeparator()
@@ -173,7 +182,7 @@ class MainWindow(QMainWindow):
         if ann is not None:
             self.open_dataset(ann)
         else:
-            self.data_page.clear(f"Workspace {ws.name} has no dataset yet: import one (File > Import…)")
+            self.data_page.clear(f"Workspace {ws.name} has no dataset yet: import one (File > Import dataset…, Ctrl+I)")
 
     def _on_dataset(self, ann: Path) -> None:
         self.workspace_ui.dataset_opened(Path(ann))
@@ -186,6 +195,34 @@ class MainWindow(QMainWindow):
         if self.workspace_ui.current is not None:
             parts.append(self.workspace_ui.current.name)
         self.setWindowTitle(" — ".join([*parts, "Studio"]))
+
+    def _on_data_state(self, state: str) -> None:
+        for a in (self.export_action, self.split_action):
+            a.setEnabled(state == READY)
+
+    def import_dialog(self, source: Path | None = None) -> ImportWizard:
+        ws = self.workspace_ui.current
+        w = ImportWizard(self.jobs, datasets_dir=ws.folder("datasets") if ws else None, source=source, parent=self)
+        w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        w.imported.connect(self.open_dataset)
+        w.open()
+        return w
+
+    def export_dialog(self) -> ExportDialog | None:
+        if (loaded := self.data_page.loaded) is None:
+            return None
+        d = ExportDialog(self.jobs, loaded.annotations, loaded.images_dir, parent=self)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.open()
+        return d
+
+    def split_dialog(self) -> SplitDialog | None:
+        if (loaded := self.data_page.loaded) is None:
+            return None
+        d = SplitDialog(self.jobs, loaded.annotations, loaded.images_dir, parent=self)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.open()
+        return d
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()

@@ -54,3 +54,18 @@ def test_first_start_offers_the_demo_workspace(qtbot, make_window, tmp_path):
     assert w.workspace_ui.current.name == "Demo"
     assert [p.name for p in w.workspace_ui.current.configs()] == ["demo.yaml"]
     w.grab().save(str(tmp_path / "welcome.png"))
+
+
+def test_file_menu_dialogs_follow_the_data_state(qtbot, make_window, tmp_path, small_demo):
+    ws = _workspace_with(tmp_path, small_demo)
+    w = make_window()
+    assert not w.export_action.isEnabled() and not w.split_action.isEnabled()
+    w.open_workspace(ws.root)
+    wait_ready(qtbot, w)
+    assert w.export_action.isEnabled() and w.split_action.isEnabled()
+    wiz = w.import_dialog()
+    assert wiz.isVisible()
+    wiz.close()
+    for d in (w.export_dialog(), w.split_dialog()):
+        assert d is not None and d.isVisible()
+        d.close()
