@@ -18,6 +18,9 @@ from studio.gui import palette
 from studio.gui.check_panel import CheckPanel
 from studio.gui.class_stats import ClassStatsTable
 from studio.gui.data_jobs import CheckResult, LoadedDataset, check_loaded, load_dataset, prepare_demo
+from studio.gui.editor.controller import EditorController
+from studio.gui.editor.stats import follow_class_stats, image_summary
+from studio.gui.editor.toolbar import EditorToolbar
 from studio.gui.image_list import ImageListPanel
 from studio.gui.image_panel import ImagePanel
 from studio.gui.info_header import InfoHeader
@@ -45,6 +48,7 @@ class DataPage(QWidget):
 
     state_changed = Signal(str)
     dataset_opened = Signal(object)  # Path of the annotation file, once loaded
+    dirty_changed = Signal(bool)  # unsaved edits
 
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
@@ -59,6 +63,16 @@ class DataPage(QWidget):
         self.viewer = ImagePanel(jobs)
         self.classes = ClassStatsTable()
         self.problems = CheckPanel()
+        self.editor = EditorController(self.viewer, jobs, parent=self)
+        self.recovery_ask = None  # None: a question box decides whether unsaved edits are replayed
+        self.edit_bar = EditorToolbar(self.editor)
+        self.editor.set_enabled(False)  # until the check worker is done reading the dataset
+        center = QWidget()
+        center_lay = QVBoxLayout(center)
+        center_lay.setContentsMargins(0, 0, 0, 0)
+        center_lay.setSpacing(2)
+        center_lay.addWidget(self.edit_bar)
+        center_lay.addWidget(self.viewer, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(_section("Classes", self.classes))
@@ -68,7 +82,7 @@ class DataPage(QWidget):
         right.setChildrenCollapsible(False)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(_section("Images", self.images))
-        self.splitter.addWidget(self.viewer)
+        self.splitter.addWidget(center)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
@@ -83,6 +97,9 @@ class DataPage(QWidget):
         self.images.image_selected.connect(self._show_image)
         self.problems.problem_activated.connect(self.go_to_problem)
         self.classes.class_activated.connect(self.images.set_class_filter)
+        self.editor.edited.connect(self._on_edited)
+        self.editor.show_request.connect(self.select_image)
+        self.editor.dirty_changed.connect(self.dirty_changed)
 
     # ------------------------------------------------------------------ opening
     def open(self, annotations: str | Path, images_dir: str | Path | None = None) -> None:
@@ -90,6 +107,10 @@ class DataPage(QWidget):
 
         Without ``images_dir`` the worker uses the folder recorded at import, else the usual places.
         """
+        if not self.editor.confirm_close(self.window()):
+            return
+        self.editor.close_dataset()
+        self.editor.set_enabled(False)
         annotations = Path(annotations)
         images_dir = Path(images_dir) if images_dir is not None else None
         self._cancel()
@@ -168,6 +189,8 @@ class DataPage(QWidget):
         self.images.set_images(loaded.images)
         self.images.set_classes(loaded.class_stats)
         self.classes.set_stats(loaded.class_stats)
+        # before the check starts: it may replay a recovery journal, and the check then sees the result
+        self.editor.open_dataset(loaded.dataset, loaded.annotations, ask=self.recovery_ask)
         self.viewer.clear("Select an image in the list" if ds.images else "This dataset has no images")
         self.images.select_row(0)
         self.problems.set_message("Checking…")
@@ -198,12 +221,25 @@ class DataPage(QWidget):
             self.viewer.set_problems(self._problems_of(self.viewer.image["id"]))
         log.info("check of %s: %d error(s), %d warning(s)", Path(rep.annotation_file or "").name,
                  len(rep.errors), len(rep.warnings))
+        self.editor.set_enabled(True)
         self._set_state(READY)
 
     def _on_check_failed(self, message: str, _tb: str) -> None:
         self.problems.set_message(f"The check failed: {message}", palette.ERROR)
         self.header.show_checking("check failed")
+        self.editor.set_enabled(True)
         self._set_state(READY)
+
+    def _on_edited(self, event) -> None:
+        """Statistics, the image's row and the header counts follow every edit (and undo/redo)."""
+        ds = self.loaded.dataset
+        self.loaded.class_stats = follow_class_stats(self.loaded.class_stats, ds, event)
+        self.classes.set_stats(self.loaded.class_stats)
+        if event.categories_changed:
+            self.images.set_classes(self.loaded.class_stats)
+        if event.command.image is not None:
+            self.images.model.update_image(image_summary(ds, event.command.image))
+        self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
 
     # ------------------------------------------------------------------ helpers
     def _show_image(self, image_id: Any) -> None:

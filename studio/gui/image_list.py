@@ -17,6 +17,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
@@ -25,7 +26,9 @@ from PySide6.QtWidgets import (
     QListView,
     QStyle,
     QStyledItemDelegate,
+    QStackedWidget,
     QStyleOptionViewItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -62,6 +65,13 @@ class ImageListModel(QAbstractListModel):
 
     def row_of(self, image_id: Any) -> int | None:
         return self._row_of.get(image_id)
+
+    def update_image(self, summary: ImageSummary) -> None:
+        """One image's row after an edit (instance count, classes)."""
+        row = self._row_of.get(summary.image_id)
+        if row is not None:
+            self.rows[row] = summary
+            self.dataChanged.emit(self.index(row), self.index(row))
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -171,9 +181,13 @@ class ImageRowDelegate(QStyledItemDelegate):
 
 
 class ImageListPanel(QWidget):
-    """Filters above a virtualized list; emits ``image_selected(image_id)`` as the current row changes."""
+    """Filters above a virtualized list; emits ``image_selected(image_id)`` as the current row changes.
+
+    :meth:`set_grid` adds a second view over the same proxy (the thumbnail grid) behind a List / Grid toggle.
+    """
 
     image_selected = Signal(object)
+    view_mode_changed = Signal(str)  # "list" or "grid"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -198,17 +212,32 @@ class ImageListPanel(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setAlternatingRowColors(True)
+        self.grid: QWidget | None = None
+        self.views = QStackedWidget()
+        self.views.addWidget(self.view)
+        self.list_button = QToolButton(text="List", checkable=True, checked=True, toolTip="Show the images as a list")
+        self.grid_button = QToolButton(text="Grid", checkable=True, toolTip="Show the images as thumbnails")
+        self._mode_buttons = QButtonGroup(self)
+        for b in (self.list_button, self.grid_button):
+            self._mode_buttons.addButton(b)
+            b.setVisible(False)  # until a grid is set
 
+        top = QHBoxLayout()
+        top.setSpacing(2)
+        top.addWidget(self.search, 1)
+        top.addSpacing(4)
+        top.addWidget(self.list_button)
+        top.addWidget(self.grid_button)
         checks = QHBoxLayout()
         checks.addWidget(self.problems_box)
         checks.addWidget(self.unannotated_box)
         checks.addStretch(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.search)
+        lay.addLayout(top)
         lay.addWidget(self.class_combo)
         lay.addLayout(checks)
-        lay.addWidget(self.view, 1)
+        lay.addWidget(self.views, 1)
         lay.addWidget(self.count_label)
 
         self.search.textChanged.connect(lambda t: self._filter(search=t))
@@ -216,7 +245,30 @@ class ImageListPanel(QWidget):
         self.problems_box.toggled.connect(lambda on: self._filter(problems_only=on))
         self.unannotated_box.toggled.connect(lambda on: self._filter(unannotated_only=on))
         self.view.selectionModel().currentChanged.connect(self._on_current)
+        self.grid_button.toggled.connect(lambda on: self.set_view_mode("grid" if on else "list"))
         self.set_classes([])
+
+    # ------------------------------------------------------------------ list or grid
+    def set_grid(self, grid: QWidget) -> None:
+        """Offer ``grid`` (another view over ``self.proxy``) as an alternative to the list."""
+        self.grid = grid
+        self.views.addWidget(grid)
+        self.list_button.setVisible(True)
+        self.grid_button.setVisible(True)
+
+    def view_mode(self) -> str:
+        return "grid" if self.grid is not None and self.views.currentWidget() is self.grid else "list"
+
+    def set_view_mode(self, mode: str) -> None:
+        if mode not in ("list", "grid"):
+            raise ValueError(f"view mode must be 'list' or 'grid', not {mode!r}")
+        if mode == "grid" and self.grid is None:
+            raise RuntimeError("no grid view: call set_grid first")
+        if mode == self.view_mode():
+            return
+        (self.grid_button if mode == "grid" else self.list_button).setChecked(True)
+        self.views.setCurrentWidget(self.grid if mode == "grid" else self.view)
+        self.view_mode_changed.emit(mode)
 
     # ------------------------------------------------------------------ content
     def set_images(self, rows: list[ImageSummary]) -> None:

@@ -1,11 +1,12 @@
-"""A zoomable, pannable image canvas: wheel zoom around the cursor, drag to pan, fit to window, click to pick."""
+"""A zoomable, pannable image canvas: wheel zoom around the cursor, drag to pan, fit to window, click to pick;
+an editing tool (see ``set_tool``) may take mouse and key events first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPainter, QPixmap, QResizeEvent, QTransform, QWheelEvent
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QResizeEvent, QTransform, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
 from studio.gui.overlays import ANN_ID_KEY
@@ -20,6 +21,7 @@ class ImageView(QGraphicsView):
 
     clicked = Signal(object)  # annotation id under the click, or None
     zoom_changed = Signal(float)
+    scene_cleared = Signal()  # just before the scene's items are deleted (a new image), so tools drop theirs
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,9 +39,11 @@ class ImageView(QGraphicsView):
         self.auto_fit = True  # refit on resize until the user zooms
         self._press: QPoint | None = None
         self.pick_area = lambda ann_id: 0.0  # area used to prefer the smallest shape under a click
+        self.tool: Any = None  # an editing tool that sees mouse and key events first (see set_tool)
 
     # ------------------------------------------------------------------ content
     def clear(self) -> None:
+        self.scene_cleared.emit()
         self.scene().clear()
         self.image_item = None
         self.placeholder = None
@@ -145,13 +149,53 @@ class ImageView(QGraphicsView):
         if self.auto_fit:
             self.fit()
 
+    # ------------------------------------------------------------------ editing tools
+    def set_tool(self, tool: Any) -> None:
+        """Give mouse and key events to ``tool`` first.
+
+        Its ``mouse_press``, ``mouse_move``, ``mouse_release`` and ``mouse_double_click(event, scene_pos)``
+        and ``key_press(event)`` return True when they took the event (then no pan and no pick happen);
+        a missing method or False leaves the view's own handling. None restores plain pan and pick.
+        """
+        self.tool = tool
+
+    def _tool_took(self, name: str, event: QMouseEvent | QKeyEvent) -> bool:
+        handler = getattr(self.tool, name, None) if self.tool is not None else None
+        if handler is None:
+            return False
+        if isinstance(event, QMouseEvent):
+            took = bool(handler(event, self.mapToScene(event.position().toPoint())))
+        else:
+            took = bool(handler(event))
+        if took:
+            event.accept()
+        return took
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if not self._tool_took("mouse_move", event):
+            super().mouseMoveEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if not self._tool_took("mouse_double_click", event):
+            super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self._tool_took("key_press", event):
+            super().keyPressEvent(event)
+
     # ------------------------------------------------------------------ picking
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self._tool_took("mouse_press", event):
+            self._press = None
+            return
         if event.button() == Qt.MouseButton.LeftButton:
             self._press = event.position().toPoint()
         super().mousePressEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._tool_took("mouse_release", event):
+            self._press = None
+            return
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and self._press is not None:
             moved = (event.position().toPoint() - self._press).manhattanLength()

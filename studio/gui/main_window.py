@@ -91,6 +91,8 @@ class MainWindow(QMainWindow):
         self.data_page = self.add_page(DataPage(self.jobs))
         self.page_list.setCurrentRow(0)
         self.data_page.dataset_opened.connect(self._on_dataset)
+        self.file_menu.insertAction(self.reload_action, self.data_page.edit_bar.save_action)
+        self.data_page.dirty_changed.connect(lambda _d: self._update_title())
         self._on_data_state(self.data_page.state)
         self.data_page.state_changed.connect(self._on_data_state)
 
@@ -133,6 +135,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ menus and actions
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.file_menu = file_menu
         self.workspace_ui.build_menu(file_menu)
         file_menu.addSeparator()
         self.open_action = file_menu.addAction("&Open annotations…", self.open_dialog)
@@ -191,7 +194,8 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         parts = []
         if self.data_page.loaded is not None:
-            parts.append(self.data_page.loaded.annotations.name)
+            dirty = "*" if self.data_page.editor.dirty() else ""
+            parts.append(self.data_page.loaded.annotations.name + dirty)
         if self.workspace_ui.current is not None:
             parts.append(self.workspace_ui.current.name)
         self.setWindowTitle(" — ".join([*parts, "Studio"]))
@@ -258,6 +262,9 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.data_page.editor.confirm_close(self):
+            event.ignore()
+            return
         if self.persist:
             self.save_settings()
         self.jobs.shutdown()

@@ -142,6 +142,25 @@ class Overlays:
         for aid in {old, self.selected} - {None}:
             self._style(aid, self.by_ann[aid])
 
+    def replace(self, scene: QGraphicsScene, image: dict, ann_id: Any, ann: dict | None,
+                class_name: Callable[[Any], str]) -> None:
+        """Redraw one annotation after an edit (``ann`` None: it was deleted); layer switches and selection hold."""
+        old = self.by_ann.pop(ann_id, None)
+        if old is not None:
+            for it in [*old.polygons, *old.masks, old.box, old.label]:
+                if it is not None and it.scene() is scene:
+                    scene.removeItem(it)
+        if ann is None:
+            if self.selected == ann_id:
+                self.selected = None
+            return
+        _add_annotation(scene, self, ann, class_name, int(image.get("height") or 0), int(image.get("width") or 0))
+        a = self.by_ann[ann["id"]]
+        for layer, items in (("masks", [*a.polygons, *a.masks]), ("boxes", [a.box]), ("labels", [a.label])):
+            for it in items:
+                if it is not None and not self.visible[layer]:
+                    it.setVisible(False)
+
     def _style(self, aid: Any, a: _AnnItems) -> None:
         sel = aid == self.selected
         fill = QColor(a.color)
@@ -188,37 +207,44 @@ def build_overlays(
         _add(scene, shade)
         ov.ignore.append(shade)
     for ann in sorted(anns, key=lambda a: -float(a.get("area") or 0)):
-        a = _AnnItems(ann, palette.class_color(ann.get("category_id")))
-        seg = ann.get("segmentation")
-        name = class_name(ann.get("category_id"))
-        tip = f"{name} (annotation {ann['id']})"
-        if is_rle(seg) and h and w:
-            try:
-                mask = segmentation_to_mask(seg, h, w)
-            except Exception as e:  # a broken RLE must not stop the other overlays from drawing
-                log.warning("annotation %s: cannot decode its RLE mask (%s)", ann["id"], e)
-                mask = None
-            if mask is not None:
-                item = QGraphicsPixmapItem(QPixmap.fromImage(mask_image(mask, a.color)))
-                item.setShapeMode(QGraphicsPixmapItem.ShapeMode.MaskShape)
-                a.masks.append(_tag(item, ann["id"], "mask", tip))
-        elif isinstance(seg, list):
-            for part in seg:
-                if isinstance(part, list) and len(part) >= 6 and all(isinstance(v, (int, float)) for v in part):
-                    a.polygons.append(_tag(QGraphicsPolygonItem(_polygon(part)), ann["id"], "polygon", tip))
-        box = ann.get("bbox")
-        if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
-            a.box = _tag(QGraphicsRectItem(QRectF(*map(float, box))), ann["id"], "box", tip)
-            a.label = LabelItem(name, a.color)
-            a.label.setPos(float(box[0]), float(box[1]))
-            a.label.setData(ANN_ID_KEY, ann["id"])
-            a.label.setData(LAYER_KEY, "label")
-        for it in [*a.polygons, *a.masks, a.box, a.label]:
-            if it is not None:
-                _add(scene, it)
-        ov.by_ann[ann["id"]] = a
-        ov._style(ann["id"], a)
+        _add_annotation(scene, ov, ann, class_name, h, w)
     return ov
+
+
+def _add_annotation(
+    scene: QGraphicsScene, ov: Overlays, ann: dict, class_name: Callable[[Any], str], h: int, w: int
+) -> None:
+    """The items of one annotation, styled and added to ``scene`` and ``ov``."""
+    a = _AnnItems(ann, palette.class_color(ann.get("category_id")))
+    seg = ann.get("segmentation")
+    name = class_name(ann.get("category_id"))
+    tip = f"{name} (annotation {ann['id']})"
+    if is_rle(seg) and h and w:
+        try:
+            mask = segmentation_to_mask(seg, h, w)
+        except Exception as e:  # a broken RLE must not stop the other overlays from drawing
+            log.warning("annotation %s: cannot decode its RLE mask (%s)", ann["id"], e)
+            mask = None
+        if mask is not None:
+            item = QGraphicsPixmapItem(QPixmap.fromImage(mask_image(mask, a.color)))
+            item.setShapeMode(QGraphicsPixmapItem.ShapeMode.MaskShape)
+            a.masks.append(_tag(item, ann["id"], "mask", tip))
+    elif isinstance(seg, list):
+        for part in seg:
+            if isinstance(part, list) and len(part) >= 6 and all(isinstance(v, (int, float)) for v in part):
+                a.polygons.append(_tag(QGraphicsPolygonItem(_polygon(part)), ann["id"], "polygon", tip))
+    box = ann.get("bbox")
+    if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
+        a.box = _tag(QGraphicsRectItem(QRectF(*map(float, box))), ann["id"], "box", tip)
+        a.label = LabelItem(name, a.color)
+        a.label.setPos(float(box[0]), float(box[1]))
+        a.label.setData(ANN_ID_KEY, ann["id"])
+        a.label.setData(LAYER_KEY, "label")
+    for it in [*a.polygons, *a.masks, a.box, a.label]:
+        if it is not None:
+            _add(scene, it)
+    ov.by_ann[ann["id"]] = a
+    ov._style(ann["id"], a)
 
 
 def _tag(item: QGraphicsItem, ann_id: Any, layer: str, tip: str):

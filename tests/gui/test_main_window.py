@@ -45,9 +45,9 @@ def test_geometry_and_dock_state_are_saved_and_restored(qtbot):
     a = MainWindow(persist=True)
     qtbot.addWidget(a)
     a.show()
-    a.resize(1111, 777)
+    a.resize(1250, 777)
     a.log_action.trigger()  # hide the log dock
-    qtbot.waitUntil(lambda: a.size().width() == 1111 and not a.log_panel.isVisible())
+    qtbot.waitUntil(lambda: a.size().width() == 1250 and not a.log_panel.isVisible())
     a.close()
     assert QSettings().value("window/geometry") is not None
     b = MainWindow(persist=True)
@@ -55,7 +55,7 @@ def test_geometry_and_dock_state_are_saved_and_restored(qtbot):
     b.show()
     # the offscreen screen is 800x800, so restoreGeometry clamps the width to the window's minimum
     assert b.size() != DEFAULT_SIZE
-    assert abs(b.height() - 777) <= 4 and b.width() <= 1111
+    assert abs(b.height() - 777) <= 4 and b.width() <= 1250
     assert not b.log_panel.isVisible() and not b.log_action.isChecked()
     b.close()
     QSettings().clear()

@@ -1,0 +1,206 @@
+"""The editor toolbar above the image: tools, the class of new shapes, undo / redo / delete / save, dirty marker.
+
+It only forwards intent to the :class:`~studio.gui.editor.controller.EditorController` and shows its
+state. Undo (Ctrl+Z), redo (Ctrl+Shift+Z, Ctrl+Y) and save (Ctrl+S) are window shortcuts that hold while
+the toolbar is visible; a text field with focus keeps its own Ctrl+Z.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence, QResizeEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.gui import palette
+from studio.gui.editor.controller import EditorController
+
+ADD_CLASS = "\0add-class"  # item data of the "Add class…" entry (no category id looks like it)
+MESSAGE_MS = 10_000
+DIRTY_TEXTS = ("● unsaved", "saving…", "saved")
+
+TOOL_BUTTONS = (
+    ("select", "Select", "V", "Select a shape and drag its vertices; double-click an edge to add a vertex, "
+                              "right-click a vertex or press Delete to remove it; Delete removes a selected shape"),
+    ("polygon", "Polygon", "P", "Click to add points; double-click, Enter or a click on the first point closes; "
+                                "Backspace removes the last point; Esc cancels"),
+    ("box", "Box", "B", "Press, drag and release to draw a box; Esc cancels"),
+)
+
+
+def ask_class_name(parent: QWidget) -> str | None:
+    name, ok = QInputDialog.getText(parent, "Add class", "Name of the new class:")
+    return name if ok else None
+
+
+class EditorToolbar(QWidget):
+    def __init__(self, editor: EditorController, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.editor = editor
+        self.ask_class_name: Callable[[QWidget], str | None] = ask_class_name
+
+        self.tool_group = QButtonGroup(self)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        for name, text, key, tip in TOOL_BUTTONS:
+            b = QToolButton(text=text, checkable=True)
+            b.setToolTip(f"{tip} ({key})")
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            self.tool_group.addButton(b)
+            self.tool_buttons[name] = b
+            b.clicked.connect(lambda _=False, n=name: self.editor.set_tool(n))
+        self.tool_buttons["select"].setChecked(True)
+
+        self.class_combo = QComboBox()
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.class_combo.setMinimumContentsLength(9)
+        self.class_combo.setToolTip("Class of new shapes; with a shape selected, picking a class relabels it")
+
+        self.undo_action = self._action("Undo", self.editor.undo, [QKeySequence("Ctrl+Z")])
+        self.redo_action = self._action("Redo", self.editor.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.delete_action = self._action("Delete", self.editor.delete_selected, [])
+        self.delete_action.setToolTip("Delete the selected shape (Delete)")
+        self.save_action = self._action("Save", lambda: self.editor.save(), [QKeySequence("Ctrl+S")])
+        self.dirty_label = QLabel()
+        bold = QFont(self.dirty_label.font())
+        bold.setBold(True)
+        self.dirty_label.setMinimumWidth(max(QFontMetrics(bold).horizontalAdvance(t) for t in DIRTY_TEXTS) + 6)
+        # a line under the buttons, always there (the canvas must not jump when a message comes or goes);
+        # a long message is elided, the tooltip has it whole
+        self.message_label = QLabel()
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.message_label.setFixedHeight(self.message_label.fontMetrics().height() + 2)
+        self.message_label.setStyleSheet(f"color: {palette.ERROR.name()}")
+        self._message = ""
+        self._message_timer = QTimer(self, singleShot=True, interval=MESSAGE_MS)
+        self._message_timer.timeout.connect(self.clear_message)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 2)
+        outer.setSpacing(2)
+        lay = QHBoxLayout()
+        lay.setSpacing(4)
+        outer.addLayout(lay)
+        outer.addWidget(self.message_label)
+        for b in self.tool_buttons.values():
+            lay.addWidget(b)
+        lay.addSpacing(8)
+        lay.addWidget(QLabel("Class"))
+        lay.addWidget(self.class_combo)
+        lay.addSpacing(8)
+        for act in (self.undo_action, self.redo_action, self.delete_action, self.save_action):
+            b = QToolButton()
+            b.setDefaultAction(act)
+            lay.addWidget(b)
+        lay.addWidget(self.dirty_label)
+        lay.addStretch(1)
+
+        self.class_combo.activated.connect(self._on_class_activated)
+        editor.changed.connect(self._refresh)
+        editor.classes_changed.connect(self._fill_classes)
+        editor.selection_changed.connect(lambda _a: self._show_category())
+        editor.tool_changed.connect(lambda n: self.tool_buttons[n].setChecked(True))
+        editor.message.connect(self.show_message)
+        editor.saved.connect(lambda _p: self.clear_message())
+        self._fill_classes()
+        self._refresh()
+
+    def _action(self, text: str, slot: Callable[[], Any], keys: list[QKeySequence]) -> QAction:
+        act = QAction(text, self)
+        act.setShortcuts(keys)
+        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        act.triggered.connect(lambda _=False: slot())
+        self.addAction(act)
+        return act
+
+    # ------------------------------------------------------------------ classes
+    def _fill_classes(self) -> None:
+        combo = self.class_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for c in self.editor.categories():
+            combo.addItem(palette.dot_icon(palette.class_color(c["id"])), str(c["name"]), c["id"])
+        if combo.count():
+            combo.insertSeparator(combo.count())
+        combo.addItem("Add class…", ADD_CLASS)
+        combo.blockSignals(False)
+        self._show_category()
+
+    def _show_category(self) -> None:
+        i = self.class_combo.findData(self.editor.category_id) if self.editor.category_id is not None else -1
+        self.class_combo.blockSignals(True)
+        self.class_combo.setCurrentIndex(i)
+        self.class_combo.blockSignals(False)
+
+    def _on_class_activated(self, index: int) -> None:
+        data = self.class_combo.itemData(index)
+        if data != ADD_CLASS:
+            self.editor.set_category(data)
+            return
+        self._show_category()  # leave "Add class…" whatever happens next
+        name = self.ask_class_name(self)
+        if name is None:
+            return
+        cid = self.editor.add_class(name)
+        if cid is not None:
+            self.editor.set_category(cid)
+            self._show_category()
+
+    # ------------------------------------------------------------------ state
+    def _refresh(self) -> None:
+        ed = self.editor
+        on = ed.enabled and ed.stack is not None
+        stack = ed.stack
+        undo, redo = (stack.peek_undo(), stack.peek_redo()) if stack is not None else (None, None)
+        self.undo_action.setEnabled(on and undo is not None)
+        self.redo_action.setEnabled(on and redo is not None)
+        self.undo_action.setToolTip(f"Undo {undo.label} (Ctrl+Z)" if undo else "Nothing to undo (Ctrl+Z)")
+        self.redo_action.setToolTip(f"Redo {redo.label} (Ctrl+Shift+Z)" if redo else "Nothing to redo (Ctrl+Shift+Z)")
+        self.delete_action.setEnabled(on and ed.selected is not None)
+        self.save_action.setEnabled(on and not ed.saving())
+        self.save_action.setToolTip(f"Save {ed.ann_path.name} (Ctrl+S)" if ed.ann_path else "Save (Ctrl+S)")
+        for b in self.tool_buttons.values():
+            b.setEnabled(on)
+        self.class_combo.setEnabled(on)
+        if ed.saving():
+            self.dirty_label.setText(DIRTY_TEXTS[1])
+            self.dirty_label.setStyleSheet("")
+        elif ed.dirty():
+            self.dirty_label.setText(DIRTY_TEXTS[0])
+            self.dirty_label.setStyleSheet(f"color: {palette.WARNING.name()}; font-weight: 600")
+        else:
+            self.dirty_label.setText(DIRTY_TEXTS[2] if ed.stack is not None else "")
+            self.dirty_label.setStyleSheet("color: palette(placeholder-text)")
+
+    def show_message(self, text: str) -> None:
+        """Why an edit was refused or a save failed; it goes after a while, or at the next save."""
+        self._message = text
+        self.message_label.setToolTip(text)
+        self._elide()
+        self._message_timer.start()
+
+    def message(self) -> str:
+        return self._message
+
+    def clear_message(self) -> None:
+        self._message = ""
+        self.message_label.clear()
+        self.message_label.setToolTip("")
+
+    def _elide(self) -> None:
+        fm = self.message_label.fontMetrics()
+        self.message_label.setText(fm.elidedText(self._message, Qt.TextElideMode.ElideRight, max(self.width() - 4, 40)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()

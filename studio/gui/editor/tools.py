@@ -1,0 +1,416 @@
+"""The editing tools: Select/Edit (vertex handles), Polygon (click points) and Box (press-drag-release).
+
+A tool receives the view's mouse and key events in image coordinates and returns True for those it
+takes; it only tracks the gesture in progress and draws its marks. Every change of the dataset goes
+through the :class:`~studio.gui.editor.controller.EditorController` as one command.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import QGraphicsView
+
+from studio.core.geometry import is_rle
+from studio.gui.editor import hit
+from studio.gui.editor.handles import Marks
+
+if TYPE_CHECKING:
+    from studio.gui.editor.controller import EditorController
+
+LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
+DELETE_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+MIN_BOX_PX = 3  # a box smaller than this on screen (either side) is a slip, not a box
+
+
+class Tool:
+    name = ""
+    cursor = Qt.CursorShape.CrossCursor
+    drag_mode = QGraphicsView.DragMode.NoDrag
+
+    def __init__(self, editor: "EditorController"):
+        self.editor = editor
+        self.marks = Marks()
+
+    def activate(self) -> None:
+        view = self.editor.view
+        view.setDragMode(self.drag_mode)
+        view.viewport().setCursor(self.cursor)
+
+    def deactivate(self) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Drop the gesture in progress and its marks."""
+        self.marks.clear()
+
+    def scene_cleared(self) -> None:
+        """A new image replaced the scene (and deleted our marks with it)."""
+        self.marks.forget()
+        self.cancel()
+
+    def refresh(self) -> None:
+        """The selection or the selected shape changed."""
+
+    def step_back(self) -> bool:
+        """Undo within the gesture in progress (True when there was one): Ctrl+Z while drawing removes the
+        last point rather than the last finished edit."""
+        return False
+
+    # the view calls these (see ImageView.set_tool); True = taken
+    def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def mouse_double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return False
+
+    def key_press(self, event: QKeyEvent) -> bool:
+        return False
+
+
+def editable_shape(ann: dict | None) -> tuple[str, Any] | None:
+    """``("polygon", parts)`` or ``("box", bbox)`` for an annotation the handles can edit; None for RLE masks."""
+    if ann is None:
+        return None
+    seg = ann.get("segmentation")
+    if is_rle(seg):
+        return None
+    if isinstance(seg, list) and seg:
+        parts = [p for p in seg if isinstance(p, list) and all(isinstance(v, (int, float)) for v in p)]
+        return ("polygon", parts) if len(parts) == len(seg) else None
+    box = ann.get("bbox")
+    if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
+        return "box", list(box)
+    return None
+
+
+class SelectTool(Tool):
+    """Click picks a shape (the view does that); handles of the selected shape can be dragged, a double-click on
+    an edge inserts a vertex, right-click on a handle or Delete removes the active vertex, Delete removes the
+    selected shape when no vertex is active."""
+
+    name = "select"
+    cursor = Qt.CursorShape.OpenHandCursor
+    drag_mode = QGraphicsView.DragMode.ScrollHandDrag
+
+    def __init__(self, editor: "EditorController"):
+        super().__init__(editor)
+        self.active: tuple[int, int] | None = None  # (part, vertex) that Delete removes; part -1: a box corner
+        self._drag: tuple[int, int] | None = None
+        self._drag_at: tuple[float, float] | None = None
+        self._shown_for: Any = None
+
+    def cancel(self) -> None:
+        self._drag = self._drag_at = None
+        super().cancel()
+
+    def scene_cleared(self) -> None:
+        self.active = None
+        self._shown_for = None
+        super().scene_cleared()
+
+    def _shape(self) -> tuple[str, Any] | None:
+        return editable_shape(self.editor.selected_annotation())
+
+    def step_back(self) -> bool:
+        if self._drag is None:
+            return False
+        self.cancel()
+        self._draw()
+        return True
+
+    def refresh(self) -> None:
+        shape = self._shape()
+        if self.editor.selected != self._shown_for or not self._valid_active(shape):
+            self.active = None
+        self._shown_for = self.editor.selected
+        self._draw()
+
+    def _valid_active(self, shape: tuple[str, Any] | None) -> bool:
+        """False when the active vertex is gone (an undo took the inserted vertex back, say)."""
+        if self.active is None or shape is None:
+            return True
+        part, index = self.active
+        if shape[0] == "box":
+            return part == -1
+        return 0 <= part < len(shape[1]) and 0 <= index < len(shape[1][part]) // 2
+
+    def _draw(self, preview: list[float] | None = None, preview_part: int | None = None) -> None:
+        shape = self._shape()
+        scene = self.editor.view.scene()
+        if shape is None:
+            self.marks.clear()
+            return
+        kind, geom = shape
+        if kind == "polygon":
+            points, active_index, k = [], None, 0
+            for p, flat in enumerate(geom):
+                pts = hit.vertices(preview if preview is not None and p == preview_part else flat)
+                if self.active is not None and self.active[0] == p:
+                    active_index = k + self.active[1]
+                points += pts
+                k += len(pts)
+            outline = hit.vertices(preview) if preview is not None else None
+            self.marks.show(scene, points, active_index, outline)
+        else:
+            box = preview if preview is not None else geom
+            corners = hit.box_corners(box)
+            self.marks.show(scene, corners, self.active[1] if self.active else None,
+                            corners if preview is not None else None)
+
+    # ------------------------------------------------------------------ mouse
+    def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        shape = self._shape()
+        if shape is None:
+            return False
+        kind, geom = shape
+        x, y, tol = pos.x(), pos.y(), self.editor.tolerance()
+        parts = geom if kind == "polygon" else [[v for c in hit.box_corners(geom) for v in c]]
+        vertex = hit.nearest_vertex(parts, x, y, tol)
+        if vertex is not None:
+            part, index = vertex if kind == "polygon" else (-1, vertex[1])
+            if event.button() == RIGHT:
+                if kind == "polygon":
+                    self.editor.delete_vertex(self.editor.selected, part, index)
+                return True
+            if event.button() == LEFT:
+                self.active = (part, index)
+                self._drag, self._drag_at = (part, index), (x, y)
+                self._draw()
+                return True
+            return False
+        # a press on an edge of the selected polygon keeps the selection (a double-click there inserts)
+        return event.button() == LEFT and kind == "polygon" and hit.nearest_edge(geom, x, y, tol) is not None
+
+    def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self._drag is None:
+            return False
+        part, index = self._drag
+        moved = self._moved(part, index, pos)
+        if part < 0:
+            self._draw(moved, part)  # a box: four corners move together
+            return True
+        # only the dragged handle and the outline change: cheap however many vertices the polygon has
+        _, parts = self._shape() or (None, [])
+        before = sum(len(p) // 2 for p in parts[:part])
+        self.marks.move_handle(before + index, moved[2 * index], moved[2 * index + 1])
+        self.marks.set_outline(self.editor.view.scene(), hit.vertices(moved))
+        return True
+
+    def _moved(self, part: int, index: int, pos: QPointF) -> list[float]:
+        """The dragged polygon part (or box, ``part`` -1) with its vertex at ``pos``."""
+        kind, geom = self._shape() or (None, None)
+        x, y = self.editor.clamp(pos.x(), pos.y())
+        if kind == "polygon":
+            return hit.moved_vertex(geom[part], index, x, y)
+        return hit.dragged_corner(geom, index, x, y)
+
+    def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self._drag is None or event.button() != LEFT:
+            return False
+        start, (part, index) = self._drag_at, self._drag
+        self._drag = self._drag_at = None
+        moved = start is not None and max(abs(pos.x() - start[0]), abs(pos.y() - start[1])) * self.editor.view.zoom() >= 1
+        if moved and self._shape() is not None:
+            new = self._moved(part, index, pos)
+            if part >= 0:
+                self.editor.set_polygon(self.editor.selected, part, new)
+            else:
+                self.editor.set_box(self.editor.selected, new)
+        self._draw()
+        return True
+
+    def mouse_double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
+        shape = self._shape()
+        if shape is None or event.button() != LEFT or shape[0] != "polygon":
+            return False
+        parts, tol = shape[1], self.editor.tolerance()
+        if hit.nearest_vertex(parts, pos.x(), pos.y(), tol) is not None:
+            return True  # a double-click on a handle is just two clicks on it
+        edge = hit.nearest_edge(parts, pos.x(), pos.y(), tol)
+        if edge is None:
+            return False
+        part, at, px, py = edge
+        x, y = self.editor.clamp(px, py)
+        if self.editor.set_polygon(self.editor.selected, part, hit.inserted_vertex(parts[part], at, x, y)):
+            self.active = (part, at)
+            self._draw()
+        return True
+
+    # ------------------------------------------------------------------ keys
+    def key_press(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if key in DELETE_KEYS and self.editor.selected is not None:
+            if self.active is not None and self.active[0] >= 0:
+                part, index = self.active
+                if self.editor.delete_vertex(self.editor.selected, part, index):
+                    self.active = None
+                    self._draw()
+            else:
+                self.editor.delete_selected()
+            return True
+        if key == Qt.Key.Key_Escape:
+            if self._drag is not None:
+                self.cancel()
+                self._draw()
+            elif self.active is not None:
+                self.active = None
+                self._draw()
+            elif self.editor.selected is not None:
+                self.editor.select(None)
+            else:
+                return False
+            return True
+        return False
+
+
+class PolygonTool(Tool):
+    """Click adds a point; a double-click, Enter or a click on the first point closes; Backspace or right-click
+    removes the last point; Esc cancels."""
+
+    name = "polygon"
+
+    def __init__(self, editor: "EditorController"):
+        super().__init__(editor)
+        self.points: list[tuple[float, float]] = []
+        self._cursor: tuple[float, float] | None = None
+
+    def cancel(self) -> None:
+        self.points, self._cursor = [], None
+        super().cancel()
+
+    def _draw(self) -> None:
+        if not self.points:
+            self.marks.clear()
+            return
+        outline = self.points + ([self._cursor] if self._cursor is not None else [])
+        self.marks.show(self.editor.view.scene(), self.points, outline=outline, closed=False, first_bigger=True)
+
+    def step_back(self) -> bool:
+        if not self.points:
+            return False
+        self.points.pop()
+        self._draw()
+        return True
+
+    def finish(self) -> bool:
+        """Turn the points into a polygon annotation (needs 3 points)."""
+        if len(self.points) < 3:
+            return False
+        flat = [v for p in self.points for v in p]
+        self.cancel()
+        self.editor.add_polygon(flat)
+        return True
+
+    def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() == RIGHT:
+            return self.step_back()
+        if event.button() != LEFT:
+            return False
+        x, y = self.editor.clamp(pos.x(), pos.y())
+        tol = self.editor.tolerance()
+        if hit.closes_polygon(self.points, x, y, tol):
+            self.finish()
+            return True
+        self._add_point(pos)
+        self._draw()
+        return True
+
+    def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if not self.points:
+            return False
+        self._cursor = self.editor.clamp(pos.x(), pos.y())
+        self._draw()
+        return True
+
+    def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        return event.button() == LEFT or (event.button() == RIGHT and bool(self.points))
+
+    def mouse_double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != LEFT:
+            return False
+        self._add_point(pos)  # the press before a double-click normally added it already: then a no-op
+        self.finish()
+        return True
+
+    def _add_point(self, pos: QPointF) -> None:
+        x, y = self.editor.clamp(pos.x(), pos.y())
+        if not self.points or math.dist(self.points[-1], (x, y)) > self.editor.tolerance() / 4:
+            self.points.append((x, y))  # a repeat of the last point is not a new point
+        self._cursor = (x, y)
+
+    def key_press(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if key in ENTER_KEYS:
+            return self.finish() or bool(self.points)
+        if key == Qt.Key.Key_Escape and self.points:
+            self.cancel()
+            return True
+        if key == Qt.Key.Key_Backspace:
+            return self.step_back()
+        return False
+
+
+class BoxTool(Tool):
+    """Press at one corner, drag, release at the opposite one; Esc while dragging cancels."""
+
+    name = "box"
+
+    def __init__(self, editor: "EditorController"):
+        super().__init__(editor)
+        self.start: tuple[float, float] | None = None
+
+    def cancel(self) -> None:
+        self.start = None
+        super().cancel()
+
+    def step_back(self) -> bool:
+        if self.start is None:
+            return False
+        self.cancel()
+        return True
+
+    def _box(self, pos: QPointF) -> list[float]:
+        x, y = self.editor.clamp(pos.x(), pos.y())
+        return hit.box_from_points(self.start[0], self.start[1], x, y)  # type: ignore[index]
+
+    def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if event.button() != LEFT:
+            return False
+        self.start = self.editor.clamp(pos.x(), pos.y())
+        return True
+
+    def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self.start is None:
+            return False
+        corners = hit.box_corners(self._box(pos))
+        self.marks.show(self.editor.view.scene(), corners, outline=corners)
+        return True
+
+    def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self.start is None or event.button() != LEFT:
+            return False
+        box = self._box(pos)
+        self.cancel()
+        if min(box[2], box[3]) * self.editor.view.zoom() >= MIN_BOX_PX:
+            self.editor.add_box(box)
+        return True
+
+    def key_press(self, event: QKeyEvent) -> bool:
+        if event.key() == Qt.Key.Key_Escape and self.start is not None:
+            self.cancel()
+            return True
+        return False
+
+
+TOOLS = (SelectTool, PolygonTool, BoxTool)
