@@ -96,19 +96,6 @@ def _list_index(records: list[dict], record: dict) -> int:
     return next(i for i, r in enumerate(records) if r is record)
 
 
-# Dataset has no public way to insert a category under a given id or to remove one; these two keep its
-# category index in step with ``ds.categories`` (both O(1), no reindex of the annotations).
-def _put_category(ds: Dataset, category: dict) -> None:
-    ds.categories.append(category)
-    ds._cat[category["id"]] = category  # noqa: SLF001
-
-
-def _drop_category(ds: Dataset, category_id: Any) -> None:
-    cat = ds.category(category_id)
-    ds.categories.remove(cat)
-    del ds._cat[category_id]  # noqa: SLF001
-
-
 # ----------------------------------------------------------------------------------------------- commands
 class Command:
     """One undoable edit. Subclasses are dataclasses whose fields are their JSON record."""
@@ -347,12 +334,12 @@ class AddClass(Command):
             return
         if ds.has_category(self.category_id):
             raise _fail(ds, f"category id {self.category_id!r} is already taken", item)
-        _put_category(ds, {"id": self.category_id, "name": name, "supercategory": self.supercategory})
+        ds.insert_category({"id": self.category_id, "name": name, "supercategory": self.supercategory})
 
     def revert(self, ds: Dataset) -> None:
         if not ds.has_category(self.category_id):
             raise _fail(ds, "no such category", f"class {self.name!r}")
-        _drop_category(ds, self.category_id)
+        ds.remove_category(self.category_id)
 
 
 COMMANDS: dict[str, type[Command]] = {c.op: c for c in (AddShape, DeleteShape, SetPolygon, SetBox, ChangeLabel, AddClass)}

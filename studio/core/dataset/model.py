@@ -291,6 +291,19 @@ class Dataset:
         ann["area"], ann["bbox"] = segmentation_area_bbox(segmentation)
         return ann
 
+    def insert_category(self, category: dict) -> None:
+        """Put back a category record under its own id (undo of a removal); the id must be free."""
+        if category["id"] in self._cat:
+            raise DatasetError(f"category id {category['id']!r} is already used", item=f"category {category.get('name')!r}")
+        self.categories.append(category)
+        self._cat[category["id"]] = category
+
+    def remove_category(self, category_id: Any) -> dict:
+        """Remove a category record (its annotations are the caller's business)."""
+        cat = self._cat.pop(category_id)
+        self.categories.remove(cat)
+        return cat
+
     def remove_annotation(self, ann_id: Any) -> dict:
         ann = self._ann.pop(ann_id)
         self.annotations.remove(ann)
