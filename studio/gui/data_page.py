@@ -24,6 +24,7 @@ from studio.gui.editor.toolbar import EditorToolbar
 from studio.gui.image_list import ImageListPanel
 from studio.gui.image_panel import ImagePanel
 from studio.gui.info_header import InfoHeader
+from studio.gui.thumb_grid import ThumbGrid
 from studio.gui.workers import Jobs, Worker
 
 log = logging.getLogger("studio.gui.data")
@@ -60,6 +61,9 @@ class DataPage(QWidget):
 
         self.header = InfoHeader()
         self.images = ImageListPanel()
+        self.grid = ThumbGrid(self.images.proxy, self.images.view.selectionModel())
+        self.images.set_grid(self.grid)
+        self.images.view_mode_changed.connect(self._on_view_mode)
         self.viewer = ImagePanel(jobs)
         self.classes = ClassStatsTable()
         self.problems = CheckPanel()
@@ -116,6 +120,7 @@ class DataPage(QWidget):
         self._cancel()
         self.loaded, self.check = None, None
         self.images.set_images([])
+        self.grid.set_images_dir(None)
         self.images.set_classes([])
         self.classes.set_stats([])
         self.viewer.clear("Loading…")
@@ -186,6 +191,7 @@ class DataPage(QWidget):
         ds = loaded.dataset
         self.header.show_opening(loaded.annotations, loaded.images_dir)
         self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
+        self.grid.set_images_dir(loaded.images_dir)
         self.images.set_images(loaded.images)
         self.images.set_classes(loaded.class_stats)
         self.classes.set_stats(loaded.class_stats)
@@ -229,6 +235,12 @@ class DataPage(QWidget):
         self.header.show_checking("check failed")
         self.editor.set_enabled(True)
         self._set_state(READY)
+
+    def _on_view_mode(self, mode: str) -> None:
+        """The grid needs room for thumbnail columns; the list is fine narrow."""
+        left, middle, right = self.splitter.sizes()
+        want = 560 if mode == "grid" else 260
+        self.splitter.setSizes([want, max(middle - (want - left), 300), right])
 
     def _on_edited(self, event) -> None:
         """Statistics, the image's row and the header counts follow every edit (and undo/redo)."""

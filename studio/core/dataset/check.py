@@ -16,6 +16,7 @@ from typing import Any
 from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
 from studio.core.geometry import is_rle, repair_polygon
+from studio.core.imageio import read_image_size
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 ERROR, WARNING = "error", "warning"
@@ -136,8 +137,6 @@ class CheckReport:
 
 def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
     """("ok", (w, h)) / ("missing", None) / ("unreadable", reason)."""
-    from studio.core.imageio import read_image_size
-
     if not path.is_file():
         return "missing", None
     try:
@@ -158,7 +157,8 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
 def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None) -> list[Problem]:
     out: list[Problem] = []
     total = len(ds.images)
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # reading a header is mostly I/O wait; 4 threads hide the latency without starving the GUI of the GIL
+    with ThreadPoolExecutor(max_workers=4) as pool:
         paths = [image_path(images_dir, im) for im in ds.images]
         for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, pool.map(lambda q: _probe_image(q, deep), paths))):
             if cancel is not None:
