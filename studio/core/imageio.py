@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Imported here, not inside the functions: the first import of cv2 or PIL takes 50-200 ms with the
+# GIL and the import locks held, and it must not happen in a worker thread while the GUI is running.
+import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from studio.core.errors import DatasetError
 
@@ -13,8 +17,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` as displayed, from the image header (no full decode)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -32,8 +34,6 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
 
 def imread_rgb(path: str | Path) -> np.ndarray:
     """Decode to an RGB uint8 array (EXIF orientation applied); errors name the file."""
-    import cv2
-
     path = Path(path)
     if not path.is_file():
         raise DatasetError("image file not found", file=path)

@@ -1,12 +1,32 @@
 """Which compute device training would use, found without blocking start-up.
 
-Importing torch takes seconds, so :func:`detect_device` runs in a worker thread and imports it lazily.
+Importing torch takes seconds, and loading its shared libraries holds the GIL (and Python's import
+locks) the whole time, which would freeze the GUI thread even from a worker thread. So the window
+asks a short-lived child process (:func:`detect_device_in_subprocess`, run from a worker: waiting on a
+process releases the GIL); :func:`detect_device` is what that child runs.
 It is deliberately independent of ``studio.core``.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
+
+PROBE = "from studio.gui.device import detect_device; print(detect_device())"
+
+
+def detect_device_in_subprocess(progress: Any = None, cancel: Any = None, timeout_s: float = 120.0) -> str:
+    """:func:`detect_device` in a child Python, so this process never loads torch just to name a device."""
+    try:
+        out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"CPU (device detection failed: {type(e).__name__})"
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if out.returncode != 0 or not line:
+        err = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        return f"CPU (device detection failed: {err[:120]})"
+    return line
 
 
 def detect_device(progress: Any = None, cancel: Any = None) -> str:

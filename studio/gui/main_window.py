@@ -26,7 +26,7 @@ from studio.gui.data_page import READY, DataPage
 from studio.gui.export_dialog import ExportDialog
 from studio.gui.import_wizard import ImportWizard
 from studio.gui.split_dialog import SplitDialog
-from studio.gui.device import detect_device
+from studio.gui.device import detect_device_in_subprocess
 from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
 from studio.gui.open_dialog import ask_dataset_paths
@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.job_status, 1)
         self.statusBar().addPermanentWidget(self.device_label)
         self.device = None
-        w = self.jobs.run(detect_device, title="Detecting the compute device", show=False)
+        w = self.jobs.run(detect_device_in_subprocess, title="Detecting the compute device", show=False)
         w.finished.connect(self._on_device)
         w.failed.connect(lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"))
 

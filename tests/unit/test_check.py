@@ -128,3 +128,31 @@ def test_demo_is_clean(demo):
     for split in demo.values():
         rep = check_dataset(split.annotations, split.images)
         assert rep.problems == []
+
+
+def test_cancel_stops_reading_headers_at_once(tmp_path, monkeypatch):
+    """Cancelling drops the queued header reads instead of finishing all of them."""
+    import threading
+
+    import studio.core.dataset.check as check_mod
+    from studio.core.dataset.model import Dataset
+    from studio.core.errors import CancelledError
+    from studio.core.jobs import CancelToken
+
+    ds = Dataset.from_dict({"images": [{"id": i, "file_name": f"{i}.jpg", "width": 1, "height": 1} for i in range(1, 2001)],
+                            "annotations": [], "categories": [{"id": 1, "name": "a"}]})
+    calls = []
+    lock = threading.Lock()
+    token = CancelToken()
+
+    def probe(path, deep):
+        with lock:
+            calls.append(path)
+            if len(calls) == 10:
+                token.cancel()
+        return "missing", None
+
+    monkeypatch.setattr(check_mod, "_probe_image", probe)
+    with pytest.raises(CancelledError):
+        check_mod.check_dataset(ds, tmp_path, cancel=token)
+    assert len(calls) < 200

@@ -157,10 +157,17 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
 def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None) -> list[Problem]:
     out: list[Problem] = []
     total = len(ds.images)
-    # reading a header is mostly I/O wait; 4 threads hide the latency without starving the GUI of the GIL
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    # reading a header is mostly I/O wait; 4 threads hide the latency without starving the GUI of the GIL.
+    # On cancel the queued reads are dropped (cancel_futures), not finished.
+    def probe(q: Path) -> tuple[str, Any]:
+        if cancel is not None and cancel.cancelled:  # queued reads of a cancelled check are skipped
+            return "skipped", None
+        return _probe_image(q, deep)
+
+    pool = ThreadPoolExecutor(max_workers=4)
+    try:
         paths = [image_path(images_dir, im) for im in ds.images]
-        for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, pool.map(lambda q: _probe_image(q, deep), paths))):
+        for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, pool.map(probe, paths))):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             if status == "missing":
@@ -175,6 +182,8 @@ def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressF
                 ))
             if k % 64 == 0 or k + 1 == total:
                 progress(k + 1, total, "reading image headers")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
 
 
