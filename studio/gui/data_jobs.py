@@ -116,7 +116,8 @@ def check_loaded(
     cancel: CancelToken | None = None,
 ) -> CheckResult:
     """Run the dataset check and index its problems by image."""
-    report = check_dataset(dataset, images_dir, progress=progress, cancel=cancel)
+    # one header-reading thread: more would starve the GUI thread of the GIL (bench/gui_latency.py)
+    report = check_dataset(dataset, images_dir, progress=progress, cancel=cancel, threads=1)
     by_image: dict[Any, ImageProblems] = {}
     for p in report.problems:
         if p.image_id is None:

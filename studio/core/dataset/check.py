@@ -154,17 +154,19 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
     return "ok", size
 
 
-def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None) -> list[Problem]:
+def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None,
+                  threads: int = 4) -> list[Problem]:
     out: list[Problem] = []
     total = len(ds.images)
-    # reading a header is mostly I/O wait; 4 threads hide the latency without starving the GUI of the GIL.
-    # On cancel the queued reads are dropped (cancel_futures), not finished.
+    # Reading a header is I/O wait plus some Python (PIL); threads hide the I/O latency on slow disks.
+    # The app passes 1: more threads starve its GUI thread of the GIL. On cancel the queued reads are
+    # dropped (cancel_futures), not finished.
     def probe(q: Path) -> tuple[str, Any]:
         if cancel is not None and cancel.cancelled:  # queued reads of a cancelled check are skipped
             return "skipped", None
         return _probe_image(q, deep)
 
-    pool = ThreadPoolExecutor(max_workers=4)
+    pool = ThreadPoolExecutor(max_workers=max(1, threads))
     try:
         paths = [image_path(images_dir, im) for im in ds.images]
         for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, pool.map(probe, paths))):
@@ -240,8 +242,10 @@ def check_dataset(
     deep: bool = False,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
+    threads: int = 4,
 ) -> CheckReport:
-    """Check an annotation file (or a loaded Dataset) and, when ``images_dir`` is given, its images.
+    """Check an annotation file (or a loaded Dataset) and, when ``images_dir`` is given, its images
+    (``threads`` read image headers in parallel).
 
     Raises DatasetError only when the file cannot be read as COCO at all (broken JSON, wrong schema).
     """
@@ -256,7 +260,7 @@ def check_dataset(
     names = Counter(im["file_name"] for im in ds.images)
     P += [Problem("duplicate_file_name", f"{n} image records point to this file", name) for name, n in names.items() if n > 1]
     if images_dir is not None:
-        P += _check_images(ds, Path(images_dir), deep, progress, cancel)
+        P += _check_images(ds, Path(images_dir), deep, progress, cancel, threads)
     used_cats: Counter = Counter()
     total = len(ds.annotations)
     for k, a in enumerate(ds.annotations):
