@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from typing import Any
 
 PROBE = "from studio.gui.device import detect_device; print(detect_device())"
 
 
+_cache: dict[str, str] = {}
+_lock = threading.Lock()
+
+
 def detect_device_in_subprocess(progress: Any = None, cancel: Any = None, timeout_s: float = 120.0) -> str:
-    """:func:`detect_device` in a child Python, so this process never loads torch just to name a device."""
+    """:func:`detect_device` in a child Python, so this process never loads torch just to name a device.
+    The answer is kept for the life of the process (devices do not come and go under a running app)."""
+    with _lock:
+        if "label" not in _cache:
+            _cache["label"] = _probe_in_child(timeout_s)
+        return _cache["label"]
+
+
+def _probe_in_child(timeout_s: float) -> str:
     try:
         out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -160,3 +160,26 @@ def test_open_without_images_uses_the_recorded_folder(qtbot, make_window, small_
     qtbot.waitUntil(lambda: page.loaded is not None and page.check is not None, timeout=15000)
     assert page.loaded.images_dir == Path(images).resolve()
     assert "missing_image" not in page.check.report.by_kind()
+
+
+def test_device_is_detected_in_a_child_process_once(monkeypatch):
+    import subprocess
+
+    import studio.gui.device as device
+
+    device._cache.clear()
+    runs = []
+    real = subprocess.run
+
+    def counting(*a, **k):
+        runs.append(a[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(device.subprocess, "run", counting)
+    first = device.detect_device_in_subprocess()
+    assert first == "CPU" or "GiB" in first or first == "Apple MPS"
+    assert device.detect_device_in_subprocess() == first and len(runs) == 1
+    device._cache.clear()
+    monkeypatch.setattr(device.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 1, "", "ImportError: no torch"))
+    assert device.detect_device_in_subprocess() == "CPU (device detection failed: ImportError: no torch)"
+    device._cache.clear()
