@@ -239,8 +239,16 @@ class DataPage(QWidget):
     def _on_view_mode(self, mode: str) -> None:
         """The grid needs room for thumbnail columns; the list is fine narrow."""
         left, middle, right = self.splitter.sizes()
-        want = 560 if mode == "grid" else 260
-        self.splitter.setSizes([want, max(middle - (want - left), 300), right])
+        if mode == "grid":  # two thumbnail columns: room from the viewer (down to its minimum), then the side panel
+            from_middle = max(0, middle - self.splitter.widget(1).minimumSizeHint().width())
+            from_right = max(0, right - 300)
+            want = min(470, left + from_middle + from_right)
+            take = want - left
+            m = min(take, from_middle)
+            self.splitter.setSizes([want, middle - m, right - (take - m)])
+        else:
+            want = min(left, 260)
+            self.splitter.setSizes([want, middle + (left - want), right])
 
     def _on_edited(self, event) -> None:
         """Statistics, the image's row and the header counts follow every edit (and undo/redo)."""
