@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.formats import export_formats
 from studio.gui import palette
 from studio.gui.dialog_jobs import export_dataset_job, format_title
-from studio.gui.import_wizard import JobSlot, PathField, colored, error_html, show_progress, warning_color
+from studio.gui.dialog_parts import JobSlot, PathField, colored, error_html, show_progress, warning_color
 from studio.gui.workers import Jobs
 
 log = logging.getLogger("studio.gui.export")

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from studio.core.dataset.model import Dataset
 from studio.gui import palette
 from studio.gui.dialog_jobs import SplitPreview, preview_split, write_split
-from studio.gui.import_wizard import JobSlot, PathField, colored, error_html, show_progress, warning_color
+from studio.gui.dialog_parts import JobSlot, PathField, colored, error_html, show_progress, warning_color
 from studio.gui.workers import Jobs
 
 log = logging.getLogger("studio.gui.split")

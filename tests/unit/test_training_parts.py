@@ -12,7 +12,7 @@ from studio.core.errors import StudioError
 from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.ema import ModelEMA
 from studio.core.training.events import (
-    CheckpointSaved, EpochEnd, EventKind, IterationEnd, RunFailed, RunStarted, from_record, to_record,
+    CheckpointSaved, EpochEnd, IterationEnd, RunFailed, RunStarted,
 )
 from studio.core.training.runlog import RunLog, read_events
 from studio.core.training.runs import new_run_dir, resolve_run
