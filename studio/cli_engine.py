@@ -50,8 +50,8 @@ class ConsoleReporter:
             w(f"finished ({ev.reason}) after {ev.epochs_done} epochs in {_fmt_s(ev.elapsed_s)}{best}")
         elif ev.kind is K.CANCELLED:
             w(f"cancelled at epoch {ev.epoch}; resume from {ev.checkpoint}" if ev.checkpoint else "cancelled")
-        elif ev.kind is K.FAILED:
-            w(f"failed: {ev.error}" + (" (resumable from last.pt)" if ev.resumable else ""))
+        elif ev.kind is K.FAILED and ev.resumable:  # the error itself is printed once, on exit
+            w("last.pt is kept: continue with --resume once the cause is fixed")
 
 
 def cmd_config_init(a: argparse.Namespace) -> int:
