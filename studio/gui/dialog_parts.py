@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QWidget
 
 from studio.gui import palette
 from studio.gui.workers import Jobs, Worker
@@ -140,3 +140,21 @@ def show_progress(bar: QProgressBar, done: int, total: int) -> None:
         bar.setValue(min(done, total))
     else:
         bar.setRange(0, 0)
+
+
+def status_label() -> QLabel:
+    """The line under a dialog where results and errors appear (rich text, selectable to copy)."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def progress_bar() -> QProgressBar:
+    """A thin progress bar, hidden until a job reports progress (see :func:`show_progress`)."""
+    bar = QProgressBar()
+    bar.setMaximumHeight(14)
+    bar.setVisible(False)
+    return bar
+

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -27,7 +26,9 @@ from PySide6.QtWidgets import (
 from studio.core.formats import export_formats
 from studio.gui import palette
 from studio.gui.dialog_jobs import export_dataset_job, format_title
-from studio.gui.dialog_parts import JobSlot, PathField, colored, error_html, show_progress, warning_color
+from studio.gui.dialog_parts import (
+    JobSlot, PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color,
+)
 from studio.gui.workers import Jobs
 
 log = logging.getLogger("studio.gui.export")
@@ -69,13 +70,8 @@ class ExportDialog(QDialog):
             self.task.addItem(text, value)
         self.note = QLabel()
         self.note.setTextFormat(Qt.TextFormat.RichText)
-        self.bar = QProgressBar()
-        self.bar.setMaximumHeight(14)
-        self.bar.setVisible(False)
-        self.result = QLabel()
-        self.result.setWordWrap(True)
-        self.result.setTextFormat(Qt.TextFormat.RichText)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.bar = progress_bar()
+        self.result = status_label()
 
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -43,7 +42,9 @@ from studio.core.formats import import_formats
 from studio.gui import palette
 from studio.gui.check_panel import CheckPanel
 from studio.gui.class_stats import ClassStatsTable
-from studio.gui.dialog_parts import JobSlot, PathField, colored, error_html, show_progress, warning_color
+from studio.gui.dialog_parts import (
+    JobSlot, PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color,
+)
 from studio.gui.dialog_jobs import (
     THUMB_SIZE,
     ImportPreview,
@@ -306,12 +307,9 @@ class PreviewPage(_Page):
         self.error: str | None = None
         self.job = JobSlot(jobs, self, progress=self._on_progress)
 
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setTextFormat(Qt.TextFormat.RichText)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.bar = QProgressBar()
-        self.bar.setMaximumHeight(14)
+        self.status = status_label()
+        self.bar = progress_bar()
+        self.bar.setVisible(True)
         self.thumbs = QListWidget()
         self.thumbs.setViewMode(QListView.ViewMode.IconMode)
         self.thumbs.setFlow(QListView.Flow.LeftToRight)
@@ -477,13 +475,8 @@ class OutputPage(_Page):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setTextFormat(Qt.TextFormat.RichText)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setTextFormat(Qt.TextFormat.RichText)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.bar = QProgressBar()
-        self.bar.setMaximumHeight(14)
-        self.bar.setVisible(False)
+        self.status = status_label()
+        self.bar = progress_bar()
         form = QFormLayout()
         form.addRow("COCO file:", self.output)
         form.addRow("", self.note)

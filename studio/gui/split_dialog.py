@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -33,7 +32,9 @@ from PySide6.QtWidgets import (
 from studio.core.dataset.model import Dataset
 from studio.gui import palette
 from studio.gui.dialog_jobs import SplitPreview, preview_split, write_split
-from studio.gui.dialog_parts import JobSlot, PathField, colored, error_html, show_progress, warning_color
+from studio.gui.dialog_parts import (
+    JobSlot, PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color,
+)
 from studio.gui.workers import Jobs
 
 log = logging.getLogger("studio.gui.split")
@@ -93,13 +94,8 @@ class SplitDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setDefaultSectionSize(22)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setTextFormat(Qt.TextFormat.RichText)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.bar = QProgressBar()
-        self.bar.setMaximumHeight(14)
-        self.bar.setVisible(False)
+        self.status = status_label()
+        self.bar = progress_bar()
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
