@@ -127,3 +127,14 @@ def make_window(qtbot):
     yield make
     for w in made:
         w.close()
+
+
+@pytest.fixture
+def jobs():
+    """A window-less Jobs for dialogs; joined at the end of the test."""
+    from studio.gui.workers import Jobs
+
+    j = Jobs()
+    yield j
+    j.shutdown()
+

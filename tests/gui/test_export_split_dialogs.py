@@ -12,14 +12,6 @@ from studio.core.formats import import_dataset
 from studio.gui import palette
 from studio.gui.export_dialog import ExportDialog
 from studio.gui.split_dialog import SplitDialog
-from studio.gui.workers import Jobs
-
-
-@pytest.fixture
-def jobs():
-    j = Jobs()
-    yield j
-    j.shutdown()
 
 
 @pytest.fixture

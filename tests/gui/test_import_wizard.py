@@ -14,14 +14,6 @@ from studio.core.dataset.model import Dataset
 from studio.gui import palette
 from studio.gui.dialog_jobs import default_output, suggested_stem
 from studio.gui.import_wizard import ImportWizard
-from studio.gui.workers import Jobs
-
-
-@pytest.fixture
-def jobs():
-    j = Jobs()
-    yield j
-    j.shutdown()
 
 
 @pytest.fixture
