@@ -29,7 +29,7 @@ from PySide6.QtCore import (
     QRect,
     QRunnable,
     QSize,
-    QSortFilterProxyModel,
+    QAbstractItemModel,
     Qt,
     QThread,
     QThreadPool,
@@ -343,7 +343,7 @@ class ThumbGrid(QListView):
 
     def __init__(
         self,
-        proxy: QSortFilterProxyModel,
+        proxy: QAbstractItemModel,
         selection_model: QItemSelectionModel | None = None,
         cache: ThumbnailCache | None = None,
         parent=None,

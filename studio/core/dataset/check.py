@@ -43,6 +43,7 @@ KINDS: dict[str, tuple[str, str]] = {
 
 #: tolerance in pixels before a box counts as outside its image
 OUTSIDE_TOL = 1.0
+CHUNK = 256  # image headers read per batch of submitted tasks
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressF
     pool = ThreadPoolExecutor(max_workers=max(1, threads))
     try:
         paths = [image_path(images_dir, im) for im in ds.images]
-        for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, pool.map(probe, paths))):
+        # submitted in chunks: 10k futures at once is a long burst of Python in this thread
+        results = (r for start in range(0, total, CHUNK) for r in pool.map(probe, paths[start : start + CHUNK]))
+        for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, results)):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             if status == "missing":
