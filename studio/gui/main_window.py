@@ -106,9 +106,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.job_status, 1)
         self.statusBar().addPermanentWidget(self.device_label)
         self.device = None
-        w = self.jobs.run(detect_device_in_subprocess, title="Detecting the compute device", show=False)
-        w.finished.connect(self._on_device)
-        w.failed.connect(lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"))
+        self.jobs.run(detect_device_in_subprocess, title="Detecting the compute device", show=False,
+                      on_finished=self._on_device,
+                      on_failed=lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"))
 
         if persist:
             self.restore_settings()

@@ -132,8 +132,25 @@ class Jobs(QObject):
             self.added.emit(worker)
         return worker
 
-    def run(self, fn: Callable[..., Any], *args: Any, title: str = "", show: bool = True, **kwargs: Any) -> Worker:
-        return self.start(Worker(fn, *args, title=title, **kwargs), show=show)
+    def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        title: str = "",
+        show: bool = True,
+        on_finished: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str, str], None] | None = None,
+        **kwargs: Any,
+    ) -> Worker:
+        """Run ``fn`` in a new worker. Pass the result handlers here rather than connecting them to the
+        returned worker: a fast job can emit before a connection made after start exists, and a
+        cross-thread signal with no connection at emit time is lost."""
+        w = Worker(fn, *args, title=title, **kwargs)
+        if on_finished is not None:
+            w.finished.connect(on_finished)
+        if on_failed is not None:
+            w.failed.connect(on_failed)
+        return self.start(w, show=show)
 
     def running(self, shown_only: bool = False) -> list[Worker]:
         return [w for w in self._running if not shown_only or id(w) in self._shown]

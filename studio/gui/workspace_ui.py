@@ -101,9 +101,8 @@ class WorkspaceUI(QObject):
 
     def open_demo(self, root: str | Path | None = None) -> None:
         """Generate (first time, in a worker) and open the demo workspace."""
-        w = self.jobs.run(prepare_demo_workspace, root, title="Preparing the demo workspace")
-        w.finished.connect(self._opened)
-        w.failed.connect(lambda msg, _tb: self._failed(msg))
+        self.jobs.run(prepare_demo_workspace, root, title="Preparing the demo workspace",
+                      on_finished=self._opened, on_failed=lambda msg, _tb: self._failed(msg))
 
     def _guard(self, make: Callable[[], Workspace]) -> None:
         try:

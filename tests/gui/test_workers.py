@@ -123,3 +123,16 @@ def test_image_loader_caches_and_evicts(qtbot, tmp_path):
         loader.request(str(tmp_path / "nope.jpg"))
     assert blocker.args[1] == f"image file not found: {tmp_path / 'nope.jpg'}"
     jobs.shutdown()
+
+
+def test_run_connects_result_handlers_before_the_job_can_finish(qtbot):
+    """An instant job's result is never lost (handlers given to run, connected before start)."""
+    from studio.gui.workers import Jobs
+
+    jobs = Jobs()
+    got = []
+    for i in range(20):
+        jobs.run(lambda i=i, progress=None, cancel=None: i, on_finished=got.append, show=False)
+    qtbot.waitUntil(lambda: len(got) == 20 and jobs.is_idle(), timeout=10_000)
+    assert sorted(got) == list(range(20))
+    jobs.shutdown()
