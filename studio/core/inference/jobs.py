@@ -57,7 +57,7 @@ def evaluate_checkpoint(
         ref = DatasetRef(ann=str(ann), images=str(images) if images else None)
     split = open_split(ref, "eval")
     cmap = eval_class_map(ck.classes, split.dataset, split.ann)
-    pred = Predictor.from_checkpoint(path, device=device, batch_size=batch_size)
+    pred = Predictor.from_checkpoint(ck, device=device, batch_size=batch_size)
     val_set = DetectionDataset(split.dataset, split.images_dir, cmap, size=pred.size, letterbox=pred.letterbox,
                                train=False, augment=None, with_masks=pred.with_masks, cache="none")
     val_set.validate()

@@ -76,14 +76,15 @@ class Predictor:
         configure_postprocess(self.model, score_threshold, max_detections)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device: str = "auto", score_threshold: float | None = None,
+    def from_checkpoint(cls, path, *, device: str = "auto", score_threshold: float | None = None,
                         max_detections: int | None = None, prefer_ema: bool = True, batch_size: int = 4) -> "Predictor":
+        """``path``: a checkpoint file, a run folder (its best.pt, else last.pt) or an already loaded Checkpoint."""
         from studio.core.config.schema import Config
         from studio.core.device import resolve_device
         from studio.core.models import build_model, get_arch
         from studio.core.training import checkpoint as ckpt_io
 
-        ck = ckpt_io.load(ckpt_io.resolve(path))
+        ck = path if isinstance(path, ckpt_io.Checkpoint) else ckpt_io.load(ckpt_io.resolve(path))
         cfg = Config.model_validate(ck.config)
         spec = get_arch(ck.arch)
         model = build_model(ck.arch, ck.classes.num_classes, image_size=cfg.data.image_size,

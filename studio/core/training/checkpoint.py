@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,19 @@ def save(path: str | Path, payload: dict) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def copy(src: str | Path, dst: str | Path) -> Path:
+    """Atomic copy of a written checkpoint (best.pt / epoch_N.pt from last.pt: serialised once)."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dst
 
 
 @dataclass(frozen=True)

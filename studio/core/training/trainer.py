@@ -280,11 +280,11 @@ class Trainer:
         last = ckpt_io.save(self.run_dir / "last.pt", payload)
         self.emit(CheckpointSaved(epoch, str(last), "last"))
         if is_best:
-            best = ckpt_io.save(self.run_dir / "best.pt", payload)
+            best = ckpt_io.copy(last, self.run_dir / "best.pt")
             self.emit(CheckpointSaved(epoch, str(best), "best"))
         t = self.cfg.train
         if not partial and t.keep_checkpoints > 0 and epoch % t.checkpoint_every == 0:
-            p = ckpt_io.save(self.run_dir / f"epoch_{epoch}.pt", payload)
+            p = ckpt_io.copy(last, self.run_dir / f"epoch_{epoch}.pt")
             self.emit(CheckpointSaved(epoch, str(p), "epoch"))
             kept = sorted(self.run_dir.glob("epoch_*.pt"), key=lambda q: int(q.stem.split("_")[1]))
             for old in kept[: -t.keep_checkpoints]:
