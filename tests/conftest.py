@@ -33,3 +33,57 @@ def demo(tmp_path_factory):
     from studio.core.demo import generate
 
     return generate(tmp_path_factory.mktemp("demo") / "demo", n_train=10, n_val=4, seed=1)
+
+
+def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 96, seed: int = 0) -> Path:
+    """A Studio checkpoint of ``arch`` with random (seeded) weights for the demo classes, without training.
+
+    Enough for tests of loading, export, feature maps and CAM, which need a real model and class map but
+    not a useful one.
+    """
+    import torch
+
+    from studio.core.config.init import init_config
+    from studio.core.data.classes import ClassMap
+    from studio.core.dataset.model import Dataset
+    from studio.core.models import build_model, get_arch
+    from studio.core.training import checkpoint as ckpt_io
+
+    path = Path(path)
+    cfg = init_config(demo_split.annotations, path.with_suffix(".yaml"), arch=arch,
+                      overrides={"data": {"image_size": size, "workers": 0}, "train": {"device": "cpu"}})
+    cmap = ClassMap.from_dataset(Dataset.load(demo_split.annotations))
+    torch.manual_seed(seed)
+    model = build_model(arch, cmap.num_classes, image_size=size)
+    payload = {
+        "arch": arch, "task": get_arch(arch).task, "classes": cmap.to_dict(), "config": cfg.model_dump(mode="json"),
+        "model": model.state_dict(), "ema": None, "epoch": 0, "best_metric": None, "finished": False, "partial": False,
+    }
+    return ckpt_io.save(path, payload)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_factory(tmp_path_factory, demo):
+    """``checkpoint_factory(arch, size=96) -> Path``: random-weight checkpoints, cached per (arch, size)."""
+    made: dict = {}
+    folder = tmp_path_factory.mktemp("ckpts")
+
+    def make(arch: str = "seg_lite", size: int = 96) -> Path:
+        if (arch, size) not in made:
+            made[arch, size] = make_checkpoint(folder / f"{arch}_{size}.pt", demo["train"], arch, size)
+        return made[arch, size]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, demo) -> Path:
+    """best.pt of a seg_lite run trained briefly (3 epochs, 96 px) on the 10 demo images: a model that has learned a little."""
+    from studio import api
+    from studio.core.config.init import init_config
+
+    folder = tmp_path_factory.mktemp("trained")
+    init_config(demo["train"].annotations, folder / "cfg.yaml", val_ann=demo["val"].annotations, arch="seg_lite",
+                overrides={"data": {"image_size": 96, "workers": 0}, "train": {"epochs": 3, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
+    api.train(folder / "cfg.yaml", work_dir=folder / "run")
+    return folder / "run" / "best.pt"
