@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from studio.core.dataset.model import image_path
@@ -198,6 +198,14 @@ class DataPage(QWidget):
         # before the check starts: it may replay a recovery journal, and the check then sees the result
         self.editor.open_dataset(loaded.dataset, loaded.annotations, ask=self.recovery_ask)
         self.viewer.clear("Select an image in the list" if ds.images else "This dataset has no images")
+        # the rest in the next event-loop turn: each turn stays short and the list is laid out before
+        # the check's thread starts competing for the GIL
+        QTimer.singleShot(0, lambda: self._select_first_and_check(loaded))
+
+    def _select_first_and_check(self, loaded: LoadedDataset) -> None:
+        if self.loaded is not loaded:  # another dataset was opened meanwhile
+            return
+        ds = loaded.dataset
         self.images.select_row(0)
         self.problems.set_message("Checking…")
         self.header.show_checking("checking…")

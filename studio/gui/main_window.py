@@ -7,6 +7,7 @@ a Ctrl+<n> shortcut, so adding one is one line in ``__init__``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -53,9 +54,11 @@ class MainWindow(QMainWindow):
     def __init__(self, persist: bool = True):
         """``persist``: restore the saved geometry now and save it at close (off for screenshots)."""
         super().__init__()
-        # Worker threads run Python too; a 1 ms GIL slice (default 5 ms) lets the GUI thread get the
-        # GIL back sooner (bench/gui_latency.py: max stall on opening 10k images 285 -> ~120 ms).
-        sys.setswitchinterval(0.001)
+        # Worker threads run Python too. Every call from Qt into Python (a slot, a model's data(), a
+        # delegate's paint) must win the GIL back from them, which takes up to one switch interval: a
+        # repaint of the image list is ~100 such calls. A 0.2 ms slice (Python's default: 5 ms) keeps that
+        # short (bench/gui_latency.py, max stall opening 10k images: 285 ms at 5 ms, ~110 at 1 ms, ~85 at 0.2).
+        sys.setswitchinterval(float(os.environ.get("STUDIO_GIL_SLICE_MS", "0.2")) / 1000)
         self.persist = persist
         self.setWindowTitle("Studio")
         self.setObjectName("main_window")

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import orjson
 
 from studio.core import atomic
+from studio.core.dataset.json_child import JSONChildError, load_in_child, should_use_child
 from studio.core.errors import DatasetError
 from studio.core.geometry import is_rle, segmentation_area_bbox
 
@@ -62,9 +63,21 @@ def usual_images_dir(ann: str | Path) -> Path:
     return here
 
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; errors name the file and the position."""
+def read_json(path: str | Path, gil_friendly: bool = False) -> Any:
+    """Parse a JSON file; errors name the file and the position.
+
+    ``gil_friendly``: parse a large file in a child process so no single call holds this process's GIL
+    for long (see json_child); the desktop app loads this way, keeping its GUI thread responsive.
+    """
     path = Path(path)
+    if gil_friendly and should_use_child(path):
+        try:
+            return load_in_child(path)
+        except JSONChildError as e:
+            where = f" at line {e.lineno}, column {e.colno}" if e.lineno is not None else ""
+            raise DatasetError(f"broken JSON ({e.msg}{where})" if e.lineno is not None else e.msg, file=path) from None
+        except (OSError, RuntimeError):
+            pass  # no child process possible here: parse in place below
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -97,11 +110,11 @@ class Dataset:
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
-    def load(cls, path: str | Path) -> "Dataset":
+    def load(cls, path: str | Path, gil_friendly: bool = False) -> "Dataset":
         # Parsing creates hundreds of thousands of containers that all stay alive: pausing the
         # cyclic garbage collector meanwhile avoids repeated useless full scans (about 2x faster).
         with _gc_paused():
-            return cls.from_dict(read_json(path), source=path)
+            return cls.from_dict(read_json(path, gil_friendly), source=path)
 
     @classmethod
     def from_dict(cls, d: Any, source: str | Path | None = None) -> "Dataset":
