@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -28,6 +29,7 @@ from studio.gui.data_page import READY, DataPage
 from studio.gui.export_dialog import ExportDialog
 from studio.gui.import_wizard import ImportWizard
 from studio.gui.split_dialog import SplitDialog
+from studio.gui.train_page import TrainPage
 from studio.gui.device import detect_device_in_subprocess
 from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
@@ -102,6 +104,7 @@ class MainWindow(QMainWindow):
         self.data_page.dirty_changed.connect(lambda _d: self._update_title())
         self._on_data_state(self.data_page.state)
         self.data_page.state_changed.connect(self._on_data_state)
+        self.train_page = self.add_page(TrainPage(self.jobs))
 
         self.job_status = JobStatus(self.jobs)
         self.device_label = QLabel("Device: detecting…")
@@ -188,11 +191,28 @@ class MainWindow(QMainWindow):
         self.welcome.setVisible(getattr(self, "_welcome_pending", False) and ws.extra.get("demo_version") is not None)
         self._welcome_pending = False
         self._update_title()
+        self.train_page.set_workspace(ws)
         ann = ws.last_dataset_path()
         if ann is not None:
             self.open_dataset(ann)
         else:
             self.data_page.clear(f"Workspace {ws.name} has no dataset yet: import one (File > Import dataset…, Ctrl+I)")
+
+    def confirm_stop_training(self) -> bool:
+        """Closing while a run trains: ask, then stop it cleanly (it saves last.pt to resume from)."""
+        if not self.train_page.is_training():
+            return True
+        ans = QMessageBox.question(
+            self, "Training in progress",
+            "A training run is in progress. Stop it and quit?\n\nIt stops after the current batch and keeps last.pt, "
+            "so you can resume it later from the Train page.",
+        )
+        if ans != QMessageBox.StandardButton.Yes:
+            return False
+        self.statusBar().showMessage("Stopping the training run…")
+        if not self.train_page.stop_and_wait():
+            log.warning("the training run did not stop in time")
+        return True
 
     def _on_dataset(self, ann: Path) -> None:
         self.workspace_ui.dataset_opened(Path(ann))
@@ -270,6 +290,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.data_page.editor.confirm_close(self):
+            event.ignore()
+            return
+        if not self.confirm_stop_training():
             event.ignore()
             return
         if self.persist:

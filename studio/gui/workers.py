@@ -41,11 +41,12 @@ class Worker(QObject):
     cancelled = Signal()
     ended = Signal()  # after any of the three above
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, title: str = "", **kwargs: Any):
+    def __init__(self, fn: Callable[..., Any], *args: Any, title: str = "", token: CancelToken | None = None, **kwargs: Any):
+        """``token``: the job's cancel token (a subclass such as the trainer's RunControl adds pause)."""
         super().__init__()
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.title = title or getattr(fn, "__name__", "job")
-        self.token = CancelToken()
+        self.token = token if token is not None else CancelToken()
         self.error: BaseException | None = None
         self.last_progress: tuple[int, int, str] = (0, 0, "")
         self._last_emit = 0.0

@@ -301,6 +301,18 @@ class Trainer:
         dist.broadcast(flag, 0)
         return bool(flag.item())
 
+    def _pause_point(self, epoch: int, iteration: int) -> float:
+        """Wait here while the run is paused (RunControl); paused time is not training time."""
+        wait = getattr(self.cancel, "wait_while_paused", None)
+        if wait is None or not self.is_main:  # in DDP the other ranks wait at the next collective
+            return 0.0
+        waited = wait(
+            on_pause=lambda: self.message(f"paused before epoch {epoch}, iteration {iteration}"),
+            on_resume=lambda: self.message("resumed"),
+        )
+        self._t_start += waited
+        return waited
+
     def train_epoch(self, epoch: int, batches: Iterable | None = None) -> dict[str, float]:
         """One pass over the training set (or over ``batches``); returns the mean of each loss term."""
         from studio.core.data.loader import set_epoch
@@ -321,6 +333,7 @@ class Trainer:
         )
         total_iters = self.cfg.train.epochs * self.iters_per_epoch
         for i, (images, targets) in enumerate(batches, start=1):
+            t_prev += self._pause_point(epoch, i)  # the rate ignores the pause
             if self._stop_flag(self.cancel.cancelled):
                 raise CancelledError()
             images, targets = _to_device(images, targets, self.device)

@@ -1,0 +1,125 @@
+"""Run history arrays, the runs index and pausing a run (RunControl)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from studio.core.errors import StudioError
+from studio.core.training.control import RunControl
+from studio.core.training.events import EpochEnd, EventKind, IterationEnd, RunFinished, RunStarted
+from studio.core.training.history import RunHistory, Series
+from studio.core.training.run_index import delete_run, list_runs, summarize_run
+
+
+def test_series_grows_and_keeps_values():
+    s = Series(capacity=4)
+    for i in range(3000):
+        s.append(i, None if i == 5 else float(i) * 2)
+    x, y = s.xy()
+    assert len(s) == 3000 and x[-1] == 2999 and y[-1] == 5998 and np.isnan(y[5])
+
+
+def _started(**kw):
+    d = dict(run_dir="r", arch="seg_lite", task="segm", classes=("a", "b"), start_epoch=0, epochs=2, iters_per_epoch=4,
+             batch_size=2, device="cpu", world_size=1, resumed=False, metric_name="segm_mAP")
+    d.update(kw)
+    return RunStarted(**d)
+
+
+def test_history_puts_iterations_and_epochs_on_one_epoch_axis():
+    h = RunHistory()
+    h.add(_started())
+    for it in range(1, 5):
+        h.add(IterationEnd(1, it, it, 4, {"loss_a": 1.0 / it, "loss_b": 0.5}, 1.0 / it + 0.5, 0.01, 8.0, it, 10.0))
+    h.add(EpochEnd(1, 2, {"loss_a": 0.5}, {"segm_mAP": 0.25, "bbox_mAP": 0.3}, {"segm": np.array([0.2, np.nan])},
+                   0.25, 0.25, 1, True, 4.0, 4.0))
+    x, y = h.losses["loss"].xy()
+    assert list(x) == [0.25, 0.5, 0.75, 1.0] and y[0] == pytest.approx(1.5)
+    assert set(h.losses) == {"loss", "loss_a", "loss_b"}
+    mx, my = h.metric_curve().xy()
+    assert list(mx) == [1.0] and list(my) == [0.25]
+    assert h.best() == (0.25, 1)
+    epoch, ap = h.latest_per_class_ap()
+    assert epoch == 1 and ap["segm"][0] == pytest.approx(0.2) and np.isnan(ap["segm"][1])
+    v = h.version
+    h.add(RunFinished("completed", 1, 0.25, 1, 4.0, {}))
+    assert h.version > v and h.outcome.kind is EventKind.FINISHED
+
+
+def test_a_trained_run_replays_and_is_listed(trained_checkpoint, tmp_path):
+    run = trained_checkpoint.parent
+    h = RunHistory.from_run(run)
+    assert h.started.arch == "seg_lite" and len(h.losses["loss"]) >= 3
+    assert len(h.metric_curve()) == 3 and h.outcome.kind is EventKind.FINISHED
+    assert {c.role for c in h.checkpoints} >= {"last", "best"}
+    (s,) = [r for r in list_runs(run.parent) if r.path == run]
+    assert (s.status, s.arch, s.epochs_done, s.epochs, s.reason) == ("finished", "seg_lite", 3, 3, "completed")
+    assert s.best_metric == h.best()[0] and s.duration_s > 0 and s.resumable
+    assert summarize_run(run, live=lambda p: True).status == "running"
+
+
+def test_runs_without_an_outcome_are_interrupted_and_junk_is_skipped(tmp_path):
+    import orjson
+
+    from studio.core.training.events import to_record
+
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_bytes(orjson.dumps(to_record(_started(), 1.0)) + b"\n{torn")
+    (tmp_path / "runs" / "not_a_run").mkdir()
+    (s,) = list_runs(tmp_path / "runs")
+    assert s.status == "interrupted" and s.started_at == 1.0 and not s.resumable
+    with pytest.raises(StudioError, match="not a run folder"):
+        delete_run(tmp_path / "runs" / "not_a_run")
+    delete_run(run)
+    assert not run.exists() and list_runs(tmp_path / "runs") == []
+
+
+def test_pause_holds_the_run_between_batches_and_resume_continues(tmp_path, demo):
+    from studio import api
+    from studio.core.config.init import init_config
+
+    init_config(demo["train"].annotations, tmp_path / "c.yaml", arch="det_lite",
+                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 1}})
+    ctl = RunControl()
+    events, paused_at = [], []
+
+    def cb(ev):
+        events.append((time.monotonic(), ev))
+        if ev.kind is EventKind.ITERATION and ev.global_iter == 1:
+            ctl.pause()
+            paused_at.append(time.monotonic())
+
+    t = threading.Thread(target=lambda: api.train(tmp_path / "c.yaml", work_dir=tmp_path / "run", callbacks=[cb], cancel=ctl))
+    t.start()
+    deadline = time.monotonic() + 60
+    while not paused_at and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)
+    n_paused = len([e for _t, e in events if e.kind is EventKind.ITERATION])
+    assert n_paused == 1 and ctl.paused
+    ctl.resume()
+    t.join(120)
+    its = [e for _t, e in events if e.kind is EventKind.ITERATION]
+    msgs = [e.text for _t, e in events if e.kind is EventKind.MESSAGE]
+    assert len(its) == 5 and any(m.startswith("paused before epoch 1, iteration 2") for m in msgs) and "resumed" in msgs
+    fin = [e for _t, e in events if e.kind is EventKind.FINISHED][0]
+    wall = events[-1][0] - events[0][0]
+    assert fin.elapsed_s < wall - 1.0  # the pause is not training time
+
+
+def test_stop_while_paused_cancels(tmp_path, demo):
+    from studio import api
+    from studio.core.config.init import init_config
+
+    init_config(demo["train"].annotations, tmp_path / "c.yaml", arch="det_lite",
+                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"epochs": 2, "batch_size": 2, "device": "cpu"}})
+    ctl = RunControl()
+    ctl.pause()
+    threading.Timer(0.5, ctl.cancel).start()
+    res = api.train(tmp_path / "c.yaml", work_dir=tmp_path / "run", cancel=ctl)
+    assert res.status == "cancelled" and (tmp_path / "run" / "last.pt").is_file()
