@@ -1,9 +1,11 @@
 """Live training charts (pyqtgraph): loss terms, learning rate, validation mAP, per-class AP.
 
 The charts draw from a :class:`RunHistory`'s numpy arrays. A timer redraws at 15 Hz, and only when the
-history's version moved, so a fast GPU run sending 100 iterations a second costs 15 redraws. Curves use
-pyqtgraph's peak downsampling and clip to the visible range, so 100,000 points redraw in a few ms
-(bench/gui_train.py). In comparison mode several runs overlay: total loss and the val metric per run.
+history's version moved, so a fast GPU run sending 100 iterations a second costs 15 redraws. Each curve
+is cut to the visible x range and peak-decimated to two points per pixel column before it reaches
+pyqtgraph (:func:`studio.core.training.history.peak_decimate`), so a 100,000-point loss curve draws as
+~2,000 points with every spike kept (bench/gui_train.py); zooming in redraws at full detail. In
+comparison mode several runs overlay: total loss, lr and the val metric per run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from studio.core.training.history import RunHistory
+from studio.core.training.history import RunHistory, Series
 
 REFRESH_MS = 66  # 15 Hz
 COLORS = ["#4c8dff", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
@@ -26,7 +28,7 @@ def _pen(color: str, width: float = 1.5, dashed: bool = False):
 
 def _plot(title: str, y_label: str) -> pg.PlotItem:
     p = pg.PlotItem(title=title)
-    p.showGrid(x=True, y=True, alpha=0.15)
+    # no grid: its alpha-blended lines double the repaint time of the four charts (bench/gui_train.py)
     p.setLabel("bottom", "epoch")
     p.setLabel("left", y_label)
     p.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(30, 32, 36, 180))
@@ -51,6 +53,8 @@ class TrainCharts(QWidget):
         self.view.addItem(self.lr_plot, 1, 0)
         self.view.addItem(self.ap_plot, 1, 1)
         self.lr_plot.setXLink(self.loss_plot)
+        for p in (self.loss_plot, self.lr_plot):  # a zoom or pan redraws at the new detail
+            p.getViewBox().sigRangeChangedManually.connect(self._invalidate)
         self.metric_plot.setYRange(0, 1, padding=0.02)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -59,8 +63,11 @@ class TrainCharts(QWidget):
         self.compared: list[tuple[str, RunHistory]] = []
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._ap_items: list = []
+        self._ap_key = None  # what the bars show: (history id, epoch), "compare" or None
+        self._used: set[tuple[str, str]] = set()
         self._drawn = -1
         self.per_class_visible = True
+        self.decimate = True  # off: hand every point to pyqtgraph and its own downsampling (the bench's baseline)
         self.redraws = 0  # for tests and the bench
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -70,6 +77,8 @@ class TrainCharts(QWidget):
     # ------------------------------------------------------------------ what to show
     def show_history(self, history: RunHistory | None) -> None:
         """Show one run; ``history`` may still be filling (a live run)."""
+        if history is self.history and history is not None and not self.compared:
+            return
         self.compared = []
         self.history = history
         self._reset()
@@ -85,24 +94,38 @@ class TrainCharts(QWidget):
         self.ap_plot.setVisible(visible)
         self._drawn = -1
 
+    def _invalidate(self, *_args) -> None:
+        self._drawn = -1  # the timer redraws at its next tick
+
+    def _window(self, plot: pg.PlotItem) -> tuple[float, float, int]:
+        """The x range to draw (everything while auto-ranging) and the plot's width in pixels."""
+        vb = plot.getViewBox()
+        bins = max(200, int(vb.width()) // 2)  # a min and a max per two pixel columns
+        if vb.autoRangeEnabled()[0]:
+            return -np.inf, np.inf, bins
+        x0, x1 = vb.viewRange()[0]
+        return x0, x1, bins
+
+    def _points(self, series: Series, x0: float, x1: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
+        return series.decimated(x0, x1, bins) if self.decimate else series.xy()
+
     def _reset(self) -> None:
-        for p in (self.loss_plot, self.lr_plot, self.metric_plot):
-            p.clear()
-            if p.legend is not None:
-                p.legend.clear()
-        self._clear_ap()
-        self._curves.clear()
+        """Redraw for new content. Curve items are kept and refilled where the keys match (another run of
+        the same model has the same loss terms): creating pyqtgraph items and legend rows is the slow part."""
+        self._ap_key = None
         self._drawn = -1
         self.refresh()
 
     # ------------------------------------------------------------------ drawing
     def _curve(self, plot: pg.PlotItem, key: tuple[str, str], name: str, pen, symbol: str | None = None) -> pg.PlotDataItem:
+        self._used.add(key)
         c = self._curves.get(key)
         if c is None:
             c = pg.PlotDataItem(name=name, pen=pen, symbol=symbol, symbolSize=6, symbolBrush=pen.color(),
                                 symbolPen=None, connect="finite", skipFiniteCheck=False)
-            c.setDownsampling(auto=True, method="peak")
-            c.setClipToView(True)
+            if not self.decimate:
+                c.setDownsampling(auto=True, method="peak")
+                c.setClipToView(True)
             plot.addItem(c)
             self._curves[key] = c
         return c
@@ -118,15 +141,25 @@ class TrainCharts(QWidget):
             return
         self._drawn = v
         self.redraws += 1
+        self._used = set()
         if self.history is not None:
             self._draw_run(self.history)
         elif self.compared:
             self._draw_comparison()
+        else:
+            self._ap_key = None
+            self._clear_ap()
+        for key in [k for k in self._curves if k not in self._used]:  # curves of what is no longer shown
+            self._plot_of(key).removeItem(self._curves.pop(key))
+
+    def _plot_of(self, key: tuple[str, str]) -> pg.PlotItem:
+        return {"loss": self.loss_plot, "lr": self.lr_plot, "metric": self.metric_plot}[key[0]]
 
     def _draw_run(self, h: RunHistory) -> None:
-        with h.lock:  # views of the filled parts; the trainer thread only appends past them
-            losses = {k: s.xy() for k, s in h.losses.items()}
-            lr = h.lr.xy()
+        x0, x1, bins = self._window(self.loss_plot)
+        with h.lock:  # decimated copies; the trainer thread appends meanwhile
+            losses = {k: self._points(s, x0, x1, bins) for k, s in h.losses.items()}
+            lr = self._points(h.lr, x0, x1, bins)
             metrics = {k: s.xy() for k, s in h.metrics.items()}
             ap_epoch, ap = h.latest_per_class_ap()
             classes = h.classes
@@ -142,19 +175,22 @@ class TrainCharts(QWidget):
             self._draw_per_class(ap_epoch, ap, classes)
 
     def _draw_comparison(self) -> None:
+        x0, x1, bins = self._window(self.loss_plot)
         for i, (name, h) in enumerate(self.compared):
             color = COLORS[i % len(COLORS)]
             with h.lock:
-                loss = h.losses["loss"].xy() if "loss" in h.losses else (np.empty(0), np.empty(0))
-                lr = h.lr.xy()
+                loss = self._points(h.losses["loss"], x0, x1, bins) if "loss" in h.losses else (np.empty(0), np.empty(0))
+                lr = self._points(h.lr, x0, x1, bins)
                 metric = h.metric_curve()
                 mxy = metric.xy() if metric is not None else (np.empty(0), np.empty(0))
                 mname = h.metric_name or "metric"
             self._curve(self.loss_plot, ("loss", name), name, _pen(color)).setData(*loss)
             self._curve(self.lr_plot, ("lr", name), name, _pen(color)).setData(*lr)
             self._curve(self.metric_plot, ("metric", name), f"{name} {mname}", _pen(color, 1.8), symbol="o").setData(*mxy)
-        self._clear_ap()
-        self.ap_plot.setTitle("Per-class AP (one run at a time)")
+        if self._ap_key != "compare":
+            self._ap_key = "compare"
+            self._clear_ap()
+            self.ap_plot.setTitle("Per-class AP (one run at a time)")
 
     def _clear_ap(self) -> None:
         for it in self._ap_items:
@@ -162,6 +198,10 @@ class TrainCharts(QWidget):
         self._ap_items = []
 
     def _draw_per_class(self, epoch: int | None, ap: dict[str, np.ndarray], classes: tuple[str, ...]) -> None:
+        key = (id(self.history), epoch)
+        if key == self._ap_key:  # bars change once per validation, not with every iteration
+            return
+        self._ap_key = key
         self._clear_ap()
         if epoch is None or not ap:
             self.ap_plot.setTitle("Per-class AP (after the first validation)")

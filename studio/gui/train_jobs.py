@@ -19,13 +19,16 @@ def run_training(
     resume: Path | None = None,
     overrides: Sequence[str] = (),
     on_event: Callable[[Event], None] | None = None,
+    isolate: bool = True,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ):
     """Train ``config`` into ``run_dir`` (continuing ``resume`` when given), filling ``history`` as events come.
 
-    The history is written from this (worker) thread under its lock; the page's chart timer reads it.
-    ``on_event`` gets the events the page reacts to at once (not iterations: those only feed the charts).
+    ``isolate``: the trainer runs in a child process (this thread relays its events), so its Python work
+    never competes with the GUI thread for the GIL. The history is written from this (worker) thread
+    under its lock; the page's chart timer reads it. ``on_event`` gets the events the page reacts to at
+    once (not iterations: those only feed the charts).
     """
     from studio.core.training.runs import train_job
 
@@ -38,7 +41,7 @@ def run_training(
         elif on_event is not None:
             on_event(ev)
 
-    return train_job(config, overrides=overrides, work_dir=run_dir, resume=resume, callbacks=[cb], cancel=cancel)
+    return train_job(config, overrides=overrides, work_dir=run_dir, resume=resume, callbacks=[cb], cancel=cancel, isolate=isolate)
 
 
 def load_history(run_dir: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> RunHistory:

@@ -80,6 +80,7 @@ class TrainPage(QWidget):
         self.live: RunHistory | None = None
         self.live_dir: Path | None = None
         self.shown_dir: Path | None = None
+        self.isolate = True  # train in a child process (see studio.core.training.ddp); tests may turn it off
         self._bridge = _EventBridge()
         self._bridge.event.connect(self._on_event)
         self._build()
@@ -281,7 +282,7 @@ class TrainPage(QWidget):
         self.tabs.setCurrentWidget(self.log_view)
         self.log_view.appendPlainText(f"{'resuming' if resume else 'starting'} {config} -> {run_dir}")
         w = Worker(run_training, config, run_dir, history, resume=resume, overrides=tuple(overrides),
-                   on_event=self._bridge.event.emit, token=self.control, title=f"Training {run_dir.name}")
+                   on_event=self._bridge.event.emit, isolate=self.isolate, token=self.control, title=f"Training {run_dir.name}")
         w.finished.connect(self._on_finished)
         w.failed.connect(self._on_failed)
         w.cancelled.connect(self._on_cancelled)

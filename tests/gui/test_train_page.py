@@ -93,26 +93,30 @@ def test_start_pause_stop_resume_extend(qtbot, page, workspace):
     assert len(list_runs(workspace.folder("runs"))) == 1
 
 
-def test_a_trainer_exception_shows_its_traceback_and_the_run_stays_resumable(qtbot, page, monkeypatch):
-    from studio.core.training.trainer import Trainer
+def test_a_trainer_exception_shows_its_traceback_and_the_run_stays_resumable(qtbot, page, workspace, demo, tmp_path):
+    """A val image vanishes during epoch 2: the trainer (in its child process) fails in the evaluation."""
+    import shutil
 
-    real = Trainer.evaluate
+    from studio.core.config.init import init_config
 
-    def flaky(self, epoch):
-        if epoch == 2:
-            raise RuntimeError("simulated crash in evaluation")
-        return real(self, epoch)
-
-    monkeypatch.setattr(Trainer, "evaluate", flaky)
-    page.start()
+    val_images = tmp_path / "val_images"
+    shutil.copytree(demo["val"].images, val_images)
+    cfg = workspace.folder("configs") / "fragile.yaml"
+    init_config(demo["train"].annotations, cfg, val_ann=demo["val"].annotations, val_images=val_images, arch="det_lite",
+                overrides={"data": {"image_size": 64, "workers": 0, "cache": "none"},
+                           "train": {"epochs": 2, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
+    page.start(cfg)
+    qtbot.waitUntil(lambda: page.live is not None and page.live.last_epoch is not None, timeout=300_000)
+    moved = tmp_path / "moved"
+    shutil.move(str(val_images), str(moved))
     _wait_idle(qtbot, page)
     err = page.error_view.toPlainText()
-    assert "simulated crash in evaluation" in err and "Traceback" in err and "Resume" in err
+    assert "Traceback" in err and "Resume" in err and "val_images" in err, err[:2000]
     assert page.tabs.currentWidget() is page.error_view
     run = page.live_dir
     _select(qtbot, page, run)
     assert page.runs.summary_of(run).status == "failed" and page.resume_button.isEnabled()
-    monkeypatch.setattr(Trainer, "evaluate", real)
+    shutil.move(str(moved), str(val_images))
     page.resume()
     _wait_idle(qtbot, page)
     _select(qtbot, page, run)

@@ -123,3 +123,28 @@ def test_stop_while_paused_cancels(tmp_path, demo):
     threading.Timer(0.5, ctl.cancel).start()
     res = api.train(tmp_path / "c.yaml", work_dir=tmp_path / "run", cancel=ctl)
     assert res.status == "cancelled" and (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_peak_decimate_keeps_every_spike_and_the_visible_window():
+    from studio.core.training.history import peak_decimate
+
+    x = np.arange(100_000, dtype=float)
+    y = np.zeros_like(x)
+    y[[123, 50_001, 99_998]] = [5.0, -3.0, 7.0]
+    y[777] = np.nan
+    dx, dy = peak_decimate(x, y, bins=500)
+    assert len(dx) <= 2 * 500 + 200 and np.all(np.diff(dx) >= 0)
+    assert {5.0, -3.0, 7.0} <= set(dy.tolist())
+    wx, wy = peak_decimate(x, y, 1000, 2000, bins=2000)  # zoomed in: every point of the window
+    assert wx[0] == 999 and wx[-1] == 2001 and len(wx) == 1003
+    short = np.arange(10.0)
+    assert peak_decimate(short, short, bins=100)[0] is not None and len(peak_decimate(short, short, bins=100)[0]) == 10
+
+
+def test_a_resumed_run_replaces_the_iterations_its_stop_abandoned():
+    h = RunHistory()
+    for g, (e, i) in enumerate([(1, 1), (1, 2), (2, 1), (2, 2)], start=1):  # stopped during epoch 2
+        h.add(IterationEnd(e, i, g, 2, {}, 1.0, 0.1, 1.0, 0.0, 0.0))
+    h.add(IterationEnd(2, 1, 3, 2, {}, 0.5, 0.1, 1.0, 0.0, 0.0))  # resumed from the end of epoch 1
+    x, y = h.losses["loss"].xy()
+    assert list(x) == [0.5, 1.0, 1.5] and y[-1] == 0.5

@@ -4,6 +4,12 @@
 The sampler gives each rank its share of every epoch, gradients are averaged by DDP, and only rank 0
 evaluates, writes checkpoints and the event log, and calls the callbacks (in the parent process, the
 callbacks see rank 0's events through a queue).
+
+``isolate=True`` runs even a single-device run in a child process this way. The desktop app does: a
+trainer in one of its threads competes with the GUI thread for the GIL (data loading, evaluation and
+its plots are Python), which froze the window for up to a second at a time (bench/gui_train.py). The
+child also runs at a lower CPU priority (``nice``), so the window stays smooth on a busy CPU; pause and
+stop reach it through shared flags.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import datetime
 import os
 import queue
 import socket
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Iterable
@@ -33,25 +40,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, cfg_json: dict, run_dir: str, resume, source, events, cancel_flag) -> None:
+class _SharedToken(CancelToken):
+    """The child's view of the parent's cancel token / RunControl: two shared flags."""
+
+    def __init__(self, cancel_flag, pause_flag):
+        super().__init__()
+        self.cancel_flag, self.pause_flag = cancel_flag, pause_flag
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.cancel_flag.value)
+
+    def wait_while_paused(self, on_pause=None, on_resume=None) -> float:
+        if not self.pause_flag.value or self.cancelled:
+            return 0.0
+        t0 = time.monotonic()
+        if on_pause is not None:
+            on_pause()
+        while self.pause_flag.value and not self.cancelled:
+            time.sleep(0.05)
+        if on_resume is not None and not self.cancelled:
+            on_resume()
+        return time.monotonic() - t0
+
+
+def _worker(rank: int, world: int, port: int, cfg_json: dict, run_dir: str, resume, source, events, cancel_flag,
+            pause_flag=None, nice: int = 0) -> None:
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
     cfg = Config.model_validate(cfg_json)
     use_cuda = torch.cuda.is_available() and cfg.train.device != "cpu"
     backend = "nccl" if use_cuda else "gloo"
     if use_cuda:
         torch.cuda.set_device(rank)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    class _Token(CancelToken):
-        @property
-        def cancelled(self) -> bool:  # the parent sets a shared flag
-            return bool(cancel_flag.value)
-
+    token = _SharedToken(cancel_flag, pause_flag if pause_flag is not None else mp.get_context("spawn").Value("b", 0))
     callbacks = [events.put] if rank == 0 else []
     trainer = None
     try:
-        dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(minutes=30))
-        trainer = Trainer(cfg, run_dir, callbacks=callbacks, cancel=_Token(), resume=resume, rank=rank, world_size=world, source=source)
+        if world > 1:
+            dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(minutes=30))
+        trainer = Trainer(cfg, run_dir, callbacks=callbacks, cancel=token, resume=resume, rank=rank, world_size=world, source=source)
         trainer.run()
     except BaseException as e:  # Trainer.run already reported it as RunFailed; report what came before
         if rank == 0 and trainer is None:
@@ -70,15 +101,21 @@ def launch(
     cancel: CancelToken | None = None,
     resume: str | Path | None = None,
     source: str | Path | None = None,
+    isolate: bool = False,
+    nice: int = 0,
 ) -> RunResult:
-    """Train with ``devices`` processes (DDP). Blocks until they finish; events reach ``callbacks``."""
-    if devices < 2:
+    """Train with ``devices`` processes (DDP). Blocks until they finish; events reach ``callbacks``.
+
+    One device trains in this process unless ``isolate``; ``nice`` lowers the children's CPU priority.
+    """
+    if devices < 2 and not isolate:
         return Trainer(cfg, run_dir, callbacks=callbacks, cancel=cancel, resume=resume, source=source).run()
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     cancel_flag = ctx.Value("b", 0)
+    pause_flag = ctx.Value("b", 0)
     args = (devices, _free_port(), cfg.model_dump(mode="json"), str(run_dir), str(resume) if resume else None,
-            str(source) if source else None, events, cancel_flag)
+            str(source) if source else None, events, cancel_flag, pause_flag, nice)
     procs = mp.start_processes(_worker, args=args, nprocs=devices, join=False, start_method="spawn")
     callbacks = list(callbacks)
     last: Event | None = None
@@ -94,8 +131,10 @@ def launch(
             cb(ev)
 
     while True:
-        if cancel is not None and cancel.cancelled:
-            cancel_flag.value = 1
+        if cancel is not None:
+            if cancel.cancelled:
+                cancel_flag.value = 1
+            pause_flag.value = 1 if getattr(cancel, "paused", False) else 0
         try:
             done = procs.join(timeout=0.05)
         except mp.ProcessRaisedException as e:

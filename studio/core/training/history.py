@@ -43,6 +43,10 @@ class Series:
         self.n = 0
 
     def append(self, x: float, y: float | None) -> None:
+        """Add a point. x never goes back: a point at or before the last x first drops the points from
+        there on (a run resumed from an epoch boundary redoes the iterations its stop abandoned)."""
+        if self.n and x <= self.x[self.n - 1]:
+            self.n = int(np.searchsorted(self.x[: self.n], x, side="left"))
         if self.n == len(self.x):
             grow = max(1024, len(self.x))
             self.x = np.concatenate([self.x, np.empty(grow, np.float64)])
@@ -55,11 +59,46 @@ class Series:
         n = self.n
         return self.x[:n], self.y[:n]
 
+    def decimated(self, x0: float = -np.inf, x1: float = np.inf, bins: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+        """The points with x in [x0, x1] (plus one either side), at most ~2 * ``bins`` of them: see :func:`peak_decimate`."""
+        x, y = self.xy()
+        return peak_decimate(x, y, x0, x1, bins)
+
     def last(self) -> float | None:
         return float(self.y[self.n - 1]) if self.n else None
 
     def __len__(self) -> int:
         return self.n
+
+
+def peak_decimate(x: np.ndarray, y: np.ndarray, x0: float = -np.inf, x1: float = np.inf, bins: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Thin a curve for drawing without hiding its spikes.
+
+    ``x`` is sorted. The visible part [x0, x1] is cut into ``bins`` runs of consecutive points and each run
+    is drawn as its minimum and its maximum (in x order), so a chart ``bins`` pixels wide shows every
+    peak of a 100,000-point loss curve while drawing 2,000 points. NaN (a missing value) is skipped
+    unless a whole run is NaN. Shorter curves come back unchanged.
+    """
+    lo = max(int(np.searchsorted(x, x0, side="left")) - 1, 0)
+    hi = min(int(np.searchsorted(x, x1, side="right")) + 1, len(x))
+    x, y = x[lo:hi], y[lo:hi]
+    bins = max(int(bins), 1)
+    n = len(x)
+    if n <= 2 * bins:
+        return x, y
+    k = n // bins  # points per run; the tail that does not fill a run is kept as is
+    m = bins * k
+    yr = y[:m].reshape(bins, k)
+    xr = x[:m].reshape(bins, k)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(yr)
+        imin = np.where(finite, yr, np.inf).argmin(axis=1)
+        imax = np.where(finite, yr, -np.inf).argmax(axis=1)
+    first, second = np.minimum(imin, imax), np.maximum(imin, imax)
+    rows = np.arange(bins)
+    xs = np.stack([xr[rows, first], xr[rows, second]], axis=1).ravel()
+    ys = np.stack([yr[rows, first], yr[rows, second]], axis=1).ravel()
+    return np.concatenate([xs, x[m:]]), np.concatenate([ys, y[m:]])
 
 
 @dataclass

@@ -52,8 +52,12 @@ def train_job(
     devices: int = 1,
     callbacks: Iterable[Callable[[Event], None]] = (),
     cancel: CancelToken | None = None,
+    isolate: bool = False,
 ):
-    """Load the config, pick the run folder and train (DDP when ``devices`` > 1). Returns a RunResult."""
+    """Load the config, pick the run folder and train (DDP when ``devices`` > 1). Returns a RunResult.
+
+    ``isolate``: train in a child process at a lower CPU priority (the desktop app; see ddp.launch).
+    """
     from studio.core.training.ddp import launch
 
     if isinstance(cfg, Config):
@@ -65,4 +69,5 @@ def train_job(
     if devices < 1:
         raise StudioError(f"--devices must be at least 1, got {devices}")
     run_dir, ckpt = resolve_run(source or name, work_dir, resume)
-    return launch(config, run_dir, devices, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source)
+    return launch(config, run_dir, devices, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source,
+                  isolate=isolate, nice=5 if isolate else 0)

@@ -1,0 +1,198 @@
+"""Event-loop stalls while the app trains, and the chart redraw time with 100,000 points.
+
+1. Training: the main window's Train page trains a small ``seg_lite`` config on the built-in demo set
+   (CPU, ``--size`` px, ``--epochs`` epochs, validation every epoch) while a 5 ms QTimer measures the
+   GUI thread's stalls (as bench/gui_latency.py does). Meanwhile the bench switches pages and reopens
+   the run's charts, as a person watching would. Prints p99 and max (goals: p99 < 30 ms, max < 100 ms).
+2. Redraw: a RunHistory with ``--points`` iterations (7 loss terms, lr) is drawn by the Train page's
+   charts (peak downsampling, clip to view) and, as the baseline in the same run, by the same pyqtgraph
+   plots with neither. A redraw is ``setData`` of every curve plus a synchronous repaint. Prints the
+   median and worst of ``--repeats`` redraws (goal: under 10 ms) and the ratio baseline / charts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+GOAL_P99_MS, GOAL_MAX_MS, GOAL_REDRAW_MS = 30.0, 100.0, 10.0
+
+
+def synthetic_history(n: int, terms: int = 6, seed: int = 0):
+    """A RunHistory with ``n`` iterations of noisy decaying losses and a warmup + cosine lr."""
+    from studio.core.training.events import IterationEnd, RunStarted
+    from studio.core.training.history import RunHistory
+
+    rng = np.random.default_rng(seed)
+    ipe = 500
+    h = RunHistory()
+    h.add(RunStarted("r", "seg_lite", "segm", ("a", "b"), 0, n // ipe + 1, ipe, 8, "cpu", 1, False, "segm_mAP"))
+    names = [f"loss_term{k}" for k in range(terms)]
+    for g in range(1, n + 1):
+        e, i = (g - 1) // ipe + 1, (g - 1) % ipe + 1
+        base = 2.0 / (1 + g / 2000)
+        vals = {k: float(base * (0.5 + j * 0.1) + rng.normal(0, 0.05)) for j, k in enumerate(names)}
+        lr = 0.01 * min(1.0, g / 1000) * 0.5 * (1 + np.cos(np.pi * g / n))
+        h._add(IterationEnd(e, i, g, ipe, vals, sum(vals.values()), lr, 10.0, g * 0.1, 0.0))
+    h.version += 1
+    return h
+
+
+def measure_redraw(app, charts, history, repeats: int) -> tuple[list[float], list[float]]:
+    """(redraws of the loss chart alone, redraws of all four charts), in ms."""
+    charts.show_history(history)
+    app.processEvents()
+    vp = charts.view.viewport()
+    loss_rect = charts.view.mapFromScene(charts.loss_plot.sceneBoundingRect()).boundingRect()
+    one, four = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        charts.refresh(force=True)
+        vp.repaint(loss_rect)
+        one.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        charts.refresh(force=True)
+        vp.repaint()
+        four.append((time.perf_counter() - t) * 1000)
+    return one, four
+
+
+def undecimated(charts) -> None:
+    """The baseline: the same charts handing every point to pyqtgraph, with its own peak downsampling."""
+    charts.decimate = False
+
+
+def run_training(app, a, tmp: Path):
+    from PySide6.QtCore import QTimer
+
+    import collections
+    import threading
+
+    from gui_latency import Sampler, StallMeter, percentile
+    from studio.core.config.init import init_config
+    from studio.core.demo import generate
+    from studio.core.workspace import Workspace
+    from studio.gui.main_window import MainWindow
+
+    ws = Workspace.create(tmp / "ws", "bench")
+    demo = generate(ws.folder("datasets") / "demo", n_train=24, n_val=6, seed=0)
+    cfg = ws.folder("configs") / "bench.yaml"
+    init_config(demo["train"].annotations, cfg, val_ann=demo["val"].annotations, arch="seg_lite",
+                overrides={"data": {"image_size": a.size, "workers": 0},
+                           "train": {"epochs": a.epochs, "batch_size": 4, "device": "cpu", "warmup_iters": 4}})
+    window = MainWindow(persist=False)
+    window.resize(1400, 900)
+    window.show()
+    window.train_page.set_workspace(ws)
+    page = window.train_page
+    meter = StallMeter()
+    marks = []
+
+    def visit_pages() -> None:  # what a person does while waiting
+        if page.is_training():
+            window.show_page(0)
+            window.show_page(window.pages.index(page))
+            if page.live_dir is not None:
+                page.open_run(page.live_dir)
+            QTimer.singleShot(3000, visit_pages)
+
+    sampler = Sampler(threading.get_ident())
+    sampler.start()
+
+    def begin() -> None:
+        window.show_page(window.pages.index(page))
+        meter.start()
+        marks.append(time.perf_counter())
+        page.start(cfg)
+        QTimer.singleShot(3000, visit_pages)
+
+    page.training_changed.connect(lambda on: None if on else QTimer.singleShot(300, app.quit))
+    QTimer.singleShot(500, begin)
+    app.exec()
+    meter.stop()
+    sampler.stop_event.set()
+    sampler.join()
+    elapsed = time.perf_counter() - marks[0]
+    stalls = [s for _t, s, _p in meter.stalls]
+    print("\nlongest stalls while training (GUI stack / other threads):")
+    for end, ms, _p in sorted(meter.stalls, key=lambda s: -s[1])[:4]:
+        print(f"  {ms:6.1f} ms at {end - marks[0]:6.1f} s")
+        gui, others = sampler.during(end - (ms + 5) / 1000, end)
+        for stack, n in collections.Counter(gui).most_common(2):
+            print(f"      GUI   {n:3d}: " + " <- ".join(stack[:5]))
+        for other, n in collections.Counter(others).most_common(2):
+            print(f"      other {n:3d}: {other}")
+    h = page.live
+    iters = len(h.losses["loss"]) if h and "loss" in h.losses else 0
+    epochs = h.last_epoch.epoch if h and h.last_epoch else 0
+    window.close()
+    return percentile(stalls, 99), max(stalls, default=0.0), len(stalls), elapsed, iters, epochs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--skip-training", action="store_true")
+    a = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory(prefix="studio-gui-train-") as tmp_s:
+        tmp = Path(tmp_s)
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+        os.environ["STUDIO_CONFIG_DIR"] = str(tmp / "config")
+        from studio.gui.charts import TrainCharts
+
+        t = time.perf_counter()
+        hist = synthetic_history(a.points)
+        print(f"history of {a.points} iterations built in {time.perf_counter() - t:.1f} s (not measured)")
+        charts = TrainCharts()
+        charts.timer.stop()
+        charts.resize(1000, 560)
+        charts.show()
+        one, four = measure_redraw(app, charts, hist, a.repeats)
+        base = TrainCharts()
+        base.timer.stop()
+        base.resize(1000, 560)
+        base.show()
+        undecimated(base)
+        b_one, b_four = measure_redraw(app, base, hist, max(3, a.repeats // 5))
+        med_fast, med_slow = float(np.median(one)), float(np.median(b_one))
+        print(f"\nredraw with {a.points} points: setData of every curve + a synchronous repaint (1000 x 560 px)")
+        print(f"  loss chart (8 curves), decimated:   median {med_fast:6.1f} ms, max {max(one):6.1f} ms   (goal < {GOAL_REDRAW_MS:.0f})")
+        print(f"  loss chart, baseline (every point):  median {med_slow:6.1f} ms, max {max(b_one):6.1f} ms")
+        print(f"  ratio baseline / decimated: {med_slow / max(med_fast, 1e-9):.1f}x")
+        print(f"  all four charts, decimated:          median {float(np.median(four)):6.1f} ms (baseline {float(np.median(b_four)):.1f} ms)")
+        for w in (charts, base):
+            w.close()
+            w.deleteLater()
+        app.processEvents()
+        ok = med_fast < GOAL_REDRAW_MS
+        if not a.skip_training:
+            p99, worst, ticks, elapsed, iters, epochs = run_training(app, a, tmp)
+            print(f"\ntraining in the app: {epochs} epochs, {iters} iterations in {elapsed:.1f} s; {ticks} ticks of 5 ms")
+            print(f"GIL switch interval: {sys.getswitchinterval() * 1000:g} ms")
+            print(f"  stall p99: {p99:6.1f} ms   (goal < {GOAL_P99_MS:.0f})")
+            print(f"  stall max: {worst:6.1f} ms   (goal < {GOAL_MAX_MS:.0f})")
+            ok = ok and p99 < GOAL_P99_MS and worst < GOAL_MAX_MS
+        print("GOALS MET" if ok else "GOALS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
