@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.config_page import ConfigPage
 from studio.gui.data_page import READY, DataPage
 from studio.gui.export_dialog import ExportDialog
 from studio.gui.import_wizard import ImportWizard
@@ -104,7 +105,9 @@ class MainWindow(QMainWindow):
         self.data_page.dirty_changed.connect(lambda _d: self._update_title())
         self._on_data_state(self.data_page.state)
         self.data_page.state_changed.connect(self._on_data_state)
+        self.config_page = self.add_page(ConfigPage(self.jobs))
         self.train_page = self.add_page(TrainPage(self.jobs))
+        self.config_page.start_requested.connect(self._train_config)
 
         self.job_status = JobStatus(self.jobs)
         self.device_label = QLabel("Device: detecting…")
@@ -191,12 +194,21 @@ class MainWindow(QMainWindow):
         self.welcome.setVisible(getattr(self, "_welcome_pending", False) and ws.extra.get("demo_version") is not None)
         self._welcome_pending = False
         self._update_title()
+        self.config_page.set_workspace(ws)
         self.train_page.set_workspace(ws)
         ann = ws.last_dataset_path()
         if ann is not None:
             self.open_dataset(ann)
         else:
             self.data_page.clear(f"Workspace {ws.name} has no dataset yet: import one (File > Import dataset…, Ctrl+I)")
+
+    def _train_config(self, path: Path) -> None:
+        """The Config page's Start: train the saved config on the Train page."""
+        self.show_page(self.pages.index(self.train_page))
+        if self.train_page.is_training():
+            QMessageBox.information(self, "Training in progress", "A run is already training: stop it first, or wait for it to end.")
+            return
+        self.train_page.start(path)
 
     def confirm_stop_training(self) -> bool:
         """Closing while a run trains: ask, then stop it cleanly (it saves last.pt to resume from)."""

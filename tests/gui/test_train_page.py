@@ -173,3 +173,16 @@ def test_closing_the_window_during_training_asks_then_stops_cleanly(qtbot, tmp_p
     assert (run / "last.pt").is_file() and time.monotonic() - t0 < 60
     (s,) = list_runs(workspace.folder("runs"))
     assert s.status == "cancelled" and s.resumable
+
+
+def test_the_config_pages_start_trains_on_the_train_page(qtbot, workspace, monkeypatch):
+    from studio.gui.main_window import MainWindow
+
+    w = MainWindow(persist=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.workspace_ui.opened.emit(workspace) if hasattr(w.workspace_ui, "opened") else None
+    started = []
+    monkeypatch.setattr(w.train_page, "start", lambda path=None: started.append(Path(path)) or True)
+    w.config_page.start_requested.emit(workspace.folder("configs") / "tiny.yaml")
+    assert started == [workspace.folder("configs") / "tiny.yaml"] and w.current_page() is w.train_page

@@ -1,0 +1,92 @@
+"""Presets: one-click starting points for the three usual situations, applied over a config.
+
+A preset is a dict of overrides merged into the config file's own keys (so the Config page shows
+them as changes from the base). Each picks an architecture of the dataset's task (instance
+segmentation when the training set has polygons or masks, detection otherwise) with its family's
+recipe (:mod:`studio.core.config.recipes`), then the image size, batch, schedule, device and
+precision the situation calls for. Paths, classes and augmentations are left as they are.
+
+The GPU presets start from torchvision's COCO weights (``model.weights: DEFAULT``): on a small
+dataset a ResNet-50 model trained from scratch is worse than the CPU preset's light model. Offline,
+the pre-flight check says which file to put where.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from studio.core.config.loader import merge
+from studio.core.config.recipes import recipe_for
+from studio.core.errors import StudioError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    archs: tuple[str, str]  # (segmenter, detector)
+    family: tuple[str, str]
+    overrides: dict
+
+    def arch(self, has_masks: bool) -> str:
+        return self.archs[0] if has_masks else self.archs[1]
+
+    def overrides_for(self, has_masks: bool) -> dict:
+        """The full override dict: architecture, its family's recipe, then the preset's own values."""
+        arch = self.arch(has_masks)
+        family = self.family[0] if has_masks else self.family[1]
+        out = merge({"model": {"arch": arch}}, recipe_for(family))
+        return merge(out, self.overrides)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "CPU quick",
+            "Light model (seg_lite / det_lite) from scratch at 320 px on the CPU, stopped after 15 minutes",
+            ("seg_lite", "det_lite"), ("lite", "lite"),
+            {
+                "model": {"weights": None},
+                "data": {"image_size": 320, "letterbox": False, "workers": 2},
+                "train": {"device": "cpu", "amp": "none", "batch_size": 4, "epochs": 50, "time_limit": "15m",
+                          "ema": False},
+            },
+        ),
+        Preset(
+            "GPU balanced",
+            "ResNet-50 FPN Mask / Faster R-CNN from COCO weights at 640 px, batch 4, fp16, 24 epochs",
+            ("maskrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn"), ("mask_rcnn", "faster_rcnn"),
+            {
+                "model": {"weights": "DEFAULT"},
+                "data": {"image_size": 640, "letterbox": False, "workers": 4},
+                "train": {"device": "auto", "amp": "fp16", "batch_size": 4, "epochs": 24, "time_limit": None,
+                          "warmup_iters": 200, "schedule": "cosine", "ema": False},
+            },
+        ),
+        Preset(
+            "GPU accurate",
+            "ResNet-50 FPN v2 Mask / Faster R-CNN from COCO weights at 800 px, fp16, EMA, 36 epochs",
+            ("maskrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn_v2"), ("mask_rcnn", "faster_rcnn"),
+            {
+                "model": {"weights": "DEFAULT"},
+                "data": {"image_size": 800, "letterbox": False, "workers": 6},
+                "train": {"device": "auto", "amp": "fp16", "batch_size": 4, "epochs": 36, "time_limit": None,
+                          "warmup_iters": 300, "schedule": "cosine", "ema": True},
+            },
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise StudioError(f"unknown preset {name!r}; one of {', '.join(PRESETS)}", item="preset") from None
+
+
+def apply_preset(raw: dict, name: str, has_masks: bool) -> dict:
+    """A copy of ``raw`` (a config file's own dict) with preset ``name`` merged in for the dataset's task."""
+    return merge(copy.deepcopy(raw), get_preset(name).overrides_for(has_masks))
