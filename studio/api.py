@@ -20,7 +20,7 @@ from studio.core.jobs import CancelToken, ProgressFn, no_progress
 __all__ = [
     "dataset_import", "dataset_export", "dataset_check", "dataset_stats", "dataset_split",
     "dataset_download", "dataset_demo", "images_dir_of",
-    "config_init", "train", "evaluate", "predict", "preview_augmentations",
+    "config_init", "train", "evaluate", "predict", "preview_augmentations", "export", "export_formats", "infer",
 ]
 
 
@@ -122,11 +122,16 @@ def evaluate(ckpt, *, ann=None, images=None, out=None, device: str = "auto", pro
 
 
 def predict(ckpt, images: Sequence[str | Path], out, *, score_threshold: float | None = None, device: str = "auto",
+            to_coco: str | Path | None = None, to_coco_score_thr: float = 0.5,
             progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
-    """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary."""
+    """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary.
+
+    ``to_coco``: also an annotation file of the detections scoring ``to_coco_score_thr`` or more (model-assisted labelling).
+    """
     from studio.core.inference.jobs import predict_images
 
-    return predict_images(ckpt, images, out, score_threshold=score_threshold, device=device, progress=progress, cancel=cancel)
+    return predict_images(ckpt, images, out, score_threshold=score_threshold, device=device, to_coco=to_coco,
+                          to_coco_score_thr=to_coco_score_thr, progress=progress, cancel=cancel)
 
 
 def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Sequence[str] = ()) -> Path:
@@ -136,3 +141,7 @@ def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Se
 
     config = load_config(cfg, overrides) if not hasattr(cfg, "model_dump") else cfg
     return _preview(config, out, n=n, seed=seed)
+
+
+# export and deployment (studio export, studio infer) live in their own module; re-exported here
+from studio.api_export import export, export_formats, infer  # noqa: E402

@@ -215,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     dm.set_defaults(func=cmd_dataset_demo)
 
     from studio.cli_engine import add_parsers
+    from studio.cli_export import add_parsers as add_export
 
     add_parsers(sub, cf, ds)
+    add_export(sub)
     return p
 
 

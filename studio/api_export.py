@@ -1,0 +1,43 @@
+"""Python API matching ``studio export`` and ``studio infer`` (re-exported by :mod:`studio.api`).
+
+Both return data and raise :class:`studio.core.errors.StudioError` with a message naming the file and
+the option or item at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from studio.core.jobs import CancelToken, ProgressFn, no_progress
+
+__all__ = ["export", "infer", "export_formats"]
+
+
+def export_formats():
+    """The format table: {name: ExportFormat} with each option's type, default, choices and help."""
+    from studio.core.export.formats import FORMATS
+
+    return dict(FORMATS)
+
+
+def export(ckpt: str | Path, fmt: str = "onnx", *, out: str | Path | None = None, verify_ann: str | Path | None = None,
+           verify_images: str | Path | None = None, n_verify: int | None = None, device: str | None = None,
+           progress: ProgressFn = no_progress, cancel: CancelToken | None = None, **options: Any):
+    """``studio export``: ``options`` are the format's (opset=17, dynamic=True, half=..., see ``export_formats()``).
+
+    Returns :class:`studio.core.export.jobs.ExportResult` (out_dir, model, files, report_path, report).
+    """
+    from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint
+
+    return export_checkpoint(ckpt, fmt, options, out, verify_ann=verify_ann, verify_images=verify_images,
+                             n_verify=DEFAULT_VERIFY_IMAGES if n_verify is None else n_verify,
+                             progress=progress, cancel=cancel, device=device)
+
+
+def infer(model: str | Path, images: Sequence[str | Path], out: str | Path, *, score_threshold: float | None = None,
+          device: str = "cpu", progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+    """``studio infer``: drawn images and predictions.json in ``out`` (as ``studio predict``); returns a PredictSummary."""
+    from studio.core.export.jobs import infer_images
+
+    return infer_images(model, images, out, score_threshold, progress, cancel, device=device)

@@ -1,0 +1,377 @@
+"""The export and infer jobs behind ``studio export`` / ``studio infer`` and the export wizard.
+
+:func:`export_checkpoint` checks the options against the format table before any work, traces the
+model, post-processes the graph (simplify, batch loop, fp16, metadata), builds the engine for the
+``engine`` format, writes the standalone script and README, verifies the export against PyTorch on
+val images and writes ``export_report.json``. Everything lands in the output folder at once
+(:func:`studio.core.atomic.atomic_dir`): a failure leaves the folder as it was.
+
+:func:`infer_images` is ``studio predict`` for an exported model: same outputs, no torch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from studio.core.errors import StudioError
+from studio.core.export.formats import ArchInfo, ExportFormat, get_format, validate_options
+from studio.core.export.report import REPORT_NAME, build_report, summary_lines, write_report
+from studio.core.jobs import CancelToken, ProgressFn, no_progress
+
+MODEL_ONNX = "model.onnx"
+MODEL_ENGINE = "model.engine"
+SCRIPT_NAME = "infer.py"
+README_NAME = "README.md"
+DEFAULT_VERIFY_IMAGES = 20
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out_dir: Path
+    model: Path  # the file to deploy: model.onnx, or model.engine
+    files: tuple[Path, ...]
+    report_path: Path
+    report: dict = field(repr=False)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.report.get("warnings", []))
+
+    def summary(self) -> list[str]:
+        return summary_lines(self.report)
+
+
+def detect_device() -> str:
+    """"gpu" when PyTorch sees a CUDA device, else "cpu": the ``device`` :func:`formats.unavailable` takes."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def default_out_dir(ckpt_path: Path, fmt: str) -> Path:
+    return ckpt_path.parent / f"export-{fmt}"
+
+
+# ------------------------------------------------------------------------------------ verification set
+@dataclass
+class VerifySet:
+    """The images an export is verified (and int8-calibrated) on; ``gt`` None for a plain folder."""
+
+    items: list[tuple[Any, str, Path]]  # (image id, name, path)
+    gt: Any = None  # Dataset
+    class_map: Any = None  # ClassMap onto gt's category ids
+    why_none: str | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for _, _, p in self.items]
+
+
+def verification_set(cfg, ck_classes, ann=None, images=None, n: int = DEFAULT_VERIFY_IMAGES) -> VerifySet:
+    """Val images with annotations where possible: ``ann`` (+ ``images``), else the checkpoint's val set
+    (in ``images`` when given and it holds the val files), else ``images`` as a plain folder."""
+    from studio.core.config.schema import DatasetRef
+    from studio.core.dataset.model import image_path
+    from studio.core.imageio import list_images
+    from studio.core.inference.jobs import eval_class_map
+    from studio.core.training.splits import open_split
+
+    if n <= 0:
+        return VerifySet([], why_none="verification was turned off (n_verify=0)")
+    ref = None
+    if ann is not None:
+        ref = DatasetRef(ann=str(ann), images=str(images) if images else None)
+    elif cfg.data.val is not None:
+        ref = DatasetRef(ann=cfg.data.val.ann, images=str(images) if images else cfg.data.val.images)
+    if ref is not None:
+        try:
+            split = open_split(ref, "verify")
+        except StudioError:
+            if ann is not None or images is None:
+                raise
+            split = None
+        if split is not None:
+            ims = split.dataset.images[:n]
+            items = [(im["id"], im["file_name"], image_path(split.images_dir, im)) for im in ims]
+            if ann is not None or all(p.is_file() for _, _, p in items):
+                return VerifySet(items, split.dataset, eval_class_map(ck_classes, split.dataset, split.ann))
+    if images is not None:
+        folder = Path(images)
+        if not folder.is_dir():
+            raise StudioError("verification images folder not found", file=folder, item="verify_images")
+        paths = list_images(folder)[:n]
+        if not paths:
+            raise StudioError("no images in the verification folder", file=folder, item="verify_images")
+        return VerifySet([(None, p.name, p) for p in paths])
+    return VerifySet([], why_none="the checkpoint's config names no val set; pass --verify-ann ANN (and --verify-images DIR) "
+                                  "or --verify-images DIR")
+
+
+# ------------------------------------------------------------------------------------ the graph
+def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sample: np.ndarray | None) -> dict:
+    """Trace ``predictor``'s model into ``path`` as ``fmt`` with ``opts``; returns the model's metadata dict."""
+    import onnx
+    import torch
+
+    from studio.core.data.preprocess import preprocess
+    from studio.core.export import e2e, onnx_export
+
+    with_masks = spec.task == "segment"
+    size, letterbox = predictor.size, predictor.letterbox
+    dynamic = bool(opts["dynamic"])
+    padded = fmt.name != "onnx"
+    batch = 1 if not padded else (None if dynamic else int(opts["batch"]))
+    model = onnx_export.export_ready(predictor.model, opts["score_thr"], opts["max_det"])
+    msize = onnx_export.mask_size(model) if with_masks else None
+    if sample is not None:
+        x = torch.from_numpy(preprocess(sample, size, letterbox or not dynamic)[0])
+    else:
+        x = torch.rand((3, size, size), generator=torch.Generator().manual_seed(0))
+    dims = {"images": {2: "height", 3: "width"}} if dynamic else {}
+    if not padded:
+        names = ["boxes", "scores", "labels"] + (["masks"] if with_masks else [])
+        onnx_export.trace_to_onnx(onnx_export.SingleImage(model, with_masks), x[None], path, opset=opts["opset"],
+                                  input_names=["images"], output_names=names,
+                                  dynamic_axes={**dims, **{n: {0: "detections"} for n in names}}, what=spec.name)
+    else:
+        names = e2e.e2e_output_names(with_masks)
+        dummy = x[None].repeat(1 if dynamic else batch, 1, 1, 1)
+        onnx_export.trace_to_onnx(e2e.PaddedBatch(model, opts["max_det"], with_masks), dummy, path, opset=opts["opset"],
+                                  input_names=["images"], output_names=names, dynamic_axes=dims, what=spec.name)
+        e2e.fix_output_shapes(path, 1 if dynamic else batch, opts["max_det"], msize)
+    tools = []
+    if opts["simplify"]:
+        tools.append(onnx_export.simplify(path))
+    if padded and dynamic:
+        onnx.save(e2e.loop_over_batch(onnx.load(str(path))), str(path))
+    if opts.get("half"):
+        onnx_export.convert_fp16(path)
+    info = {
+        "format": fmt.name, "arch": spec.name, "task": spec.task, "classes": predictor.class_map.to_dict(),
+        "image_size": size, "letterbox": bool(letterbox), "static_size": not dynamic, "batch": batch,
+        "score_thr": float(opts["score_thr"]), "max_det": int(opts["max_det"]), "mask_size": msize,
+    }
+    onnx_export.set_metadata(path, info)
+    onnx_export.check_model(path)
+    return info
+
+
+# ------------------------------------------------------------------------------------ the job
+def _resolved_thresholds(opts: dict, cfg) -> dict:
+    opts = dict(opts)
+    if opts.get("score_thr") is None:
+        opts["score_thr"] = float(cfg.model.score_threshold)
+    if opts.get("max_det") is None:
+        opts["max_det"] = int(cfg.model.max_detections)
+    return opts
+
+
+def export_checkpoint(
+    ckpt: str | Path,
+    fmt: str = "onnx",
+    options: Mapping[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    verify_ann: str | Path | None = None,
+    verify_images: str | Path | None = None,
+    n_verify: int = DEFAULT_VERIFY_IMAGES,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    *,
+    device: str | None = None,
+    latency_runs: int = 10,
+) -> ExportResult:
+    """Export a checkpoint (or run folder) to ``fmt`` with ``options`` (see :mod:`.formats`) into ``out_dir``.
+
+    ``verify_ann`` / ``verify_images`` pick the verification images (default: the checkpoint's val set),
+    ``n_verify`` how many (0: no verification). ``device`` ("cpu" / "gpu") defaults to what is
+    visible. Progress goes through ``progress(done, total, message)``; ``cancel`` is checked between
+    steps and on every verification image.
+    """
+    from studio.core import atomic
+    from studio.core.config.schema import Config
+    from studio.core.export.readme import render_readme
+    from studio.core.imageio import imread_rgb
+    from studio.core.inference.predictor import Predictor
+    from studio.core.models import get_arch
+    from studio.core.training import checkpoint as ckpt_io
+
+    f = get_format(fmt)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    path = ckpt_io.resolve(ckpt)
+    ck = ckpt_io.load(path)
+    spec = get_arch(ck.arch)
+    cfg = Config.model_validate(ck.config)
+    device = device or detect_device()
+    opts = _resolved_thresholds(validate_options(f, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input),
+                                                 device), cfg)
+    vset = verification_set(cfg, ck.classes, verify_ann, verify_images, n_verify)
+    if f.name == "engine" and opts["int8"] and not vset.items:
+        raise StudioError(f"int8 needs calibration images and there are none: {vset.why_none}", item="int8")
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(path, f.name)
+    total = 5 + len(vset.items)
+    step = lambda k, msg: progress(k, total, msg)  # noqa: E731
+    check = lambda: cancel.raise_if_cancelled() if cancel is not None else None  # noqa: E731
+
+    step(0, "loading the checkpoint")
+    predictor = Predictor.from_checkpoint(ck, device="cpu", score_threshold=opts["score_thr"],
+                                          max_detections=opts["max_det"], batch_size=1)
+    images = [(iid, name, imread_rgb(p)) for iid, name, p in vset.items]
+    warnings: list[str] = []
+    if not predictor.letterbox and not opts.get("dynamic"):
+        warnings.append(f"static input: every image is padded to {predictor.size}x{predictor.size}, while `studio predict` "
+                        "pads to a multiple of 32 (this model was trained without letterbox), so predictions can differ "
+                        "slightly; export with dynamic to reproduce predict exactly")
+    with atomic.atomic_dir(out_dir) as tmp:
+        check()
+        step(1, f"tracing {spec.name} to ONNX")
+        t = time.perf_counter()
+        onnx_path = tmp / MODEL_ONNX
+        info = export_graph(predictor, spec, f, opts, onnx_path, images[0][2] if images else None)
+        timings["export"] = time.perf_counter() - t
+        model_path = onnx_path
+        files = [onnx_path]
+        check()
+        if f.name == "engine":
+            from studio.core.export.tensorrt_build import ENGINE_WARNING, EngineSettings, build_engine
+
+            step(2, "building the TensorRT engine")
+            t = time.perf_counter()
+            settings = EngineSettings(predictor.size, half=opts["half"], int8=opts["int8"], workspace_gib=opts["workspace"],
+                                      dynamic=opts["dynamic"], batch=opts["batch"], min_shape=opts["min_shape"],
+                                      opt_shape=opts["opt_shape"], max_shape=opts["max_shape"], calib_images=opts["calib_images"])
+            model_path = tmp / MODEL_ENGINE
+            build_engine(onnx_path, model_path, settings, info={**info, "format": "engine"}, calib_paths=vset.paths, cancel=cancel)
+            files += [model_path, model_path.with_name(model_path.name + ".json")]
+            warnings.append(ENGINE_WARNING)
+            timings["engine"] = time.perf_counter() - t
+        script = tmp / SCRIPT_NAME
+        shutil.copyfile(Path(__file__).with_name("standalone_infer.py"), script)
+        files.append(script)
+
+        step(3, "verifying against PyTorch")
+        verification, skipped = None, {}
+        if images:
+            t = time.perf_counter()
+            verification, skipped = _verify(predictor, model_path, onnx_path, info, device, bool(opts.get("half")), images,
+                                            vset, latency_runs, lambda d, n, m: progress(3 + d, total, m), cancel)
+            timings["verify"] = time.perf_counter() - t
+        step(3 + len(images), "writing the report")
+        timings["total"] = time.perf_counter() - t0
+        report = build_report(fmt=f.name, arch=spec.name, task=spec.task, checkpoint=path, model_file=model_path,
+                              options=_jsonable(opts), info=info,
+                              files=files + [tmp / README_NAME, tmp / REPORT_NAME], verification=verification,
+                              not_verified=None if images else vset.why_none, warnings=warnings, timings=timings,
+                              latency_skipped=skipped)
+        atomic.write_text(tmp / README_NAME, render_readme({**info, "format": f.name},
+                                                           [p.name for p in files] + [README_NAME, REPORT_NAME],
+                                                           summary_lines(report)))
+        write_report(tmp, report)
+        names = [p.name for p in files] + [README_NAME, REPORT_NAME]
+    step(total, "done")
+    return ExportResult(out_dir, out_dir / model_path.name, tuple(out_dir / n for n in names), out_dir / REPORT_NAME, report)
+
+
+def _jsonable(opts: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}
+
+
+def _verify(predictor, model_path: Path, onnx_path: Path, info: dict, device: str, half: bool, images, vset: VerifySet,
+            latency_runs: int, progress, cancel) -> tuple[dict, dict[str, str]]:
+    """Run the verification; returns (its report part, backends not measured with the reason)."""
+    import onnxruntime as ort
+    import torch
+
+    from studio.core.export.runtime import load_exported
+    from studio.core.export.verify import VerifyImage, verify
+
+    threads = torch.get_num_threads()  # ONNX Runtime gets the threads PyTorch has: the same machine for both
+    exported = load_exported(model_path, device="gpu" if half else "cpu", threads=threads)  # fp16 needs a GPU provider
+    pt = lambda im: predictor.predict([im])[0]  # noqa: E731
+    latency = {"pytorch_cpu": pt, exported.name: lambda im: exported.predict([im])[0]}
+    skipped: dict[str, str] = {}
+    if torch.cuda.is_available():
+        gpu_pred = _predictor_on(predictor, "cuda")
+        latency["pytorch_cuda"] = lambda im: gpu_pred.predict([im])[0]
+    else:
+        skipped["pytorch_cuda"] = "no CUDA device visible to PyTorch"
+    providers = ort.get_available_providers()
+    for dev, prov, name in (("cpu", "CPUExecutionProvider", "onnxruntime_cpu"), ("gpu", "CUDAExecutionProvider", "onnxruntime_cuda"),
+                            ("tensorrt", "TensorrtExecutionProvider", "onnxruntime_tensorrt")):
+        if name in latency:
+            continue
+        if prov not in providers:
+            skipped[name] = f"this onnxruntime build has no {prov} (pip install onnxruntime-gpu, on a machine with an NVIDIA GPU)"
+            continue
+        try:
+            other = load_exported(onnx_path, device=dev, threads=threads)
+        except StudioError as e:
+            skipped[name] = e.message
+            continue
+        latency[name] = lambda im, m=other: m.predict([im])[0]
+    if info.get("format") != "engine":
+        from studio.core.export.formats import tensorrt_missing
+
+        skipped["tensorrt"] = tensorrt_missing(device) or "only measured for the engine format"
+    items = [VerifyImage(iid, name, rgb) for iid, name, rgb in images]
+    part = verify(pt, latency[exported.name], items, gt=vset.gt, class_map=vset.class_map, with_masks=info["task"] == "segment",
+                  latency_fns=latency, latency_runs=latency_runs, progress=progress, cancel=cancel)
+    return part, skipped
+
+
+def _predictor_on(predictor, device: str):
+    import copy
+
+    import torch
+
+    from studio.core.inference.predictor import Predictor
+
+    return Predictor(copy.deepcopy(predictor.model), predictor.class_map, size=predictor.size, letterbox=predictor.letterbox,
+                     device=torch.device(device), task=predictor.task, score_threshold=predictor.score_threshold,
+                     batch_size=1)
+
+
+# ------------------------------------------------------------------------------------ studio infer
+def infer_images(
+    model_path: str | Path,
+    inputs: Iterable[str | Path],
+    out_dir: str | Path,
+    score_thr: float | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    *,
+    device: str = "cpu",
+    draw: bool = True,
+):
+    """``studio predict`` for an exported model (.onnx or .engine): drawn images and ``predictions.json``.
+
+    Returns :class:`studio.core.inference.jobs.PredictSummary`. Imports no torch.
+    """
+    from studio.core import atomic
+    from studio.core.evaluation.draw import draw_detections, save_image
+    from studio.core.evaluation.results import to_coco_results
+    from studio.core.export.runtime import load_exported
+    from studio.core.inference.jobs import PredictSummary, _out_names, expand_inputs
+
+    paths = expand_inputs(inputs)
+    model = load_exported(model_path, device=device, score_threshold=score_thr)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _out_names(paths)
+    results: list[dict] = []
+    n_det = 0
+    for i, (p, img, dets) in enumerate(model.predict_files(paths, progress=progress, cancel=cancel)):
+        record = {"id": i + 1, "file_name": str(p), "width": int(img.shape[1]), "height": int(img.shape[0])}
+        results.extend(to_coco_results(dets, record, model.class_map))
+        n_det += len(dets)
+        if draw:
+            save_image(out / names[i], draw_detections(img, dets, list(model.class_map.names)))
+    results_json = out / "predictions.json"
+    atomic.write_json(results_json, results)
+    return PredictSummary(out, results_json, len(paths), n_det)
