@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from studio.gui.config_page import ConfigPage
 from studio.gui.data_page import READY, DataPage
 from studio.gui.export_dialog import ExportDialog
+from studio.gui.export_page import ExportPage
 from studio.gui.import_wizard import ImportWizard
 from studio.gui.split_dialog import SplitDialog
 from studio.gui.train_page import TrainPage
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.data_page.state_changed.connect(self._on_data_state)
         self.config_page = self.add_page(ConfigPage(self.jobs))
         self.train_page = self.add_page(TrainPage(self.jobs))
+        self.export_page = self.add_page(ExportPage(self.jobs))
         self.config_page.start_requested.connect(self._train_config)
 
         self.job_status = JobStatus(self.jobs)
@@ -196,6 +198,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.config_page.set_workspace(ws)
         self.train_page.set_workspace(ws)
+        self.export_page.set_workspace(ws)
         ann = ws.last_dataset_path()
         if ann is not None:
             self.open_dataset(ann)
