@@ -20,7 +20,7 @@ from studio.core.jobs import CancelToken, ProgressFn, no_progress
 __all__ = [
     "dataset_import", "dataset_export", "dataset_check", "dataset_stats", "dataset_split",
     "dataset_download", "dataset_demo", "images_dir_of",
-    "config_init", "train", "evaluate", "predict", "preview_augmentations", "export", "export_formats", "infer",
+    "config_init", "train", "evaluate", "predict", "preview_augmentations", "featmap", "cam", "export", "export_formats", "infer",
 ]
 
 
@@ -143,5 +143,6 @@ def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Se
     return _preview(config, out, n=n, seed=seed)
 
 
-# export and deployment (studio export, studio infer) live in their own module; re-exported here
+# explanation (studio featmap, studio cam) and export (studio export, studio infer) live in their own modules
+from studio.api_explain import cam, featmap  # noqa: E402
 from studio.api_export import export, export_formats, infer  # noqa: E402

@@ -215,9 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     dm.set_defaults(func=cmd_dataset_demo)
 
     from studio.cli_engine import add_parsers
+    from studio.cli_explain import add_parsers as add_explain
     from studio.cli_export import add_parsers as add_export
 
     add_parsers(sub, cf, ds)
+    add_explain(sub)
     add_export(sub)
     return p
 

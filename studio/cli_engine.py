@@ -92,8 +92,11 @@ def cmd_eval(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from studio import api
 
-    s = api.predict(a.ckpt, a.images, a.out, score_threshold=a.score_thr, device=a.device)
+    s = api.predict(a.ckpt, a.images, a.out, score_threshold=a.score_thr, device=a.device, to_coco=a.to_coco,
+                    to_coco_score_thr=a.to_coco_thr)
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
+    if s.coco_json is not None:
+        print(f"wrote {s.coco_json}: {s.coco_annotations} annotations scoring {a.to_coco_thr:g} or more, to review in the editor")
     return EXIT_OK
 
 
@@ -138,6 +141,9 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--score-thr", type=float, help="minimum score (default: the config's model.score_threshold)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--to-coco", metavar="OUT.json", help="also write the detections as a COCO annotation file (model-assisted labelling)")
+    p.add_argument("--to-coco-thr", type=float, default=0.5, metavar="SCORE",
+                   help="minimum score of the detections written by --to-coco (default: 0.5)")
     p.set_defaults(func=cmd_predict)
 
     m = sub.add_parser("models", help="list the model zoo")

@@ -30,6 +30,7 @@ from studio.gui.data_page import READY, DataPage
 from studio.gui.export_dialog import ExportDialog
 from studio.gui.export_page import ExportPage
 from studio.gui.import_wizard import ImportWizard
+from studio.gui.inspect_page import InspectPage
 from studio.gui.split_dialog import SplitDialog
 from studio.gui.train_page import TrainPage
 from studio.gui.device import detect_device_in_subprocess
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
         self.data_page.state_changed.connect(self._on_data_state)
         self.config_page = self.add_page(ConfigPage(self.jobs))
         self.train_page = self.add_page(TrainPage(self.jobs))
+        self.inspect_page = self.add_page(InspectPage(self.jobs))
+        self.inspect_page.annotation_proposed.connect(self._accept_prediction)
         self.export_page = self.add_page(ExportPage(self.jobs))
         self.config_page.start_requested.connect(self._train_config)
 
@@ -198,6 +201,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.config_page.set_workspace(ws)
         self.train_page.set_workspace(ws)
+        self.inspect_page.set_workspace(ws)
         self.export_page.set_workspace(ws)
         ann = ws.last_dataset_path()
         if ann is not None:
@@ -212,6 +216,22 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Training in progress", "A run is already training: stop it first, or wait for it to end.")
             return
         self.train_page.start(path)
+
+    def _accept_prediction(self, image_id, category_id, shape) -> None:
+        """Model-assisted labelling: the Inspect page's "Send to editor" adds the shape on the Data page.
+
+        The prediction's image and class ids are the val file's: that file must be the one open there.
+        """
+        val_ann = self.inspect_page.predictions.val_ann
+        loaded = self.data_page.loaded
+        if val_ann is None or loaded is None or Path(loaded.annotations).resolve() != Path(val_ann).resolve():
+            QMessageBox.information(
+                self, "Send to editor",
+                f"Open the val annotation file on the Data page first ({val_ann}), then send the prediction again.",
+            )
+            return
+        self.show_page(self.pages.index(self.data_page))
+        self.data_page.editor.propose(image_id, category_id, shape)
 
     def confirm_stop_training(self) -> bool:
         """Closing while a run trains: ask, then stop it cleanly (it saves last.pt to resume from)."""
@@ -312,6 +332,7 @@ class MainWindow(QMainWindow):
             return
         if self.persist:
             self.save_settings()
+        self.inspect_page.stop()
         self.jobs.shutdown()
         self.log_panel.detach()
         super().closeEvent(event)

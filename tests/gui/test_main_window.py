@@ -13,13 +13,13 @@ from studio.core.dataset.model import usual_images_dir
 def test_window_shell_pages_shortcuts_device(qtbot, make_window, small_demo):
     ann, images = small_demo
     w = make_window(ann, images)
-    assert [p.title for p in w.pages] == ["Data", "Config", "Train", "Export"]
+    assert [p.title for p in w.pages] == ["Data", "Config", "Train", "Inspect", "Export"]
     assert w.page_list.count() == len(w.pages) == w.stack.count()
     assert w.current_page() is w.data_page
     assert w.open_action.shortcut() == QKeySequence("Ctrl+O")
     assert w.quit_action.shortcut() == QKeySequence("Ctrl+Q")
     page_shortcuts = [a.shortcut().toString() for a in w.pages_menu.actions()]
-    assert page_shortcuts == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4"]
+    assert page_shortcuts == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5"]
     assert w.windowTitle() == "train.json — Studio"
     qtbot.waitUntil(lambda: w.device is not None, timeout=30_000)
     assert w.device_label.text() == f"Device: {w.device}"
@@ -183,3 +183,28 @@ def test_device_is_detected_in_a_child_process_once(monkeypatch):
     monkeypatch.setattr(device.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 1, "", "ImportError: no torch"))
     assert device.detect_device_in_subprocess() == "CPU (device detection failed: ImportError: no torch)"
     device._cache.clear()
+
+
+def test_a_prediction_sent_from_inspect_becomes_an_undoable_edit(qtbot, make_window, small_demo, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    ann, images = small_demo
+    w = make_window(ann, images)
+    told = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: told.append(a[2]))
+    w.inspect_page.predictions.val_ann = None
+    w.inspect_page.annotation_proposed.emit(1, 1, [2, 2, 20, 20])
+    assert told and "Open the val annotation file" in told[0]
+    w.inspect_page.predictions.val_ann = ann
+    ds = w.data_page.loaded.dataset
+    n = len(ds.annotations)
+    image_id = ds.images[0]["id"]
+    cat = ds.categories[0]["id"]
+    w.inspect_page.annotation_proposed.emit(image_id, cat, [2, 2, 20, 20])
+    assert len(ds.annotations) == n + 1 and ds.annotations[-1]["bbox"] == [2.0, 2.0, 20.0, 20.0]
+    assert w.data_page.editor.dirty and w.current_page() is w.data_page
+    w.inspect_page.annotation_proposed.emit(image_id, cat, [5, 5, 30, 5, 30, 30, 5, 30])
+    assert len(ds.annotations[-1]["segmentation"][0]) == 8
+    w.data_page.editor.undo()
+    w.data_page.editor.undo()
+    assert len(ds.annotations) == n

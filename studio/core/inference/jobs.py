@@ -74,6 +74,8 @@ class PredictSummary:
     results_json: Path
     images: int
     detections: int
+    coco_json: Path | None = None  # with ``to_coco``: the predictions as an annotation file
+    coco_annotations: int = 0
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
@@ -115,17 +117,29 @@ def predict_images(
     score_threshold: float | None = None,
     device: str = "auto",
     draw: bool = True,
+    to_coco: str | Path | None = None,
+    to_coco_score_thr: float = 0.5,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> PredictSummary:
-    """Predict on images; write drawn copies and ``predictions.json`` (COCO results + file_name) into ``out``."""
+    """Predict on images; write drawn copies and ``predictions.json`` (COCO results + file_name) into ``out``.
+
+    ``to_coco``: also write the detections scoring at least ``to_coco_score_thr`` as an annotation
+    file (polygons from masks, boxes otherwise) that opens in the editor for review: model-assisted
+    labelling. Its images are named relative to the folder holding all inputs, recorded in
+    ``info.images_dir``.
+    """
     from studio.core import atomic
+    from studio.core.dataset.model import record_images_dir
     from studio.core.evaluation.draw import draw_detections, save_image
     from studio.core.evaluation.results import to_coco_results
     from studio.core.inference.predictor import Predictor
+    from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
 
     paths = expand_inputs(inputs)
     pred = Predictor.from_checkpoint(ckpt, device=device, score_threshold=score_threshold)
+    coco = start_dataset(pred.class_map) if to_coco is not None else None
+    root = common_root(paths)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = _out_names(paths)
@@ -137,8 +151,15 @@ def predict_images(
         images.append(record)
         results.extend(to_coco_results(dets, record, pred.class_map))
         n_det += len(dets)
+        if coco is not None:
+            im = coco.add_image(p.resolve().relative_to(root).as_posix(), img.shape[1], img.shape[0])
+            add_predictions(coco, im["id"], dets, pred.class_map, score_thr=to_coco_score_thr, with_masks=pred.with_masks)
         if draw:
             save_image(out / names[i], draw_detections(img, dets, list(pred.class_map.names)))
     results_json = out / "predictions.json"
     atomic.write_json(results_json, results)
-    return PredictSummary(out, results_json, len(paths), n_det)
+    if coco is None:
+        return PredictSummary(out, results_json, len(paths), n_det)
+    record_images_dir(coco, root, Path(to_coco).parent)
+    coco.save(to_coco, indent=True)
+    return PredictSummary(out, results_json, len(paths), n_det, Path(to_coco), len(coco.annotations))

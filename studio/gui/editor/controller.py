@@ -296,6 +296,22 @@ class EditorController(QObject):
             return False
         return self._do(AddShape(image["id"], self.category_id, **shape))
 
+    def propose(self, image_id: Any, category_id: Any, shape: list[float]) -> bool:
+        """Add a shape proposed by a model (Inspect page): a flat polygon, or 4 numbers = an xywh box.
+
+        One undoable edit, journaled like any other; the image is shown with the new shape selected.
+        """
+        if self.ds is None or not self.ds.has_image(image_id):
+            self._say(f"image {image_id} is not in the open dataset")
+            return False
+        vals = [float(v) for v in shape]
+        kind = {"bbox": vals} if len(vals) == 4 else {"polygon": vals}
+        command = AddShape(image_id, category_id, **kind)
+        if not self._do(command):
+            return False
+        self.show_request.emit(image_id, command.ann_id)
+        return True
+
     def set_polygon(self, ann_id: Any, part: int, new: list[float]) -> bool:
         ann = self._ann(ann_id)
         if ann is None:

@@ -1,0 +1,192 @@
+"""The Inspect page: what a trained checkpoint gets right and wrong, and where it looks.
+
+On top: the workspace's runs with a checkpoint and the checkpoint to inspect (any other file through
+:meth:`InspectPage.select_checkpoint`). Below, three tabs: Predictions (val images worst first, TP /
+FP / FN, confusion matrix, PR curves, accepting predictions as annotations), Feature maps and CAM.
+Every computation is a job in a worker (:mod:`studio.gui.inspect_jobs`); the page only shows.
+
+``annotation_proposed(image_id, category_id, polygon_or_bbox)`` carries a prediction the user
+accepted, for the Data page's editor to add (model-assisted labelling).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+
+from studio.gui.dialog_parts import JobSlot, error_html, status_label
+from studio.gui.export_jobs import ExportRun, list_export_runs
+from studio.gui.inspect_explain import CamPanel, FeatmapPanel
+from studio.gui.inspect_jobs import ExplainSession, open_explain
+from studio.gui.inspect_predictions import PredictionsPanel
+from studio.gui.workers import Jobs
+
+log = logging.getLogger("studio.gui.inspect")
+
+
+class InspectPage(QWidget):
+    title = "Inspect"
+
+    annotation_proposed = Signal(object, object, object)  # image id, category id, flat polygon or xywh box
+
+    def __init__(self, jobs: Jobs, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.jobs = jobs
+        self.runs_root: Path | None = None
+        self.runs: list[ExportRun] = []
+        self.run: ExportRun | None = None
+        self.checkpoint: Path | None = None
+        self.session: ExplainSession | None = None
+        self.session_slot = JobSlot(jobs, self)
+        self.explain_slot = JobSlot(jobs, self)
+        self._build()
+
+    def _build(self) -> None:
+        self.run_combo = QComboBox()
+        self.run_combo.setMinimumWidth(260)
+        self.run_combo.currentIndexChanged.connect(self._on_run_choice)
+        self.ckpt_combo = QComboBox()
+        self.ckpt_combo.setMinimumWidth(120)
+        self.ckpt_combo.setToolTip("best.pt: the best val metric; last.pt: the last epoch; epoch_N.pt: kept snapshots")
+        self.ckpt_combo.currentIndexChanged.connect(self._on_ckpt_choice)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh_runs)
+        self.info = QLabel("No run with a checkpoint yet: train one on the Train page.")
+        self.info.setObjectName("muted")
+        self.status = status_label()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run"))
+        top.addWidget(self.run_combo)
+        top.addWidget(QLabel("Checkpoint"))
+        top.addWidget(self.ckpt_combo)
+        top.addWidget(self.refresh_button)
+        top.addSpacing(12)
+        top.addWidget(self.info, 1)
+
+        self.predictions = PredictionsPanel(self.jobs)
+        self.predictions.annotation_proposed.connect(self.annotation_proposed)
+        self.featmaps = FeatmapPanel(self.jobs, self.explain_slot)
+        self.cam = CamPanel(self.jobs, self.explain_slot)
+        self.predictions.image_shown.connect(self._follow_image)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.predictions, "Predictions")
+        self.tabs.addTab(self.featmaps, "Feature maps")
+        self.tabs.addTab(self.cam, "CAM")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 8, 10, 8)
+        lay.addLayout(top)
+        lay.addWidget(self.status)
+        lay.addWidget(self.tabs, 1)
+
+    # ------------------------------------------------------------------ workspace and runs
+    def set_workspace(self, ws) -> None:
+        self.runs_root = ws.folder("runs")
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        if self.runs_root is None:
+            return
+        self.jobs.run(list_export_runs, self.runs_root, title="Reading runs", show=False, on_finished=self._on_runs,
+                      on_failed=lambda msg, _tb: self.status.setText(error_html(f"cannot read the runs: {msg}")))
+
+    def _on_runs(self, runs: list[ExportRun]) -> None:
+        self.runs = list(runs)
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        for r in runs:
+            best = f" · best {r.best_metric:.3f}" if r.best_metric is not None else ""
+            self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best})", str(r.path))
+        self.run_combo.setCurrentIndex(-1)
+        self.run_combo.blockSignals(False)
+        if self.checkpoint is not None and self._find_run(self.checkpoint.parent) is not None:
+            self._show_run(self._find_run(self.checkpoint.parent), self.checkpoint.name)
+        elif self.checkpoint is None and runs:
+            self.run_combo.setCurrentIndex(0)  # the newest run, its best checkpoint
+        elif not runs:
+            self.info.setText("No run with a checkpoint yet: train one on the Train page.")
+
+    def _find_run(self, folder: Path) -> ExportRun | None:
+        return next((r for r in self.runs if r.path == folder), None)
+
+    def _on_run_choice(self, i: int) -> None:
+        if 0 <= i < len(self.runs):
+            run = self.runs[i]
+            self._show_run(run, run.checkpoints[0])
+            self._set_checkpoint(run.path / run.checkpoints[0])
+
+    def _show_run(self, run: ExportRun | None, ckpt_name: str | None) -> None:
+        """Show ``run`` and its checkpoints in the combos, without reacting to it."""
+        self.run = run
+        self.run_combo.blockSignals(True)
+        self.run_combo.setCurrentIndex(self.runs.index(run) if run in self.runs else -1)
+        self.run_combo.blockSignals(False)
+        self.ckpt_combo.blockSignals(True)
+        self.ckpt_combo.clear()
+        if run is not None:
+            for n in run.checkpoints:
+                self.ckpt_combo.addItem(n, str(run.path / n))
+            self.ckpt_combo.setCurrentIndex(max(0, self.ckpt_combo.findText(ckpt_name or "")))
+        elif self.checkpoint is not None:
+            self.ckpt_combo.addItem(self.checkpoint.name, str(self.checkpoint))
+        self.ckpt_combo.blockSignals(False)
+
+    def _on_ckpt_choice(self, i: int) -> None:
+        data = self.ckpt_combo.itemData(i) if i >= 0 else None
+        if data:
+            self._set_checkpoint(Path(data))
+
+    def select_checkpoint(self, path: str | Path) -> None:
+        """Inspect ``path`` (a checkpoint file in a run of this workspace or anywhere)."""
+        path = Path(path)
+        self.checkpoint = None
+        self._show_run(self._find_run(path.parent), path.name)
+        self._set_checkpoint(path)
+
+    def _set_checkpoint(self, path: Path) -> None:
+        if path == self.checkpoint:
+            return
+        self.checkpoint = path
+        if self.run is None or self.run.path != path.parent:
+            self._show_run(self._find_run(path.parent), path.name)
+        ann = self.run.verify_ann if self.run is not None else None
+        images = self.run.verify_images if self.run is not None else None
+        where = f"val set {ann.name}" if ann is not None else "the val set of the checkpoint's config"
+        self.info.setText(f"{path} · {where}")
+        self.predictions.set_source(path, ann, images)
+        self.session = None
+        self.featmaps.set_session(None)
+        self.cam.set_session(None)
+        self.status.setText(f"Loading {path.name} for feature maps and CAM…")
+        self.session_slot.start(open_explain, path, ann, images, title=f"Loading {path.name}",
+                                done=self._on_session, failed=self._on_session_failed)
+
+    def _on_session(self, session: ExplainSession) -> None:
+        if session.checkpoint != self.checkpoint:
+            return
+        self.session = session
+        self.featmaps.set_session(session)
+        self.cam.set_session(session)
+        n = len(session.layers.spatial_layers())
+        self.status.setText(f"{session.checkpoint.name}: {len(session.class_names)} classes, {n} layers with feature maps.")
+        if self.predictions.image_id is not None:
+            self._follow_image(self.predictions.preds.image_file(self.predictions.image_id))
+
+    def _on_session_failed(self, message: str) -> None:
+        if message != "cancelled":
+            self.status.setText(error_html(f"Cannot load the checkpoint: {message}"))
+
+    def _follow_image(self, path: Path) -> None:
+        """The explain tabs start on the image the Predictions tab shows."""
+        if self.session is not None:
+            self.featmaps.set_image(path)
+            self.cam.set_image(path)
+
+    # ------------------------------------------------------------------ shutdown
+    def stop(self) -> None:
+        """Cancel this page's jobs (the window is closing; Jobs.shutdown joins them)."""
+        self.predictions.stop()
+        self.session_slot.cancel()
+        self.explain_slot.cancel()

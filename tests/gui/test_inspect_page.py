@@ -1,0 +1,185 @@
+"""The Inspect page on a random det_lite checkpoint and the demo val set: predictions worst first, the
+score slider and IoU changing TP / FP / FN, a confusion cell filtering the list, accepting a prediction,
+feature maps of a shortcut layer and a CAM with its mass-in-box figures."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from studio.core.dataset.model import Dataset
+from studio.gui.inspect_page import InspectPage
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def workspace(tmp_path, demo, checkpoint_factory):
+    """A workspace with one run: best.pt / last.pt of a random det_lite at 64 px, config.yaml naming a copy of the val set."""
+    from studio.core.config.init import init_config
+    from studio.core.workspace import Workspace
+
+    ws = Workspace.create(tmp_path / "ws", "t")
+    run = ws.folder("runs") / "tiny-1"
+    run.mkdir()
+    ck = checkpoint_factory("det_lite", 64)
+    shutil.copy(ck, run / "best.pt")
+    shutil.copy(ck, run / "last.pt")
+    val = tmp_path / "val.json"  # a private copy: accepting predictions writes into it
+    ds = Dataset.load(demo["val"].annotations)
+    ds.save(val)
+    init_config(demo["train"].annotations, run / "config.yaml", val_ann=val, val_images=demo["val"].images, arch="det_lite",
+                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}})
+    return ws
+
+
+@pytest.fixture
+def page(qtbot, jobs, workspace):
+    p = InspectPage(jobs)
+    qtbot.addWidget(p)
+    p.resize(1400, 900)
+    p.show()
+    p.set_workspace(workspace)
+    qtbot.waitUntil(lambda: p.session is not None, timeout=TIMEOUT)
+    yield p
+    p.stop()
+
+
+def _predict(page, qtbot):
+    pp = page.predictions
+    assert pp.run()
+    qtbot.waitUntil(lambda: pp.matching is not None, timeout=TIMEOUT)
+    return pp
+
+
+def _counts(pp):
+    return pp.matching.tp, pp.matching.fp, pp.matching.fn
+
+
+def test_predictions_sorted_by_error_and_thresholds(page, qtbot, workspace):
+    run = workspace.folder("runs") / "tiny-1"
+    assert page.title == "Inspect" and page.checkpoint == run / "best.pt"
+    assert [page.ckpt_combo.itemText(i) for i in range(page.ckpt_combo.count())] == ["best.pt", "last.pt"]
+    pp = page.predictions
+    pp.score_slider.setValue(5)  # the random model scores ~0.2: everything shows
+    pp = _predict(page, qtbot)
+    assert pp.table.rowCount() == 4
+    errors = [pp.matching.matches[i].error for i in pp.table.ids]
+    assert errors == sorted(errors, reverse=True) and errors[0] > 0
+    assert pp.image_list.currentIndex().row() == 0 and pp.image_id == pp.table.ids[0]
+    low = _counts(pp)
+    assert low[1] > 0 and "FP" in pp.totals.text()
+    assert pp.det_table.rowCount() > 0
+
+    pp.score_slider.setValue(60)  # above every score: nothing predicted, every object missed
+    qtbot.waitUntil(lambda: pp.matching.score_thr == 0.6, timeout=TIMEOUT)
+    tp, fp, fn = _counts(pp)
+    assert (tp, fp) == (0, 0) and fn == low[0] + low[2] and _counts(pp) != low
+    assert pp.det_table.rowCount() == 0
+    assert f"FN {fn}" in pp.totals.text()
+
+    pp.score_slider.setValue(5)
+    pp.iou_spin.setValue(0.95)  # a stricter IoU can only lose true positives
+    qtbot.waitUntil(lambda: pp.matching.iou_thr == 0.95 and pp.matching.score_thr == 0.05, timeout=TIMEOUT)
+    assert pp.matching.tp <= low[0]
+
+    pp.mode_combo.setCurrentIndex(1)  # overlaid: one view
+    assert not pp.gt_view.isVisibleTo(pp) and pp.pred_view.scene().items()
+    pp.mode_combo.setCurrentIndex(0)
+    assert pp.gt_view.isVisibleTo(pp) and pp.gt_view.scene().items()
+
+
+def test_confusion_cell_filters_the_list(page, qtbot):
+    pp = page.predictions
+    pp.score_slider.setValue(5)
+    pp = _predict(page, qtbot)
+    conf = pp.matching.confusion
+    k = conf.num_classes
+    assert pp.confusion.rowCount() == k + 1 and pp.confusion.horizontalHeaderItem(k).text() == "background"
+    # a false-alarm cell (background row) holding fewer images than the whole set, else any non-empty one
+    cells = [(r, c) for r in range(k + 1) for c in range(k + 1) if conf.image_ids[r][c]]
+    r, c = min(cells, key=lambda rc: len(conf.image_ids[rc[0]][rc[1]]))
+    assert pp.confusion.item(r, c).text() == str(int(conf.counts[r, c]))
+    pp.confusion.cellClicked.emit(r, c)
+    assert set(pp.table.ids) == set(conf.image_ids[r][c]) and pp.table.rowCount() == len(conf.image_ids[r][c])
+    assert conf.names[r] in pp.filter_label.text() and pp.show_all_button.isVisibleTo(pp)
+    assert pp.image_id in conf.image_ids[r][c]
+    pp.show_all_button.click()
+    assert pp.table.rowCount() == 4 and not pp.show_all_button.isVisibleTo(pp)
+    assert len(pp.pr_plot.getPlotItem().listDataItems()) >= 1  # PR curves of the classes with GT
+
+
+def test_accepting_a_prediction(page, qtbot, workspace, tmp_path):
+    pp = page.predictions
+    pp.score_slider.setValue(5)
+    pp = _predict(page, qtbot)
+    assert not pp.accept_button.isEnabled()
+    pp.det_table.selectRow(0)
+    det = pp.selected_detections()[0]
+    proposed = []
+    page.annotation_proposed.connect(lambda *a: proposed.append(a))
+    pp.accept_button.click()
+    iid = pp.image_id
+    assert len(proposed) == 1
+    image_id, cat, shape = proposed[0]
+    assert image_id == iid and cat in pp.preds.class_map.cat_ids
+    assert cat == pp.preds.class_map.cat_ids[int(pp.preds.detections[iid].labels[det]) - 1]
+    assert len(shape) == 4  # det_lite predicts boxes: an xywh box
+
+    before = len(Dataset.load(tmp_path / "val.json").anns_for_image(iid))
+    n_gt = len(pp.preds.gt.anns_for_image(iid))
+    assert pp.write_selected()
+    qtbot.waitUntil(lambda: len(pp.preds.gt.anns_for_image(iid)) == n_gt + 1, timeout=TIMEOUT)
+    after = Dataset.load(tmp_path / "val.json")
+    assert len(after.anns_for_image(iid)) == before + 1
+    new = after.anns_for_image(iid)[-1]
+    assert new["category_id"] == cat and new["bbox"] == pytest.approx(shape)
+    qtbot.waitUntil(lambda: pp.matching is not None and pp.matching.matches[iid].status_of(det) == "TP", timeout=TIMEOUT)
+
+
+def test_feature_maps_of_a_shortcut_layer(page, qtbot, tmp_path):
+    fm = page.featmaps
+    assert fm.tree.topLevelItemCount() > 0 and "neck" in fm.shortcut_buttons and "stage1" in fm.shortcut_buttons
+    assert fm.image_combo.count() == 4
+    fm.shortcut_buttons["stage2"].click()
+    assert fm.chosen == page.session.layers.shortcuts["stage2"] and fm.shortcut_buttons["stage2"].isChecked()
+    assert fm.compute()
+    qtbot.waitUntil(lambda: fm.view_result is not None, timeout=TIMEOUT)
+    assert len(fm.pictures) == 1 and fm.view.image_item is not None
+    first = fm.pictures[0].copy()
+    fm.alpha.setValue(90)  # re-blended in a worker, no forward
+    qtbot.waitUntil(lambda: (fm.pictures[0] != first).any(), timeout=TIMEOUT)
+
+    fm.reduction.setCurrentText("top-k channels (grid)")
+    fm.topk.setValue(4)
+    name = page.session.layers.spatial_layers()[0]
+    assert fm.select_layer(name) and fm.chosen == [name]
+    assert fm.compute()
+    qtbot.waitUntil(lambda: fm.view_result is not None and fm.view_result.maps[0].reduction == "topk", timeout=TIMEOUT)
+    assert len(fm.view_result.maps[0].channels) == min(4, fm.view_result.maps[0].shape[0])
+
+    out = tmp_path / "fm.png"
+    assert fm.save_png(out)
+    qtbot.waitUntil(lambda: fm.saved == out, timeout=TIMEOUT)
+    assert out.stat().st_size > 0
+
+
+def test_cam_shows_mass_figures(page, qtbot):
+    cam = page.cam
+    assert [cam.method.itemData(i) for i in range(cam.method.count())] == ["gradcam", "gradcam++", "eigencam"]
+    cam.target.setCurrentIndex(1)  # one box: the best detection
+    cam.box_index.setValue(0)
+    assert cam.compute()
+    qtbot.waitUntil(lambda: cam.cam_view is not None, timeout=TIMEOUT)
+    assert cam.stats.rowCount() == 1 and cam.stats.item(0, 0).text() == "0: box #0"
+    assert cam.stats.item(0, 3).text().endswith("%") or cam.stats.item(0, 3).text() == "—"
+    assert cam.picture_combo.count() == 2 and cam.view.image_item is not None
+
+    cam.method.setCurrentIndex(2)  # EigenCAM of one class
+    cam.target.setCurrentIndex(2)
+    cls = cam.cam_view.result.class_names[cam.cam_view.result.cam.targets[0].label - 1]
+    cam.class_combo.setCurrentText(cls)
+    assert cam.compute()
+    qtbot.waitUntil(lambda: cam.cam_view.result.cam.method == "eigencam", timeout=TIMEOUT)
+    assert cam.stats.item(0, 1).text() == cls and "class" in cam.stats.item(0, 0).text()
