@@ -93,6 +93,7 @@ def test_start_pause_stop_resume_extend(qtbot, page, workspace):
     assert len(list_runs(workspace.folder("runs"))) == 1
 
 
+@pytest.mark.slow  # two trainings in child processes; ~30 s on a quiet 2-core machine
 def test_a_trainer_exception_shows_its_traceback_and_the_run_stays_resumable(qtbot, page, workspace, demo, tmp_path):
     """A val image vanishes during epoch 2: the trainer (in its child process) fails in the evaluation."""
     import shutil
