@@ -10,6 +10,7 @@ EXIT_OK = 0
 
 
 def _need_out(a: argparse.Namespace) -> None:
+    """``featmap`` needs ``--out`` unless it only lists the layers."""
     if not a.out:
         raise StudioError("--out DIR is required (where the PNGs go)", item=a.command)
 
@@ -33,7 +34,6 @@ def cmd_featmap(a: argparse.Namespace) -> int:
 def cmd_cam(a: argparse.Namespace) -> int:
     from studio import api_explain
 
-    _need_out(a)
     res = api_explain.cam(a.ckpt, a.image, a.out, method=a.method, layer=a.layer, box_index=a.box_index,
                           class_name=a.class_name, max_boxes=a.max_boxes, use_iou=a.iou, score_threshold=a.score_thr,
                           alpha=a.alpha, device=a.device)
@@ -74,10 +74,10 @@ def add_parsers(sub) -> None:
     c.add_argument("--box-index", type=int, action="append", metavar="I",
                    help="explain detection I (0 = best score; repeatable; default: the --max-boxes best)")
     c.add_argument("--class", dest="class_name", metavar="NAME", help="explain a class (all its detections) instead of boxes")
-    c.add_argument("--max-boxes", type=int, default=5, help="boxes explained when no --box-index is given")
+    c.add_argument("--max-boxes", type=int, default=5, metavar="N", help="boxes explained when no --box-index is given")
     c.add_argument("--iou", action="store_true", help="target score x IoU with the re-predicted box (box regression counts too)")
-    c.add_argument("--score-thr", type=float, help="minimum detection score (default: the config's model.score_threshold)")
+    c.add_argument("--score-thr", type=float, metavar="SCORE", help="minimum detection score (default: the config's model.score_threshold)")
     c.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
-    c.add_argument("--out", metavar="DIR", help="folder for the PNGs and the statistics JSON")
+    c.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs and the statistics JSON")
     c.add_argument("--device", default="auto")
     c.set_defaults(func=cmd_cam)

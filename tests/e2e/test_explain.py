@@ -148,24 +148,42 @@ def test_predictions_become_annotations_by_class_name():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a real training: 10-20 min on 2 free cores, far more on a busy machine
 def test_cam_mass_is_inside_the_box_on_a_trained_balloon_model(shared_data, tmp_path):
-    """det_lite trained briefly on balloon: CAM of its best box per val image puts more mass in the box than
-    the box's share of the image (a map blind to the object would put about the same)."""
+    """det_lite trained from scratch on balloon (40 epochs at 256 px: 10-20 min on 2 cores, bbox mAP50 about 0.2).
+
+    For each detection among the 3 best per val image that is right (IoU >= 0.5 with a balloon), the
+    CAM puts more of its mass inside the box than the box's share of the image area, on average and
+    for most boxes: a map blind to the object would put about the same. (False positives are left
+    out: nothing says where their CAM should be.)
+    """
     from studio.core.config.init import init_config
+    from studio.core.geometry import box_iou
     from studio.core.inference.predictor import Predictor
 
     for split in ("train", "val"):
         api.dataset_import(shared_data / "balloon" / split / "via_region_data.json", tmp_path / f"{split}.json")
     init_config(tmp_path / "train.json", tmp_path / "cfg.yaml", val_ann=tmp_path / "val.json", arch="det_lite",
                 overrides={"data": {"image_size": 256, "workers": 0},
-                           "train": {"epochs": 30, "batch_size": 4, "device": "cpu", "eval_every": 10}})
+                           "train": {"epochs": 40, "batch_size": 4, "device": "cpu", "eval_every": 10}})
     api.train(tmp_path / "cfg.yaml", work_dir=tmp_path / "run")
     pred = Predictor.from_checkpoint(tmp_path / "run" / "last.pt", device="cpu")
-    rows = []
-    for img in sorted((shared_data / "balloon" / "val").glob("*.jpg")):
-        res = api_explain.cam(pred, img, method="gradcam", box_index=0)
-        (row,) = res.stats()
-        rows.append((row["mass_in_box"] or 0.0, row["area_share"]))
-    mass, area = np.mean(rows, axis=0)
-    assert mass > 2 * area
-    assert sum(m > a for m, a in rows) >= 0.75 * len(rows)
+    val = Dataset.load(tmp_path / "val.json")
+    for method in ("gradcam", "gradcam++", "eigencam"):
+        rows = []
+        for im in val.images:
+            gts = [a["bbox"] for a in val.anns_for_image(im["id"])]
+            try:
+                res = api_explain.cam(pred, shared_data / "balloon" / "val" / im["file_name"], method=method, max_boxes=3)
+            except StudioError:  # no detection on this image
+                continue
+            for row in res.stats():
+                x0, y0, x1, y1 = row["boxes"][0]
+                if max(box_iou([x0, y0, x1 - x0, y1 - y0], g) for g in gts) >= 0.5:
+                    rows.append((row["mass_in_box"] or 0.0, row["area_share"]))
+        assert len(rows) >= 5, f"only {len(rows)} correct detections: the model did not learn"
+        mass, area = np.mean(rows, axis=0)
+        wins = sum(m > a for m, a in rows)
+        print(f"{method}: {len(rows)} correct boxes, CAM mass in box {mass:.3f} vs area share {area:.3f}, "
+              f"{wins}/{len(rows)} above")
+        assert mass > 1.5 * area and wins >= len(rows) / 2, method
