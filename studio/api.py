@@ -40,7 +40,9 @@ def dataset_import(
     if fmt is None:
         fmt = detect_format(src)
         if fmt is None:
-            raise DatasetError("cannot tell the format; pass --format {via,coco,labelme,voc,yolo}", file=src)
+            from studio.core.formats import import_formats
+
+            raise DatasetError(f"cannot tell the format; pass --format {{{','.join(import_formats())}}}", file=src)
     res = import_dataset(fmt, src, images, options)
     info = record_images_dir(res.dataset, res.images_dir, Path(out).parent)
     info["description"] = info.get("description") or f"imported from {Path(src).name} ({fmt})"

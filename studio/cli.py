@@ -122,6 +122,20 @@ def cmd_doctor(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plugins(a: argparse.Namespace) -> int:
+    from studio.core.plugins import format_text, registry, to_dict
+    from studio.core.plugins.hooks import load_everything
+
+    reg = registry() if a.no_load else load_everything()
+    if a.json:
+        import json
+
+        print(json.dumps(to_dict(reg), indent=2))
+    else:
+        print(format_text(reg))
+    return EXIT_PROBLEMS if reg.errors() else EXIT_OK
+
+
 def cmd_gui(a: argparse.Namespace) -> int:
     try:
         from studio.gui.app import run_app
@@ -148,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("doctor", help="versions, devices, ONNX Runtime providers, TensorRT, weights folders")
     d.set_defaults(func=cmd_doctor)
+
+    pl = sub.add_parser("plugins", help="list the plugins, what each contributes and any error (exit 1 when one is broken)")
+    pl.add_argument("--no-load", action="store_true", help="only read the manifests (import nothing)")
+    pl.add_argument("--json", action="store_true", help="print the list as JSON")
+    pl.set_defaults(func=cmd_plugins)
 
     cf = sub.add_parser("config", help="create and show run configurations").add_subparsers(dest="config_command", metavar="ACTION", required=True)
     cs = cf.add_parser("show", help="print the resolved config (bases merged, overrides applied, defaults filled)")

@@ -65,10 +65,14 @@ def add_parsers(sub) -> None:
     f.add_argument("--list-layers", action="store_true", help="print the layers with their output shapes and the shortcuts, then exit")
     f.set_defaults(func=cmd_featmap)
 
+    from studio.core.plugins.hooks import cam_method_names
+
+    builtin = ("gradcam", "gradcam++", "eigencam")  # studio.core.explain.cam.METHODS, without importing torch here
     c = sub.add_parser("cam", help="class activation maps (Grad-CAM, Grad-CAM++, EigenCAM) of predicted boxes")
     c.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
     c.add_argument("image")
-    c.add_argument("--method", choices=("gradcam", "gradcam++", "eigencam"), default="gradcam")
+    c.add_argument("--method", choices=builtin + tuple(cam_method_names(builtin)), default="gradcam",
+                   help="CAM method (plugins may add more: `studio plugins`)")
     c.add_argument("--layer", action="append", metavar="NAME",
                    help="layer to explain (repeatable; default: neck, all its levels); same names as featmap --layers")
     c.add_argument("--box-index", type=int, action="append", metavar="I",

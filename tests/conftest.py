@@ -9,9 +9,23 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Plugins are off in the tests (the zoo and the format tables hold the built-ins only) and the user's
+# plugins folder is never read; a test that needs plugins configures them (the repo_plugins fixture).
+os.environ.setdefault("STUDIO_PLUGINS", "0")
+os.environ.setdefault("STUDIO_USER_PLUGINS", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+PLUGINS_DIR = REPO / "plugins"
+
+
+@pytest.fixture
+def repo_plugins():
+    """The registry with the repository's plugins/ only (no user folder, no entry points); reset afterwards."""
+    from studio.core import plugins
+
+    yield plugins.configure([PLUGINS_DIR], repo=False, user=False, entry_points=False, env_paths=False)
+    plugins.reset()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -53,16 +53,30 @@ def plugin_places() -> list[Path]:
 
 
 def plugins_line() -> str:
-    found = []
-    for place in plugin_places():
-        if place.is_dir():
-            found += [p.name for p in sorted(place.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
-    eps = importlib.metadata.entry_points(group="studio.plugins")
-    searched = ", ".join(str(p) for p in plugin_places()) + ", entry points 'studio.plugins'"
-    cands = found + [ep.name for ep in eps]
-    if not cands:
-        return f"none loaded (searched {searched})"
-    return f"found {', '.join(cands)} (not loaded: the plugin system is not part of this version; searched {searched})"
+    """One line: how many plugins were found and in what state (every contribution is imported to check it)."""
+    return plugin_checks()[0].value
+
+
+def plugin_checks() -> list[Check]:
+    """The plugins line, then one line per plugin: what it contributes, or its errors (not ok)."""
+    from studio.core.plugins import registry
+    from studio.core.plugins.hooks import load_everything
+    from studio.core.plugins.report import contributions_text, counts_line
+
+    try:
+        reg = registry()
+        load_everything(panels=False)  # panels are Qt widgets: the app (and `studio plugins`) checks them
+    except Exception as e:  # the plugin system itself must not stop the report
+        return [Check("plugins", f"cannot list the plugins: {e}", ok=False)]
+    out = [Check("plugins", f"{counts_line(reg)} (searched {reg.describe_places()})", ok=not reg.errors())]
+    for p in reg.plugins:
+        if p.error:
+            out.append(Check(f"  {p.name}", f"BROKEN: {p.error}", ok=False))
+        else:
+            errors = "; ".join(f"{c.what}: {c.error}" for c in p.contributions if c.state == "failed")
+            text = f"{p.version} ({p.source}): {contributions_text(p)}" + (f"; errors: {errors}" if errors else "")
+            out.append(Check(f"  {p.name}", text, ok=not errors))
+    return out
 
 
 def collect() -> list[Check]:
@@ -97,7 +111,7 @@ def collect() -> list[Check]:
         checks.append(Check("weights", "; ".join(str(p) for p in weights_dirs())))
     except Exception as e:
         checks.append(Check("weights", f"unknown ({e})", ok=False))
-    checks.append(Check("plugins", plugins_line()))
+    checks += plugin_checks()
     return checks
 
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.explain.cam import METHODS
+from studio.core.explain.cam import methods
 from studio.core.explain.featmap import REDUCTIONS
 from studio.core.explain.overlay import COLORMAPS
 from studio.gui.dialog_parts import JobSlot, error_html, progress_bar, show_progress, status_label
@@ -379,8 +379,10 @@ class CamPanel(_ExplainTab):
         super().__init__(jobs, slot, parent)
         self.cam_view = None
         self.method = QComboBox()
-        for m in METHODS:
-            self.method.addItem(METHOD_TITLES.get(m, m), m)
+        from studio.core.plugins.hooks import cam_method_title
+
+        for m in methods():  # the built-in methods, then the plugins'
+            self.method.addItem(METHOD_TITLES.get(m) or cam_method_title(m) or m, m)
         self.layer = QComboBox()
         self.layer.setToolTip("The layer(s) the maps are computed on: a shortcut or a module of the tree")
         self.target = QComboBox()

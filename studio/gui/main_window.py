@@ -37,6 +37,7 @@ from studio.gui.device import detect_device_in_subprocess
 from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
 from studio.gui.open_dialog import ask_dataset_paths
+from studio.gui.plugin_panels import PanelContext, install_panels
 from studio.gui.workers import Jobs
 from studio.gui.workspace_ui import WelcomeBar, WorkspaceUI
 
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.jobs.run(detect_device_in_subprocess, title="Detecting the compute device", show=False,
                       on_finished=self._on_device,
                       on_failed=lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"))
+        self._install_plugins()
 
         if persist:
             self.restore_settings()
@@ -168,6 +170,7 @@ class MainWindow(QMainWindow):
         self.quit_action = file_menu.addAction("&Quit", self.close)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         view_menu = self.menuBar().addMenu("&View")
+        self.view_menu = view_menu
         self.pages_menu = view_menu.addMenu("&Pages")
         self.log_action = self.log_panel.toggleViewAction()
         self.log_action.setText("&Log panel")
@@ -175,6 +178,43 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.log_action)
         self.fullscreen_action = view_menu.addAction("&Full screen", self.toggle_full_screen)
         self.fullscreen_action.setShortcut(QKeySequence(Qt.Key.Key_F11))
+        help_menu = self.menuBar().addMenu("&Help")
+        self.plugins_action = help_menu.addAction("&Plugins…", self.plugins_dialog)
+
+    # ------------------------------------------------------------------ plugins
+    def _install_plugins(self) -> None:
+        """Plugin panels as docks (View > Plugin panels); broken plugins to the log and the status bar."""
+        from studio.core.plugins import registry
+        from studio.core.plugins.report import counts_line
+
+        self.panel_context = PanelContext(self)
+        self.plugin_docks = install_panels(self, self.panel_context)
+        self.data_page.dataset_opened.connect(lambda _ann: self.panel_context.dataset_changed.emit(self.panel_context.dataset()))
+        if self.plugin_docks:
+            menu = self.view_menu.addMenu("Plugin &panels")
+            for dock in self.plugin_docks:
+                menu.addAction(dock.toggleViewAction())
+        reg = registry()
+        plog = logging.getLogger("studio.plugins")
+        for problem in reg.errors():
+            plog.warning(problem)
+        broken = [p.name for p in reg.plugins if p.status in ("broken", "errors")]
+        if broken:
+            self.statusBar().showMessage(f"Plugin problem ({', '.join(broken)}): see Help > Plugins…", 30_000)
+        elif reg.plugins:
+            plog.info(counts_line(reg))
+
+    def plugins_dialog(self):
+        from studio.gui.plugins_dialog import PluginsDialog
+
+        d = getattr(self, "_plugins_dialog", None)
+        if d is None:
+            d = self._plugins_dialog = PluginsDialog(self.jobs, parent=self)
+        else:
+            d.refresh()
+        d.show()
+        d.raise_()
+        return d
 
     def open_dialog(self) -> None:
         start = str(self.data_page.loaded.annotations.parent) if self.data_page.loaded else self._setting("last_dir", "")
@@ -203,6 +243,7 @@ class MainWindow(QMainWindow):
         self.train_page.set_workspace(ws)
         self.inspect_page.set_workspace(ws)
         self.export_page.set_workspace(ws)
+        self.panel_context.workspace_changed.emit(ws)
         ann = ws.last_dataset_path()
         if ann is not None:
             self.open_dataset(ann)

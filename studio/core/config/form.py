@@ -36,7 +36,7 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-KINDS = ("int", "float", "bool", "str", "choice", "path", "tuple", "list")
+KINDS = ("int", "float", "bool", "str", "choice", "path", "tuple", "list", "yaml")  # yaml: a list of sections, typed as YAML
 
 #: input boxes that name files or folders: (section model, field) -> "file" / "dir"
 PATH_FIELDS: dict[tuple[type[BaseModel], str], str] = {
@@ -260,6 +260,8 @@ def field_specs(archs=None) -> FormSpec:
                 kind = "bool"
             elif annotation in (int, float, str):
                 kind = annotation.__name__
+            elif origin is list and any(isinstance(a, type) and issubclass(a, BaseModel) for a in get_args(annotation)):
+                kind = "yaml"  # a list of sections (data.augment.extra): typed as a YAML flow list
             elif origin in (tuple, list):
                 kind = origin.__name__
                 args = [a for a in get_args(annotation) if a is not Ellipsis]
@@ -366,6 +368,11 @@ def parse_text(spec: FieldSpec, text: str) -> Any:
     """The raw value for what the user typed; text that is not of the field's kind is kept as a string
     so that validation names the problem (``Input should be a valid number``)."""
     text = text.strip()
+    if spec.kind == "yaml":
+        try:
+            return yaml.safe_load(text) if text else []
+        except yaml.YAMLError:
+            return text  # kept as typed: validation says it is not a list
     if spec.kind in ("tuple", "list"):
         inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         if not inner.strip():
@@ -385,6 +392,8 @@ def format_value(spec: FieldSpec, value: Any) -> str:
     """The text an input box shows for a raw value (the inverse of :func:`parse_text`)."""
     if value is None or value is MISSING:
         return ""
+    if spec.kind == "yaml":
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip() if value != [] else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -7,7 +7,7 @@ they are never typed twice (MMDetection users edit ``num_classes`` in three plac
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,12 +21,22 @@ class DatasetRef(_Section):
     images: str | None = Field(None, description="Images folder; default: the one recorded in the annotation file")
 
 
+class ExtraAugment(_Section):
+    """One plugin augmentation (studio.core.plugins): its name, probability and the parameters its factory takes."""
+
+    name: str = Field(min_length=1, description="Augmentation name, as a plugin declares it (`studio plugins` lists them)")
+    p: float = Field(0.5, ge=0, le=1, description="Probability of applying it to a sample")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the augmentation")
+
+
 class AugmentConfig(_Section):
     hflip: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip")
     scale_jitter: tuple[float, float] = Field((0.75, 1.25), description="Random rescale range before resizing")
     photometric: float = Field(0.5, ge=0, le=1, description="Probability of brightness / contrast / saturation / hue jitter")
     mosaic: float = Field(0.0, ge=0, le=1, description="Probability of a 4-image mosaic")
     copy_paste: float = Field(0.0, ge=0, le=1, description="Probability of copy-paste of instances (needs masks)")
+    extra: list[ExtraAugment] = Field(default_factory=list, description="Plugin augmentations, applied in this order after the flip: "
+                                      "a list of {name, p, params}")
 
     @field_validator("scale_jitter")
     @classmethod

@@ -37,6 +37,7 @@ from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import query_size
 
 from studio.core.config.schema import AugmentConfig
+from studio.core.plugins.hooks import augment_steps
 
 MIN_BOX_SIZE = 2.0
 # v2.ColorJitter-style ranges: brightness/contrast/saturation factor in [1 - x, 1 + x], hue in [-h, h] turns
@@ -234,6 +235,7 @@ def build_train_transforms(aug: AugmentConfig | None, size: int, letterbox: bool
         steps.append(v2.RandomApply([FastColorJitter()], p=aug.photometric))
     if aug.hflip > 0:
         steps.append(v2.RandomHorizontalFlip(p=aug.hflip))
+    steps += augment_steps(aug.extra)  # plugins' augmentations (data.augment.extra)
     steps += [
         RandomCropPad(size, letterbox),
         BoxesFromMasks(),

@@ -47,6 +47,13 @@ METHODS = ("gradcam", "gradcam++", "eigencam")
 _EPS = 1e-7
 
 
+def methods() -> tuple[str, ...]:
+    """The built-in methods, then the plugins' (names from their manifests: nothing is imported)."""
+    from studio.core.plugins.hooks import cam_method_names
+
+    return METHODS + tuple(cam_method_names(METHODS))
+
+
 @dataclass(frozen=True)
 class BoxTarget:
     """Explain one box: xyxy in original image pixels and its model label (1..K)."""
@@ -212,10 +219,13 @@ def explain(
     ``use_iou`` makes box targets given by index use score x IoU (a :class:`BoxTarget` says it itself).
     Errors (no detection, unknown class, no re-predicted box) raise StudioError naming the target.
     """
-    if method not in METHODS:
-        raise StudioError(f"unknown CAM method {method!r}: use one of {', '.join(METHODS)}")
+    plugin = None
+    if method not in METHODS:  # a plugin's method: fn(act, grad) -> (h, w), or fn(act) for gradient = false
+        from studio.core.plugins.hooks import cam_method
+
+        plugin = cam_method(method, METHODS)
     names = (lambda lab: class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}")
-    grad_based = method != "eigencam"
+    grad_based = method != "eigencam" if plugin is None else plugin.gradient
     rec = Recorder(model, keep=check_names(model, layers), detach=False)
     out = forward(model, image, rec, grad=grad_based)
     batch_hw = rec.batch_hw or (int(image.shape[-2]), int(image.shape[-1]))
@@ -230,7 +240,8 @@ def explain(
 
     shared: np.ndarray | None = None
     if not grad_based:
-        shared = _layer_sum([eigencam(a[0].detach().float()) for _, a in acts], batch_hw, meta, each_max=True)
+        shared_fn = eigencam if plugin is None else plugin.fn
+        shared = _layer_sum([shared_fn(a[0].detach().float()) for _, a in acts], batch_hw, meta, each_max=True)
 
     explained: list[Explained] = []
     maps: list[np.ndarray] = []
@@ -241,7 +252,7 @@ def explain(
         if grad_based:
             if not score_t.requires_grad:
                 raise StudioError("the model's scores carry no gradient (is the model wrapped in no_grad?)", item=kind)
-            fn = gradcam if method == "gradcam" else gradcam_pp
+            fn = plugin.fn if plugin is not None else gradcam if method == "gradcam" else gradcam_pp
             per_layer = [fn(a[0].detach().float(), g[0].float()) for (_, a), g in zip(acts, _gradients(score_t, acts))]
             cam = _layer_sum(per_layer, batch_hw, meta, each_max=False)
         else:

@@ -20,7 +20,7 @@ from studio.core import atomic
 from studio.core.data.preprocess import Meta, preprocess
 from studio.core.errors import StudioError
 from studio.core.explain import overlay
-from studio.core.explain.cam import METHODS, BoxTarget, CamResult, ClassTarget, Target, explain
+from studio.core.explain.cam import BoxTarget, CamResult, ClassTarget, Target, explain, methods
 from studio.core.explain.featmap import FeatureMap, feature_maps
 from studio.core.explain.layers import ModelLayers, ensure_list, inspect_layers
 from studio.core.imageio import imread_rgb
@@ -169,8 +169,8 @@ def cam_job(
     higher value filters more.
     """
     t0 = time.perf_counter()
-    if method not in METHODS:
-        raise StudioError(f"unknown CAM method {method!r}: use one of {', '.join(METHODS)}")
+    if method not in methods():
+        raise StudioError(f"unknown CAM method {method!r}: use one of {', '.join(methods())}")
     progress(0, 3, "loading the model")
     pred = load_predictor(ckpt, device, score_threshold)
     thr = pred.score_threshold if score_threshold is None else float(score_threshold)

@@ -96,6 +96,8 @@ class ExportFormat:
     device: str  # "cpu": runs and verifies anywhere; "gpu": needs an NVIDIA GPU
     description: str
     options: tuple[OptionSpec, ...] = field(default_factory=tuple)
+    #: a plugin's format: its export function, or "module:function" (see studio.core.plugins.exporting)
+    exporter: Any = field(default=None, compare=False, repr=False)
 
     def option(self, name: str) -> OptionSpec:
         for o in self.options:
@@ -192,7 +194,37 @@ ENGINE = ExportFormat(
     ),
 )
 
-FORMATS: dict[str, ExportFormat] = {f.name: f for f in (ONNX, ONNX_E2E, ENGINE)}
+class _FormatTable(Mapping):
+    """The built-in formats, then the plugins' (added the first time the table is read)."""
+
+    def __init__(self, builtin: Iterable[ExportFormat]):
+        self._builtin = {f.name: f for f in builtin}
+        self._all: dict[str, ExportFormat] | None = None
+
+    def _table(self) -> dict[str, ExportFormat]:
+        if self._all is None:
+            from studio.core.plugins.hooks import add_export_formats
+
+            table = dict(self._builtin)
+            self._all = table  # a plugin reading the table while it is imported sees the built-ins
+            add_export_formats(table)
+        return self._all
+
+    def reload(self) -> None:
+        """Read the plugins again at the next use."""
+        self._all = None
+
+    def __getitem__(self, name: str) -> ExportFormat:
+        return self._table()[name]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+FORMATS: Mapping[str, ExportFormat] = _FormatTable((ONNX, ONNX_E2E, ENGINE))
 
 
 def format_names() -> list[str]:

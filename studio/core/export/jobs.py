@@ -202,6 +202,11 @@ def export_checkpoint(
     from studio.core.training import checkpoint as ckpt_io
 
     f = get_format(fmt)
+    if f.exporter is not None:  # a plugin's format: the same job around the plugin's own export function
+        from studio.core.plugins.exporting import run_plugin_export
+
+        return run_plugin_export(f, ckpt, options, out_dir, verify_ann, verify_images, n_verify, progress, cancel,
+                                 device=device, latency_runs=latency_runs)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     path = ckpt_io.resolve(ckpt)

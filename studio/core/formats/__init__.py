@@ -44,8 +44,12 @@ def _load() -> dict[str, DatasetFormat]:
 
 @functools.cache
 def formats() -> dict[str, DatasetFormat]:
-    """The format table, built on first use (plugins add to it in a later step)."""
-    return _load()
+    """The format table, built on first use: the built-in formats, then the plugins' (studio.core.plugins)."""
+    from studio.core.plugins.hooks import add_dataset_formats
+
+    table = _load()
+    add_dataset_formats(table, DatasetFormat)
+    return table
 
 
 def import_formats() -> list[str]:

@@ -19,6 +19,7 @@ class order (the model's class indexes) survives a round trip.
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -57,7 +58,7 @@ def detect(src: Path) -> bool:
         return ann_dir.is_dir() and any(ann_dir.glob("*.xml"))
     if src.is_file() and src.suffix.lower() == ".xml":
         with src.open("rb") as f:
-            return b"<annotation" in f.read(4096)
+            return re.search(rb"<annotation[\s>]", f.read(4096)) is not None  # not CVAT's <annotations>
     return False
 
 

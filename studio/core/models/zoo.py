@@ -35,14 +35,30 @@ def register_arch(spec: ArchSpec) -> ArchSpec:
     return spec
 
 
+def unregister_arch(name: str) -> None:
+    """Take a plugin's architecture out again (when the plugins are reloaded)."""
+    _REGISTRY.pop(name, None)
+
+
+def _plugin_archs() -> None:
+    """Plugins' architectures join the registry the first time it is listed or lacks a name (studio.core.plugins)."""
+    from studio.core.plugins.hooks import load_archs
+
+    load_archs()
+
+
 def list_archs(task: str | None = None) -> list[ArchSpec]:
     """Registered architectures in registration order, optionally only one task's ("detect" / "segment")."""
+    _plugin_archs()
     return [s for s in _REGISTRY.values() if task is None or s.task == task]
 
 
 def get_arch(name: str) -> ArchSpec:
     """The spec named ``name``; an unknown name raises ModelError with the closest names and the list."""
     spec = _REGISTRY.get(name)
+    if spec is None:
+        _plugin_archs()
+        spec = _REGISTRY.get(name)
     if spec is not None:
         return spec
     names = list(_REGISTRY)

@@ -103,6 +103,12 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         if not split.dataset.annotations:
             rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations")
 
+    if cfg.data.augment.extra:  # plugins' augmentations: known names, params their factories take
+        from studio.core.plugins.hooks import check_augmentations
+
+        for item, message in check_augmentations(cfg.data.augment.extra):
+            rep.add("error", item, message)
+
     if cfg.data.val is None:
         rep.add("warning", "data.val", "no val set: no mAP, no best.pt, no early stopping")
         if cfg.train.patience:
@@ -123,7 +129,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
             if diff:
                 rep.add("error", "data.val.ann", f"val classes differ from train classes ({diff}); re-import both with the same class list")
         if spec is not None and spec.task == "segment" and not ds.has_masks():
-            rep.add("error", "model.arch", f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; pick a detector (e.g. det_lite)")
+            rep.add("error", "model.arch", f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; pick a detector (e.g. det_fast)")
         if spec is not None and spec.task == "detect" and ds.has_masks():
             rep.add("info", "model.arch", f"{spec.name} is a detector: the polygons train boxes only")
 
