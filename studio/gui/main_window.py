@@ -37,6 +37,7 @@ from studio.gui.device import detect_device_in_subprocess
 from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
 from studio.gui.open_dialog import ask_dataset_paths
+from studio.core.plugins.discovery import logged_problems
 from studio.gui.plugin_panels import PanelContext, install_panels
 from studio.gui.workers import Jobs
 from studio.gui.workspace_ui import WelcomeBar, WorkspaceUI
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.page_list.currentRowChanged.connect(self.stack.setCurrentIndex)
 
         self.log_panel = LogPanel(self)
+        self._plugin_problems_before_log = len(logged_problems())  # logged where the panel could not see them
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
         self.resizeDocks([self.log_panel], [130], Qt.Orientation.Vertical)
         self._build_menus()
@@ -196,7 +198,7 @@ class MainWindow(QMainWindow):
                 menu.addAction(dock.toggleViewAction())
         reg = registry()
         plog = logging.getLogger("studio.plugins")
-        for problem in reg.errors():
+        for problem in logged_problems()[: self._plugin_problems_before_log]:
             plog.warning(problem)
         broken = [p.name for p in reg.plugins if p.status in ("broken", "errors")]
         if broken:

@@ -112,9 +112,10 @@ class PluginsDialog(QDialog):
                 top.addChild(child)
                 if c.error:
                     self._error_row(child, c.error)
+                    child.setExpanded(True)
                     first_problem = first_problem or child
             top.setExpanded(True)
-        for col, width in ((0, 250), (1, 140), (2, 70)):
+        for col, width in ((0, 290), (1, 140), (2, 70)):
             self.tree.setColumnWidth(col, width)
         target = first_problem or self.tree.topLevelItem(0)
         if target is not None:
@@ -159,7 +160,8 @@ class PluginsDialog(QDialog):
                      f"status: {STATE_TEXT[obj.status]}"]
             lines += [f"error: {e}" for e in obj.errors()]
         elif kind == "contribution":
-            lines = [f"{KIND_TITLES[obj.kind]} {obj.name!r} of plugin {obj.plugin.name}: {obj.decl.description or obj.title}",
+            about = obj.decl.description or (obj.title if obj.title != obj.name else "")
+            lines = [f"{KIND_TITLES[obj.kind]} {obj.name!r} of plugin {obj.plugin.name}" + (f": {about}" if about else ""),
                      f"object: {obj.ref}", f"status: {STATE_TEXT[obj.state]}"]
             if obj.error:
                 lines.append(f"error: {obj.error}")

@@ -90,7 +90,7 @@ class Contribution:
         self.state = "failed"
         self.obj = None
         self.error = message
-        log.warning("plugin %s (%s): %s (%s): %s", self.plugin.name, self.plugin.location, self.what, self.ref, message)
+        _warn(self.describe_error())
 
     def describe_error(self) -> str:
         return f"plugin {self.plugin.name} ({self.plugin.location}): {self.what} ({self.ref}): {self.error}"
@@ -174,7 +174,7 @@ class Registry:
         self._check_names()
         for p in self.plugins:
             if p.error:
-                log.warning("plugin %s is broken: %s", p.name, p.error)
+                _warn(f"plugin {p.name} is broken: {p.error}")
 
     def _add(self, plugin: Plugin) -> None:
         first = next((p for p in self.plugins if p.name == plugin.name and not p.error), None)
@@ -305,6 +305,19 @@ class _Once:
 
 
 # ---------------------------------------------------------------------- helpers
+_logged: list[str] = []  # every problem logged since the plugins were (re)configured
+
+
+def _warn(message: str) -> None:
+    _logged.append(message)
+    log.warning(message)
+
+
+def logged_problems() -> list[str]:
+    """The problems logged so far (the app shows those logged before its log panel existed)."""
+    return list(_logged)
+
+
 def _plugin_folders(place: Path) -> list[tuple[Path, str | None]]:
     """(folder, None) for each plugin folder in ``place`` (or ``place`` itself); (folder, error) for a
     sub-folder without a manifest."""
@@ -407,7 +420,8 @@ def _exception_text(e: BaseException) -> str:
     text = f"{type(e).__name__}: {e}"
     if isinstance(e, SyntaxError):
         return text  # its message names the file and line already
-    frames = traceback.extract_tb(e.__traceback__)
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not f.filename.startswith("<frozen") and "importlib" not in f.filename and f.filename != __file__]
     if frames:
         last = frames[-1]
         text += f" (at {last.filename}:{last.lineno})"
@@ -483,6 +497,7 @@ def _close_current() -> None:
     if _current is not None:
         _current.close()
     _current = None
+    _logged.clear()
     # tables built meanwhile (with or without plugins) are built again from the next registry
     fmt = sys.modules.get("studio.core.formats")
     if fmt is not None:

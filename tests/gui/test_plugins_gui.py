@@ -1,0 +1,92 @@
+"""Plugins in the app: Help > Plugins…, a plugin panel docked in the main window, broken plugins reported at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QDockWidget
+
+from studio.core import plugins
+
+PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+
+
+@pytest.fixture
+def plugin_places(tmp_path):
+    """The repository's plugins plus a broken manifest and a panel whose factory raises."""
+    more = tmp_path / "more"
+    (more / "bad_toml").mkdir(parents=True)
+    (more / "bad_toml" / "studio-plugin.toml").write_text('name = "bad-toml"\nversion = 1.0.0\n')
+    (more / "boom_panel").mkdir()
+    (more / "boom_panel" / "studio-plugin.toml").write_text(
+        'name = "boom"\nversion = "0.1"\ndescription = "a panel that fails"\n'
+        '[[panels]]\nname = "boom"\ntitle = "Boom"\nobject = ".panel:make"\n')
+    (more / "boom_panel" / "panel.py").write_text("def make(context):\n    raise RuntimeError('no widget today')\n")
+    plugins.configure([PLUGINS_DIR, more], repo=False, user=False, entry_points=False, env_paths=False)
+    yield more
+    plugins.reset()
+
+
+def test_plugins_dialog_panel_and_start_report(qtbot, make_window, small_demo, plugin_places):
+    ann, images = small_demo
+    w = make_window(ann, images)
+    reg = plugins.registry()
+    # the plugin panel: a hidden dock with a toggle in View > Plugin panels, following the open dataset
+    dock = w.findChild(QDockWidget, "plugin_panel:dataset-summary:dataset_summary")
+    assert dock is not None and dock.windowTitle() == "Dataset summary" and not dock.isVisible()
+    assert dock in w.plugin_docks and len(w.plugin_docks) == 1
+    toggle = dock.toggleViewAction()
+    menu = next(a.menu() for a in w.view_menu.actions() if a.menu() is not None and a.text() == "Plugin &panels")
+    assert toggle in menu.actions()
+    toggle.trigger()
+    assert dock.isVisible()
+    panel = dock.widget()
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("8 images"), timeout=5_000)
+    assert panel.table.rowCount() == len(w.data_page.loaded.dataset.categories)
+    assert sum(int(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())) == len(w.data_page.loaded.dataset.annotations)
+    # the broken ones: in the log and the status bar, and the window is up anyway
+    boom = reg.find("panels", "boom")
+    assert boom.state == "failed" and "building the panel failed: RuntimeError: no widget today" in boom.error
+    log_text = w.log_panel.plain_text()
+    assert "broken TOML" in log_text and "no widget today" in log_text
+    assert log_text.count("no widget today") == 1 and log_text.count("broken TOML") == 1  # each problem once
+    assert "Plugin problem (bad_toml, boom): see Help > Plugins" in w.statusBar().currentMessage()
+    # the Inspect page offers the plugins' CAM methods by their titles
+    combo = w.inspect_page.cam.method
+    assert [combo.itemText(i) for i in range(combo.count())][-2:] == ["XGrad-CAM", "LayerCAM"]
+
+    # Help > Plugins…
+    assert w.plugins_action.text() == "&Plugins…"
+    w.plugins_action.trigger()
+    d = w._plugins_dialog
+    qtbot.waitUntil(d.isVisible, timeout=5_000)
+    tops = [d.tree.topLevelItem(i) for i in range(d.tree.topLevelItemCount())]
+    assert len(tops) == 8 and d.header.text().startswith("8 plugins: ") and d.header.text().endswith("1 with errors, 1 broken")
+    by = {t.text(0).split()[0]: t for t in tops}
+    assert by["bad_toml"].text(2) == "broken" and by["bad_toml"].child(0).text(0).startswith("error: ")
+    assert "broken TOML" in by["bad_toml"].child(0).text(0)
+    assert by["boom"].text(2) == "errors"
+    cvat = by["cvat"]
+    assert cvat.text(1) == "dataset format" and cvat.child(0).text(1) == "dataset format"
+    assert d.tree.currentItem() is not None and "error" in d.details.toPlainText()  # the first problem is selected
+    d.tree.setCurrentItem(by["fcos-mobilenet"].child(0))
+    assert "model architecture 'fcos_mobilenet_v3' of plugin fcos-mobilenet" in d.details.toPlainText()
+    # Check all imports everything in a worker: every repository plugin loads
+    d.check_button.click()
+    qtbot.waitUntil(lambda: d.check_button.isEnabled(), timeout=60_000)
+    tops = {d.tree.topLevelItem(i).text(0).split()[0]: d.tree.topLevelItem(i) for i in range(d.tree.topLevelItemCount())}
+    for name in ("cvat", "fcos-mobilenet", "augment-extras", "cam-extras", "torch-weights", "dataset-summary"):
+        assert tops[name].text(2) == "loaded", name
+    assert d.header.text() == "8 plugins: 6 loaded, 1 with errors, 1 broken"
+    d.close()
+
+
+def test_without_plugins_the_dialog_says_where_it_looked(qtbot, make_window):
+    w = make_window()
+    assert w.plugin_docks == []
+    d = w.plugins_dialog()
+    qtbot.waitUntil(d.isVisible, timeout=5_000)
+    assert d.tree.topLevelItemCount() == 0
+    assert "turned off (STUDIO_PLUGINS=0)" in d.places.text() and "No plugins found" in d.details.toPlainText()
+    d.close()
