@@ -424,7 +424,8 @@ class ExportPage(QWidget):
 
     def _on_exported(self, result, images: Path | None) -> None:
         rep = result.report
-        cmd = infer_command(result.model, images if images and images.is_dir() else None, result.out_dir)
+        cmd = (infer_command(result.model, images if images and images.is_dir() else None, result.out_dir)
+               if result.model.suffix in (".onnx", ".engine") else "")  # a plugin's format has its own runtime
         self.report_view.show_report(rep, result.out_dir, cmd)
         n = len(rep.get("warnings") or [])
         tail = f", {n} warning(s)" if n else ""

@@ -138,7 +138,7 @@ class ExportReportView(QWidget):
         self.warnings.setText("<br>".join(colored("⚠ " + w, warning_color()) for w in warnings))
         self.warnings.setVisible(bool(warnings))
         self.open_button.setEnabled(True)
-        self.copy_button.setEnabled(True)
+        self.copy_button.setEnabled(bool(command))  # none for a plugin format `studio infer` cannot run
 
     def _fill_values(self, rep: dict) -> None:
         v = self.values

@@ -29,13 +29,16 @@ def _plugins_and_one_thread():
 
 @pytest.fixture(scope="module")
 def run(demo, tmp_path_factory):
-    """One epoch of fcos_mobilenet_v3 on the 10 demo train images at 96 px (5 iterations), evaluated on the 4 val images."""
+    """One epoch of fcos_mobilenet_v3 on the 10 demo train images at 96 px (5 iterations), evaluated on the 4 val
+    images; with the augment-extras plugin's augmentations in the pipeline."""
     from studio import api
     from studio.core.config.init import init_config
 
     folder = tmp_path_factory.mktemp("fcos_plugin")
     init_config(demo["train"].annotations, folder / "cfg.yaml", val_ann=demo["val"].annotations, arch=ARCH,
-                overrides={"data": {"image_size": 96, "workers": 0}, "model": {"score_threshold": 0.01},
+                overrides={"data": {"image_size": 96, "workers": 0,
+                                    "augment": {"extra": [{"name": "grayscale", "p": 0.3}, {"name": "cutout", "p": 0.5, "params": {"size": 0.2}}]}},
+                           "model": {"score_threshold": 0.01},
                            "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
     res = api.train(folder / "cfg.yaml", work_dir=folder / "run")
     assert res.status == "finished", res
@@ -56,6 +59,7 @@ def test_it_trains_evaluates_and_predicts(run, demo, tmp_path, capsys):
 
     ck = ckpt_io.load(run / "best.pt")
     assert ck.arch == ARCH and ck.data["finished"] is True
+    assert [e["name"] for e in ck.config["data"]["augment"]["extra"]] == ["grayscale", "cutout"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["bbox_mAP"] is not None and metrics.get("segm_mAP") is None
     assert main(["eval", str(run), "--out", str(tmp_path / "ev")]) == 0

@@ -90,3 +90,82 @@ def test_without_plugins_the_dialog_says_where_it_looked(qtbot, make_window):
     assert d.tree.topLevelItemCount() == 0
     assert "turned off (STUDIO_PLUGINS=0)" in d.places.text() and "No plugins found" in d.details.toPlainText()
     d.close()
+
+
+def test_export_page_offers_and_runs_a_plugin_format(qtbot, jobs, tmp_path, demo, checkpoint_factory, repo_plugins):
+    import json
+    import shutil
+
+    from studio.core.config.init import init_config
+    from studio.core.workspace import Workspace
+    from studio.gui.export_page import ExportPage
+
+    ws = Workspace.create(tmp_path / "ws", "t")
+    run = ws.folder("runs") / "tiny-1"
+    run.mkdir()
+    shutil.copy(checkpoint_factory("det_lite", 64), run / "best.pt")
+    init_config(demo["train"].annotations, run / "config.yaml", val_ann=demo["val"].annotations, arch="det_lite",
+                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}})
+    page = ExportPage(jobs)
+    qtbot.addWidget(page)
+    page.latency_runs = 2
+    page.show()
+    page.set_workspace(ws)
+    qtbot.waitUntil(lambda: page.info is not None, timeout=30_000)
+    page.n_verify.setValue(2)
+    items = [page.format_list.item(i).text() for i in range(page.format_list.count())]
+    assert len(items) == 4 and items[3].startswith("PyTorch weights")
+    page.select_format("torch-weights")
+    assert list(page.options.rows) == ["fp16_weights"] and page.export_button.isEnabled()
+    out = page.out_field.path()
+    assert out.name == "tiny-1-torch-weights"
+    assert page.export()
+    qtbot.waitUntil(lambda: not page.running, timeout=60_000)
+    assert "Exported to" in page.status.text(), page.status.text()
+    rep = json.loads((out / "export_report.json").read_text())
+    assert rep["format"] == "torch-weights" and (out / "model.pt").is_file()
+    view = page.report_view
+    assert "100.0%" in view.values["box_match"].text() and view.open_button.isEnabled()
+    assert not view.copy_button.isEnabled()  # `studio infer` runs ONNX and engines only
+    page.stop_and_wait()
+
+
+def test_config_page_types_plugin_augmentations_and_preflight_checks_them(qtbot, jobs, tmp_path, demo_master, repo_plugins):
+    import shutil
+
+    import yaml
+
+    from studio.core.config.init import init_config
+    from studio.core.workspace import Workspace
+    from studio.gui.config_page import ConfigPage
+
+    ws = Workspace.create(tmp_path / "ws", "Test")
+    data = ws.folder("datasets") / "demo"
+    shutil.copytree(demo_master, data)
+    init_config(data / "annotations" / "train.json", ws.folder("configs") / "demo.yaml", arch="fcos_mobilenet_v3",
+                val_ann=data / "annotations" / "val.json", overrides={"train": {"device": "cpu"}})
+    page = ConfigPage(jobs)
+    page.preflight_timer.setInterval(50)
+    page.yaml.timer.setInterval(50)
+    qtbot.addWidget(page)
+    page.show()
+    page.set_workspace(ws)
+
+    def settle():
+        qtbot.waitUntil(lambda: page.form_ready() and not page.yaml.timer.isActive() and not page.busy(), timeout=60_000)
+
+    settle()
+    assert page.form.text_of("model.arch") == "fcos_mobilenet_v3"  # the plugin's architecture, from the zoo
+    assert page.start_button.isEnabled()
+    line = page.form.editor("data.augment.extra")
+    line.setFocus()
+    qtbot.keyClicks(line, "[{name: cutout, p: 0.5, params: {holes: 0}}]")
+    assert yaml.safe_load(page.yaml.text())["data"]["augment"]["extra"] == [{"name": "cutout", "p": 0.5, "params": {"holes": 0}}]
+    settle()
+    errors = [(item, msg) for level, item, msg in page.preflight_view.rows() if level == "error"]
+    assert errors == [("data.augment.extra[0].params", "augmentation 'cutout': holes must be at least 1, got 0")], errors
+    assert not page.start_button.isEnabled()
+    line.selectAll()
+    qtbot.keyClicks(line, "[{name: cutout, p: 0.5, params: {holes: 2}}]")
+    settle()
+    assert page.start_button.isEnabled() and page.config.data.augment.extra[0].params == {"holes": 2}

@@ -497,3 +497,23 @@ def test_the_repository_plugins_load_cleanly(repo_plugins):
     kinds = {c.kind for p in reg.plugins for c in p.contributions}
     assert kinds == set(plugins.KINDS)  # every contribution kind has an example
     assert all(p.status == "loaded" for p in reg.plugins)
+
+
+def test_the_config_editor_types_extra_augmentations_as_yaml():
+    from studio.core.config.form import field_specs, format_value, parse_text, validate_raw
+
+    spec = field_specs(archs=[]).field("data.augment.extra")
+    assert spec.kind == "yaml" and spec.default == [] and "Plugin augmentations" in spec.tooltip()
+    value = [{"name": "cutout", "p": 0.5, "params": {"holes": 2}}]
+    text = format_value(spec, value)
+    assert text == "[{name: cutout, p: 0.5, params: {holes: 2}}]" and parse_text(spec, text) == value
+    assert format_value(spec, []) == "" and parse_text(spec, "") == []
+    raw = {"data": {"train": {"ann": "t.json"}, "augment": {"extra": parse_text(spec, "[{name: cutout, p: 2}]")}},
+           "model": {"arch": "det_lite"}}
+    cfg, errors = validate_raw(raw)
+    assert cfg is None and list(errors) == ["data.augment.extra"] and "less than or equal to 1" in errors["data.augment.extra"]
+    raw["data"]["augment"]["extra"] = parse_text(spec, "[{name: cutout")  # broken YAML: kept as text, refused
+    assert list(validate_raw(raw)[1]) == ["data.augment.extra"]
+    raw["data"]["augment"]["extra"] = value
+    cfg, errors = validate_raw(raw)
+    assert errors == {} and cfg.data.augment.extra[0].params == {"holes": 2}
