@@ -68,7 +68,8 @@ def plugin_checks() -> list[Check]:
         load_everything(panels=False)  # panels are Qt widgets: the app (and `studio plugins`) checks them
     except Exception as e:  # the plugin system itself must not stop the report
         return [Check("plugins", f"cannot list the plugins: {e}", ok=False)]
-    out = [Check("plugins", f"{counts_line(reg)} (searched {reg.describe_places()})", ok=not reg.errors())]
+    where = "" if reg.disabled else f" (searched {reg.describe_places()})"
+    out = [Check("plugins", counts_line(reg) + where, ok=not reg.errors())]
     for p in reg.plugins:
         if p.error:
             out.append(Check(f"  {p.name}", f"BROKEN: {p.error}", ok=False))

@@ -517,3 +517,19 @@ def test_the_config_editor_types_extra_augmentations_as_yaml():
     raw["data"]["augment"]["extra"] = value
     cfg, errors = validate_raw(raw)
     assert errors == {} and cfg.data.augment.extra[0].params == {"holes": 2}
+
+
+def test_a_plugin_detect_that_raises_does_not_stop_detection(place, tmp_path, caplog):
+    make_plugin(place, "buggy_detect", """
+        name = "buggy"
+        version = "1"
+        [[dataset_formats]]
+        name = "buggy"
+        object = ".fmt"
+    """, {"fmt.py": FORMAT_MODULE.format(name="buggy").replace('return src.suffix == ".lst"', "raise ValueError('oops')")})
+    from studio.core.formats import detect_format
+
+    configure(place)
+    (tmp_path / "x.unknown").write_text("?")
+    assert detect_format(tmp_path / "x.unknown") is None
+    assert "dataset format buggy: detect(" in caplog.text and "ValueError: oops" in caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -75,6 +76,9 @@ def detect_format(src: str | Path) -> str | None:
             if fmt.module.detect(src):
                 return name
         except OSError:
+            continue
+        except Exception as e:  # a plugin's detect with a bug must not stop the others
+            logging.getLogger("studio.plugins").warning("dataset format %s: detect(%s) failed: %s: %s", name, src, type(e).__name__, e)
             continue
     return None
 

@@ -53,7 +53,7 @@ _KIND_KEYS: dict[str, dict[str, type]] = {
     "panels": {"area": str},
 }
 PANEL_AREAS = ("right", "left", "bottom")
-_TOP_KEYS = {"name", "version", "description", "author", "url", "requires"} | set(KINDS)
+_TOP_KEYS = {"name", "version", "description", "author", "url"} | set(KINDS)
 _PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REF = re.compile(r"^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$")
 
