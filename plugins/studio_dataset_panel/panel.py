@@ -32,10 +32,24 @@ class DatasetSummary(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.summary)
         lay.addWidget(self.table, 1)
-        context.dataset_changed.connect(self.show_dataset)
-        self.show_dataset(context.dataset())
+        self._pending = context.dataset()
+        self._shown = object()  # nothing shown yet
+        context.dataset_changed.connect(self.set_dataset)
+        self.set_dataset(self._pending)
+
+    def set_dataset(self, ds) -> None:
+        """Counted now when the panel is visible, else when it is shown (a hidden panel costs nothing)."""
+        self._pending = ds
+        if self.isVisible():
+            self.show_dataset(ds)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending is not self._shown:
+            self.show_dataset(self._pending)
 
     def show_dataset(self, ds) -> None:
+        self._shown = ds
         if ds is None:
             self.summary.setText("No dataset open.")
             self.table.setRowCount(0)

@@ -39,9 +39,10 @@ def test_plugins_dialog_panel_and_start_report(qtbot, make_window, small_demo, p
     toggle = dock.toggleViewAction()
     menu = next(a.menu() for a in w.view_menu.actions() if a.menu() is not None and a.text() == "Plugin &panels")
     assert toggle in menu.actions()
+    panel = dock.widget()
+    assert panel.summary.text() == ""  # hidden: the open dataset is not counted yet
     toggle.trigger()
     assert dock.isVisible()
-    panel = dock.widget()
     qtbot.waitUntil(lambda: panel.summary.text().startswith("8 images"), timeout=5_000)
     assert panel.table.rowCount() == len(w.data_page.loaded.dataset.categories)
     assert sum(int(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())) == len(w.data_page.loaded.dataset.annotations)
