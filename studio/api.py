@@ -21,6 +21,7 @@ __all__ = [
     "dataset_import", "dataset_export", "dataset_check", "dataset_stats", "dataset_split",
     "dataset_download", "dataset_demo", "images_dir_of",
     "config_init", "train", "evaluate", "predict", "preview_augmentations", "featmap", "cam", "export", "export_formats", "infer",
+    "plugins",
 ]
 
 
@@ -143,6 +144,15 @@ def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Se
 
     config = load_config(cfg, overrides) if not hasattr(cfg, "model_dump") else cfg
     return _preview(config, out, n=n, seed=seed)
+
+
+def plugins(load: bool = True):
+    """``studio plugins``: the plugin registry (``.plugins``: each with its status, contributions and errors;
+    ``.errors()``), with every contribution imported and checked unless ``load`` is False."""
+    from studio.core.plugins import registry
+    from studio.core.plugins.hooks import load_everything
+
+    return load_everything() if load else registry()
 
 
 # explanation (studio featmap, studio cam) and export (studio export, studio infer) live in their own modules

@@ -123,10 +123,10 @@ def cmd_doctor(a: argparse.Namespace) -> int:
 
 
 def cmd_plugins(a: argparse.Namespace) -> int:
-    from studio.core.plugins import format_text, registry, to_dict
-    from studio.core.plugins.hooks import load_everything
+    from studio import api
+    from studio.core.plugins import format_text, to_dict
 
-    reg = registry() if a.no_load else load_everything()
+    reg = api.plugins(load=not a.no_load)
     if a.json:
         import json
 

@@ -66,6 +66,10 @@ def test_studio_plugins_lists_every_plugin_and_what_it_contributes(repo_plugins,
     cvat = next(p for p in data["plugins"] if p["name"] == "cvat")
     assert cvat["status"] == "loaded" and cvat["contributions"][0] == {
         "kind": "dataset_formats", "name": "cvat", "title": "cvat", "object": ".cvat_xml", "state": "loaded", "error": None}
+    from studio import api
+
+    reg = api.plugins()  # the same as a Python call
+    assert reg.errors() == [] and {c.kind for p in reg.plugins for c in p.contributions} == set(plugins.KINDS)
 
 
 def test_broken_plugins_are_reported_by_plugins_and_doctor_and_stop_nothing(with_broken, capsys):
