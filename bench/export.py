@@ -1,6 +1,6 @@
 """Exported model against PyTorch eager: ONNX Runtime CPU latency ratio and val mAP difference, per architecture.
 
-For each architecture: a checkpoint (lite models trained for a few epochs on the synthetic demo set,
+For each architecture: a checkpoint (Studio's own models, seg_fast / det_fast / seg_lite / det_lite, trained for a few epochs on the synthetic demo set,
 so that they detect something and their scores are not ties (a random-weight R-CNN scores every box alike); torchvision detectors with random
 weights, ``--train-tv`` trains them too), exported with ``studio export --format onnx --dynamic``
 (the export that reproduces ``studio predict`` exactly) and, with ``--simplify``, once more through
@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-LITE = ("seg_lite", "det_lite")
-DEFAULT_ARCHS = ("seg_lite", "det_lite", "fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large")
+LITE = ("seg_fast", "det_fast", "seg_lite", "det_lite")  # trained briefly: Studio's own models
+DEFAULT_ARCHS = ("seg_fast", "det_fast", "seg_lite", "det_lite", "fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large")
 
 
 def checkpoint(arch: str, size: int, demo, tmp: Path, epochs: int, train: bool) -> Path:

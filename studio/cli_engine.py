@@ -114,7 +114,7 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
     ci.add_argument("--train-images", metavar="DIR", help="its images (default: recorded at import)")
     ci.add_argument("--val", metavar="ANN", help="validation COCO file")
     ci.add_argument("--val-images", metavar="DIR")
-    ci.add_argument("--arch", help="model architecture (default: seg_lite for polygons/masks, else det_lite); see `studio models`")
+    ci.add_argument("--arch", help="model architecture (default: seg_fast for polygons/masks, else det_fast); see `studio models`")
     ci.add_argument("-o", "--output", required=True, metavar="CFG.yaml")
     ci.set_defaults(func=cmd_config_init)
 

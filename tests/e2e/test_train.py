@@ -36,7 +36,7 @@ def _events(kind, evs):
 
 def test_config_init_writes_a_runnable_config(tmp_path, demo):
     cfg = api.config_init(demo["train"].annotations, tmp_path / "c.yaml", val=demo["val"].annotations)
-    assert cfg.model.arch == "seg_lite"  # the demo has polygons
+    assert cfg.model.arch == "seg_fast"  # the demo has polygons
     text = (tmp_path / "c.yaml").read_text()
     assert "classes" not in text and "num_classes" not in text  # they come from the data
     for key in ("arch:", "weights:", "epochs:", "batch_size:", "device:", "time_limit:", "image_size:"):

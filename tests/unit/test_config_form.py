@@ -164,9 +164,10 @@ def test_presets_pick_the_task_and_validate(has_masks):
         sizes.append(cfg.data.image_size)
         epochs.append(cfg.train.epochs)
     quick = validate(apply_preset(base, "CPU quick", has_masks))
-    assert quick.model.arch == ("seg_lite" if has_masks else "det_lite")
+    assert quick.model.arch == ("seg_fast" if has_masks else "det_fast")
     assert (quick.train.device, quick.train.amp, quick.model.weights) == ("cpu", "none", None)
-    assert quick.train.time_limit == 900 and quick.data.image_size == 320 and quick.train.optimizer == "adamw"
+    assert quick.train.time_limit == 1200 and quick.data.image_size == 320 and quick.train.optimizer == "adamw"
+    assert (quick.train.batch_size, quick.train.ema, quick.train.eval_every) == (8, True, 10)
     accurate = validate(apply_preset(base, "GPU accurate", has_masks))
     assert accurate.model.arch.endswith("_v2") and accurate.train.amp == "fp16" and accurate.train.ema
     assert sizes == sorted(sizes) and epochs[1] < epochs[2], "balanced < accurate"

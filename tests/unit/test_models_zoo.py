@@ -43,7 +43,7 @@ TORCHVISION = [
     "maskrcnn_resnet50_fpn",
     "maskrcnn_resnet50_fpn_v2",
 ]
-FAST = ["det_lite", "seg_lite", "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn"]
+FAST = ["det_lite", "seg_lite", "det_fast", "seg_fast", "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn"]
 SLOW = [n for n in TORCHVISION if n not in FAST]
 
 
@@ -52,8 +52,8 @@ SLOW = [n for n in TORCHVISION if n not in FAST]
 
 def test_registry_holds_every_architecture_with_sane_specs():
     names = [s.name for s in list_archs()]
-    assert sorted(names) == sorted(TORCHVISION + ["seg_lite", "det_lite"])
-    assert {s.name for s in list_archs("segment")} == {"maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "seg_lite"}
+    assert sorted(names) == sorted(TORCHVISION + ["seg_lite", "det_lite", "seg_fast", "det_fast"])
+    assert {s.name for s in list_archs("segment")} == {"maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "seg_lite", "seg_fast"}
     for spec in list_archs():
         assert spec.description and "\n" not in spec.description
         assert spec.default_size >= spec.min_size
@@ -62,7 +62,7 @@ def test_registry_holds_every_architecture_with_sane_specs():
     assert [s.name for s in list_archs() if s.square_input] == ["ssd300_vgg16", "ssdlite320_mobilenet_v3_large"]
     lite = get_arch("seg_lite")
     assert (lite.family, lite.default_size, lite.cpu_friendly, lite.tv_weights) == ("lite", 320, True, None)
-    assert default_arch(has_masks=True) == "seg_lite" and default_arch(has_masks=False) == "det_lite"
+    assert default_arch(has_masks=True) == "seg_fast" and default_arch(has_masks=False) == "det_fast"
 
 
 def test_unknown_arch_names_close_matches_and_the_list():
@@ -166,7 +166,7 @@ def _train_and_eval(name: str, backward: bool = False) -> None:
 
 @pytest.mark.parametrize("name", FAST)
 def test_cheap_arch_trains_and_predicts_in_input_coordinates(name):
-    _train_and_eval(name, backward=name.endswith("_lite"))
+    _train_and_eval(name, backward=name.endswith(("_lite", "_fast")))
 
 
 @pytest.mark.slow

@@ -58,7 +58,7 @@ def test_demo_workspace_is_generated_once_and_trainable(tmp_path):
     from studio.core.config.loader import load_config
 
     cfg = load_config(ws.configs()[0])
-    assert cfg.model.arch == "seg_lite" and cfg.data.val is not None
+    assert cfg.model.arch == "seg_fast" and cfg.data.val is not None
     mtime = (ws.root / "datasets" / "demo" / "annotations" / "train.json").stat().st_mtime_ns
     again = ensure_demo_workspace(tmp_path / "demo")
     assert (again.root / "datasets" / "demo" / "annotations" / "train.json").stat().st_mtime_ns == mtime

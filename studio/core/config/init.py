@@ -15,13 +15,11 @@ from studio.core.config.schema import Config
 from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
 
-DEFAULT_SEGMENTER = "seg_lite"
-DEFAULT_DETECTOR = "det_lite"
-
-
 def default_arch(train_ann: str | Path) -> str:
-    """The light instance segmenter when the set has polygons or masks, else the light detector."""
-    return DEFAULT_SEGMENTER if Dataset.load(train_ann).has_masks() else DEFAULT_DETECTOR
+    """The zoo's default instance segmenter when the set has polygons or masks, else its default detector."""
+    from studio.core.models import default_arch as zoo_default
+
+    return zoo_default(Dataset.load(train_ann).has_masks())
 
 
 def _rel(path: str | Path | None, folder: Path) -> str | None:

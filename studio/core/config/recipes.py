@@ -10,6 +10,9 @@ from __future__ import annotations
 RECIPES: dict[str, dict] = {
     # light CPU models: AdamW converges from scratch on small sets where SGD stalls
     "lite": {"train": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05, "batch_size": 4, "epochs": 50, "warmup_iters": 100}},
+    # one-stage CPU models: AdamW from scratch, batch 8, EMA of the weights for evaluation
+    "fast": {"train": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05, "batch_size": 8, "epochs": 300,
+                       "warmup_iters": 100, "ema": True}},
     "faster_rcnn": {"train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
     "mask_rcnn": {"train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
     "retinanet": {"train": {"optimizer": "sgd", "lr": 0.005, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},

@@ -61,7 +61,13 @@ def export_ready(model: nn.Module, score_thr: float, max_det: int) -> nn.Module:
 
 
 def mask_size(model: nn.Module) -> int | None:
-    """The side M of the mask head's output (28 for torchvision's and the lite heads), None without masks."""
+    """The side M of the mask head's output (28 for torchvision's and the lite heads), None without masks.
+
+    Models that are not R-CNNs but give box-relative masks too (``seg_fast``) say so in ``mask_size``.
+    """
+    own = getattr(model, "mask_size", None)
+    if isinstance(own, int):
+        return own
     heads = getattr(model, "roi_heads", None)
     if heads is None or getattr(heads, "mask_roi_pool", None) is None:
         return None

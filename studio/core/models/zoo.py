@@ -1,7 +1,8 @@
 """The model zoo: a registry of architectures and :func:`build_model`.
 
-Built-in architectures are torchvision's detectors (:mod:`.torchvision_archs`) and the CPU-sized
-``seg_lite`` / ``det_lite`` (:mod:`.lite`); plugins add theirs with :func:`register_arch`.
+Built-in architectures are torchvision's detectors (:mod:`.torchvision_archs`), the CPU-sized R-CNNs
+``seg_lite`` / ``det_lite`` (:mod:`.lite`) and the one-stage ``seg_fast`` / ``det_fast`` (:mod:`.fast`,
+the defaults); plugins add theirs with :func:`register_arch`.
 Every model built here follows torchvision's detection API, takes labels 1..K, and never resizes
 its inputs (:mod:`.transform`): Studio's data pipeline owns the image size.
 """
@@ -15,6 +16,7 @@ from torch import nn
 
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 from studio.core.models.errors import ModelError
+from studio.core.models.fast import fast_specs
 from studio.core.models.lite import lite_specs
 from studio.core.models.spec import ArchSpec
 from studio.core.models.torchvision_archs import torchvision_specs
@@ -23,8 +25,8 @@ from studio.core.models.weights import LoadReport, LogFn, WeightsSource, check_w
 
 _REGISTRY: dict[str, ArchSpec] = {}
 
-DEFAULT_SEGMENTER = "seg_lite"
-DEFAULT_DETECTOR = "det_lite"
+DEFAULT_SEGMENTER = "seg_fast"
+DEFAULT_DETECTOR = "det_fast"
 
 
 def register_arch(spec: ArchSpec) -> ArchSpec:
@@ -68,7 +70,7 @@ def get_arch(name: str) -> ArchSpec:
 
 
 def default_arch(has_masks: bool) -> str:
-    """The architecture a new config starts from: seg_lite for polygon/mask datasets, det_lite for boxes."""
+    """The architecture a new config starts from: seg_fast for polygon/mask datasets, det_fast for boxes."""
     return DEFAULT_SEGMENTER if has_masks else DEFAULT_DETECTOR
 
 
@@ -123,6 +125,6 @@ def build_model(
     return model
 
 
-for _spec in torchvision_specs() + lite_specs():
+for _spec in torchvision_specs() + lite_specs() + fast_specs():
     register_arch(_spec)
 del _spec

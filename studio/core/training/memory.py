@@ -77,10 +77,13 @@ ACTIVATIONS: dict[str, tuple[float, float]] = {
     "maskrcnn_resnet50_fpn_v2": (2308.2, 135558305),  # 256 px 274 MiB, 512 px 706 MiB
     "seg_lite": (864.7, 0),  # 256 px 48 MiB, 512 px 218 MiB
     "det_lite": (860.6, 0),  # 256 px 48 MiB, 512 px 217 MiB (384 px: 117 MiB, the line says 121)
+    "seg_fast": (577.4, 0),  # 256 px 30 MiB, 512 px 146 MiB
+    "det_fast": (430.6, 0),  # 256 px 19 MiB, 512 px 110 MiB
 }
 #: family -> the largest constants among its measured members, for a plugin architecture of that family
 FAMILY_ACTIVATIONS: dict[str, tuple[float, float]] = {
     "lite": ACTIVATIONS["seg_lite"],
+    "fast": ACTIVATIONS["seg_fast"],
     "faster_rcnn": ACTIVATIONS["fasterrcnn_resnet50_fpn_v2"],
     "mask_rcnn": ACTIVATIONS["maskrcnn_resnet50_fpn_v2"],
     "retinanet": ACTIVATIONS["retinanet_resnet50_fpn_v2"],
