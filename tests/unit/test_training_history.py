@@ -148,3 +148,113 @@ def test_a_resumed_run_replaces_the_iterations_its_stop_abandoned():
     h.add(IterationEnd(2, 1, 3, 2, {}, 0.5, 0.1, 1.0, 0.0, 0.0))  # resumed from the end of epoch 1
     x, y = h.losses["loss"].xy()
     assert list(x) == [0.5, 1.0, 1.5] and y[-1] == 0.5
+
+
+def _reference_decimation(y: np.ndarray, lo: int, hi: int, size: int) -> np.ndarray:
+    """What Series.decimated documents, point by point: y[lo:hi] cut at the multiples of ``size``, each run
+    drawn as its min and max in x order (NaN skipped unless the whole run is NaN), plus the first and
+    the last point, no index twice."""
+    idx = [lo]
+    edges = sorted({lo, hi, *range(-(-lo // size) * size, hi, size)})
+    for a, b in zip(edges[:-1], edges[1:]):
+        run = y[a:b]
+        nan = np.isnan(run)
+        i, j = a + int(np.where(nan, np.inf, run).argmin()), a + int(np.where(nan, -np.inf, run).argmax())
+        idx += sorted((i, j))
+    idx.append(hi - 1)
+    return np.array([k for n, k in enumerate(idx) if n == 0 or k != idx[n - 1]])
+
+
+def _window(n: int, x0: float, x1: float) -> tuple[int, int]:
+    x = np.arange(n, dtype=float)
+    return max(int(np.searchsorted(x, x0, side="left")) - 1, 0), min(int(np.searchsorted(x, x1, side="right")) + 1, n)
+
+
+def test_the_min_max_pyramid_gives_exactly_the_documented_points():
+    import math
+
+    from studio.core.training.history import peak_decimate
+
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        n = int(rng.integers(1, 40_000))
+        y = rng.normal(size=n)
+        y[rng.random(n) < 0.01] = np.nan
+        if trial % 3 == 0:
+            y[100:5000] = np.nan  # a gap longer than any run: kept as NaN points
+        if trial % 5 == 0:
+            y = np.round(y)  # ties: the earlier point, as argmin / argmax
+        s = Series(capacity=16)
+        cut = int(rng.integers(0, n))
+        for i in range(cut):
+            s.append(float(i), y[i])
+        s.decimated(bins=int(rng.integers(1, 300)))  # a pyramid built halfway, then brought up to date
+        for i in range(cut, n):
+            s.append(float(i), y[i])
+        bins = int(rng.integers(1, 500))
+        x0, x1 = (-np.inf, np.inf) if trial % 4 == 0 else (float(rng.integers(-5, n)), float(rng.integers(0, 2 * n)))
+        dx, dy = s.decimated(x0, x1, bins)
+        lo, hi = _window(n, x0, x1)
+        assert np.array_equal(dy, s.y[dx.astype(int)], equal_nan=True)
+        if hi - lo <= 2 * bins:
+            assert np.array_equal(dx, np.arange(lo, hi)), trial  # few enough: every point
+            continue
+        size = 1 << round(math.log2((hi - lo) / bins))
+        if size < 8:  # a small window: peak_decimate itself
+            ex, _ey = peak_decimate(np.arange(n, dtype=float), s.y[:n], x0, x1, bins)
+            assert np.array_equal(dx, ex), trial
+            continue
+        assert np.array_equal(dx, _reference_decimation(s.y[:n], lo, hi, size)), trial
+        assert len(dx) <= 2 * ((hi - lo) / size + 2) + 2  # ~2 * bins: between 1.41 and 2.83 bins
+
+
+def test_the_pyramid_matches_peak_decimate_on_the_same_runs_and_keeps_every_spike():
+    n, size = 1 << 17, 256
+    x = np.arange(n, dtype=float)
+    y = np.sin(x / 900.0)
+    spikes = [123, 50_001, 99_998, n - 1]
+    y[spikes] = [5.0, -3.0, 7.0, 9.0]
+    y[70_000:70_600] = np.nan  # more than two runs missing: a gap in the chart
+    s = Series()
+    for a, b in zip(x, y):
+        s.append(a, b)
+    from studio.core.training.history import peak_decimate
+
+    dx, dy = s.decimated(bins=n // size)  # runs of exactly 256 points, aligned at 0
+    px, _py = peak_decimate(x, y, bins=n // size)  # the same runs (n // bins = 256)
+    assert np.array_equal(dx, np.unique(np.concatenate([px, [0.0, n - 1.0]])))  # plus the first and last point
+    assert {5.0, -3.0, 7.0, 9.0} <= set(dy[np.isfinite(dy)].tolist())
+    gap = dx[np.isnan(dy)]  # a whole run of NaN is drawn as one NaN point: the line breaks there
+    assert len(gap) and np.all((gap >= 70_000) & (gap < 70_600)) and np.all(np.diff(dx) > 0)
+
+
+def test_decimation_follows_appends_and_resumes_and_repeats_itself_when_unchanged():
+    s = Series()
+    for i in range(20_000):
+        s.append(float(i), float(np.sin(i)))
+    first = s.decimated(bins=100)
+    assert s.decimated(bins=100) is first  # unchanged: the same arrays (a chart skips the curve)
+    stamp = s.stamp
+    for i in range(5_000, 21_000):  # resumed from x = 5000: the later points are replaced
+        s.append(float(i), -1.0 if i == 7_777 else 0.5)
+    assert s.stamp != stamp
+    dx, dy = s.decimated(bins=100)
+    ref = Series()
+    for i in range(21_000):
+        ref.append(float(i), float(np.sin(i)) if i < 5_000 else (-1.0 if i == 7_777 else 0.5))
+    rx, ry = ref.decimated(bins=100)
+    assert np.array_equal(dx, rx) and np.array_equal(dy, ry) and 7_777.0 in dx.tolist()
+    assert dx[-1] == 20_999  # the newest point ends the curve
+
+
+def test_decimating_a_long_curve_is_cheap_once_built():
+    s = Series()
+    for i in range(200_000):
+        s.append(float(i), float(i % 977))
+    s.decimated(bins=500)
+    t = time.perf_counter()
+    for k in range(50):
+        s.append(200_000.0 + k, 1.0)
+        s.decimated(bins=500)
+    per_call = (time.perf_counter() - t) / 50
+    assert per_call < 0.002, f"{per_call * 1000:.2f} ms per redraw"  # O(bins); a full pass over 200k points is ~1 ms
