@@ -5,11 +5,13 @@ The sampler gives each rank its share of every epoch, gradients are averaged by 
 evaluates, writes checkpoints and the event log, and calls the callbacks (in the parent process, the
 callbacks see rank 0's events through a queue).
 
-``isolate=True`` runs even a single-device run in a child process this way. The desktop app does: a
-trainer in one of its threads competes with the GUI thread for the GIL (data loading, evaluation and
-its plots are Python), which froze the window for up to a second at a time (bench/gui_train.py). The
-child also runs at a lower CPU priority (``nice``), so the window stays smooth on a busy CPU; pause and
-stop reach it through shared flags.
+``isolate=True`` runs even a single-device run in a child process this way: a trainer in one of the
+caller's threads competes with its other threads for the GIL (data loading, evaluation and its plots
+are Python), which froze the desktop app's window for up to a second at a time (bench/gui_train.py).
+The child also runs at a lower CPU priority (``nice``); pause and stop reach it through shared flags.
+The app itself goes through :mod:`studio.core.training.isolated` (``train_job(isolate=True)`` with one
+device), which runs the same ``_worker`` but imports no torch in the window's process and starts the
+child below the window's priority from its first instruction.
 """
 
 from __future__ import annotations

@@ -56,10 +56,9 @@ def train_job(
 ):
     """Load the config, pick the run folder and train (DDP when ``devices`` > 1). Returns a RunResult.
 
-    ``isolate``: train in a child process at a lower CPU priority (the desktop app; see ddp.launch).
+    ``isolate``: train in a child process at a lower CPU priority (the desktop app; one device: see
+    studio.core.training.isolated, several: ddp.launch).
     """
-    from studio.core.training.ddp import launch
-
     if isinstance(cfg, Config):
         if overrides:
             raise StudioError("overrides apply to a config file; edit the Config object instead")
@@ -69,5 +68,11 @@ def train_job(
     if devices < 1:
         raise StudioError(f"--devices must be at least 1, got {devices}")
     run_dir, ckpt = resolve_run(source or name, work_dir, resume)
+    if isolate and devices < 2:  # the app: a child process, and no torch import in the window's threads
+        from studio.core.training.isolated import launch_isolated
+
+        return launch_isolated(config, run_dir, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source, nice=5)
+    from studio.core.training.ddp import launch
+
     return launch(config, run_dir, devices, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source,
                   isolate=isolate, nice=5 if isolate else 0)

@@ -1,0 +1,66 @@
+"""The app's training child process: started below the window's CPU priority, relayed without torch."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from studio.core.training.isolated import _below, _start, lower_priority
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+
+
+def _priority(pid: int | str = "thread-self") -> tuple[int, int]:
+    """(nice, scheduling policy) from /proc: fields 19 and 41 of stat."""
+    path = "/proc/thread-self/stat" if pid == "thread-self" else f"/proc/{pid}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[16]), int(fields[38])
+
+
+@linux
+def test_lowering_a_thread_leaves_the_others_alone():
+    before = _priority()
+    seen = {}
+
+    def run():
+        seen["how"] = lower_priority(5)
+        seen["inside"] = _priority()
+        seen["below"] = _below(before[0])
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert _priority() == before  # this thread (the window's, in the app) kept its priority
+    assert seen["how"] and seen["below"]
+    nice, policy = seen["inside"]
+    assert nice > before[0] or policy == os.SCHED_IDLE  # at nice 19 already: SCHED_IDLE is the only way down
+    assert lower_priority(0) == ""
+
+
+@linux
+def test_the_child_starts_below_the_window_from_its_first_instruction():
+    mine = _priority()
+    proc = mp.get_context("spawn").Process(target=time.sleep, args=(20,))
+    _start(proc, 5)
+    try:
+        nice, policy = _priority(proc.pid)  # read while the child is still starting its interpreter
+        assert nice > mine[0] or policy == os.SCHED_IDLE
+        assert _priority() == mine  # the calling thread was not lowered
+    finally:
+        proc.kill()
+        proc.join(10)
+
+
+def test_relaying_a_run_imports_neither_torch_nor_the_trainer():
+    code = ("import sys; import studio.core.training.runs, studio.core.training.isolated, studio.gui.train_jobs; "
+            "bad = [m for m in ('torch', 'studio.core.training.trainer', 'studio.core.training.ddp') if m in sys.modules]; "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
