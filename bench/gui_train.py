@@ -7,8 +7,10 @@
    the run's charts, as a person watching would. Prints p99 and max (goals: p99 < 30 ms, max < 100 ms).
 2. Redraw: a RunHistory with ``--points`` iterations (7 loss terms, lr) is drawn by the Train page's
    charts (peak downsampling, clip to view) and, as the baseline in the same run, by the same pyqtgraph
-   plots with neither. A redraw is ``setData`` of every curve plus a synchronous repaint. Prints the
-   median and worst of ``--repeats`` redraws (goal: under 10 ms) and the ratio baseline / charts.
+   plots with neither. A redraw is ``setData`` of every curve plus a synchronous repaint, each after one
+   more iteration was added to the history (as in a live run: every loss curve changed; the charts
+   skip only curves whose data did not move). Prints the median and worst of ``--repeats`` redraws
+   (goal: under 10 ms) and the ratio baseline / charts.
 """
 
 from __future__ import annotations
@@ -28,38 +30,54 @@ sys.path.insert(0, str(REPO / "bench"))
 GOAL_P99_MS, GOAL_MAX_MS, GOAL_REDRAW_MS = 30.0, 100.0, 10.0
 
 
+def _iteration(g: int, n: int, rng, terms: int = 6):
+    """Iteration ``g`` of a run of ``n``: noisy decaying losses and a warmup + cosine lr."""
+    from studio.core.training.events import IterationEnd
+
+    ipe = 500
+    e, i = (g - 1) // ipe + 1, (g - 1) % ipe + 1
+    base = 2.0 / (1 + g / 2000)
+    vals = {f"loss_term{j}": float(base * (0.5 + j * 0.1) + rng.normal(0, 0.05)) for j in range(terms)}
+    lr = 0.01 * min(1.0, g / 1000) * 0.5 * (1 + np.cos(np.pi * min(g, n) / n))
+    return IterationEnd(e, i, g, ipe, vals, sum(vals.values()), lr, 10.0, g * 0.1, 0.0)
+
+
 def synthetic_history(n: int, terms: int = 6, seed: int = 0):
     """A RunHistory with ``n`` iterations of noisy decaying losses and a warmup + cosine lr."""
-    from studio.core.training.events import IterationEnd, RunStarted
+    from studio.core.training.events import RunStarted
     from studio.core.training.history import RunHistory
 
     rng = np.random.default_rng(seed)
-    ipe = 500
     h = RunHistory()
-    h.add(RunStarted("r", "seg_lite", "segm", ("a", "b"), 0, n // ipe + 1, ipe, 8, "cpu", 1, False, "segm_mAP"))
-    names = [f"loss_term{k}" for k in range(terms)]
+    h.add(RunStarted("r", "seg_lite", "segm", ("a", "b"), 0, n // 500 + 1, 500, 8, "cpu", 1, False, "segm_mAP"))
     for g in range(1, n + 1):
-        e, i = (g - 1) // ipe + 1, (g - 1) % ipe + 1
-        base = 2.0 / (1 + g / 2000)
-        vals = {k: float(base * (0.5 + j * 0.1) + rng.normal(0, 0.05)) for j, k in enumerate(names)}
-        lr = 0.01 * min(1.0, g / 1000) * 0.5 * (1 + np.cos(np.pi * g / n))
-        h._add(IterationEnd(e, i, g, ipe, vals, sum(vals.values()), lr, 10.0, g * 0.1, 0.0))
+        h._add(_iteration(g, n, rng, terms))
     h.version += 1
     return h
 
 
 def measure_redraw(app, charts, history, repeats: int) -> tuple[list[float], list[float]]:
-    """(redraws of the loss chart alone, redraws of all four charts), in ms."""
+    """(redraws of the loss chart alone, redraws of all four charts), in ms.
+
+    As in a live run, the history gains an iteration before every redraw (not timed: the relay thread
+    adds it), so every loss curve and the lr really changed; ``force`` sets every curve's data anyway.
+    """
     charts.show_history(history)
     app.processEvents()
     vp = charts.view.viewport()
     loss_rect = charts.view.mapFromScene(charts.loss_plot.sceneBoundingRect()).boundingRect()
+    rng = np.random.default_rng(1)
+    n = len(history.losses["loss"])
     one, four = [], []
     for _ in range(repeats):
+        n += 1
+        history.add(_iteration(n, n, rng))
         t = time.perf_counter()
         charts.refresh(force=True)
         vp.repaint(loss_rect)
         one.append((time.perf_counter() - t) * 1000)
+        n += 1
+        history.add(_iteration(n, n, rng))
         t = time.perf_counter()
         charts.refresh(force=True)
         vp.repaint()
@@ -72,13 +90,46 @@ def undecimated(charts) -> None:
     charts.decimate = False
 
 
+def _schedstat() -> tuple[float, float]:
+    """(ms on a CPU, ms waiting for a CPU) of the calling thread so far (Linux; zeros elsewhere)."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            run_ns, wait_ns = f.read().split()[:2]
+        return int(run_ns) / 1e6, int(wait_ns) / 1e6
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+def stall_meter():
+    """bench/gui_latency.py's StallMeter that also splits every stall into the GUI thread's own CPU time,
+    its wait for a CPU (the machine is busy: other processes, this one's child) and the rest, where it
+    was blocked: on the GIL held by another thread of the app (or another lock)."""
+    from gui_latency import TICK_MS, StallMeter
+
+    class Meter(StallMeter):
+        def start(self) -> None:
+            self.parts: list[tuple[float, float, float]] = []  # per tick: (cpu ms, CPU-wait ms, blocked ms)
+            self._sched = _schedstat()
+            super().start()
+
+        def _tick(self) -> None:
+            now, sched = time.perf_counter(), _schedstat()
+            gap = (now - self._last) * 1000
+            cpu, wait = sched[0] - self._sched[0], sched[1] - self._sched[1]
+            self.parts.append((cpu, wait, max(0.0, gap - TICK_MS - cpu - wait)))
+            self._sched = sched
+            super()._tick()
+
+    return Meter()
+
+
 def run_training(app, a, tmp: Path):
     from PySide6.QtCore import QTimer
 
     import collections
     import threading
 
-    from gui_latency import Sampler, StallMeter, percentile
+    from gui_latency import Sampler, percentile
     from studio.core.config.init import init_config
     from studio.core.demo import generate
     from studio.core.workspace import Workspace
@@ -95,7 +146,7 @@ def run_training(app, a, tmp: Path):
     window.show()
     window.train_page.set_workspace(ws)
     page = window.train_page
-    meter = StallMeter()
+    meter = stall_meter()
     marks = []
 
     def visit_pages() -> None:  # what a person does while waiting
@@ -125,13 +176,21 @@ def run_training(app, a, tmp: Path):
     elapsed = time.perf_counter() - marks[0]
     stalls = [s for _t, s, _p in meter.stalls]
     print("\nlongest stalls while training (GUI stack / other threads):")
-    for end, ms, _p in sorted(meter.stalls, key=lambda s: -s[1])[:4]:
-        print(f"  {ms:6.1f} ms at {end - marks[0]:6.1f} s")
+    worst = sorted(range(len(meter.stalls)), key=lambda k: -meter.stalls[k][1])
+    for k in worst[:4]:
+        end, ms, _p = meter.stalls[k]
+        cpu, wait, blocked = meter.parts[k]
+        print(f"  {ms:6.1f} ms at {end - marks[0]:6.1f} s: GUI thread on a CPU {cpu:5.1f} ms, waiting for a CPU "
+              f"{wait:5.1f} ms, blocked (GIL) {blocked:5.1f} ms")
         gui, others = sampler.during(end - (ms + 5) / 1000, end)
         for stack, n in collections.Counter(gui).most_common(2):
             print(f"      GUI   {n:3d}: " + " <- ".join(stack[:5]))
         for other, n in collections.Counter(others).most_common(2):
             print(f"      other {n:3d}: {other}")
+    big = [meter.parts[k] for k in worst if meter.stalls[k][1] > 30]
+    if big:
+        print(f"  the {len(big)} stalls over 30 ms: GUI thread on a CPU {sum(p[0] for p in big):.0f} ms, waiting for a "
+              f"CPU {sum(p[1] for p in big):.0f} ms, blocked (GIL) {sum(p[2] for p in big):.0f} ms in all")
     h = page.live
     iters = len(h.losses["loss"]) if h and "loss" in h.losses else 0
     epochs = h.last_epoch.epoch if h and h.last_epoch else 0
@@ -161,6 +220,7 @@ def main() -> int:
 
         t = time.perf_counter()
         hist = synthetic_history(a.points)
+        base_hist = synthetic_history(a.points)  # its own copy: the redraws append to a history
         print(f"history of {a.points} iterations built in {time.perf_counter() - t:.1f} s (not measured)")
         charts = TrainCharts()
         charts.timer.stop()
@@ -172,8 +232,10 @@ def main() -> int:
         base.resize(1000, 560)
         base.show()
         undecimated(base)
-        b_one, b_four = measure_redraw(app, base, hist, max(3, a.repeats // 5))
+        b_one, b_four = measure_redraw(app, base, base_hist, max(3, a.repeats // 5))
         med_fast, med_slow = float(np.median(one)), float(np.median(b_one))
+        if hasattr(os, "getloadavg"):
+            print(f"machine load (1-min average) {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
         print(f"\nredraw with {a.points} points: setData of every curve + a synchronous repaint (1000 x 560 px)")
         print(f"  loss chart (8 curves), decimated:   median {med_fast:6.1f} ms, max {max(one):6.1f} ms   (goal < {GOAL_REDRAW_MS:.0f})")
         print(f"  loss chart, baseline (every point):  median {med_slow:6.1f} ms, max {max(b_one):6.1f} ms")
@@ -185,7 +247,10 @@ def main() -> int:
         app.processEvents()
         ok = med_fast < GOAL_REDRAW_MS
         if not a.skip_training:
+            load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             p99, worst, ticks, elapsed, iters, epochs = run_training(app, a, tmp)
+            load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"machine load (1-min average) {load0:.1f} before training, {load1:.1f} after; {os.cpu_count()} CPUs")
             print(f"\ntraining in the app: {epochs} epochs, {iters} iterations in {elapsed:.1f} s; {ticks} ticks of 5 ms")
             print(f"GIL switch interval: {sys.getswitchinterval() * 1000:g} ms")
             print(f"  stall p99: {p99:6.1f} ms   (goal < {GOAL_P99_MS:.0f})")
