@@ -42,6 +42,7 @@ def _plot(title: str, y_label: str, widest_tick: str) -> pg.PlotItem:
     p = pg.PlotItem(title=title)
     # no grid: its alpha-blended lines double the repaint time of the four charts (bench/gui_train.py)
     p.setLabel("bottom", "epoch")
+    p.getAxis("bottom").enableAutoSIPrefix(False)  # "0.25" early in a run, not "250" and "epoch (x0.001)"
     p.setLabel("left", y_label)
     _fix_width(p.getAxis("left"), widest_tick)
     p.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(30, 32, 36, 180))  # translucent: no spike hides behind it
