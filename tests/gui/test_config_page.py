@@ -55,7 +55,7 @@ def retype(qtbot, line, text: str) -> None:
 def test_open_shows_the_config_and_start_is_enabled(page, workspace):
     assert page.current_path == (workspace.folder("configs") / "demo.yaml").resolve()
     assert page.picker.currentText() == "demo.yaml"
-    assert page.form.text_of("model.arch") == "seg_lite"  # the demo has polygons
+    assert page.form.text_of("model.arch") == "seg_fast"  # the demo has polygons
     assert page.form.text_of("train.device") == "cpu"
     assert page.yaml.text() == page.current_path.read_text(), "opening rewrites nothing"
     assert not page.is_dirty() and not page.save_button.isEnabled()
@@ -90,8 +90,8 @@ def test_invalid_value_shows_inline_then_fixing_it_enables_start(qtbot, page):
 
 def test_yaml_edits_reach_the_form_and_a_syntax_error_keeps_it(qtbot, page):
     text = page.yaml.text()
-    assert "epochs: 50" in text
-    page.yaml.edit.setPlainText(text.replace("epochs: 50", "epochs: 7").replace("optimizer: adamw", "optimizer: sgd"))
+    assert "epochs: 300" in text
+    page.yaml.edit.setPlainText(text.replace("epochs: 300", "epochs: 7").replace("optimizer: adamw", "optimizer: sgd"))
     qtbot.waitUntil(lambda: page.form.text_of("train.epochs") == "7", timeout=5_000)
     assert page.form.text_of("train.optimizer") == "sgd"
     assert page.is_dirty()
@@ -146,24 +146,24 @@ def test_presets_apply_for_the_datasets_task(qtbot, page):
         assert not page.start_button.isEnabled()
 
     page.apply_preset("CPU quick")
-    assert page.form.text_of("model.arch") == "seg_lite"
-    assert page.form.text_of("train.time_limit") == "15m" and page.form.text_of("train.amp") == "none"
+    assert page.form.text_of("model.arch") == "seg_fast"
+    assert page.form.text_of("train.time_limit") == "20m" and page.form.text_of("train.amp") == "none"
     assert page.form.text_of("model.weights") == ""
     settle(qtbot, page)
-    assert page.errors == {} and page.config.train.time_limit == 900
+    assert page.errors == {} and page.config.train.time_limit == 1200
     assert page.start_button.isEnabled()
 
 
 def test_config_with_base_highlights_its_overrides(qtbot, page, workspace):
     child = workspace.folder("configs") / "exp.yaml"
-    child.write_text("_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: 4\ndata:\n  image_size: 256\n")
+    child.write_text("_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: 8\ndata:\n  image_size: 256\n")
     assert page.open_config(child)
     settle(qtbot, page)
     form = page.form
     assert form.is_highlighted("train.epochs") and form.is_highlighted("data.image_size")
     assert not form.is_highlighted("train.batch_size"), "the same value as the base"
     assert not form.is_highlighted("train.lr") and form.text_of("train.lr") == "0.002", "inherited"
-    assert "Overrides demo.yaml: 50" in form.rows["train.epochs"].label.toolTip()
+    assert "Overrides demo.yaml: 300" in form.rows["train.epochs"].label.toolTip()
     assert "based on demo.yaml" in page.yaml_title.text()
     assert form.rows["train.epochs"].reset.isVisibleTo(form) and not form.rows["train.lr"].reset.isVisibleTo(form)
     assert [page.picker.itemText(i) for i in range(page.picker.count())] == ["demo.yaml", "exp.yaml"]
@@ -172,7 +172,7 @@ def test_config_with_base_highlights_its_overrides(qtbot, page, workspace):
     assert form.is_highlighted("train.lr")
     assert yaml.safe_load(page.yaml.text())["train"]["lr"] == 0.001, "a form edit becomes an override"
     form.rows["train.epochs"].reset.click()
-    assert form.text_of("train.epochs") == "50" and not form.is_highlighted("train.epochs")
+    assert form.text_of("train.epochs") == "300" and not form.is_highlighted("train.epochs")
     assert "epochs" not in yaml.safe_load(page.yaml.text())["train"]
 
     page.yaml.edit.setPlainText(page.yaml.text().replace("_base_: demo.yaml", "_base_: gone.yaml"))

@@ -160,6 +160,14 @@ def test_seg_fast_learns_a_box_and_its_mask_at_a_known_place():
         sum(losses.values()).backward()
         opt.step()
         sched.step()
+    # precise BatchNorm: 60 steps are too few for running statistics at momentum 0.03 to catch up (a real
+    # run has hundreds), so set them to the training batch's exact statistics before evaluating
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: one pass gives the batch's statistics
+    with torch.no_grad():
+        model([img, img.flip(-1)] * 2, [target, flipped] * 2)
     model.eval()
     with torch.no_grad():
         det = model([img])[0]
