@@ -94,6 +94,30 @@ def test_start_pause_stop_resume_extend(qtbot, page, workspace):
     assert len(list_runs(workspace.folder("runs"))) == 1
 
 
+def test_the_default_model_trains_with_its_loss_terms_charted(qtbot, jobs, tmp_path, demo):
+    """The default architecture (seg_fast, from `config init` without --arch) trains from the page like any other."""
+    from studio.core.config.init import init_config
+    from studio.core.workspace import Workspace
+
+    ws = Workspace.create(tmp_path / "ws", "d")
+    cfg = init_config(demo["train"].annotations, ws.folder("configs") / "default.yaml", val_ann=demo["val"].annotations,
+                      overrides={"data": {"image_size": 64, "workers": 0},
+                                 "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "warmup_iters": 2}})
+    assert cfg.model.arch == "seg_fast"
+    p = TrainPage(jobs)
+    qtbot.addWidget(p)
+    p.resize(1400, 900)
+    p.show()
+    p.set_workspace(ws)
+    assert p.start()
+    _wait_idle(qtbot, p)
+    p.charts.refresh(force=True)
+    terms = {k for plot, k in p.charts._curves if plot == "loss"}
+    assert {"loss", "loss_cls", "loss_box", "loss_dfl", "loss_mask"} <= terms
+    assert {k for plot, k in p.charts._curves if plot == "metric"} >= {"segm_mAP", "bbox_mAP"}
+    assert p.runs.summary_of(p.live_dir) is not None
+
+
 @pytest.mark.slow  # two trainings in child processes; ~30 s on a quiet 2-core machine
 def test_a_trainer_exception_shows_its_traceback_and_the_run_stays_resumable(qtbot, page, workspace, demo, tmp_path):
     """A val image vanishes during epoch 2: the trainer (in its child process) fails in the evaluation."""
