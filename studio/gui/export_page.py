@@ -33,9 +33,10 @@ from studio.core.errors import StudioError
 from studio.core.export.formats import FORMAT_KEY, FORMATS, ExportFormat, unavailable, validate_options
 from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint
 from studio.gui.dialog_parts import PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color
-from studio.gui.export_jobs import CheckpointInfo, ExportRun, describe_checkpoint, infer_command, list_export_runs
+from studio.gui.export_jobs import CheckpointInfo, ExportRun, describe_checkpoint, infer_command
 from studio.gui.export_options import ExportOptions
 from studio.gui.export_report_view import ExportReportView
+from studio.gui.run_picker import RunPicker
 from studio.gui.workers import Jobs, Worker
 
 log = logging.getLogger("studio.gui.export")
@@ -56,17 +57,14 @@ def _muted(text: str = "") -> QLabel:
     return label
 
 
-class ExportPage(QWidget):
+class ExportPage(RunPicker, QWidget):
     title = "Export"
 
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
         self.jobs = jobs
-        self.runs_root: Path | None = None
+        self._init_run_picker()
         self.exports_root: Path | None = None
-        self.runs: list[ExportRun] = []
-        self.run: ExportRun | None = None
-        self.checkpoint: Path | None = None
         self.info: CheckpointInfo | None = None
         self.worker: Worker | None = None
         self.latency_runs = 10  # median of this many timed runs per backend (tests lower it)
@@ -193,20 +191,12 @@ class ExportPage(QWidget):
         lay.setContentsMargins(10, 8, 10, 8)
         lay.addWidget(split, 1)
 
-    # ------------------------------------------------------------------ workspace and runs
+    # ------------------------------------------------------------------ workspace and runs (RunPicker)
     def set_workspace(self, ws) -> None:
-        self.runs_root = ws.folder("runs")
         self.exports_root = ws.folder("exports")
-        self.refresh_runs()
+        super().set_workspace(ws)
 
-    def refresh_runs(self) -> None:
-        if self.runs_root is None:
-            return
-        self.jobs.run(list_export_runs, self.runs_root, title="Reading runs", show=False, on_finished=self._on_runs,
-                      on_failed=lambda msg, _tb: self.status.setText(error_html(f"cannot read the runs: {msg}")))
-
-    def _on_runs(self, runs: list[ExportRun]) -> None:
-        self.runs = list(runs)
+    def _fill_runs(self, runs: list[ExportRun]) -> None:
         self.run_list.blockSignals(True)
         self.run_list.clear()
         for r in runs:
@@ -217,55 +207,19 @@ class ExportPage(QWidget):
             self.run_list.addItem(it)
         self.run_list.blockSignals(False)
         self.runs_empty.setVisible(not runs)
-        if self.checkpoint is not None and self._find_run(self.checkpoint.parent) is not None:
-            self._show_run(self._find_run(self.checkpoint.parent), self.checkpoint.name)
-        elif self.checkpoint is None and runs:
-            self.run_list.setCurrentRow(0)  # the newest run, its best checkpoint
+
+    def _set_run_row(self, row: int) -> None:
+        self.run_list.blockSignals(True)
+        self.run_list.setCurrentRow(row)
+        self.run_list.blockSignals(False)
+
+    def _runs_shown(self) -> None:
         self._update()
 
-    def _find_run(self, folder: Path) -> ExportRun | None:
-        for r in self.runs:
-            if r.path == folder:
-                return r
-        return None
-
-    def _on_run_row(self, row: int) -> None:
-        if 0 <= row < len(self.runs):
-            run = self.runs[row]
-            self._show_run(run, run.checkpoints[0])
-            self._set_checkpoint(run.path / run.checkpoints[0])
-
-    def _show_run(self, run: ExportRun | None, ckpt_name: str | None) -> None:
-        """Select ``run`` in the list and fill the checkpoint choice, without reacting to it."""
-        changed = run != self.run
-        self.run = run
-        self.run_list.blockSignals(True)
-        self.run_list.setCurrentRow(self.runs.index(run) if run in self.runs else -1)
-        self.run_list.blockSignals(False)
-        self.ckpt_combo.blockSignals(True)
-        self.ckpt_combo.clear()
-        if run is not None:
-            for n in run.checkpoints:
-                self.ckpt_combo.addItem(n, str(run.path / n))
-            self.ckpt_combo.setCurrentIndex(max(0, self.ckpt_combo.findText(ckpt_name or "")))
-        elif self.checkpoint is not None:
-            self.ckpt_combo.addItem(str(self.checkpoint), str(self.checkpoint))
-        self.ckpt_combo.blockSignals(False)
+    def _run_shown(self, run: ExportRun | None, changed: bool) -> None:
         if changed and run is not None:
             self.verify_ann.set_path(run.verify_ann)
             self.verify_images.set_path(run.verify_images)
-
-    def select_checkpoint(self, path: str | Path) -> None:
-        """Export ``path`` (a checkpoint file, in a run of this workspace or anywhere)."""
-        path = Path(path)
-        self.checkpoint = None
-        self._show_run(self._find_run(path.parent), path.name)
-        self._set_checkpoint(path)
-
-    def _on_ckpt_choice(self, i: int) -> None:
-        data = self.ckpt_combo.itemData(i) if i >= 0 else None
-        if data:
-            self._set_checkpoint(Path(data))
 
     def _set_checkpoint(self, path: Path) -> None:
         if path == self.checkpoint:

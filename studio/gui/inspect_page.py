@@ -18,16 +18,17 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from studio.gui.dialog_parts import JobSlot, error_html, status_label
-from studio.gui.export_jobs import ExportRun, list_export_runs
+from studio.gui.export_jobs import ExportRun
 from studio.gui.inspect_explain import CamPanel, FeatmapPanel
 from studio.gui.inspect_jobs import ExplainSession, open_explain
 from studio.gui.inspect_predictions import PredictionsPanel
+from studio.gui.run_picker import RunPicker
 from studio.gui.workers import Jobs
 
 log = logging.getLogger("studio.gui.inspect")
 
 
-class InspectPage(QWidget):
+class InspectPage(RunPicker, QWidget):
     title = "Inspect"
 
     annotation_proposed = Signal(object, object, object)  # image id, category id, flat polygon or xywh box
@@ -35,10 +36,7 @@ class InspectPage(QWidget):
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
         self.jobs = jobs
-        self.runs_root: Path | None = None
-        self.runs: list[ExportRun] = []
-        self.run: ExportRun | None = None
-        self.checkpoint: Path | None = None
+        self._init_run_picker()
         self.session: ExplainSession | None = None
         self.session_slot = JobSlot(jobs, self)
         self.explain_slot = JobSlot(jobs, self)
@@ -47,7 +45,7 @@ class InspectPage(QWidget):
     def _build(self) -> None:
         self.run_combo = QComboBox()
         self.run_combo.setMinimumWidth(260)
-        self.run_combo.currentIndexChanged.connect(self._on_run_choice)
+        self.run_combo.currentIndexChanged.connect(self._on_run_row)
         self.ckpt_combo = QComboBox()
         self.ckpt_combo.setMinimumWidth(120)
         self.ckpt_combo.setToolTip("best.pt: the best val metric; last.pt: the last epoch; epoch_N.pt: kept snapshots")
@@ -81,19 +79,8 @@ class InspectPage(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.tabs, 1)
 
-    # ------------------------------------------------------------------ workspace and runs
-    def set_workspace(self, ws) -> None:
-        self.runs_root = ws.folder("runs")
-        self.refresh_runs()
-
-    def refresh_runs(self) -> None:
-        if self.runs_root is None:
-            return
-        self.jobs.run(list_export_runs, self.runs_root, title="Reading runs", show=False, on_finished=self._on_runs,
-                      on_failed=lambda msg, _tb: self.status.setText(error_html(f"cannot read the runs: {msg}")))
-
-    def _on_runs(self, runs: list[ExportRun]) -> None:
-        self.runs = list(runs)
+    # ------------------------------------------------------------------ runs (RunPicker)
+    def _fill_runs(self, runs: list[ExportRun]) -> None:
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for r in runs:
@@ -101,49 +88,15 @@ class InspectPage(QWidget):
             self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best})", str(r.path))
         self.run_combo.setCurrentIndex(-1)
         self.run_combo.blockSignals(False)
-        if self.checkpoint is not None and self._find_run(self.checkpoint.parent) is not None:
-            self._show_run(self._find_run(self.checkpoint.parent), self.checkpoint.name)
-        elif self.checkpoint is None and runs:
-            self.run_combo.setCurrentIndex(0)  # the newest run, its best checkpoint
-        elif not runs:
-            self.info.setText("No run with a checkpoint yet: train one on the Train page.")
 
-    def _find_run(self, folder: Path) -> ExportRun | None:
-        return next((r for r in self.runs if r.path == folder), None)
-
-    def _on_run_choice(self, i: int) -> None:
-        if 0 <= i < len(self.runs):
-            run = self.runs[i]
-            self._show_run(run, run.checkpoints[0])
-            self._set_checkpoint(run.path / run.checkpoints[0])
-
-    def _show_run(self, run: ExportRun | None, ckpt_name: str | None) -> None:
-        """Show ``run`` and its checkpoints in the combos, without reacting to it."""
-        self.run = run
+    def _set_run_row(self, row: int) -> None:
         self.run_combo.blockSignals(True)
-        self.run_combo.setCurrentIndex(self.runs.index(run) if run in self.runs else -1)
+        self.run_combo.setCurrentIndex(row)
         self.run_combo.blockSignals(False)
-        self.ckpt_combo.blockSignals(True)
-        self.ckpt_combo.clear()
-        if run is not None:
-            for n in run.checkpoints:
-                self.ckpt_combo.addItem(n, str(run.path / n))
-            self.ckpt_combo.setCurrentIndex(max(0, self.ckpt_combo.findText(ckpt_name or "")))
-        elif self.checkpoint is not None:
-            self.ckpt_combo.addItem(self.checkpoint.name, str(self.checkpoint))
-        self.ckpt_combo.blockSignals(False)
 
-    def _on_ckpt_choice(self, i: int) -> None:
-        data = self.ckpt_combo.itemData(i) if i >= 0 else None
-        if data:
-            self._set_checkpoint(Path(data))
-
-    def select_checkpoint(self, path: str | Path) -> None:
-        """Inspect ``path`` (a checkpoint file in a run of this workspace or anywhere)."""
-        path = Path(path)
-        self.checkpoint = None
-        self._show_run(self._find_run(path.parent), path.name)
-        self._set_checkpoint(path)
+    def _runs_shown(self) -> None:
+        if not self.runs:
+            self.info.setText("No run with a checkpoint yet: train one on the Train page.")
 
     def _set_checkpoint(self, path: Path) -> None:
         if path == self.checkpoint:
