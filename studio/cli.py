@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from studio.core.errors import StudioError
+from studio.core.text import plural
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -41,7 +42,7 @@ def cmd_dataset_import(a: argparse.Namespace) -> int:
     res = api.dataset_import(a.src, a.output, fmt=a.format, images=a.images, options=opts)
     ds = res.dataset
     print(f"wrote {a.output}: {len(ds.images)} images, {len(ds.annotations)} annotations, "
-          f"{len(ds.categories)} classes ({', '.join(ds.class_names)}); images in {res.images_dir}")
+          f"{plural(len(ds.categories), 'class', 'classes')} ({', '.join(ds.class_names)}); images in {res.images_dir}")
     for w in res.warnings[: a.max_warnings]:
         print(f"warning: {w}", file=sys.stderr)
     if len(res.warnings) > a.max_warnings:

@@ -38,6 +38,7 @@ from studio.gui.export_options import ExportOptions
 from studio.gui.export_report_view import ExportReportView
 from studio.gui.run_picker import RunPicker
 from studio.gui.workers import Jobs, Worker
+from studio.core.text import plural
 
 log = logging.getLogger("studio.gui.export")
 
@@ -241,7 +242,7 @@ class ExportPage(RunPicker, QWidget):
         best = f"<br>best {info.metric_name or 'metric'}: {info.best_metric:.4f}" if info.best_metric is not None else ""
         size = f", {info.image_size} px" if info.image_size else ""
         self.ckpt_info.setText(f"<b>{info.arch.name}</b> ({info.arch.task}{size})<br>epoch {info.epoch}{best}<br>"
-                               f"{len(info.classes)} classes: {classes}<br>"
+                               f"{plural(len(info.classes), 'class', 'classes')}: {classes}<br>"
                                f"<span style='color:gray'>exporting on: {info.device.upper()}</span>")
         self._update()
 

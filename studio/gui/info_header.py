@@ -9,15 +9,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from studio.gui import palette
+from studio.core.text import plural
 
 
 def _badge(text: str, color: str | None = None) -> str:
     style = f"color:{color}; font-weight:600" if color else "font-weight:600"
     return f'<span style="{style}">{html.escape(text)}</span>'
-
-
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 class InfoHeader(QWidget):
@@ -70,15 +67,15 @@ class InfoHeader(QWidget):
 
     def show_counts(self, images: int, annotations: int, classes: int) -> None:
         self.counts.setText(" · ".join([
-            _badge(_plural(images, "image")), _badge(_plural(annotations, "annotation")), _badge(_plural(classes, "class", "classes")),
+            _badge(plural(images, "image")), _badge(plural(annotations, "annotation")), _badge(plural(classes, "class", "classes")),
         ]))
 
     def show_checking(self, text: str) -> None:
         self.check.setText(html.escape(text))
 
     def show_check(self, errors: int, warnings: int) -> None:
-        e = _badge(_plural(errors, "error"), palette.ERROR.name() if errors else palette.OK.name())
-        w = _badge(_plural(warnings, "warning"), palette.WARNING.name() if warnings else palette.OK.name())
+        e = _badge(plural(errors, "error"), palette.ERROR.name() if errors else palette.OK.name())
+        w = _badge(plural(warnings, "warning"), palette.WARNING.name() if warnings else palette.OK.name())
         self.check.setText(f"check: {e} · {w}")
 
     def show_error(self, message: str) -> None:

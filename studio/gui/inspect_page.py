@@ -24,6 +24,7 @@ from studio.gui.inspect_jobs import ExplainSession, open_explain
 from studio.gui.inspect_predictions import PredictionsPanel
 from studio.gui.run_picker import RunPicker
 from studio.gui.workers import Jobs
+from studio.core.text import plural
 
 log = logging.getLogger("studio.gui.inspect")
 
@@ -123,7 +124,7 @@ class InspectPage(RunPicker, QWidget):
         self.featmaps.set_session(session)
         self.cam.set_session(session)
         n = len(session.layers.spatial_layers())
-        self.status.setText(f"{session.checkpoint.name}: {len(session.class_names)} classes, {n} layers with feature maps.")
+        self.status.setText(f"{session.checkpoint.name}: {plural(len(session.class_names), 'class', 'classes')}, {n} layers with feature maps.")
         if self.predictions.image_id is not None:
             self._follow_image(self.predictions.preds.image_file(self.predictions.image_id))
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QTableView,
@@ -225,6 +226,8 @@ class PredictionsPanel(QWidget):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         views = QHBoxLayout()
         for title, view in ((self.gt_title, self.gt_view), (self.pred_title, self.pred_view)):
+            # a long file name in a title must not widen its column: the two views stay the same size
+            title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             col = QVBoxLayout()
             col.addWidget(title)
             col.addWidget(view, 1)
@@ -569,6 +572,7 @@ class PredictionsPanel(QWidget):
                          selected=sel[0] if sel else None, labels=shown <= MAX_LABELLED)
         name = image.get("file_name")
         self.pred_title.setText(f"Predictions · {name}" if side else f"Ground truth (dashed) and predictions · {name}")
+        self.pred_title.setToolTip(name)
 
     # ------------------------------------------------------------------ accepting predictions
     def _proposals(self):

@@ -39,6 +39,7 @@ from studio.gui.charts import TrainCharts
 from studio.gui.runs_panel import RunsPanel
 from studio.gui.train_jobs import delete_runs, load_histories, load_history, run_training, scan_runs
 from studio.gui.workers import Jobs, Worker
+from studio.core.text import plural
 
 log = logging.getLogger("studio.gui.train")
 
@@ -478,7 +479,7 @@ class TrainPage(QWidget):
         if st is None:
             return ""
         parts = [f"{st.arch} on {st.device}" + (f" x{st.world_size}" if st.world_size > 1 else ""),
-                 f"{len(st.classes)} classes", f"batch {st.batch_size}"]
+                 plural(len(st.classes), "class", "classes"), f"batch {st.batch_size}"]
         if it is not None:
             parts.append(f"{it.images_per_s:.1f} img/s")
             parts.append(f"{it.images_per_s / max(st.batch_size * st.world_size, 1):.2f} it/s")

@@ -25,7 +25,7 @@ def test_balloon_import_check_stats(capsys, shared_data, tmp_path):
     for split, n_img, n_poly in (("train", 61, 255), ("val", 13, 50)):
         out = tmp_path / f"{split}.json"
         code, stdout, _ = run(capsys, "dataset", "import", "--format", "via", shared_data / "balloon" / split / "via_region_data.json", "-o", out)
-        assert code == 0 and f"{n_img} images, {n_poly} annotations, 1 classes (balloon)" in stdout
+        assert code == 0 and f"{n_img} images, {n_poly} annotations, 1 class (balloon)" in stdout
         ds = Dataset.load(out)
         for a in ds.annotations:
             assert a["bbox"] == pytest.approx(polygons_bbox(a["segmentation"]))

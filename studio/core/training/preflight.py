@@ -15,6 +15,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import image_path
 from studio.core.errors import StudioError
 from studio.core.training.splits import Split, class_mismatch, open_split
+from studio.core.text import plural
 
 MAX_LISTED = 5
 
@@ -123,7 +124,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         if dup:
             rep.add("error", "data.train.ann", f"{rep.train.ann}: class names used twice: {dup}")
         rep.class_map = ClassMap.from_dataset(ds)
-        rep.add("info", "classes", f"{rep.class_map.num_classes} classes from {rep.train.ann.name}: {', '.join(rep.class_map.names)}")
+        rep.add("info", "classes", f"{plural(rep.class_map.num_classes, 'class', 'classes')} from {rep.train.ann.name}: {', '.join(rep.class_map.names)}")
         if rep.val is not None:
             diff = class_mismatch(rep.class_map, ClassMap.from_dataset(rep.val.dataset))
             if diff:
