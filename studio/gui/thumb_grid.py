@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.thumbnails import ThumbnailCache
 from studio.gui import palette
+from studio.gui.workers import background_priority
 from studio.gui.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, SEVERITY_ROLE
 
 log = logging.getLogger("studio.gui.thumbs")
@@ -86,6 +87,7 @@ class _ThumbJob(QRunnable):
         self.cache, self.path, self.generation, self.relay = cache, path, generation, relay
 
     def run(self) -> None:
+        background_priority()
         try:
             rgb = self.cache.load(self.path)
             h, w = rgb.shape[:2]

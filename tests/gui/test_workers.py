@@ -138,3 +138,34 @@ def test_run_connects_result_handlers_before_the_job_can_finish(qtbot):
     qtbot.waitUntil(lambda: len(got) == 20 and jobs.is_idle(), timeout=10_000)
     assert sorted(got) == list(range(20))
     jobs.shutdown()
+
+
+def _own_nice(progress, cancel):
+    import os
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def _run_for_result(qtbot, fn):
+    w = Worker(fn)
+    with qtbot.waitSignal(w.finished, timeout=5000) as blocker:
+        w.start()
+    qtbot.waitUntil(lambda: not w.running)
+    return blocker.args[0]
+
+
+def test_worker_threads_run_below_the_gui_thread(qtbot, monkeypatch):
+    """Workers get a higher nice than the GUI thread (Linux), so a busy decoder or check cannot delay a repaint."""
+    import os
+    import sys
+
+    import pytest
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice is Linux only")
+    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    if base >= 19:
+        pytest.skip("this process already runs at the lowest priority")
+    monkeypatch.setenv("STUDIO_WORKER_NICE", "3")
+    assert _run_for_result(qtbot, _own_nice) == min(base + 3, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base, "the GUI thread keeps its priority"
+    monkeypatch.setenv("STUDIO_WORKER_NICE", "0")
+    assert _run_for_result(qtbot, _own_nice) == base
