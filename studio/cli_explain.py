@@ -74,7 +74,8 @@ def add_parsers(sub) -> None:
     c.add_argument("--method", choices=builtin + tuple(cam_method_names(builtin)), default="gradcam",
                    help="CAM method (plugins may add more: `studio plugins`)")
     c.add_argument("--layer", action="append", metavar="NAME",
-                   help="layer to explain (repeatable; default: neck, all its levels); same names as featmap --layers")
+                   help="layer to explain (repeatable; default: neck, all its levels, or for eigencam its finest level); "
+                        "same names as featmap --layers")
     c.add_argument("--box-index", type=int, action="append", metavar="I",
                    help="explain detection I (0 = best score; repeatable; default: the --max-boxes best)")
     c.add_argument("--class", dest="class_name", metavar="NAME", help="explain a class (all its detections) instead of boxes")

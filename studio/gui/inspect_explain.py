@@ -437,13 +437,16 @@ class CamPanel(_ExplainTab):
         self.cam_view = None
         if session is None:
             return
+        self.layer.addItem("Default (neck; its finest level for EigenCAM)", None)
+        self.layer.setItemData(0, "Gradient methods: every neck level, weighed by the gradient. EigenCAM has no target "
+                                  "to weigh them by, so it uses the finest level, the one that follows objects best.",
+                               Qt.ItemDataRole.ToolTipRole)
         for word in session.layers.shortcuts:
             if word != "fpn":
                 self.layer.addItem(f"{word} (shortcut)", word)
         for name in session.layers.spatial_layers():
             self.layer.addItem(name, name)
-        default = session.layers.default[0] if session.layers.default else None
-        self.layer.setCurrentIndex(max(0, self.layer.findData(default)))
+        self.layer.setCurrentIndex(0)
         self.class_combo.addItems(list(session.class_names))
 
     def compute(self) -> bool:

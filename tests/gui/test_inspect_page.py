@@ -175,6 +175,8 @@ def test_cam_shows_mass_figures(page, qtbot):
     assert cam.stats.rowCount() == 1 and cam.stats.item(0, 0).text() == "0: box #0"
     assert cam.stats.item(0, 3).text().endswith("%") or cam.stats.item(0, 3).text() == "—"
     assert cam.picture_combo.count() == 2 and cam.view.image_item is not None
+    assert cam.layer.currentData() is None and len(cam.cam_view.result.cam.layers) >= 3  # default: every neck level
+    gradcam_layers = cam.cam_view.result.cam.layers
 
     cam.method.setCurrentIndex(2)  # EigenCAM of one class
     cam.target.setCurrentIndex(2)
@@ -183,3 +185,6 @@ def test_cam_shows_mass_figures(page, qtbot):
     assert cam.compute()
     qtbot.waitUntil(lambda: cam.cam_view.result.cam.method == "eigencam", timeout=TIMEOUT)
     assert cam.stats.item(0, 1).text() == cls and "class" in cam.stats.item(0, 0).text()
+    eig_layers = cam.cam_view.result.cam.layers
+    assert len(eig_layers) == 1 and eig_layers[0] in gradcam_layers  # EigenCAM's default: the finest level
+    assert eig_layers[0] in cam.status.text()

@@ -12,7 +12,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.data.preprocess import preprocess
 from studio.core.errors import CancelledError, StudioError
 from studio.core.explain.cam import (
-    BoxTarget, ClassTarget, box_mask, eigencam, explain, gradcam, gradcam_pp, mass_in_boxes, per_box_normalise,
+    BoxTarget, ClassTarget, box_mask, eigencam, explain, finest, gradcam, gradcam_pp, mass_in_boxes, per_box_normalise,
 )
 from studio.core.explain.jobs import cam_job
 from studio.core.inference.predictor import Predictor
@@ -41,9 +41,11 @@ def test_cam_of_every_arch_is_finite_and_image_sized(arch):
     assert [e.detection for e in grad.cam.targets] == [0, 1]
     # the score picked out of the post-processed output is still in the graph: gradients reach the neck
     assert any(float(e.map.sum()) > 0 for e in grad.cam.targets)
+    assert len(grad.cam.layers) >= 3  # every neck level
     eig = cam_job(pred, img, "eigencam", box_index=0)
     _check_result(eig.cam, 72, 112)
-    assert eig.cam.layers == grad.cam.layers and len(eig.cam.layers) >= 3  # every neck level
+    assert len(eig.cam.layers) == 1 and eig.cam.layers[0] in grad.cam.layers  # by default, the finest neck level
+    assert cam_job(pred, img, "eigencam", "neck", box_index=0).cam.layers == grad.cam.layers  # asked for: all
 
 
 @pytest.mark.parametrize("arch", ["det_lite", "retinanet_resnet50_fpn", "ssdlite320_mobilenet_v3_large"])
@@ -195,6 +197,12 @@ def test_eigencam_is_the_principal_component_with_the_activation_sign():
     assert cam.shape == (6, 6) and float(cam[1:3, 3:5].min()) > 0
     assert float(cam.sum() - cam[1:3, 3:5].sum()) < 0.05 * float(cam.sum())
     assert eigencam(torch.ones(4, 1, 1)).tolist() == [[0.0]]  # a 1x1 level has no component
+
+
+def test_finest_keeps_the_level_with_most_positions():
+    acts = [("p3", torch.zeros(1, 8, 10, 10)), ("p2", torch.zeros(1, 8, 20, 24)), ("p4", torch.zeros(1, 8, 5, 5))]
+    assert [n for n, _ in finest(acts)] == ["p2"]
+    assert finest(acts[:1]) == acts[:1] and finest([]) == []
 
 
 def test_mass_statistics_and_per_box_normalisation():

@@ -204,7 +204,7 @@ def explain(
     meta: Meta,
     *,
     method: str = "gradcam",
-    layers: list[str],
+    layers: list[str] | None = None,
     targets: Sequence[Target] | None = None,
     max_boxes: int = 5,
     score_threshold: float = 0.0,
@@ -216,6 +216,9 @@ def explain(
     """CAM of ``targets`` (default: the ``max_boxes`` best detections) on ``layers`` for one image.
 
     ``image`` is the preprocessed 3xHxW tensor and ``meta`` how it maps back to the original pixels.
+    ``layers`` default: the neck, all its levels, for gradient methods (the gradient weighs each level
+    by what the target drew from it); the finest neck level alone for a gradient-free method, whose
+    one map has no target to weigh the levels by (see :func:`finest`).
     ``use_iou`` makes box targets given by index use score x IoU (a :class:`BoxTarget` says it itself).
     Errors (no detection, unknown class, no re-predicted box) raise StudioError naming the target.
     """
@@ -226,10 +229,12 @@ def explain(
         plugin = cam_method(method, METHODS)
     names = (lambda lab: class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}")
     grad_based = method != "eigencam" if plugin is None else plugin.gradient
-    rec = Recorder(model, keep=check_names(model, layers), detach=False)
+    rec = Recorder(model, keep=check_names(model, layers or ["neck"]), detach=False)
     out = forward(model, image, rec, grad=grad_based)
     batch_hw = rec.batch_hw or (int(image.shape[-2]), int(image.shape[-1]))
-    acts = resolve(layers, rec, model)
+    acts = resolve(layers or ["neck"], rec, model)
+    if not layers and not grad_based:
+        acts = finest(acts)
     raw_scores = out["scores"]
     dets = to_detections(out, meta, with_masks=False).above(score_threshold)
     order = np.argsort(-raw_scores.detach().float().cpu().numpy(), kind="stable")[: len(dets)]
@@ -262,6 +267,20 @@ def explain(
         maps.append(cam)
     combined = per_box_normalise(maps, [e.boxes for e in explained], shared=not grad_based)
     return CamResult(method, [n for n, _ in acts], dets, explained, combined)
+
+
+def finest(acts: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:
+    """The layer with the most positions (the finest level), alone: EigenCAM's default.
+
+    A target-free map sums the levels' first components with equal weight, and the coarse levels
+    of a small detector hold too little spatial detail for theirs to follow the objects. Measured on
+    det_fast after 30 epochs on balloon val (CAM mass inside the balloons over their area share, 12
+    images): all three neck levels 1.10; the finest alone 3.28 (12 of 12 images above 1); the middle
+    one 1.20; the coarsest 0.29.
+    """
+    if len(acts) <= 1:
+        return acts
+    return [max(acts, key=lambda a: int(a[1].shape[-2]) * int(a[1].shape[-1]))]
 
 
 def _gradients(score: Tensor, acts: list[tuple[str, Tensor]]) -> list[Tensor]:

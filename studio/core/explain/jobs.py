@@ -160,7 +160,7 @@ def cam_job(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> CamJobResult:
-    """CAM of one image on ``layer`` (default: the neck outputs, all levels).
+    """CAM of one image on ``layer`` (default: the neck outputs, all levels; for EigenCAM, the finest).
 
     What is explained: ``targets`` when given (detection indices, :class:`BoxTarget`,
     :class:`ClassTarget`), else ``class_name``, else the detections ``box_index`` (one or several),
@@ -180,7 +180,8 @@ def cam_job(
     _check(cancel)
     progress(1, 3, f"computing {method}")
     x, meta = model_input(pred, rgb)
-    res = explain(pred.model, x, meta, method=method, layers=ensure_list(layer), targets=wanted, max_boxes=max_boxes,
+    layers = None if layer is None else ensure_list(layer)  # None: the method's default (see explain)
+    res = explain(pred.model, x, meta, method=method, layers=layers, targets=wanted, max_boxes=max_boxes,
                   score_threshold=thr, use_iou=use_iou, class_names=names, cancel=cancel)
     files: list[Path] = []
     partial = CamJobResult(path, rgb.shape[:2], res, names, files, 0.0)
