@@ -49,11 +49,14 @@ def demo(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("demo") / "demo", n_train=10, n_val=4, seed=1)
 
 
-def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 96, seed: int = 0) -> Path:
+def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 96, seed: int = 0,
+                    calibrate_bn: bool = False) -> Path:
     """A Studio checkpoint of ``arch`` with random (seeded) weights for the demo classes, without training.
 
     Enough for tests of loading, export, feature maps and CAM, which need a real model and class map but
-    not a useful one.
+    not a useful one. ``calibrate_bn`` sets BatchNorm's running statistics to those of a few random
+    images: with the initial ones (mean 0, variance 1) some random models' features collapse and every
+    score is the same (SSDlite: all 0.2000), so which tied box comes first is up to each backend's sort.
     """
     import torch
 
@@ -69,6 +72,15 @@ def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 
     cmap = ClassMap.from_dataset(Dataset.load(demo_split.annotations))
     torch.manual_seed(seed)
     model = build_model(arch, cmap.num_classes, image_size=size)
+    if calibrate_bn:
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration batch
+                m.train()
+        with torch.no_grad():
+            model([torch.rand(3, size * 3 // 4, size) for _ in range(4)])
     payload = {
         "arch": arch, "task": get_arch(arch).task, "classes": cmap.to_dict(), "config": cfg.model_dump(mode="json"),
         "model": model.state_dict(), "ema": None, "epoch": 0, "best_metric": None, "finished": False, "partial": False,
@@ -78,14 +90,16 @@ def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 
 
 @pytest.fixture(scope="session")
 def checkpoint_factory(tmp_path_factory, demo):
-    """``checkpoint_factory(arch, size=96) -> Path``: random-weight checkpoints, cached per (arch, size)."""
+    """``checkpoint_factory(arch, size=96, calibrate_bn=False) -> Path``: random-weight checkpoints, cached."""
     made: dict = {}
     folder = tmp_path_factory.mktemp("ckpts")
 
-    def make(arch: str = "seg_lite", size: int = 96) -> Path:
-        if (arch, size) not in made:
-            made[arch, size] = make_checkpoint(folder / f"{arch}_{size}.pt", demo["train"], arch, size)
-        return made[arch, size]
+    def make(arch: str = "seg_lite", size: int = 96, calibrate_bn: bool = False) -> Path:
+        key = (arch, size, calibrate_bn)
+        if key not in made:
+            made[key] = make_checkpoint(folder / f"{arch}_{size}{'_bn' if calibrate_bn else ''}.pt", demo["train"], arch,
+                                        size, calibrate_bn=calibrate_bn)
+        return made[key]
 
     return make
 

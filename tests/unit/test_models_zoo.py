@@ -366,7 +366,7 @@ def test_det_lite_learns_a_box_at_a_known_place():
     target = {"boxes": torch.tensor([[70.0, 40.0, 130.0, 90.0]]), "labels": torch.tensor([2])}
     flipped = {"boxes": torch.tensor([[30.0, 40.0, 90.0, 90.0]]), "labels": torch.tensor([2])}
     model = build_model("det_lite", K, image_size=160)
-    steps = 100
+    steps = 200  # at 100 the top score was 0.32 here (torch 2.14): the box was found, not yet confidently
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     model.train()
