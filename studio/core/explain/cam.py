@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from studio.core.data.preprocess import Meta
 from studio.core.errors import StudioError
 from studio.core.explain.capture import Recorder, forward, to_image
-from studio.core.explain.layers import check_names, resolve
+from studio.core.explain.layers import check_names, ensure_list, resolve
 from studio.core.inference.detections import Detections
 from studio.core.inference.predictor import to_detections
 from studio.core.jobs import CancelToken
@@ -204,7 +204,7 @@ def explain(
     meta: Meta,
     *,
     method: str = "gradcam",
-    layers: list[str] | None = None,
+    layers: str | Sequence[str] | None = None,
     targets: Sequence[Target] | None = None,
     max_boxes: int = 5,
     score_threshold: float = 0.0,
@@ -229,11 +229,12 @@ def explain(
         plugin = cam_method(method, METHODS)
     names = (lambda lab: class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}")
     grad_based = method != "eigencam" if plugin is None else plugin.gradient
-    rec = Recorder(model, keep=check_names(model, layers or ["neck"]), detach=False)
+    layer_names = ensure_list(layers)
+    rec = Recorder(model, keep=check_names(model, layer_names), detach=False)
     out = forward(model, image, rec, grad=grad_based)
     batch_hw = rec.batch_hw or (int(image.shape[-2]), int(image.shape[-1]))
-    acts = resolve(layers or ["neck"], rec, model)
-    if not layers and not grad_based:
+    acts = resolve(layer_names, rec, model)
+    if not layers and not grad_based:  # no layer chosen: the method's default
         acts = finest(acts)
     raw_scores = out["scores"]
     dets = to_detections(out, meta, with_masks=False).above(score_threshold)

@@ -180,8 +180,7 @@ def cam_job(
     _check(cancel)
     progress(1, 3, f"computing {method}")
     x, meta = model_input(pred, rgb)
-    layers = None if layer is None else ensure_list(layer)  # None: the method's default (see explain)
-    res = explain(pred.model, x, meta, method=method, layers=layers, targets=wanted, max_boxes=max_boxes,
+    res = explain(pred.model, x, meta, method=method, layers=layer, targets=wanted, max_boxes=max_boxes,
                   score_threshold=thr, use_iou=use_iou, class_names=names, cancel=cancel)
     files: list[Path] = []
     partial = CamJobResult(path, rgb.shape[:2], res, names, files, 0.0)
