@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
-from studio.core.errors import CancelledError, StudioError
+from studio.core.errors import CancelledError, error_message
 from studio.core.jobs import CancelToken
 
 log = logging.getLogger("studio.gui.jobs")
@@ -113,7 +113,7 @@ class Worker(QObject):
             self.cancelled.emit()
         except Exception as e:  # reported through the failed signal, never swallowed
             self.error = e
-            self.failed.emit(str(e) if isinstance(e, StudioError) else f"{type(e).__name__}: {e}", traceback.format_exc())
+            self.failed.emit(error_message(e), traceback.format_exc())
         else:
             if self.token.cancelled:
                 self.cancelled.emit()
