@@ -11,7 +11,7 @@ from typing import Sequence
 
 from studio.core.dataset.check import CheckReport, check_dataset
 from studio.core.dataset.model import Dataset, record_images_dir, recorded_images_dir
-from studio.core.dataset.split import split_dataset, write_splits
+from studio.core.dataset.split import check_names, check_ratios, default_names, split_dataset, split_targets, write_splits
 from studio.core.dataset.stats import DatasetStats, compute_stats, save_plots
 from studio.core.errors import DatasetError
 from studio.core.formats import ExportOptions, ImportOptions, ImportResult, detect_format, export_dataset, import_dataset
@@ -37,7 +37,11 @@ def dataset_import(
     images: str | Path | None = None,
     options: ImportOptions | None = None,
 ) -> ImportResult:
-    """Import ``src`` (any supported format, detected when ``fmt`` is None) and write COCO to ``out``."""
+    """Import ``src`` (any supported format, detected when ``fmt`` is None) and write COCO to ``out``.
+
+    ``out`` may replace an earlier COCO file, never the source or another format's file.
+    """
+    check_import_output(src, out)
     if fmt is None:
         fmt = detect_format(src)
         if fmt is None:
@@ -49,6 +53,24 @@ def dataset_import(
     info["description"] = info.get("description") or f"imported from {Path(src).name} ({fmt})"
     res.dataset.save(out)
     return res
+
+
+def check_import_output(src: str | Path, out: str | Path) -> None:
+    """Refuse an import output that is the source itself, a folder, or an existing file that is not COCO
+    (a VIA or labelme source of this or another import)."""
+    src, out = Path(src), Path(out)
+    if out.is_dir():
+        raise DatasetError("is a folder: name the COCO file to write (-o ANN.json)", file=out)
+    if not out.exists():
+        return
+    if src.exists() and out.resolve() == src.resolve():
+        raise DatasetError("is the file being imported: the import would replace its own source; choose another -o",
+                           file=out)
+    try:
+        Dataset.load(out)
+    except DatasetError:
+        raise DatasetError("exists and is not a COCO annotation file (a source of another format?): it is not "
+                           "replaced; choose another -o", file=out) from None
 
 
 def _load_with_images(ann: str | Path, images: str | Path | None) -> tuple[Dataset, Path | None]:
@@ -79,14 +101,21 @@ def dataset_stats(ann: str | Path, out_dir: str | Path | None = None) -> tuple[D
     return stats, (save_plots(stats, out_dir) if out_dir is not None else [])
 
 
-def dataset_split(ann: str | Path, ratios: Sequence[float], out_dir: str | Path, seed: int = 0, names: Sequence[str] | None = None) -> dict[str, Dataset]:
-    ds = Dataset.load(ann)
-    images_dir = images_dir_of(ann, ds)
+def dataset_split(ann: str | Path, ratios: Sequence[float], out_dir: str | Path, seed: int = 0,
+                  names: Sequence[str] | None = None, *, overwrite: bool = False,
+                  images: str | Path | None = None) -> dict[str, Dataset]:
+    """Split ``ann`` into ``OUT/NAME.json`` files. Each subset records the images folder: the one the file
+    recorded, else ``images``. Existing subset files are replaced only with ``overwrite``; the source never."""
+    check_ratios(ratios)
+    names = check_names(names, len(ratios)) if names else default_names(len(ratios))
+    split_targets(names, out_dir, overwrite=overwrite, source=ann)  # refuse before the work
+    ds, images_dir = _load_with_images(ann, None)
+    images_dir = images_dir if images_dir is not None else (Path(images) if images is not None else None)
     parts = split_dataset(ds, ratios, seed, names)
     if images_dir is not None:  # keep each part pointing at the same images
         for sub in parts.values():
             record_images_dir(sub, images_dir, out_dir)
-    write_splits(parts, out_dir)
+    write_splits(parts, out_dir, overwrite=overwrite, source=ann)
     return parts
 
 

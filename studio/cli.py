@@ -36,7 +36,7 @@ def cmd_dataset_import(a: argparse.Namespace) -> int:
 
     labels = None
     if a.labels:
-        labels = [ln.strip() for ln in Path(a.labels).read_text(encoding="utf-8").splitlines() if ln.strip()]
+        labels = _read_labels(Path(a.labels))
     opts = ImportOptions(strict=not a.lenient, default_class=a.default_class, class_attr=a.class_attr,
                          split=a.split, labels=labels)
     res = api.dataset_import(a.src, a.output, fmt=a.format, images=a.images, options=opts)
@@ -50,11 +50,29 @@ def cmd_dataset_import(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_labels(path: Path) -> list[str]:
+    """Class names from a labels file, one a line; errors name the file."""
+    from studio.core.errors import DatasetError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError("labels file not found", file=path, item="--labels") from None
+    except IsADirectoryError:
+        raise DatasetError("is a folder: name the labels file (one class name a line)", file=path, item="--labels") from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"not UTF-8 text (byte {e.start})", file=path, item="--labels") from None
+    labels = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not labels:
+        raise DatasetError("holds no class name (one name a line)", file=path, item="--labels")
+    return labels
+
+
 def cmd_dataset_export(a: argparse.Namespace) -> int:
     from studio import api
     from studio.core.formats import ExportOptions
 
-    opts = ExportOptions(copy_images=not a.no_copy_images, task=a.task)
+    opts = ExportOptions(copy_images=not a.no_copy_images, task=a.task, overwrite=a.overwrite)
     written = api.dataset_export(a.ann, a.format, a.output, images=a.images, options=opts)
     print(f"exported {a.ann} as {a.format} into {a.output} ({len(written)} file(s) written)")
     return EXIT_OK
@@ -83,7 +101,7 @@ def cmd_dataset_stats(a: argparse.Namespace) -> int:
 def cmd_dataset_split(a: argparse.Namespace) -> int:
     from studio import api
 
-    parts = api.dataset_split(a.ann, a.ratios, a.output, seed=a.seed, names=a.names)
+    parts = api.dataset_split(a.ann, a.ratios, a.output, seed=a.seed, names=a.names, overwrite=a.overwrite)
     for name, ds in parts.items():
         print(f"{Path(a.output) / (name + '.json')}: {len(ds.images)} images, {len(ds.annotations)} annotations")
     return EXIT_OK
@@ -198,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True, help="output folder")
     e.add_argument("--task", choices=("detect", "segment"), help="YOLO: labels with boxes or polygons")
     e.add_argument("--no-copy-images", action="store_true", help="refer to the images where they are instead of placing them in the output")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace a previous Studio export in a non-empty output folder (atomically; other folders are refused)")
     e.set_defaults(func=cmd_dataset_export)
 
     c = ds.add_parser("check", help="report problems; exit 1 on errors, 0 when only warnings")
@@ -219,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ratios", type=float, nargs="+", required=True)
     sp.add_argument("--names", nargs="+", help="subset names (default: train val test)")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--overwrite", action="store_true", help="replace subset files that exist already (never the source)")
     sp.add_argument("-o", "--output", required=True)
     sp.set_defaults(func=cmd_dataset_split)
 

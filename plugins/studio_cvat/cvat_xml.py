@@ -37,14 +37,15 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
-from studio.core import atomic
-from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
-from studio.core.formats.common import Collector, ExportOptions, ImportOptions, ImportResult, export_names, place_image
+from studio.core.formats.common import (
+    Collector, ExportOptions, ImportOptions, ImportResult, export_folder, place_source_image,
+)
 from studio.core.geometry import ellipse_polygon, is_rle, mask_to_rle, segmentation_to_mask
 
 NAME = "cvat"
@@ -300,9 +301,7 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
     out_dir = Path(out_dir)
     if options.copy_images and images_dir is None:
         raise DatasetError("an images folder is needed to copy the images", file=ds.source)
-    names = [im["file_name"] for im in ds.images]
-    if options.copy_images and not all(_safe(n) for n in names):
-        names = export_names(names)  # a name leading out of the folder: flatten them all
+    names = [im["file_name"] for im in ds.images]  # safe relative names: export_dataset refuses others
     root = ET.Element("annotations")
     _sub(root, "version", "1.1")
     meta = ET.SubElement(root, "meta")
@@ -317,16 +316,12 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
         _sub(lab, "type", "any")
         ET.SubElement(lab, "attributes")
     crowd = 0
-    written: list[str] = []
-    with atomic.atomic_dir(out_dir) as tmp:
+    written: list[Path] = []
+    with export_folder(ds, images_dir, out_dir, options, NAME) as folder:
         group = 0
         for k, (im, name) in enumerate(zip(ds.images, names)):
             if options.copy_images:
-                src = image_path(images_dir, im)
-                if not src.is_file():
-                    raise DatasetError("image file not found", file=src, item=f"image id {im['id']}")
-                place_image(src, tmp / "images" / name)
-                written.append(f"images/{name}")
+                written.append(place_source_image(folder, images_dir, im, f"images/{name}"))
             el = ET.SubElement(root, "image", id=str(k), name=name, width=str(im["width"]), height=str(im["height"]))
             for ann in ds.anns_for_image(im["id"]):
                 if ann.get("iscrowd"):
@@ -353,16 +348,10 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
                 options.progress(k + 1, len(ds.images))
         ET.indent(root, space="  ")
         text = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-        (tmp / XML_NAME).write_text(text, encoding="utf-8")  # inside the temporary folder: the folder is atomic
-        written.insert(0, XML_NAME)
+        written.insert(0, folder.write_text(XML_NAME, text))
     if crowd:
         log.warning("%s: skipped %d crowd region(s) (iscrowd=1 is not an object)", out_dir, crowd)
-    return [out_dir / rel for rel in written]
-
-
-def _safe(name: str) -> bool:
-    p = PurePosixPath(name.replace("\\", "/"))
-    return not p.is_absolute() and ".." not in p.parts and bool(p.parts)
+    return written
 
 
 def _f(v: float) -> str:

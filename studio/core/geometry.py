@@ -71,6 +71,68 @@ def _compressed(rle: dict) -> dict:
     return rle
 
 
+def rle_counts(counts: str) -> list[int]:
+    """Run lengths of a compressed COCO RLE string (pycocotools' rleFrString); ValueError when malformed."""
+    out: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x = k = 0
+        more = True
+        while more:
+            if p >= n:
+                raise ValueError("the string ends inside a number")
+            c = ord(counts[p]) - 48
+            if not 0 <= c <= 63:
+                raise ValueError(f"character {counts[p]!r} at position {p} is not an RLE digit")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(out) > 2:
+            x += out[-2]
+        out.append(x)
+    return out
+
+
+def rle_problem(rle: Any, height: int | None = None, width: int | None = None) -> str | None:
+    """What is wrong with an RLE mask (bad size, size other than the image's, broken or wrong-length
+    counts), or None when it decodes to exactly ``height x width`` pixels."""
+    if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
+        return "an RLE needs 'size' and 'counts'"
+    size = rle["size"]
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)):
+        return f"RLE size must be [height, width] as two non-negative integers, got {size!r}"
+    h, w = size
+    if height is not None and width is not None and (h, w) != (height, width):
+        return f"RLE size {h}x{w} (height x width) differs from the image's {height}x{width}"
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        try:
+            counts = counts.decode("ascii")
+        except UnicodeDecodeError:
+            return "RLE counts are not ASCII"
+    if isinstance(counts, str):
+        try:
+            runs = rle_counts(counts)
+        except ValueError as e:
+            return f"RLE counts are not a valid compressed string: {e}"
+    elif isinstance(counts, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
+            return "RLE counts must be integers"
+        runs = counts
+    else:
+        return f"RLE counts must be a string or a list of integers, got {type(counts).__name__}"
+    if any(v < 0 for v in runs):
+        return "RLE counts hold a negative run length"
+    total = sum(runs)
+    if total != h * w:
+        return f"RLE counts cover {total} pixels, the {h}x{w} mask has {h * w}"
+    return None
+
+
 def segmentation_area_bbox(seg: Any) -> tuple[float, list[float]]:
     """Area and bbox of a segmentation: polygon area (shoelace) and extents, or RLE pixel count."""
     if is_rle(seg):

@@ -17,8 +17,8 @@ import numpy as np
 
 from studio import api
 from studio.core.dataset.check import CheckReport, check_dataset
-from studio.core.dataset.model import Dataset, image_path, read_json, record_images_dir, recorded_images_dir
-from studio.core.dataset.split import split_dataset, split_ids, write_splits
+from studio.core.dataset.model import Dataset, image_path, read_json, record_images_dir
+from studio.core.dataset.split import split_ids
 from studio.core.errors import DatasetError, StudioError
 from studio.core.formats import ExportOptions, ImportOptions, ImportResult, detect_format, get_format, import_dataset
 from studio.core.geometry import is_rle, segmentation_to_mask
@@ -350,8 +350,7 @@ def save_import(preview: ImportPreview, out: str | Path, progress: ProgressFn = 
     req = preview.request
     if out.suffix.lower() != ".json":
         raise DatasetError("the output must be a .json file", file=out)
-    if os.path.abspath(out) == os.path.abspath(req.src):
-        raise DatasetError("this is the source file: pick another name so the original stays", file=out)
+    api.check_import_output(req.src, out)  # never the source itself, nor another format's file
     progress(0, 1, f"writing {out.name}")
     ds = preview.dataset
     info = record_images_dir(ds, preview.result.images_dir, out.parent)
@@ -368,10 +367,10 @@ def save_import(preview: ImportPreview, out: str | Path, progress: ProgressFn = 
 
 # ---------------------------------------------------------------------------------------- export
 def export_dataset_job(ann: str | Path, fmt: str, out_dir: str | Path, images: str | Path | None = None,
-                       copy_images: bool = True, task: str | None = None, progress: ProgressFn = no_progress,
-                       cancel: CancelToken | None = None) -> list[Path]:
+                       copy_images: bool = True, task: str | None = None, overwrite: bool = False,
+                       progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> list[Path]:
     """``studio dataset export`` with progress and cancel: the files written."""
-    opts = ExportOptions(copy_images=copy_images, task=task,
+    opts = ExportOptions(copy_images=copy_images, task=task, overwrite=overwrite,
                          progress=_item_progress(progress, cancel, f"exporting as {fmt}"))
     progress(0, 0, f"reading {Path(ann).name}")
     return api.dataset_export(ann, fmt, out_dir, images=images, options=opts)
@@ -410,7 +409,7 @@ def preview_split(source: str | Path | Dataset, ratios: Sequence[float], names: 
 
 
 def write_split(ann: str | Path, ratios: Sequence[float], names: Sequence[str], out_dir: str | Path, seed: int = 0,
-                images_dir: str | Path | None = None, progress: ProgressFn = no_progress,
+                images_dir: str | Path | None = None, overwrite: bool = False, progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> list[tuple[Path, int, int]]:
     """Write the subsets with ``studio.api.dataset_split``: ``(file, images, annotations)`` per subset.
 
@@ -419,17 +418,6 @@ def write_split(ann: str | Path, ratios: Sequence[float], names: Sequence[str], 
     """
     progress(0, 1, f"splitting {Path(ann).name}")
     out_dir = Path(out_dir)
-    ds = None
-    if images_dir is not None:
-        ds = Dataset.load(ann)
-        if recorded_images_dir(ann, ds) is not None:
-            ds = None  # the api keeps the recorded folder
-    if ds is None:
-        parts = api.dataset_split(ann, ratios, out_dir, seed=seed, names=names)
-    else:
-        parts = split_dataset(ds, ratios, seed, names)
-        for sub in parts.values():
-            record_images_dir(sub, images_dir, out_dir)
-        write_splits(parts, out_dir)
+    parts = api.dataset_split(ann, ratios, out_dir, seed=seed, names=names, overwrite=overwrite, images=images_dir)
     progress(1, 1, "split written")
     return [(out_dir / f"{n}.json", len(p.images), len(p.annotations)) for n, p in parts.items()]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.formats import export_formats
+from studio.core.output_folder import folder_state
 from studio.gui import palette
 from studio.gui.dialog_jobs import export_dataset_job, format_title
 from studio.gui.dialog_parts import (
@@ -65,6 +66,8 @@ class ExportDialog(QDialog):
         self.output = PathField("dir", "Export into this folder")
         self.copy_images = QCheckBox("Place the images in the output folder (hard links where possible)")
         self.copy_images.setChecked(True)
+        self.overwrite = QCheckBox("Replace the previous export in this folder")
+        self.overwrite.toggled.connect(lambda _on: self._refresh())
         self.task = QComboBox()
         for text, value in TASKS:
             self.task.addItem(text, value)
@@ -78,6 +81,7 @@ class ExportDialog(QDialog):
         self.form.addRow("Format:", self.format_combo)
         self.form.addRow("Output folder:", self.output)
         self.form.addRow("", self.note)
+        self.form.addRow("", self.overwrite)
         self.form.addRow("YOLO labels:", self.task)
         self.form.addRow("", self.copy_images)
         self.buttons = QDialogButtonBox()
@@ -123,6 +127,7 @@ class ExportDialog(QDialog):
         show_progress(self.bar, 0, 0)
         self.job.start(export_dataset_job, self.annotations, fmt, out, self.images_dir,
                        copy_images=self.copy_images.isChecked(), task=task,
+                       overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(),
                        title=f"Exporting {self.annotations.name} as {fmt}", done=self._on_done, failed=self._on_failed)
         self._refresh()
 
@@ -170,16 +175,19 @@ class ExportDialog(QDialog):
     def _refresh(self) -> None:
         running = self.job.running
         out = self.output.path()
-        for w in (self.format_combo, self.output, self.copy_images, self.task):
+        for w in (self.format_combo, self.output, self.copy_images, self.task, self.overwrite):
             w.setEnabled(not running)
-        self.export_button.setEnabled(out is not None and not running)
+        state = folder_state(out) if out is not None else "none"
+        self.form.setRowVisible(self.overwrite, state == "previous_export")
+        blocked = state in ("none", "file", "not_empty") or (state == "previous_export" and not self.overwrite.isChecked())
+        self.export_button.setEnabled(not blocked and not running)
         self.cancel_button.setVisible(running)
-        if out is None:
-            self.note.setText(error_html("Choose the folder to export into."))
-        elif out.is_file():
-            self.note.setText(error_html("This is a file: choose a folder."))
-        elif out.is_dir():
-            self.note.setText(colored("The folder exists: files with the same names are replaced.", warning_color()))
-        else:
-            self.note.setText("")
+        self.note.setText({
+            "none": error_html("Choose the folder to export into."),
+            "file": error_html("This is a file: choose a folder."),
+            "not_empty": error_html("This folder is not empty and holds no earlier export: choose a new or empty folder."),
+            "previous_export": colored("This folder holds an earlier export: it is replaced as a whole if you tick "
+                                       "the box below.", warning_color()),
+        }.get(state, ""))
         self.form.setRowVisible(self.note, bool(self.note.text()))
+

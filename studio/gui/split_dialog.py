@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
@@ -87,6 +88,8 @@ class SplitDialog(QDialog):
         self.output.set_path(self.annotations.parent / f"{self.annotations.stem}_split")
         self.note = QLabel()
         self.note.setTextFormat(Qt.TextFormat.RichText)
+        self.overwrite = QCheckBox("Replace them")
+        self.overwrite.toggled.connect(lambda _on: self._refresh())
 
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(False)
@@ -103,6 +106,8 @@ class SplitDialog(QDialog):
         form.addRow("Seed:", self.seed)
         form.addRow("Output folder:", self.output)
         form.addRow("", self.note)
+        form.addRow("", self.overwrite)
+        self.form = form
         self.buttons = QDialogButtonBox()
         self.write_button = QPushButton("Write subsets")
         self.write_button.setDefault(True)
@@ -248,7 +253,7 @@ class SplitDialog(QDialog):
                             f"{html.escape(str(out))}…")
         show_progress(self.bar, 0, 0)
         self.write_job.start(write_split, self.annotations, ratios, names, out, self.seed.value(), self.images_dir,
-                             title=f"Splitting {self.annotations.name}", done=self._on_written,
+                             overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(), title=f"Splitting {self.annotations.name}", done=self._on_written,
                              failed=self._on_failed)
         self._refresh()
 
@@ -274,7 +279,9 @@ class SplitDialog(QDialog):
 
     def _refresh(self) -> None:
         out = self.output.path()
-        self.write_button.setEnabled(out is not None and self.ratios_valid() and not self.write_job.running)
+        clash: list[str] = []
+        source: list[str] = []
+        blocked = out is None or out.is_file()
         if out is None:
             self.note.setText(error_html("Choose the folder to write the subsets into."))
         elif out.is_file():
@@ -282,5 +289,13 @@ class SplitDialog(QDialog):
         else:
             names, _ = self.subsets()
             clash = [n for n in names if (out / f"{n}.json").exists()]
-            self.note.setText(colored(f"Replaces {', '.join(n + '.json' for n in clash)} in this folder.",
-                                      warning_color()) if clash else "")
+            source = [n for n in clash if (out / f"{n}.json").resolve() == self.annotations.resolve()]
+            if source:
+                blocked = True
+                self.note.setText(error_html(f"{source[0]}.json here is the file being split: choose another folder."))
+            else:
+                self.note.setText(colored(f"{', '.join(n + '.json' for n in clash)} exist in this folder.",
+                                          warning_color()) if clash else "")
+                blocked = bool(clash) and not self.overwrite.isChecked()
+        self.form.setRowVisible(self.overwrite, bool(clash) and not source)
+        self.write_button.setEnabled(not blocked and self.ratios_valid() and not self.write_job.running)

@@ -48,8 +48,56 @@ def test_export_dialog_writes_yolo_for_the_demo_set(qtbot, jobs, train, tmp_path
     back = import_dataset("yolo", out).dataset
     assert (len(back.images), len(back.annotations)) == (len(coco.images), len(coco.annotations))
     assert all(len(a["segmentation"]) >= 1 for a in back.annotations)  # polygons, not boxes
-    assert d.export_button.isEnabled() and not d.cancel_button.isVisible()
+    assert not d.cancel_button.isVisible()
     _grab(d, tmp_path / "export_dialog_done.png")
+    # the folder now holds that export: exporting again needs the explicit "replace", which swaps it whole
+    assert not d.export_button.isEnabled() and d.form.isRowVisible(d.overwrite)
+    assert "earlier export" in d.note.text()
+    stale = out / "labels" / "train" / "stale_from_before.txt"
+    stale.write_text("0 0.5 0.5 0.1 0.1\n")
+    d.overwrite.setChecked(True)
+    assert d.export_button.isEnabled()
+    d.task.setCurrentIndex(d.task.findData("detect"))
+    with qtbot.waitSignal(d.exported, timeout=20_000):
+        d.export_button.click()
+    assert not stale.exists()  # replaced as a whole, nothing merged
+    boxes = import_dataset("yolo", out).dataset
+    assert len(boxes.annotations) == len(coco.annotations)
+    assert all(len(a["segmentation"]) == 0 or len(a["segmentation"][0]) == 8 for a in boxes.annotations)
+
+
+def test_export_dialog_refuses_a_folder_with_other_files(qtbot, jobs, train, tmp_path):
+    ann, images = train
+    out = tmp_path / "my_documents"
+    out.mkdir()
+    (out / "thesis.txt").write_text("precious")
+    d = ExportDialog(jobs, ann, images)
+    qtbot.addWidget(d)
+    d.show()
+    d.output.set_path(out)
+    assert not d.export_button.isEnabled() and not d.form.isRowVisible(d.overwrite)
+    assert "not empty" in d.note.text() and palette.ERROR.name() in d.note.text()
+    d.start_export()  # even when forced past the button, core refuses
+    qtbot.waitUntil(lambda: not d.job.running, timeout=20_000)
+    assert (out / "thesis.txt").read_text() == "precious" and sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+
+
+def test_export_dialog_names_an_image_whose_name_leads_outside(qtbot, jobs, train, tmp_path):
+    ann, images = train
+    ds = Dataset.load(ann)
+    ds.images[1]["file_name"] = "../../victim/important.txt"
+    bad = tmp_path / "bad.json"
+    ds.save(bad)
+    d = ExportDialog(jobs, bad, images)
+    qtbot.addWidget(d)
+    d.show()
+    d.set_format("coco")
+    d.output.set_path(tmp_path / "out")
+    d.start_export()
+    qtbot.waitUntil(lambda: not d.job.running, timeout=20_000)
+    text = d.result.text()
+    assert "Export failed" in text and f"image id {ds.images[1]['id']}" in text and "../../victim/important.txt" in text
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "victim").exists()
 
 
 def test_export_error_names_the_missing_image(qtbot, jobs, train, tmp_path):
@@ -102,6 +150,28 @@ def test_split_preview_adds_up_and_matches_the_written_files(qtbot, jobs, train,
         assert api.images_dir_of(out / f"{name}.json") == images.resolve()  # opens with its images
     assert "Wrote into" in d.status.text()
     _grab(d, tmp_path / "split_dialog_done.png")
+    # the files exist now: writing again needs "Replace them"
+    assert not d.write_button.isEnabled() and d.form.isRowVisible(d.overwrite) and "exist" in d.note.text()
+    before = (out / "train.json").read_bytes()
+    d.seed.setValue(4)
+    d.overwrite.setChecked(True)
+    assert d.write_button.isEnabled()
+    with qtbot.waitSignal(d.split_written, timeout=20_000):
+        d.write_button.click()
+    assert (out / "train.json").read_bytes() != before
+
+
+def test_split_dialog_never_replaces_the_file_being_split(qtbot, jobs, train, tmp_path):
+    ann, images = train
+    src = tmp_path / "train.json"
+    src.write_bytes(ann.read_bytes())
+    d = SplitDialog(jobs, src, images)
+    qtbot.addWidget(d)
+    d.show()
+    d.set_ratios(0.75, 0.25, 0.0)
+    d.output.set_path(tmp_path)
+    assert not d.write_button.isEnabled() and not d.form.isRowVisible(d.overwrite)
+    assert "file being split" in d.note.text()
 
 
 def test_split_ratios_must_add_up_to_one_and_zero_drops_a_subset(qtbot, jobs, train, tmp_path):

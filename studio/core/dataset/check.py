@@ -15,14 +15,16 @@ from typing import Any
 
 from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
-from studio.core.geometry import is_rle, repair_polygon
+from studio.core.geometry import repair_polygon, rle_problem
 from studio.core.imageio import read_image_size
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.safe_names import unsafe_images
 
 ERROR, WARNING = "error", "warning"
 
 #: kind -> (severity, title); the order is the order of the report
 KINDS: dict[str, tuple[str, str]] = {
+    "unsafe_file_name": (ERROR, "image file names that lead out of the images folder (absolute or '..')"),
     "missing_image": (ERROR, "missing image files"),
     "unreadable_image": (ERROR, "unreadable images"),
     "size_mismatch": (ERROR, "image size in JSON differs from the real image"),
@@ -32,6 +34,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "unknown_image": (ERROR, "annotations on unknown images"),
     "unknown_category": (ERROR, "annotations on unknown categories"),
     "degenerate_polygon": (ERROR, "degenerate polygons (fewer than 3 points or zero area)"),
+    "invalid_rle": (ERROR, "broken RLE masks (bad counts, or a size other than the image's)"),
     "invalid_bbox": (ERROR, "invalid boxes (not 4 numbers, or zero or negative size)"),
     "box_outside_image": (ERROR, "boxes entirely outside their image"),
     "self_intersection": (WARNING, "self-intersecting polygons (repairable)"),
@@ -156,20 +159,21 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
 
 
 def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None,
-                  threads: int = 4) -> list[Problem]:
+                  threads: int = 4, skip: frozenset = frozenset()) -> list[Problem]:
+    """Missing, unreadable and wrongly sized images; images whose id is in ``skip`` are not read."""
     out: list[Problem] = []
     total = len(ds.images)
     # Reading a header is I/O wait plus some Python (PIL); threads hide the I/O latency on slow disks.
     # The app passes 1: more threads starve its GUI thread of the GIL. On cancel the queued reads are
     # dropped (cancel_futures), not finished.
-    def probe(q: Path) -> tuple[str, Any]:
-        if cancel is not None and cancel.cancelled:  # queued reads of a cancelled check are skipped
+    def probe(q: Path | None) -> tuple[str, Any]:
+        if q is None or (cancel is not None and cancel.cancelled):  # queued reads of a cancelled check are skipped
             return "skipped", None
         return _probe_image(q, deep)
 
     pool = ThreadPoolExecutor(max_workers=max(1, threads))
     try:
-        paths = [image_path(images_dir, im) for im in ds.images]
+        paths = [None if im["id"] in skip else image_path(images_dir, im) for im in ds.images]
         # submitted in chunks: 10k futures at once is a long burst of Python in this thread
         results = (r for start in range(0, total, CHUNK) for r in pool.map(probe, paths[start : start + CHUNK]))
         for k, (im, p, (status, val)) in enumerate(zip(ds.images, paths, results)):
@@ -179,6 +183,8 @@ def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressF
                 out.append(Problem("missing_image", "image file not found", str(p), im["id"]))
             elif status == "unreadable":
                 out.append(Problem("unreadable_image", str(val), str(p), im["id"]))
+            elif status == "skipped":
+                pass
             elif (im.get("width"), im.get("height")) != tuple(val):
                 out.append(Problem(
                     "size_mismatch",
@@ -219,11 +225,15 @@ def _check_box(a: dict, im: dict | None, src: str) -> list[Problem]:
     return []
 
 
-def _check_segmentation(a: dict, src: str) -> list[Problem]:
+def _check_segmentation(a: dict, im: dict | None, src: str) -> list[Problem]:
     seg = a.get("segmentation")
-    if not seg or is_rle(seg):
+    if not seg:
         return []
     pid = dict(file=src, image_id=a["image_id"], ann_id=a["id"], category_id=a["category_id"])
+    if isinstance(seg, dict):
+        size = (im.get("height"), im.get("width")) if im is not None else (None, None)
+        problem = rle_problem(seg, *size)
+        return [Problem("invalid_rle", problem, **pid)] if problem else []
     if not isinstance(seg, list):
         return [Problem("degenerate_polygon", f"segmentation is a {type(seg).__name__}, not a list of polygons", **pid)]
     out = []
@@ -260,10 +270,13 @@ def check_dataset(
     P += _duplicates(ds.images, "duplicate_image_id", "image", src)
     P += _duplicates(ds.annotations, "duplicate_annotation_id", "annotation", src)
     P += _duplicates(ds.categories, "duplicate_category_id", "category", src)
-    names = Counter(im["file_name"] for im in ds.images)
+    names = Counter(im["file_name"] for im in ds.images if isinstance(im["file_name"], str))
     P += [Problem("duplicate_file_name", f"{n} image records point to this file", name) for name, n in names.items() if n > 1]
+    unsafe = unsafe_images(ds.images)
+    P += [Problem("unsafe_file_name", f"file name {name!r} {problem}: exports refuse it; rename the file and its "
+                  "record to a name relative to the images folder", src, iid) for iid, name, problem in unsafe]
     if images_dir is not None:
-        P += _check_images(ds, Path(images_dir), deep, progress, cancel, threads)
+        P += _check_images(ds, Path(images_dir), deep, progress, cancel, threads, frozenset(i for i, _, _ in unsafe))
     used_cats: Counter = Counter()
     total = len(ds.annotations)
     for k, a in enumerate(ds.annotations):
@@ -276,7 +289,7 @@ def check_dataset(
             P.append(Problem("unknown_category", f"category id {a['category_id']!r} is not in 'categories'", src, a["image_id"], a["id"], a["category_id"]))
         used_cats[a["category_id"]] += 1
         P += _check_box(a, im, src)
-        P += _check_segmentation(a, src)
+        P += _check_segmentation(a, im, src)
         if k % 4096 == 0 or k + 1 == total:
             progress(k + 1, total, "checking annotations")
     P += [Problem("empty_category", f"category '{c['name']}' has no annotations", src, category_id=c["id"])

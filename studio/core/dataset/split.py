@@ -7,24 +7,53 @@ over the subsets in the requested ratios as far as the image counts allow.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from studio.core import atomic
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
+from studio.core.safe_names import plain_name_problem, safe_join
 
 
 def default_names(n: int) -> list[str]:
     return {1: ["all"], 2: ["train", "val"], 3: ["train", "val", "test"]}.get(n, [f"split{i}" for i in range(n)])
 
 
+def check_ratios(ratios: Sequence[float]) -> None:
+    if len(ratios) == 0:
+        raise DatasetError("give at least one split ratio", item="--ratios")
+    for r in ratios:
+        if not isinstance(r, (int, float)) or isinstance(r, bool) or not math.isfinite(r) or r <= 0:
+            raise DatasetError(f"split ratios must be finite numbers above 0, got {list(ratios)}", item="--ratios")
+
+
+def check_names(names: Sequence[str], n_ratios: int) -> list[str]:
+    """The subset names, refused when their number differs from the ratios', when one is not a plain file
+    name (it becomes NAME.json in the output folder) or when two are the same (ignoring case)."""
+    names = list(names)
+    if len(names) != n_ratios:
+        raise DatasetError(f"{n_ratios} ratios but {len(names)} names", item="--names")
+    seen: dict[str, str] = {}
+    for n in names:
+        problem = plain_name_problem(n)
+        if problem is not None:
+            raise DatasetError(f"subset name {n!r} {problem}; a name becomes NAME.json in the output folder", item="--names")
+        if n.lower() in seen:
+            raise DatasetError(f"subset name {n!r} is given twice"
+                               + (f" (as {seen[n.lower()]!r})" if seen[n.lower()] != n else "")
+                               + ": both subsets would go to one file", item="--names")
+        seen[n.lower()] = n
+    return names
+
+
 def split_ids(ds: Dataset, ratios: Sequence[float], seed: int = 0) -> list[list]:
     """Image ids per subset. Images without annotations are spread by ratio too."""
+    check_ratios(ratios)
     r = np.asarray(ratios, dtype=float)
-    if len(r) == 0 or (r <= 0).any():
-        raise DatasetError(f"split ratios must be positive numbers, got {list(ratios)}")
     r = r / r.sum()
     rng = np.random.default_rng(seed)
     images = [im["id"] for im in ds.images]
@@ -65,17 +94,35 @@ def split_ids(ds: Dataset, ratios: Sequence[float], seed: int = 0) -> list[list]
 
 
 def split_dataset(ds: Dataset, ratios: Sequence[float], seed: int = 0, names: Sequence[str] | None = None) -> dict[str, Dataset]:
-    names = list(names) if names else default_names(len(ratios))
-    if len(names) != len(ratios):
-        raise DatasetError(f"{len(ratios)} ratios but {len(names)} names")
+    check_ratios(ratios)
+    names = check_names(names, len(ratios)) if names else default_names(len(ratios))
     return {n: ds.subset(ids) for n, ids in zip(names, split_ids(ds, ratios, seed))}
 
 
-def write_splits(parts: dict[str, Dataset], out_dir: str | Path) -> list[Path]:
-    from studio.core import atomic
-
+def split_targets(names: Sequence[str], out_dir: str | Path, *, overwrite: bool = False,
+                  source: str | Path | None = None) -> list[Path]:
+    """``OUT/NAME.json`` per subset, refused when one would replace ``source`` (always) or an existing
+    file (unless ``overwrite``), or when ``out_dir`` is a file."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DatasetError("is a file, not a folder: choose a folder for the subsets", file=out_dir)
+    targets = [safe_join(out_dir, f"{n}.json", what="subset file") for n in names]
+    src = Path(source).resolve() if source is not None else None
+    for t in targets:
+        if src is not None and t.resolve() == src:
+            raise DatasetError("this subset would replace the file being split: choose another name or folder", file=t)
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise DatasetError(f"{len(existing)} subset file(s) exist already ({', '.join(t.name for t in existing)}): "
+                           "pass --overwrite to replace them, or choose another folder", file=out_dir)
+    return targets
+
+
+def write_splits(parts: dict[str, Dataset], out_dir: str | Path, *, overwrite: bool = False,
+                 source: str | Path | None = None) -> list[Path]:
+    """Write each subset as ``OUT/NAME.json``, all at once (see :func:`split_targets` for what is refused)."""
+    targets = split_targets(list(parts), out_dir, overwrite=overwrite, source=source)
     with atomic.atomic_dir(out_dir) as tmp:
-        for name, sub in parts.items():
-            sub.save(tmp / f"{name}.json")
-    return [out_dir / f"{n}.json" for n in parts]
+        for t, sub in zip(targets, parts.values()):
+            sub.save(tmp / t.name)
+    return targets

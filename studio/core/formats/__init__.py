@@ -15,6 +15,8 @@ from types import ModuleType
 
 from studio.core.errors import DatasetError
 from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult
+from studio.core.output_folder import check_target
+from studio.core.safe_names import refuse_unsafe_images, unsafe_images
 
 # detection order matters: the most specific signatures first
 _MODULES = ("via", "labelme", "voc", "yolo", "coco")
@@ -84,20 +86,38 @@ def detect_format(src: str | Path) -> str | None:
 
 
 def import_dataset(fmt: str, src: str | Path, images: str | Path | None = None, options: ImportOptions | None = None) -> ImportResult:
+    """Read ``src`` with format ``fmt``. Image names that would lead out of the images folder are
+    kept, with a warning each: exports refuse them and ``dataset check`` reports them as errors."""
     f = get_format(fmt)
     if not f.can_import:
         raise DatasetError(f"format '{fmt}' cannot be imported")
     src = Path(src)
     if not src.exists():
         raise DatasetError("no such file or folder", file=src)
-    return f.module.read(src, Path(images) if images is not None else None, options or ImportOptions())
+    res = f.module.read(src, Path(images) if images is not None else None, options or ImportOptions())
+    for iid, name, problem in unsafe_images(res.dataset.images):
+        res.warnings.append(str(DatasetError(
+            f"file name {name!r} {problem}: exports will refuse it and `dataset check` reports it; rename it",
+            file=src, item=f"image id {iid}")))
+    return res
 
 
 def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOptions | None = None) -> list[Path]:
+    """Write ``dataset`` as ``fmt`` into the folder ``out_dir``.
+
+    Refused before anything is written: an image ``file_name`` that is absolute or holds ``..``
+    (naming the image id and the name), and a target folder that is a file or not empty (unless
+    ``options.overwrite`` and it holds a previous export). Each exporter writes through
+    :func:`studio.core.formats.common.export_folder`, which checks every path again.
+    """
     f = get_format(fmt)
     if not f.can_export:
         raise DatasetError(f"format '{fmt}' cannot be exported")
-    return f.module.write(dataset, Path(images_dir) if images_dir is not None else None, Path(out_dir), options or ExportOptions())
+    options = options or ExportOptions()
+    refuse_unsafe_images(dataset.images, file=dataset.source)
+    images_dir = Path(images_dir) if images_dir is not None else None
+    check_target(out_dir, options.overwrite, protect=(dataset.source, images_dir))
+    return f.module.write(dataset, images_dir, Path(out_dir), options)
 
 
 __all__ = [

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.core import atomic
-from studio.core.dataset.model import Dataset, image_path, record_images_dir, usual_images_dir
+from studio.core.dataset.model import Dataset, record_images_dir, usual_images_dir
 from studio.core.errors import DatasetError
-from studio.core.formats.common import Collector, ExportOptions, ImportOptions, ImportResult, place_image
+from studio.core.formats.common import (
+    Collector, ExportOptions, ImportOptions, ImportResult, export_folder, place_source_image,
+)
 from studio.core.geometry import is_rle, segmentation_area_bbox
 
 NAME = "coco"
@@ -77,23 +78,18 @@ def read(src: Path, images: Path | None, options: ImportOptions) -> ImportResult
 
 def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOptions) -> list[Path]:
     """``OUT/annotations.json`` (+ ``OUT/images/`` when copying images)."""
-    written = []
-    with atomic.atomic_dir(out_dir) as tmp:
-        if options.copy_images:
-            if images_dir is None:
-                raise DatasetError("--images is needed to copy the images", file=ds.source)
-            for k, im in enumerate(ds.images):
-                src = image_path(images_dir, im)
-                if not src.is_file():
-                    raise DatasetError("image file not found", file=src, item=f"image id {im['id']}")
-                place_image(src, tmp / "images" / im["file_name"])
-                if options.progress:
-                    options.progress(k + 1, len(ds.images))
+    if options.copy_images and images_dir is None:
+        raise DatasetError("--images is needed to copy the images", file=ds.source)
+    with export_folder(ds, images_dir, out_dir, options, NAME) as folder:
+        for k, im in enumerate(ds.images):
+            if options.copy_images:
+                place_source_image(folder, images_dir, im, f"images/{im['file_name']}")
+            if options.progress:
+                options.progress(k + 1, len(ds.images))
         out = ds.copy()
         if options.copy_images:
             record_images_dir(out, Path(out_dir) / "images", out_dir)
         elif images_dir is not None:
             record_images_dir(out, images_dir, out_dir)
-        out.save(tmp / "annotations.json")
-    written.append(Path(out_dir) / "annotations.json")
-    return written
+        out.save(folder.path("annotations.json"))
+    return [Path(out_dir) / "annotations.json"]

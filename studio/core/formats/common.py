@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import PurePosixPath
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, ContextManager, Sequence
 
-from studio.core.dataset.model import Dataset
+from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
 from studio.core.geometry import repair_polygon
 from studio.core.imageio import read_image_size  # noqa: F401  (re-exported for the format modules)
+from studio.core.output_folder import OutputFolder, output_folder
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
@@ -40,6 +38,7 @@ class ImportResult:
 class ExportOptions:
     copy_images: bool = True  # place images (hard links where possible) in the output folder
     task: str | None = None  # YOLO: "detect" or "segment"; None picks segment when there are masks
+    overwrite: bool = False  # replace a previous export in a non-empty output folder (else refused)
     progress: ProgressFn | None = None
 
 
@@ -75,13 +74,20 @@ class Collector:
         return [list(p) for p in fix.parts]
 
 
-def place_image(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` at ``dst`` (same file system), else copy it."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def export_folder(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOptions,
+                  fmt: str) -> ContextManager[OutputFolder]:
+    """The output folder every exporter writes through (see :mod:`studio.core.output_folder`): a new or
+    empty folder (a previous export only with ``options.overwrite``), assembled aside and swapped in
+    whole, each path checked to stay inside it. The source file and images are protected."""
+    return output_folder(out_dir, overwrite=options.overwrite, fmt=fmt, protect=(ds.source, images_dir))
+
+
+def place_source_image(out: OutputFolder, images_dir: Path | None, im: dict, rel: str) -> Path:
+    """Place the image of record ``im`` at ``rel`` in the export (hard link, else copy)."""
+    src = image_path(images_dir, im)
+    if not src.is_file():
+        raise DatasetError("image file not found", file=src, item=f"image id {im['id']}")
+    return out.place_image(src, rel)
 
 
 def class_index(dataset: Dataset) -> dict[Any, int]:

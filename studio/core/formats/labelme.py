@@ -30,7 +30,6 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from studio.core import atomic
 from studio.core.dataset.model import Dataset, image_path, read_json
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
@@ -38,9 +37,11 @@ from studio.core.formats.common import (
     ExportOptions,
     ImportOptions,
     ImportResult,
-    place_image,
+    export_folder,
     read_image_size,
 )
+from studio.core.output_folder import OutputFolder
+from studio.core.safe_names import name_problem
 from studio.core.geometry import (
     Flat,
     ellipse_polygon,
@@ -462,18 +463,21 @@ def _relative_ref(target: Path, json_dir: Path) -> str:
         return target.resolve().as_posix()
 
 
-def _place(src: Path, dst: Path, im: dict, images_dir: Path) -> None:
+def _place(folder: OutputFolder, rel: str, im: dict, images_dir: Path) -> None:
     """Place the image next to its JSON; extract it from its labelme imageData when only embedded."""
+    src = image_path(images_dir, im)
     if src.is_file():
-        place_image(src, dst)
+        folder.place_image(src, rel)
         return
     holder = im.get("embedded_in")
     if holder:
+        problem = name_problem(holder)
+        if problem is not None:
+            raise DatasetError(f"'embedded_in' {holder!r} {problem}", item=f"image id {im['id']}")
         data = read_json(images_dir / holder)
         embedded = data.get("imageData") if isinstance(data, dict) else None
         if isinstance(embedded, str) and embedded:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(_b64_bytes(embedded))
+            folder.write_bytes(rel, _b64_bytes(embedded))
             return
     raise DatasetError("image file not found", file=src, item=f"image id {im['id']}")
 
@@ -486,22 +490,20 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
     names = {c["id"]: c["name"] for c in ds.categories}
     written: list[Path] = []
     used: set[str] = set()
-    with atomic.atomic_dir(out_dir) as tmp:
+    with export_folder(ds, images_dir, out_dir, options, NAME) as folder:
         labels = "\n".join([IGNORE, BACKGROUND, *ds.class_names]) + "\n"
-        atomic.write_text(tmp / LABELS_FILE, labels)
-        written.append(out_dir / LABELS_FILE)
+        written.append(folder.write_text(LABELS_FILE, labels))
         for k, im in enumerate(ds.images):
             rel = _json_name(im, used)
             if options.copy_images:
                 assert images_dir is not None
-                _place(image_path(images_dir, im), tmp / Path(rel).parent / Path(im["file_name"]).name, im, images_dir)
+                _place(folder, (Path(rel).parent / Path(im["file_name"]).name).as_posix(), im, images_dir)
                 ref = Path(im["file_name"]).name
             elif images_dir is not None:
                 ref = _relative_ref(image_path(images_dir, im), (out_dir / rel).parent)
             else:
                 ref = im["file_name"]
-            atomic.write_json(tmp / rel, _image_json(ds, im, names, ref))
-            written.append(out_dir / rel)
+            written.append(folder.write_json(rel, _image_json(ds, im, names, ref)))
             if options.progress:
                 options.progress(k + 1, len(ds.images))
     return written

@@ -24,16 +24,16 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from studio.core import atomic
-from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
     Collector,
     ExportOptions,
     ImportOptions,
     ImportResult,
+    export_folder,
     export_names,
-    place_image,
+    place_source_image,
     read_image_size,
 )
 from studio.core.imageio import IMAGE_SUFFIXES
@@ -271,40 +271,24 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
     if options.copy_images and images_dir is None:
         raise DatasetError("an images folder is needed to copy the images", file=ds.source)
     stems = [PurePosixPath(n).stem for n in export_names([im["file_name"] for im in ds.images])]
-    written: list[str] = []
-    with atomic.atomic_dir(out_dir) as tmp:
+    written: list[Path] = []
+    with export_folder(ds, images_dir, out_dir, options, NAME) as folder:
         for k, (im, stem) in enumerate(zip(ds.images, stems)):
             file_name = stem + PurePosixPath(im["file_name"]).suffix
             if options.copy_images:
-                _place(images_dir, im, tmp / "JPEGImages" / file_name)
+                place_source_image(folder, images_dir, im, f"JPEGImages/{file_name}")
             else:
                 file_name = im["file_name"]
             xml = _annotation_xml(ds, im, file_name, out_dir.name)
-            rel = f"Annotations/{stem}.xml"
-            _write_text(tmp / rel, xml)
-            written.append(rel)
+            written.append(folder.write_text(f"Annotations/{stem}.xml", xml))
             if options.progress:
                 options.progress(k + 1, len(ds.images))
-        _write_text(tmp / "ImageSets/Main" / f"{DEFAULT_SPLIT}.txt", "".join(f"{s}\n" for s in stems))
-        _write_text(tmp / "labels.txt", "".join(f"{n}\n" for n in ds.class_names))
-        written += [f"ImageSets/Main/{DEFAULT_SPLIT}.txt", "labels.txt"]
+        written.append(folder.write_text(f"ImageSets/Main/{DEFAULT_SPLIT}.txt", "".join(f"{s}\n" for s in stems)))
+        written.append(folder.write_text("labels.txt", "".join(f"{n}\n" for n in ds.class_names)))
     crowd = sum(1 for a in ds.annotations if a.get("iscrowd"))
     if crowd:
         log.warning("%s: skipped %d crowd annotation(s) (iscrowd=1 regions are not objects)", out_dir, crowd)
-    return [out_dir / rel for rel in written]
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Plain write inside the temporary export folder (the folder as a whole is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
-def _place(images_dir: Path | None, im: dict, dst: Path) -> None:
-    src = image_path(images_dir, im)
-    if not src.is_file():
-        raise DatasetError("image file not found", file=src, item=f"image id {im['id']}")
-    place_image(src, dst)
+    return written
 
 
 def _num(v: float) -> str:

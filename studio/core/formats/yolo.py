@@ -32,8 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from studio.core import atomic
-from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
     Collector,
@@ -41,8 +40,9 @@ from studio.core.formats.common import (
     ImportOptions,
     ImportResult,
     class_index,
+    export_folder,
     export_names,
-    place_image,
+    place_source_image,
     read_image_size,
 )
 from studio.core.geometry import (
@@ -340,20 +340,19 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
     index = class_index(ds)
     names = export_names([im["file_name"] for im in ds.images])
     skipped: Counter[str] = Counter()
-    written = ["data.yaml"]
-    with atomic.atomic_dir(out_dir) as tmp:
+    written = [out_dir / "data.yaml"]
+    with export_folder(ds, images_dir, out_dir, options, NAME) as folder:
         for k, (im, name) in enumerate(zip(ds.images, names)):
             if options.copy_images:
-                _place(images_dir, im, tmp / "images" / EXPORT_SPLIT / name)
+                place_source_image(folder, images_dir, im, f"images/{EXPORT_SPLIT}/{name}")
             lines = _label_lines(ds, im, index, task, skipped)
             rel = f"labels/{EXPORT_SPLIT}/{PurePosixPath(name).stem}.txt"
-            _write_text(tmp / rel, "".join(f"{line}\n" for line in lines))
-            written.append(rel)
+            written.append(folder.write_text(rel, "".join(f"{line}\n" for line in lines)))
             if options.progress:
                 options.progress(k + 1, len(ds.images))
-        _write_text(tmp / "data.yaml", data_yaml(out_dir, ds.class_names))
+        folder.write_text("data.yaml", data_yaml(out_dir, ds.class_names))
     _report(skipped, out_dir)
-    return [out_dir / rel for rel in written]
+    return written
 
 
 def _task(ds: Dataset, task: str | None) -> str:
@@ -482,19 +481,6 @@ def _walk(rings: list[np.ndarray], tree: Bridges) -> list[np.ndarray]:
         for child, cv in reversed(tree[p].get(v, [])):
             stack.append((child, cv, 0, ring[v]))
     return out
-
-
-def _place(images_dir: Path | None, im: dict, dst: Path) -> None:
-    src = image_path(images_dir, im)
-    if not src.is_file():
-        raise DatasetError("image file not found", file=src, item=f"image id {im['id']}")
-    place_image(src, dst)
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Plain write inside the temporary export folder (the folder as a whole is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def _report(skipped: Counter[str], out_dir: Path) -> None:
