@@ -10,6 +10,7 @@ is gone (:func:`clean_stale_temps`), so they do not pile up.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -87,6 +88,17 @@ def clean_stale_temps(path: str | Path) -> list[Path]:
     return removed
 
 
+def ensure_dir(folder: str | Path) -> Path:
+    """Create ``folder`` and its parents; a file in the way is an ENOTDIR naming that file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from None
+    return folder
+
+
 def fsync_dir(folder: str | Path) -> None:
     """Make a rename in ``folder`` durable (best effort: not every system can open a folder)."""
     try:
@@ -105,7 +117,7 @@ def fsync_dir(folder: str | Path) -> None:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     clean_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -138,7 +150,7 @@ def write_json(path: str | Path, obj: Any, indent: bool = True) -> None:
 
 def make_temp_dir(path: Path) -> Path:
     """A new temporary sibling folder of ``path`` (stale ones of dead processes removed first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     clean_stale_temps(path)
     return Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
 

@@ -28,6 +28,11 @@ class UnsafeNameError(DatasetError):
     """A name that would lead out of its folder (absolute, ``..``, a link pointing outside)."""
 
 
+def quoted(name: Any) -> str:
+    """A name as a message shows it: in quotes as typed, or Python's escaped form when it holds control characters."""
+    return f"'{name}'" if isinstance(name, str) and name.isprintable() else repr(name)
+
+
 def name_problem(name: Any) -> str | None:
     """Why ``name`` cannot be used as a path inside a folder, or None when it can."""
     if not isinstance(name, str):
@@ -65,12 +70,12 @@ def safe_join(root: str | Path, rel: str | PurePath, *, what: str = "path") -> P
     text = rel.as_posix() if isinstance(rel, PurePath) else rel
     problem = name_problem(text)
     if problem is not None:
-        raise UnsafeNameError(f"{what} {text!r} {problem}: refused, it would be written outside {root}")
+        raise UnsafeNameError(f"{what} {quoted(text)} {problem}: refused, it would be written outside {root}")
     base = Path(root).resolve()
     target = base / text.replace("\\", "/")
     resolved = target.resolve()  # follows links that already exist on the way
     if resolved != base and not resolved.is_relative_to(base):
-        raise UnsafeNameError(f"{what} {text!r} resolves to {resolved}, outside {root}: refused")
+        raise UnsafeNameError(f"{what} {quoted(text)} resolves to {resolved}, outside {root}: refused")
     return target
 
 
@@ -93,7 +98,7 @@ def refuse_unsafe_images(images: Iterable[dict], file: Any = None, action: str =
     iid, name, problem = bad[0]
     more = f" ({len(bad) - 1} more image(s) like it)" if len(bad) > 1 else ""
     raise UnsafeNameError(
-        f"file name {name!r} {problem}{more}; the {action} is refused so that nothing is read or written outside "
+        f"file name {quoted(name)} {problem}{more}; the {action} is refused so that nothing is read or written outside "
         "the chosen folders: fix the file_name (`studio dataset check` lists every such image)",
         file=file, item=f"image id {iid}",
     )

@@ -45,6 +45,20 @@ def test_worker_failure_carries_message_and_traceback(qtbot):
     assert isinstance(w.error, DatasetError)
 
 
+def test_worker_failure_from_the_os_is_the_cli_message(qtbot):
+    import errno
+
+    def full(progress, cancel):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/exports/a.jpg")
+
+    w = Worker(full)
+    with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
+        w.start()
+    message, _tb = blocker.args
+    assert message == ("/data/exports/a.jpg: no space left on the disk; free some space, or choose a folder on "
+                       "another disk")
+
+
 def test_worker_cancel(qtbot):
     w = Worker(_count, 1000, delay=0.005)
     finished = []

@@ -18,7 +18,7 @@ from studio.core.errors import DatasetError
 from studio.core.geometry import repair_polygon, rle_problem
 from studio.core.imageio import read_image_size
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
-from studio.core.safe_names import unsafe_images
+from studio.core.safe_names import quoted, unsafe_images
 
 ERROR, WARNING = "error", "warning"
 
@@ -273,7 +273,7 @@ def check_dataset(
     names = Counter(im["file_name"] for im in ds.images if isinstance(im["file_name"], str))
     P += [Problem("duplicate_file_name", f"{n} image records point to this file", name) for name, n in names.items() if n > 1]
     unsafe = unsafe_images(ds.images)
-    P += [Problem("unsafe_file_name", f"file name {name!r} {problem}: exports refuse it; rename the file and its "
+    P += [Problem("unsafe_file_name", f"file name {quoted(name)} {problem}: exports refuse it; rename the file and its "
                   "record to a name relative to the images folder", src, iid) for iid, name, problem in unsafe]
     if images_dir is not None:
         P += _check_images(ds, Path(images_dir), deep, progress, cancel, threads, frozenset(i for i, _, _ in unsafe))

@@ -16,7 +16,7 @@ import numpy as np
 from studio.core import atomic
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
-from studio.core.safe_names import plain_name_problem, safe_join
+from studio.core.safe_names import plain_name_problem, quoted, safe_join
 
 
 def default_names(n: int) -> list[str]:
@@ -41,9 +41,9 @@ def check_names(names: Sequence[str], n_ratios: int) -> list[str]:
     for n in names:
         problem = plain_name_problem(n)
         if problem is not None:
-            raise DatasetError(f"subset name {n!r} {problem}; a name becomes NAME.json in the output folder", item="--names")
+            raise DatasetError(f"subset name {quoted(n)} {problem}; a name becomes NAME.json in the output folder", item="--names")
         if n.lower() in seen:
-            raise DatasetError(f"subset name {n!r} is given twice"
+            raise DatasetError(f"subset name {quoted(n)} is given twice"
                                + (f" (as {seen[n.lower()]!r})" if seen[n.lower()] != n else "")
                                + ": both subsets would go to one file", item="--names")
         seen[n.lower()] = n

@@ -16,7 +16,7 @@ from types import ModuleType
 from studio.core.errors import DatasetError
 from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult
 from studio.core.output_folder import check_target
-from studio.core.safe_names import refuse_unsafe_images, unsafe_images
+from studio.core.safe_names import quoted, refuse_unsafe_images, unsafe_images
 
 # detection order matters: the most specific signatures first
 _MODULES = ("via", "labelme", "voc", "yolo", "coco")
@@ -97,7 +97,7 @@ def import_dataset(fmt: str, src: str | Path, images: str | Path | None = None, 
     res = f.module.read(src, Path(images) if images is not None else None, options or ImportOptions())
     for iid, name, problem in unsafe_images(res.dataset.images):
         res.warnings.append(str(DatasetError(
-            f"file name {name!r} {problem}: exports will refuse it and `dataset check` reports it; rename it",
+            f"file name {quoted(name)} {problem}: exports will refuse it and `dataset check` reports it; rename it",
             file=src, item=f"image id {iid}")))
     return res
 
