@@ -294,8 +294,10 @@ class SplitDialog(QDialog):
                 blocked = True
                 self.note.setText(error_html(f"{source[0]}.json here is the file being split: choose another folder."))
             else:
-                self.note.setText(colored(f"{', '.join(n + '.json' for n in clash)} exist in this folder.",
+                verb = "exists" if len(clash) == 1 else "exist"
+                self.note.setText(colored(f"{', '.join(n + '.json' for n in clash)} {verb} in this folder.",
                                           warning_color()) if clash else "")
+                self.overwrite.setText("Replace it" if len(clash) == 1 else "Replace them")
                 blocked = bool(clash) and not self.overwrite.isChecked()
         self.form.setRowVisible(self.overwrite, bool(clash) and not source)
         self.write_button.setEnabled(not blocked and self.ratios_valid() and not self.write_job.running)
