@@ -115,3 +115,29 @@ def trained_checkpoint(tmp_path_factory, demo) -> Path:
                 overrides={"data": {"image_size": 96, "workers": 0}, "train": {"epochs": 3, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
     api.train(folder / "cfg.yaml", work_dir=folder / "run")
     return folder / "run" / "best.pt"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(size="256k") -> Path``: a fresh tmpfs of that size (a disk that fills up), unmounted afterwards.
+
+    Needs root and permission to mount (a container may refuse): the test is skipped, saying why, otherwise.
+    """
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make(size: str = "256k") -> Path:
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            pytest.skip("a full disk is simulated with a small tmpfs, and mounting one needs root")
+        d = tmp_path / f"disk{len(mounted)}"
+        d.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (to simulate a full disk): {r.stderr.strip() or r.returncode}")
+        mounted.append(d)
+        return d
+
+    yield make
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)

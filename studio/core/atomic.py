@@ -102,7 +102,7 @@ def ensure_dir(folder: str | Path) -> Path:
 def fsync_dir(folder: str | Path) -> None:
     """Make a rename in ``folder`` durable (best effort: not every system can open a folder)."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return
     try:

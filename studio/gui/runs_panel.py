@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.training.run_index import RunSummary
+from studio.core.training.run_lock import held_message
 
 COLUMNS = ["Run", "Arch", "Epochs", "Best", "Duration", "Status"]
-STATUS_COLORS = {"finished": "#5cb85c", "running": "#4c8dff", "failed": "#e0554f", "cancelled": "#d9a33f", "interrupted": "#d9a33f"}
+STATUS_COLORS = {"finished": "#5cb85c", "running": "#4c8dff", "held": "#4c8dff", "failed": "#e0554f", "cancelled": "#d9a33f", "interrupted": "#d9a33f"}
 
 
 def fmt_duration(s: float) -> str:
@@ -95,7 +96,7 @@ class RunsPanel(QWidget):
         self.table.setRowCount(len(runs))
         for r, s in enumerate(runs):
             best = f"{s.best_metric:.3f}" if s.best_metric is not None else "–"
-            cells = [s.name, s.arch, f"{s.epochs_done}/{s.epochs}", best, fmt_duration(s.duration_s), s.status]
+            cells = [s.name, s.arch, f"{s.epochs_done}/{s.epochs}", best, fmt_duration(s.duration_s), s.display_status]
             for c, text in enumerate(cells):
                 it = QTableWidgetItem(text)
                 it.setData(Qt.ItemDataRole.UserRole, str(s.path))
@@ -105,9 +106,12 @@ class RunsPanel(QWidget):
                 elif c == 3:
                     it.setToolTip(f"best {s.metric_name}" + (f" at epoch {s.best_epoch}" if s.best_epoch else ""))
                 elif c == 5:
-                    it.setForeground(QColor(STATUS_COLORS.get(s.status, "#c8cad0")))
+                    held = s.display_status != s.status
+                    it.setForeground(QColor(STATUS_COLORS.get("held" if held else s.status, "#c8cad0")))
                     tip = s.reason or s.status
-                    if s.resumable and s.status in ("cancelled", "failed", "interrupted"):
+                    if held:
+                        tip = held_message(s.path, s.holder)
+                    elif s.resumable and s.status in ("cancelled", "failed", "interrupted"):
                         tip += "\nlast.pt is kept: select it and press Resume"
                     it.setToolTip(tip)
                 self.table.setItem(r, c, it)

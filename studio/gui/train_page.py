@@ -34,6 +34,7 @@ from studio.cli_engine import ConsoleReporter, _fmt_s
 from studio.core.training.control import RunControl
 from studio.core.training.events import EventKind, RunCancelled, RunFailed, RunFinished
 from studio.core.training.history import RunHistory
+from studio.core.training.run_lock import held_message, lock_holder
 from studio.core.training.runs import new_run_dir
 from studio.gui.charts import TrainCharts
 from studio.gui.runs_panel import RunsPanel
@@ -239,14 +240,14 @@ class TrainPage(QWidget):
         if self.is_training():
             return False
         s = self._selected_resumable()
-        if s is None:
+        if s is None or self._refuse_held([s.path], "Resume"):
             return False
         return self._launch(s.path / "config.yaml", s.path, resume=s.path / "last.pt", overrides=(), fresh=False)
 
     def extend(self, epochs: int) -> bool:
         """Train the selected finished run ``epochs`` more epochs (no time limit for the extension)."""
         s = self._selected_finished()
-        if s is None or self.is_training():
+        if s is None or self.is_training() or self._refuse_held([s.path], "Extend"):
             return False
         overrides = (f"train.epochs={s.epochs_done + int(epochs)}", "train.time_limit=null")
         return self._launch(s.path / "config.yaml", s.path, resume=s.path / "last.pt", overrides=overrides, fresh=False)
@@ -395,7 +396,7 @@ class TrainPage(QWidget):
 
     def delete_runs(self, run_dirs: list[Path]) -> None:
         run_dirs = [d for d in run_dirs if not (self.is_training() and d == self.live_dir)]
-        if not run_dirs:
+        if not run_dirs or self._refuse_held(run_dirs, "Delete runs"):
             return
         names = "\n".join(d.name for d in run_dirs[:10]) + ("\n…" if len(run_dirs) > 10 else "")
         ans = QMessageBox.question(self, "Delete runs", f"Delete {len(run_dirs)} run folder(s), checkpoints included?\n\n{names}")
@@ -406,6 +407,18 @@ class TrainPage(QWidget):
             self.charts.show_history(None)
         self.jobs.run(delete_runs, run_dirs, title="Deleting runs", on_finished=lambda _n: self.refresh_runs(),
                       on_failed=lambda msg, _tb: QMessageBox.warning(self, "Delete runs", msg))
+
+    def _refuse_held(self, run_dirs: list[Path], title: str) -> bool:
+        """Refuse (True, with the holder named) when another process trains one of ``run_dirs`` now."""
+        for d in run_dirs:
+            holder = lock_holder(d)
+            if holder is not None:
+                msg = held_message(d, holder)
+                self.log_view.appendPlainText(f"error: {msg}")
+                self.refresh_runs()
+                QMessageBox.warning(self, title, msg)
+                return True
+        return False
 
     # ------------------------------------------------------------------ state and status
     def _selected_resumable(self):

@@ -212,3 +212,68 @@ def test_the_config_pages_start_trains_on_the_train_page(qtbot, workspace, monke
     monkeypatch.setattr(w.train_page, "start", lambda path=None: started.append(Path(path)) or True)
     w.config_page.start_requested.emit(workspace.folder("configs") / "tiny.yaml")
     assert started == [workspace.folder("configs") / "tiny.yaml"] and w.current_page() is w.train_page
+
+
+def _fake_run(run_dir: Path, finished: bool) -> None:
+    """A run folder as another process leaves it while training: a log and a last.pt (never loaded here)."""
+    from studio.core.training.events import EpochEnd, RunFinished, RunStarted
+    from studio.core.training.runlog import RunLog
+
+    log = RunLog(run_dir)
+    log(RunStarted(str(run_dir), "det_lite", "detect", ("a",), 0, 2, 5, 2, "cpu", 1, False, "bbox_mAP"))
+    log(EpochEnd(1, 2, {"loss": 1.0}, {"bbox_mAP": 0.1}, {}, 0.1, 0.1, 1, True, 1.0, 1.0))
+    if finished:
+        log(EpochEnd(2, 2, {"loss": 1.0}, {"bbox_mAP": 0.2}, {}, 0.2, 0.2, 2, True, 1.0, 2.0))
+        log(RunFinished("completed", 2, 0.2, 2, 2.0, {}))
+    log.close()
+    (run_dir / "last.pt").write_bytes(b"not loaded: the refusal comes first")
+
+
+def test_a_run_held_by_another_process_is_shown_and_left_alone(qtbot, page, workspace, monkeypatch):
+    import socket
+    import subprocess
+
+    import orjson
+
+    from studio.core.training.run_lock import LOCK_NAME
+
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        runs = workspace.folder("runs")
+        held, done = runs / "held", runs / "done"
+        _fake_run(held, finished=False)
+        _fake_run(done, finished=True)
+        for d in (held, done):  # e.g. `studio train` in a terminal, or a second window
+            (d / LOCK_NAME).write_bytes(orjson.dumps({"pid": other.pid, "host": socket.gethostname(), "started": time.time(),
+                                                      "purpose": "studio train tiny.yaml"}))
+        page.refresh_runs()
+        qtbot.waitUntil(lambda: len(page.runs.runs) == 2, timeout=10_000)
+        label = f"held by pid {other.pid} ({socket.gethostname()})"
+        rows = {page.runs.table.item(r, 0).text(): r for r in range(page.runs.table.rowCount())}
+        cell = page.runs.table.item(rows["held"], 5)
+        assert cell.text() == label and f"this run is being trained by another process (pid {other.pid}" in cell.toolTip()
+        assert page.runs.table.item(rows["done"], 5).text() == label
+
+        warned = []
+        monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text, *a, **k: warned.append((title, text)))
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("asked to delete a held run"))
+        page.runs.select_run(held)
+        assert page.resume_button.isEnabled()  # an interrupted run with a last.pt: pressing Resume says why not
+        assert not page.resume() and page.state == IDLE and page.worker is None
+        assert warned[-1][0] == "Resume" and f"pid {other.pid}" in warned[-1][1] and str(held / LOCK_NAME) in warned[-1][1]
+        assert f"error: {held}: this run is being trained by another process" in page.log_view.toPlainText()
+        page.runs.select_run(done)
+        assert not page.extend(1) and page.state == IDLE and warned[-1][0] == "Extend"
+        page.delete_runs([held, done])
+        assert warned[-1][0] == "Delete runs" and len(warned) == 3
+        assert (held / "last.pt").is_file() and (done / "last.pt").is_file()
+        # once that process is gone, the lock is stale: the run is an ordinary one again
+        other.kill()
+        other.wait()
+        page.refresh_runs()
+        qtbot.waitUntil(lambda: page.runs.summary_of(held) is not None and page.runs.summary_of(held).holder is None, timeout=10_000)
+        rows = {page.runs.table.item(r, 0).text(): r for r in range(page.runs.table.rowCount())}
+        assert page.runs.table.item(rows["held"], 5).text() == "interrupted"
+    finally:
+        other.kill()
+        other.wait()

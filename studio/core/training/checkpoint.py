@@ -1,7 +1,8 @@
 """Studio checkpoints: one file holds everything eval, predict, inspect and export need.
 
 ``torch.save`` of a dict of plain types and tensors, so it loads with ``weights_only=True`` (no
-pickled code runs). Writes are atomic: a crash mid-save leaves the previous file intact.
+pickled code runs). Writes are atomic and fsynced: a crash or a full disk mid-save leaves the previous
+file intact.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 
 from studio.core.data.classes import ClassMap
 from studio.core.errors import StudioError
+from studio.core.atomic import clean_stale_temps, fsync_dir
+from studio.core.training.durable import fsync_file, naming
 
 FORMAT = "studio-checkpoint"
 VERSION = 1
@@ -47,31 +50,85 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(path: str | Path, payload: dict) -> Path:
-    """Write ``payload`` (plus the format marker) atomically."""
+    """Write ``payload`` (plus the format marker) atomically and durably.
+
+    The bytes go to ``.<name>.<pid>.tmp``, are fsynced, then replace ``path``: a failed save (a full
+    disk, a crash) never replaces the good file. An ``OSError`` names ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": VERSION, **payload}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temp(path)
     try:
-        torch.save(data, tmp)
-        os.replace(tmp, path)
+        with naming(path, tmp):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                sink = _Sink(fd)
+                try:
+                    torch.save(data, sink)
+                except RuntimeError:
+                    if sink.error is not None:  # torch wraps the failed write: raise the OS error itself
+                        raise sink.error from None
+                    raise
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        _discard(tmp)
+    fsync_dir(path.parent)
     return path
 
 
+class _Sink:
+    """``torch.save``'s output file: every byte is written to ``fd``, and a failed write is kept
+    (torch reports it as a RuntimeError "unexpected pos", which hides the full disk)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        n = view.nbytes
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as e:
+            self.error = e
+            raise
+        return n
+
+    def flush(self) -> None:
+        pass
+
+
 def copy(src: str | Path, dst: str | Path) -> Path:
-    """Atomic copy of a written checkpoint (best.pt / epoch_N.pt from last.pt: serialised once)."""
+    """Atomic, durable copy of a written checkpoint (best.pt / epoch_N.pt from last.pt: serialised once)."""
     src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp = _temp(dst)
     try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        with naming(dst, tmp):
+            shutil.copyfile(src, tmp)
+            fsync_file(tmp)
+            os.replace(tmp, dst)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        _discard(tmp)
+    fsync_dir(dst.parent)
     return dst
+
+
+def _temp(path: Path) -> Path:
+    """This process's temporary sibling of ``path``; those of dead processes (kill -9) are removed first."""
+    clean_stale_temps(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)

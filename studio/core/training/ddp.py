@@ -30,7 +30,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from studio.core.config.schema import Config
-from studio.core.errors import StudioError
+from studio.core.errors import StudioError, error_message
 from studio.core.jobs import CancelToken
 from studio.core.training.events import Event, RunFinished, RunCancelled, RunFailed
 from studio.core.training.trainer import RunResult, Trainer
@@ -87,8 +87,8 @@ def _worker(rank: int, world: int, port: int, cfg_json: dict, run_dir: str, resu
         trainer = Trainer(cfg, run_dir, callbacks=callbacks, cancel=token, resume=resume, rank=rank, world_size=world, source=source)
         trainer.run()
     except BaseException as e:  # Trainer.run already reported it as RunFailed; report what came before
-        if rank == 0 and trainer is None:
-            events.put(RunFailed(f"{type(e).__name__}: {e}", traceback.format_exc(), 0, False))
+        if rank == 0 and trainer is None:  # the parent raises StudioError(this one line); no traceback on stderr
+            events.put(RunFailed(error_message(e), traceback.format_exc(), 0, False))
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

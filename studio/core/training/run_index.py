@@ -14,6 +14,7 @@ from typing import Callable
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 from studio.core.training.events import EpochEnd, RunCancelled, RunFailed, RunFinished, RunStarted
+from studio.core.training.run_lock import LockInfo, RunHeldError, live_lock, lock_holder
 from studio.core.training.runlog import LOG_NAME, read_events
 
 
@@ -33,6 +34,12 @@ class RunSummary:
     reason: str  # completed, early_stopping, time_limit; or the error; "" otherwise
     started_at: float  # unix time of the first event
     resumable: bool  # a last.pt exists to continue from
+    holder: LockInfo | None = None  # another live process training it now (its run.lock)
+
+    @property
+    def display_status(self) -> str:
+        """What the runs table shows: the status, or ``held by pid N (host)`` while another process trains it."""
+        return self.holder.short() if self.holder is not None and self.status != "running" else self.status
 
     @property
     def has_checkpoint(self) -> bool:
@@ -65,6 +72,7 @@ def summarize_run(run_dir: str | Path, live: Callable[[Path], bool] = lambda p: 
         elapsed = outcome.elapsed_s
     elif last_epoch is not None:
         elapsed = last_epoch.elapsed_s
+    holder = lock_holder(run_dir)
     if live(run_dir):
         status, reason = "running", ""
     elif isinstance(outcome, RunFinished):
@@ -84,18 +92,24 @@ def summarize_run(run_dir: str | Path, live: Callable[[Path], bool] = lambda p: 
     return RunSummary(
         run_dir, run_dir.name, started.arch, started.task, epochs_done,
         last_epoch.epochs if last_epoch else started.epochs, started.metric_name, best, best_epoch, elapsed,
-        status, reason, first_t, (run_dir / "last.pt").is_file(),
+        status, reason, first_t, (run_dir / "last.pt").is_file(), holder,
     )
 
 
-def _first_time(log: Path) -> float:
+def _first_time(log: Path, max_lines: int = 20) -> float:
+    """Unix time of the log's first readable event (a torn or empty line is skipped), else the file's mtime."""
     import orjson
 
     with open(log, "rb") as f:
-        try:
-            return float(orjson.loads(f.readline())["t"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return log.stat().st_mtime
+        for _ in range(max_lines):
+            line = f.readline()
+            if not line:
+                break
+            try:
+                return float(orjson.loads(line)["t"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+                continue
+    return log.stat().st_mtime
 
 
 def list_runs(
@@ -121,10 +135,14 @@ def list_runs(
 
 
 def delete_run(run_dir: str | Path) -> None:
-    """Remove a run folder; refuses a folder that is not a run (no events.jsonl and no checkpoint)."""
+    """Remove a run folder; refuses a folder that is not a run (no events.jsonl and no checkpoint) and a
+    run a live process trains (its run.lock)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise StudioError("run folder not found", file=run_dir)
     if not ((run_dir / LOG_NAME).is_file() or (run_dir / "last.pt").is_file()):
         raise StudioError("not a run folder (no events.jsonl or last.pt): not deleting it", file=run_dir)
+    held = live_lock(run_dir)
+    if held is not None:
+        raise RunHeldError(run_dir, held)
     shutil.rmtree(run_dir)

@@ -10,8 +10,25 @@ from studio.core.config.schema import Config
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken
 from studio.core.training.events import Event
+from studio.core.training.run_lock import refuse_if_held
 
 DEFAULT_ROOT = Path("runs")
+#: any of these in a folder means it holds a run, which a new run never replaces
+RUN_FILES = ("events.jsonl", "last.pt", "best.pt", "config.yaml")
+
+
+def run_files(run_dir: str | Path) -> list[str]:
+    """The files of ``RUN_FILES`` present in ``run_dir`` (empty: no run there)."""
+    run_dir = Path(run_dir)
+    return [n for n in RUN_FILES if (run_dir / n).exists()]
+
+
+def refuse_existing_run(run_dir: str | Path) -> None:
+    """A new (not resumed) run into ``run_dir`` refuses when the folder already holds a run."""
+    found = run_files(run_dir)
+    if found:
+        raise StudioError(f"already holds a run ({', '.join(found)}); continue it with --resume, or choose another --work-dir",
+                          file=run_dir)
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:
@@ -25,8 +42,20 @@ def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:
 
 
 def resolve_run(cfg_path: str | Path, work_dir: str | Path | None, resume: bool | str | Path | None) -> tuple[Path, Path | None]:
-    """(run folder, checkpoint to resume or None) for ``studio train CFG [--work-dir] [--resume [CKPT]]``."""
-    stem = Path(cfg_path).stem
+    """(run folder, checkpoint to resume or None) for ``studio train CFG [--work-dir] [--resume [CKPT]]``.
+
+    A new run never replaces one: without ``work_dir`` a fresh ``runs/NAME-2``... is picked, an explicit
+    ``work_dir`` that holds a run is refused; a folder another process trains is refused either way
+    (the trainer checks both again once it holds the folder's lock).
+    """
+    run_dir, ckpt = _resolve(Path(cfg_path).stem, work_dir, resume)
+    if ckpt is None:
+        refuse_existing_run(run_dir)
+    refuse_if_held(run_dir)
+    return run_dir, ckpt
+
+
+def _resolve(stem: str, work_dir, resume) -> tuple[Path, Path | None]:
     if resume in (None, False):
         return (Path(work_dir) if work_dir else new_run_dir(stem)), None
     if resume is True:

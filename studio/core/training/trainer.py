@@ -6,6 +6,7 @@ Run folder::
     events.jsonl         every event, for the GUI charts to replay
     last.pt best.pt      checkpoints (best by val mAP); epoch_N.pt every N epochs, K kept
     metrics.json ...     the evaluation report of the best epoch (PR curves, confusion matrix)
+    run.lock             while a process trains it (see :mod:`studio.core.training.run_lock`)
 
 Progress goes out as typed events to callbacks (see :mod:`studio.core.training.events`). The cancel
 token is checked every iteration; cancelling or failing leaves ``last.pt`` to resume from.
@@ -25,7 +26,7 @@ from torch import nn
 
 from studio.core.config.loader import save_config
 from studio.core.config.schema import Config
-from studio.core.errors import CancelledError, StudioError
+from studio.core.errors import CancelledError, StudioError, error_message
 from studio.core.jobs import CancelToken
 from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.ema import ModelEMA
@@ -42,7 +43,9 @@ from studio.core.training.events import (
 )
 from studio.core.training.optim import build_optimizer
 from studio.core.training.preflight import preflight
+from studio.core.training.run_lock import RunLock
 from studio.core.training.runlog import RunLog
+from studio.core.training.runs import refuse_existing_run
 from studio.core.training.schedule import LRSchedule
 from studio.core.training.seeding import epoch_seed, seed_everything
 
@@ -100,6 +103,7 @@ class Trainer:
         self.source = source
         self.is_main = rank == 0
         self._log: RunLog | None = None
+        self._lock: RunLock | None = None  # rank 0's hold on the run folder
         self._pending: list[Event] = []
         self._t_start = 0.0
         self._elapsed_before = 0.0  # seconds trained before this session (resume)
@@ -114,7 +118,11 @@ class Trainer:
         if not self.is_main:
             return
         if self._log is not None:
-            self._log(event)
+            try:
+                self._log(event)
+            except OSError:
+                if not isinstance(event, RunFailed):  # else the run is failing already: its error is the one to report
+                    raise
         else:  # before the run folder exists (setup may still refuse): logged once it does
             self._pending.append(event)
         for cb in self.callbacks:
@@ -246,6 +254,42 @@ class Trainer:
         elif prev_epochs != self.cfg.train.epochs:
             self.message(f"train.epochs changed from {prev_epochs} to {self.cfg.train.epochs}: the lr schedule is stretched to the new length", "warning")
         self._resumed = True
+
+    # ---------------------------------------------------------------- the run folder
+    def _open_run_folder(self) -> None:
+        """Rank 0 takes the folder's lock (refusing one another process trains), refuses to replace a run
+        unless resuming (checked again here: another process may have started since train_job looked), then
+        opens the event log and writes the config. In DDP every rank learns whether that worked."""
+        failed: BaseException | None = None
+        if self.is_main:
+            try:
+                self._lock = RunLock(self.run_dir, purpose=f"studio train {self.source or ''}".strip())
+                stale = self._lock.acquire()
+                if self.resume_path is None:
+                    refuse_existing_run(self.run_dir)
+                self._log = RunLog(self.run_dir)
+                for ev in self._pending:
+                    self._log(ev)
+                self._pending.clear()
+                if stale is not None:
+                    self.message(f"took over a stale lock of pid {stale.pid} on host {stale.host}")
+                save_config(self.cfg, self.run_dir / "config.yaml")
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after the other ranks heard of it
+                failed = e
+        if self.world_size > 1 and self._stop_flag(failed is not None) and failed is None:
+            raise StudioError("rank 0 could not open the run folder", file=self.run_dir)
+        if failed is not None:
+            raise failed
+
+    def _close_run_folder(self) -> None:
+        if self._log is not None:
+            self._log.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    @property
+    def _owns_folder(self) -> bool:
+        return self._lock is not None and self._lock.held
 
     # ---------------------------------------------------------------- checkpoints
     def _payload(self, epoch: int, finished: bool, partial: bool = False) -> dict:
@@ -438,13 +482,7 @@ class Trainer:
         epoch = self.epoch_done
         try:
             self.setup()  # refuses bad configs and data before anything is written
-            if self.is_main:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                self._log = RunLog(self.run_dir)
-                for ev in self._pending:
-                    self._log(ev)
-                self._pending.clear()
-                save_config(self.cfg, self.run_dir / "config.yaml")
+            self._open_run_folder()
             self._t_start = time.time()
             self.emit(
                 RunStarted(
@@ -472,18 +510,26 @@ class Trainer:
             return result
         except CancelledError:
             path = None
-            if hasattr(self, "optimizer") and self.is_main:
-                self._save(self.epoch_done, is_best=False, finished=False, partial=True)
-                path = str(self.run_dir / "last.pt")
-            self.emit(RunCancelled(self.epoch_done + 1, self.global_iter, path))
+            try:
+                if self._owns_folder:
+                    self._save(self.epoch_done, is_best=False, finished=False, partial=True)
+                    path = str(self.run_dir / "last.pt")
+                self.emit(RunCancelled(self.epoch_done + 1, self.global_iter, path))
+            except BaseException as e:  # the last.pt of the cancel cannot be written (a full disk...)
+                self._failed(e, epoch)
+                raise e from None
             return RunResult(self.run_dir, "cancelled", "cancelled", self.epoch_done, self.best_metric, self.best_epoch, self.last_metrics)
         except BaseException as e:
-            msg = str(e) if isinstance(e, StudioError) else f"{type(e).__name__}: {e}"
-            self.emit(RunFailed(msg, traceback.format_exc(), epoch, (self.run_dir / "last.pt").exists()))
+            self._failed(e, epoch)
             raise
         finally:
-            if self._log is not None:
-                self._log.close()
+            self._close_run_folder()
+
+    def _failed(self, e: BaseException, epoch: int) -> None:
+        """Report a failure once: RunFailed with the one-line message (the traceback goes to the log)."""
+        refused = self._lock is not None and not self._lock.held  # another process trains this folder: not ours to resume
+        resumable = not refused and (self.run_dir / "last.pt").exists()
+        self.emit(RunFailed(error_message(e), traceback.format_exc(), epoch, resumable))
 
 
 def _gpu_mb(device: torch.device) -> float | None:
