@@ -44,7 +44,7 @@ import numpy as np
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
-    Collector, ExportOptions, ImportOptions, ImportResult, export_folder, place_source_image,
+    Collector, ExportOptions, ImportOptions, ImportResult, export_folder, finite_number, place_source_image,
 )
 from studio.core.geometry import ellipse_polygon, is_rle, mask_to_rle, segmentation_to_mask
 
@@ -143,7 +143,7 @@ def _image(el: ET.Element, k: int, xml: Path, col: Collector) -> tuple[dict, lis
         return None
     where = f"image {name!r}"
     try:
-        width, height = int(float(el.get("width", ""))), int(float(el.get("height", "")))
+        width, height = int(_num(el, "width")), int(_num(el, "height"))
         if width <= 0 or height <= 0:
             raise ValueError
     except ValueError:
@@ -176,15 +176,12 @@ def _image(el: ET.Element, k: int, xml: Path, col: Collector) -> tuple[dict, lis
     return {"file_name": name, "width": width, "height": height}, shapes
 
 
-def _num(el: ET.Element, key: str) -> float:
+def _num(el: ET.Element, key: str, default: float | None = None) -> float:
+    """A finite number attribute (``default`` when absent or empty, if given); ValueError naming it."""
     v = el.get(key)
-    try:
-        x = float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"attribute {key} must be a number, got {v!r}") from None
-    if not math.isfinite(x):
-        raise ValueError(f"attribute {key} must be finite, got {v!r}")
-    return x
+    if default is not None and not (v or "").strip():
+        return default
+    return finite_number(v, f"attribute {key}", text=True)
 
 
 def _shape(el: ET.Element, tag: str, label: str, item: str, xml: Path, col: Collector, width: int, height: int) -> _Shape | None:
@@ -194,12 +191,15 @@ def _shape(el: ET.Element, tag: str, label: str, item: str, xml: Path, col: Coll
         extra["attributes"] = attrs
     if el.get("occluded") == "1":
         extra["occluded"] = 1
-    group = int(el.get("group_id", "0") or 0)
+    group_text = (el.get("group_id") or "0").strip()
+    if re.fullmatch(r"[+-]?\d+", group_text) is None:
+        raise ValueError(f"attribute group_id must be an integer, got {el.get('group_id')!r}")
+    group = int(group_text)
     if tag == "box":
         x0, y0, x1, y1 = (_num(el, k) for k in ("xtl", "ytl", "xbr", "ybr"))
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"box has no area: xtl {x0:g}, ytl {y0:g}, xbr {x1:g}, ybr {y1:g}")
-        angle = float(el.get("rotation", "0") or 0)
+        angle = _num(el, "rotation", 0.0)
         if angle % 360 == 0:
             return _Shape(label, item, "box", bbox=[x0, y0, x1 - x0, y1 - y0], group=group, extra=extra)
         flat = _rotated_box(x0, y0, x1, y1, angle)
@@ -207,7 +207,7 @@ def _shape(el: ET.Element, tag: str, label: str, item: str, xml: Path, col: Coll
         cx, cy, rx, ry = (_num(el, k) for k in ("cx", "cy", "rx", "ry"))
         if rx <= 0 or ry <= 0:
             raise ValueError(f"ellipse has no area: rx {rx:g}, ry {ry:g}")
-        flat = list(ellipse_polygon(cx, cy, rx, ry, math.radians(float(el.get("rotation", "0") or 0)), n=ELLIPSE_POINTS))
+        flat = list(ellipse_polygon(cx, cy, rx, ry, math.radians(_num(el, "rotation", 0.0)), n=ELLIPSE_POINTS))
     elif tag == "polygon":
         flat = _points(el.get("points"))
     else:

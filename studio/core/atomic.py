@@ -93,7 +93,7 @@ def ensure_dir(folder: str | Path) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
+    except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from None
     return folder
@@ -113,9 +113,42 @@ def fsync_dir(folder: str | Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str | Path) -> None:
+    """fsync a file already written and closed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def named(e: OSError, dest: str | Path, *temps: str | Path) -> OSError:
+    """``e`` naming ``dest`` when it names no file or only one of ``temps``; else ``e`` itself."""
+    hidden = {str(t) for t in temps}
+    files = [str(f) for f in (e.filename, e.filename2) if f not in (None, "")]
+    if files and not any(f in hidden for f in files):
+        return e
+    return OSError(e.errno, e.strerror or str(e), str(dest))
+
+
+@contextlib.contextmanager
+def naming(dest: str | Path, *temps: str | Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` of the block naming ``dest`` (see :func:`named`)."""
+    try:
+        yield
+    except OSError as e:
+        out = named(e, dest, *temps)
+        if out is e:
+            raise
+        raise out from e
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed."""
+    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
+
+    An ``OSError`` about the temporary file (a full disk) is raised naming ``path``, the file the user knows.
+    """
     path = Path(path)
     ensure_dir(path.parent)
     clean_stale_temps(path)
@@ -123,8 +156,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with naming(path, tmp_path):
+            yield tmp_path
+            os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

@@ -82,6 +82,13 @@ def _voc(ws: Path, xmin="8", ymin="8", xmax="30", ymax="20", name="cat") -> Path
     return root
 
 
+def _voc_size(ws: Path, height: str) -> Path:
+    root = _voc(ws)
+    xml = root / "Annotations" / "a.xml"
+    xml.write_text(xml.read_text().replace("<height>48</height>", f"<height>{height}</height>"))
+    return root
+
+
 def _yolo(ws: Path, line: str, yaml_text: str | None = None) -> Path:
     root = ws / "data" / "yolo"
     _image(root / "images" / "train" / "a.jpg")
@@ -265,13 +272,17 @@ CASES: list[Case] = [
                                      ["a.xml", "object 0"])),
     Case("voc_ymin_minus_inf", lambda ws: (["dataset", "import", "--format", "voc", _voc(ws, ymin="-inf"), "-o", ws / "out.json"],
                                            ["a.xml", "object 0"])),
+    Case("voc_size_absurd", lambda ws: (
+        ["dataset", "import", "--format", "voc", _voc_size(ws, "1.8446744073709552e+19"), "-o", ws / "out.json"],
+        ["a.xml", "<size><height>"])),
+    Case("coco_image_id_beyond_64_bits", _import_coco(_set(("images", 0, "id"), 2**70), "images[0]", "integer")),
     Case("voc_xmin_text", lambda ws: (["dataset", "import", "--format", "voc", _voc(ws, xmin="left"), "-o", ws / "out.json"],
                                       ["a.xml", "object 0"])),
     Case("coco_category_id_string", _import_coco(_set(("categories", 0, "id"), "1"), "categories[0]")),
-    Case("coco_category_ids_duplicate", _import_coco(_dup("categories"), "categor", "1")),
-    Case("coco_image_ids_duplicate", _import_coco(_dup("images"), "image")),
-    Case("coco_annotation_ids_duplicate", _import_coco(_dup("annotations"), "annotation")),
-    Case("coco_bbox_strings", _import_coco(_set(("annotations", 1, "bbox"), ["4", "4", "10", "10"]), "annotations[1]")),
+    Case("coco_category_ids_duplicate", _import_coco(_dup("categories"), "categories[1] (id 1)", "used twice")),
+    Case("coco_image_ids_duplicate", _import_coco(_dup("images"), "images[1] (id 1)", "used twice")),
+    Case("coco_annotation_ids_duplicate", _import_coco(_dup("annotations"), "annotations[1] (id 1)", "used twice")),
+    Case("coco_bbox_strings", _import_coco(_set(("annotations", 1, "bbox"), ["4", "4", "10", "10"]), "annotations[1] (id 2)", "bbox[0] must be a number")),
     Case("coco_bbox_three_numbers", _import_coco(_set(("annotations", 1, "bbox"), [4, 4, 10]), "annotations[1]")),
     Case("coco_bbox_null", _import_coco(_set(("annotations", 1, "bbox"), [4, 4, None, None]), "annotations[1]")),
     Case("coco_image_id_bool", _import_coco(_set(("images", 0, "id"), True), "images[0]")),
@@ -305,9 +316,9 @@ CASES: list[Case] = [
         ["data.yaml"])),
     # ---- 3. OS failures are messages
     Case("check_report_into_a_folder", lambda ws: (
-        ["dataset", "check", _ann(ws), "--json", ws / "victim"], [str(ws / "victim")])),
+        ["dataset", "check", _ann(ws), "--json", ws / "victim"], [str(ws / "victim") + ":", "is a folder"])),
     Case("stats_plots_under_a_file", lambda ws: (
-        ["dataset", "stats", _ann(ws), "--out", _file_in_the_way(ws) / "plots"], ["blocker"])),
+        ["dataset", "stats", _ann(ws), "--out", _file_in_the_way(ws) / "plots"], [str(ws / "blocker") + ":", "in the way"])),
     Case("check_missing_file", lambda ws: (["dataset", "check", ws / "nope.json"], ["nope.json", "not found"])),
     # ---- range messages
     Case("config_lr_nan", lambda ws: (

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from studio.core.dataset.check import check_dataset
@@ -28,7 +28,7 @@ from studio.core.formats import ExportOptions, export_dataset, import_dataset
 from studio.core.geometry import is_rle, rle_problem
 from studio.core.safe_names import UnsafeNameError, name_problem, safe_join
 
-SETTINGS = dict(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SETTINGS = dict(derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------------------------- names
@@ -133,6 +133,7 @@ def mutated_coco(draw):
 
 
 def _assert_usable(ds: Dataset, tmp: Path) -> None:
+    event(f"imported {len(ds.annotations)} annotation(s)")
     for section in (ds.images, ds.categories, ds.annotations):
         ids = [r["id"] for r in section]
         assert all(isinstance(i, int) and not isinstance(i, bool) for i in ids), ids
@@ -162,7 +163,7 @@ def _assert_usable(ds: Dataset, tmp: Path) -> None:
         export_dataset(fmt, back, None, out, ExportOptions(copy_images=False, overwrite=True))
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(doc=mutated_coco(), lenient=st.booleans())
 @pytest.mark.timeout(120)
 def test_coco_import_refuses_or_gives_a_usable_dataset(tmp_path, doc, lenient):
@@ -173,12 +174,16 @@ def test_coco_import_refuses_or_gives_a_usable_dataset(tmp_path, doc, lenient):
     try:
         res = import_dataset("coco", src, tmp_path, ImportOptions(strict=not lenient))
     except DatasetError as e:
+        event("refused")
         assert "ann.json" in str(e)
         return
     _assert_usable(res.dataset, tmp_path)
 
 
+plausible = st.one_of(st.integers(0, 64).map(str), st.floats(0, 64).map(lambda v: f"{v:.2f}"))
+inner_unit = st.floats(0.1, 0.9).map(lambda v: f"{v:.4f}")
 numbers_as_text = st.one_of(
+    plausible, plausible, plausible,
     st.sampled_from(["nan", "inf", "-inf", "", "1e400", "NaN", "-0", "1,5", "0x10", " 12 ", "1e-400", "Infinity"]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(-10**6, 10**6).map(str),
@@ -197,7 +202,7 @@ def _xml_text(s: str) -> str:
     return "".join(c for c in s if c.isprintable()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(values=st.lists(numbers_as_text, min_size=6, max_size=6), lenient=st.booleans())
 @pytest.mark.timeout(120)
 def test_voc_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, values, lenient):
@@ -215,13 +220,19 @@ def test_voc_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, values, len
     try:
         res = import_dataset("voc", root, None, ImportOptions(strict=not lenient))
     except DatasetError as e:
+        event("refused")
         assert "a.xml" in str(e) or "voc" in str(e)
         return
     _assert_usable(res.dataset, tmp_path)
 
 
-@settings(max_examples=150, **SETTINGS)
-@given(tokens=st.lists(numbers_as_text, min_size=1, max_size=9), lenient=st.booleans())
+@settings(max_examples=300, **SETTINGS)
+@given(tokens=st.one_of(st.lists(numbers_as_text, min_size=1, max_size=9),
+                       st.tuples(st.sampled_from(["0", "1", "2", "-1", "1.0"]),
+                                 st.lists(st.one_of(inner_unit, inner_unit, inner_unit, numbers_as_text),
+                                          min_size=4, max_size=8))
+                       .map(lambda t: [t[0], *t[1]])),
+       lenient=st.booleans())
 @pytest.mark.timeout(120)
 def test_yolo_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, tokens, lenient):
     from studio.core.formats import ImportOptions
@@ -236,13 +247,16 @@ def test_yolo_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, tokens, le
     try:
         res = import_dataset("yolo", root, None, ImportOptions(strict=not lenient))
     except DatasetError as e:
+        event("refused")
         assert "a.txt" in str(e) or "yolo" in str(e)
         return
     _assert_usable(res.dataset, tmp_path)
 
 
-@settings(max_examples=150, **SETTINGS)
-@given(points=st.lists(st.lists(json_values, min_size=0, max_size=3), min_size=0, max_size=5),
+@settings(max_examples=300, **SETTINGS)
+@given(points=st.one_of(st.lists(st.lists(json_values, min_size=0, max_size=3), min_size=0, max_size=5),
+                       st.lists(st.lists(st.one_of(st.floats(2, 60), st.floats(2, 60), st.integers(-5, 70), json_values),
+                                         min_size=2, max_size=2), min_size=2, max_size=6, unique_by=str)),
        shape_type=st.sampled_from(["polygon", "rectangle", "circle", "point", "linestrip", "mask", None, 3]),
        lenient=st.booleans())
 @pytest.mark.timeout(120)
@@ -259,14 +273,19 @@ def test_labelme_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, points,
     try:
         res = import_dataset("labelme", root, None, ImportOptions(strict=not lenient))
     except DatasetError as e:
+        event("refused")
         assert "a.json" in str(e) or "lm" in str(e)
         return
     _assert_usable(res.dataset, tmp_path)
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(attrs=st.dictionaries(st.sampled_from(["name", "all_points_x", "all_points_y", "x", "y", "width", "height",
-                                              "cx", "cy", "r", "rx", "ry", "theta"]), json_values, max_size=6),
+                                              "cx", "cy", "r", "rx", "ry", "theta"]),
+                             st.one_of(json_values, st.integers(1, 64), st.floats(1, 64),
+                                       st.lists(st.one_of(st.integers(0, 64), st.floats(2, 60), st.floats(2, 60),
+                                                          json_values), min_size=3, max_size=6, unique_by=repr)),
+                             min_size=2, max_size=8),
        name=st.sampled_from(["polygon", "rect", "circle", "ellipse", "polyline", "point", "other"]),
        lenient=st.booleans())
 @pytest.mark.timeout(120)
@@ -283,6 +302,7 @@ def test_via_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, attrs, name
     try:
         res = import_dataset("via", root / "via.json", None, ImportOptions(strict=not lenient))
     except DatasetError as e:
+        event("refused")
         assert "via.json" in str(e)
         return
     _assert_usable(res.dataset, tmp_path)

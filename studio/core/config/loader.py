@@ -123,7 +123,7 @@ def validate(raw: dict, source: str | Path | None = None) -> Config:
         lines = []
         for err in e.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = err["msg"]
+            msg = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; `studio config show` lists the keys)"
             lines.append(f"{loc}: {msg}")

@@ -6,14 +6,66 @@ they are never typed twice (MMDetection users edit ``num_classes`` in three plac
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, Literal
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+
+def _holds_floats(annotation: Any) -> bool:
+    """``float``, ``float | None``, ``tuple[float, float]``, ``list[float]``..."""
+    if annotation is float:
+        return True
+    if get_origin(annotation) in (Union, types.UnionType, tuple, list):
+        return any(_holds_floats(a) for a in get_args(annotation))
+    return False
+
+
+def _as_float(value: Any) -> float | None:
+    """The float a number or a numeric string stands for (as pydantic reads it), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _range_text(metadata: list) -> str:
+    """`` > 0 and <= 10`` from a field's bounds ("" when unbounded)."""
+    parts = []
+    for m in metadata:
+        for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            v = getattr(m, attr, None)
+            if v is not None:
+                parts.append(f"{op} {v:g}")
+    return " " + " and ".join(parts) if parts else ""
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _finite(cls, v: Any, info: ValidationInfo) -> Any:
+        """NaN and infinities are refused with a message naming the allowed range: pydantic's bounds
+        checks would let ``inf`` through unbounded fields and report ``nan`` as out of range."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _holds_floats(field.annotation):
+            return v
+        many = isinstance(v, (list, tuple))
+        for k, x in enumerate(v if many else [v]):
+            f = _as_float(x)
+            if f is not None and not math.isfinite(f):
+                what = f"item {k + 1} must be a finite number" if many else "must be a finite number"
+                raise ValueError(f"{what}{_range_text(field.metadata)}, got {x}")
+        return v
 
 
 class DatasetRef(_Section):
@@ -73,7 +125,7 @@ class TrainConfig(_Section):
     epochs: int = Field(12, ge=1, le=100000, description="Number of passes over the training set")
     batch_size: int = Field(2, ge=1, le=1024, description="Images per iteration (per device)")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    time_limit: float | None = Field(None, description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; training stops cleanly when it is spent")
+    time_limit: float | None = Field(None, ge=0, description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; training stops cleanly when it is spent")
     optimizer: Literal["sgd", "adamw"] = Field("sgd", description="Optimiser")
     lr: float = Field(0.01, gt=0, le=10, description="Peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
@@ -83,7 +135,7 @@ class TrainConfig(_Section):
     step_milestones: list[float] = Field(default_factory=lambda: [0.67, 0.89], description="step schedule: fractions of training where the lr is multiplied by step_gamma")
     step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: lr multiplier at each milestone")
     amp: Literal["none", "fp16", "bf16"] = Field("none", description="Mixed precision on CUDA")
-    grad_clip: float | None = Field(10.0, description="Clip the gradient norm to this value (none: no clipping)")
+    grad_clip: float | None = Field(10.0, ge=0, description="Clip the gradient norm to this value (none or 0: no clipping)")
     ema: bool = Field(False, description="Keep an exponential moving average of the weights for evaluation")
     seed: int = Field(0, description="Random seed (CPU runs are repeatable)")
     checkpoint_every: int = Field(1, ge=1, description="Write epoch_N.pt every N epochs")
@@ -96,6 +148,14 @@ class TrainConfig(_Section):
     def _device(cls, v: str) -> str:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {v!r}")
+        return v
+
+    @field_validator("step_milestones")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        bad = [m for m in v if not 0 <= m <= 1]
+        if bad:
+            raise ValueError(f"step_milestones must be fractions of training between 0 and 1, got {v}")
         return v
 
     @field_validator("time_limit", mode="before")

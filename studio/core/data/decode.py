@@ -24,6 +24,9 @@ import numpy as np
 from studio.core.errors import DatasetError
 
 REDUCTIONS = (8, 4, 2)
+#: ``studio predict`` / ``studio infer`` decode an image reduced only above this many pixels (16 MP: a
+#: 12 MP phone photo is decoded, and drawn, in full; a 6000 x 4000 or 8000 x 8000 one is not).
+BIG_IMAGE_PIXELS = 16_000_000
 _REDUCED_FLAG = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 # SOFn markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -85,7 +88,31 @@ def decode_rgb(path: str | Path, target_long_side: int | None = None) -> tuple[n
     Annotation coordinates map to the result by dividing by the factor.
     Raises :class:`DatasetError` naming the file when it is missing or cannot be decoded.
     """
-    path = Path(path)
+    img, factor, _ = _decode(Path(path), target_long_side, 0)
+    return img, factor
+
+
+def decode_for_model(path: str | Path, input_size: int,
+                     min_pixels: int | None = None) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """Decode an image for a model whose input's longest side is ``input_size``: ``(rgb, factor, (width, height))``.
+
+    An image of more than ``min_pixels`` pixels (default :data:`BIG_IMAGE_PIXELS`) is decoded as
+    :func:`decode_rgb` does with ``target_long_side=input_size``: reduced by the largest of 8, 4, 2
+    that keeps its longest side >= ``input_size``, so the model sees the same detail. An 8000 x 8000
+    JPEG for a 640 px model decodes to 1000 x 1000 (3 MB instead of 192 MB). Smaller images are
+    decoded in full (factor 1), as :func:`studio.core.imageio.imread_rgb` does.
+
+    ``(width, height)`` is the file's upright size, read from the JPEG header or the full decode (no
+    PIL: its decompression-bomb check refuses the very images this is for). A pixel ``(x, y)`` of
+    the result covers the file's pixels ``[x * factor, (x + 1) * factor)``: coordinates map back by
+    multiplying by ``factor`` and clipping to the size.
+    """
+    limit = BIG_IMAGE_PIXELS if min_pixels is None else min_pixels
+    return _decode(Path(path), input_size, limit)
+
+
+def _decode(path: Path, target_long_side: int | None, min_pixels: int) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """:func:`decode_rgb`, reducing only images of more than ``min_pixels``; also the file's upright ``(w, h)``."""
     try:
         buf = np.fromfile(str(path), dtype=np.uint8)  # fromfile + imdecode: also non-ASCII paths on Windows
     except FileNotFoundError:
@@ -93,17 +120,27 @@ def decode_rgb(path: str | Path, target_long_side: int | None = None) -> tuple[n
     except OSError as e:
         raise DatasetError(f"cannot read image: {e.strerror or e}", file=path) from None
     factor = 1
-    if target_long_side and is_jpeg(buf):
-        size = jpeg_size(buf)
-        if size is not None:
-            factor = reduction_for(max(size), target_long_side)
+    jpeg = is_jpeg(buf)
+    size = jpeg_size(buf) if jpeg else None  # before EXIF orientation
+    if target_long_side and size is not None and size[0] * size[1] > min_pixels:
+        factor = reduction_for(max(size), target_long_side)
     flag = _REDUCED_FLAG.get(factor, cv2.IMREAD_COLOR)
     img = cv2.imdecode(buf, flag) if buf.size else None
     if img is None:
         raise DatasetError("unreadable image (decoding failed)", file=path)
-    if target_long_side and factor == 1 and not is_jpeg(buf):
-        factor = reduction_for(max(img.shape[:2]), target_long_side)
+    h, w = img.shape[:2]
+    full = (w, h)
+    if factor > 1:  # the file's upright size: the header's, turned as the decoder turned the image
+        assert size is not None
+        if reduced_size(size[0], size[1], factor) == (w, h):
+            full = size
+        elif reduced_size(size[1], size[0], factor) == (w, h):
+            full = (size[1], size[0])
+        else:  # header and decoder disagree: decode in full
+            img, factor = cv2.imdecode(buf, cv2.IMREAD_COLOR), 1
+            full = (img.shape[1], img.shape[0])
+    if target_long_side and factor == 1 and not jpeg and w * h > min_pixels:
+        factor = reduction_for(max(h, w), target_long_side)
         if factor > 1:
-            w, h = reduced_size(img.shape[1], img.shape[0], factor)
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), factor
+            img = cv2.resize(img, reduced_size(w, h, factor), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), factor, full

@@ -119,22 +119,7 @@ class Dataset:
     @classmethod
     def from_dict(cls, d: Any, source: str | Path | None = None) -> "Dataset":
         """Build from a COCO dict, checking the structure the indexes need (ids, references)."""
-        where = str(source) if source is not None else "<dataset>"
-        if not isinstance(d, dict):
-            raise DatasetError(f"expected a COCO object at the top level, got {type(d).__name__}", file=where)
-        missing = [k for k in _TOP_KEYS if k not in d]
-        if "images" in missing or ("annotations" in missing and "categories" in missing):
-            raise DatasetError(
-                f"not a COCO annotation file: missing key(s) {', '.join(repr(k) for k in missing)}", file=where
-            )
-        for k in _TOP_KEYS:
-            if not isinstance(d.get(k, []), list):
-                raise DatasetError(f"'{k}' must be a list, got {type(d[k]).__name__}", file=where)
-        images, anns, cats = d["images"], d.get("annotations", []), d.get("categories", [])
-        _require(images, ("id", "file_name"), "images", where)
-        _require(cats, ("id", "name"), "categories", where)
-        _require(anns, ("id", "image_id", "category_id"), "annotations", where)
-        extra = {k: v for k, v in d.items() if k not in _TOP_KEYS}
+        images, cats, anns, extra = coco_parts(d, source)
         return cls(images, cats, anns, extra=extra, source=source)
 
     def to_dict(self) -> dict:
@@ -354,6 +339,34 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def coco_parts(d: Any, source: str | Path | None = None) -> tuple[list[dict], list[dict], list[dict], dict]:
+    """``(images, categories, annotations, other top-level keys)`` of a COCO dict, after the checks
+    :meth:`Dataset.from_dict` makes: the lists exist and their records are objects with the keys the
+    indexes need. Values are not checked here (importers do that, see studio.core.formats.coco)."""
+    where = str(source) if source is not None else "<dataset>"
+    if not isinstance(d, dict):
+        raise DatasetError(f"expected a COCO object at the top level, got {type(d).__name__}", file=where)
+    missing = [k for k in _TOP_KEYS if k not in d]
+    if "images" in missing or ("annotations" in missing and "categories" in missing):
+        raise DatasetError(
+            f"not a COCO annotation file: missing key(s) {', '.join(repr(k) for k in missing)}", file=where
+        )
+    for k in _TOP_KEYS:
+        if not isinstance(d.get(k, []), list):
+            raise DatasetError(f"'{k}' must be a list, got {type(d[k]).__name__}", file=where)
+    images, anns, cats = d["images"], d.get("annotations", []), d.get("categories", [])
+    _require(images, ("id", "file_name"), "images", where)
+    _require(cats, ("id", "name"), "categories", where)
+    _require(anns, ("id", "image_id", "category_id"), "annotations", where)
+    extra = {k: v for k, v in d.items() if k not in _TOP_KEYS}
+    return images, cats, anns, extra
+
+
+def gc_paused() -> contextlib.AbstractContextManager[None]:
+    """Pause the cyclic garbage collector while parsing a large file (see :meth:`Dataset.load`)."""
+    return _gc_paused()
 
 
 def _require(records: list, keys: tuple[str, ...], section: str, where: str) -> None:

@@ -121,7 +121,7 @@ def save_plots(stats: DatasetStats, out_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_dir(out_dir)
     written = []
 
     def save(fig, name: str) -> None:

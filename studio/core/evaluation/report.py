@@ -37,7 +37,7 @@ def write_report(
     are skipped when no matrix is given.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_dir(out)
     curves = curves if curves is not None else pr_curves(eval_result)
     written: dict[str, Path] = {}
 

@@ -362,21 +362,24 @@ def infer_images(
     from studio.core.evaluation.draw import draw_detections, save_image
     from studio.core.evaluation.results import to_coco_results
     from studio.core.export.runtime import load_exported
+    from studio.core.inference.detections import check_score_threshold
     from studio.core.inference.jobs import PredictSummary, _out_names, expand_inputs
 
+    score_thr = check_score_threshold(score_thr)
     paths = expand_inputs(inputs)
     model = load_exported(model_path, device=device, score_threshold=score_thr)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_dir(out)
     names = _out_names(paths)
     results: list[dict] = []
     n_det = 0
-    for i, (p, img, dets) in enumerate(model.predict_files(paths, progress=progress, cancel=cancel)):
-        record = {"id": i + 1, "file_name": str(p), "width": int(img.shape[1]), "height": int(img.shape[0])}
+    for i, item in enumerate(model.predict_files(paths, progress=progress, cancel=cancel)):
+        dets = item.original()  # in the file's pixels, also for a big image decoded reduced
+        record = {"id": i + 1, "file_name": str(item.path), "width": item.width, "height": item.height}
         results.extend(to_coco_results(dets, record, model.class_map))
         n_det += len(dets)
-        if draw:
-            save_image(out / names[i], draw_detections(img, dets, list(model.class_map.names)))
+        if draw:  # on the decoded image: a big image is drawn at its reduced size
+            save_image(out / names[i], draw_detections(item.image, item.detections, list(model.class_map.names)))
     results_json = out / "predictions.json"
     atomic.write_json(results_json, results)
     return PredictSummary(out, results_json, len(paths), n_det)

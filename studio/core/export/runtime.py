@@ -21,11 +21,11 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from studio.core.data.classes import ClassMap
+from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess
 from studio.core.errors import StudioError
 from studio.core.export.postprocess import to_detections
-from studio.core.imageio import imread_rgb
-from studio.core.inference.detections import Detections
+from studio.core.inference.detections import Detections, ImagePrediction, check_score_threshold
 from studio.core.jobs import CancelToken, no_progress
 
 META_KEY = "studio"
@@ -223,14 +223,15 @@ class ExportedModel:
                                  None if masks is None else masks[i, :k], meta, self.with_masks)
         return to_detections(raw["boxes"], raw["scores"], raw["labels"], masks, meta, self.with_masks)
 
-    def predict_files(self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None):
-        """Yield (path, rgb image, Detections) for each file."""
+    def predict_files(self, paths: Iterable[str | Path], progress=no_progress,
+                      cancel: CancelToken | None = None) -> Iterator[ImagePrediction]:
+        """Yield an :class:`ImagePrediction` for each file (big images decoded reduced, as ``studio predict`` does)."""
         paths = [Path(p) for p in paths]
         for i, p in enumerate(paths):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            img = imread_rgb(p)
-            yield p, img, self.predict([img])[0]
+            img, factor, (w, h) = decode_for_model(p, self.info.image_size)
+            yield ImagePrediction(p, img, self.predict([img])[0], w, h, factor)
             progress(i + 1, len(paths), p.name)
 
     def latency_ms(self, image: np.ndarray, warmup: int = 2, runs: int = 10) -> float:
@@ -249,6 +250,7 @@ def load_exported(path: str | Path, device: str = "cpu", score_threshold: float 
                   threads: int | None = None) -> ExportedModel:
     """Open ``model.onnx`` (ONNX Runtime on ``device``) or ``model.engine`` (TensorRT) with its Studio metadata."""
     path = Path(path)
+    score_threshold = check_score_threshold(score_threshold)
     if not path.is_file():
         raise StudioError("model file not found", file=path)
     if path.suffix.lower() in (".engine", ".plan", ".trt"):

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from studio.core.errors import DatasetError
-from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult
+from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult, integer_id, positive_int
 from studio.core.output_folder import check_target
 from studio.core.safe_names import quoted, refuse_unsafe_images, unsafe_images
 
@@ -95,11 +95,27 @@ def import_dataset(fmt: str, src: str | Path, images: str | Path | None = None, 
     if not src.exists():
         raise DatasetError("no such file or folder", file=src)
     res = f.module.read(src, Path(images) if images is not None else None, options or ImportOptions())
+    _check_images(res, src)
     for iid, name, problem in unsafe_images(res.dataset.images):
         res.warnings.append(str(DatasetError(
             f"file name {quoted(name)} {problem}: exports will refuse it and `dataset check` reports it; rename it",
             file=src, item=f"image id {iid}")))
     return res
+
+
+def _check_images(res: ImportResult, src: Path) -> None:
+    """What every importer (plugins too) must hand over: integer ids and sizes a JSON file and a model can hold."""
+    for im in res.dataset.images:
+        item = f"image id {im.get('id')!r} ({im.get('file_name')})"
+        for key in ("width", "height"):
+            try:
+                positive_int(im.get(key), key)
+            except ValueError as e:
+                raise DatasetError(str(e), file=src, item=item) from None
+        try:
+            integer_id(im.get("id"), "image id")
+        except ValueError as e:
+            raise DatasetError(str(e), file=src, item=item) from None
 
 
 def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOptions | None = None) -> list[Path]:

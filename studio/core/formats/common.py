@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, ContextManager, Sequence
+
+import numpy as np
 
 from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
@@ -42,8 +46,80 @@ class ExportOptions:
     progress: ProgressFn | None = None
 
 
+def is_number(value: Any) -> bool:
+    """An int or float (numpy's included), not a bool: what a coordinate in a JSON file may be."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def finite_number(value: Any, what: str, *, text: bool = False) -> float:
+    """``value`` as a float when it is a finite number, else ValueError naming ``what``.
+
+    A JSON value must be an int or a float: strings (``"10"``), bools and None are refused, not
+    coerced. With ``text`` (an XML attribute or element, a line of a text file) a string is parsed.
+    NaN and infinities are refused either way: they would reach the canonical file as ``null``.
+    """
+    if text and isinstance(value, str):
+        try:
+            x = float(value)
+        except ValueError:
+            raise ValueError(f"{what} must be a number, got {value!r}") from None
+    elif is_number(value):
+        x = float(value)
+    else:
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(x):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return x
+
+
+def integer_id(value: Any, what: str) -> int:
+    """A COCO id: an int, not a bool, a float or a string; ValueError naming ``what`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if not _ID_RANGE[0] <= value <= _ID_RANGE[1]:
+        raise ValueError(f"{what} does not fit in 64 bits, got {value!r}")
+    return int(value)
+
+
+#: the largest image side Studio accepts (pixels); anything larger is a broken size, not a photo
+MAX_SIDE = 1_000_000
+#: ids are written as JSON integers, which Studio's JSON library keeps to 64 bits
+_ID_RANGE = (-(2**63), 2**63 - 1)
+
+
+def positive_int(value: Any, what: str) -> int:
+    """An image size: a positive int up to ``MAX_SIDE`` (not a bool, a float or a string); ValueError naming ``what``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    if value > MAX_SIDE:
+        raise ValueError(f"{what} must be at most {MAX_SIDE} pixels, got {value!r}")
+    return int(value)
+
+
+def finite_numbers(values: Any, what: str, n: int | None = None, *, text: bool = False) -> list[float]:
+    """A list (or tuple) of finite numbers (exactly ``n`` when given); ValueError naming ``what``."""
+    if not isinstance(values, (list, tuple)) or (n is not None and len(values) != n):
+        size = f"{n} " if n is not None else ""
+        raise ValueError(f"{what} must be a list of {size}numbers, got {values!r}")
+    return [finite_number(v, f"{what}[{i}]", text=text) for i, v in enumerate(values)]
+
+
+def xywh_box(values: Any, what: str = "bbox") -> list[float]:
+    """A COCO ``[x, y, width, height]``: 4 finite numbers, width and height > 0; ValueError otherwise."""
+    if not isinstance(values, (list, tuple)) or len(values) != 4:
+        raise ValueError(f"{what} must be [x, y, width, height], got {values!r}")
+    box = finite_numbers(values, what, 4)
+    if box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"{what} has zero or negative size ({box[2]:g} x {box[3]:g})")
+    return box
+
+
 class Collector:
-    """Collects warnings, and turns bad items into errors or skips according to ``strict``."""
+    """Collects warnings, and turns bad items into errors or skips according to ``strict``.
+
+    The value checks (:meth:`number`, :meth:`box`, :meth:`polygon`) return the
+    checked value, or None after :meth:`bad` (so a caller in lenient mode skips the item).
+    """
 
     def __init__(self, strict: bool = True):
         self.strict = strict
@@ -52,19 +128,50 @@ class Collector:
     def warn(self, file: Any, item: str | None, message: str) -> None:
         self.warnings.append(str(DatasetError(message, file=file, item=item)))
 
-    def bad(self, file: Any, item: str | None, message: str) -> None:
-        """A bad item: raise in strict mode, else record a warning that it was skipped."""
+    def bad(self, file: Any, item: str | None, message: str, skipped: str = "skipped") -> None:
+        """A bad item: raise in strict mode, else record a warning that it was skipped (or, with
+        ``skipped``, what was done instead: the warning ends with it in parentheses)."""
         if self.strict:
             raise DatasetError(message, file=file, item=item)
-        self.warn(file, item, message + " (skipped)")
+        self.warn(file, item, f"{message} ({skipped})")
 
-    def polygon(self, flat: list[float], file: Any, item: str) -> list[list[float]] | None:
-        """Validate one polygon: parts to keep, or None if it was skipped."""
+    def number(self, value: Any, file: Any, item: str | None, what: str, *, text: bool = False) -> float | None:
+        """A finite number (see :func:`finite_number`), or None when the item is bad."""
         try:
-            flat = [float(v) for v in flat]
-        except (TypeError, ValueError):
-            self.bad(file, item, "polygon coordinates must be numbers")
+            return finite_number(value, what, text=text)
+        except ValueError as e:
+            self.bad(file, item, str(e))
             return None
+
+    def box(self, values: Any, file: Any, item: str | None, what: str = "bbox") -> list[float] | None:
+        """A COCO ``[x, y, w, h]`` box (see :func:`xywh_box`), or None when the item is bad."""
+        try:
+            return xywh_box(values, what)
+        except ValueError as e:
+            self.bad(file, item, str(e))
+            return None
+
+    def polygon(self, flat: Any, file: Any, item: str) -> list[list[float]] | None:
+        """Validate one polygon: parts to keep, or None if it was skipped.
+
+        Coordinates must be finite numbers (ints or floats: strings, bools, None, NaN and infinities
+        are refused); self-intersections are repaired with a warning, degenerate polygons are bad.
+        """
+        if not isinstance(flat, (list, tuple)):
+            self.bad(file, item, f"a polygon must be a list of coordinates [x1, y1, x2, y2, ...], got {type(flat).__name__}")
+            return None
+        original = flat
+        flat = [float(v) for v in flat if type(v) is float or type(v) is int]  # the usual case, fast
+        if len(flat) != len(original) or not math.isfinite(sum(flat)):
+            bad = next(((i, v) for i, v in enumerate(original) if not is_number(v)), None)
+            if bad is not None:
+                self.bad(file, item, f"polygon coordinates must be numbers, got {bad[1]!r} at index {bad[0]}")
+                return None
+            bad = next(((i, v) for i, v in enumerate(original) if not math.isfinite(v)), None)
+            if bad is not None:
+                self.bad(file, item, f"polygon coordinates must be finite numbers, got {bad[1]!r} at index {bad[0]}")
+                return None
+            flat = [float(v) for v in original]  # numpy scalars, huge values whose sum overflows
         fix = repair_polygon(flat)
         if fix.kind == "degenerate":
             self.bad(file, item, f"degenerate polygon: {fix.detail}")

@@ -38,6 +38,8 @@ from studio.core.formats.common import (
     ImportOptions,
     ImportResult,
     export_folder,
+    is_number,
+    positive_int,
     read_image_size,
 )
 from studio.core.output_folder import OutputFolder
@@ -252,10 +254,15 @@ def _locate_image(
 
 
 def _image_size(data: dict, img: Path, embedded: Any, path: Path, col: Collector) -> tuple[int, int] | None:
-    """``(width, height)`` from imageWidth/imageHeight, else the image file, else imageData."""
+    """``(width, height)`` from imageWidth/imageHeight, else (both null or absent) the image file,
+    else imageData. A size that is given must be a positive integer."""
     w, h = data.get("imageWidth"), data.get("imageHeight")
-    if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
-        return w, h
+    if w is not None or h is not None:
+        try:
+            return positive_int(w, "imageWidth"), positive_int(h, "imageHeight")
+        except ValueError as e:
+            col.bad(path, None, str(e))
+            return None
     if img.is_file():
         try:
             return read_image_size(img)
@@ -291,14 +298,21 @@ def _decode_image(text: str) -> Any:
 # ----------------------------------------------------------------------------------------------
 # shapes
 def _points(raw: Any) -> np.ndarray | None:
-    """``(n, 2)`` float array of a shape's points, or None when malformed."""
-    try:
-        xy = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
+    """``(n, 2)`` float array of a shape's points, or None when malformed: each point a list of two
+    finite numbers (strings, bools and null are refused, not coerced)."""
+    if not isinstance(raw, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(is_number(v) for v in p) for p in raw
+    ):
         return None
-    if xy.ndim != 2 or xy.shape[1] != 2 or not np.isfinite(xy).all():
+    xy = np.asarray(raw, dtype=np.float64).reshape(-1, 2)
+    if not np.isfinite(xy).all():
         return None
     return xy
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _read_shape(
@@ -350,7 +364,7 @@ def _shape_geometry(
     """Polygon parts, or a full-image mask for ``mask`` shapes; None when skipped."""
     xy = _points(shape.get("points"))
     if xy is None:
-        col.bad(path, item, "'points' must be a list of [x, y] pairs")
+        col.bad(path, item, f"'points' must be a list of [x, y] pairs of finite numbers, got {_short(shape.get('points'))}")
         return None
     if stype == "polygon":
         return col.polygon([float(v) for v in xy.reshape(-1)], path, item)

@@ -15,6 +15,7 @@ so the images must be present.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,7 +24,9 @@ import orjson
 
 from studio.core.dataset.model import Dataset, read_json
 from studio.core.errors import DatasetError
-from studio.core.formats.common import Collector, ImportOptions, ImportResult, read_image_size
+from studio.core.formats.common import (
+    Collector, ImportOptions, ImportResult, finite_number, is_number, read_image_size,
+)
 from studio.core.geometry import Flat, ellipse_polygon, rect_polygon
 
 NAME = "via"
@@ -164,14 +167,12 @@ def _regions(regions: Any, src: Path, item: str, col: Collector) -> Iterator[tup
 # ----------------------------------------------------------------------------------------------
 # shapes
 def _numbers(sa: dict, keys: tuple[str, ...]) -> list[float] | None:
-    """The values of ``keys`` as floats, or None when one is missing or not a number."""
-    out = []
-    for k in keys:
-        v = sa.get(k)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return None
-        out.append(float(v))
-    return out
+    """The values of ``keys`` as floats, or None when one is missing or not a finite number
+    (strings, bools and None are refused, not coerced)."""
+    try:
+        return [finite_number(sa.get(k), k) for k in keys]
+    except ValueError:
+        return None
 
 
 def _shape_polygon(sa: dict, src: Path, item: str, col: Collector) -> Flat | None:
@@ -188,7 +189,8 @@ def _shape_polygon(sa: dict, src: Path, item: str, col: Collector) -> Flat | Non
         return None
     v = _numbers(sa, needs[name])
     if v is None:
-        col.bad(src, item, f"{name} needs numbers {', '.join(needs[name])}")
+        got = ", ".join(f"{k} {sa.get(k)!r}" for k in needs[name])
+        col.bad(src, item, f"{name} needs finite numbers {', '.join(needs[name])}, got {got}")
         return None
     if name == "rect":
         x, y, w, h = v
@@ -197,7 +199,7 @@ def _shape_polygon(sa: dict, src: Path, item: str, col: Collector) -> Flat | Non
         cx, cy, r = v
         return ellipse_polygon(cx, cy, r, r)
     theta = sa.get("theta", 0.0)
-    theta = float(theta) if isinstance(theta, (int, float)) and not isinstance(theta, bool) else 0.0
+    theta = float(theta) if is_number(theta) and math.isfinite(theta) else 0.0
     return ellipse_polygon(*v, theta=theta)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
+    MAX_SIDE,
     Collector,
     ExportOptions,
     ImportOptions,
@@ -184,11 +185,20 @@ def _file_name(root: ET.Element, xml: Path, images_dir: Path) -> str:
 
 
 def _size(root: ET.Element, xml: Path, image: Path, col: Collector) -> tuple[int, int] | None:
-    """``(width, height)`` from ``<size>``, else from the image header."""
-    try:
-        w, h = int(float(_text(root, "size/width") or 0)), int(float(_text(root, "size/height") or 0))
-    except ValueError:
-        w = h = 0
+    """``(width, height)`` from ``<size>``, else (absent, empty or 0) from the image header.
+
+    A value that is there must be a finite number >= 0: ``nan``, ``inf`` or ``abc`` is a bad item."""
+    size = []
+    for key in ("width", "height"):
+        text = _text(root, f"size/{key}")
+        v = col.number(text, xml, None, f"<size><{key}>", text=True) if text else 0.0
+        if v is None:
+            return None
+        if not 0 <= v <= MAX_SIDE:
+            col.bad(xml, None, f"<size><{key}> must be between 0 and {MAX_SIDE}, got {text!r}")
+            return None
+        size.append(int(v))
+    w, h = size
     if w > 0 and h > 0:
         return w, h
     try:
@@ -208,11 +218,13 @@ def _parse_object(obj: ET.Element, k: int, xml: Path, col: Collector) -> _Object
     if bnd is None:
         col.bad(xml, item, "object without <bndbox>")
         return None
-    try:
-        x0, y0, x1, y1 = (float(_text(bnd, key)) for key in ("xmin", "ymin", "xmax", "ymax"))
-    except ValueError:
-        col.bad(xml, item, "<bndbox> needs numeric xmin, ymin, xmax and ymax")
-        return None
+    corners = []
+    for key in ("xmin", "ymin", "xmax", "ymax"):
+        v = col.number(_text(bnd, key), xml, item, f"<bndbox><{key}>", text=True)
+        if v is None:
+            return None
+        corners.append(v)
+    x0, y0, x1, y1 = corners
     if x1 < x0 or y1 < y0:
         col.bad(xml, item, f"empty box (xmin {x0:g}, ymin {y0:g}, xmax {x1:g}, ymax {y1:g})")
         return None

@@ -42,6 +42,7 @@ from studio.core.formats.common import (
     class_index,
     export_folder,
     export_names,
+    finite_number,
     place_source_image,
     read_image_size,
 )
@@ -292,12 +293,9 @@ def _add_line(
 ) -> None:
     """One label line as an annotation (a box for 5 values, else a polygon)."""
     try:
-        values = [float(t) for t in tokens]
-    except ValueError:
-        col.bad(lbl, item, f"expected numbers, got {' '.join(tokens)[:60]!r}")
-        return
-    if not all(math.isfinite(v) for v in values):
-        col.bad(lbl, item, "non-finite value")
+        values = [finite_number(t, f"value {k + 1}", text=True) for k, t in enumerate(tokens)]
+    except ValueError as e:  # not a number, or nan / inf
+        col.bad(lbl, item, f"expected finite numbers: {e} (line {' '.join(tokens)[:60]!r})")
         return
     cls, coords = values[0], values[1:]
     if cls != int(cls) or int(cls) not in names:

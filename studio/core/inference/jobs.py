@@ -10,6 +10,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
 from studio.core.imageio import list_images
+from studio.core.inference.detections import check_score_threshold
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 
@@ -124,6 +125,11 @@ def predict_images(
 ) -> PredictSummary:
     """Predict on images; write drawn copies and ``predictions.json`` (COCO results + file_name) into ``out``.
 
+    predictions.json is in the images' own pixels. An image of more than 16 MP is decoded at 1/2, 1/4 or
+    1/8 of its size (no less than the model's input size; see
+    :func:`studio.core.data.decode.decode_for_model`), and its drawn copy has that reduced size.
+    ``score_threshold`` and ``to_coco_score_thr`` must be from 0 to 1.
+
     ``to_coco``: also write the detections scoring at least ``to_coco_score_thr`` as an annotation
     file (polygons from masks, boxes otherwise) that opens in the editor for review: model-assisted
     labelling. Its images are named relative to the folder holding all inputs, recorded in
@@ -136,26 +142,30 @@ def predict_images(
     from studio.core.inference.predictor import Predictor
     from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
 
+    score_threshold = check_score_threshold(score_threshold)
+    if to_coco is not None:
+        to_coco_score_thr = check_score_threshold(to_coco_score_thr, "--to-coco-thr")
     paths = expand_inputs(inputs)
     pred = Predictor.from_checkpoint(ckpt, device=device, score_threshold=score_threshold)
     coco = start_dataset(pred.class_map) if to_coco is not None else None
     root = common_root(paths)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_dir(out)
     names = _out_names(paths)
     results: list[dict] = []
     images: list[dict] = []
     n_det = 0
-    for i, (p, img, dets) in enumerate(pred.predict_files(paths, progress=progress, cancel=cancel)):
-        record = {"id": i + 1, "file_name": str(p), "width": int(img.shape[1]), "height": int(img.shape[0])}
+    for i, item in enumerate(pred.predict_files(paths, progress=progress, cancel=cancel)):
+        p, dets = item.path, item.original()  # in the file's pixels, also for a big image decoded reduced
+        record = {"id": i + 1, "file_name": str(p), "width": item.width, "height": item.height}
         images.append(record)
         results.extend(to_coco_results(dets, record, pred.class_map))
         n_det += len(dets)
         if coco is not None:
-            im = coco.add_image(p.resolve().relative_to(root).as_posix(), img.shape[1], img.shape[0])
+            im = coco.add_image(p.resolve().relative_to(root).as_posix(), item.width, item.height)
             add_predictions(coco, im["id"], dets, pred.class_map, score_thr=to_coco_score_thr, with_masks=pred.with_masks)
-        if draw:
-            save_image(out / names[i], draw_detections(img, dets, list(pred.class_map.names)))
+        if draw:  # on the decoded image: a big image is drawn at its reduced size
+            save_image(out / names[i], draw_detections(item.image, item.detections, list(pred.class_map.names)))
     results_json = out / "predictions.json"
     atomic.write_json(results_json, results)
     if coco is None:

@@ -7,16 +7,16 @@ exported-model runner uses, so PyTorch and ONNX predictions start from identical
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from studio.core.data.classes import ClassMap
+from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess, unmap_boxes, unmap_masks
-from studio.core.imageio import imread_rgb
-from studio.core.inference.detections import Detections
+from studio.core.inference.detections import Detections, ImagePrediction, check_score_threshold
 from studio.core.jobs import CancelToken, no_progress
 
 
@@ -84,6 +84,7 @@ class Predictor:
         from studio.core.models import build_model, get_arch
         from studio.core.training import checkpoint as ckpt_io
 
+        score_threshold = check_score_threshold(score_threshold)
         ck = path if isinstance(path, ckpt_io.Checkpoint) else ckpt_io.load(ckpt_io.resolve(path))
         cfg = Config.model_validate(ck.config)
         spec = get_arch(ck.arch)
@@ -109,14 +110,21 @@ class Predictor:
             out.extend(d.above(self.score_threshold) for d in dets)
         return out
 
-    def predict_files(self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None):
-        """Yield (path, rgb image, Detections) for each file, one batch at a time."""
+    def predict_files(self, paths: Iterable[str | Path], progress=no_progress,
+                      cancel: CancelToken | None = None) -> Iterator[ImagePrediction]:
+        """Yield an :class:`ImagePrediction` for each file, one batch at a time.
+
+        Big images are decoded reduced to about the model's input size
+        (:func:`studio.core.data.decode.decode_for_model`); ``.original()`` maps their detections
+        back to the file's pixels.
+        """
         paths = [Path(p) for p in paths]
         for start in range(0, len(paths), self.batch_size):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             chunk = paths[start : start + self.batch_size]
-            imgs = [imread_rgb(p) for p in chunk]
-            for p, im, d in zip(chunk, imgs, self.predict(imgs)):
-                yield p, im, d
+            decoded = [decode_for_model(p, self.size) for p in chunk]
+            dets = self.predict([img for img, _, _ in decoded])
+            for p, (img, factor, (w, h)), d in zip(chunk, decoded, dets):
+                yield ImagePrediction(p, img, d, w, h, factor)
             progress(min(start + self.batch_size, len(paths)), len(paths), chunk[-1].name)

@@ -21,8 +21,7 @@ import torch
 
 from studio.core.data.classes import ClassMap
 from studio.core.errors import StudioError
-from studio.core.atomic import clean_stale_temps, fsync_dir
-from studio.core.training.durable import fsync_file, naming
+from studio.core.atomic import clean_stale_temps, fsync_dir, fsync_file, naming
 
 FORMAT = "studio-checkpoint"
 VERSION = 1
