@@ -58,8 +58,12 @@ class RunsPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, len(COLUMNS)):
+        for c in range(1, len(COLUMNS) - 1):
             head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        # the status can be long ("held by pid 12345 (host)"): a fixed width, elided, the whole text in its tooltip
+        head.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(len(COLUMNS) - 1, 92)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.itemDoubleClicked.connect(lambda _it: self._open())
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.open_button = QPushButton("Open")
