@@ -152,7 +152,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     ensure_dir(path.parent)
     clean_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as e:  # a folder that cannot be written: name it, not the random temporary name
+        raise OSError(e.errno, e.strerror, str(path.parent)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -186,7 +189,10 @@ def make_temp_dir(path: Path) -> Path:
     """A new temporary sibling folder of ``path`` (stale ones of dead processes removed first)."""
     ensure_dir(path.parent)
     clean_stale_temps(path)
-    return Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+    try:
+        return Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path.parent)) from None
 
 
 @contextlib.contextmanager

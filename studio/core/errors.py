@@ -34,8 +34,8 @@ class CancelledError(StudioError):
 # ------------------------------------------------------------------------------------ OS failures
 # errno -> (what happened, what to do); the message names the path first.
 _OS_ERRORS: dict[int, tuple[str, str]] = {
-    errno.EACCES: ("permission denied", "choose a folder you can write to, or change its permissions"),
-    errno.EPERM: ("operation not permitted", "choose a folder you can write to, or change its permissions"),
+    errno.EACCES: ("permission denied", "check its permissions, or choose a folder you can write to"),
+    errno.EPERM: ("operation not permitted", "check its permissions, or choose a folder you can write to"),
     errno.EROFS: ("the file system is read-only", "choose a folder on a writable disk"),
     errno.ENOSPC: ("no space left on the disk", "free some space, or choose a folder on another disk"),
     errno.EDQUOT: ("disk quota exceeded", "free some space, or choose a folder on another disk"),

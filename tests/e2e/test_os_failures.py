@@ -166,3 +166,29 @@ def _dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
+
+
+# ------------------------------------------------------------------------------------------- permissions
+def test_a_folder_without_write_permission(demo, tmp_path):
+    """EACCES needs a user other than root (root writes anywhere): the command runs as 'nobody'."""
+    import shutil
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("switching to another user (to be denied a write) needs root and setpriv")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    tmp_path.chmod(0o755)
+    ann = tmp_path / "ann.json"
+    ann.write_bytes(demo["train"].annotations.read_bytes())
+    ann.chmod(0o644)
+    env = {**os.environ, "HOME": str(tmp_path), "STUDIO_PLUGINS": "0", "STUDIO_USER_PLUGINS": "0",
+           "STUDIO_CONFIG_DIR": str(tmp_path)}
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "studio",
+            "dataset", "split", str(ann), "--ratios", "0.5", "0.5", "-o", str(locked / "split")]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
+    if r.returncode != 2 and "studio" not in r.stderr:
+        pytest.skip(f"python cannot run as another user here: {r.stderr.strip()[:200]}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert _error_line(r.stderr) == f"error: {locked / 'split'}: permission denied; check its permissions, or choose a folder you can write to"
+    assert os.listdir(locked) == []

@@ -533,3 +533,25 @@ def test_a_plugin_detect_that_raises_does_not_stop_detection(place, tmp_path, ca
     (tmp_path / "x.unknown").write_text("?")
     assert detect_format(tmp_path / "x.unknown") is None
     assert "dataset format buggy: detect(" in caplog.text and "ValueError: oops" in caplog.text
+
+
+def test_an_unreadable_plugins_folder_never_stops_discovery(tmp_path, monkeypatch, caplog):
+    """A folder the user may not read (another user's HOME, a broken disk) is logged, not raised."""
+    import errno
+    import pathlib
+
+    from studio.core.plugins import discovery
+
+    denied = tmp_path / "denied"
+    denied.mkdir()
+    real_stat = pathlib.Path.stat
+
+    def stat(self, *a, **k):
+        if str(self).startswith(str(denied)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_stat(self, *a, **k)
+
+    monkeypatch.setattr(pathlib.Path, "stat", stat)
+    with caplog.at_level("WARNING", logger="studio.plugins"):
+        assert discovery._plugin_folders(denied) == []
+    assert f"cannot read the plugins folder {denied}" in caplog.text and "permission denied" in caplog.text

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
+from studio.core.errors import os_error_message
 from studio.core.plugins.manifest import KIND_TITLES, KINDS, MANIFEST_NAME, Declared, Manifest, ManifestError, parse_manifest, read_manifest
 
 log = logging.getLogger("studio.plugins")
@@ -322,25 +323,29 @@ def _plugin_folders(place: Path) -> list[tuple[Path, str | None]]:
     """(folder, None) for each plugin folder in ``place`` (or ``place`` itself); (folder, error) for a
     sub-folder without a manifest."""
     place = Path(place)
-    if (place / MANIFEST_NAME).is_file():
-        return [(place, None)]
-    if not place.is_dir():
+    try:
+        if (place / MANIFEST_NAME).is_file():
+            return [(place, None)]
+        if not place.is_dir():
+            return []
+        children = sorted(place.iterdir())
+    except OSError as e:  # an unreadable folder (permissions, a broken disk) never stops the app
+        log.warning("cannot read the plugins folder %s: %s", place, os_error_message(e))
         return []
     out: list[tuple[Path, str | None]] = []
-    try:
-        children = sorted(place.iterdir())
-    except OSError as e:
-        log.warning("cannot list the plugins folder %s: %s", place, e)
-        return []
     for child in children:
-        if not child.is_dir() or child.name.startswith((".", "_")):
-            continue
-        if (child / MANIFEST_NAME).is_file():
-            out.append((child, None))
-        else:
+        try:
+            if not child.is_dir() or child.name.startswith((".", "_")):
+                continue
+            if (child / MANIFEST_NAME).is_file():
+                out.append((child, None))
+                continue
             others = sorted(p.name for p in child.glob("*.toml"))
-            hint = f" (found {', '.join(others)}: the manifest must be named {MANIFEST_NAME})" if others else ""
-            out.append((child, f"no {MANIFEST_NAME} in this plugin folder{hint}"))
+        except OSError as e:
+            out.append((child, f"cannot read this plugin folder: {os_error_message(e)}"))
+            continue
+        hint = f" (found {', '.join(others)}: the manifest must be named {MANIFEST_NAME})" if others else ""
+        out.append((child, f"no {MANIFEST_NAME} in this plugin folder{hint}"))
     return out
 
 
