@@ -50,7 +50,11 @@ def prepare(work: Path, arch: str | None, minutes: float, overrides: list[str], 
         from studio.core.models import get_arch
 
         raw = merge(raw, merge({"model": {"arch": arch}}, recipe_for(get_arch(arch).family)))
-    budget = {"time_limit": None, "epochs": epochs} if epochs else {"time_limit": max(30.0, minutes * 60 - FINAL_EVAL_RESERVE_S)}
+    budget = (
+        {"time_limit": None, "epochs": epochs}
+        if epochs
+        else {"time_limit": max(30.0, minutes * 60 - FINAL_EVAL_RESERVE_S)}
+    )
     raw = merge(raw, {"train": budget})
     save_config(validate(apply_overrides(raw, overrides), cfg), cfg)
     return cfg
@@ -79,7 +83,9 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--work-dir", type=Path, help="keep the run here (default: a temporary folder)")
     ap.add_argument("--latency-runs", type=int, default=20)
-    ap.add_argument("--epochs", type=int, help="train this many epochs instead of a time budget (comparisons on a busy machine)")
+    ap.add_argument(
+        "--epochs", type=int, help="train this many epochs instead of a time budget (comparisons on a busy machine)"
+    )
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice, one per core)")
     a = ap.parse_args()
     if not (BALLOON / "train" / "via_region_data.json").is_file():
@@ -97,10 +103,17 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     cfg_path = prepare(work, a.arch, a.minutes, a.overrides, a.epochs)
     cfg = load_config(cfg_path)
-    print(f"arch {cfg.model.arch}, {cfg.data.image_size} px, batch {cfg.train.batch_size}, {cfg.train.optimizer} lr {cfg.train.lr}, "
-          f""
-          + (f"{cfg.train.epochs} epochs" if a.epochs else f"budget {a.minutes:g} min (train.time_limit {cfg.train.time_limit:.0f} s)")
-          + f", {torch.get_num_threads()} threads, work dir {work}", flush=True)
+    print(
+        f"arch {cfg.model.arch}, {cfg.data.image_size} px, batch {cfg.train.batch_size}, {cfg.train.optimizer} lr {cfg.train.lr}, "
+        f""
+        + (
+            f"{cfg.train.epochs} epochs"
+            if a.epochs
+            else f"budget {a.minutes:g} min (train.time_limit {cfg.train.time_limit:.0f} s)"
+        )
+        + f", {torch.get_num_threads()} threads, work dir {work}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     result = api.train(cfg_path, work_dir=work / "run")
     wall = time.perf_counter() - t0
@@ -126,7 +139,9 @@ def main() -> int:
     print(row("segm mAP50", "segm_mAP_50"))
     print(f"epochs       {result.epochs_done} ({result.reason})")
     print(f"train img/s  {images / max(wall, 1e-9):.2f} (epochs x train images / wall clock)")
-    print(f"latency      {lat:.1f} ms per image at {cfg.data.image_size} px (anchor {ANCHOR['latency_ms']:.0f} ms; goal <= {2 * ANCHOR['latency_ms']:.0f})")
+    print(
+        f"latency      {lat:.1f} ms per image at {cfg.data.image_size} px (anchor {ANCHOR['latency_ms']:.0f} ms; goal <= {2 * ANCHOR['latency_ms']:.0f})"
+    )
     print(f"checkpoint: {ckpt}")
     return 0
 

@@ -86,15 +86,20 @@ class ReferenceDataset:
         image = tv.Image(F.pil_to_tensor(pil))
         h, w = image.shape[-2:]
         anns = [a for a in self.ds.anns_for_image(im["id"]) if not a.get("iscrowd", 0)]
-        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
-                             dtype=torch.float32).reshape(-1, 4)
+        boxes = torch.tensor(
+            [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
+            dtype=torch.float32,
+        ).reshape(-1, 4)
         target = {
             "boxes": tv.BoundingBoxes(boxes, format="XYXY", canvas_size=(h, w)),
             "labels": torch.tensor([self.class_map.label_of(a["category_id"]) for a in anns], dtype=torch.int64),
         }
         if self.with_masks:
-            masks = np.stack([segmentation_to_mask(a["segmentation"] or [bbox_polygon(a["bbox"])], h, w) for a in anns]) if anns \
+            masks = (
+                np.stack([segmentation_to_mask(a["segmentation"] or [bbox_polygon(a["bbox"])], h, w) for a in anns])
+                if anns
                 else np.zeros((0, h, w), np.uint8)
+            )
             target["masks"] = tv.Mask(torch.from_numpy(masks))
         target["image_id"] = im["id"]
         return self.transforms(image, target)
@@ -139,13 +144,28 @@ def main() -> None:
             (Path(images_dir) / im["file_name"]).read_bytes()
 
         ref = ReferenceDataset(ds, Path(images_dir), cm, a.size, aug, with_masks)
-        ref_loader = DataLoader(ref, batch_size=a.batch, shuffle=True, collate_fn=collate, num_workers=0,
-                                generator=torch.Generator().manual_seed(0))
+        ref_loader = DataLoader(
+            ref,
+            batch_size=a.batch,
+            shuffle=True,
+            collate_fn=collate,
+            num_workers=0,
+            generator=torch.Generator().manual_seed(0),
+        )
         t_ref, n = min(time_epoch(ref_loader) for _ in range(a.repeat))
 
         def studio_loader(cache: str):
-            data = DetectionDataset(ds, images_dir, cm, size=a.size, letterbox=False, train=True, augment=aug,
-                                    with_masks=with_masks, cache=cache)
+            data = DetectionDataset(
+                ds,
+                images_dir,
+                cm,
+                size=a.size,
+                letterbox=False,
+                train=True,
+                augment=aug,
+                with_masks=with_masks,
+                cache=cache,
+            )
             return make_loader(data, a.batch, train=True, workers=0, device_type="cpu", seed=0)
 
         t_us = min(time_epoch(studio_loader("none"))[0] for _ in range(a.repeat))
@@ -158,7 +178,9 @@ def main() -> None:
             steady.append(time_epoch(cached)[0])
         t_cache = min(steady)
 
-    print(f"data: {what}; size {a.size}, {'masks' if with_masks else 'boxes only'}, batch {a.batch}, workers=0, 1 thread")
+    print(
+        f"data: {what}; size {a.size}, {'masks' if with_masks else 'boxes only'}, batch {a.batch}, workers=0, 1 thread"
+    )
     print(f"reference (PIL + transforms v2), first epoch: {n / t_ref:6.1f} images/s")
     print(f"studio, first epoch, no cache:                {n / t_us:6.1f} images/s")
     print(f"ratio studio/reference: {t_ref / t_us:.2f}x (goal >= 1.5x)")

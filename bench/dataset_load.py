@@ -30,9 +30,17 @@ def make_coco(path: Path, n_anns: int, per_image: int = 10, seed: int = 0) -> No
         r = rng.uniform(5, 45)
         t = np.linspace(0, 2 * np.pi, 12, endpoint=False)
         poly = np.round(np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1).reshape(-1), 2).tolist()
-        anns.append({"id": k + 1, "image_id": k // per_image + 1, "category_id": int(rng.integers(1, 21)),
-                     "bbox": [round(cx - r, 2), round(cy - r, 2), round(2 * r, 2), round(2 * r, 2)],
-                     "area": round(np.pi * r * r, 2), "iscrowd": 0, "segmentation": [poly]})
+        anns.append(
+            {
+                "id": k + 1,
+                "image_id": k // per_image + 1,
+                "category_id": int(rng.integers(1, 21)),
+                "bbox": [round(cx - r, 2), round(cy - r, 2), round(2 * r, 2), round(2 * r, 2)],
+                "area": round(np.pi * r * r, 2),
+                "iscrowd": 0,
+                "segmentation": [poly],
+            }
+        )
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
 
 

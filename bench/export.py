@@ -27,7 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 LITE = ("seg_fast", "det_fast", "seg_lite", "det_lite")  # trained briefly: Studio's own models
-DEFAULT_ARCHS = ("seg_fast", "det_fast", "seg_lite", "det_lite", "fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large")
+DEFAULT_ARCHS = (
+    "seg_fast",
+    "det_fast",
+    "seg_lite",
+    "det_lite",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "ssdlite320_mobilenet_v3_large",
+)
 
 
 def checkpoint(arch: str, size: int, demo, tmp: Path, epochs: int, train: bool) -> Path:
@@ -35,8 +42,10 @@ def checkpoint(arch: str, size: int, demo, tmp: Path, epochs: int, train: bool) 
     from studio import api
     from studio.core.config.init import init_config
 
-    over = {"data": {"image_size": size, "workers": 0, "cache": "ram"},
-            "train": {"epochs": max(1, epochs), "batch_size": 4, "device": "cpu", "warmup_iters": 10}}
+    over = {
+        "data": {"image_size": size, "workers": 0, "cache": "ram"},
+        "train": {"epochs": max(1, epochs), "batch_size": 4, "device": "cpu", "warmup_iters": 10},
+    }
     cfg = tmp / f"{arch}-bench.yaml"  # not {arch}.yaml: make_checkpoint writes that one
     init_config(demo["train"].annotations, cfg, val_ann=demo["val"].annotations, arch=arch, overrides=over)
     if train:
@@ -60,18 +69,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=list(DEFAULT_ARCHS))
     ap.add_argument("--size", type=int, default=320)
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="training epochs of Studio's models (default: 30 for seg_fast / det_fast, whose score "
-                         "head starts at the 0.01 prior and detects nothing after 8; 8 for the R-CNN lite models)")
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs of Studio's models (default: 30 for seg_fast / det_fast, whose score "
+        "head starts at the 0.01 prior and detects nothing after 8; 8 for the R-CNN lite models)",
+    )
     ap.add_argument("--train-tv", action="store_true", help="train the torchvision detectors too (slow)")
     ap.add_argument("--images", type=int, default=12, help="val images (verification and mAP)")
     ap.add_argument("--runs", type=int, default=12, help="timed runs per backend")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="intra-op threads of both PyTorch and ONNX Runtime (1: stable figures on a shared machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads of both PyTorch and ONNX Runtime (1: stable figures on a shared machine)",
+    )
     ap.add_argument("--simplify", action="store_true", help="also measure the onnxslim-simplified graph")
-    ap.add_argument("--score-thr", type=float, default=0.01,
-                    help="score threshold of both (a briefly trained model scores low: 0.01 keeps it detecting, "
-                         "so that post-processing, masks included, is part of the figures)")
+    ap.add_argument(
+        "--score-thr",
+        type=float,
+        default=0.01,
+        help="score threshold of both (a briefly trained model scores low: 0.01 keeps it detecting, "
+        "so that post-processing, masks included, is part of the figures)",
+    )
     a = ap.parse_args()
 
     import torch
@@ -84,7 +105,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         demo = generate(tmp / "demo", n_train=32, n_val=a.images, seed=0)
-        print(f"demo set: 32 train / {a.images} val images 320x240; {a.threads} thread(s); export --format onnx --dynamic")
+        print(
+            f"demo set: 32 train / {a.images} val images 320x240; {a.threads} thread(s); export --format onnx --dynamic"
+        )
         for arch in a.archs:
             trained = arch in LITE or a.train_tv
             epochs = a.epochs if a.epochs is not None else (30 if arch.endswith("_fast") else 8)
@@ -95,7 +118,9 @@ def main() -> None:
                 if arch == "ssdlite320_mobilenet_v3_large" or arch.startswith("ssd300"):
                     opts = {k: v for k, v in opts.items() if k != "dynamic"}  # square inputs: static is exact
                 t = time.perf_counter()
-                r = export_checkpoint(ck, "onnx", opts, tmp / f"export-{arch}-{name}", n_verify=a.images, latency_runs=a.runs)
+                r = export_checkpoint(
+                    ck, "onnx", opts, tmp / f"export-{arch}-{name}", n_verify=a.images, latency_runs=a.runs
+                )
                 rep = r.report
                 if not rep["verified"]:
                     print(f"  {arch} {name}: not verified: {rep['warnings']}")
@@ -103,16 +128,35 @@ def main() -> None:
                 lat = rep["latency_ms"]
                 ratio = lat["pytorch_cpu"] / lat["onnxruntime_cpu"]
                 bm = rep["box_match"]
-                rows.append((arch, name, "trained" if trained else "random", lat["pytorch_cpu"], lat["onnxruntime_cpu"], ratio,
-                             rep["metric"], rep["map_pytorch"], rep["map_delta"], bm["match_rate"], bm["pytorch_detections"]))
-                print(f"  {arch} {name}: done in {time.perf_counter() - t:.0f}s: torch {lat['pytorch_cpu']:.1f} ms, ORT "
-                      f"{lat['onnxruntime_cpu']:.1f} ms, ratio {ratio:.2f}, {rep['metric']} delta {rep['map_delta']:+.4f}",
-                      flush=True)
+                rows.append(
+                    (
+                        arch,
+                        name,
+                        "trained" if trained else "random",
+                        lat["pytorch_cpu"],
+                        lat["onnxruntime_cpu"],
+                        ratio,
+                        rep["metric"],
+                        rep["map_pytorch"],
+                        rep["map_delta"],
+                        bm["match_rate"],
+                        bm["pytorch_detections"],
+                    )
+                )
+                print(
+                    f"  {arch} {name}: done in {time.perf_counter() - t:.0f}s: torch {lat['pytorch_cpu']:.1f} ms, ORT "
+                    f"{lat['onnxruntime_cpu']:.1f} ms, ratio {ratio:.2f}, {rep['metric']} delta {rep['map_delta']:+.4f}",
+                    flush=True,
+                )
     print()
-    print(f"{'arch':40s} {'graph':10s} {'weights':8s} {'torch ms':>9s} {'ORT ms':>8s} {'ratio':>6s}  {'metric':9s} "
-          f"{'mAP torch':>9s} {'delta':>8s} {'match':>6s} {'dets':>5s}")
+    print(
+        f"{'arch':40s} {'graph':10s} {'weights':8s} {'torch ms':>9s} {'ORT ms':>8s} {'ratio':>6s}  {'metric':9s} "
+        f"{'mAP torch':>9s} {'delta':>8s} {'match':>6s} {'dets':>5s}"
+    )
     for arch, name, w, tp, to, ratio, metric, m, dm, mr, nd in rows:
-        print(f"{arch:40s} {name:10s} {w:8s} {tp:9.1f} {to:8.1f} {ratio:6.2f}  {metric:9s} {m:9.4f} {dm:+8.4f} {mr:6.3f} {nd:5d}")
+        print(
+            f"{arch:40s} {name:10s} {w:8s} {tp:9.1f} {to:8.1f} {ratio:6.2f}  {metric:9s} {m:9.4f} {dm:+8.4f} {mr:6.3f} {nd:5d}"
+        )
     print("goal: ratio >= 1.3 (PyTorch eager / ONNX Runtime CPU, same input, same threads), |delta| <= 0.002")
 
 

@@ -52,8 +52,13 @@ def make_dataset(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
         img[:] = rng.integers(40, 220, 3)
         for _ in range(3):
             x, y = int(rng.integers(0, 100)), int(rng.integers(0, 70))
-            cv2.rectangle(img, (x, y), (x + int(rng.integers(10, 40)), y + int(rng.integers(10, 30))),
-                          tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+            cv2.rectangle(
+                img,
+                (x, y),
+                (x + int(rng.integers(10, 40)), y + int(rng.integers(10, 30))),
+                tuple(int(c) for c in rng.integers(0, 255, 3)),
+                -1,
+            )
         blobs.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
     cats = [{"id": c + 1, "name": f"class_{c}"} for c in range(5)]
     images, anns = [], []
@@ -62,10 +67,20 @@ def make_dataset(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
         (images_dir / name).write_bytes(blobs[i % len(blobs)])
         images.append({"id": i + 1, "file_name": name, "width": 128, "height": 96})
         for _ in range(int(rng.integers(1, 5))):
-            x, y, w, h = (float(v) for v in (rng.integers(0, 90), rng.integers(0, 60), rng.integers(8, 38), rng.integers(8, 36)))
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(rng.integers(1, 6)),
-                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
-                         "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]})
+            x, y, w, h = (
+                float(v) for v in (rng.integers(0, 90), rng.integers(0, 60), rng.integers(8, 38), rng.integers(8, 36))
+            )
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(rng.integers(1, 6)),
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                }
+            )
     ann = root / "annotations.json"
     ann.write_bytes(orjson.dumps({"images": images, "annotations": anns, "categories": cats}))
     return ann, images_dir
@@ -297,9 +312,13 @@ def report(meter: StallMeter, sc: Scenario, sampler: Sampler | None, grid) -> bo
     for p in phases:
         vals = [s for _t, s, ph in meter.stalls if ph == p]
         t0, t1 = bounds[p]
-        print(f"  {p:16s} {len(vals):7d} {percentile(vals, 50):8.1f} {percentile(vals, 99):8.1f} {max(vals, default=0):8.1f} {t1 - t0:8.2f}")
-    print(f"\nthumbnail jobs started: {grid.loader.started}; decoded on disk: {grid.loader.cache.misses}, "
-          f"read from the disk cache: {grid.loader.cache.hits}; final scroll {getattr(sc, 'scroll_end', '?')}")
+        print(
+            f"  {p:16s} {len(vals):7d} {percentile(vals, 50):8.1f} {percentile(vals, 99):8.1f} {max(vals, default=0):8.1f} {t1 - t0:8.2f}"
+        )
+    print(
+        f"\nthumbnail jobs started: {grid.loader.started}; decoded on disk: {grid.loader.cache.misses}, "
+        f"read from the disk cache: {grid.loader.cache.hits}; final scroll {getattr(sc, 'scroll_end', '?')}"
+    )
     print("\nlongest stalls:")
     for end, ms, phase in sorted(meter.stalls, key=lambda s: -s[1])[:6]:
         print(f"  {ms:6.1f} ms  at {end - sc.marks[0][0]:6.2f} s  during '{phase}'")
@@ -321,8 +340,12 @@ def main() -> int:
     ap.add_argument("--step-ms", type=int, default=16, help="pause between scroll steps (one frame at 60 Hz)")
     ap.add_argument("--no-profile", action="store_true", help="do not sample the GUI thread's stack")
     ap.add_argument("--thumb-threads", type=int, default=None, help="thumbnail decode threads (default: the grid's)")
-    ap.add_argument("--switch-ms", type=float, default=None,
-                    help="sys.setswitchinterval for this run (Python's default: 5 ms), to try a shorter GIL slice")
+    ap.add_argument(
+        "--switch-ms",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for this run (Python's default: 5 ms), to try a shorter GIL slice",
+    )
     a = ap.parse_args()
     if a.switch_ms is not None:
         sys.setswitchinterval(a.switch_ms / 1000)

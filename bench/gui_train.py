@@ -124,10 +124,10 @@ def stall_meter():
 
 
 def run_training(app, a, tmp: Path):
-    from PySide6.QtCore import QTimer
-
     import collections
     import threading
+
+    from PySide6.QtCore import QTimer
 
     from gui_latency import Sampler, percentile
     from studio.core.config.init import init_config
@@ -138,9 +138,16 @@ def run_training(app, a, tmp: Path):
     ws = Workspace.create(tmp / "ws", "bench")
     demo = generate(ws.folder("datasets") / "demo", n_train=24, n_val=6, seed=0)
     cfg = ws.folder("configs") / "bench.yaml"
-    init_config(demo["train"].annotations, cfg, val_ann=demo["val"].annotations, arch="seg_lite",
-                overrides={"data": {"image_size": a.size, "workers": 0},
-                           "train": {"epochs": a.epochs, "batch_size": 4, "device": "cpu", "warmup_iters": 4}})
+    init_config(
+        demo["train"].annotations,
+        cfg,
+        val_ann=demo["val"].annotations,
+        arch="seg_lite",
+        overrides={
+            "data": {"image_size": a.size, "workers": 0},
+            "train": {"epochs": a.epochs, "batch_size": 4, "device": "cpu", "warmup_iters": 4},
+        },
+    )
     window = MainWindow(persist=False)
     window.resize(1400, 900)
     window.show()
@@ -180,8 +187,10 @@ def run_training(app, a, tmp: Path):
     for k in worst[:4]:
         end, ms, _p = meter.stalls[k]
         cpu, wait, blocked = meter.parts[k]
-        print(f"  {ms:6.1f} ms at {end - marks[0]:6.1f} s: GUI thread on a CPU {cpu:5.1f} ms, waiting for a CPU "
-              f"{wait:5.1f} ms, blocked (GIL) {blocked:5.1f} ms")
+        print(
+            f"  {ms:6.1f} ms at {end - marks[0]:6.1f} s: GUI thread on a CPU {cpu:5.1f} ms, waiting for a CPU "
+            f"{wait:5.1f} ms, blocked (GIL) {blocked:5.1f} ms"
+        )
         gui, others = sampler.during(end - (ms + 5) / 1000, end)
         for stack, n in collections.Counter(gui).most_common(2):
             print(f"      GUI   {n:3d}: " + " <- ".join(stack[:5]))
@@ -189,15 +198,19 @@ def run_training(app, a, tmp: Path):
             print(f"      other {n:3d}: {other}")
     big = [meter.parts[k] for k in worst if meter.stalls[k][1] > 30]
     if big:
-        print(f"  the {len(big)} stalls over 30 ms: GUI thread on a CPU {sum(p[0] for p in big):.0f} ms, waiting for a "
-              f"CPU {sum(p[1] for p in big):.0f} ms, blocked (GIL) {sum(p[2] for p in big):.0f} ms in all")
+        print(
+            f"  the {len(big)} stalls over 30 ms: GUI thread on a CPU {sum(p[0] for p in big):.0f} ms, waiting for a "
+            f"CPU {sum(p[1] for p in big):.0f} ms, blocked (GIL) {sum(p[2] for p in big):.0f} ms in all"
+        )
     h = page.live
     iters = len(h.losses["loss"]) if h and "loss" in h.losses else 0
     epochs = h.last_epoch.epoch if h and h.last_epoch else 0
     window.close()
     own = [max(0.0, ms - wait) for ms, (_cpu, wait, _b) in zip(stalls, meter.parts)]  # as on an idle machine
-    print(f"\nwithout the time the GUI thread waited for a CPU (other processes' load): stall p99 "
-          f"{percentile(own, 99):.1f} ms, max {max(own, default=0.0):.1f} ms")
+    print(
+        f"\nwithout the time the GUI thread waited for a CPU (other processes' load): stall p99 "
+        f"{percentile(own, 99):.1f} ms, max {max(own, default=0.0):.1f} ms"
+    )
     return percentile(stalls, 99), max(stalls, default=0.0), len(stalls), elapsed, iters, epochs
 
 
@@ -240,10 +253,14 @@ def main() -> int:
         if hasattr(os, "getloadavg"):
             print(f"machine load (1-min average) {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
         print(f"\nredraw with {a.points} points: setData of every curve + a synchronous repaint (1000 x 560 px)")
-        print(f"  loss chart (8 curves), decimated:   median {med_fast:6.1f} ms, max {max(one):6.1f} ms   (goal < {GOAL_REDRAW_MS:.0f})")
+        print(
+            f"  loss chart (8 curves), decimated:   median {med_fast:6.1f} ms, max {max(one):6.1f} ms   (goal < {GOAL_REDRAW_MS:.0f})"
+        )
         print(f"  loss chart, baseline (every point):  median {med_slow:6.1f} ms, max {max(b_one):6.1f} ms")
         print(f"  ratio baseline / decimated: {med_slow / max(med_fast, 1e-9):.1f}x")
-        print(f"  all four charts, decimated:          median {float(np.median(four)):6.1f} ms (baseline {float(np.median(b_four)):.1f} ms)")
+        print(
+            f"  all four charts, decimated:          median {float(np.median(four)):6.1f} ms (baseline {float(np.median(b_four)):.1f} ms)"
+        )
         for w in (charts, base):
             w.close()
             w.deleteLater()
@@ -254,7 +271,9 @@ def main() -> int:
             p99, worst, ticks, elapsed, iters, epochs = run_training(app, a, tmp)
             load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             print(f"machine load (1-min average) {load0:.1f} before training, {load1:.1f} after; {os.cpu_count()} CPUs")
-            print(f"\ntraining in the app: {epochs} epochs, {iters} iterations in {elapsed:.1f} s; {ticks} ticks of 5 ms")
+            print(
+                f"\ntraining in the app: {epochs} epochs, {iters} iterations in {elapsed:.1f} s; {ticks} ticks of 5 ms"
+            )
             print(f"GIL switch interval: {sys.getswitchinterval() * 1000:g} ms")
             print(f"  stall p99: {p99:6.1f} ms   (goal < {GOAL_P99_MS:.0f})")
             print(f"  stall max: {worst:6.1f} ms   (goal < {GOAL_MAX_MS:.0f})")

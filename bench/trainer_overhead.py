@@ -40,8 +40,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         d = generate(tmp / "demo", n_train=a.images, n_val=2, seed=0)
-        over = {"data": {"image_size": a.size, "workers": 0, "cache": "ram"},
-                "train": {"batch_size": a.batch, "device": "cpu", "epochs": 10, "warmup_iters": 5}}
+        over = {
+            "data": {"image_size": a.size, "workers": 0, "cache": "ram"},
+            "train": {"batch_size": a.batch, "device": "cpu", "epochs": 10, "warmup_iters": 5},
+        }
         cfg = init_config(d["train"].annotations, tmp / "c.yaml", arch=a.arch, overrides=over)
         tr = Trainer(cfg, tmp / "run", callbacks=[lambda ev: None])
         tr.setup()

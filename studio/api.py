@@ -6,21 +6,50 @@ message naming the file and item at fault.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from studio.core.dataset.check import CheckReport, check_dataset
 from studio.core.dataset.model import Dataset, record_images_dir, recorded_images_dir
-from studio.core.dataset.split import check_names, check_ratios, default_names, split_dataset, split_targets, write_splits
+from studio.core.dataset.split import (
+    check_names,
+    check_ratios,
+    default_names,
+    split_dataset,
+    split_targets,
+    write_splits,
+)
 from studio.core.dataset.stats import DatasetStats, compute_stats, save_plots
 from studio.core.errors import DatasetError
-from studio.core.formats import ExportOptions, ImportOptions, ImportResult, detect_format, export_dataset, import_dataset
+from studio.core.formats import (
+    ExportOptions,
+    ImportOptions,
+    ImportResult,
+    detect_format,
+    export_dataset,
+    import_dataset,
+)
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 __all__ = [
-    "dataset_import", "dataset_export", "dataset_check", "dataset_stats", "dataset_split",
-    "dataset_download", "dataset_demo", "images_dir_of",
-    "config_init", "train", "evaluate", "predict", "preview_augmentations", "featmap", "cam", "export", "export_formats", "infer",
+    "dataset_import",
+    "dataset_export",
+    "dataset_check",
+    "dataset_stats",
+    "dataset_split",
+    "dataset_download",
+    "dataset_demo",
+    "images_dir_of",
+    "config_init",
+    "train",
+    "evaluate",
+    "predict",
+    "preview_augmentations",
+    "featmap",
+    "cam",
+    "export",
+    "export_formats",
+    "infer",
     "plugins",
 ]
 
@@ -64,13 +93,17 @@ def check_import_output(src: str | Path, out: str | Path) -> None:
     if not out.exists():
         return
     if src.exists() and out.resolve() == src.resolve():
-        raise DatasetError("is the file being imported: the import would replace its own source; choose another -o",
-                           file=out)
+        raise DatasetError(
+            "is the file being imported: the import would replace its own source; choose another -o", file=out
+        )
     try:
         Dataset.load(out)
     except DatasetError:
-        raise DatasetError("exists and is not a COCO annotation file (a source of another format?): it is not "
-                           "replaced; choose another -o", file=out) from None
+        raise DatasetError(
+            "exists and is not a COCO annotation file (a source of another format?): it is not "
+            "replaced; choose another -o",
+            file=out,
+        ) from None
 
 
 def _load_with_images(ann: str | Path, images: str | Path | None) -> tuple[Dataset, Path | None]:
@@ -78,14 +111,24 @@ def _load_with_images(ann: str | Path, images: str | Path | None) -> tuple[Datas
     return ds, Path(images) if images is not None else images_dir_of(ann, ds)
 
 
-def dataset_export(ann: str | Path, fmt: str, out_dir: str | Path, images: str | Path | None = None, options: ExportOptions | None = None) -> list[Path]:
+def dataset_export(
+    ann: str | Path,
+    fmt: str,
+    out_dir: str | Path,
+    images: str | Path | None = None,
+    options: ExportOptions | None = None,
+) -> list[Path]:
     ds, images_dir = _load_with_images(ann, images)
     return export_dataset(fmt, ds, images_dir, out_dir, options)
 
 
 def dataset_check(
-    ann: str | Path, images: str | Path | None = None, deep: bool = False, json_out: str | Path | None = None,
-    progress: ProgressFn = no_progress, cancel: CancelToken | None = None,
+    ann: str | Path,
+    images: str | Path | None = None,
+    deep: bool = False,
+    json_out: str | Path | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
 ) -> CheckReport:
     ds, images_dir = _load_with_images(ann, images)
     rep = check_dataset(ds, images_dir, deep=deep, progress=progress, cancel=cancel)
@@ -101,9 +144,16 @@ def dataset_stats(ann: str | Path, out_dir: str | Path | None = None) -> tuple[D
     return stats, (save_plots(stats, out_dir) if out_dir is not None else [])
 
 
-def dataset_split(ann: str | Path, ratios: Sequence[float], out_dir: str | Path, seed: int = 0,
-                  names: Sequence[str] | None = None, *, overwrite: bool = False,
-                  images: str | Path | None = None) -> dict[str, Dataset]:
+def dataset_split(
+    ann: str | Path,
+    ratios: Sequence[float],
+    out_dir: str | Path,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+    *,
+    overwrite: bool = False,
+    images: str | Path | None = None,
+) -> dict[str, Dataset]:
     """Split ``ann`` into ``OUT/NAME.json`` files. Each subset records the images folder: the one the file
     recorded, else ``images``. Existing subset files are replaced only with ``overwrite``; the source never."""
     check_ratios(ratios)
@@ -119,7 +169,9 @@ def dataset_split(ann: str | Path, ratios: Sequence[float], out_dir: str | Path,
     return parts
 
 
-def dataset_download(name: str, dest: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Path:
+def dataset_download(
+    name: str, dest: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> Path:
     from studio.core.dataset.download import download
 
     return download(name, dest, progress=progress, cancel=cancel)
@@ -132,38 +184,78 @@ def dataset_demo(out_dir: str | Path, n_train: int = 40, n_val: int = 12, seed: 
 
 
 # ------------------------------------------------------------------------------------ engine
-def config_init(train: str | Path, out: str | Path, *, train_images=None, val=None, val_images=None, arch: str | None = None):
+def config_init(
+    train: str | Path, out: str | Path, *, train_images=None, val=None, val_images=None, arch: str | None = None
+):
     """``studio config init``: write a runnable config for ``train`` (and ``val``); returns the Config."""
     from studio.core.config.init import init_config
 
     return init_config(train, out, train_images=train_images, val_ann=val, val_images=val_images, arch=arch)
 
 
-def train(cfg, *, overrides: Sequence[str] = (), work_dir=None, resume=None, devices: int = 1, callbacks=(), cancel: CancelToken | None = None):
+def train(
+    cfg,
+    *,
+    overrides: Sequence[str] = (),
+    work_dir=None,
+    resume=None,
+    devices: int = 1,
+    callbacks=(),
+    cancel: CancelToken | None = None,
+):
     """``studio train``: ``cfg`` is a YAML path or a Config; ``resume`` True (last.pt of the run) or a path."""
     from studio.core.training.runs import train_job
 
-    return train_job(cfg, overrides=overrides, work_dir=work_dir, resume=resume, devices=devices, callbacks=callbacks, cancel=cancel)
+    return train_job(
+        cfg, overrides=overrides, work_dir=work_dir, resume=resume, devices=devices, callbacks=callbacks, cancel=cancel
+    )
 
 
-def evaluate(ckpt, *, ann=None, images=None, out=None, device: str = "auto", progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+def evaluate(
+    ckpt,
+    *,
+    ann=None,
+    images=None,
+    out=None,
+    device: str = "auto",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+):
     """``studio eval``: returns (ValResult, report folder)."""
     from studio.core.inference.jobs import evaluate_checkpoint
 
     return evaluate_checkpoint(ckpt, ann=ann, images=images, out=out, device=device, progress=progress, cancel=cancel)
 
 
-def predict(ckpt, images: Sequence[str | Path], out, *, score_threshold: float | None = None, device: str = "auto",
-            to_coco: str | Path | None = None, to_coco_score_thr: float = 0.5,
-            progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+def predict(
+    ckpt,
+    images: Sequence[str | Path],
+    out,
+    *,
+    score_threshold: float | None = None,
+    device: str = "auto",
+    to_coco: str | Path | None = None,
+    to_coco_score_thr: float = 0.5,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+):
     """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary.
 
     ``to_coco``: also an annotation file of the detections scoring ``to_coco_score_thr`` or more (model-assisted labelling).
     """
     from studio.core.inference.jobs import predict_images
 
-    return predict_images(ckpt, images, out, score_threshold=score_threshold, device=device, to_coco=to_coco,
-                          to_coco_score_thr=to_coco_score_thr, progress=progress, cancel=cancel)
+    return predict_images(
+        ckpt,
+        images,
+        out,
+        score_threshold=score_threshold,
+        device=device,
+        to_coco=to_coco,
+        to_coco_score_thr=to_coco_score_thr,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Sequence[str] = ()) -> Path:

@@ -8,41 +8,91 @@ file or an RGB uint8 array.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 __all__ = ["featmap", "cam", "model_layers"]
 
 
-def featmap(ckpt: Any, image: Any, out: str | Path | None = None, *, layers: str | Sequence[str] | None = None,
-            reduction: str = "squeeze_mean", topk: int = 0, alpha: float = 0.5, colormap: str = "jet",
-            device: str = "auto", progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+def featmap(
+    ckpt: Any,
+    image: Any,
+    out: str | Path | None = None,
+    *,
+    layers: str | Sequence[str] | None = None,
+    reduction: str = "squeeze_mean",
+    topk: int = 0,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    device: str = "auto",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+):
     """``studio featmap``: feature maps of ``layers`` (default: the neck outputs); overlay PNGs in ``out``.
 
     Returns a :class:`studio.core.explain.jobs.FeatmapJobResult`.
     """
     from studio.core.explain.jobs import featmap_job
 
-    return featmap_job(ckpt, image, layers, reduction, topk, out, alpha=alpha, colormap=colormap, device=device,
-                       progress=progress, cancel=cancel)
+    return featmap_job(
+        ckpt,
+        image,
+        layers,
+        reduction,
+        topk,
+        out,
+        alpha=alpha,
+        colormap=colormap,
+        device=device,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
-def cam(ckpt: Any, image: Any, out: str | Path | None = None, *, method: str = "gradcam",
-        layer: str | Sequence[str] | None = None, box_index: int | Sequence[int] | None = None,
-        class_name: str | None = None, max_boxes: int = 5, use_iou: bool = False, score_threshold: float | None = None,
-        alpha: float = 0.5, colormap: str = "jet", device: str = "auto", progress: ProgressFn = no_progress,
-        cancel: CancelToken | None = None):
+def cam(
+    ckpt: Any,
+    image: Any,
+    out: str | Path | None = None,
+    *,
+    method: str = "gradcam",
+    layer: str | Sequence[str] | None = None,
+    box_index: int | Sequence[int] | None = None,
+    class_name: str | None = None,
+    max_boxes: int = 5,
+    use_iou: bool = False,
+    score_threshold: float | None = None,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    device: str = "auto",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+):
     """``studio cam``: Grad-CAM / Grad-CAM++ / EigenCAM of boxes or a class; overlays and stats JSON in ``out``.
 
     Returns a :class:`studio.core.explain.jobs.CamJobResult` (``.stats()``: CAM mass in box vs area share).
     """
     from studio.core.explain.jobs import cam_job
 
-    return cam_job(ckpt, image, method, layer, box_index, class_name, out, max_boxes=max_boxes, use_iou=use_iou,
-                   score_threshold=score_threshold, alpha=alpha, colormap=colormap, device=device,
-                   progress=progress, cancel=cancel)
+    return cam_job(
+        ckpt,
+        image,
+        method,
+        layer,
+        box_index,
+        class_name,
+        out,
+        max_boxes=max_boxes,
+        use_iou=use_iou,
+        score_threshold=score_threshold,
+        alpha=alpha,
+        colormap=colormap,
+        device=device,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def model_layers(ckpt: Any, image: Any = None, device: str = "auto"):

@@ -6,8 +6,9 @@ the option or item at fault.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
@@ -21,22 +22,49 @@ def export_formats():
     return dict(FORMATS)
 
 
-def export(ckpt: str | Path, fmt: str = "onnx", *, out: str | Path | None = None, verify_ann: str | Path | None = None,
-           verify_images: str | Path | None = None, n_verify: int | None = None, device: str | None = None,
-           progress: ProgressFn = no_progress, cancel: CancelToken | None = None, **options: Any):
+def export(
+    ckpt: str | Path,
+    fmt: str = "onnx",
+    *,
+    out: str | Path | None = None,
+    verify_ann: str | Path | None = None,
+    verify_images: str | Path | None = None,
+    n_verify: int | None = None,
+    device: str | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    **options: Any,
+):
     """``studio export``: ``options`` are the format's (opset=17, dynamic=True, half=..., see ``export_formats()``).
 
     Returns :class:`studio.core.export.jobs.ExportResult` (out_dir, model, files, report_path, report).
     """
     from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint
 
-    return export_checkpoint(ckpt, fmt, options, out, verify_ann=verify_ann, verify_images=verify_images,
-                             n_verify=DEFAULT_VERIFY_IMAGES if n_verify is None else n_verify,
-                             progress=progress, cancel=cancel, device=device)
+    return export_checkpoint(
+        ckpt,
+        fmt,
+        options,
+        out,
+        verify_ann=verify_ann,
+        verify_images=verify_images,
+        n_verify=DEFAULT_VERIFY_IMAGES if n_verify is None else n_verify,
+        progress=progress,
+        cancel=cancel,
+        device=device,
+    )
 
 
-def infer(model: str | Path, images: Sequence[str | Path], out: str | Path, *, score_threshold: float | None = None,
-          device: str = "cpu", progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+def infer(
+    model: str | Path,
+    images: Sequence[str | Path],
+    out: str | Path,
+    *,
+    score_threshold: float | None = None,
+    device: str = "cpu",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+):
     """``studio infer``: drawn images and predictions.json in ``out`` (as ``studio predict``); returns a PredictSummary."""
     from studio.core.export.jobs import infer_images
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from studio.core.errors import StudioError, os_error_message
 from studio.core.text import plural
@@ -37,12 +37,15 @@ def cmd_dataset_import(a: argparse.Namespace) -> int:
     labels = None
     if a.labels:
         labels = _read_labels(Path(a.labels))
-    opts = ImportOptions(strict=not a.lenient, default_class=a.default_class, class_attr=a.class_attr,
-                         split=a.split, labels=labels)
+    opts = ImportOptions(
+        strict=not a.lenient, default_class=a.default_class, class_attr=a.class_attr, split=a.split, labels=labels
+    )
     res = api.dataset_import(a.src, a.output, fmt=a.format, images=a.images, options=opts)
     ds = res.dataset
-    print(f"wrote {a.output}: {len(ds.images)} images, {len(ds.annotations)} annotations, "
-          f"{plural(len(ds.categories), 'class', 'classes')} ({', '.join(ds.class_names)}); images in {res.images_dir}")
+    print(
+        f"wrote {a.output}: {len(ds.images)} images, {len(ds.annotations)} annotations, "
+        f"{plural(len(ds.categories), 'class', 'classes')} ({', '.join(ds.class_names)}); images in {res.images_dir}"
+    )
     for w in res.warnings[: a.max_warnings]:
         print(f"warning: {w}", file=sys.stderr)
     if len(res.warnings) > a.max_warnings:
@@ -59,7 +62,9 @@ def _read_labels(path: Path) -> list[str]:
     except FileNotFoundError:
         raise DatasetError("labels file not found", file=path, item="--labels") from None
     except IsADirectoryError:
-        raise DatasetError("is a folder: name the labels file (one class name a line)", file=path, item="--labels") from None
+        raise DatasetError(
+            "is a folder: name the labels file (one class name a line)", file=path, item="--labels"
+        ) from None
     except UnicodeDecodeError as e:
         raise DatasetError(f"not UTF-8 text (byte {e.start})", file=path, item="--labels") from None
     labels = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -161,20 +166,29 @@ def cmd_gui(a: argparse.Namespace) -> int:
     except ImportError as e:
         raise StudioError(f"the desktop app cannot start: {e} (run `studio doctor`)") from None
     ann = Path(a.path) if a.path else None
-    return run_app(ann=ann, images=Path(a.images) if a.images else None,
-                   screenshot_dir=Path(a.screenshot) if a.screenshot else None)
+    return run_app(
+        ann=ann,
+        images=Path(a.images) if a.images else None,
+        screenshot_dir=Path(a.screenshot) if a.screenshot else None,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from studio import __version__
 
-    p = argparse.ArgumentParser(prog="studio", description="Annotate, convert, train, inspect and export detectors and instance segmenters.")
+    p = argparse.ArgumentParser(
+        prog="studio", description="Annotate, convert, train, inspect and export detectors and instance segmenters."
+    )
     p.add_argument("--version", action="version", version=f"studio {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     g = sub.add_parser("gui", help="open the desktop app (the default command)")
-    g.add_argument("path", nargs="?", help="workspace folder or COCO annotation file to open (default: the last workspace, or the built-in demo workspace)")
+    g.add_argument(
+        "path",
+        nargs="?",
+        help="workspace folder or COCO annotation file to open (default: the last workspace, or the built-in demo workspace)",
+    )
     g.add_argument("--images", help="images folder of that annotation file")
     g.add_argument("--screenshot", metavar="DIR", help="save one PNG per page into DIR and exit")
     g.set_defaults(func=cmd_gui)
@@ -182,18 +196,26 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="versions, devices, ONNX Runtime providers, TensorRT, weights folders")
     d.set_defaults(func=cmd_doctor)
 
-    pl = sub.add_parser("plugins", help="list the plugins, what each contributes and any error (exit 1 when one is broken)")
+    pl = sub.add_parser(
+        "plugins", help="list the plugins, what each contributes and any error (exit 1 when one is broken)"
+    )
     pl.add_argument("--no-load", action="store_true", help="only read the manifests (import nothing)")
     pl.add_argument("--json", action="store_true", help="print the list as JSON")
     pl.set_defaults(func=cmd_plugins)
 
-    cf = sub.add_parser("config", help="create and show run configurations").add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    cf = sub.add_parser("config", help="create and show run configurations").add_subparsers(
+        dest="config_command", metavar="ACTION", required=True
+    )
     cs = cf.add_parser("show", help="print the resolved config (bases merged, overrides applied, defaults filled)")
     cs.add_argument("cfg")
-    cs.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. train.epochs=24 (repeatable)")
+    cs.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. train.epochs=24 (repeatable)"
+    )
     cs.set_defaults(func=cmd_config_show)
 
-    ds = sub.add_parser("dataset", help="import, export, check, describe and split datasets").add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    ds = sub.add_parser("dataset", help="import, export, check, describe and split datasets").add_subparsers(
+        dest="dataset_command", metavar="ACTION", required=True
+    )
     from studio.core.formats import export_formats, import_formats
 
     i = ds.add_parser("import", help="convert VIA / COCO / labelme / VOC / YOLO into Studio's COCO file")
@@ -215,9 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--images", help="images folder (default: the one recorded at import)")
     e.add_argument("-o", "--output", required=True, help="output folder")
     e.add_argument("--task", choices=("detect", "segment"), help="YOLO: labels with boxes or polygons")
-    e.add_argument("--no-copy-images", action="store_true", help="refer to the images where they are instead of placing them in the output")
-    e.add_argument("--overwrite", action="store_true",
-                   help="replace a previous Studio export in a non-empty output folder (atomically; other folders are refused)")
+    e.add_argument(
+        "--no-copy-images",
+        action="store_true",
+        help="refer to the images where they are instead of placing them in the output",
+    )
+    e.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous Studio export in a non-empty output folder (atomically; other folders are refused)",
+    )
     e.set_defaults(func=cmd_dataset_export)
 
     c = ds.add_parser("check", help="report problems; exit 1 on errors, 0 when only warnings")
@@ -239,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ratios", type=float, nargs="+", required=True)
     sp.add_argument("--names", nargs="+", help="subset names (default: train val test)")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--overwrite", action="store_true", help="replace subset files that exist already (never the source)")
+    sp.add_argument(
+        "--overwrite", action="store_true", help="replace subset files that exist already (never the source)"
+    )
     sp.add_argument("-o", "--output", required=True)
     sp.set_defaults(func=cmd_dataset_split)
 
@@ -268,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
     try:

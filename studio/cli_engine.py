@@ -29,15 +29,19 @@ class ConsoleReporter:
         w = lambda s: (out.write(s + "\n"), out.flush())  # noqa: E731
         if ev.kind is K.STARTED:
             what = "resuming" if ev.resumed else "training"
-            w(f"{what} {ev.arch} on {ev.device}{f' x{ev.world_size}' if ev.world_size > 1 else ''}: "
-              f"{len(ev.classes)} classes, epochs {ev.start_epoch + 1}-{ev.epochs}, {ev.iters_per_epoch} it/epoch -> {ev.run_dir}")
+            w(
+                f"{what} {ev.arch} on {ev.device}{f' x{ev.world_size}' if ev.world_size > 1 else ''}: "
+                f"{len(ev.classes)} classes, epochs {ev.start_epoch + 1}-{ev.epochs}, {ev.iters_per_epoch} it/epoch -> {ev.run_dir}"
+            )
         elif ev.kind is K.ITERATION:
             now = time.time()
             if now - self._last >= self.interval or ev.iteration == ev.iters_per_epoch:
                 self._last = now
                 terms = " ".join(f"{k.removeprefix('loss_')}={v:.3f}" for k, v in ev.losses.items())
-                w(f"  epoch {ev.epoch} it {ev.iteration}/{ev.iters_per_epoch} loss {ev.loss:.3f} ({terms}) "
-                  f"lr {ev.lr:.2e} {ev.images_per_s:.1f} img/s ETA {_fmt_s(ev.eta_s)}")
+                w(
+                    f"  epoch {ev.epoch} it {ev.iteration}/{ev.iters_per_epoch} loss {ev.loss:.3f} ({terms}) "
+                    f"lr {ev.lr:.2e} {ev.images_per_s:.1f} img/s ETA {_fmt_s(ev.eta_s)}"
+                )
         elif ev.kind is K.EPOCH:
             m = ev.metrics
             shown = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k.endswith(("mAP", "mAP_50")) and v is not None)
@@ -57,9 +61,13 @@ class ConsoleReporter:
 def cmd_config_init(a: argparse.Namespace) -> int:
     from studio import api
 
-    cfg = api.config_init(a.train, a.output, train_images=a.train_images, val=a.val, val_images=a.val_images, arch=a.arch)
-    print(f"wrote {a.output}: {cfg.model.arch}, image_size {cfg.data.image_size}, {cfg.train.epochs} epochs, "
-          f"batch {cfg.train.batch_size}, {cfg.train.optimizer} lr {cfg.train.lr}")
+    cfg = api.config_init(
+        a.train, a.output, train_images=a.train_images, val=a.val, val_images=a.val_images, arch=a.arch
+    )
+    print(
+        f"wrote {a.output}: {cfg.model.arch}, image_size {cfg.data.image_size}, {cfg.train.epochs} epochs, "
+        f"batch {cfg.train.batch_size}, {cfg.train.optimizer} lr {cfg.train.lr}"
+    )
     return EXIT_OK
 
 
@@ -70,8 +78,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     resume = a.resume if a.resume != "" else True
     cancel = CancelToken()
     try:
-        res = api.train(a.cfg, overrides=a.set or [], work_dir=a.work_dir, resume=resume, devices=a.devices,
-                        callbacks=[ConsoleReporter()], cancel=cancel)
+        res = api.train(
+            a.cfg,
+            overrides=a.set or [],
+            work_dir=a.work_dir,
+            resume=resume,
+            devices=a.devices,
+            callbacks=[ConsoleReporter()],
+            cancel=cancel,
+        )
     except KeyboardInterrupt:
         cancel.cancel()
         raise
@@ -92,11 +107,20 @@ def cmd_eval(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from studio import api
 
-    s = api.predict(a.ckpt, a.images, a.out, score_threshold=a.score_thr, device=a.device, to_coco=a.to_coco,
-                    to_coco_score_thr=a.to_coco_thr)
+    s = api.predict(
+        a.ckpt,
+        a.images,
+        a.out,
+        score_threshold=a.score_thr,
+        device=a.device,
+        to_coco=a.to_coco,
+        to_coco_score_thr=a.to_coco_thr,
+    )
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
     if s.coco_json is not None:
-        print(f"wrote {s.coco_json}: {s.coco_annotations} annotations scoring {a.to_coco_thr:g} or more, to review in the editor")
+        print(
+            f"wrote {s.coco_json}: {s.coco_annotations} annotations scoring {a.to_coco_thr:g} or more, to review in the editor"
+        )
     return EXIT_OK
 
 
@@ -114,7 +138,9 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
     ci.add_argument("--train-images", metavar="DIR", help="its images (default: recorded at import)")
     ci.add_argument("--val", metavar="ANN", help="validation COCO file")
     ci.add_argument("--val-images", metavar="DIR")
-    ci.add_argument("--arch", help="model architecture (default: seg_fast for polygons/masks, else det_fast); see `studio models`")
+    ci.add_argument(
+        "--arch", help="model architecture (default: seg_fast for polygons/masks, else det_fast); see `studio models`"
+    )
     ci.add_argument("-o", "--output", required=True, metavar="CFG.yaml")
     ci.set_defaults(func=cmd_config_init)
 
@@ -122,8 +148,14 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
     t.add_argument("cfg")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
     t.add_argument("--work-dir", help="run folder (default: runs/<config name>, numbered when taken)")
-    t.add_argument("--resume", nargs="?", const="", default=None, metavar="CKPT",
-                   help="continue from CKPT (default: last.pt of the run folder); raise train.epochs to extend a finished run")
+    t.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="CKPT",
+        help="continue from CKPT (default: last.pt of the run folder); raise train.epochs to extend a finished run",
+    )
     t.add_argument("--devices", type=int, default=1, help="processes for DDP (one per GPU; gloo on CPU)")
     t.set_defaults(func=cmd_train)
 
@@ -141,9 +173,18 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--score-thr", type=float, help="minimum score (default: the config's model.score_threshold)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--to-coco", metavar="OUT.json", help="also write the detections as a COCO annotation file (model-assisted labelling)")
-    p.add_argument("--to-coco-thr", type=float, default=0.5, metavar="SCORE",
-                   help="minimum score of the detections written by --to-coco (default: 0.5)")
+    p.add_argument(
+        "--to-coco",
+        metavar="OUT.json",
+        help="also write the detections as a COCO annotation file (model-assisted labelling)",
+    )
+    p.add_argument(
+        "--to-coco-thr",
+        type=float,
+        default=0.5,
+        metavar="SCORE",
+        help="minimum score of the detections written by --to-coco (default: 0.5)",
+    )
     p.set_defaults(func=cmd_predict)
 
     m = sub.add_parser("models", help="list the model zoo")
@@ -162,6 +203,15 @@ def cmd_models(a: argparse.Namespace) -> int:
     from studio.core.models import list_archs
 
     for s in list_archs():
-        flags = ", ".join(x for x in (s.task, f"{s.default_size}px", "CPU-friendly" if s.cpu_friendly else "", "COCO weights" if s.tv_weights else "") if x)
+        flags = ", ".join(
+            x
+            for x in (
+                s.task,
+                f"{s.default_size}px",
+                "CPU-friendly" if s.cpu_friendly else "",
+                "COCO weights" if s.tv_weights else "",
+            )
+            if x
+        )
         print(f"{s.name:36s} {flags:42s} {s.description}")
     return EXIT_OK

@@ -22,8 +22,9 @@ def cmd_featmap(a: argparse.Namespace) -> int:
         print(api_explain.model_layers(a.ckpt, a.image, device=a.device).format_text())
         return EXIT_OK
     _need_out(a)
-    res = api_explain.featmap(a.ckpt, a.image, a.out, layers=a.layers, reduction=a.reduction, topk=a.topk,
-                              alpha=a.alpha, device=a.device)
+    res = api_explain.featmap(
+        a.ckpt, a.image, a.out, layers=a.layers, reduction=a.reduction, topk=a.topk, alpha=a.alpha, device=a.device
+    )
     for fm, path in zip(res.maps, res.files):
         what = f"top {len(fm.channels)} channels" if fm.reduction == "topk" else fm.reduction
         print(f"{fm.layer:28s} {fm.shape[0]}x{fm.shape[1]}x{fm.shape[2]:<4d} {what:14s} -> {path}")
@@ -34,16 +35,29 @@ def cmd_featmap(a: argparse.Namespace) -> int:
 def cmd_cam(a: argparse.Namespace) -> int:
     from studio import api_explain
 
-    res = api_explain.cam(a.ckpt, a.image, a.out, method=a.method, layer=a.layer, box_index=a.box_index,
-                          class_name=a.class_name, max_boxes=a.max_boxes, use_iou=a.iou, score_threshold=a.score_thr,
-                          alpha=a.alpha, device=a.device)
+    res = api_explain.cam(
+        a.ckpt,
+        a.image,
+        a.out,
+        method=a.method,
+        layer=a.layer,
+        box_index=a.box_index,
+        class_name=a.class_name,
+        max_boxes=a.max_boxes,
+        use_iou=a.iou,
+        score_threshold=a.score_thr,
+        alpha=a.alpha,
+        device=a.device,
+    )
     print(f"{a.method} on {', '.join(res.cam.layers)}")
     for s in res.stats():
         what = f"box {s['detection']}" if s["kind"] == "box" and s["detection"] is not None else s["kind"]
         mass = "n/a (empty map)" if s["mass_in_box"] is None else f"{100 * s['mass_in_box']:.1f}%"
         ratio = f" ({s['ratio']:.1f}x)" if s["ratio"] is not None else ""
-        print(f"target {s['target']}: {what} {s['class']} {s['score']:.3f}: CAM mass in box {mass} "
-              f"vs box area {100 * s['area_share']:.1f}% of the image{ratio}")
+        print(
+            f"target {s['target']}: {what} {s['class']} {s['score']:.3f}: CAM mass in box {mass} "
+            f"vs box area {100 * s['area_share']:.1f}% of the image{ratio}"
+        )
     print(f"{len(res.files)} file(s) in {a.out} ({res.seconds:.1f}s)")
     return EXIT_OK
 
@@ -53,16 +67,28 @@ def add_parsers(sub) -> None:
     f = sub.add_parser("featmap", help="feature maps of chosen layers over an image (PNG overlays)")
     f.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
     f.add_argument("image")
-    f.add_argument("--layers", nargs="+", metavar="NAME",
-                   help="module names (NAME or NAME:KEY) or shortcuts: backbone, neck (fpn), stageN, levelN "
-                        "(default: neck, the outputs the heads see); see --list-layers")
-    f.add_argument("--reduction", choices=("squeeze_mean", "select_max"), default="squeeze_mean",
-                   help="one map per layer: the channel mean, or the channel with the largest activation sum")
+    f.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="NAME",
+        help="module names (NAME or NAME:KEY) or shortcuts: backbone, neck (fpn), stageN, levelN "
+        "(default: neck, the outputs the heads see); see --list-layers",
+    )
+    f.add_argument(
+        "--reduction",
+        choices=("squeeze_mean", "select_max"),
+        default="squeeze_mean",
+        help="one map per layer: the channel mean, or the channel with the largest activation sum",
+    )
     f.add_argument("--topk", type=int, default=0, metavar="K", help="instead, a grid of the K strongest channels")
     f.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
     f.add_argument("--out", metavar="DIR", help="folder for the PNGs")
     f.add_argument("--device", default="auto")
-    f.add_argument("--list-layers", action="store_true", help="print the layers with their output shapes and the shortcuts, then exit")
+    f.add_argument(
+        "--list-layers",
+        action="store_true",
+        help="print the layers with their output shapes and the shortcuts, then exit",
+    )
     f.set_defaults(func=cmd_featmap)
 
     from studio.core.plugins.hooks import cam_method_names
@@ -71,17 +97,39 @@ def add_parsers(sub) -> None:
     c = sub.add_parser("cam", help="class activation maps (Grad-CAM, Grad-CAM++, EigenCAM) of predicted boxes")
     c.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
     c.add_argument("image")
-    c.add_argument("--method", choices=builtin + tuple(cam_method_names(builtin)), default="gradcam",
-                   help="CAM method (plugins may add more: `studio plugins`)")
-    c.add_argument("--layer", action="append", metavar="NAME",
-                   help="layer to explain (repeatable; default: neck, all its levels, or for eigencam its finest level); "
-                        "same names as featmap --layers")
-    c.add_argument("--box-index", type=int, action="append", metavar="I",
-                   help="explain detection I (0 = best score; repeatable; default: the --max-boxes best)")
-    c.add_argument("--class", dest="class_name", metavar="NAME", help="explain a class (all its detections) instead of boxes")
+    c.add_argument(
+        "--method",
+        choices=builtin + tuple(cam_method_names(builtin)),
+        default="gradcam",
+        help="CAM method (plugins may add more: `studio plugins`)",
+    )
+    c.add_argument(
+        "--layer",
+        action="append",
+        metavar="NAME",
+        help="layer to explain (repeatable; default: neck, all its levels, or for eigencam its finest level); "
+        "same names as featmap --layers",
+    )
+    c.add_argument(
+        "--box-index",
+        type=int,
+        action="append",
+        metavar="I",
+        help="explain detection I (0 = best score; repeatable; default: the --max-boxes best)",
+    )
+    c.add_argument(
+        "--class", dest="class_name", metavar="NAME", help="explain a class (all its detections) instead of boxes"
+    )
     c.add_argument("--max-boxes", type=int, default=5, metavar="N", help="boxes explained when no --box-index is given")
-    c.add_argument("--iou", action="store_true", help="target score x IoU with the re-predicted box (box regression counts too)")
-    c.add_argument("--score-thr", type=float, metavar="SCORE", help="minimum detection score (default: the config's model.score_threshold)")
+    c.add_argument(
+        "--iou", action="store_true", help="target score x IoU with the re-predicted box (box regression counts too)"
+    )
+    c.add_argument(
+        "--score-thr",
+        type=float,
+        metavar="SCORE",
+        help="minimum detection score (default: the config's model.score_threshold)",
+    )
     c.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
     c.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs and the statistics JSON")
     c.add_argument("--device", default="auto")

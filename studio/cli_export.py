@@ -46,8 +46,16 @@ def _progress(enabled: bool = True):
 def cmd_export(a: argparse.Namespace) -> int:
     from studio import api_export
 
-    res = api_export.export(a.ckpt, a.format, out=a.out, verify_ann=a.verify_ann, verify_images=a.verify_images,
-                            n_verify=0 if a.no_verify else a.n_verify, progress=_progress(), **options_from_args(a))
+    res = api_export.export(
+        a.ckpt,
+        a.format,
+        out=a.out,
+        verify_ann=a.verify_ann,
+        verify_images=a.verify_images,
+        n_verify=0 if a.no_verify else a.n_verify,
+        progress=_progress(),
+        **options_from_args(a),
+    )
     for line in res.summary():
         print(line)
     print(f"exported into {res.out_dir}; report: {res.report_path.name}")
@@ -67,25 +75,47 @@ def add_parsers(sub) -> None:
     from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES
 
     formats = "; ".join(f"{f.name}: {f.title} ({f.device.upper()})" for f in FORMATS.values())
-    e = sub.add_parser("export", help="export a checkpoint to ONNX, end-to-end ONNX or a TensorRT engine, verified against PyTorch",
-                       description=f"Formats: {formats}. Writes the model, infer.py, README.md and export_report.json.")
+    e = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX, end-to-end ONNX or a TensorRT engine, verified against PyTorch",
+        description=f"Formats: {formats}. Writes the model, infer.py, README.md and export_report.json.",
+    )
     e.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
     e.add_argument("--format", required=True, choices=list(FORMATS), help="what to export to")
     e.add_argument("--out", help="output folder (default: export-FORMAT beside the checkpoint)")
     e.add_argument("--verify-ann", metavar="ANN", help="COCO file to verify on (default: the checkpoint's val set)")
-    e.add_argument("--verify-images", metavar="DIR", help="its images; alone: a folder of images (box match and latency, no mAP)")
-    e.add_argument("--n-verify", type=int, default=DEFAULT_VERIFY_IMAGES, metavar="N", help=f"verification images (default {DEFAULT_VERIFY_IMAGES})")
+    e.add_argument(
+        "--verify-images", metavar="DIR", help="its images; alone: a folder of images (box match and latency, no mAP)"
+    )
+    e.add_argument(
+        "--n-verify",
+        type=int,
+        default=DEFAULT_VERIFY_IMAGES,
+        metavar="N",
+        help=f"verification images (default {DEFAULT_VERIFY_IMAGES})",
+    )
     e.add_argument("--no-verify", action="store_true", help="skip the verification")
     _option_flags(e)
     e.set_defaults(func=cmd_export)
 
-    i = sub.add_parser("infer", help="run an exported model (.onnx or .engine) on images without PyTorch: drawn copies and a COCO results JSON")
+    i = sub.add_parser(
+        "infer",
+        help="run an exported model (.onnx or .engine) on images without PyTorch: drawn copies and a COCO results JSON",
+    )
     i.add_argument("model", metavar="MODEL", help="model.onnx or model.engine written by `studio export`")
     i.add_argument("images", nargs="+", help="image files or folders")
     i.add_argument("--out", required=True)
-    i.add_argument("--score-thr", type=float, help="minimum score (default: the one the model was exported with; can only be raised)")
-    i.add_argument("--device", default="cpu", choices=("cpu", "gpu", "tensorrt"),
-                   help="ONNX Runtime execution provider for .onnx models (gpu: CUDA, tensorrt: TensorRT EP)")
+    i.add_argument(
+        "--score-thr",
+        type=float,
+        help="minimum score (default: the one the model was exported with; can only be raised)",
+    )
+    i.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "gpu", "tensorrt"),
+        help="ONNX Runtime execution provider for .onnx models (gpu: CUDA, tensorrt: TensorRT EP)",
+    )
     i.set_defaults(func=cmd_infer)
 
 

@@ -49,8 +49,9 @@ def demo(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("demo") / "demo", n_train=10, n_val=4, seed=1)
 
 
-def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 96, seed: int = 0,
-                    calibrate_bn: bool = False) -> Path:
+def make_checkpoint(
+    path: Path, demo_split, arch: str = "seg_lite", size: int = 96, seed: int = 0, calibrate_bn: bool = False
+) -> Path:
     """A Studio checkpoint of ``arch`` with random (seeded) weights for the demo classes, without training.
 
     Enough for tests of loading, export, feature maps and CAM, which need a real model and class map but
@@ -67,8 +68,12 @@ def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 
     from studio.core.training import checkpoint as ckpt_io
 
     path = Path(path)
-    cfg = init_config(demo_split.annotations, path.with_suffix(".yaml"), arch=arch,
-                      overrides={"data": {"image_size": size, "workers": 0}, "train": {"device": "cpu"}})
+    cfg = init_config(
+        demo_split.annotations,
+        path.with_suffix(".yaml"),
+        arch=arch,
+        overrides={"data": {"image_size": size, "workers": 0}, "train": {"device": "cpu"}},
+    )
     cmap = ClassMap.from_dataset(Dataset.load(demo_split.annotations))
     torch.manual_seed(seed)
     model = build_model(arch, cmap.num_classes, image_size=size)
@@ -82,8 +87,16 @@ def make_checkpoint(path: Path, demo_split, arch: str = "seg_lite", size: int = 
         with torch.no_grad():
             model([torch.rand(3, size * 3 // 4, size) for _ in range(4)])
     payload = {
-        "arch": arch, "task": get_arch(arch).task, "classes": cmap.to_dict(), "config": cfg.model_dump(mode="json"),
-        "model": model.state_dict(), "ema": None, "epoch": 0, "best_metric": None, "finished": False, "partial": False,
+        "arch": arch,
+        "task": get_arch(arch).task,
+        "classes": cmap.to_dict(),
+        "config": cfg.model_dump(mode="json"),
+        "model": model.state_dict(),
+        "ema": None,
+        "epoch": 0,
+        "best_metric": None,
+        "finished": False,
+        "partial": False,
     }
     return ckpt_io.save(path, payload)
 
@@ -97,8 +110,13 @@ def checkpoint_factory(tmp_path_factory, demo):
     def make(arch: str = "seg_lite", size: int = 96, calibrate_bn: bool = False) -> Path:
         key = (arch, size, calibrate_bn)
         if key not in made:
-            made[key] = make_checkpoint(folder / f"{arch}_{size}{'_bn' if calibrate_bn else ''}.pt", demo["train"], arch,
-                                        size, calibrate_bn=calibrate_bn)
+            made[key] = make_checkpoint(
+                folder / f"{arch}_{size}{'_bn' if calibrate_bn else ''}.pt",
+                demo["train"],
+                arch,
+                size,
+                calibrate_bn=calibrate_bn,
+            )
         return made[key]
 
     return make
@@ -111,8 +129,16 @@ def trained_checkpoint(tmp_path_factory, demo) -> Path:
     from studio.core.config.init import init_config
 
     folder = tmp_path_factory.mktemp("trained")
-    init_config(demo["train"].annotations, folder / "cfg.yaml", val_ann=demo["val"].annotations, arch="seg_lite",
-                overrides={"data": {"image_size": 96, "workers": 0}, "train": {"epochs": 3, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
+    init_config(
+        demo["train"].annotations,
+        folder / "cfg.yaml",
+        val_ann=demo["val"].annotations,
+        arch="seg_lite",
+        overrides={
+            "data": {"image_size": 96, "workers": 0},
+            "train": {"epochs": 3, "batch_size": 2, "device": "cpu", "warmup_iters": 2},
+        },
+    )
     api.train(folder / "cfg.yaml", work_dir=folder / "run")
     return folder / "run" / "best.pt"
 
@@ -132,7 +158,9 @@ def small_disk(tmp_path):
             pytest.skip("a full disk is simulated with a small tmpfs, and mounting one needs root")
         d = tmp_path / f"disk{len(mounted)}"
         d.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True, text=True
+        )
         if r.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (to simulate a full disk): {r.stderr.strip() or r.returncode}")
         mounted.append(d)

@@ -44,7 +44,13 @@ import numpy as np
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
-    Collector, ExportOptions, ImportOptions, ImportResult, export_folder, finite_number, place_source_image,
+    Collector,
+    ExportOptions,
+    ImportOptions,
+    ImportResult,
+    export_folder,
+    finite_number,
+    place_source_image,
 )
 from studio.core.geometry import ellipse_polygon, is_rle, mask_to_rle, segmentation_to_mask
 
@@ -100,8 +106,14 @@ def read(src: Path, images: Path | None, options: ImportOptions) -> ImportResult
         subsets = sorted({el.get("subset", "") for el in elements} - {""})
         elements = [el for el in elements if el.get("subset", "").lower() == options.split.lower()]
         if not elements:
-            raise DatasetError(f"no image in subset '{options.split}' (subsets: {', '.join(subsets) or 'none'})", file=xml)
-    images_dir = Path(images) if images is not None else (xml.parent / "images" if (xml.parent / "images").is_dir() else xml.parent)
+            raise DatasetError(
+                f"no image in subset '{options.split}' (subsets: {', '.join(subsets) or 'none'})", file=xml
+            )
+    images_dir = (
+        Path(images)
+        if images is not None
+        else (xml.parent / "images" if (xml.parent / "images").is_dir() else xml.parent)
+    )
     records: list[tuple[dict, list[_Shape]]] = []
     for k, el in enumerate(elements):
         rec = _image(el, k, xml, col)
@@ -122,7 +134,9 @@ def _parse(xml: Path) -> ET.Element:
     except OSError as e:
         raise DatasetError(f"cannot read: {e.strerror or e}", file=xml) from None
     if root.tag != "annotations":
-        raise DatasetError(f"not a CVAT for images file: the root element is <{root.tag}>, CVAT's is <annotations>", file=xml)
+        raise DatasetError(
+            f"not a CVAT for images file: the root element is <{root.tag}>, CVAT's is <annotations>", file=xml
+        )
     return root
 
 
@@ -147,7 +161,9 @@ def _image(el: ET.Element, k: int, xml: Path, col: Collector) -> tuple[dict, lis
         if width <= 0 or height <= 0:
             raise ValueError
     except ValueError:
-        col.bad(xml, where, f"width and height must be positive numbers, got {el.get('width')!r} x {el.get('height')!r}")
+        col.bad(
+            xml, where, f"width and height must be positive numbers, got {el.get('width')!r} x {el.get('height')!r}"
+        )
         return None
     shapes: list[_Shape] = []
     counts: dict[str, int] = {}
@@ -157,7 +173,9 @@ def _image(el: ET.Element, k: int, xml: Path, col: Collector) -> tuple[dict, lis
         counts[tag] = n + 1
         item = f"{where} {tag} {n}"
         if tag in _SKIPPED:
-            col.warn(xml, item, f"skipped: a {tag} is not an object shape (boxes, polygons, ellipses and masks are read)")
+            col.warn(
+                xml, item, f"skipped: a {tag} is not an object shape (boxes, polygons, ellipses and masks are read)"
+            )
             continue
         if tag not in ("box", "polygon", "ellipse", "mask"):
             col.warn(xml, item, f"skipped: unknown element <{tag}>")
@@ -184,7 +202,9 @@ def _num(el: ET.Element, key: str, default: float | None = None) -> float:
     return finite_number(v, f"attribute {key}", text=True)
 
 
-def _shape(el: ET.Element, tag: str, label: str, item: str, xml: Path, col: Collector, width: int, height: int) -> _Shape | None:
+def _shape(
+    el: ET.Element, tag: str, label: str, item: str, xml: Path, col: Collector, width: int, height: int
+) -> _Shape | None:
     extra: dict = {}
     attrs = {a.get("name"): (a.text or "") for a in el.findall("attribute") if a.get("name")}
     if attrs:
@@ -328,7 +348,9 @@ def write(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOp
                     crowd += 1
                     continue
                 if not ds.has_category(ann["category_id"]):
-                    raise DatasetError(f"unknown category id {ann['category_id']!r}", file=ds.source, item=f"annotation id {ann['id']}")
+                    raise DatasetError(
+                        f"unknown category id {ann['category_id']!r}", file=ds.source, item=f"annotation id {ann['id']}"
+                    )
                 label = ds.category(ann["category_id"])["name"]
                 seg = ann.get("segmentation") or []
                 if is_rle(seg):
@@ -359,7 +381,13 @@ def _f(v: float) -> str:
 
 
 def _shape_el(parent: ET.Element, tag: str, label: str, ann: dict, group_id: int, **coords: str) -> ET.Element:
-    attrib = {"label": label, "source": "manual", "occluded": "1" if ann.get("occluded") else "0", **coords, "z_order": "0"}
+    attrib = {
+        "label": label,
+        "source": "manual",
+        "occluded": "1" if ann.get("occluded") else "0",
+        **coords,
+        "z_order": "0",
+    }
     if group_id:
         attrib["group_id"] = str(group_id)
     el = ET.SubElement(parent, tag, attrib)
@@ -381,8 +409,18 @@ def _mask_el(parent: ET.Element, label: str, ann: dict, mask: np.ndarray) -> Non
     runs = np.diff(bounds).tolist()
     if flat[0] == 1:
         runs = [0] + runs  # counts start with background
-    _shape_el(parent, "mask", label, ann, 0, rle=", ".join(str(r) for r in runs), left=str(x0), top=str(y0),
-              width=str(x1 - x0), height=str(y1 - y0))
+    _shape_el(
+        parent,
+        "mask",
+        label,
+        ann,
+        0,
+        rle=", ".join(str(r) for r in runs),
+        left=str(x0),
+        top=str(y0),
+        width=str(x1 - x0),
+        height=str(y1 - y0),
+    )
 
 
 def _sub(parent: ET.Element, tag: str, text: str, **attrib: str) -> ET.Element:

@@ -61,8 +61,10 @@ class DatasetSummary(QWidget):
         annotated = len({a["image_id"] for a in ds.annotations})
         n_img = len(ds.images)
         per_image = len(ds.annotations) / n_img if n_img else 0.0
-        self.summary.setText(f"{n_img} images ({n_img - annotated} without objects), {len(ds.annotations)} objects "
-                             f"({per_image:.1f} per image), {len(ds.categories)} classes")
+        self.summary.setText(
+            f"{n_img} images ({n_img - annotated} without objects), {len(ds.annotations)} objects "
+            f"({per_image:.1f} per image), {len(ds.categories)} classes"
+        )
         cats = sorted(ds.categories, key=lambda c: c["id"])
         self.table.setRowCount(len(cats))
         for row, cat in enumerate(cats):

@@ -38,20 +38,34 @@ def backbone() -> BackboneWithFPN:
     features = mobilenet_v3_large(weights=None, norm_layer=partial(nn.BatchNorm2d, eps=0.001, momentum=0.1)).features
     return_layers = {str(b): str(i) for i, b in enumerate(RETURN_BLOCKS)}
     in_channels = [features[b].out_channels for b in RETURN_BLOCKS]
-    return BackboneWithFPN(features, return_layers, in_channels, FPN_CHANNELS,
-                           extra_blocks=LastLevelP6P7(FPN_CHANNELS, FPN_CHANNELS))
+    return BackboneWithFPN(
+        features, return_layers, in_channels, FPN_CHANNELS, extra_blocks=LastLevelP6P7(FPN_CHANNELS, FPN_CHANNELS)
+    )
 
 
 def build(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> FCOS:
     """The zoo builder: ``num_classes`` object classes (+ the unused column 0), random weights."""
     anchors = AnchorGenerator(SIZES, ((1.0,),) * len(SIZES))
     head = FCOSHead(FPN_CHANNELS, anchors.num_anchors_per_location()[0], num_classes + 1, num_convs=HEAD_CONVS)
-    return FCOS(backbone(), num_classes + 1, anchor_generator=anchors, head=head,
-                score_thresh=score_threshold, detections_per_img=max_detections)
+    return FCOS(
+        backbone(),
+        num_classes + 1,
+        anchor_generator=anchors,
+        head=head,
+        score_thresh=score_threshold,
+        detections_per_img=max_detections,
+    )
 
 
 SPEC = ArchSpec(
-    "fcos_mobilenet_v3", "detect", "fcos",
+    "fcos_mobilenet_v3",
+    "detect",
+    "fcos",
     "FCOS, MobileNetV3-Large FPN (plugin): anchor-free one-stage detector, trains from scratch on a CPU",
-    320, False, True, None, build, min_size=64,
+    320,
+    False,
+    True,
+    None,
+    build,
+    min_size=64,
 )

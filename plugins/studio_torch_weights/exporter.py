@@ -34,30 +34,71 @@ def export(ctx: ExportContext) -> ExportOutput:
     half = bool(ctx.options.get("fp16_weights"))
     state = {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in ctx.model.state_dict().items()}
     payload = {
-        "format": FORMAT_TAG, "version": 1, "arch": ctx.arch.name, "task": ctx.task, "classes": list(ctx.classes),
-        "image_size": int(ctx.predictor.size), "letterbox": bool(ctx.predictor.letterbox),
-        "score_threshold": float(ctx.options["score_thr"]), "max_detections": int(ctx.options["max_det"]),
-        "fp16_weights": half, "state_dict": state,
+        "format": FORMAT_TAG,
+        "version": 1,
+        "arch": ctx.arch.name,
+        "task": ctx.task,
+        "classes": list(ctx.classes),
+        "image_size": int(ctx.predictor.size),
+        "letterbox": bool(ctx.predictor.letterbox),
+        "score_threshold": float(ctx.options["score_thr"]),
+        "max_detections": int(ctx.options["max_det"]),
+        "fp16_weights": half,
+        "state_dict": state,
     }
     path = ctx.out_dir / MODEL_NAME
     torch.save(payload, path)  # ctx.out_dir is a temporary folder: it replaces the output folder only on success
     readme = ctx.out_dir / "README.md"
-    atomic.write_text(readme, README.format(
-        arch=ctx.arch.name, task=ctx.task, n=len(ctx.classes), classes=", ".join(ctx.classes), size=payload["image_size"],
-        letterbox="(letterboxed to a square)" if payload["letterbox"] else "(longest side, aspect ratio kept)",
-        score=payload["score_threshold"], max_det=payload["max_detections"]))
+    atomic.write_text(
+        readme,
+        README.format(
+            arch=ctx.arch.name,
+            task=ctx.task,
+            n=len(ctx.classes),
+            classes=", ".join(ctx.classes),
+            size=payload["image_size"],
+            letterbox="(letterboxed to a square)" if payload["letterbox"] else "(longest side, aspect ratio kept)",
+            score=payload["score_threshold"],
+            max_det=payload["max_detections"],
+        ),
+    )
     ctx.check_cancelled()
     verification = None
     if ctx.images:
         from studio.core.inference.predictor import Predictor
 
-        reloaded = Predictor(load_model(path), ctx.predictor.class_map, size=payload["image_size"], letterbox=payload["letterbox"],
-                             device=torch.device("cpu"), task=ctx.task, score_threshold=payload["score_threshold"],
-                             max_detections=payload["max_detections"], batch_size=1)
+        reloaded = Predictor(
+            load_model(path),
+            ctx.predictor.class_map,
+            size=payload["image_size"],
+            letterbox=payload["letterbox"],
+            device=torch.device("cpu"),
+            task=ctx.task,
+            score_threshold=payload["score_threshold"],
+            max_detections=payload["max_detections"],
+            batch_size=1,
+        )
         verification = ctx.verify(lambda rgb: reloaded.predict([rgb])[0], name="torch_weights_cpu")
-    info = {k: payload[k] for k in ("arch", "task", "classes", "image_size", "letterbox", "score_threshold", "max_detections", "fp16_weights")}
-    return ExportOutput(model=path, files=[readme], verification=verification, info=info,
-                        warnings=["fp16 weights: predictions can differ slightly from the checkpoint's"] if half else [])
+    info = {
+        k: payload[k]
+        for k in (
+            "arch",
+            "task",
+            "classes",
+            "image_size",
+            "letterbox",
+            "score_threshold",
+            "max_detections",
+            "fp16_weights",
+        )
+    }
+    return ExportOutput(
+        model=path,
+        files=[readme],
+        verification=verification,
+        info=info,
+        warnings=["fp16 weights: predictions can differ slightly from the checkpoint's"] if half else [],
+    )
 
 
 def load_model(path: str | Path) -> nn.Module:
@@ -67,7 +108,12 @@ def load_model(path: str | Path) -> nn.Module:
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_TAG:
         raise StudioError(f"not a {FORMAT_TAG} file", file=path)
-    model = build_model(payload["arch"], len(payload["classes"]), image_size=payload["image_size"],
-                        score_threshold=payload["score_threshold"], max_detections=payload["max_detections"])
+    model = build_model(
+        payload["arch"],
+        len(payload["classes"]),
+        image_size=payload["image_size"],
+        score_threshold=payload["score_threshold"],
+        max_detections=payload["max_detections"],
+    )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     return model.eval()

@@ -15,7 +15,7 @@ from shapely.geometry import Polygon, box
 
 from studio.core import atomic
 from studio.core.dataset.model import Dataset
-from studio.core.geometry import ellipse_polygon, exterior_flat, flat_to_xy, _polygons_of
+from studio.core.geometry import _polygons_of, ellipse_polygon, exterior_flat, flat_to_xy
 
 CLASSES = ("disc", "triangle", "square", "star")
 DEMO_VERSION = 2
@@ -45,7 +45,7 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     kind = rng.integers(0, 4)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     if kind == 0:  # linear gradient
-        t = (xx * np.cos(rng.uniform(0, np.pi)) + yy * np.sin(rng.uniform(0, np.pi)))
+        t = xx * np.cos(rng.uniform(0, np.pi)) + yy * np.sin(rng.uniform(0, np.pi))
         t = (t - t.min()) / max(float(np.ptp(t)), 1.0)
     elif kind == 1:  # stripes
         t = 0.5 + 0.5 * np.sin((xx + rng.uniform(0.5, 2) * yy) / rng.uniform(4, 14))
@@ -72,7 +72,9 @@ def _draw(img: np.ndarray, flat: list[float], color: np.ndarray, rng: np.random.
         cv2.polylines(img, [pts], True, dark, 2, lineType=cv2.LINE_AA, shift=4)
 
 
-def generate(out_dir: str | Path, n_train: int = 40, n_val: int = 12, size: tuple[int, int] = (320, 240), seed: int = 0) -> dict[str, DemoSplit]:
+def generate(
+    out_dir: str | Path, n_train: int = 40, n_val: int = 12, size: tuple[int, int] = (320, 240), seed: int = 0
+) -> dict[str, DemoSplit]:
     """Write ``OUT/images/{train,val}/*.jpg`` and ``OUT/annotations/{train,val}.json`` atomically."""
     import cv2
 

@@ -14,11 +14,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     dev = torch.device(name)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            why = "this torch is a CPU-only build" if not torch.version.cuda else "no CUDA GPU is visible (driver missing, or CUDA_VISIBLE_DEVICES empty?)"
+            why = (
+                "this torch is a CPU-only build"
+                if not torch.version.cuda
+                else "no CUDA GPU is visible (driver missing, or CUDA_VISIBLE_DEVICES empty?)"
+            )
             raise StudioError(f"train.device={name} but {why}; use train.device=cpu or auto", item="train.device")
         idx = dev.index or 0
         if idx >= torch.cuda.device_count():
-            raise StudioError(f"train.device={name} but only {torch.cuda.device_count()} GPU(s) are visible", item="train.device")
+            raise StudioError(
+                f"train.device={name} but only {torch.cuda.device_count()} GPU(s) are visible", item="train.device"
+            )
     return dev
 
 

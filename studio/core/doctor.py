@@ -28,7 +28,10 @@ def weights_dirs() -> list[Path]:
     import platformdirs
     import torch.hub
 
-    return [Path(torch.hub.get_dir()) / "checkpoints", platformdirs.user_data_path("studio", appauthor=False) / "weights"]
+    return [
+        Path(torch.hub.get_dir()) / "checkpoints",
+        platformdirs.user_data_path("studio", appauthor=False) / "weights",
+    ]
 
 
 def tensorrt_status() -> tuple[bool, str]:
@@ -38,7 +41,10 @@ def tensorrt_status() -> tuple[bool, str]:
     except ImportError as e:
         msg = str(e)
         if "libnvinfer" in msg or ".so" in msg:
-            return False, f"the tensorrt Python bindings are installed but its libraries are missing ({msg}); install TensorRT's libraries (pip install 'studio[tensorrt]' on a machine with an NVIDIA GPU and driver)"
+            return (
+                False,
+                f"the tensorrt Python bindings are installed but its libraries are missing ({msg}); install TensorRT's libraries (pip install 'studio[tensorrt]' on a machine with an NVIDIA GPU and driver)",
+            )
         return False, "not installed (pip install 'studio[tensorrt]'; needs an NVIDIA GPU and driver)"
     except Exception as e:  # a broken install raises all sorts of errors at import
         return False, f"import failed: {e.__class__.__name__}: {e}"
@@ -49,7 +55,10 @@ def plugin_places() -> list[Path]:
     """Folders searched for plugins: the repository's plugins/ and the per-user plugins folder."""
     import platformdirs
 
-    return [Path(__file__).resolve().parents[2] / "plugins", platformdirs.user_data_path("studio", appauthor=False) / "plugins"]
+    return [
+        Path(__file__).resolve().parents[2] / "plugins",
+        platformdirs.user_data_path("studio", appauthor=False) / "plugins",
+    ]
 
 
 def plugins_line() -> str:
@@ -81,8 +90,10 @@ def plugin_checks() -> list[Check]:
 
 
 def collect() -> list[Check]:
-    checks = [Check("python", f"{platform.python_version()} ({sys.executable})"),
-              Check("platform", platform.platform())]
+    checks = [
+        Check("python", f"{platform.python_version()} ({sys.executable})"),
+        Check("platform", platform.platform()),
+    ]
     try:
         import torch
 
@@ -96,14 +107,23 @@ def collect() -> list[Check]:
         checks.append(Check("torch", f"{torch.__version__} ({build}; {dev})"))
     except Exception as e:
         checks.append(Check("torch", f"cannot import: {e}", ok=False))
-    for name, dist in (("torchvision", "torchvision"), ("pycocotools", "pycocotools"), ("opencv", "opencv-python-headless"),
-                       ("shapely", "shapely"), ("onnx", "onnx"), ("PySide6", "PySide6-Essentials"), ("pyqtgraph", "pyqtgraph")):
+    for name, dist in (
+        ("torchvision", "torchvision"),
+        ("pycocotools", "pycocotools"),
+        ("opencv", "opencv-python-headless"),
+        ("shapely", "shapely"),
+        ("onnx", "onnx"),
+        ("PySide6", "PySide6-Essentials"),
+        ("pyqtgraph", "pyqtgraph"),
+    ):
         v = _version(dist)
         checks.append(Check(name, v or "not installed", ok=v is not None))
     try:
         import onnxruntime as ort
 
-        checks.append(Check("onnxruntime", f"{ort.__version__} (providers: {', '.join(ort.get_available_providers())})"))
+        checks.append(
+            Check("onnxruntime", f"{ort.__version__} (providers: {', '.join(ort.get_available_providers())})")
+        )
     except Exception as e:
         checks.append(Check("onnxruntime", f"cannot import: {e}", ok=False))
     present, trt = tensorrt_status()

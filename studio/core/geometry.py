@@ -8,12 +8,14 @@ and OpenCV.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import GeometryCollection, MultiPolygon, Polygon, box as shapely_box
+from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
+from shapely.geometry import box as shapely_box
 
 Flat = list[float]
 
@@ -102,8 +104,11 @@ def rle_problem(rle: Any, height: int | None = None, width: int | None = None) -
     if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
         return "an RLE needs 'size' and 'counts'"
     size = rle["size"]
-    if not (isinstance(size, (list, tuple)) and len(size) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)):
+    if not (
+        isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)
+    ):
         return f"RLE size must be [height, width] as two non-negative integers, got {size!r}"
     h, w = size
     if height is not None and width is not None and (h, w) != (height, width):

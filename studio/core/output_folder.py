@@ -22,8 +22,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path, PurePath
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -93,21 +94,31 @@ def check_target(path: str | Path, overwrite: bool = False, protect: tuple[Path 
     if state == "new":
         return
     if not overwrite:
-        raise DatasetError("the folder is not empty: choose a new or empty folder, or pass --overwrite to "
-                           "replace a previous export in it", file=path)
+        raise DatasetError(
+            "the folder is not empty: choose a new or empty folder, or pass --overwrite to "
+            "replace a previous export in it",
+            file=path,
+        )
     if state == "not_empty":
-        raise DatasetError(f"the folder is not empty and holds no previous Studio export (no {MARKER}): it is not "
-                           "replaced; choose a new or empty folder", file=path)
+        raise DatasetError(
+            f"the folder is not empty and holds no previous Studio export (no {MARKER}): it is not "
+            "replaced; choose a new or empty folder",
+            file=path,
+        )
     here = path.resolve()
     for p in protect:
         if p is not None and (Path(p).resolve() == here or Path(p).resolve().is_relative_to(here)):
-            raise DatasetError(f"the folder holds the export's own source ({p}): replacing it would delete the "
-                               "source; export into another folder", file=path)
+            raise DatasetError(
+                f"the folder holds the export's own source ({p}): replacing it would delete the "
+                "source; export into another folder",
+                file=path,
+            )
 
 
 @contextlib.contextmanager
-def output_folder(path: str | Path, *, overwrite: bool = False, fmt: str = "",
-                  protect: tuple[Path | None, ...] = ()) -> Iterator[OutputFolder]:
+def output_folder(
+    path: str | Path, *, overwrite: bool = False, fmt: str = "", protect: tuple[Path | None, ...] = ()
+) -> Iterator[OutputFolder]:
     """Assemble an export for ``path``; see the module doc. ``fmt`` goes into the marker file."""
     path = Path(path)
     check_target(path, overwrite, protect)

@@ -16,8 +16,9 @@ Every writer of a folder (dataset exporters, plugins included, through
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path, PurePath
-from typing import Any, Iterable
+from typing import Any
 
 from studio.core.errors import DatasetError
 
@@ -100,5 +101,6 @@ def refuse_unsafe_images(images: Iterable[dict], file: Any = None, action: str =
     raise UnsafeNameError(
         f"file name {quoted(name)} {problem}{more}; the {action} is refused so that nothing is read or written outside "
         "the chosen folders: fix the file_name (`studio dataset check` lists every such image)",
-        file=file, item=f"image id {iid}",
+        file=file,
+        item=f"image id {iid}",
     )

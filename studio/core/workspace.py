@@ -47,7 +47,7 @@ class Workspace:
 
     # ------------------------------------------------------------------ create / open / save
     @classmethod
-    def create(cls, root: str | Path, name: str | None = None) -> "Workspace":
+    def create(cls, root: str | Path, name: str | None = None) -> Workspace:
         """Make ``root`` a workspace (the folder may exist; an existing workspace there is refused)."""
         root = Path(root).resolve()
         if (root / PROJECT_FILE).exists():
@@ -61,7 +61,7 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root: str | Path) -> "Workspace":
+    def open(cls, root: str | Path) -> Workspace:
         root = Path(root).resolve()
         pf = root / PROJECT_FILE
         if not pf.is_file():
@@ -77,11 +77,22 @@ class Workspace:
         for sub in FOLDERS:
             (root / sub).mkdir(exist_ok=True)
         known = {"name", "created", "last_dataset", "version"}
-        return cls(root, data["name"], float(data.get("created", 0.0)), data.get("last_dataset"),
-                   {k: v for k, v in data.items() if k not in known})
+        return cls(
+            root,
+            data["name"],
+            float(data.get("created", 0.0)),
+            data.get("last_dataset"),
+            {k: v for k, v in data.items() if k not in known},
+        )
 
     def save(self) -> None:
-        data = {"version": VERSION, "name": self.name, "created": self.created, "last_dataset": self.last_dataset, **self.extra}
+        data = {
+            "version": VERSION,
+            "name": self.name,
+            "created": self.created,
+            "last_dataset": self.last_dataset,
+            **self.extra,
+        }
         atomic.write_json(self.project_file, data)
 
     # ------------------------------------------------------------------ contents
@@ -99,7 +110,11 @@ class Workspace:
 
     def runs(self) -> list[Path]:
         """Run folders (an ``events.jsonl`` or a checkpoint inside), newest first."""
-        found = [p for p in self.folder("runs").iterdir() if p.is_dir() and ((p / "events.jsonl").exists() or (p / "last.pt").exists())]
+        found = [
+            p
+            for p in self.folder("runs").iterdir()
+            if p.is_dir() and ((p / "events.jsonl").exists() or (p / "last.pt").exists())
+        ]
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
     def last_dataset_path(self) -> Path | None:
@@ -163,7 +178,10 @@ def ensure_demo_workspace(root: str | Path | None = None) -> Workspace:
     root = Path(root) if root is not None else default_demo_workspace()
     if is_workspace(root):
         ws = Workspace.open(root)
-        if ws.extra.get("demo_version") == DEMO_VERSION and (root / "datasets" / "demo" / "annotations" / "train.json").is_file():
+        if (
+            ws.extra.get("demo_version") == DEMO_VERSION
+            and (root / "datasets" / "demo" / "annotations" / "train.json").is_file()
+        ):
             return ws
     else:
         ws = Workspace.create(root, "Demo")
@@ -172,8 +190,12 @@ def ensure_demo_workspace(root: str | Path | None = None) -> Workspace:
     if not cfg.exists():
         from studio.core.config.init import init_config
 
-        init_config(splits["train"].annotations, cfg, val_ann=splits["val"].annotations,
-                    overrides={"train": {"device": "auto", "epochs": 30}})
+        init_config(
+            splits["train"].annotations,
+            cfg,
+            val_ann=splits["val"].annotations,
+            overrides={"train": {"device": "auto", "epochs": 30}},
+        )
     ws.extra["demo_version"] = DEMO_VERSION
     ws.set_last_dataset(splits["train"].annotations)
     return ws

@@ -31,7 +31,7 @@ COLORS = ["#4c8dff", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 TOTAL_COLOR = "#f0f0f0"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pen(color: str, width: float = 1.0, dashed: bool = False):
     """Dense curves use 1 px pens: Qt strokes a wider pen segment by segment (pyqtgraph's drawLines),
     about 4x the time of a 1 px path; only the total loss keeps 2 px (bench/gui_train.py)."""
@@ -45,7 +45,9 @@ def _plot(title: str, y_label: str, widest_tick: str) -> pg.PlotItem:
     p.getAxis("bottom").enableAutoSIPrefix(False)  # "0.25" early in a run, not "250" and "epoch (x0.001)"
     p.setLabel("left", y_label)
     _fix_width(p.getAxis("left"), widest_tick)
-    p.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(30, 32, 36, 180))  # translucent: no spike hides behind it
+    p.addLegend(
+        offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(30, 32, 36, 180)
+    )  # translucent: no spike hides behind it
     p.setMenuEnabled(False)
     return p
 
@@ -101,8 +103,16 @@ def _fix_width(axis: pg.AxisItem, widest_tick: str) -> None:
     of the loss and lr plots."""
     fm = QFontMetrics(axis.style["tickFont"] or QFont())
     label = axis.label.boundingRect().height() * 0.8 if axis.label.isVisible() else 0.0
-    axis.setWidth(int(np.ceil(fm.horizontalAdvance(widest_tick) + axis.style["tickTextOffset"][0]
-                              + max(0, axis.style["tickLength"]) + label)))
+    axis.setWidth(
+        int(
+            np.ceil(
+                fm.horizontalAdvance(widest_tick)
+                + axis.style["tickTextOffset"][0]
+                + max(0, axis.style["tickLength"])
+                + label
+            )
+        )
+    )
 
 
 class _Curve(pg.PlotCurveItem):
@@ -136,7 +146,9 @@ class TrainCharts(QWidget):
         self.lr_plot = _plot("Learning rate", "lr", "0.0000")
         self.metric_plot = _plot("Validation", "mAP", "0.00")
         self.ap_plot = _plot("Per-class AP", "AP@[.5:.95]", "0.00")
-        self.ap_plot.setLabel("bottom", "class")  # what the bars show goes here: a changed title would re-lay out all four plots
+        self.ap_plot.setLabel(
+            "bottom", "class"
+        )  # what the bars show goes here: a changed title would re-lay out all four plots
         self.view.addItem(self.loss_plot, 0, 0)
         self.view.addItem(self.metric_plot, 0, 1)
         self.view.addItem(self.lr_plot, 1, 0)
@@ -228,8 +240,16 @@ class TrainCharts(QWidget):
             if symbol is None and self.decimate:
                 c = _Curve(name=name, pen=pen, connect="finite", skipFiniteCheck=False)
             else:
-                c = pg.PlotDataItem(name=name, pen=pen, symbol=symbol, symbolSize=6, symbolBrush=pen.color(),
-                                    symbolPen=None, connect="finite", skipFiniteCheck=False)
+                c = pg.PlotDataItem(
+                    name=name,
+                    pen=pen,
+                    symbol=symbol,
+                    symbolSize=6,
+                    symbolBrush=pen.color(),
+                    symbolPen=None,
+                    connect="finite",
+                    skipFiniteCheck=False,
+                )
             if not self.decimate:
                 c.setDownsampling(auto=True, method="peak")
                 c.setClipToView(True)

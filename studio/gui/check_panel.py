@@ -77,12 +77,14 @@ class CheckPanel(QTreeWidget):
             group.setForeground(0, QBrush(color.darker(115)))
             children = []
             for p in problems[:MAX_ROWS_PER_KIND]:
-                child = QTreeWidgetItem([
-                    Path(p.file).name if p.file else "",
-                    "" if p.image_id is None else str(p.image_id),
-                    "" if p.ann_id is None else str(p.ann_id),
-                    p.message,
-                ])
+                child = QTreeWidgetItem(
+                    [
+                        Path(p.file).name if p.file else "",
+                        "" if p.image_id is None else str(p.image_id),
+                        "" if p.ann_id is None else str(p.ann_id),
+                        p.message,
+                    ]
+                )
                 child.setToolTip(0, p.file or "")
                 child.setToolTip(3, p.message)
                 child.setData(0, KIND_ROLE, kind)

@@ -33,7 +33,9 @@ class ClassStatsTable(QTableWidget):
         for c in (1, 2):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.setToolTip("Double-click a class to list only the images that contain it")
-        self.cellDoubleClicked.connect(lambda row, _col: self.class_activated.emit(self.item(row, 0).data(CATEGORY_ROLE)))
+        self.cellDoubleClicked.connect(
+            lambda row, _col: self.class_activated.emit(self.item(row, 0).data(CATEGORY_ROLE))
+        )
 
     def set_stats(self, stats: list[ClassStat]) -> None:
         self.setSortingEnabled(False)
@@ -56,7 +58,11 @@ class ClassStatsTable(QTableWidget):
     def rows(self) -> list[tuple[Any, str, int, int]]:
         """(category id, name, instances, images) in display order."""
         return [
-            (self.item(r, 0).data(CATEGORY_ROLE), self.item(r, 0).text(),
-             int(self.item(r, 1).data(Qt.ItemDataRole.DisplayRole)), int(self.item(r, 2).data(Qt.ItemDataRole.DisplayRole)))
+            (
+                self.item(r, 0).data(CATEGORY_ROLE),
+                self.item(r, 0).text(),
+                int(self.item(r, 1).data(Qt.ItemDataRole.DisplayRole)),
+                int(self.item(r, 2).data(Qt.ItemDataRole.DisplayRole)),
+            )
             for r in range(self.rowCount())
         ]

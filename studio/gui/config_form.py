@@ -36,7 +36,16 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.config.diff import BASE, ConfigDiff
-from studio.core.config.form import ARCH_PATH, MISSING, FieldSpec, FormSpec, GroupSpec, format_value, get_path, parse_text
+from studio.core.config.form import (
+    ARCH_PATH,
+    MISSING,
+    FieldSpec,
+    FormSpec,
+    GroupSpec,
+    format_value,
+    get_path,
+    parse_text,
+)
 from studio.gui import palette
 
 TASK_TITLES = {"segment": "Instance segmentation", "detect": "Detection"}
@@ -65,10 +74,25 @@ def _repolish(w: QWidget) -> None:
 class _Row:
     """The widgets of one field: its label, input, error line and (base mode) reset button."""
 
-    def __init__(self, spec: FieldSpec, label: QLabel, editor: QWidget, error: QLabel, reset: QToolButton,
-                 line: QLineEdit | None, extra: QLabel | None = None):
+    def __init__(
+        self,
+        spec: FieldSpec,
+        label: QLabel,
+        editor: QWidget,
+        error: QLabel,
+        reset: QToolButton,
+        line: QLineEdit | None,
+        extra: QLabel | None = None,
+    ):
         self.spec, self.label, self.editor, self.error, self.reset, self.line, self.extra = (
-            spec, label, editor, error, reset, line, extra)
+            spec,
+            label,
+            editor,
+            error,
+            reset,
+            line,
+            extra,
+        )
         self.value: Any = MISSING
 
 
@@ -264,7 +288,9 @@ class ConfigForm(QScrollArea):
         if spec.path_mode == "dir":
             chosen = QFileDialog.getExistingDirectory(self, spec.label, start)
         else:
-            filt = "Weights (*.pt *.pth);;All files (*)" if spec.name == "weights" else "COCO JSON (*.json);;All files (*)"
+            filt = (
+                "Weights (*.pt *.pth);;All files (*)" if spec.name == "weights" else "COCO JSON (*.json);;All files (*)"
+            )
             chosen, _ = QFileDialog.getOpenFileName(self, spec.label, start, filt)
         if chosen:
             self.set_path_text(spec.path, chosen)
@@ -306,7 +332,9 @@ class ConfigForm(QScrollArea):
         spec = row.spec
         if isinstance(row.editor, QCheckBox):
             row.editor.setChecked(bool(value) if isinstance(value, bool) else False)
-            row.editor.setText("" if isinstance(value, bool) or value in (None, MISSING) else f"(not a boolean: {value})")
+            row.editor.setText(
+                "" if isinstance(value, bool) or value in (None, MISSING) else f"(not a boolean: {value})"
+            )
             return
         if spec.kind == "choice":
             combo: QComboBox = row.editor

@@ -54,8 +54,12 @@ def load_form_spec(progress: ProgressFn = no_progress, cancel: CancelToken | Non
     return spec
 
 
-def run_preflight(cfg: Config, previous: PreflightResult | None = None,
-                  progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> PreflightResult:
+def run_preflight(
+    cfg: Config,
+    previous: PreflightResult | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> PreflightResult:
     """The pre-flight report of ``cfg`` with the GPU memory estimate and, on CUDA, the device's memory.
 
     ``previous``: the last result; its report is reused when ``cfg`` differs only in keys the check
@@ -85,15 +89,25 @@ def run_preflight(cfg: Config, previous: PreflightResult | None = None,
     except Exception as e:  # a broken driver must not hide the rest of the report
         memory_error = f"could not read the GPU's memory: {type(e).__name__}: {e}"
     if memory is not None and gpu is not None and memory.bytes > MEMORY_WARNING_FRACTION * gpu[1]:
-        extra.append(Finding("warning", "train.batch_size",
-                             f"estimated {memory.gib:.1f} GiB of GPU memory, {gpu[0]} has {gpu[1] / GiB:.1f} GiB: "
-                             "lower train.batch_size or data.image_size, or use train.amp=fp16"))
+        extra.append(
+            Finding(
+                "warning",
+                "train.batch_size",
+                f"estimated {memory.gib:.1f} GiB of GPU memory, {gpu[0]} has {gpu[1] / GiB:.1f} GiB: "
+                "lower train.batch_size or data.image_size, or use train.amp=fp16",
+            )
+        )
     progress(2, 2, "checked")
     return PreflightResult(report, key, memory, memory_error, gpu, has_masks, extra)
 
 
-def new_config(train_ann: Path, out: Path, val_ann: Path | None = None,
-               progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Path:
+def new_config(
+    train_ann: Path,
+    out: Path,
+    val_ann: Path | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> Path:
     """``studio config init`` for ``train_ann`` (and ``val_ann``) written to ``out``; returns ``out``."""
     from studio.core.config.init import init_config
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -135,7 +136,9 @@ class ConfigPage(QWidget):
             b.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
             presets.addWidget(b)
             self.preset_buttons[name] = b
-        self.preset_note = QLabel("Architecture, size, batch, schedule and device for the situation; data paths are kept.")
+        self.preset_note = QLabel(
+            "Architecture, size, batch, schedule and device for the situation; data paths are kept."
+        )
         self.preset_note.setObjectName("muted")
         presets.addWidget(self.preset_note, 1)
 
@@ -183,7 +186,8 @@ class ConfigPage(QWidget):
         self.start_button.setStyleSheet(
             "QPushButton { font-weight: 600; padding: 6px 18px; } "
             "QPushButton:enabled { background: #2f6fde; color: white; border: 1px solid #245bbb; border-radius: 4px; } "
-            "QPushButton:enabled:hover { background: #3b7cf0; }")
+            "QPushButton:enabled:hover { background: #3b7cf0; }"
+        )
         self.start_button.clicked.connect(self.start)
         self.start_hint = QLabel()
         self.start_hint.setObjectName("muted")
@@ -317,8 +321,12 @@ class ConfigPage(QWidget):
             return True
         if self.confirm_discard is not None:
             return self.confirm_discard()
-        answer = QMessageBox.question(self, "Unsaved changes", f"Discard the changes to {self.current_path.name}?",
-                                      QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Discard the changes to {self.current_path.name}?",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
         return answer == QMessageBox.StandardButton.Discard
 
     # ------------------------------------------------------------------ new config
@@ -338,9 +346,15 @@ class ConfigPage(QWidget):
             out = unique_config_path(folder, Path(train_ann).stem)
         self.new_button.setEnabled(False)
         self.state_label.setText(f"writing {Path(out).name}…")
-        self.new_slot.start(new_config, Path(train_ann), Path(out), Path(val_ann) if val_ann else None,
-                            title=f"New config for {Path(train_ann).name}", done=self._on_new_done,
-                            failed=self._on_new_failed)
+        self.new_slot.start(
+            new_config,
+            Path(train_ann),
+            Path(out),
+            Path(val_ann) if val_ann else None,
+            title=f"New config for {Path(train_ann).name}",
+            done=self._on_new_done,
+            failed=self._on_new_failed,
+        )
 
     def _on_new_done(self, path: Path) -> None:
         self.new_button.setEnabled(True)
@@ -356,8 +370,9 @@ class ConfigPage(QWidget):
     # ------------------------------------------------------------------ the model zoo (form spec)
     def _ensure_spec(self) -> None:
         if self.spec is None and not self.spec_slot.running:
-            self.spec_slot.start(load_form_spec, title="Reading the model zoo", done=self._on_spec,
-                                 failed=self._on_spec_failed)
+            self.spec_slot.start(
+                load_form_spec, title="Reading the model zoo", done=self._on_spec, failed=self._on_spec_failed
+            )
 
     def _on_spec(self, spec: FormSpec) -> None:
         self.spec = spec
@@ -479,8 +494,11 @@ class ConfigPage(QWidget):
     def _show_banner(self, message: str | None) -> None:
         self.banner.setVisible(bool(message))
         if message:
-            self.banner.setText(error_html(message) if "<br>" not in message else
-                                "<br>".join(error_html(m) for m in message.split("<br>")))
+            self.banner.setText(
+                error_html(message)
+                if "<br>" not in message
+                else "<br>".join(error_html(m) for m in message.split("<br>"))
+            )
 
     def _update_titles(self) -> None:
         name = self.current_path.name if self.current_path else ""
@@ -511,7 +529,9 @@ class ConfigPage(QWidget):
             self.preflight_timer.stop()
             self._preflight_for = None  # self.preflight stays: its report is reused once the config is valid again
             n = len(self.errors)
-            self.preflight_view.set_message(f"Fix the {n} invalid value{'s' if n != 1 else ''} to check the config", error=True)
+            self.preflight_view.set_message(
+                f"Fix the {n} invalid value{'s' if n != 1 else ''} to check the config", error=True
+            )
         else:
             dump = self.config.model_dump(mode="json")
             if dump == self._preflight_for and self.preflight is not None:
@@ -525,8 +545,14 @@ class ConfigPage(QWidget):
         if self.config is None:
             return
         cfg = self.config
-        self.preflight_slot.start(run_preflight, cfg, self.preflight, title=f"Pre-flight check of {self.current_path.name}",
-                                  done=lambda r, c=cfg: self._on_preflight(r, c), failed=self._on_preflight_failed)
+        self.preflight_slot.start(
+            run_preflight,
+            cfg,
+            self.preflight,
+            title=f"Pre-flight check of {self.current_path.name}",
+            done=lambda r, c=cfg: self._on_preflight(r, c),
+            failed=self._on_preflight_failed,
+        )
 
     def _on_preflight(self, result: PreflightResult, cfg: Config) -> None:
         self.preflight = result
@@ -546,8 +572,13 @@ class ConfigPage(QWidget):
 
     # ------------------------------------------------------------------ save and start
     def can_start(self) -> bool:
-        return (self.config is not None and self.yaml.error is None and self.preflight is not None
-                and self._preflight_for == self.config.model_dump(mode="json") and self.preflight.report.ok)
+        return (
+            self.config is not None
+            and self.yaml.error is None
+            and self.preflight is not None
+            and self._preflight_for == self.config.model_dump(mode="json")
+            and self.preflight.report.ok
+        )
 
     def _update_buttons(self) -> None:
         ok = self.can_start()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from studio.core.dataset.check import ERROR, CheckReport, Problem, check_dataset
 from studio.core.dataset.model import Dataset, recorded_images_dir, usual_images_dir

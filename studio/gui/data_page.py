@@ -209,8 +209,13 @@ class DataPage(QWidget):
         self.images.select_row(0)
         self.problems.set_message("Checking…")
         self.header.show_checking("checking…")
-        log.info("loaded %s: %d image(s), %d annotation(s), %d class(es)",
-                 loaded.annotations.name, len(ds.images), len(ds.annotations), len(ds.categories))
+        log.info(
+            "loaded %s: %d image(s), %d annotation(s), %d class(es)",
+            loaded.annotations.name,
+            len(ds.images),
+            len(ds.annotations),
+            len(ds.categories),
+        )
         self.dataset_opened.emit(loaded.annotations)
         self._set_state(CHECKING)
         w = Worker(check_loaded, ds, loaded.images_dir, title=f"Checking {loaded.annotations.name}")
@@ -233,8 +238,12 @@ class DataPage(QWidget):
         self.header.show_check(len(rep.errors), len(rep.warnings))
         if self.viewer.image is not None:
             self.viewer.set_problems(self._problems_of(self.viewer.image["id"]))
-        log.info("check of %s: %d error(s), %d warning(s)", Path(rep.annotation_file or "").name,
-                 len(rep.errors), len(rep.warnings))
+        log.info(
+            "check of %s: %d error(s), %d warning(s)",
+            Path(rep.annotation_file or "").name,
+            len(rep.errors),
+            len(rep.warnings),
+        )
         self.editor.set_enabled(True)
         self._set_state(READY)
 

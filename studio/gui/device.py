@@ -32,7 +32,9 @@ def detect_device_in_subprocess(progress: Any = None, cancel: Any = None, timeou
 
 def _probe_in_child(timeout_s: float) -> str:
     try:
-        out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=timeout_s, check=False)
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"CPU (device detection failed: {type(e).__name__})"
     line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,22 @@ THUMB_SIZE = 168  # px, longest side
 # folder names that say which part of a dataset a file is, not which dataset
 _SPLIT_NAMES = frozenset({"train", "training", "val", "valid", "validation", "test", "testing", "trainval"})
 # file stems that say nothing about the dataset (the folders do)
-_GENERIC_STEMS = frozenset({"via_region_data", "via_project", "via_export_json", "annotations", "annotation",
-                            "data", "dataset", "labels", "instances", "coco", "export", "images"})
+_GENERIC_STEMS = frozenset(
+    {
+        "via_region_data",
+        "via_project",
+        "via_export_json",
+        "annotations",
+        "annotation",
+        "data",
+        "dataset",
+        "labels",
+        "instances",
+        "coco",
+        "export",
+        "images",
+    }
+)
 
 
 def _item_progress(progress: ProgressFn, cancel: CancelToken | None, message: str) -> Callable[[int, int], None]:
@@ -147,8 +162,14 @@ def _probe_via(src: Path) -> SourceInfo:
     from studio.core.formats.via import dataset_folder_name
 
     summary = "VIA 2.x project" if project else "VIA 1.x/2.x JSON export"
-    return SourceInfo(src, "via", summary, detail=f"{len(entries)} images, {regions} regions",
-                      class_attrs=tuple(keys), default_class=dataset_folder_name(src))
+    return SourceInfo(
+        src,
+        "via",
+        summary,
+        detail=f"{len(entries)} images, {regions} regions",
+        class_attrs=tuple(keys),
+        default_class=dataset_folder_name(src),
+    )
 
 
 def _probe_coco(src: Path) -> SourceInfo:
@@ -182,12 +203,17 @@ def _probe_yolo(src: Path) -> SourceInfo:
     cfg = load_config(yaml_file) if yaml_file is not None else None
     if cfg is None:
         return SourceInfo(src, "yolo", "YOLO data.yaml")
-    return SourceInfo(src, "yolo", f"YOLO {yaml_file.name}", detail=f"{len(cfg.names)} classes",
-                      splits=tuple(cfg.splits))
+    return SourceInfo(
+        src, "yolo", f"YOLO {yaml_file.name}", detail=f"{len(cfg.names)} classes", splits=tuple(cfg.splits)
+    )
 
 
 _PROBES: dict[str, Callable[[Path], SourceInfo]] = {
-    "via": _probe_via, "coco": _probe_coco, "labelme": _probe_labelme, "voc": _probe_voc, "yolo": _probe_yolo,
+    "via": _probe_via,
+    "coco": _probe_coco,
+    "labelme": _probe_labelme,
+    "voc": _probe_voc,
+    "yolo": _probe_yolo,
 }
 
 
@@ -216,8 +242,13 @@ class ImportRequest:
             from studio.core.formats.labelme import read_labels
 
             labels = read_labels(self.labels_file)
-        return ImportOptions(strict=self.strict, default_class=self.default_class, class_attr=self.class_attr,
-                             split=self.split, labels=labels)
+        return ImportOptions(
+            strict=self.strict,
+            default_class=self.default_class,
+            class_attr=self.class_attr,
+            split=self.split,
+            labels=labels,
+        )
 
 
 @dataclass(frozen=True)
@@ -241,8 +272,9 @@ class ImportPreview:
         return self.result.dataset
 
 
-def preview_import(request: ImportRequest, progress: ProgressFn = no_progress,
-                   cancel: CancelToken | None = None) -> ImportPreview:
+def preview_import(
+    request: ImportRequest, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> ImportPreview:
     """Import into memory (nothing written), check the result against its images, draw a few of them."""
     options = request.options()
     options.progress = _item_progress(progress, cancel, f"reading {request.src.name}")
@@ -250,8 +282,9 @@ def preview_import(request: ImportRequest, progress: ProgressFn = no_progress,
     ds = res.dataset
     if ds.source is None:
         ds.source = request.src
-    report = check_dataset(ds, res.images_dir, cancel=cancel,
-                           progress=lambda d, t, m="": progress(d, t, m or "checking"))
+    report = check_dataset(
+        ds, res.images_dir, cancel=cancel, progress=lambda d, t, m="": progress(d, t, m or "checking")
+    )
     stats, _ = summarize(ds)
     missing = {p.image_id for p in report.problems if p.kind in ("missing_image", "unreadable_image")}
     thumbs = []
@@ -293,8 +326,11 @@ def render_thumbnail(ds: Dataset, im: dict, images_dir: Path | None, size: int =
     w, h = max(w, 1), max(h, 1)
     s = size / max(w, h)
     tw, th = max(1, round(w * s)), max(1, round(h * s))
-    canvas = (cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA) if rgb is not None
-              else np.full((th, tw, 3), 70, np.uint8))
+    canvas = (
+        cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
+        if rgb is not None
+        else np.full((th, tw, 3), 70, np.uint8)
+    )
     anns = ds.anns_for_image(im["id"])
     _draw_annotations(canvas, anns, s, w, h)
     return Thumbnail(str(im["file_name"]), np.ascontiguousarray(canvas), len(anns), note)
@@ -343,8 +379,9 @@ def _draw_annotations(canvas: np.ndarray, anns: Sequence[dict], s: float, w: int
         cv2.polylines(canvas, contours, True, color, 1, cv2.LINE_AA)
 
 
-def save_import(preview: ImportPreview, out: str | Path, progress: ProgressFn = no_progress,
-                cancel: CancelToken | None = None) -> Path:
+def save_import(
+    preview: ImportPreview, out: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> Path:
     """Write the previewed import as COCO, recording its images folder as ``studio.api.dataset_import`` does."""
     out = Path(out)
     req = preview.request
@@ -366,12 +403,24 @@ def save_import(preview: ImportPreview, out: str | Path, progress: ProgressFn = 
 
 
 # ---------------------------------------------------------------------------------------- export
-def export_dataset_job(ann: str | Path, fmt: str, out_dir: str | Path, images: str | Path | None = None,
-                       copy_images: bool = True, task: str | None = None, overwrite: bool = False,
-                       progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> list[Path]:
+def export_dataset_job(
+    ann: str | Path,
+    fmt: str,
+    out_dir: str | Path,
+    images: str | Path | None = None,
+    copy_images: bool = True,
+    task: str | None = None,
+    overwrite: bool = False,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> list[Path]:
     """``studio dataset export`` with progress and cancel: the files written."""
-    opts = ExportOptions(copy_images=copy_images, task=task, overwrite=overwrite,
-                         progress=_item_progress(progress, cancel, f"exporting as {fmt}"))
+    opts = ExportOptions(
+        copy_images=copy_images,
+        task=task,
+        overwrite=overwrite,
+        progress=_item_progress(progress, cancel, f"exporting as {fmt}"),
+    )
     progress(0, 0, f"reading {Path(ann).name}")
     return api.dataset_export(ann, fmt, out_dir, images=images, options=opts)
 
@@ -386,8 +435,14 @@ class SplitPreview:
     classes: list[tuple[Any, str, list[int]]]  # (category id, name, instances per subset)
 
 
-def preview_split(source: str | Path | Dataset, ratios: Sequence[float], names: Sequence[str], seed: int = 0,
-                  progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> SplitPreview:
+def preview_split(
+    source: str | Path | Dataset,
+    ratios: Sequence[float],
+    names: Sequence[str],
+    seed: int = 0,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> SplitPreview:
     """The counts :func:`write_split` will produce (same ids: ``split_ids`` is deterministic for a seed)."""
     if isinstance(source, Dataset):
         ds = source
@@ -408,9 +463,17 @@ def preview_split(source: str | Path | Dataset, ratios: Sequence[float], names: 
     return SplitPreview(ds, list(names), [len(p) for p in parts], n_anns, classes)
 
 
-def write_split(ann: str | Path, ratios: Sequence[float], names: Sequence[str], out_dir: str | Path, seed: int = 0,
-                images_dir: str | Path | None = None, overwrite: bool = False, progress: ProgressFn = no_progress,
-                cancel: CancelToken | None = None) -> list[tuple[Path, int, int]]:
+def write_split(
+    ann: str | Path,
+    ratios: Sequence[float],
+    names: Sequence[str],
+    out_dir: str | Path,
+    seed: int = 0,
+    images_dir: str | Path | None = None,
+    overwrite: bool = False,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> list[tuple[Path, int, int]]:
     """Write the subsets with ``studio.api.dataset_split``: ``(file, images, annotations)`` per subset.
 
     ``images_dir`` (the folder the Data page shows) is recorded in every subset when the source file does

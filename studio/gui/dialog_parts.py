@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
@@ -37,8 +38,9 @@ class PathField(QWidget):
 
     changed = Signal(str)
 
-    def __init__(self, mode: str, caption: str, file_filter: str = "", button: str = "Browse…",
-                 parent: QWidget | None = None):
+    def __init__(
+        self, mode: str, caption: str, file_filter: str = "", button: str = "Browse…", parent: QWidget | None = None
+    ):
         super().__init__(parent)
         self.mode, self.caption, self.file_filter = mode, caption, file_filter
         self.edit = QLineEdit()
@@ -92,8 +94,15 @@ class JobSlot(QObject):
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, fn: Callable[..., Any], *args: Any, title: str, done: Callable[[Any], None],
-              failed: Callable[[str], None], **kwargs: Any) -> Worker:
+    def start(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        title: str,
+        done: Callable[[Any], None],
+        failed: Callable[[str], None],
+        **kwargs: Any,
+    ) -> Worker:
         self.cancel()
         w = Worker(fn, *args, title=title, **kwargs)
         self.worker, self._done, self._failed = w, done, failed
@@ -157,4 +166,3 @@ def progress_bar() -> QProgressBar:
     bar.setMaximumHeight(14)
     bar.setVisible(False)
     return bar
-

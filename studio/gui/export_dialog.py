@@ -28,14 +28,24 @@ from studio.core.output_folder import folder_state
 from studio.gui import palette
 from studio.gui.dialog_jobs import export_dataset_job, format_title
 from studio.gui.dialog_parts import (
-    JobSlot, PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color,
+    JobSlot,
+    PathField,
+    colored,
+    error_html,
+    progress_bar,
+    show_progress,
+    status_label,
+    warning_color,
 )
 from studio.gui.workers import Jobs
 
 log = logging.getLogger("studio.gui.export")
 
-TASKS = (("Automatic: polygons when the dataset has masks, else boxes", None),
-         ("Boxes (detect)", "detect"), ("Polygons (segment)", "segment"))
+TASKS = (
+    ("Automatic: polygons when the dataset has masks, else boxes", None),
+    ("Boxes (detect)", "detect"),
+    ("Polygons (segment)", "segment"),
+)
 
 
 class ExportDialog(QDialog):
@@ -43,8 +53,9 @@ class ExportDialog(QDialog):
 
     exported = Signal(object)
 
-    def __init__(self, jobs: Jobs, annotations: str | Path, images_dir: str | Path | None = None,
-                 parent: QWidget | None = None):
+    def __init__(
+        self, jobs: Jobs, annotations: str | Path, images_dir: str | Path | None = None, parent: QWidget | None = None
+    ):
         super().__init__(parent)
         self.annotations = Path(annotations)
         self.images_dir = Path(images_dir) if images_dir is not None else None
@@ -53,10 +64,12 @@ class ExportDialog(QDialog):
         self._auto_output = ""
         self.setWindowTitle(f"Export {self.annotations.name}")
 
-        source = QLabel(f"<b>{html.escape(self.annotations.name)}</b><br>"
-                        f"<span style='color:gray'>{html.escape(str(self.annotations))}<br>images: "
-                        f"{html.escape(str(self.images_dir) if self.images_dir else 'the folder recorded at import')}"
-                        "</span>")
+        source = QLabel(
+            f"<b>{html.escape(self.annotations.name)}</b><br>"
+            f"<span style='color:gray'>{html.escape(str(self.annotations))}<br>images: "
+            f"{html.escape(str(self.images_dir) if self.images_dir else 'the folder recorded at import')}"
+            "</span>"
+        )
         source.setTextFormat(Qt.TextFormat.RichText)
         source.setWordWrap(True)
         source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -125,10 +138,19 @@ class ExportDialog(QDialog):
         self.written = []
         self.result.setText(f"Exporting as {html.escape(fmt)} into {html.escape(str(out))}…")
         show_progress(self.bar, 0, 0)
-        self.job.start(export_dataset_job, self.annotations, fmt, out, self.images_dir,
-                       copy_images=self.copy_images.isChecked(), task=task,
-                       overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(),
-                       title=f"Exporting {self.annotations.name} as {fmt}", done=self._on_done, failed=self._on_failed)
+        self.job.start(
+            export_dataset_job,
+            self.annotations,
+            fmt,
+            out,
+            self.images_dir,
+            copy_images=self.copy_images.isChecked(),
+            task=task,
+            overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(),
+            title=f"Exporting {self.annotations.name} as {fmt}",
+            done=self._on_done,
+            failed=self._on_failed,
+        )
         self._refresh()
 
     def _cancel_export(self) -> None:
@@ -151,8 +173,13 @@ class ExportDialog(QDialog):
         self.written = list(written)
         out = self.output.path()
         self.bar.setVisible(False)
-        self.result.setText(colored(f"Exported as {self.fmt()}: {len(self.written)} file(s) written in {out}",
-                                    palette.OK.darker(130), bold=True))
+        self.result.setText(
+            colored(
+                f"Exported as {self.fmt()}: {len(self.written)} file(s) written in {out}",
+                palette.OK.darker(130),
+                bold=True,
+            )
+        )
         log.info("exported %s as %s into %s (%d files)", self.annotations.name, self.fmt(), out, len(self.written))
         self._refresh()
         self.exported.emit(out)
@@ -179,15 +206,22 @@ class ExportDialog(QDialog):
             w.setEnabled(not running)
         state = folder_state(out) if out is not None else "none"
         self.form.setRowVisible(self.overwrite, state == "previous_export")
-        blocked = state in ("none", "file", "not_empty") or (state == "previous_export" and not self.overwrite.isChecked())
+        blocked = state in ("none", "file", "not_empty") or (
+            state == "previous_export" and not self.overwrite.isChecked()
+        )
         self.export_button.setEnabled(not blocked and not running)
         self.cancel_button.setVisible(running)
-        self.note.setText({
-            "none": error_html("Choose the folder to export into."),
-            "file": error_html("This is a file: choose a folder."),
-            "not_empty": error_html("This folder is not empty and holds no earlier export: choose a new or empty folder."),
-            "previous_export": colored("This folder holds an earlier export: it is replaced as a whole if you tick "
-                                       "the box below.", warning_color()),
-        }.get(state, ""))
+        self.note.setText(
+            {
+                "none": error_html("Choose the folder to export into."),
+                "file": error_html("This is a file: choose a folder."),
+                "not_empty": error_html(
+                    "This folder is not empty and holds no earlier export: choose a new or empty folder."
+                ),
+                "previous_export": colored(
+                    "This folder holds an earlier export: it is replaced as a whole if you tick the box below.",
+                    warning_color(),
+                ),
+            }.get(state, "")
+        )
         self.form.setRowVisible(self.note, bool(self.note.text()))
-

@@ -48,8 +48,9 @@ class CheckpointInfo:
 
 def checkpoint_names(run_dir: Path) -> tuple[str, ...]:
     fixed = [n for n in ("best.pt", "last.pt") if (run_dir / n).is_file()]
-    epochs = sorted(((int(m.group(1)), p.name) for p in run_dir.glob("epoch_*.pt") if (m := _EPOCH.search(p.name))),
-                    reverse=True)
+    epochs = sorted(
+        ((int(m.group(1)), p.name) for p in run_dir.glob("epoch_*.pt") if (m := _EPOCH.search(p.name))), reverse=True
+    )
     return tuple(fixed + [n for _, n in epochs])
 
 
@@ -67,7 +68,9 @@ def _val_set(config: Path) -> tuple[Path | None, Path | None, str]:
     return Path(cfg.data.val.ann), Path(cfg.data.val.images) if cfg.data.val.images else None, ""
 
 
-def list_export_runs(root: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> list[ExportRun]:
+def list_export_runs(
+    root: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> list[ExportRun]:
     """Every folder directly under ``root`` holding a checkpoint, newest first."""
     from studio.core.training.run_index import summarize_run
 
@@ -83,14 +86,26 @@ def list_export_runs(root: Path, progress: ProgressFn = no_progress, cancel: Can
         if names:
             s = summarize_run(p)
             ann, images, err = _val_set(p / "config.yaml")
-            run = ExportRun(p, p.name, s.arch if s else "", s.status if s else "", s.metric_name if s else "",
-                            s.best_metric if s else None, names, ann, images, err)
+            run = ExportRun(
+                p,
+                p.name,
+                s.arch if s else "",
+                s.status if s else "",
+                s.metric_name if s else "",
+                s.best_metric if s else None,
+                names,
+                ann,
+                images,
+                err,
+            )
             found.append((max((p / n).stat().st_mtime for n in names), run))
         progress(k + 1, len(folders), "reading runs")
     return [r for _, r in sorted(found, key=lambda t: -t[0])]
 
 
-def describe_checkpoint(path: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> CheckpointInfo:
+def describe_checkpoint(
+    path: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> CheckpointInfo:
     """Load ``path`` and say what it holds (architecture, classes, epoch) and which device exports here."""
     from studio.core.export.formats import arch_info
     from studio.core.export.jobs import detect_device
@@ -100,8 +115,16 @@ def describe_checkpoint(path: Path, progress: ProgressFn = no_progress, cancel: 
     ck = ckpt_io.load(path)
     d = ckpt_io.describe(ck)
     size = (ck.config.get("data") or {}).get("image_size")
-    return CheckpointInfo(Path(path), arch_info(ck.arch), tuple(d["classes"]), d["epoch"], d["best_metric"],
-                          d["metric_name"], size, detect_device())
+    return CheckpointInfo(
+        Path(path),
+        arch_info(ck.arch),
+        tuple(d["classes"]),
+        d["epoch"],
+        d["best_metric"],
+        d["metric_name"],
+        size,
+        detect_device(),
+    )
 
 
 def infer_command(model: Path, images: Path | None, out_dir: Path) -> str:

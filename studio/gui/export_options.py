@@ -46,7 +46,9 @@ class _Option:
             self.editor = QComboBox()
             for c in spec.choices:
                 self.editor.addItem(str(c), c)
-            self.editor.setCurrentIndex(max(0, list(spec.choices).index(spec.default) if spec.default in spec.choices else 0))
+            self.editor.setCurrentIndex(
+                max(0, list(spec.choices).index(spec.default) if spec.default in spec.choices else 0)
+            )
             self.editor.currentIndexChanged.connect(on_change)
         else:
             self.editor = QLineEdit(_text(spec, spec.default))

@@ -32,13 +32,21 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.export.formats import FORMAT_KEY, FORMATS, ExportFormat, unavailable, validate_options
 from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint
-from studio.gui.dialog_parts import PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color
+from studio.core.text import plural
+from studio.gui.dialog_parts import (
+    PathField,
+    colored,
+    error_html,
+    progress_bar,
+    show_progress,
+    status_label,
+    warning_color,
+)
 from studio.gui.export_jobs import CheckpointInfo, ExportRun, describe_checkpoint, infer_command
 from studio.gui.export_options import ExportOptions
 from studio.gui.export_report_view import ExportReportView
 from studio.gui.run_picker import RunPicker
 from studio.gui.workers import Jobs, Worker
-from studio.core.text import plural
 
 log = logging.getLogger("studio.gui.export")
 
@@ -110,7 +118,9 @@ class ExportPage(RunPicker, QWidget):
             it.setToolTip(f.description)
             self.format_list.addItem(it)
         self.format_list.setFixedHeight(self.format_list.sizeHintForRow(0) * len(FORMATS) + 12)
-        self.format_list.currentRowChanged.connect(lambda r: self._select_format(self.format_list.item(r).data(Qt.ItemDataRole.UserRole)) if r >= 0 else None)
+        self.format_list.currentRowChanged.connect(
+            lambda r: self._select_format(self.format_list.item(r).data(Qt.ItemDataRole.UserRole)) if r >= 0 else None
+        )
         self.format_desc = _muted()
         self.format_note = QLabel()
         self.format_note.setWordWrap(True)
@@ -180,7 +190,9 @@ class ExportPage(RunPicker, QWidget):
 
         # right: the report
         self.report_view = ExportReportView()
-        self.report_view.copied.connect(lambda cmd: self.status.setText(colored(f"copied: {cmd}", self.palette().text().color())))
+        self.report_view.copied.connect(
+            lambda cmd: self.status.setText(colored(f"copied: {cmd}", self.palette().text().color()))
+        )
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(middle)
@@ -231,19 +243,29 @@ class ExportPage(RunPicker, QWidget):
         self.ckpt_info.setText(f"Reading {path.name}…")
         self._propose_out_dir()
         self._update()
-        self.jobs.run(describe_checkpoint, path, title=f"Reading {path.name}", show=False,
-                      on_finished=self._on_info, on_failed=lambda msg, _tb, p=path: self._on_info_failed(p, msg))
+        self.jobs.run(
+            describe_checkpoint,
+            path,
+            title=f"Reading {path.name}",
+            show=False,
+            on_finished=self._on_info,
+            on_failed=lambda msg, _tb, p=path: self._on_info_failed(p, msg),
+        )
 
     def _on_info(self, info: CheckpointInfo) -> None:
         if info.path != self.checkpoint:
             return  # another checkpoint was picked meanwhile
         self.info = info
         classes = ", ".join(info.classes[:12]) + (f" … ({len(info.classes)})" if len(info.classes) > 12 else "")
-        best = f"<br>best {info.metric_name or 'metric'}: {info.best_metric:.4f}" if info.best_metric is not None else ""
+        best = (
+            f"<br>best {info.metric_name or 'metric'}: {info.best_metric:.4f}" if info.best_metric is not None else ""
+        )
         size = f", {info.image_size} px" if info.image_size else ""
-        self.ckpt_info.setText(f"<b>{info.arch.name}</b> ({info.arch.task}{size})<br>epoch {info.epoch}{best}<br>"
-                               f"{plural(len(info.classes), 'class', 'classes')}: {classes}<br>"
-                               f"<span style='color:gray'>exporting on: {info.device.upper()}</span>")
+        self.ckpt_info.setText(
+            f"<b>{info.arch.name}</b> ({info.arch.task}{size})<br>epoch {info.epoch}{best}<br>"
+            f"{plural(len(info.classes), 'class', 'classes')}: {classes}<br>"
+            f"<span style='color:gray'>exporting on: {info.device.upper()}</span>"
+        )
         self._update()
 
     def _on_info_failed(self, path: Path, msg: str) -> None:
@@ -306,7 +328,9 @@ class ExportPage(RunPicker, QWidget):
             why = self.format_reason(name)
             f = FORMATS[name]
             it.setForeground(self.palette().placeholderText().color() if why else self.palette().text().color())
-            it.setText(f"{f.title}    [{DEVICE_TAGS.get(f.device, f.device)}]" + ("    — not available here" if why else ""))
+            it.setText(
+                f"{f.title}    [{DEVICE_TAGS.get(f.device, f.device)}]" + ("    — not available here" if why else "")
+            )
             it.setToolTip(f"Not available: {why}" if why else f.description)
         self.options.set_unavailable(reasons)
         off = reasons.get(FORMAT_KEY, "")
@@ -314,13 +338,24 @@ class ExportPage(RunPicker, QWidget):
         self.format_note.setVisible(bool(off))
         self.options.setEnabled(not off and not self.running)
         idle = not self.running
-        for w in (self.run_list, self.ckpt_combo, self.format_list, self.verify_ann, self.verify_images, self.n_verify,
-                  self.out_field, self.refresh_button):
+        for w in (
+            self.run_list,
+            self.ckpt_combo,
+            self.format_list,
+            self.verify_ann,
+            self.verify_images,
+            self.n_verify,
+            self.out_field,
+            self.refresh_button,
+        ):
             w.setEnabled(idle)
         why_not = self._why_not_export(reasons)
         self.export_button.setEnabled(idle and not why_not)
-        self.export_button.setToolTip(why_not or f"Export {self.checkpoint.name if self.checkpoint else ''} to {self.fmt.title} "
-                                                 "and verify it against PyTorch")
+        self.export_button.setToolTip(
+            why_not
+            or f"Export {self.checkpoint.name if self.checkpoint else ''} to {self.fmt.title} "
+            "and verify it against PyTorch"
+        )
         self.cancel_button.setEnabled(self.running)
 
     def _why_not_export(self, reasons: dict[str, str]) -> str:
@@ -354,12 +389,27 @@ class ExportPage(RunPicker, QWidget):
         ann, images = self.verify_ann.path(), self.verify_images.path()
         self.report_view.clear()
         self.status.setText(f"Exporting {self.checkpoint.name} to {self.fmt.title}…")
-        w = Worker(export_checkpoint, self.checkpoint, self.fmt.name, opts, out, ann, images, self.n_verify.value(),
-                   device=self.info.device, latency_runs=self.latency_runs, title=f"Exporting {self.checkpoint.name} to {self.fmt.title}")
+        w = Worker(
+            export_checkpoint,
+            self.checkpoint,
+            self.fmt.name,
+            opts,
+            out,
+            ann,
+            images,
+            self.n_verify.value(),
+            device=self.info.device,
+            latency_runs=self.latency_runs,
+            title=f"Exporting {self.checkpoint.name} to {self.fmt.title}",
+        )
         w.progress.connect(self._on_progress)
         w.finished.connect(lambda res, im=images: self._on_exported(res, im))
         w.failed.connect(self._on_failed)
-        w.cancelled.connect(lambda: self.status.setText(colored("Export cancelled: the output folder was left as it was.", warning_color())))
+        w.cancelled.connect(
+            lambda: self.status.setText(
+                colored("Export cancelled: the output folder was left as it was.", warning_color())
+            )
+        )
         w.ended.connect(self._on_ended)
         self.worker = w
         show_progress(self.progress, 0, 0)
@@ -379,12 +429,17 @@ class ExportPage(RunPicker, QWidget):
 
     def _on_exported(self, result, images: Path | None) -> None:
         rep = result.report
-        cmd = (infer_command(result.model, images if images and images.is_dir() else None, result.out_dir)
-               if result.model.suffix in (".onnx", ".engine") else "")  # a plugin's format has its own runtime
+        cmd = (
+            infer_command(result.model, images if images and images.is_dir() else None, result.out_dir)
+            if result.model.suffix in (".onnx", ".engine")
+            else ""
+        )  # a plugin's format has its own runtime
         self.report_view.show_report(rep, result.out_dir, cmd)
         n = len(rep.get("warnings") or [])
         tail = f", {n} warning(s)" if n else ""
-        self.status.setText(colored(f"Exported to {result.out_dir}{tail}", warning_color() if n else self.palette().text().color()))
+        self.status.setText(
+            colored(f"Exported to {result.out_dir}{tail}", warning_color() if n else self.palette().text().color())
+        )
         log.info("exported %s to %s", self.checkpoint, result.out_dir)
 
     def _on_failed(self, message: str, tb: str) -> None:

@@ -30,9 +30,12 @@ from studio.gui.dialog_parts import colored, warning_color
 
 LATENCY_COLUMNS = ["Backend", "ms / image", "vs PyTorch", "Note"]
 BACKEND_TITLES = {
-    "pytorch_cpu": "PyTorch eager (CPU)", "pytorch_cuda": "PyTorch eager (CUDA)",
-    "onnxruntime_cpu": "ONNX Runtime (CPU)", "onnxruntime_cuda": "ONNX Runtime (CUDA EP)",
-    "onnxruntime_tensorrt": "ONNX Runtime (TensorRT EP)", "tensorrt": "TensorRT engine",
+    "pytorch_cpu": "PyTorch eager (CPU)",
+    "pytorch_cuda": "PyTorch eager (CUDA)",
+    "onnxruntime_cpu": "ONNX Runtime (CPU)",
+    "onnxruntime_cuda": "ONNX Runtime (CUDA EP)",
+    "onnxruntime_tensorrt": "ONNX Runtime (TensorRT EP)",
+    "tensorrt": "TensorRT engine",
 }
 
 
@@ -56,7 +59,9 @@ class ExportReportView(QWidget):
         self.command = ""
         title = QLabel("Verification")
         title.setObjectName("section")
-        self.headline = QLabel("Export a checkpoint to see how the exported model agrees with PyTorch and how fast it runs.")
+        self.headline = QLabel(
+            "Export a checkpoint to see how the exported model agrees with PyTorch and how fast it runs."
+        )
         self.headline.setObjectName("muted")
         self.headline.setWordWrap(True)
         self.values: dict[str, QLabel] = {}
@@ -64,9 +69,16 @@ class ExportReportView(QWidget):
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(3)
         grid.setColumnStretch(1, 1)
-        for r, (key, text) in enumerate((("box_match", "Box match"), ("score_diff", "Score difference"),
-                                         ("map_pytorch", "mAP PyTorch"), ("map_exported", "mAP exported"),
-                                         ("map_delta", "mAP delta"), ("files", "Files"))):
+        for r, (key, text) in enumerate(
+            (
+                ("box_match", "Box match"),
+                ("score_diff", "Score difference"),
+                ("map_pytorch", "mAP PyTorch"),
+                ("map_exported", "mAP exported"),
+                ("map_delta", "mAP delta"),
+                ("files", "Files"),
+            )
+        ):
             name = QLabel(text)
             val = QLabel("–")
             val.setTextFormat(Qt.TextFormat.RichText)
@@ -145,10 +157,16 @@ class ExportReportView(QWidget):
         bm = rep.get("box_match")
         if bm:
             ok = bm["match_rate"] >= MATCH_WARN
-            v["box_match"].setText(colored(f"{bm['match_rate']:.1%}", _ok_color(ok), bold=True) + html.escape(
-                f"  ·  {bm['matched']} of {bm['pytorch_detections']} PyTorch / {bm['exported_detections']} exported "
-                f"detections paired at IoU ≥ {bm['iou_threshold']} on {bm['images']} images"))
-            v["score_diff"].setText(html.escape(f"max {_f(bm['max_score_diff'], '.2e')}, mean {_f(bm.get('mean_score_diff'), '.2e')}"))
+            v["box_match"].setText(
+                colored(f"{bm['match_rate']:.1%}", _ok_color(ok), bold=True)
+                + html.escape(
+                    f"  ·  {bm['matched']} of {bm['pytorch_detections']} PyTorch / {bm['exported_detections']} exported "
+                    f"detections paired at IoU ≥ {bm['iou_threshold']} on {bm['images']} images"
+                )
+            )
+            v["score_diff"].setText(
+                html.escape(f"max {_f(bm['max_score_diff'], '.2e')}, mean {_f(bm.get('mean_score_diff'), '.2e')}")
+            )
         else:
             why = "not verified" if not rep.get("verified") else "no detections to compare"
             v["box_match"].setText(colored(why, warning_color()))
@@ -161,16 +179,20 @@ class ExportReportView(QWidget):
             v["map_delta"].setText("n/a")
         else:
             ok = abs(delta) <= MAP_WARN
-            v["map_delta"].setText(colored(f"{delta:+.4f}", _ok_color(ok), bold=True)
-                                   + html.escape("  (within ±%g)" % MAP_WARN if ok else "  (more than ±%g)" % MAP_WARN))
+            v["map_delta"].setText(
+                colored(f"{delta:+.4f}", _ok_color(ok), bold=True)
+                + html.escape("  (within ±%g)" % MAP_WARN if ok else "  (more than ±%g)" % MAP_WARN)
+            )
         v["files"].setText(html.escape(", ".join(rep.get("files") or [])))
 
     def _fill_latency(self, rep: dict) -> None:
         lat = rep.get("latency_ms") or {}
         speed = rep.get("speedup_vs_pytorch") or {}
         skipped = rep.get("latency_skipped") or {}
-        rows = [(k, f"{ms:.1f}", f"{speed[k]:.2f}×" if k in speed else ("1.00×" if k.startswith("pytorch") else ""), "")
-                for k, ms in lat.items()]
+        rows = [
+            (k, f"{ms:.1f}", f"{speed[k]:.2f}×" if k in speed else ("1.00×" if k.startswith("pytorch") else ""), "")
+            for k, ms in lat.items()
+        ]
         rows += [(k, "–", "", why) for k, why in skipped.items()]
         self.latency.setRowCount(len(rows))
         muted = self.palette().placeholderText().color()
@@ -191,12 +213,16 @@ class ExportReportView(QWidget):
     def _fit_latency(self) -> None:
         """As tall as its rows: the table never scrolls, and no empty block sits under a short one."""
         rows = sum(self.latency.rowHeight(r) for r in range(self.latency.rowCount()))
-        self.latency.setFixedHeight(self.latency.horizontalHeader().height() + max(rows, 24) + 2 * self.latency.frameWidth())
+        self.latency.setFixedHeight(
+            self.latency.horizontalHeader().height() + max(rows, 24) + 2 * self.latency.frameWidth()
+        )
 
     def latency_rows(self) -> dict[str, str]:
         """backend key -> its ms cell ("–" when not measured), for tests and screenshots."""
-        return {self.latency.item(r, 0).data(Qt.ItemDataRole.UserRole): self.latency.item(r, 1).text()
-                for r in range(self.latency.rowCount())}
+        return {
+            self.latency.item(r, 0).data(Qt.ItemDataRole.UserRole): self.latency.item(r, 1).text()
+            for r in range(self.latency.rowCount())
+        }
 
     def open_folder(self) -> None:
         if self.out_dir is not None:

@@ -28,7 +28,7 @@ def decode_qimage(path: str | Path, progress=None, cancel=None) -> QImage:
 
 
 def error_text(worker: Worker, message: str) -> str:
-    """"image file not found: /path/x.jpg" rather than the exception's "file: message" order."""
+    """ "image file not found: /path/x.jpg" rather than the exception's "file: message" order."""
     e = worker.error
     if isinstance(e, StudioError) and e.file:
         return f"{e.message}: {e.file}"

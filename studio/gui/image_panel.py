@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
@@ -171,15 +172,21 @@ class ImagePanel(QWidget):
             self.status.setText(message or "")
             return
         im = self.image
-        parts = [f"<b>{_esc(im['file_name'])}</b>", f"id {_esc(im['id'])}",
-                 f"{im.get('width')}×{im.get('height')}", f"{len(self._anns)} annotation(s)"]
+        parts = [
+            f"<b>{_esc(im['file_name'])}</b>",
+            f"id {_esc(im['id'])}",
+            f"{im.get('width')}×{im.get('height')}",
+            f"{len(self._anns)} annotation(s)",
+        ]
         if self.image.get("ignore_regions"):
             parts.append(f"{len(im['ignore_regions'])} ignore region(s)")
         sel = self.selected_annotation()
         if sel is not None and self.overlays is not None:
             a = self.overlays.by_ann[sel].ann
-            parts.append(f"selected: annotation {_esc(sel)} ({_esc(self._class_name(a.get('category_id')))}, "
-                         f"area {float(a.get('area') or 0):.0f} px²)")
+            parts.append(
+                f"selected: annotation {_esc(sel)} ({_esc(self._class_name(a.get('category_id')))}, "
+                f"area {float(a.get('area') or 0):.0f} px²)"
+            )
         lines = [" · ".join(parts)]
         if self.error:
             lines.append(f'<span style="color:#c1121f"><b>{_esc(self.error)}</b></span>')

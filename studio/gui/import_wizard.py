@@ -42,9 +42,6 @@ from studio.core.formats import import_formats
 from studio.gui import palette
 from studio.gui.check_panel import CheckPanel
 from studio.gui.class_stats import ClassStatsTable
-from studio.gui.dialog_parts import (
-    JobSlot, PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color,
-)
 from studio.gui.dialog_jobs import (
     THUMB_SIZE,
     ImportPreview,
@@ -56,6 +53,16 @@ from studio.gui.dialog_jobs import (
     probe_source,
     save_import,
     suggested_stem,
+)
+from studio.gui.dialog_parts import (
+    JobSlot,
+    PathField,
+    colored,
+    error_html,
+    progress_bar,
+    show_progress,
+    status_label,
+    warning_color,
 )
 from studio.gui.workers import Jobs
 
@@ -113,15 +120,21 @@ class SourcePage(_Page):
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__("source_ready", parent)
         self.setTitle("Choose the dataset to import")
-        self.setSubTitle("A VIA or COCO JSON, a labelme folder, a Pascal VOC folder or a YOLO data.yaml. "
-                         "You can also drop it on this page.")
+        self.setSubTitle(
+            "A VIA or COCO JSON, a labelme folder, a Pascal VOC folder or a YOLO data.yaml. "
+            "You can also drop it on this page."
+        )
         self.info: SourceInfo | None = None
         self.probe = JobSlot(jobs, self)
         self._overridden = False  # the user picked the format: detection no longer changes it
         self._probe_timer = QTimer(self, singleShot=True, interval=PROBE_DELAY_MS)
 
-        self.source = PathField("open", "Annotation file to import",
-                                "Annotations (*.json *.xml *.yaml *.yml);;All files (*)", button="File…")
+        self.source = PathField(
+            "open",
+            "Annotation file to import",
+            "Annotations (*.json *.xml *.yaml *.yml);;All files (*)",
+            button="File…",
+        )
         self.source.edit.setPlaceholderText("Path of an annotation file or a dataset folder")
         self.folder_button = QPushButton("Folder…")
         self.source.layout().addWidget(self.folder_button)
@@ -188,10 +201,14 @@ class SourcePage(_Page):
         labels = self.labels.path() if fmt == "labelme" else None
         images = self.images.path() if fmt in _IMAGES_HINT else None
         return ImportRequest(
-            src=Path(os.path.abspath(self.source.text())), fmt=fmt,
+            src=Path(os.path.abspath(self.source.text())),
+            fmt=fmt,
             images=Path(os.path.abspath(images)) if images is not None else None,
-            strict=not self.lenient.isChecked(), default_class=default or None, class_attr=attr or None,
-            split=split, labels_file=labels,  # no labels.txt chosen: the importer finds the usual one itself
+            strict=not self.lenient.isChecked(),
+            default_class=default or None,
+            class_attr=attr or None,
+            split=split,
+            labels_file=labels,  # no labels.txt chosen: the importer finds the usual one itself
         )
 
     def ready(self) -> bool:
@@ -237,8 +254,13 @@ class SourcePage(_Page):
         path = self.source.path()
         if path is None:
             return
-        self.probe.start(probe_source, path, title=f"Detecting the format of {path.name}",
-                         done=self._on_probed, failed=self._on_probe_failed)
+        self.probe.start(
+            probe_source,
+            path,
+            title=f"Detecting the format of {path.name}",
+            done=self._on_probed,
+            failed=self._on_probe_failed,
+        )
         self.update_complete()
 
     def _on_probed(self, info: SourceInfo) -> None:
@@ -273,9 +295,12 @@ class SourcePage(_Page):
             self.split.addItem(s, s)
         self.default_class.setPlaceholderText(
             f"default: '{info.default_class}' (the folder name) for regions without a class attribute"
-            if info.default_class else "default: the dataset's folder name")
+            if info.default_class
+            else "default: the dataset's folder name"
+        )
         self.labels.edit.setPlaceholderText(
-            f"default: {info.labels_file}" if info.labels_file else "default: none (classes sorted by name)")
+            f"default: {info.labels_file}" if info.labels_file else "default: none (classes sorted by name)"
+        )
 
     def _show_options(self) -> None:
         fmt = self.fmt()
@@ -353,8 +378,13 @@ class PreviewPage(_Page):
         self._clear()
         self.status.setText(f"Importing {html.escape(req.src.name)} as {req.fmt}…")
         show_progress(self.bar, 0, 0)
-        self.job.start(preview_import, req, title=f"Previewing the import of {req.src.name}",
-                       done=self._on_preview, failed=self._on_failed)
+        self.job.start(
+            preview_import,
+            req,
+            title=f"Previewing the import of {req.src.name}",
+            done=self._on_preview,
+            failed=self._on_failed,
+        )
         self.update_complete()
 
     def cleanupPage(self) -> None:
@@ -398,9 +428,14 @@ class PreviewPage(_Page):
         if not preview.result.warnings:
             self.warnings.addItem(QListWidgetItem(palette.dot_icon(palette.OK), "No warnings"))
         self.warnings_title.setText(f"Import warnings — {len(preview.result.warnings)}")
-        log.info("import preview of %s: %d image(s), %d annotation(s), %d class(es), %d warning(s)",
-                 preview.request.src.name, len(ds.images), len(ds.annotations), len(ds.categories),
-                 len(preview.result.warnings))
+        log.info(
+            "import preview of %s: %d image(s), %d annotation(s), %d class(es), %d warning(s)",
+            preview.request.src.name,
+            len(ds.images),
+            len(ds.annotations),
+            len(ds.categories),
+            len(preview.result.warnings),
+        )
         self.update_complete()
 
     def _on_failed(self, message: str) -> None:
@@ -409,8 +444,10 @@ class PreviewPage(_Page):
         if message == "cancelled":
             self.status.setText(colored("The import was cancelled. Go back and try again.", warning_color()))
         else:
-            self.status.setText(error_html(f"The import failed: {message}") + "<br>Go back to change the "
-                                "format or the options (the lenient option skips bad items).")
+            self.status.setText(
+                error_html(f"The import failed: {message}") + "<br>Go back to change the "
+                "format or the options (the lenient option skips bad items)."
+            )
         self.update_complete()
 
     def _clear(self) -> None:
@@ -426,8 +463,10 @@ class PreviewPage(_Page):
 
 def summary_html(preview: ImportPreview) -> str:
     ds, rep = preview.dataset, preview.report
-    counts = (f"<b>{len(ds.images)} images · {len(ds.annotations)} annotations · "
-              f"{len(ds.categories)} {'class' if len(ds.categories) == 1 else 'classes'}</b>")
+    counts = (
+        f"<b>{len(ds.images)} images · {len(ds.annotations)} annotations · "
+        f"{len(ds.categories)} {'class' if len(ds.categories) == 1 else 'classes'}</b>"
+    )
     check = []
     if rep.errors:
         check.append(colored(f"{len(rep.errors)} error(s)", palette.ERROR, bold=True))
@@ -504,7 +543,8 @@ class OutputPage(_Page):
             f"{'class' if len(ds.categories) == 1 else 'classes'} will be written as COCO JSON. The images stay in "
             f"<b>{html.escape(str(preview.result.images_dir))}</b>; the file records that folder (relative to "
             "itself) so Studio finds them when you open it.<br><br>Import writes the file and opens it on the "
-            "Data page.")
+            "Data page."
+        )
         self.status.setText("")
         self._on_output_changed()
 
@@ -514,8 +554,9 @@ class OutputPage(_Page):
 
     def ready(self) -> bool:
         path = self.output.path()
-        return (path is not None and path.suffix.lower() == ".json" and not self._is_source(path)
-                and not self.job.running)
+        return (
+            path is not None and path.suffix.lower() == ".json" and not self._is_source(path) and not self.job.running
+        )
 
     def _is_source(self, path: Path) -> bool:
         preview = self.wizard().preview_page.preview if self.wizard() is not None else None
@@ -531,8 +572,9 @@ class OutputPage(_Page):
         preview = self.wizard().preview_page.preview
         self.status.setText(f"Writing {html.escape(str(path))}…")
         show_progress(self.bar, 0, 0)
-        self.job.start(save_import, preview, path, title=f"Writing {path.name}",
-                       done=self._on_written, failed=self._on_failed)
+        self.job.start(
+            save_import, preview, path, title=f"Writing {path.name}", done=self._on_written, failed=self._on_failed
+        )
         self.update_complete()
         return False
 
@@ -575,8 +617,13 @@ class ImportWizard(QWizard):
 
     imported = Signal(object)
 
-    def __init__(self, jobs: Jobs, datasets_dir: str | Path | None = None, source: str | Path | None = None,
-                 parent: QWidget | None = None):
+    def __init__(
+        self,
+        jobs: Jobs,
+        datasets_dir: str | Path | None = None,
+        source: str | Path | None = None,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Import a dataset")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)

@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from studio.gui import palette
 from studio.core.text import plural
+from studio.gui import palette
 
 
 def _badge(text: str, color: str | None = None) -> str:
@@ -28,7 +28,9 @@ class InfoHeader(QWidget):
         self.paths = QLabel()
         self.paths.setObjectName("muted")
         self.paths.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.paths.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long paths never widen the window
+        self.paths.setSizePolicy(
+            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        )  # long paths never widen the window
         self.counts = QLabel()
         self.counts.setTextFormat(Qt.TextFormat.RichText)
         self.check = QLabel()
@@ -66,9 +68,15 @@ class InfoHeader(QWidget):
         self.check.setText("")
 
     def show_counts(self, images: int, annotations: int, classes: int) -> None:
-        self.counts.setText(" · ".join([
-            _badge(plural(images, "image")), _badge(plural(annotations, "annotation")), _badge(plural(classes, "class", "classes")),
-        ]))
+        self.counts.setText(
+            " · ".join(
+                [
+                    _badge(plural(images, "image")),
+                    _badge(plural(annotations, "annotation")),
+                    _badge(plural(classes, "class", "classes")),
+                ]
+            )
+        )
 
     def show_checking(self, text: str) -> None:
         self.check.setText(html.escape(text))

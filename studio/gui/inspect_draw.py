@@ -7,7 +7,8 @@ stay apart when overlaid. Only what the matching already decided is drawn: no co
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
@@ -44,8 +45,14 @@ def _label(scene: QGraphicsScene, text: str, color: QColor, x: float, y: float) 
     return _add(scene, item, Z_LABEL)
 
 
-def draw_ground_truth(scene: QGraphicsScene, anns: Sequence[dict], match: ImageMatch | None,
-                      class_name, cat_ids: Sequence[Any], labels: bool = True) -> int:
+def draw_ground_truth(
+    scene: QGraphicsScene,
+    anns: Sequence[dict],
+    match: ImageMatch | None,
+    class_name,
+    cat_ids: Sequence[Any],
+    labels: bool = True,
+) -> int:
     """Dashed outlines of the GT objects: green when matched, orange when missed. Returns the items' count."""
     matched = {a for _, a, _ in match.pairs} if match is not None else set()
     n = 0
@@ -53,7 +60,9 @@ def draw_ground_truth(scene: QGraphicsScene, anns: Sequence[dict], match: ImageM
         if ann.get("category_id") not in cat_ids or ann.get("iscrowd"):
             continue
         missed = match is not None and ann["id"] not in matched
-        color = COLORS["FN"] if missed else (COLORS[TP] if match is not None else palette.class_color(ann["category_id"]))
+        color = (
+            COLORS["FN"] if missed else (COLORS[TP] if match is not None else palette.class_color(ann["category_id"]))
+        )
         tip = f"{class_name(ann['category_id'])} (annotation {ann['id']}){': missed' if missed else ''}"
         pen = _pen(color, 2.2 if missed else 1.6, Qt.PenStyle.DashLine)
         seg = ann.get("segmentation")
@@ -77,9 +86,16 @@ def draw_ground_truth(scene: QGraphicsScene, anns: Sequence[dict], match: ImageM
     return n
 
 
-def draw_predictions(scene: QGraphicsScene, dets: Detections, match: ImageMatch | None, score_thr: float,
-                     class_names: Sequence[str], masks: bool = True, selected: int | None = None,
-                     labels: bool = True) -> int:
+def draw_predictions(
+    scene: QGraphicsScene,
+    dets: Detections,
+    match: ImageMatch | None,
+    score_thr: float,
+    class_names: Sequence[str],
+    masks: bool = True,
+    selected: int | None = None,
+    labels: bool = True,
+) -> int:
     """Solid boxes (and masks) of the detections at or above ``score_thr``, coloured TP / FP / ignored."""
     n = 0
     keep = [i for i in range(len(dets)) if float(dets.scores[i]) >= score_thr]
@@ -100,7 +116,11 @@ def draw_predictions(scene: QGraphicsScene, dets: Detections, match: ImageMatch 
         _add(scene, box, Z_SELECTED if sel else Z_SHAPE, tip)
         n += 1
         if labels or sel:
-            _label(scene, f"{status + ' ' if status in (TP, FP) else ''}{name} {float(dets.scores[i]):.2f}",
-                   palette.SELECTION if sel else color, x0, y0)
+            _label(
+                scene,
+                f"{status + ' ' if status in (TP, FP) else ''}{name} {float(dets.scores[i]):.2f}",
+                palette.SELECTION if sel else color,
+                x0,
+                y0,
+            )
     return n
-

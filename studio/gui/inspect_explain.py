@@ -135,7 +135,9 @@ class _ExplainTab(QWidget):
         return self.image_combo.currentData()
 
     def _open_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Image to explain", "", "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Image to explain", "", "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp)"
+        )
         if path:
             self.set_image(path)
 
@@ -195,8 +197,15 @@ class _ExplainTab(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Save PNG", name, "PNG (*.png)")
             if not path:
                 return False
-        self.jobs.run(save_picture, Path(path), self.pictures[i], title="Saving PNG", show=False,
-                      on_finished=self._on_saved, on_failed=lambda msg, _tb: self.status.setText(error_html(msg)))
+        self.jobs.run(
+            save_picture,
+            Path(path),
+            self.pictures[i],
+            title="Saving PNG",
+            show=False,
+            on_finished=self._on_saved,
+            on_failed=lambda msg, _tb: self.status.setText(error_html(msg)),
+        )
         return True
 
     def _on_saved(self, path: Path) -> None:
@@ -233,8 +242,10 @@ class FeatmapPanel(_ExplainTab):
         self.chosen: list[str] = []
         self.reduction = QComboBox()
         self.reduction.addItems([*REDUCTIONS, TOPK])
-        self.reduction.setToolTip("squeeze_mean: mean over channels; select_max: the strongest channel; "
-                                  "top-k: the k strongest channels side by side")
+        self.reduction.setToolTip(
+            "squeeze_mean: mean over channels; select_max: the strongest channel; "
+            "top-k: the k strongest channels side by side"
+        )
         self.reduction.currentIndexChanged.connect(lambda _i: self._update())
         self.topk = QSpinBox()
         self.topk.setRange(1, 64)
@@ -314,7 +325,9 @@ class FeatmapPanel(_ExplainTab):
         self.chosen = list(layers)
         for w, b in self.shortcut_buttons.items():
             b.setChecked(w == word)
-        self.chosen_label.setText(("Chosen: " + ", ".join(self.chosen)) if self.chosen else "Pick layers in the tree or a shortcut.")
+        self.chosen_label.setText(
+            ("Chosen: " + ", ".join(self.chosen)) if self.chosen else "Pick layers in the tree or a shortcut."
+        )
         self._update()
 
     def _on_tree_selection(self) -> None:
@@ -344,8 +357,17 @@ class FeatmapPanel(_ExplainTab):
             return False
         topk = self.topk.value() if self.reduction.currentText() == TOPK else 0
         reduction = self.reduction.currentText() if not topk else "squeeze_mean"
-        return self._start(run_featmap, self.session, self.image(), list(self.chosen), reduction, topk,
-                           self.alpha.value() / 100, self.colormap.currentText(), title="Computing feature maps")
+        return self._start(
+            run_featmap,
+            self.session,
+            self.image(),
+            list(self.chosen),
+            reduction,
+            topk,
+            self.alpha.value() / 100,
+            self.colormap.currentText(),
+            title="Computing feature maps",
+        )
 
     def _on_done(self, result) -> None:
         super()._on_done(result)
@@ -360,8 +382,16 @@ class FeatmapPanel(_ExplainTab):
     def _rerender(self) -> None:
         if self.view_result is None or self.slot.running:
             return
-        self.slot.start(render_featmaps, self.view_result.rgb, self.view_result.maps, self.alpha.value() / 100,
-                        self.colormap.currentText(), title="Blending", done=self._on_done, failed=self._on_failed)
+        self.slot.start(
+            render_featmaps,
+            self.view_result.rgb,
+            self.view_result.maps,
+            self.alpha.value() / 100,
+            self.colormap.currentText(),
+            title="Blending",
+            done=self._on_done,
+            failed=self._on_failed,
+        )
 
     def _update(self) -> None:
         super()._update()
@@ -404,8 +434,10 @@ class CamPanel(_ExplainTab):
         self.stats.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.stats.horizontalHeader().setStretchLastSection(True)
-        self.stats.setToolTip("Mass in box: share of the CAM inside the box(es); area share: their share of the image. "
-                              "A map that follows the object has a ratio well above 1.")
+        self.stats.setToolTip(
+            "Mass in box: share of the CAM inside the box(es); area share: their share of the image. "
+            "A map that follows the object has a ratio well above 1."
+        )
         self.run_button.setText("Compute CAM")
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -438,9 +470,12 @@ class CamPanel(_ExplainTab):
         if session is None:
             return
         self.layer.addItem("Default (neck; its finest level for EigenCAM)", None)
-        self.layer.setItemData(0, "Gradient methods: every neck level, weighed by the gradient. EigenCAM has no target "
-                                  "to weigh them by, so it uses the finest level, the one that follows objects best.",
-                               Qt.ItemDataRole.ToolTipRole)
+        self.layer.setItemData(
+            0,
+            "Gradient methods: every neck level, weighed by the gradient. EigenCAM has no target "
+            "to weigh them by, so it uses the finest level, the one that follows objects best.",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         for word in session.layers.shortcuts:
             if word != "fpn":
                 self.layer.addItem(f"{word} (shortcut)", word)
@@ -455,9 +490,18 @@ class CamPanel(_ExplainTab):
         kind = self.target.currentIndex()
         box = self.box_index.value() if kind == 1 else None
         cls = self.class_combo.currentText() if kind == 2 else None
-        return self._start(run_cam, self.session, self.image(), self.method.currentData(), self.layer.currentData(), box,
-                           cls, self.alpha.value() / 100, self.colormap.currentText(),
-                           title=f"Computing {self.method.currentText()}")
+        return self._start(
+            run_cam,
+            self.session,
+            self.image(),
+            self.method.currentData(),
+            self.layer.currentData(),
+            box,
+            cls,
+            self.alpha.value() / 100,
+            self.colormap.currentText(),
+            title=f"Computing {self.method.currentText()}",
+        )
 
     def _titles(self) -> list[str]:
         res = self.cam_view.result
@@ -473,8 +517,10 @@ class CamPanel(_ExplainTab):
             self.cam_view = result
             self._fill_stats()
             res = result.result
-            self.status.setText(f"{METHOD_TITLES.get(res.cam.method, res.cam.method)} on {', '.join(res.cam.layers)} "
-                                f"in {res.seconds:.1f} s")
+            self.status.setText(
+                f"{METHOD_TITLES.get(res.cam.method, res.cam.method)} on {', '.join(res.cam.layers)} "
+                f"in {res.seconds:.1f} s"
+            )
             self.set_pictures(result.pictures, self._titles())
         else:
             self.set_pictures(result, self._titles())
@@ -484,9 +530,14 @@ class CamPanel(_ExplainTab):
         self.stats.setRowCount(len(rows))
         for r, s in enumerate(rows):
             target = f"box #{s['detection']}" if s["kind"] == "box" else "class"
-            vals = [f"{s['target']}: {target}", s["class"], f"{s['score']:.3f}",
-                    "—" if s["mass_in_box"] is None else f"{s['mass_in_box']:.1%}", f"{s['area_share']:.1%}",
-                    "—" if s["ratio"] is None else f"{s['ratio']:.2f}×"]
+            vals = [
+                f"{s['target']}: {target}",
+                s["class"],
+                f"{s['score']:.3f}",
+                "—" if s["mass_in_box"] is None else f"{s['mass_in_box']:.1%}",
+                f"{s['area_share']:.1%}",
+                "—" if s["ratio"] is None else f"{s['ratio']:.2f}×",
+            ]
             for c, v in enumerate(vals):
                 it = QTableWidgetItem(str(v))
                 if c >= 2:
@@ -496,8 +547,16 @@ class CamPanel(_ExplainTab):
     def _rerender(self) -> None:
         if self.cam_view is None or self.slot.running:
             return
-        self.slot.start(render_cam, self.cam_view.rgb, self.cam_view.result, self.alpha.value() / 100,
-                        self.colormap.currentText(), title="Blending", done=self._on_done, failed=self._on_failed)
+        self.slot.start(
+            render_cam,
+            self.cam_view.rgb,
+            self.cam_view.result,
+            self.alpha.value() / 100,
+            self.colormap.currentText(),
+            title="Blending",
+            done=self._on_done,
+            failed=self._on_failed,
+        )
 
     def _update(self) -> None:
         super()._update()

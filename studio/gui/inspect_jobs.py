@@ -8,9 +8,10 @@ on the GUI thread. Each takes ``progress`` and ``cancel`` as every core job does
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,15 @@ def _val_split(ck, path: Path, ann: str | Path | None = None, images: str | Path
     return open_split(DatasetRef(ann=str(ann), images=str(images) if images else None), "val")
 
 
-def predict_val(ckpt: str | Path, ann: str | Path | None = None, images: str | Path | None = None, device: str = "auto",
-                batch_size: int = 4, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ValPredictions:
+def predict_val(
+    ckpt: str | Path,
+    ann: str | Path | None = None,
+    images: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 4,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> ValPredictions:
     """Run ``ckpt`` on a val set (``ann``, default: the one its config names): detections, COCO metrics, PR curves.
 
     Unlike ``studio eval`` nothing is written: the page only shows.
@@ -75,13 +83,40 @@ def predict_val(ckpt: str | Path, ann: str | Path | None = None, images: str | P
     split = _val_split(ck, path, ann, images)
     cmap = eval_class_map(ck.classes, split.dataset, split.ann)
     pred = Predictor.from_checkpoint(ck, device=device, batch_size=batch_size)
-    val_set = DetectionDataset(split.dataset, split.images_dir, cmap, size=pred.size, letterbox=pred.letterbox,
-                               train=False, augment=None, with_masks=pred.with_masks, cache="none")
+    val_set = DetectionDataset(
+        split.dataset,
+        split.images_dir,
+        cmap,
+        size=pred.size,
+        letterbox=pred.letterbox,
+        train=False,
+        augment=None,
+        with_masks=pred.with_masks,
+        cache="none",
+    )
     val_set.validate()
-    res = evaluate_model(pred.model, val_set, split.dataset, cmap, device=pred.device, batch_size=batch_size,
-                         cancel=cancel, progress=progress)
-    return ValPredictions(path, split.ann, split.images_dir, split.dataset, cmap, pred.with_masks, res.detections,
-                          res.results, dict(res.metrics), pr_curves(res.evaluation))
+    res = evaluate_model(
+        pred.model,
+        val_set,
+        split.dataset,
+        cmap,
+        device=pred.device,
+        batch_size=batch_size,
+        cancel=cancel,
+        progress=progress,
+    )
+    return ValPredictions(
+        path,
+        split.ann,
+        split.images_dir,
+        split.dataset,
+        cmap,
+        pred.with_masks,
+        res.detections,
+        res.results,
+        dict(res.metrics),
+        pr_curves(res.evaluation),
+    )
 
 
 @dataclass
@@ -98,12 +133,31 @@ class Matching:
     confusion: ConfusionMatrix
 
 
-def rematch(preds: ValPredictions, score_thr: float, iou_thr: float, progress: ProgressFn = no_progress,
-            cancel: CancelToken | None = None) -> Matching:
-    matches = match_dataset(preds.gt, preds.detections, preds.class_map, score_thr=score_thr, iou_thr=iou_thr,
-                            progress=progress, cancel=cancel)
-    conf = confusion_matrix(preds.gt, preds.results, iou_thr=iou_thr, score_thr=score_thr, class_map=preds.class_map,
-                            image_ids=list(preds.detections), cancel=cancel)
+def rematch(
+    preds: ValPredictions,
+    score_thr: float,
+    iou_thr: float,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> Matching:
+    matches = match_dataset(
+        preds.gt,
+        preds.detections,
+        preds.class_map,
+        score_thr=score_thr,
+        iou_thr=iou_thr,
+        progress=progress,
+        cancel=cancel,
+    )
+    conf = confusion_matrix(
+        preds.gt,
+        preds.results,
+        iou_thr=iou_thr,
+        score_thr=score_thr,
+        class_map=preds.class_map,
+        image_ids=list(preds.detections),
+        cancel=cancel,
+    )
     tp, fp, fn = totals(matches.values())
     return Matching(score_thr, iou_thr, matches, worst_first(matches), tp, fp, fn, conf)
 
@@ -143,8 +197,12 @@ def proposal(preds: ValPredictions, image_id: Any, det_index: int) -> Proposal |
     return Proposal(image_id, preds.class_map.cat_id_of(shape.label), shape.largest_polygon, shape.bbox)
 
 
-def accept_into_file(ann: str | Path, proposals: Sequence[Proposal], progress: ProgressFn = no_progress,
-                     cancel: CancelToken | None = None) -> list[dict]:
+def accept_into_file(
+    ann: str | Path,
+    proposals: Sequence[Proposal],
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> list[dict]:
     """Add the proposals to the annotation file through the editor's edits (same checks), saved atomically.
 
     Returns the new annotation records. All or nothing: a proposal that fails its checks saves none.
@@ -164,8 +222,12 @@ def accept_into_file(ann: str | Path, proposals: Sequence[Proposal], progress: P
     return added
 
 
-def accept_and_reload(preds: ValPredictions, proposals: Sequence[Proposal], progress: ProgressFn = no_progress,
-                      cancel: CancelToken | None = None) -> tuple[list[dict], ValPredictions]:
+def accept_and_reload(
+    preds: ValPredictions,
+    proposals: Sequence[Proposal],
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> tuple[list[dict], ValPredictions]:
     """:func:`accept_into_file` on the val file, then the predictions with the reloaded ground truth.
 
     A new object, never the shown one changed in place: a re-match may still be reading that one.
@@ -188,8 +250,14 @@ class ExplainSession:
     images: list[tuple[str, Path]] = field(default_factory=list)  # (file name, path) of the val images
 
 
-def open_explain(ckpt: str | Path, ann: str | Path | None = None, images: str | Path | None = None, device: str = "auto",
-                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExplainSession:
+def open_explain(
+    ckpt: str | Path,
+    ann: str | Path | None = None,
+    images: str | Path | None = None,
+    device: str = "auto",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> ExplainSession:
     """Load the model, probe its layers, and list its val images (none when the config names no val set)."""
     from studio.core.explain.jobs import load_predictor, model_layers
     from studio.core.training import checkpoint as ckpt_io
@@ -218,8 +286,14 @@ class FeatmapView:
     pictures: list[np.ndarray]  # one overlay (or top-k grid) per map
 
 
-def render_featmaps(rgb: np.ndarray, maps: Sequence, alpha: float, colormap: str, progress: ProgressFn = no_progress,
-                    cancel: CancelToken | None = None) -> list[np.ndarray]:
+def render_featmaps(
+    rgb: np.ndarray,
+    maps: Sequence,
+    alpha: float,
+    colormap: str,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> list[np.ndarray]:
     from studio.core.explain.jobs import featmap_picture
 
     out = []
@@ -230,14 +304,31 @@ def render_featmaps(rgb: np.ndarray, maps: Sequence, alpha: float, colormap: str
     return out
 
 
-def run_featmap(session: ExplainSession, image: str | Path | np.ndarray, layers: Sequence[str], reduction: str,
-                topk: int, alpha: float, colormap: str = "jet", progress: ProgressFn = no_progress,
-                cancel: CancelToken | None = None) -> FeatmapView:
+def run_featmap(
+    session: ExplainSession,
+    image: str | Path | np.ndarray,
+    layers: Sequence[str],
+    reduction: str,
+    topk: int,
+    alpha: float,
+    colormap: str = "jet",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> FeatmapView:
     from studio.core.explain.jobs import featmap_job, read_image
 
     rgb = read_image(image)[0]
-    res = featmap_job(session.predictor, rgb, list(layers) or None, reduction, topk, alpha=alpha, colormap=colormap,
-                      progress=progress, cancel=cancel)
+    res = featmap_job(
+        session.predictor,
+        rgb,
+        list(layers) or None,
+        reduction,
+        topk,
+        alpha=alpha,
+        colormap=colormap,
+        progress=progress,
+        cancel=cancel,
+    )
     return FeatmapView(rgb, list(res.maps), render_featmaps(rgb, res.maps, alpha, colormap, cancel=cancel))
 
 
@@ -248,27 +339,51 @@ class CamView:
     pictures: list[np.ndarray]  # the combined overlay, then one per target
 
 
-def render_cam(rgb: np.ndarray, result, alpha: float, colormap: str, progress: ProgressFn = no_progress,
-               cancel: CancelToken | None = None) -> list[np.ndarray]:
+def render_cam(
+    rgb: np.ndarray,
+    result,
+    alpha: float,
+    colormap: str,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> list[np.ndarray]:
     from studio.core.explain.jobs import cam_pictures
 
     return cam_pictures(result.cam, rgb, result.class_names, alpha, colormap)
 
 
-def run_cam(session: ExplainSession, image: str | Path | np.ndarray, method: str, layer: str | None,
-            box_index: int | None, class_name: str | None, alpha: float, colormap: str = "jet",
-            progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> CamView:
+def run_cam(
+    session: ExplainSession,
+    image: str | Path | np.ndarray,
+    method: str,
+    layer: str | None,
+    box_index: int | None,
+    class_name: str | None,
+    alpha: float,
+    colormap: str = "jet",
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> CamView:
     """CAM of one box (``box_index``), one class (``class_name``) or, with neither, the best boxes."""
     from studio.core.explain.jobs import cam_job, read_image
 
     rgb = read_image(image)[0]
-    res = cam_job(session.predictor, rgb, method, layer, box_index=box_index, class_name=class_name,
-                  progress=progress, cancel=cancel)
+    res = cam_job(
+        session.predictor,
+        rgb,
+        method,
+        layer,
+        box_index=box_index,
+        class_name=class_name,
+        progress=progress,
+        cancel=cancel,
+    )
     return CamView(rgb, res, render_cam(rgb, res, alpha, colormap))
 
 
-def save_picture(path: str | Path, rgb: np.ndarray, progress: ProgressFn = no_progress,
-                 cancel: CancelToken | None = None) -> Path:
+def save_picture(
+    path: str | Path, rgb: np.ndarray, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> Path:
     from studio.core.explain.overlay import save_png
 
     return save_png(path, rgb)

@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from studio.core.text import plural
 from studio.gui.dialog_parts import JobSlot, error_html, status_label
 from studio.gui.export_jobs import ExportRun
 from studio.gui.inspect_explain import CamPanel, FeatmapPanel
@@ -24,7 +25,6 @@ from studio.gui.inspect_jobs import ExplainSession, open_explain
 from studio.gui.inspect_predictions import PredictionsPanel
 from studio.gui.run_picker import RunPicker
 from studio.gui.workers import Jobs
-from studio.core.text import plural
 
 log = logging.getLogger("studio.gui.inspect")
 
@@ -114,8 +114,15 @@ class InspectPage(RunPicker, QWidget):
         self.featmaps.set_session(None)
         self.cam.set_session(None)
         self.status.setText(f"Loading {path.name} for feature maps and CAM…")
-        self.session_slot.start(open_explain, path, ann, images, title=f"Loading {path.name}",
-                                done=self._on_session, failed=self._on_session_failed)
+        self.session_slot.start(
+            open_explain,
+            path,
+            ann,
+            images,
+            title=f"Loading {path.name}",
+            done=self._on_session,
+            failed=self._on_session_failed,
+        )
 
     def _on_session(self, session: ExplainSession) -> None:
         if session.checkpoint != self.checkpoint:
@@ -124,7 +131,9 @@ class InspectPage(RunPicker, QWidget):
         self.featmaps.set_session(session)
         self.cam.set_session(session)
         n = len(session.layers.spatial_layers())
-        self.status.setText(f"{session.checkpoint.name}: {plural(len(session.class_names), 'class', 'classes')}, {n} layers with feature maps.")
+        self.status.setText(
+            f"{session.checkpoint.name}: {plural(len(session.class_names), 'class', 'classes')}, {n} layers with feature maps."
+        )
         if self.predictions.image_id is not None:
             self._follow_image(self.predictions.preds.image_file(self.predictions.image_id))
 

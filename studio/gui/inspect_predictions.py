@@ -19,6 +19,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -31,7 +32,6 @@ from PySide6.QtWidgets import (
     QTableView,
     QTableWidget,
     QTableWidgetItem,
-    QCheckBox,
     QVBoxLayout,
     QWidget,
 )
@@ -220,8 +220,9 @@ class PredictionsPanel(QWidget):
         self.pred_view = ImageView()
         self.gt_title = QLabel("Ground truth")
         self.pred_title = QLabel("Predictions")
-        legend = " ".join(colored(f"■ {t}", COLORS[k], bold=True) for t, k in
-                          (("correct", TP), ("false alarm", FP), ("missed", "FN")))
+        legend = " ".join(
+            colored(f"■ {t}", COLORS[k], bold=True) for t, k in (("correct", TP), ("false alarm", FP), ("missed", "FN"))
+        )
         self.legend = QLabel(legend + "  <span style='color:gray'>(dashed: ground truth)</span>")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         views = QHBoxLayout()
@@ -241,7 +242,9 @@ class PredictionsPanel(QWidget):
         self.det_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.det_table.itemSelectionChanged.connect(self._on_det_selection)
         self.accept_button = QPushButton("Send to editor")
-        self.accept_button.setToolTip("Propose the selected predictions as annotations in the editor (model-assisted labelling)")
+        self.accept_button.setToolTip(
+            "Propose the selected predictions as annotations in the editor (model-assisted labelling)"
+        )
         self.accept_button.clicked.connect(self.propose_selected)
         self.write_button = QPushButton("Add to val file")
         self.write_button.setToolTip("Write the selected predictions into the val annotation file as new annotations")
@@ -342,8 +345,15 @@ class PredictionsPanel(QWidget):
             return False
         self.status.setText(f"Predicting the val set with {self.checkpoint.name}…")
         show_progress(self.progress, 0, 0)
-        self.predict_slot.start(predict_val, self.checkpoint, self.val_ann, self.val_images, title="Predicting the val set",
-                                done=self._on_predicted, failed=self._on_predict_failed)
+        self.predict_slot.start(
+            predict_val,
+            self.checkpoint,
+            self.val_ann,
+            self.val_images,
+            title="Predicting the val set",
+            done=self._on_predicted,
+            failed=self._on_predict_failed,
+        )
         self._update()
         return True
 
@@ -388,16 +398,27 @@ class PredictionsPanel(QWidget):
             return
         self._rematch_timer.stop()
         self.totals.setText(self.totals.text() + " <span style='color:gray'>…</span>" if self.matching else "matching…")
-        self.match_slot.start(rematch, self.preds, self.score_thr, self.iou_thr, title="Matching predictions",
-                              done=self._on_matched, failed=lambda msg: self.status.setText(error_html(msg)) if msg != "cancelled" else None)
+        self.match_slot.start(
+            rematch,
+            self.preds,
+            self.score_thr,
+            self.iou_thr,
+            title="Matching predictions",
+            done=self._on_matched,
+            failed=lambda msg: self.status.setText(error_html(msg)) if msg != "cancelled" else None,
+        )
 
     def _on_matched(self, matching: Matching) -> None:
         self.matching = matching
-        self.totals.setText(" ".join([
-            colored(f"TP {matching.tp}", COLORS[TP], bold=True),
-            colored(f"FP {matching.fp}", COLORS[FP], bold=True),
-            colored(f"FN {matching.fn}", COLORS["FN"], bold=True),
-        ]))
+        self.totals.setText(
+            " ".join(
+                [
+                    colored(f"TP {matching.tp}", COLORS[TP], bold=True),
+                    colored(f"FP {matching.fp}", COLORS[FP], bold=True),
+                    colored(f"FN {matching.fn}", COLORS["FN"], bold=True),
+                ]
+            )
+        )
         self._show_confusion()
         current = self.image_id
         self._show_list()
@@ -449,8 +470,9 @@ class PredictionsPanel(QWidget):
                     col = QColor(tint)
                     col.setAlphaF(0.15 + 0.6 * share)
                     it.setBackground(_over(base, col))
-                it.setToolTip(f"true {names[r]}, predicted {names[c]}: {n} object(s) in "
-                              f"{len(conf.image_ids[r][c])} image(s)")
+                it.setToolTip(
+                    f"true {names[r]}, predicted {names[c]}: {n} object(s) in {len(conf.image_ids[r][c])} image(s)"
+                )
                 self.confusion.setItem(r, c, it)
         self.confusion.blockSignals(False)
         if self.cell is not None:
@@ -525,8 +547,13 @@ class PredictionsPanel(QWidget):
         for r, i in enumerate(rows):
             status = m.status_of(i) if m else None
             pair = m.matched_annotation(i) if m else None
-            cells = [str(i), names[int(dets.labels[i]) - 1], f"{float(dets.scores[i]):.3f}",
-                     {TP: "correct", FP: "false alarm"}.get(status, status or ""), f"{pair[1]:.2f}" if pair else ""]
+            cells = [
+                str(i),
+                names[int(dets.labels[i]) - 1],
+                f"{float(dets.scores[i]):.3f}",
+                {TP: "correct", FP: "false alarm"}.get(status, status or ""),
+                f"{pair[1]:.2f}" if pair else "",
+            ]
             for c, text in enumerate(cells):
                 it = QTableWidgetItem(text)
                 it.setData(Qt.ItemDataRole.UserRole, i)
@@ -568,8 +595,16 @@ class PredictionsPanel(QWidget):
         else:
             draw_ground_truth(self.pred_view.scene(), anns, m, class_name, cmap.cat_ids)
         shown = sum(1 for s in dets.scores if float(s) >= thr)
-        draw_predictions(self.pred_view.scene(), dets, m, thr, cmap.names, masks=self.masks_box.isChecked(),
-                         selected=sel[0] if sel else None, labels=shown <= MAX_LABELLED)
+        draw_predictions(
+            self.pred_view.scene(),
+            dets,
+            m,
+            thr,
+            cmap.names,
+            masks=self.masks_box.isChecked(),
+            selected=sel[0] if sel else None,
+            labels=shown <= MAX_LABELLED,
+        )
         name = image.get("file_name")
         self.pred_title.setText(f"Predictions · {name}" if side else f"Ground truth (dashed) and predictions · {name}")
         self.pred_title.setToolTip(name)
@@ -597,8 +632,14 @@ class PredictionsPanel(QWidget):
         props = self._proposals()
         if not props or self.accept_slot.running:
             return False
-        self.accept_slot.start(accept_and_reload, self.preds, props, title="Adding annotations",
-                               done=self._on_written, failed=lambda msg: self.status.setText(error_html(f"Not added: {msg}")))
+        self.accept_slot.start(
+            accept_and_reload,
+            self.preds,
+            props,
+            title="Adding annotations",
+            done=self._on_written,
+            failed=lambda msg: self.status.setText(error_html(f"Not added: {msg}")),
+        )
         self._update()
         return True
 
@@ -627,5 +668,8 @@ class PredictionsPanel(QWidget):
 def _over(base: QColor, top: QColor) -> QColor:
     """``top`` (with alpha) composed over an opaque ``base``: table cells ignore a brush's alpha on some styles."""
     a = top.alphaF()
-    return QColor(round(top.red() * a + base.red() * (1 - a)), round(top.green() * a + base.green() * (1 - a)),
-                  round(top.blue() * a + base.blue() * (1 - a)))
+    return QColor(
+        round(top.red() * a + base.red() * (1 - a)),
+        round(top.green() * a + base.green() * (1 - a)),
+        round(top.blue() * a + base.blue() * (1 - a)),
+    )

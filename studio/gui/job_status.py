@@ -23,8 +23,8 @@ class JobStatus(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel the running job")
         for w in (self.bar, self.cancel_button):  # hidden when idle, but keeping their room: a status bar that
-            sp = w.sizePolicy()                    # grows when a job starts resizes the whole window's pages
-            sp.setRetainSizeWhenHidden(True)       # (the Train page's charts: ~60 ms of axis layout at Start)
+            sp = w.sizePolicy()  # grows when a job starts resizes the whole window's pages
+            sp.setRetainSizeWhenHidden(True)  # (the Train page's charts: ~60 ms of axis layout at Start)
             w.setSizePolicy(sp)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 0, 4, 0)

@@ -15,30 +15,30 @@ from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QVBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
+from studio.core.plugins.discovery import logged_problems
 from studio.gui.config_page import ConfigPage
 from studio.gui.data_page import READY, DataPage
+from studio.gui.device import detect_device_in_subprocess
 from studio.gui.export_dialog import ExportDialog
 from studio.gui.export_page import ExportPage
 from studio.gui.import_wizard import ImportWizard
 from studio.gui.inspect_page import InspectPage
-from studio.gui.split_dialog import SplitDialog
-from studio.gui.train_page import TrainPage
-from studio.gui.device import detect_device_in_subprocess
 from studio.gui.job_status import JobStatus
 from studio.gui.log_panel import LogPanel
 from studio.gui.open_dialog import ask_dataset_paths
-from studio.core.plugins.discovery import logged_problems
 from studio.gui.plugin_panels import PanelContext, install_panels
+from studio.gui.split_dialog import SplitDialog
+from studio.gui.train_page import TrainPage
 from studio.gui.workers import Jobs
 from studio.gui.workspace_ui import WelcomeBar, WorkspaceUI
 
@@ -123,9 +123,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.job_status, 1)
         self.statusBar().addPermanentWidget(self.device_label)
         self.device = None
-        self.jobs.run(detect_device_in_subprocess, title="Detecting the compute device", show=False,
-                      on_finished=self._on_device,
-                      on_failed=lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"))
+        self.jobs.run(
+            detect_device_in_subprocess,
+            title="Detecting the compute device",
+            show=False,
+            on_finished=self._on_device,
+            on_failed=lambda msg, _tb: self._on_device(f"CPU (device detection failed: {msg})"),
+        )
         self._install_plugins()
 
         if persist:
@@ -191,7 +195,9 @@ class MainWindow(QMainWindow):
 
         self.panel_context = PanelContext(self)
         self.plugin_docks = install_panels(self, self.panel_context)
-        self.data_page.dataset_opened.connect(lambda _ann: self.panel_context.dataset_changed.emit(self.panel_context.dataset()))
+        self.data_page.dataset_opened.connect(
+            lambda _ann: self.panel_context.dataset_changed.emit(self.panel_context.dataset())
+        )
         if self.plugin_docks:
             menu = self.view_menu.addMenu("Plugin &panels")
             for dock in self.plugin_docks:
@@ -219,7 +225,9 @@ class MainWindow(QMainWindow):
         return d
 
     def open_dialog(self) -> None:
-        start = str(self.data_page.loaded.annotations.parent) if self.data_page.loaded else self._setting("last_dir", "")
+        start = (
+            str(self.data_page.loaded.annotations.parent) if self.data_page.loaded else self._setting("last_dir", "")
+        )
         paths = ask_dataset_paths(self, start)
         if paths is not None:
             QSettings().setValue("last_dir", str(paths[0].parent))
@@ -256,7 +264,9 @@ class MainWindow(QMainWindow):
         """The Config page's Start: train the saved config on the Train page."""
         self.show_page(self.pages.index(self.train_page))
         if self.train_page.is_training():
-            QMessageBox.information(self, "Training in progress", "A run is already training: stop it first, or wait for it to end.")
+            QMessageBox.information(
+                self, "Training in progress", "A run is already training: stop it first, or wait for it to end."
+            )
             return
         self.train_page.start(path)
 
@@ -269,7 +279,8 @@ class MainWindow(QMainWindow):
         loaded = self.data_page.loaded
         if val_ann is None or loaded is None or Path(loaded.annotations).resolve() != Path(val_ann).resolve():
             QMessageBox.information(
-                self, "Send to editor",
+                self,
+                "Send to editor",
                 f"Open the val annotation file on the Data page first ({val_ann}), then send the prediction again.",
             )
             return
@@ -281,7 +292,8 @@ class MainWindow(QMainWindow):
         if not self.train_page.is_training():
             return True
         ans = QMessageBox.question(
-            self, "Training in progress",
+            self,
+            "Training in progress",
             "A training run is in progress. Stop it and quit?\n\nIt stops after the current batch and keeps last.pt, "
             "so you can resume it later from the Train page.",
         )

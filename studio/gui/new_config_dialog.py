@@ -1,4 +1,4 @@
-""""New from dataset…": which training set (and validation set) a new config trains on, and its file.
+""" "New from dataset…": which training set (and validation set) a new config trains on, and its file.
 
 The dialog only asks; the Config page runs ``init_config`` in a worker with the answers. Picking a
 ``train.json`` proposes the ``val.json`` next to it, as ``studio dataset split`` writes them.

@@ -16,9 +16,7 @@ def ask_dataset_paths(parent: QWidget | None, start_dir: str = "") -> tuple[Path
     )
     if not ann:
         return None
-    images = QFileDialog.getExistingDirectory(
-        parent, f"Images folder for {Path(ann).name}", str(usual_images_dir(ann))
-    )
+    images = QFileDialog.getExistingDirectory(parent, f"Images folder for {Path(ann).name}", str(usual_images_dir(ann)))
     if not images:
         return None
     return Path(ann), Path(images)

@@ -7,8 +7,9 @@ that toggles layers, sets the fill opacity and highlights one annotation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -126,8 +127,11 @@ class Overlays:
     # ------------------------------------------------------------------ switches
     def set_visible(self, layer: str, on: bool) -> None:
         self.visible[layer] = on
-        items = {"masks": self.polygon_items() + self.mask_items(), "boxes": self.box_items(),
-                 "labels": self.label_items()}[layer]
+        items = {
+            "masks": self.polygon_items() + self.mask_items(),
+            "boxes": self.box_items(),
+            "labels": self.label_items(),
+        }[layer]
         for it in items:
             it.setVisible(on)
 
@@ -142,8 +146,9 @@ class Overlays:
         for aid in {old, self.selected} - {None}:
             self._style(aid, self.by_ann[aid])
 
-    def replace(self, scene: QGraphicsScene, image: dict, ann_id: Any, ann: dict | None,
-                class_name: Callable[[Any], str]) -> None:
+    def replace(
+        self, scene: QGraphicsScene, image: dict, ann_id: Any, ann: dict | None, class_name: Callable[[Any], str]
+    ) -> None:
         """Redraw one annotation after an edit (``ann`` None: it was deleted); layer switches and selection hold."""
         old = self.by_ann.pop(ann_id, None)
         if old is not None:
@@ -173,8 +178,13 @@ class Overlays:
             m.setOpacity(min(1.0, self.opacity * (1.6 if sel else 1.0)))
             m.setZValue(Z_SELECTED if sel else Z_MASK)
         if a.box is not None:
-            a.box.setPen(_pen(palette.SELECTION if sel else a.color, 2.5 if sel else 1.2,
-                              Qt.PenStyle.SolidLine if sel else Qt.PenStyle.DashLine))
+            a.box.setPen(
+                _pen(
+                    palette.SELECTION if sel else a.color,
+                    2.5 if sel else 1.2,
+                    Qt.PenStyle.SolidLine if sel else Qt.PenStyle.DashLine,
+                )
+            )
             a.box.setZValue(Z_SELECTED if sel else Z_BOX)
         if a.label is not None:
             a.label.setZValue(Z_SELECTED + 1 if sel else Z_LABEL)

@@ -15,8 +15,11 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
 log = logging.getLogger("studio.plugins")
 
-AREAS = {"right": Qt.DockWidgetArea.RightDockWidgetArea, "left": Qt.DockWidgetArea.LeftDockWidgetArea,
-         "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
+AREAS = {
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+}
 
 
 class PanelContext(QObject):
@@ -51,8 +54,8 @@ class PanelContext(QObject):
 
 def install_panels(window: QMainWindow, context: PanelContext) -> list[QDockWidget]:
     """Build every plugin panel into a (hidden) dock of ``window``; failures are recorded, never raised."""
-    from studio.core.plugins.hooks import panel_contributions
     from studio.core.plugins.discovery import _exception_text
+    from studio.core.plugins.hooks import panel_contributions
 
     docks = []
     try:

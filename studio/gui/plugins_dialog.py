@@ -7,7 +7,7 @@ worker thread and shows the result, which is what ``studio plugins`` prints.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl, Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,8 +25,14 @@ from PySide6.QtWidgets import (
 from studio.core.plugins import KIND_TITLES, registry
 from studio.core.plugins.report import counts_line
 
-STATE_TEXT = {"declared": "ready", "loaded": "loaded", "failed": "failed",
-              "ready": "ready", "errors": "errors", "broken": "broken"}
+STATE_TEXT = {
+    "declared": "ready",
+    "loaded": "loaded",
+    "failed": "failed",
+    "ready": "ready",
+    "errors": "errors",
+    "broken": "broken",
+}
 STATE_COLORS = {"loaded": "#2e7d32", "failed": "#c1121f", "broken": "#c1121f", "errors": "#b35c00"}
 ROLE = Qt.ItemDataRole.UserRole
 
@@ -87,8 +93,11 @@ class PluginsDialog(QDialog):
         reg = registry()
         self.header.setText(counts_line(reg))
         guide = "Writing one: docs/plugins.md."
-        self.places.setText(f"Searched {reg.describe_places()}. {guide}" if not reg.disabled else
-                            f"Plugins are turned off ({reg.disabled}). {guide}")
+        self.places.setText(
+            f"Searched {reg.describe_places()}. {guide}"
+            if not reg.disabled
+            else f"Plugins are turned off ({reg.disabled}). {guide}"
+        )
         self.tree.clear()
         first_problem = None
         for p in reg.plugins:
@@ -104,8 +113,14 @@ class PluginsDialog(QDialog):
                 self._error_row(top, p.error)
                 first_problem = first_problem or top
             for c in p.contributions:
-                child = QTreeWidgetItem([c.title if c.title == c.name else f"{c.title} ({c.name})", KIND_TITLES[c.kind],
-                                         STATE_TEXT[c.state], c.ref])
+                child = QTreeWidgetItem(
+                    [
+                        c.title if c.title == c.name else f"{c.title} ({c.name})",
+                        KIND_TITLES[c.kind],
+                        STATE_TEXT[c.state],
+                        c.ref,
+                    ]
+                )
                 child.setData(0, ROLE, ("contribution", c))
                 child.setToolTip(0, c.decl.description or c.title)
                 self._color(child, c.state)
@@ -121,8 +136,10 @@ class PluginsDialog(QDialog):
         if target is not None:
             self.tree.setCurrentItem(target)
         else:
-            self.details.setPlainText("No plugins found. Put a plugin folder in one of the places above, "
-                                      "or install a package that registers the 'studio.plugins' entry point.")
+            self.details.setPlainText(
+                "No plugins found. Put a plugin folder in one of the places above, "
+                "or install a package that registers the 'studio.plugins' entry point."
+            )
 
     @staticmethod
     def _kinds(p) -> str:
@@ -156,13 +173,19 @@ class PluginsDialog(QDialog):
             parent = item.parent()
             kind, obj = parent.data(0, ROLE) if parent is not None else (kind, obj)
         if kind == "plugin":
-            lines = [f"{obj.name} {obj.version}: {obj.description}".strip(": "), f"{obj.source}: {obj.location}",
-                     f"status: {STATE_TEXT[obj.status]}"]
+            lines = [
+                f"{obj.name} {obj.version}: {obj.description}".strip(": "),
+                f"{obj.source}: {obj.location}",
+                f"status: {STATE_TEXT[obj.status]}",
+            ]
             lines += [f"error: {e}" for e in obj.errors()]
         elif kind == "contribution":
             about = obj.decl.description or (obj.title if obj.title != obj.name else "")
-            lines = [f"{KIND_TITLES[obj.kind]} {obj.name!r} of plugin {obj.plugin.name}" + (f": {about}" if about else ""),
-                     f"object: {obj.ref}", f"status: {STATE_TEXT[obj.state]}"]
+            lines = [
+                f"{KIND_TITLES[obj.kind]} {obj.name!r} of plugin {obj.plugin.name}" + (f": {about}" if about else ""),
+                f"object: {obj.ref}",
+                f"status: {STATE_TEXT[obj.state]}",
+            ]
             if obj.error:
                 lines.append(f"error: {obj.error}")
         else:
@@ -177,8 +200,13 @@ class PluginsDialog(QDialog):
             _check_all()
             self._checked()
             return
-        self.jobs.run(_check_all, title="Checking the plugins", show=False, on_finished=lambda _r: self._checked(),
-                      on_failed=lambda msg, _tb: self._checked(msg))
+        self.jobs.run(
+            _check_all,
+            title="Checking the plugins",
+            show=False,
+            on_finished=lambda _r: self._checked(),
+            on_failed=lambda msg, _tb: self._checked(msg),
+        )
 
     def _checked(self, error: str | None = None) -> None:
         self.check_button.setEnabled(True)

@@ -80,17 +80,23 @@ class PreflightView(QWidget):
         rows = []
         for level, item, message in self.rows():
             color = LEVEL_COLORS.get(level, palette.OK)
-            text_color = palette.ERROR.darker(120) if level == "error" else warning_color() if level == "warning" else None
+            text_color = (
+                palette.ERROR.darker(120) if level == "error" else warning_color() if level == "warning" else None
+            )
             msg = colored(message, text_color) if text_color is not None else html.escape(message)
-            rows.append(f'<p style="margin:0 0 3px 0"><span style="color:{color.name()}">●</span> '
-                        f'<a href="{html.escape(item)}" style="color:palette(text); text-decoration:none">'
-                        f'<b>{html.escape(item)}</b></a>&nbsp;&nbsp;{msg}</p>')
+            rows.append(
+                f'<p style="margin:0 0 3px 0"><span style="color:{color.name()}">●</span> '
+                f'<a href="{html.escape(item)}" style="color:palette(text); text-decoration:none">'
+                f"<b>{html.escape(item)}</b></a>&nbsp;&nbsp;{msg}</p>"
+            )
         self.text.setHtml("".join(rows))
         errors = len(result.report.errors)
         warnings = sum(1 for f in result.findings if f.level == "warning")
         if errors:
-            self.summary.setText(colored(f"{errors} error{'s' if errors != 1 else ''}: training cannot start", palette.ERROR, bold=True)
-                                 + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""))
+            self.summary.setText(
+                colored(f"{errors} error{'s' if errors != 1 else ''}: training cannot start", palette.ERROR, bold=True)
+                + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else "")
+            )
         else:
             ok = colored("ready to start", palette.OK.darker(140), bold=True)
             self.summary.setText(ok + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""))
@@ -116,7 +122,9 @@ class PreflightView(QWidget):
         name, total = gpu
         share = est.bytes / total
         color = palette.ERROR if share > 0.9 else warning_color() if share > 0.7 else palette.OK.darker(140)
-        self.memory.setText(text + " of " + colored(f"{total / GiB:.1f} GiB on {name} ({share:.0%})", color, bold=share > 0.9))
+        self.memory.setText(
+            text + " of " + colored(f"{total / GiB:.1f} GiB on {name} ({share:.0%})", color, bold=share > 0.9)
+        )
         self.memory_bar.setRange(0, 1000)
         self.memory_bar.setValue(min(1000, int(share * 1000)))
         self.memory_bar.setVisible(True)
@@ -126,4 +134,7 @@ class PreflightView(QWidget):
         """``(level, item, message)`` of every row shown."""
         if self.result is None:
             return []
-        return [(f.level, f.item, f.message) for f in sorted(self.result.findings, key=lambda f: LEVEL_ORDER.get(f.level, 3))]
+        return [
+            (f.level, f.item, f.message)
+            for f in sorted(self.result.findings, key=lambda f: LEVEL_ORDER.get(f.level, 3))
+        ]

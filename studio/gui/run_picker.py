@@ -36,8 +36,14 @@ class RunPicker:
     def refresh_runs(self) -> None:
         if self.runs_root is None:
             return
-        self.jobs.run(list_export_runs, self.runs_root, title="Reading runs", show=False, on_finished=self._on_runs,
-                      on_failed=lambda msg, _tb: self.status.setText(error_html(f"cannot read the runs: {msg}")))
+        self.jobs.run(
+            list_export_runs,
+            self.runs_root,
+            title="Reading runs",
+            show=False,
+            on_finished=self._on_runs,
+            on_failed=lambda msg, _tb: self.status.setText(error_html(f"cannot read the runs: {msg}")),
+        )
 
     def _on_runs(self, runs: list[ExportRun]) -> None:
         self.runs = list(runs)

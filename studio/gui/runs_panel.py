@@ -27,7 +27,14 @@ from studio.core.training.run_index import RunSummary
 from studio.core.training.run_lock import held_message
 
 COLUMNS = ["Run", "Arch", "Epochs", "Best", "Duration", "Status"]
-STATUS_COLORS = {"finished": "#5cb85c", "running": "#4c8dff", "held": "#4c8dff", "failed": "#e0554f", "cancelled": "#d9a33f", "interrupted": "#d9a33f"}
+STATUS_COLORS = {
+    "finished": "#5cb85c",
+    "running": "#4c8dff",
+    "held": "#4c8dff",
+    "failed": "#e0554f",
+    "cancelled": "#d9a33f",
+    "interrupted": "#d9a33f",
+}
 
 
 def fmt_duration(s: float) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QAbstractItemView,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -34,7 +34,14 @@ from studio.core.dataset.model import Dataset
 from studio.gui import palette
 from studio.gui.dialog_jobs import SplitPreview, preview_split, write_split
 from studio.gui.dialog_parts import (
-    JobSlot, PathField, colored, error_html, progress_bar, show_progress, status_label, warning_color,
+    JobSlot,
+    PathField,
+    colored,
+    error_html,
+    progress_bar,
+    show_progress,
+    status_label,
+    warning_color,
 )
 from studio.gui.workers import Jobs
 
@@ -51,8 +58,9 @@ class SplitDialog(QDialog):
 
     split_written = Signal(object)
 
-    def __init__(self, jobs: Jobs, annotations: str | Path, images_dir: str | Path | None = None,
-                 parent: QWidget | None = None):
+    def __init__(
+        self, jobs: Jobs, annotations: str | Path, images_dir: str | Path | None = None, parent: QWidget | None = None
+    ):
         super().__init__(parent)
         self.annotations = Path(annotations)
         self.images_dir = Path(images_dir) if images_dir is not None else None
@@ -114,8 +122,10 @@ class SplitDialog(QDialog):
         self.close_button = QPushButton("Close")
         self.buttons.addButton(self.write_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.buttons.addButton(self.close_button, QDialogButtonBox.ButtonRole.RejectRole)
-        title = QLabel("Preview: images, annotations and instances per class in each subset "
-                       "(stratified so every class is spread in the requested ratios)")
+        title = QLabel(
+            "Preview: images, annotations and instances per class in each subset "
+            "(stratified so every class is spread in the requested ratios)"
+        )
         title.setWordWrap(True)
         title.setStyleSheet("font-weight: 600")
         lay = QVBoxLayout(self)
@@ -182,9 +192,16 @@ class SplitDialog(QDialog):
         self.status.setText("Computing the split…")
         show_progress(self.bar, 0, 0)
         source = self._dataset if self._dataset is not None else self.annotations
-        self.preview_job.start(preview_split, source, ratios, names, self.seed.value(),
-                               title=f"Previewing the split of {self.annotations.name}",
-                               done=self._on_preview, failed=self._on_failed)
+        self.preview_job.start(
+            preview_split,
+            source,
+            ratios,
+            names,
+            self.seed.value(),
+            title=f"Previewing the split of {self.annotations.name}",
+            done=self._on_preview,
+            failed=self._on_failed,
+        )
         self._refresh()
 
     def _on_preview(self, preview: SplitPreview) -> None:
@@ -197,8 +214,9 @@ class SplitDialog(QDialog):
         text = html.escape(f"{total} images → {parts}")
         empty = [n for n, k in zip(preview.names, preview.images) if k == 0]
         if empty:
-            text += "<br>" + colored(f"{', '.join(empty)} would get no image: raise its ratio or leave it out "
-                                     "(ratio 0).", warning_color())
+            text += "<br>" + colored(
+                f"{', '.join(empty)} would get no image: raise its ratio or leave it out (ratio 0).", warning_color()
+            )
         self.status.setText(text)
         self._refresh()
 
@@ -211,8 +229,11 @@ class SplitDialog(QDialog):
         rows += [(name, counts, cid) for cid, name, counts in p.classes]
         self.table.setRowCount(len(rows))
         for r, (label, counts, cid) in enumerate(rows):
-            head = QTableWidgetItem(label) if cid is None else QTableWidgetItem(
-                palette.dot_icon(palette.class_color(cid)), label)
+            head = (
+                QTableWidgetItem(label)
+                if cid is None
+                else QTableWidgetItem(palette.dot_icon(palette.class_color(cid)), label)
+            )
             if cid is None:
                 font = head.font()
                 font.setBold(True)
@@ -249,12 +270,23 @@ class SplitDialog(QDialog):
             return
         names, ratios = self.subsets()
         self.written = []
-        self.status.setText(f"Writing {html.escape(', '.join(n + '.json' for n in names))} into "
-                            f"{html.escape(str(out))}…")
+        self.status.setText(
+            f"Writing {html.escape(', '.join(n + '.json' for n in names))} into {html.escape(str(out))}…"
+        )
         show_progress(self.bar, 0, 0)
-        self.write_job.start(write_split, self.annotations, ratios, names, out, self.seed.value(), self.images_dir,
-                             overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(), title=f"Splitting {self.annotations.name}", done=self._on_written,
-                             failed=self._on_failed)
+        self.write_job.start(
+            write_split,
+            self.annotations,
+            ratios,
+            names,
+            out,
+            self.seed.value(),
+            self.images_dir,
+            overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(),
+            title=f"Splitting {self.annotations.name}",
+            done=self._on_written,
+            failed=self._on_failed,
+        )
         self._refresh()
 
     def _on_written(self, written: list[tuple[Path, int, int]]) -> None:
@@ -295,8 +327,11 @@ class SplitDialog(QDialog):
                 self.note.setText(error_html(f"{source[0]}.json here is the file being split: choose another folder."))
             else:
                 verb = "exists" if len(clash) == 1 else "exist"
-                self.note.setText(colored(f"{', '.join(n + '.json' for n in clash)} {verb} in this folder.",
-                                          warning_color()) if clash else "")
+                self.note.setText(
+                    colored(f"{', '.join(n + '.json' for n in clash)} {verb} in this folder.", warning_color())
+                    if clash
+                    else ""
+                )
                 self.overwrite.setText("Replace it" if len(clash) == 1 else "Replace them")
                 blocked = bool(clash) and not self.overwrite.isChecked()
         self.form.setRowVisible(self.overwrite, bool(clash) and not source)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QEvent,
     QItemSelectionModel,
     QModelIndex,
@@ -29,7 +30,6 @@ from PySide6.QtCore import (
     QRect,
     QRunnable,
     QSize,
-    QAbstractItemModel,
     Qt,
     QThread,
     QThreadPool,
@@ -50,8 +50,8 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.thumbnails import ThumbnailCache
 from studio.gui import palette
-from studio.gui.workers import background_priority
 from studio.gui.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, SEVERITY_ROLE
+from studio.gui.workers import background_priority
 
 log = logging.getLogger("studio.gui.thumbs")
 
@@ -149,7 +149,9 @@ class ThumbnailLoader(QObject):
         self._relay.done.connect(self._on_done)
         self._relay.failed.connect(self._on_failed)
         if prune_bytes is not None:  # in Qt's global pool: a long walk never delays a thumbnail
-            QTimer.singleShot(PRUNE_DELAY_MS, self, lambda: QThreadPool.globalInstance().start(_Prune(self.cache, prune_bytes)))
+            QTimer.singleShot(
+                PRUNE_DELAY_MS, self, lambda: QThreadPool.globalInstance().start(_Prune(self.cache, prune_bytes))
+            )
 
     def pixmap(self, path: str) -> QPixmap | None:
         pm = self._pixmaps.get(path)
@@ -161,7 +163,11 @@ class ThumbnailLoader(QObject):
         return self._errors.get(path)
 
     def want(self, paths: list[str]) -> None:
-        self._queue = [p for p in dict.fromkeys(paths) if p not in self._pixmaps and p not in self._errors and p not in self._in_flight]
+        self._queue = [
+            p
+            for p in dict.fromkeys(paths)
+            if p not in self._pixmaps and p not in self._errors and p not in self._in_flight
+        ]
         self._queue.reverse()  # popped from the end: first wish first
         self._pump()
 
@@ -227,7 +233,7 @@ def _pixmap_bytes(pm: QPixmap) -> int:
 class ThumbDelegate(QStyledItemDelegate):
     """A tile: thumbnail (or placeholder / broken image), elided file name, instance badge, problem corner."""
 
-    def __init__(self, grid: "ThumbGrid"):
+    def __init__(self, grid: ThumbGrid):
         super().__init__(grid)
         self.grid = grid
         self.badge_font = QFont()
@@ -297,13 +303,17 @@ class ThumbDelegate(QStyledItemDelegate):
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
         painter.restore()
 
-    def helpEvent(self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem, index: _Index) -> bool:
+    def helpEvent(
+        self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem, index: _Index
+    ) -> bool:
         """The list's tooltip, plus why the thumbnail is missing when it could not be made."""
         if event.type() == QEvent.Type.ToolTip and index.isValid():
             path = self.grid.path_of(index)
             error = self.grid.loader.error(path) if path else None
             if error:
-                QToolTip.showText(event.globalPos(), f"{index.data(Qt.ItemDataRole.ToolTipRole)}\nno thumbnail: {error}", view)
+                QToolTip.showText(
+                    event.globalPos(), f"{index.data(Qt.ItemDataRole.ToolTipRole)}\nno thumbnail: {error}", view
+                )
                 return True
         return super().helpEvent(event, view, option, index)
 
@@ -327,7 +337,9 @@ def _draw_broken(painter: QPainter, area: QRect) -> None:
     painter.drawLine(frame.topLeft(), frame.bottomRight())
     painter.drawLine(frame.topRight(), frame.bottomLeft())
     painter.setPen(QColor(200, 200, 204))
-    painter.drawText(QRect(area.left(), frame.bottom() + 6, area.width(), 18), Qt.AlignmentFlag.AlignCenter, "unreadable")
+    painter.drawText(
+        QRect(area.left(), frame.bottom() + 6, area.width(), 18), Qt.AlignmentFlag.AlignCenter, "unreadable"
+    )
 
 
 # ---------------------------------------------------------------------------------------- the view

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 from studio.core.training.events import Event, EventKind
@@ -41,7 +41,9 @@ def run_training(
         elif on_event is not None:
             on_event(ev)
 
-    return train_job(config, overrides=overrides, work_dir=run_dir, resume=resume, callbacks=[cb], cancel=cancel, isolate=isolate)
+    return train_job(
+        config, overrides=overrides, work_dir=run_dir, resume=resume, callbacks=[cb], cancel=cancel, isolate=isolate
+    )
 
 
 def load_history(run_dir: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> RunHistory:
@@ -49,7 +51,9 @@ def load_history(run_dir: Path, progress: ProgressFn = no_progress, cancel: Canc
     return RunHistory.from_run(run_dir)
 
 
-def load_histories(run_dirs: Sequence[Path], progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> list[RunHistory]:
+def load_histories(
+    run_dirs: Sequence[Path], progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> list[RunHistory]:
     out = []
     for k, d in enumerate(run_dirs):
         if cancel is not None:
@@ -59,7 +63,9 @@ def load_histories(run_dirs: Sequence[Path], progress: ProgressFn = no_progress,
     return out
 
 
-def scan_runs(root: Path, live: Sequence[Path] = (), progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> list[RunSummary]:
+def scan_runs(
+    root: Path, live: Sequence[Path] = (), progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> list[RunSummary]:
     live_set = {Path(p).resolve() for p in live}
     return list_runs(root, live=lambda p: p.resolve() in live_set, progress=progress, cancel=cancel)
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.cli_engine import ConsoleReporter, _fmt_s
+from studio.core.text import plural
 from studio.core.training.control import RunControl
 from studio.core.training.events import EventKind, RunCancelled, RunFailed, RunFinished
 from studio.core.training.history import RunHistory
@@ -40,7 +41,6 @@ from studio.gui.charts import TrainCharts
 from studio.gui.runs_panel import RunsPanel
 from studio.gui.train_jobs import delete_runs, load_histories, load_history, run_training, scan_runs
 from studio.gui.workers import Jobs, Worker
-from studio.core.text import plural
 
 log = logging.getLogger("studio.gui.train")
 
@@ -271,7 +271,9 @@ class TrainPage(QWidget):
 
     def _launch(self, config: Path, run_dir: Path, *, resume: Path | None, overrides, fresh: bool) -> bool:
         self.control = RunControl()
-        history = RunHistory() if fresh or self.shown_dir != run_dir or self.charts.history is None else self.charts.history
+        history = (
+            RunHistory() if fresh or self.shown_dir != run_dir or self.charts.history is None else self.charts.history
+        )
         if not fresh and history.started is None and (run_dir / "events.jsonl").is_file():
             history = RunHistory.from_run(run_dir)  # continue the curves of the run being resumed
         self.live, self.live_dir = history, run_dir
@@ -283,8 +285,18 @@ class TrainPage(QWidget):
         self.error_view.clear()
         self.tabs.setCurrentWidget(self.log_view)
         self.log_view.appendPlainText(f"{'resuming' if resume else 'starting'} {config} -> {run_dir}")
-        w = Worker(run_training, config, run_dir, history, resume=resume, overrides=tuple(overrides),
-                   on_event=self._bridge.event.emit, isolate=self.isolate, token=self.control, title=f"Training {run_dir.name}")
+        w = Worker(
+            run_training,
+            config,
+            run_dir,
+            history,
+            resume=resume,
+            overrides=tuple(overrides),
+            on_event=self._bridge.event.emit,
+            isolate=self.isolate,
+            token=self.control,
+            title=f"Training {run_dir.name}",
+        )
         w.finished.connect(self._on_finished)
         w.failed.connect(self._on_failed)
         w.cancelled.connect(self._on_cancelled)
@@ -309,7 +321,9 @@ class TrainPage(QWidget):
         self._update_status()
 
     def _on_finished(self, result) -> None:
-        log.info("run %s %s (%s) after %d epochs", result.run_dir.name, result.status, result.reason, result.epochs_done)
+        log.info(
+            "run %s %s (%s) after %d epochs", result.run_dir.name, result.status, result.reason, result.epochs_done
+        )
 
     def _on_failed(self, message: str, tb: str) -> None:
         if not self.error_view.toPlainText():  # failed before the trainer could send RunFailed (bad config)
@@ -361,9 +375,14 @@ class TrainPage(QWidget):
         if self.live is not None and self.live_dir == run_dir:
             self._show(self.live, run_dir)
             return
-        self.jobs.run(load_history, run_dir, title=f"Opening {run_dir.name}", show=False,
-                      on_finished=lambda h, d=run_dir: self._show(h, d) if self.shown_dir == d else None,
-                      on_failed=lambda msg, _tb: self.log_view.appendPlainText(f"cannot open {run_dir}: {msg}"))
+        self.jobs.run(
+            load_history,
+            run_dir,
+            title=f"Opening {run_dir.name}",
+            show=False,
+            on_finished=lambda h, d=run_dir: self._show(h, d) if self.shown_dir == d else None,
+            on_failed=lambda msg, _tb: self.log_view.appendPlainText(f"cannot open {run_dir}: {msg}"),
+        )
 
     def _show(self, history: RunHistory, run_dir: Path) -> None:
         self.charts.show_history(history)
@@ -399,14 +418,21 @@ class TrainPage(QWidget):
         if not run_dirs or self._refuse_held(run_dirs, "Delete runs"):
             return
         names = "\n".join(d.name for d in run_dirs[:10]) + ("\n…" if len(run_dirs) > 10 else "")
-        ans = QMessageBox.question(self, "Delete runs", f"Delete {len(run_dirs)} run folder(s), checkpoints included?\n\n{names}")
+        ans = QMessageBox.question(
+            self, "Delete runs", f"Delete {len(run_dirs)} run folder(s), checkpoints included?\n\n{names}"
+        )
         if ans != QMessageBox.StandardButton.Yes:
             return
         if self.shown_dir in run_dirs:
             self.shown_dir = None
             self.charts.show_history(None)
-        self.jobs.run(delete_runs, run_dirs, title="Deleting runs", on_finished=lambda _n: self.refresh_runs(),
-                      on_failed=lambda msg, _tb: QMessageBox.warning(self, "Delete runs", msg))
+        self.jobs.run(
+            delete_runs,
+            run_dirs,
+            title="Deleting runs",
+            on_finished=lambda _n: self.refresh_runs(),
+            on_failed=lambda msg, _tb: QMessageBox.warning(self, "Delete runs", msg),
+        )
 
     def _refuse_held(self, run_dirs: list[Path], title: str) -> bool:
         """Refuse (True, with the holder named) when another process trains one of ``run_dirs`` now."""
@@ -491,8 +517,11 @@ class TrainPage(QWidget):
         st, it = h.started, h.last_iteration
         if st is None:
             return ""
-        parts = [f"{st.arch} on {st.device}" + (f" x{st.world_size}" if st.world_size > 1 else ""),
-                 plural(len(st.classes), "class", "classes"), f"batch {st.batch_size}"]
+        parts = [
+            f"{st.arch} on {st.device}" + (f" x{st.world_size}" if st.world_size > 1 else ""),
+            plural(len(st.classes), "class", "classes"),
+            f"batch {st.batch_size}",
+        ]
         if it is not None:
             parts.append(f"{it.images_per_s:.1f} img/s")
             parts.append(f"{it.images_per_s / max(st.batch_size * st.world_size, 1):.2f} it/s")

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
@@ -66,7 +67,9 @@ class Worker(QObject):
     cancelled = Signal()
     ended = Signal()  # after any of the three above
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, title: str = "", token: CancelToken | None = None, **kwargs: Any):
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, title: str = "", token: CancelToken | None = None, **kwargs: Any
+    ):
         """``token``: the job's cancel token (a subclass such as the trainer's RunControl adds pause)."""
         super().__init__()
         self.fn, self.args, self.kwargs = fn, args, kwargs
@@ -80,7 +83,7 @@ class Worker(QObject):
         self._running = False
 
     # ------------------------------------------------------------------ control (GUI thread)
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self._running = True
         self._thread.start()
         return self

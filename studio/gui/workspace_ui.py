@@ -7,8 +7,8 @@ worker (first start only), opening an existing one reads one small JSON file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
@@ -34,8 +34,10 @@ class WelcomeBar(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("welcome")
-        self.setStyleSheet("QFrame#welcome { background: #e8f0fe; border-bottom: 1px solid #b9cdf5; } "
-                           "QFrame#welcome QLabel { color: #1d3c78; }")
+        self.setStyleSheet(
+            "QFrame#welcome { background: #e8f0fe; border-bottom: 1px solid #b9cdf5; } "
+            "QFrame#welcome QLabel { color: #1d3c78; }"
+        )
         lay = QHBoxLayout(self)
         lay.setContentsMargins(12, 6, 8, 6)
         self.text = QLabel(
@@ -101,8 +103,13 @@ class WorkspaceUI(QObject):
 
     def open_demo(self, root: str | Path | None = None) -> None:
         """Generate (first time, in a worker) and open the demo workspace."""
-        self.jobs.run(prepare_demo_workspace, root, title="Preparing the demo workspace",
-                      on_finished=self._opened, on_failed=lambda msg, _tb: self._failed(msg))
+        self.jobs.run(
+            prepare_demo_workspace,
+            root,
+            title="Preparing the demo workspace",
+            on_finished=self._opened,
+            on_failed=lambda msg, _tb: self._failed(msg),
+        )
 
     def _guard(self, make: Callable[[], Workspace]) -> None:
         try:

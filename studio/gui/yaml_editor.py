@@ -128,7 +128,7 @@ class YamlEditor(QWidget):
         cursor.setPosition(len(old) - suffix, QTextCursor.MoveMode.KeepAnchor)
         self._programmatic = True
         try:
-            cursor.insertText(text[prefix:len(text) - suffix])
+            cursor.insertText(text[prefix : len(text) - suffix])
         finally:
             self._programmatic = False
         bar.setValue(scroll)
@@ -156,7 +156,9 @@ class YamlEditor(QWidget):
             mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
             problem = getattr(e, "problem", None) or str(e).splitlines()[0]
             if mark is not None:
-                self._set_error(f"YAML error at line {mark.line + 1}, column {mark.column + 1}: {problem}", mark.line + 1)
+                self._set_error(
+                    f"YAML error at line {mark.line + 1}, column {mark.column + 1}: {problem}", mark.line + 1
+                )
             else:
                 self._set_error(f"YAML error: {problem}")
             self.invalid.emit(self.error)
@@ -164,7 +166,10 @@ class YamlEditor(QWidget):
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            self._set_error(f"YAML error: the top level must be a mapping of keys (model:, data:, train:), not a {type(data).__name__}", 1)
+            self._set_error(
+                f"YAML error: the top level must be a mapping of keys (model:, data:, train:), not a {type(data).__name__}",
+                1,
+            )
             self.invalid.emit(self.error)
             return
         self._set_error(None)
@@ -173,8 +178,12 @@ class YamlEditor(QWidget):
     def _set_error(self, message: str | None, line: int | None = None) -> None:
         self.error, self.error_line = message, line
         self.status.setVisible(message is not None)
-        self.status.setText(error_html(message) + '<br><span style="color:%s">The form shows the last valid '
-                            "version.</span>" % palette.ERROR.darker(130).name() if message else "")
+        self.status.setText(
+            error_html(message) + '<br><span style="color:%s">The form shows the last valid '
+            "version.</span>" % palette.ERROR.darker(130).name()
+            if message
+            else ""
+        )
         selections = []
         if line is not None:
             sel = QTextEdit.ExtraSelection()

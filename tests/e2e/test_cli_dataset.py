@@ -24,7 +24,16 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_balloon_import_check_stats(capsys, shared_data, tmp_path):
     for split, n_img, n_poly in (("train", 61, 255), ("val", 13, 50)):
         out = tmp_path / f"{split}.json"
-        code, stdout, _ = run(capsys, "dataset", "import", "--format", "via", shared_data / "balloon" / split / "via_region_data.json", "-o", out)
+        code, stdout, _ = run(
+            capsys,
+            "dataset",
+            "import",
+            "--format",
+            "via",
+            shared_data / "balloon" / split / "via_region_data.json",
+            "-o",
+            out,
+        )
         assert code == 0 and f"{n_img} images, {n_poly} annotations, 1 class (balloon)" in stdout
         ds = Dataset.load(out)
         for a in ds.annotations:
@@ -42,20 +51,40 @@ def test_balloon_import_check_stats(capsys, shared_data, tmp_path):
 
 def test_cat_missing_images_reported_not_crashing(capsys, shared_data, tmp_path):
     out = tmp_path / "cat.json"
-    code, stdout, _ = run(capsys, "dataset", "import", "--format", "coco", shared_data / "cat" / "annotations" / "annotations_all.json", "-o", out)
+    code, stdout, _ = run(
+        capsys,
+        "dataset",
+        "import",
+        "--format",
+        "coco",
+        shared_data / "cat" / "annotations" / "annotations_all.json",
+        "-o",
+        out,
+    )
     assert code == 0 and "144 images, 159 annotations" in stdout
     code, stdout, _ = run(capsys, "dataset", "check", out, "--json", tmp_path / "r.json")
     assert code == 1
     assert "missing image files [missing_image]: 143" in stdout
     rep = json.loads((tmp_path / "r.json").read_text())
     items = rep["problems"]["missing_image"]["items"]
-    assert len(items) == 143 and all(Path(i["file"]).parent == (shared_data / "cat" / "images").resolve() for i in items)
+    assert len(items) == 143 and all(
+        Path(i["file"]).parent == (shared_data / "cat" / "images").resolve() for i in items
+    )
     assert "IMG_20210627_225110.jpg" not in {Path(i["file"]).name for i in items}  # the one image that exists
 
 
 def test_labelme_example(capsys, shared_data, tmp_path):
     out = tmp_path / "lm.json"
-    code, stdout, _ = run(capsys, "dataset", "import", "--format", "labelme", shared_data / "labelme_example" / "data_annotated", "-o", out)
+    code, stdout, _ = run(
+        capsys,
+        "dataset",
+        "import",
+        "--format",
+        "labelme",
+        shared_data / "labelme_example" / "data_annotated",
+        "-o",
+        out,
+    )
     assert code == 0 and "3 images, 12 annotations" in stdout
     ds = Dataset.load(out)
     assert sum(len(im.get("ignore_regions", [])) for im in ds.images) == 2
@@ -63,7 +92,9 @@ def test_labelme_example(capsys, shared_data, tmp_path):
 
 
 def test_format_is_detected_when_omitted(capsys, shared_data, tmp_path):
-    code, stdout, _ = run(capsys, "dataset", "import", shared_data / "balloon" / "val" / "via_region_data.json", "-o", tmp_path / "v.json")
+    code, stdout, _ = run(
+        capsys, "dataset", "import", shared_data / "balloon" / "val" / "via_region_data.json", "-o", tmp_path / "v.json"
+    )
     assert code == 0 and "13 images, 50 annotations" in stdout
 
 
@@ -71,12 +102,21 @@ def test_format_is_detected_when_omitted(capsys, shared_data, tmp_path):
 def test_export_every_format_then_split(capsys, demo, tmp_path):
     ann = demo["train"].annotations
     n = len(Dataset.load(ann).images)
-    for fmt, marker in (("coco", "annotations.json"), ("yolo", "data.yaml"), ("voc", "Annotations"), ("labelme", "labels.txt")):
-        code, _, err = run(capsys, "dataset", "export", "--format", fmt, ann, "--images", demo["train"].images, "-o", tmp_path / fmt)
+    for fmt, marker in (
+        ("coco", "annotations.json"),
+        ("yolo", "data.yaml"),
+        ("voc", "Annotations"),
+        ("labelme", "labels.txt"),
+    ):
+        code, _, err = run(
+            capsys, "dataset", "export", "--format", fmt, ann, "--images", demo["train"].images, "-o", tmp_path / fmt
+        )
         assert code == 0, err
         assert (tmp_path / fmt / marker).exists()
     assert len(list((tmp_path / "labelme").glob("*.json"))) == n
-    code, stdout, _ = run(capsys, "dataset", "split", ann, "--ratios", "0.8", "0.2", "--seed", "0", "-o", tmp_path / "split")
+    code, stdout, _ = run(
+        capsys, "dataset", "split", ann, "--ratios", "0.8", "0.2", "--seed", "0", "-o", tmp_path / "split"
+    )
     assert code == 0
     tr, va = Dataset.load(tmp_path / "split" / "train.json"), Dataset.load(tmp_path / "split" / "val.json")
     assert len(tr.images) + len(va.images) == n and len(va.images) in (1, 2, 3)
@@ -96,9 +136,19 @@ def _via(tmp_path: Path, xs, ys, image_bytes: bytes | None = None) -> Path:
         cv2.imwrite(str(d / "a.jpg"), np.zeros((50, 60, 3), np.uint8))
     else:
         (d / "a.jpg").write_bytes(image_bytes)
-    via = {"a.jpg1": {"filename": "a.jpg", "size": 1, "file_attributes": {},
-                      "regions": {"0": {"shape_attributes": {"name": "polygon", "all_points_x": xs, "all_points_y": ys},
-                                        "region_attributes": {"class": "thing"}}}}}
+    via = {
+        "a.jpg1": {
+            "filename": "a.jpg",
+            "size": 1,
+            "file_attributes": {},
+            "regions": {
+                "0": {
+                    "shape_attributes": {"name": "polygon", "all_points_x": xs, "all_points_y": ys},
+                    "region_attributes": {"class": "thing"},
+                }
+            },
+        }
+    }
     p = d / "via.json"
     p.write_text(json.dumps(via))
     return p
@@ -122,9 +172,15 @@ def test_bad_input(capsys, tmp_path, case):
         argv, expect = ["--format", "via", src], [str(src), "a.jpg", "2 point"]
     elif case == "unknown_category":
         src = tmp_path / "u.json"
-        src.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 5, "height": 5}],
-                                   "categories": [{"id": 1, "name": "a"}],
-                                   "annotations": [{"id": 3, "image_id": 1, "category_id": 9, "bbox": [0, 0, 1, 1]}]}))
+        src.write_text(
+            json.dumps(
+                {
+                    "images": [{"id": 1, "file_name": "a.jpg", "width": 5, "height": 5}],
+                    "categories": [{"id": 1, "name": "a"}],
+                    "annotations": [{"id": 3, "image_id": 1, "category_id": 9, "bbox": [0, 0, 1, 1]}],
+                }
+            )
+        )
         argv, expect = ["--format", "coco", src], [str(src), "annotations[0] (id 3)", "unknown category id 9"]
     else:
         src = _via(tmp_path, [1, 20, 20], [1, 1, 20], image_bytes=b"garbage")
@@ -141,7 +197,9 @@ def test_failed_export_leaves_no_output(capsys, demo, tmp_path):
     ds.images[-1]["file_name"] = "gone.jpg"
     ann = tmp_path / "a.json"
     ds.save(ann)
-    code, _, err = run(capsys, "dataset", "export", "--format", "coco", ann, "--images", demo["train"].images, "-o", tmp_path / "exp")
+    code, _, err = run(
+        capsys, "dataset", "export", "--format", "coco", ann, "--images", demo["train"].images, "-o", tmp_path / "exp"
+    )
     assert code == 2 and "gone.jpg" in err
     assert not (tmp_path / "exp").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
@@ -151,8 +209,14 @@ def test_download_offline_says_what_to_fetch(capsys, tmp_path, monkeypatch):
     from studio.core.dataset import download
 
     pub = download.PUBLIC["balloon"]
-    monkeypatch.setitem(download.PUBLIC, "balloon", download.PublicDataset(pub.name, "http://127.0.0.1:9/balloon_dataset.zip", pub.description, pub.layout))
+    monkeypatch.setitem(
+        download.PUBLIC,
+        "balloon",
+        download.PublicDataset(pub.name, "http://127.0.0.1:9/balloon_dataset.zip", pub.description, pub.layout),
+    )
     code, _, err = run(capsys, "dataset", "download", "balloon", "--dest", tmp_path / "data")
     assert code == 2
-    assert "cannot download the balloon dataset" in err and "by hand" in err and str((tmp_path / "data").resolve()) in err
+    assert (
+        "cannot download the balloon dataset" in err and "by hand" in err and str((tmp_path / "data").resolve()) in err
+    )
     assert list((tmp_path / "data").iterdir()) == []

@@ -23,13 +23,30 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 def _coco(tmp_path: Path, mutate) -> Path:
     d = {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
-                   {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
+            {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48},
+        ],
         "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [8, 8, 24, 16], "area": 384, "iscrowd": 0,
-             "segmentation": [[8, 8, 32, 8, 32, 24, 8, 24]]},
-            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [4, 4, 10, 10], "area": 100, "iscrowd": 0, "segmentation": []},
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [8, 8, 24, 16],
+                "area": 384,
+                "iscrowd": 0,
+                "segmentation": [[8, 8, 32, 8, 32, 24, 8, 24]],
+            },
+            {
+                "id": 2,
+                "image_id": 2,
+                "category_id": 2,
+                "bbox": [4, 4, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+                "segmentation": [],
+            },
         ],
     }
     mutate(d)
@@ -46,7 +63,8 @@ def _voc(tmp_path: Path, xmax: str) -> Path:
     (root / "Annotations" / "a.xml").write_text(
         "<annotation><filename>a.jpg</filename><size><width>64</width><height>48</height></size>"
         f"<object><name>dog</name><bndbox><xmin>9</xmin><ymin>9</ymin><xmax>{xmax}</xmax><ymax>20</ymax></bndbox></object>"
-        "</annotation>")
+        "</annotation>"
+    )
     return root
 
 
@@ -58,6 +76,7 @@ def _set(*path_and_value):
         for k in path[:-1]:
             node = node[k]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -69,20 +88,48 @@ def _dup(section: str):
 CASES = [
     ("voc_xmax_nan", lambda t: ("voc", _voc(t, "nan")), ["a.xml", "object 0 (dog)", "<xmax>", "'nan'"], 0),
     ("voc_xmax_inf", lambda t: ("voc", _voc(t, "inf")), ["a.xml", "object 0 (dog)", "<xmax>", "'inf'"], 0),
-    ("coco_category_id_string", lambda t: ("coco", _coco(t, _set("categories", 1, "id", "3"))),
-     ["annotations.json", "categories[1] (id '3')", "category id must be an integer, got '3'"], 2),
-    ("coco_category_ids_duplicate", lambda t: ("coco", _coco(t, _set("categories", 1, "id", 1))),
-     ["annotations.json", "categories[1] (id 1)", "category id 1 is used twice"], 2),
-    ("coco_image_ids_duplicate", lambda t: ("coco", _coco(t, _dup("images"))),
-     ["annotations.json", "images[2] (id 2)", "image id 2 is used twice"], 0),
-    ("coco_annotation_ids_duplicate", lambda t: ("coco", _coco(t, _dup("annotations"))),
-     ["annotations.json", "annotations[2] (id 2)", "annotation id 2 is used twice"], 0),
-    ("coco_bbox_strings", lambda t: ("coco", _coco(t, _set("annotations", 1, "bbox", ["4", "4", "10", "10"]))),
-     ["annotations.json", "annotations[1] (id 2)", "bbox[0] must be a number, got '4'"], 0),
-    ("coco_rle_garbage", lambda t: ("coco", _coco(t, _set("annotations", 0, "segmentation", {"size": [48, 64], "counts": "garbage!!"}))),
-     ["annotations.json", "annotations[0] (id 1)", "RLE counts are not a valid compressed string"], 0),
-    ("coco_rle_size_mismatch", lambda t: ("coco", _coco(t, _set("annotations", 0, "segmentation", {"size": [10, 10], "counts": [100]}))),
-     ["annotations.json", "annotations[0] (id 1)", "RLE size 10x10 (height x width) differs from the image's 48x64"], 0),
+    (
+        "coco_category_id_string",
+        lambda t: ("coco", _coco(t, _set("categories", 1, "id", "3"))),
+        ["annotations.json", "categories[1] (id '3')", "category id must be an integer, got '3'"],
+        2,
+    ),
+    (
+        "coco_category_ids_duplicate",
+        lambda t: ("coco", _coco(t, _set("categories", 1, "id", 1))),
+        ["annotations.json", "categories[1] (id 1)", "category id 1 is used twice"],
+        2,
+    ),
+    (
+        "coco_image_ids_duplicate",
+        lambda t: ("coco", _coco(t, _dup("images"))),
+        ["annotations.json", "images[2] (id 2)", "image id 2 is used twice"],
+        0,
+    ),
+    (
+        "coco_annotation_ids_duplicate",
+        lambda t: ("coco", _coco(t, _dup("annotations"))),
+        ["annotations.json", "annotations[2] (id 2)", "annotation id 2 is used twice"],
+        0,
+    ),
+    (
+        "coco_bbox_strings",
+        lambda t: ("coco", _coco(t, _set("annotations", 1, "bbox", ["4", "4", "10", "10"]))),
+        ["annotations.json", "annotations[1] (id 2)", "bbox[0] must be a number, got '4'"],
+        0,
+    ),
+    (
+        "coco_rle_garbage",
+        lambda t: ("coco", _coco(t, _set("annotations", 0, "segmentation", {"size": [48, 64], "counts": "garbage!!"}))),
+        ["annotations.json", "annotations[0] (id 1)", "RLE counts are not a valid compressed string"],
+        0,
+    ),
+    (
+        "coco_rle_size_mismatch",
+        lambda t: ("coco", _coco(t, _set("annotations", 0, "segmentation", {"size": [10, 10], "counts": [100]}))),
+        ["annotations.json", "annotations[0] (id 1)", "RLE size 10x10 (height x width) differs from the image's 48x64"],
+        0,
+    ),
 ]
 
 

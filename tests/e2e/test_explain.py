@@ -42,11 +42,28 @@ def test_featmap_cli_writes_one_overlay_per_neck_level(checkpoint_factory, val_i
     assert run_cli(["featmap", str(ckpt), str(val_image), "--out", str(tmp_path / "neck")]) == 0
     out = capsys.readouterr().out
     pngs = sorted((tmp_path / "neck").glob("*.png"))
-    assert [p.name for p in pngs] == [f"{val_image.stem}_featmap_{i:02d}_backbone.fpn-{k}.png" for i, k in enumerate(["0", "1", "2", "pool"])]
+    assert [p.name for p in pngs] == [
+        f"{val_image.stem}_featmap_{i:02d}_backbone.fpn-{k}.png" for i, k in enumerate(["0", "1", "2", "pool"])
+    ]
     assert all(imread_rgb(p).shape == (240, 320, 3) for p in pngs)  # the demo image's own size
     assert "backbone.fpn:0" in out and "4 feature map image(s)" in out
 
-    assert run_cli(["featmap", str(ckpt), str(val_image), "--layers", "backbone", "--topk", "4", "--out", str(tmp_path / "top")]) == 0
+    assert (
+        run_cli(
+            [
+                "featmap",
+                str(ckpt),
+                str(val_image),
+                "--layers",
+                "backbone",
+                "--topk",
+                "4",
+                "--out",
+                str(tmp_path / "top"),
+            ]
+        )
+        == 0
+    )
     grids = sorted((tmp_path / "top").glob("*.png"))
     assert len(grids) == 3 and imread_rgb(grids[0]).shape == (2 * 240 + 4, 2 * 320 + 4, 3)
     capsys.readouterr()
@@ -58,30 +75,70 @@ def test_featmap_cli_writes_one_overlay_per_neck_level(checkpoint_factory, val_i
 
     assert run_cli(["featmap", str(ckpt), str(val_image)]) == 2
     assert "--out DIR is required" in capsys.readouterr().out
-    assert run_cli(["featmap", str(ckpt), str(val_image), "--layers", "backbone.fpm", "--out", str(tmp_path / "bad")]) == 2
+    assert (
+        run_cli(["featmap", str(ckpt), str(val_image), "--layers", "backbone.fpm", "--out", str(tmp_path / "bad")]) == 2
+    )
     assert "backbone.fpm" in capsys.readouterr().out and not (tmp_path / "bad").exists()
 
 
 def test_cam_cli_prints_mass_in_box_and_writes_overlays(checkpoint_factory, val_image, tmp_path, capsys):
     ckpt = checkpoint_factory("det_lite")
     out = tmp_path / "cam"
-    assert run_cli(["cam", str(ckpt), str(val_image), "--method", "gradcam", "--box-index", "0", "--out", str(out)]) == 0
+    assert (
+        run_cli(["cam", str(ckpt), str(val_image), "--method", "gradcam", "--box-index", "0", "--out", str(out)]) == 0
+    )
     text = capsys.readouterr().out
     assert "gradcam on backbone.fpn:0, backbone.fpn:1, backbone.fpn:2, backbone.fpn:pool" in text
     assert "target 0: box 0 " in text and "CAM mass in box" in text and "of the image" in text
     stem = val_image.stem
-    assert {p.name for p in out.iterdir()} == {f"{stem}_gradcam.png", f"{stem}_gradcam_target0.png", f"{stem}_gradcam.json"}
+    assert {p.name for p in out.iterdir()} == {
+        f"{stem}_gradcam.png",
+        f"{stem}_gradcam_target0.png",
+        f"{stem}_gradcam.json",
+    }
     stats = json.loads((out / f"{stem}_gradcam.json").read_text())
     (row,) = stats["targets"]
     assert row["kind"] == "box" and row["detection"] == 0 and 0 <= row["area_share"] <= 1
     assert imread_rgb(out / f"{stem}_gradcam.png").shape == (240, 320, 3)
 
-    assert run_cli(["cam", str(ckpt), str(val_image), "--method", "eigencam", "--max-boxes", "2", "--layer", "neck",
-                    "--out", str(out)]) == 0
+    assert (
+        run_cli(
+            [
+                "cam",
+                str(ckpt),
+                str(val_image),
+                "--method",
+                "eigencam",
+                "--max-boxes",
+                "2",
+                "--layer",
+                "neck",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len(json.loads((out / f"{stem}_eigencam.json").read_text())["targets"]) == 2
     capsys.readouterr()
-    assert run_cli(["cam", str(ckpt), str(val_image), "--method", "gradcam++", "--class", "disc", "--layer", "stage3",
-                    "--out", str(out)]) == 0
+    assert (
+        run_cli(
+            [
+                "cam",
+                str(ckpt),
+                str(val_image),
+                "--method",
+                "gradcam++",
+                "--class",
+                "disc",
+                "--layer",
+                "stage3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "target 0: class disc" in capsys.readouterr().out
     assert run_cli(["cam", str(ckpt), str(val_image), "--box-index", "999", "--out", str(out)]) == 2
     assert "box index 999" in capsys.readouterr().out
@@ -93,8 +150,24 @@ def test_cam_cli_prints_mass_in_box_and_writes_overlays(checkpoint_factory, val_
 def test_predict_to_coco_writes_reviewable_annotations(checkpoint_factory, demo, tmp_path, capsys):
     ckpt = checkpoint_factory("seg_lite")
     coco = tmp_path / "labels" / "pred.json"
-    assert main(["predict", str(ckpt), str(demo["val"].images), "--out", str(tmp_path / "pred"), "--score-thr", "0.05",
-                 "--to-coco", str(coco), "--to-coco-thr", "0.1"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(ckpt),
+                str(demo["val"].images),
+                "--out",
+                str(tmp_path / "pred"),
+                "--score-thr",
+                "0.05",
+                "--to-coco",
+                str(coco),
+                "--to-coco-thr",
+                "0.1",
+            ]
+        )
+        == 0
+    )
     assert f"wrote {coco}" in capsys.readouterr().out
     ds = Dataset.load(coco)
     images_dir = recorded_images_dir(coco, ds)
@@ -141,7 +214,9 @@ def test_predictions_become_annotations_by_class_name():
     shape = detection_shape(dets, 0)
     assert shape.largest_polygon == shape.polygons[0] and len(shape.polygons) == 2
     with pytest.raises(StudioError, match=r"a\.jpg.*masks are 60x40 but the image is 30x20"):
-        bad = Dataset(images=[{"id": 1, "file_name": "a.jpg", "width": 30, "height": 20}], categories=[], annotations=[])
+        bad = Dataset(
+            images=[{"id": 1, "file_name": "a.jpg", "width": 30, "height": 20}], categories=[], annotations=[]
+        )
         predictions_to_annotations(bad, {1: dets}, cmap)
     with pytest.raises(StudioError, match="image 7"):
         predictions_to_annotations(ds, {7: dets}, cmap)
@@ -165,9 +240,16 @@ def test_cam_mass_is_inside_the_box_on_a_trained_balloon_model(shared_data, tmp_
 
     for split in ("train", "val"):
         api.dataset_import(shared_data / "balloon" / split / "via_region_data.json", tmp_path / f"{split}.json")
-    init_config(tmp_path / "train.json", tmp_path / "cfg.yaml", val_ann=tmp_path / "val.json", arch="det_fast",
-                overrides={"data": {"image_size": 320, "workers": 1},
-                           "train": {"epochs": 30, "batch_size": 8, "device": "cpu", "eval_every": 30}})
+    init_config(
+        tmp_path / "train.json",
+        tmp_path / "cfg.yaml",
+        val_ann=tmp_path / "val.json",
+        arch="det_fast",
+        overrides={
+            "data": {"image_size": 320, "workers": 1},
+            "train": {"epochs": 30, "batch_size": 8, "device": "cpu", "eval_every": 30},
+        },
+    )
     api.train(tmp_path / "cfg.yaml", work_dir=tmp_path / "run")
     pred = Predictor.from_checkpoint(tmp_path / "run" / "last.pt", device="cpu")
     val = Dataset.load(tmp_path / "val.json")
@@ -176,7 +258,9 @@ def test_cam_mass_is_inside_the_box_on_a_trained_balloon_model(shared_data, tmp_
         for im in val.images:
             gts = [a["bbox"] for a in val.anns_for_image(im["id"])]
             try:
-                res = api_explain.cam(pred, shared_data / "balloon" / "val" / im["file_name"], method=method, max_boxes=3)
+                res = api_explain.cam(
+                    pred, shared_data / "balloon" / "val" / im["file_name"], method=method, max_boxes=3
+                )
             except StudioError:  # no detection on this image
                 continue
             if method == "eigencam":
@@ -194,6 +278,8 @@ def test_cam_mass_is_inside_the_box_on_a_trained_balloon_model(shared_data, tmp_
         mass, area = np.mean(rows, axis=0)
         wins = sum(m > a for m, a in rows)
         what = "images (balloons' union)" if method == "eigencam" else "correct boxes"
-        print(f"{method}: {len(rows)} {what}, CAM mass in box {mass:.3f} vs area share {area:.3f}, "
-              f"{wins}/{len(rows)} above")
+        print(
+            f"{method}: {len(rows)} {what}, CAM mass in box {mass:.3f} vs area share {area:.3f}, "
+            f"{wins}/{len(rows)} above"
+        )
         assert mass > 1.5 * area and wins >= len(rows) / 2, method

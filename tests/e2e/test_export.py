@@ -33,8 +33,16 @@ def _one_torch_thread():
 
 
 def _export(ckpt, fmt, out, demo, n_verify=4, **options):
-    return export_checkpoint(ckpt, fmt, options, out, verify_ann=demo["val"].annotations,
-                             verify_images=demo["val"].images, n_verify=n_verify, latency_runs=2)
+    return export_checkpoint(
+        ckpt,
+        fmt,
+        options,
+        out,
+        verify_ann=demo["val"].annotations,
+        verify_images=demo["val"].images,
+        n_verify=n_verify,
+        latency_runs=2,
+    )
 
 
 def _by_file(results: list[dict]) -> dict[str, list[dict]]:
@@ -45,7 +53,9 @@ def _by_file(results: list[dict]) -> dict[str, list[dict]]:
 
 
 def _xyxy(rs: list[dict]) -> np.ndarray:
-    return np.array([[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]] for r in rs]).reshape(-1, 4)
+    return np.array(
+        [[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]] for r in rs]
+    ).reshape(-1, 4)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +93,9 @@ def test_infer_writes_what_predict_writes(seg_export, trained_checkpoint, demo, 
     api.predict(trained_checkpoint, [images], tmp_path / "predict")
     got = json.loads((tmp_path / "infer" / "predictions.json").read_text())
     ref = json.loads((tmp_path / "predict" / "predictions.json").read_text())
-    assert sorted(p.name for p in (tmp_path / "infer").iterdir()) == sorted(p.name for p in (tmp_path / "predict").iterdir())
+    assert sorted(p.name for p in (tmp_path / "infer").iterdir()) == sorted(
+        p.name for p in (tmp_path / "predict").iterdir()
+    )
     assert len(got) == len(ref) > 0
     assert {tuple(sorted(r)) for r in got} == {tuple(sorted(r)) for r in ref}  # same keys, segmentation included
     g, f = _by_file(got), _by_file(ref)
@@ -106,8 +118,12 @@ def test_infer_runs_without_torch_and_the_standalone_script_agrees(seg_export, d
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     n = int(out.stdout.strip().splitlines()[-1])
-    script = subprocess.run([sys.executable, str(seg_export.out_dir / "infer.py"), str(first), "--draw", str(tmp_path / "drawn")],
-                            capture_output=True, text=True, timeout=120)
+    script = subprocess.run(
+        [sys.executable, str(seg_export.out_dir / "infer.py"), str(first), "--draw", str(tmp_path / "drawn")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert script.returncode == 0, script.stderr
     line = json.loads(script.stdout.strip().splitlines()[0])
     assert line["file"] == str(first) and len(line["detections"]) == n
@@ -187,9 +203,12 @@ def test_infer_refuses_a_foreign_onnx_file(tmp_path, demo):
     import onnx
     from onnx import TensorProto, helper
 
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    g = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "foreign.onnx"))
@@ -198,9 +217,16 @@ def test_infer_refuses_a_foreign_onnx_file(tmp_path, demo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,size", [("fasterrcnn_mobilenet_v3_large_320_fpn", 160), ("maskrcnn_resnet50_fpn", 128),
-                                       ("retinanet_resnet50_fpn", 128), ("fcos_resnet50_fpn", 128),
-                                       ("ssdlite320_mobilenet_v3_large", 160)])
+@pytest.mark.parametrize(
+    "arch,size",
+    [
+        ("fasterrcnn_mobilenet_v3_large_320_fpn", 160),
+        ("maskrcnn_resnet50_fpn", 128),
+        ("retinanet_resnet50_fpn", 128),
+        ("fcos_resnet50_fpn", 128),
+        ("ssdlite320_mobilenet_v3_large", 160),
+    ],
+)
 def test_torchvision_detectors_export(checkpoint_factory, demo, tmp_path, arch, size):
     # random weights with BatchNorm calibrated, so that scores differ (SSDlite's otherwise all equal 0.2: ties that
     # PyTorch and ONNX Runtime break differently); RetinaNet's prior keeps every random score near 0.01

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from studio import api, api_explain
+from studio import api_explain
 from studio.cli import main
 from studio.core.config.loader import load_config
 from studio.core.export.jobs import export_checkpoint
@@ -32,13 +32,33 @@ def run(tmp_path_factory, demo):
     """`studio config init` (default architecture) then `studio train` for 4 epochs at 96 px."""
     folder = tmp_path_factory.mktemp("fast")
     cfg = folder / "cfg.yaml"
-    assert main(["config", "init", "--train", str(demo["train"].annotations), "--val", str(demo["val"].annotations),
-                 "-o", str(cfg)]) == 0
+    assert (
+        main(
+            [
+                "config",
+                "init",
+                "--train",
+                str(demo["train"].annotations),
+                "--val",
+                str(demo["val"].annotations),
+                "-o",
+                str(cfg),
+            ]
+        )
+        == 0
+    )
     c = load_config(cfg)
     assert c.model.arch == "seg_fast"  # the demo has polygons: the default segmenter
     assert (c.train.optimizer, c.train.batch_size, c.train.ema) == ("adamw", 8, True)  # the fast family's recipe
-    over = ["data.image_size=96", "data.workers=0", "train.epochs=4", "train.batch_size=4", "train.device=cpu",
-            "train.warmup_iters=3", "train.eval_every=2"]
+    over = [
+        "data.image_size=96",
+        "data.workers=0",
+        "train.epochs=4",
+        "train.batch_size=4",
+        "train.device=cpu",
+        "train.warmup_iters=3",
+        "train.eval_every=2",
+    ]
     assert main(["train", str(cfg), "--work-dir", str(folder / "run"), *[a for o in over for a in ("--set", o)]]) == 0
     return folder / "run"
 
@@ -62,15 +82,28 @@ def test_eval_and_predict_from_the_cli(run, demo, tmp_path):
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["segm_mAP"] is not None and metrics["bbox_mAP"] is not None
     images = list_images(demo["val"].images)[:2]
-    assert main(["predict", str(run / "last.pt"), *map(str, images), "--out", str(tmp_path / "pred"), "--score-thr", "0.01"]) == 0
+    assert (
+        main(
+            ["predict", str(run / "last.pt"), *map(str, images), "--out", str(tmp_path / "pred"), "--score-thr", "0.01"]
+        )
+        == 0
+    )
     results = json.loads((tmp_path / "pred" / "predictions.json").read_text())
     assert results and all("segmentation" in r for r in results)
 
 
 @pytest.mark.parametrize("fmt,options", [("onnx", {"dynamic": True}), ("onnx-e2e", {"dynamic": True, "max_det": 20})])
 def test_exports_and_verifies_itself(run, demo, tmp_path, fmt, options):
-    r = export_checkpoint(run / "last.pt", fmt, dict(options, score_thr=0.01), tmp_path / fmt,
-                          verify_ann=demo["val"].annotations, verify_images=demo["val"].images, n_verify=3, latency_runs=2)
+    r = export_checkpoint(
+        run / "last.pt",
+        fmt,
+        dict(options, score_thr=0.01),
+        tmp_path / fmt,
+        verify_ann=demo["val"].annotations,
+        verify_images=demo["val"].images,
+        n_verify=3,
+        latency_runs=2,
+    )
     report = json.loads(r.report_path.read_text())
     assert report["verified"] is True and report["metric"] == "segm_mAP"
     assert abs(report["map_delta"]) <= 0.002, report

@@ -48,11 +48,17 @@ def read_only_disk(small_disk):
 
 
 # ------------------------------------------------------------------------------------------- messages
-@pytest.mark.parametrize("code, words", [
-    (errno.EACCES, "permission denied"), (errno.EROFS, "read-only"), (errno.ENOSPC, "no space left"),
-    (errno.ENOTDIR, "a file is in the way"), (errno.EISDIR, "is a folder where a file is expected"),
-    (errno.EEXIST, "already exists"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.EACCES, "permission denied"),
+        (errno.EROFS, "read-only"),
+        (errno.ENOSPC, "no space left"),
+        (errno.ENOTDIR, "a file is in the way"),
+        (errno.EISDIR, "is a folder where a file is expected"),
+        (errno.EEXIST, "already exists"),
+    ],
+)
 def test_each_os_error_names_the_path_and_what_to_do(code, words):
     msg = os_error_message(OSError(code, os.strerror(code), "/data/out/x.json"))
     assert msg.startswith("/data/out/x.json: ") and words in msg and ";" in msg and "\n" not in msg
@@ -67,19 +73,25 @@ def test_cli_maps_an_os_error_raised_anywhere_to_exit_2(capsys, monkeypatch, dem
 
     monkeypatch.setattr(api, "dataset_stats", full)
     code, err = run(capsys, "dataset", "stats", demo["train"].annotations)
-    assert code == 2 and _error_line(err) == f"error: {tmp_path / 'stats.json'}: no space left on the disk; free some " \
-                                              "space, or choose a folder on another disk"
+    assert (
+        code == 2
+        and _error_line(err)
+        == f"error: {tmp_path / 'stats.json'}: no space left on the disk; free some "
+        "space, or choose a folder on another disk"
+    )
 
 
 # ------------------------------------------------------------------------------------------- read-only
 def test_read_only_folder(capsys, demo, read_only_disk):
     ann = demo["train"].annotations
     images = demo["train"].images
-    for argv in (["dataset", "export", "--format", "coco", ann, "--images", images, "-o", read_only_disk / "exports" / "coco"],
-                 ["dataset", "export", "--format", "yolo", ann, "--images", images, "-o", read_only_disk / "exports"],
-                 ["dataset", "split", ann, "--ratios", "0.5", "0.5", "-o", read_only_disk / "exports"],
-                 ["dataset", "import", "--format", "coco", ann, "-o", read_only_disk / "exports" / "x.json"],
-                 ["dataset", "stats", ann, "--out", read_only_disk / "exports" / "plots"]):
+    for argv in (
+        ["dataset", "export", "--format", "coco", ann, "--images", images, "-o", read_only_disk / "exports" / "coco"],
+        ["dataset", "export", "--format", "yolo", ann, "--images", images, "-o", read_only_disk / "exports"],
+        ["dataset", "split", ann, "--ratios", "0.5", "0.5", "-o", read_only_disk / "exports"],
+        ["dataset", "import", "--format", "coco", ann, "-o", read_only_disk / "exports" / "x.json"],
+        ["dataset", "stats", ann, "--out", read_only_disk / "exports" / "plots"],
+    ):
         code, err = run(capsys, *argv)
         line = _error_line(err)
         assert code == 2 and "read-only" in line and str(read_only_disk) in line, (argv, err)
@@ -89,8 +101,18 @@ def test_read_only_folder(capsys, demo, read_only_disk):
 # ------------------------------------------------------------------------------------------- full disk
 def test_full_disk_export_leaves_nothing(capsys, demo, small_disk):
     disk = small_disk("64k")  # the demo images do not fit
-    code, err = run(capsys, "dataset", "export", "--format", "coco", demo["train"].annotations,
-                    "--images", demo["train"].images, "-o", disk / "out")
+    code, err = run(
+        capsys,
+        "dataset",
+        "export",
+        "--format",
+        "coco",
+        demo["train"].annotations,
+        "--images",
+        demo["train"].images,
+        "-o",
+        disk / "out",
+    )
     line = _error_line(err)
     assert code == 2 and "no space left" in line and str(disk) in line
     assert os.listdir(disk) == []  # neither the output nor the temporary folder
@@ -135,7 +157,9 @@ _KILLED_WRITER = textwrap.dedent("""
 @pytest.mark.parametrize("kind", ["file", "dir"])
 def test_a_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path, kind):
     target = tmp_path / ("ann.json" if kind == "file" else "export")
-    r = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(target), kind], cwd=Path(__file__).resolve().parents[2])
+    r = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(target), kind], cwd=Path(__file__).resolve().parents[2]
+    )
     assert r.returncode == -signal.SIGKILL
     left = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(left) == 1 and left[0].name.startswith(f".{target.name}.studio-"), left
@@ -182,13 +206,36 @@ def test_a_folder_without_write_permission(demo, tmp_path):
     ann = tmp_path / "ann.json"
     ann.write_bytes(demo["train"].annotations.read_bytes())
     ann.chmod(0o644)
-    env = {**os.environ, "HOME": str(tmp_path), "STUDIO_PLUGINS": "0", "STUDIO_USER_PLUGINS": "0",
-           "STUDIO_CONFIG_DIR": str(tmp_path)}
-    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "studio",
-            "dataset", "split", str(ann), "--ratios", "0.5", "0.5", "-o", str(locked / "split")]
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "STUDIO_PLUGINS": "0",
+        "STUDIO_USER_PLUGINS": "0",
+        "STUDIO_CONFIG_DIR": str(tmp_path),
+    }
+    argv = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "studio",
+        "dataset",
+        "split",
+        str(ann),
+        "--ratios",
+        "0.5",
+        "0.5",
+        "-o",
+        str(locked / "split"),
+    ]
     r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
     if r.returncode != 2 and "studio" not in r.stderr:
         pytest.skip(f"python cannot run as another user here: {r.stderr.strip()[:200]}")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert _error_line(r.stderr) == f"error: {locked / 'split'}: permission denied; check its permissions, or choose a folder you can write to"
+    assert (
+        _error_line(r.stderr)
+        == f"error: {locked / 'split'}: permission denied; check its permissions, or choose a folder you can write to"
+    )
     assert os.listdir(locked) == []

@@ -26,7 +26,13 @@ def tiny_cfg(tmp_path, demo):
     """A seg_lite config on 10 train / 4 val demo images at 96 px."""
     from studio.core.config.init import init_config
 
-    init_config(demo["train"].annotations, tmp_path / "tiny.yaml", val_ann=demo["val"].annotations, arch="seg_lite", overrides=TINY)
+    init_config(
+        demo["train"].annotations,
+        tmp_path / "tiny.yaml",
+        val_ann=demo["val"].annotations,
+        arch="seg_lite",
+        overrides=TINY,
+    )
     return tmp_path / "tiny.yaml"
 
 
@@ -42,10 +48,37 @@ def test_config_init_writes_a_runnable_config(tmp_path, demo):
     for key in ("arch:", "weights:", "epochs:", "batch_size:", "device:", "time_limit:", "image_size:"):
         assert key in text
     assert load_config(tmp_path / "c.yaml") == cfg
-    assert main(["config", "init", "--train", str(demo["train"].annotations), "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn",
-                 "-o", str(tmp_path / "d.yaml")]) == 0
+    assert (
+        main(
+            [
+                "config",
+                "init",
+                "--train",
+                str(demo["train"].annotations),
+                "--arch",
+                "fasterrcnn_mobilenet_v3_large_320_fpn",
+                "-o",
+                str(tmp_path / "d.yaml"),
+            ]
+        )
+        == 0
+    )
     assert load_config(tmp_path / "d.yaml").model.arch == "fasterrcnn_mobilenet_v3_large_320_fpn"
-    assert main(["config", "init", "--train", str(demo["train"].annotations), "--arch", "fasterrcnn_resnet", "-o", str(tmp_path / "e.yaml")]) == 2
+    assert (
+        main(
+            [
+                "config",
+                "init",
+                "--train",
+                str(demo["train"].annotations),
+                "--arch",
+                "fasterrcnn_resnet",
+                "-o",
+                str(tmp_path / "e.yaml"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "e.yaml").exists()
 
 
@@ -54,7 +87,16 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
     res = api.train(tiny_cfg, work_dir=tmp_path / "run", callbacks=[evs.append])
     assert res.status == "finished" and res.reason == "completed" and res.epochs_done == 2
     run = tmp_path / "run"
-    for name in ("config.yaml", "events.jsonl", "last.pt", "best.pt", "epoch_2.pt", "metrics.json", "pr_curves.png", "confusion_matrix.png"):
+    for name in (
+        "config.yaml",
+        "events.jsonl",
+        "last.pt",
+        "best.pt",
+        "epoch_2.pt",
+        "metrics.json",
+        "pr_curves.png",
+        "confusion_matrix.png",
+    ):
         assert (run / name).is_file(), name
     kinds = [e.kind for e in evs]
     assert kinds[0] is EventKind.STARTED and kinds[-1] is EventKind.FINISHED
@@ -62,7 +104,9 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
     assert len(its) == 2 * its[0].iters_per_epoch and all(e.loss == e.loss for e in its)
     assert {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"} <= set(its[0].losses)
     epochs = _events(EventKind.EPOCH, evs)
-    assert [e.epoch for e in epochs] == [1, 2] and "segm_mAP" in epochs[0].metrics and "bbox_mAP_50" in epochs[0].metrics
+    assert (
+        [e.epoch for e in epochs] == [1, 2] and "segm_mAP" in epochs[0].metrics and "bbox_mAP_50" in epochs[0].metrics
+    )
     assert epochs[0].per_class_ap["segm"].shape == (4,)
     # the log replays the same epochs
     logged = _events(EventKind.EPOCH, list(read_events(run)))
@@ -72,7 +116,16 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
     assert ck.classes.names == ("circle", "square", "star", "triangle") or len(ck.classes.names) == 4
     assert ck.config["model"]["arch"] == "seg_lite" and ck.data["finished"] is True
     metrics = json.loads((run / "metrics.json").read_text())
-    for k in ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l", "segm_mAP", "segm_mAP_l"):
+    for k in (
+        "bbox_mAP",
+        "bbox_mAP_50",
+        "bbox_mAP_75",
+        "bbox_mAP_s",
+        "bbox_mAP_m",
+        "bbox_mAP_l",
+        "segm_mAP",
+        "segm_mAP_l",
+    ):
         assert k in metrics
 
     assert main(["eval", str(run), "--out", str(tmp_path / "ev")]) == 0
@@ -81,8 +134,21 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
     assert "segm_mAP" in out
 
     val_images = sorted(p for p in demo_val_images(tiny_cfg).iterdir())
-    assert main(["predict", str(run / "best.pt"), str(val_images[0]), str(val_images[1].parent), "--out", str(tmp_path / "pred"),
-                 "--score-thr", "0.0"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run / "best.pt"),
+                str(val_images[0]),
+                str(val_images[1].parent),
+                "--out",
+                str(tmp_path / "pred"),
+                "--score-thr",
+                "0.0",
+            ]
+        )
+        == 0
+    )
     preds = json.loads((tmp_path / "pred" / "predictions.json").read_text())
     assert preds, "a briefly trained model with threshold 0 predicts something"
     from PIL import Image
@@ -94,7 +160,9 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
         x, y, bw, bh = p["bbox"]
         assert -0.01 <= x <= x + bw <= w + 0.01 and -0.01 <= y <= y + bh <= h + 0.01  # original pixels
         assert isinstance(p["segmentation"]["counts"], str) and p["segmentation"]["size"] == [h, w]
-    drawn = sorted(q.name for q in (tmp_path / "pred").glob("*.png")) + sorted(q.name for q in (tmp_path / "pred").glob("*.jpg"))
+    drawn = sorted(q.name for q in (tmp_path / "pred").glob("*.png")) + sorted(
+        q.name for q in (tmp_path / "pred").glob("*.jpg")
+    )
     assert len(drawn) == len(val_images) + 1  # the first image twice (file and folder), numbered, not overwritten
 
     # eval on a set whose classes do not match the checkpoint: refused, naming the difference
@@ -103,7 +171,12 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
     ds = Dataset.load(load_config(tiny_cfg).data.val.ann)
     ds.categories[-1]["name"] = "hexagon"
     ds.save(tmp_path / "other.json")
-    assert main(["eval", str(run / "best.pt"), "--ann", str(tmp_path / "other.json"), "--images", str(val_images[0].parent)]) == 2
+    assert (
+        main(
+            ["eval", str(run / "best.pt"), "--ann", str(tmp_path / "other.json"), "--images", str(val_images[0].parent)]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "classes do not match the checkpoint" in err and "hexagon" in err and "other.json" in err
 
@@ -178,8 +251,21 @@ def test_bad_inputs_fail_clearly_and_write_nothing(tiny_cfg, tmp_path, demo, cap
     ds = Dataset.load(demo["val"].annotations)
     ds.categories[0]["name"] = "blob"
     ds.save(tmp_path / "val_other.json")
-    assert main(["train", str(tiny_cfg), "--set", f"data.val.ann={tmp_path / 'val_other.json'}",
-                 "--set", f"data.val.images={demo['val'].images}", "--work-dir", str(tmp_path / "r2")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(tiny_cfg),
+                "--set",
+                f"data.val.ann={tmp_path / 'val_other.json'}",
+                "--set",
+                f"data.val.images={demo['val'].images}",
+                "--work-dir",
+                str(tmp_path / "r2"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "val classes differ from train classes" in err and "blob" in err
     assert not (tmp_path / "r2").exists()
@@ -187,7 +273,9 @@ def test_bad_inputs_fail_clearly_and_write_nothing(tiny_cfg, tmp_path, demo, cap
 
 def test_ddp_on_two_cpu_processes_trains_and_evaluates(tiny_cfg, tmp_path):
     evs = []
-    res = api.train(tiny_cfg, overrides=["train.epochs=1"], work_dir=tmp_path / "ddp", devices=2, callbacks=[evs.append])
+    res = api.train(
+        tiny_cfg, overrides=["train.epochs=1"], work_dir=tmp_path / "ddp", devices=2, callbacks=[evs.append]
+    )
     assert res.status == "finished" and res.epochs_done == 1
     started = _events(EventKind.STARTED, evs)
     assert len(started) == 1 and started[0].world_size == 2  # only rank 0 reports
@@ -201,7 +289,12 @@ def test_ddp_on_two_cpu_processes_trains_and_evaluates(tiny_cfg, tmp_path):
 
 def test_time_limit_stops_cleanly_with_an_evaluated_checkpoint(tiny_cfg, tmp_path):
     evs = []
-    res = api.train(tiny_cfg, overrides=["train.time_limit=0.001", "train.epochs=50"], work_dir=tmp_path / "t", callbacks=[evs.append])
+    res = api.train(
+        tiny_cfg,
+        overrides=["train.time_limit=0.001", "train.epochs=50"],
+        work_dir=tmp_path / "t",
+        callbacks=[evs.append],
+    )
     assert res.reason == "time_limit" and res.epochs_done == 1
     assert len(_events(EventKind.ITERATION, evs)) == 1
     assert "segm_mAP" in _events(EventKind.EPOCH, evs)[0].metrics
@@ -224,7 +317,9 @@ def test_early_stopping_follows_the_val_metric(tiny_cfg, tmp_path, monkeypatch):
     scores = {1: 0.3, 2: 0.5, 3: 0.4, 4: 0.45, 5: 0.9}
     monkeypatch.setattr(Trainer, "evaluate", lambda self, epoch: FakeEval(scores[epoch]))
     evs = []
-    res = api.train(tiny_cfg, overrides=["train.epochs=5", "train.patience=2"], work_dir=tmp_path / "es", callbacks=[evs.append])
+    res = api.train(
+        tiny_cfg, overrides=["train.epochs=5", "train.patience=2"], work_dir=tmp_path / "es", callbacks=[evs.append]
+    )
     assert res.reason == "early_stopping" and res.epochs_done == 4
     assert res.best_epoch == 2 and res.best_metric == 0.5
     assert [e.is_best for e in _events(EventKind.EPOCH, evs)] == [True, True, False, False]
@@ -239,8 +334,20 @@ def test_offline_pretrained_weights_fail_before_training(tiny_cfg, tmp_path, cap
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    code = main(["train", str(tiny_cfg), "--set", "model.arch=fasterrcnn_mobilenet_v3_large_320_fpn", "--set", "model.weights=DEFAULT",
-                 "--set", "data.image_size=128", "--work-dir", str(tmp_path / "w")])
+    code = main(
+        [
+            "train",
+            str(tiny_cfg),
+            "--set",
+            "model.arch=fasterrcnn_mobilenet_v3_large_320_fpn",
+            "--set",
+            "model.weights=DEFAULT",
+            "--set",
+            "data.image_size=128",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "model.weights" in err
     assert "fasterrcnn_mobilenet_v3_large_320_fpn" in err and str(tmp_path / "hub" / "checkpoints") in err
@@ -272,7 +379,11 @@ def test_other_architectures_train_evaluate_and_predict(arch, tiny_cfg, tmp_path
 
     spec = get_arch(arch)
     size = max(96, spec.min_size)
-    res = api.train(tiny_cfg, overrides=[f"model.arch={arch}", "train.epochs=1", f"data.image_size={size}"], work_dir=tmp_path / arch)
+    res = api.train(
+        tiny_cfg,
+        overrides=[f"model.arch={arch}", "train.epochs=1", f"data.image_size={size}"],
+        work_dir=tmp_path / arch,
+    )
     assert res.status == "finished"
     assert ("segm_mAP" in res.metrics) == (spec.task == "segment") and "bbox_mAP" in res.metrics
     s = api.predict(tmp_path / arch, [demo["val"].images], tmp_path / "pred", score_threshold=0.0)

@@ -30,9 +30,16 @@ FULL = "no space left on the disk; free some space, or choose a folder on anothe
 def cfg(tmp_path, demo):
     from studio.core.config.init import init_config
 
-    init_config(demo["train"].annotations, tmp_path / "tiny.yaml", val_ann=demo["val"].annotations, arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0},
-                           "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
+    init_config(
+        demo["train"].annotations,
+        tmp_path / "tiny.yaml",
+        val_ann=demo["val"].annotations,
+        arch="det_lite",
+        overrides={
+            "data": {"image_size": 64, "workers": 0},
+            "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 2},
+        },
+    )
     return tmp_path / "tiny.yaml"
 
 
@@ -46,8 +53,9 @@ def foreign_pid():
 
 def _lock(run_dir, pid, started=None):
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / LOCK_NAME).write_bytes(orjson.dumps({"pid": pid, "host": socket.gethostname(),
-                                                    "started": started or time.time(), "purpose": "other"}))
+    (run_dir / LOCK_NAME).write_bytes(
+        orjson.dumps({"pid": pid, "host": socket.gethostname(), "started": started or time.time(), "purpose": "other"})
+    )
 
 
 def _snapshot(folder):
@@ -69,8 +77,10 @@ def test_a_new_run_never_replaces_one(cfg, tmp_path, capsys, monkeypatch):
     # an explicit --work-dir that holds it: refused, naming the folder and the way out; nothing touched
     assert main(["train", str(cfg), "--work-dir", str(run)]) == 2
     err = capsys.readouterr().err
-    assert err == (f"error: {run}: already holds a run (events.jsonl, last.pt, best.pt, config.yaml); "
-                   "continue it with --resume, or choose another --work-dir\n")
+    assert err == (
+        f"error: {run}: already holds a run (events.jsonl, last.pt, best.pt, config.yaml); "
+        "continue it with --resume, or choose another --work-dir\n"
+    )
     assert _snapshot(run) == before
     # without --work-dir: a fresh runs/tiny-2
     monkeypatch.chdir(tmp_path)

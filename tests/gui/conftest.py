@@ -74,23 +74,63 @@ def mixed(tmp_path):
     mask[100:140, 20:60] = 1
     coco = {
         "images": [
-            {"id": 1, "file_name": "a.jpg", "width": 200, "height": 150,
-             "ignore_regions": [[150, 10, 190, 10, 190, 50, 150, 50]]},
+            {
+                "id": 1,
+                "file_name": "a.jpg",
+                "width": 200,
+                "height": 150,
+                "ignore_regions": [[150, 10, 190, 10, 190, 50, 150, 50]],
+            },
             {"id": 2, "file_name": "b.jpg", "width": 100, "height": 80},
             {"id": 3, "file_name": "c.jpg", "width": 120, "height": 90},
         ],
         "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "bird"}],
         "annotations": [
-            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [10, 10, 90, 40], "area": 1200.0, "iscrowd": 0,
-             "segmentation": [[10, 10, 40, 10, 40, 50, 10, 50], [60, 10, 100, 10, 100, 30, 60, 30]]},
-            {"id": 11, "image_id": 1, "category_id": 2, "bbox": [20, 100, 40, 40], "area": 1600.0, "iscrowd": 1,
-             "segmentation": mask_to_rle(mask)},
-            {"id": 12, "image_id": 1, "category_id": 1, "bbox": [110, 60, 30, 30], "area": 900.0, "iscrowd": 0,
-             "segmentation": []},
-            {"id": 14, "image_id": 1, "category_id": 2, "bbox": [50, 36, 8, 8], "area": 64.0, "iscrowd": 0,
-             "segmentation": [[50, 36, 58, 36, 58, 44, 50, 44]]},
-            {"id": 13, "image_id": 2, "category_id": 2, "bbox": [5, 5, 20, 20], "area": 400.0, "iscrowd": 0,
-             "segmentation": [[5, 5, 25, 5, 25, 25, 5, 25]]},
+            {
+                "id": 10,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [10, 10, 90, 40],
+                "area": 1200.0,
+                "iscrowd": 0,
+                "segmentation": [[10, 10, 40, 10, 40, 50, 10, 50], [60, 10, 100, 10, 100, 30, 60, 30]],
+            },
+            {
+                "id": 11,
+                "image_id": 1,
+                "category_id": 2,
+                "bbox": [20, 100, 40, 40],
+                "area": 1600.0,
+                "iscrowd": 1,
+                "segmentation": mask_to_rle(mask),
+            },
+            {
+                "id": 12,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [110, 60, 30, 30],
+                "area": 900.0,
+                "iscrowd": 0,
+                "segmentation": [],
+            },
+            {
+                "id": 14,
+                "image_id": 1,
+                "category_id": 2,
+                "bbox": [50, 36, 8, 8],
+                "area": 64.0,
+                "iscrowd": 0,
+                "segmentation": [[50, 36, 58, 36, 58, 44, 50, 44]],
+            },
+            {
+                "id": 13,
+                "image_id": 2,
+                "category_id": 2,
+                "bbox": [5, 5, 20, 20],
+                "area": 400.0,
+                "iscrowd": 0,
+                "segmentation": [[5, 5, 25, 5, 25, 25, 5, 25]],
+            },
         ],
     }
     ann = tmp_path / "mixed" / "annotations.json"
@@ -137,4 +177,3 @@ def jobs():
     j = Jobs()
     yield j
     j.shutdown()
-

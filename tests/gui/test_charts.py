@@ -16,7 +16,11 @@ def _history(n: int, terms=("loss_a", "loss_b")) -> RunHistory:
     h.add(RunStarted("r", "seg_lite", "segm", ("x", "y"), 0, 2, n, 2, "cpu", 1, False, "segm_mAP"))
     for g in range(1, n + 1):
         h._add(IterationEnd(1, g, g, n, {t: 1.0 / g for t in terms}, 2.0 / g, 0.01, 5.0, g, 0.0))
-    h.add(EpochEnd(1, 2, {}, {"segm_mAP": 0.3, "bbox_mAP": 0.4}, {"segm": np.array([0.2, 0.4])}, 0.3, 0.3, 1, True, 1.0, 1.0))
+    h.add(
+        EpochEnd(
+            1, 2, {}, {"segm_mAP": 0.3, "bbox_mAP": 0.4}, {"segm": np.array([0.2, 0.4])}, 0.3, 0.3, 1, True, 1.0, 1.0
+        )
+    )
     return h
 
 
@@ -75,11 +79,36 @@ def test_a_live_redraw_sets_only_what_changed_and_never_re_lays_out_the_plots(qt
     geometry = [vb.sceneBoundingRect() for vb in boxes]
     h.add(RunStarted("r", "seg_lite", "segm", ("x", "y"), 0, 3, 100, 2, "cpu", 1, False, "segm_mAP"))
     for g in range(1, 301):
-        h.add(IterationEnd((g - 1) // 100 + 1, (g - 1) % 100 + 1, g, 100, {"loss_a": 1.0 / g, "loss_b": 10.0 ** (g % 7)},
-                           1.0 / g, 1e-4 * g, 5.0, g, 0.0))
+        h.add(
+            IterationEnd(
+                (g - 1) // 100 + 1,
+                (g - 1) % 100 + 1,
+                g,
+                100,
+                {"loss_a": 1.0 / g, "loss_b": 10.0 ** (g % 7)},
+                1.0 / g,
+                1e-4 * g,
+                5.0,
+                g,
+                0.0,
+            )
+        )
         if g % 100 == 0:
-            h.add(EpochEnd(g // 100, 3, {}, {"segm_mAP": 0.1 * g / 100, "segm_mAP_50": 0.2}, {"segm": np.array([0.2, 0.4])},
-                           0.3, 0.3, 1, True, 1.0, 1.0))
+            h.add(
+                EpochEnd(
+                    g // 100,
+                    3,
+                    {},
+                    {"segm_mAP": 0.1 * g / 100, "segm_mAP_50": 0.2},
+                    {"segm": np.array([0.2, 0.4])},
+                    0.3,
+                    0.3,
+                    1,
+                    True,
+                    1.0,
+                    1.0,
+                )
+            )
         if g % 20 == 0:
             c.refresh()
             c.view.viewport().repaint()  # tick labels are laid out while painting

@@ -21,8 +21,12 @@ def workspace(tmp_path, demo_master) -> Workspace:
     ws = Workspace.create(tmp_path / "ws", "Test")
     data = ws.folder("datasets") / "demo"
     shutil.copytree(demo_master, data)
-    init_config(data / "annotations" / "train.json", ws.folder("configs") / "demo.yaml",
-                val_ann=data / "annotations" / "val.json", overrides={"train": {"device": "cpu"}})
+    init_config(
+        data / "annotations" / "train.json",
+        ws.folder("configs") / "demo.yaml",
+        val_ann=data / "annotations" / "val.json",
+        overrides={"train": {"device": "cpu"}},
+    )
     return ws
 
 

@@ -137,12 +137,20 @@ def test_click_on_a_shape_selects_it_and_wheel_zooms(qtbot, make_window, small_d
     at = view.viewport().rect().center() + QPoint(90, 40)
     for _ in range(3):
         before = view.mapToScene(at)
-        wheel = QWheelEvent(QPointF(at), QPointF(view.viewport().mapToGlobal(at)), QPoint(), QPoint(0, 120),
-                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        wheel = QWheelEvent(
+            QPointF(at),
+            QPointF(view.viewport().mapToGlobal(at)),
+            QPoint(),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
         QApplication.sendEvent(view.viewport(), wheel)
         after = view.mapToScene(at)
         assert abs(after.x() - before.x()) < 1.5 and abs(after.y() - before.y()) < 1.5
-    assert view.zoom() == pytest.approx(z0 * 2 * 1.25 ** 3)
+    assert view.zoom() == pytest.approx(z0 * 2 * 1.25**3)
     assert page.viewer.zoom_label.text() == f"{view.zoom() * 100:.0f}%"
 
 

@@ -25,8 +25,13 @@ def workspace(tmp_path, demo, checkpoint_factory):
     ck = checkpoint_factory("det_lite", 64)
     shutil.copy(ck, run / "best.pt")
     shutil.copy(ck, run / "last.pt")
-    init_config(demo["train"].annotations, run / "config.yaml", val_ann=demo["val"].annotations, arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}})
+    init_config(
+        demo["train"].annotations,
+        run / "config.yaml",
+        val_ann=demo["val"].annotations,
+        arch="det_lite",
+        overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}},
+    )
     return ws
 
 

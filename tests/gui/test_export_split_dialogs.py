@@ -127,8 +127,10 @@ def test_split_preview_adds_up_and_matches_the_written_files(qtbot, jobs, train,
     d.show()
     d.set_ratios(0.6, 0.2, 0.2)
     d.seed.setValue(3)
-    qtbot.waitUntil(lambda: d.preview is not None and d.preview.names == ["train", "val", "test"]
-                    and not d.preview_job.running, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: d.preview is not None and d.preview.names == ["train", "val", "test"] and not d.preview_job.running,
+        timeout=20_000,
+    )
     counts = d.counts()
     assert counts["Images"][-1] == len(coco.images) == sum(counts["Images"][:-1])
     assert counts["Annotations"][-1] == len(coco.annotations) == sum(counts["Annotations"][:-1])

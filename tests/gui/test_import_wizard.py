@@ -184,8 +184,9 @@ def test_dropped_yolo_folder_offers_its_splits(qtbot, make_wizard, demo, tmp_pat
     page = w.source_page
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(yolo))])
-    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     page.dropEvent(drop)
     assert page.source.path() == yolo
     _detected(qtbot, w)

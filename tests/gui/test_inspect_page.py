@@ -29,8 +29,14 @@ def workspace(tmp_path, demo, checkpoint_factory):
     val = tmp_path / "val.json"  # a private copy: accepting predictions writes into it
     ds = Dataset.load(demo["val"].annotations)
     ds.save(val)
-    init_config(demo["train"].annotations, run / "config.yaml", val_ann=val, val_images=demo["val"].images, arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}})
+    init_config(
+        demo["train"].annotations,
+        run / "config.yaml",
+        val_ann=val,
+        val_images=demo["val"].images,
+        arch="det_lite",
+        overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}},
+    )
     return ws
 
 
@@ -135,7 +141,9 @@ def test_accepting_a_prediction(page, qtbot, workspace, tmp_path):
     assert len(after.anns_for_image(iid)) == before + 1
     new = after.anns_for_image(iid)[-1]
     assert new["category_id"] == cat and new["bbox"] == pytest.approx(shape)
-    qtbot.waitUntil(lambda: pp.matching is not None and pp.matching.matches[iid].status_of(det) == "TP", timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: pp.matching is not None and pp.matching.matches[iid].status_of(det) == "TP", timeout=TIMEOUT
+    )
 
 
 def test_feature_maps_of_a_shortcut_layer(page, qtbot, tmp_path):

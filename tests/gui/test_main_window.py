@@ -116,8 +116,9 @@ def test_detect_device_names_the_gpu_or_cpu(monkeypatch):
 
     def fake_torch(cuda: bool, n: int = 1):
         props = types.SimpleNamespace(name="NVIDIA H100 80GB HBM3", total_memory=80 * 2**30)
-        cuda_mod = types.SimpleNamespace(is_available=lambda: cuda, device_count=lambda: n,
-                                         get_device_properties=lambda i: props)
+        cuda_mod = types.SimpleNamespace(
+            is_available=lambda: cuda, device_count=lambda: n, get_device_properties=lambda i: props
+        )
         mps = types.SimpleNamespace(is_available=lambda: False)
         return types.SimpleNamespace(cuda=cuda_mod, backends=types.SimpleNamespace(mps=mps))
 
@@ -180,7 +181,9 @@ def test_device_is_detected_in_a_child_process_once(monkeypatch):
     assert first == "CPU" or "GiB" in first or first == "Apple MPS"
     assert device.detect_device_in_subprocess() == first and len(runs) == 1
     device._cache.clear()
-    monkeypatch.setattr(device.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 1, "", "ImportError: no torch"))
+    monkeypatch.setattr(
+        device.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 1, "", "ImportError: no torch")
+    )
     assert device.detect_device_in_subprocess() == "CPU (device detection failed: ImportError: no torch)"
     device._cache.clear()
 

@@ -21,7 +21,8 @@ def plugin_places(tmp_path):
     (more / "boom_panel").mkdir()
     (more / "boom_panel" / "studio-plugin.toml").write_text(
         'name = "boom"\nversion = "0.1"\ndescription = "a panel that fails"\n'
-        '[[panels]]\nname = "boom"\ntitle = "Boom"\nobject = ".panel:make"\n')
+        '[[panels]]\nname = "boom"\ntitle = "Boom"\nobject = ".panel:make"\n'
+    )
     (more / "boom_panel" / "panel.py").write_text("def make(context):\n    raise RuntimeError('no widget today')\n")
     plugins.configure([PLUGINS_DIR, more], repo=False, user=False, entry_points=False, env_paths=False)
     yield more
@@ -45,7 +46,9 @@ def test_plugins_dialog_panel_and_start_report(qtbot, make_window, small_demo, p
     assert dock.isVisible()
     qtbot.waitUntil(lambda: panel.summary.text().startswith("8 images"), timeout=5_000)
     assert panel.table.rowCount() == len(w.data_page.loaded.dataset.categories)
-    assert sum(int(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())) == len(w.data_page.loaded.dataset.annotations)
+    assert sum(int(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())) == len(
+        w.data_page.loaded.dataset.annotations
+    )
     # the broken ones: in the log and the status bar, and the window is up anyway
     boom = reg.find("panels", "boom")
     assert boom.state == "failed" and "building the panel failed: RuntimeError: no widget today" in boom.error
@@ -63,7 +66,11 @@ def test_plugins_dialog_panel_and_start_report(qtbot, make_window, small_demo, p
     d = w._plugins_dialog
     qtbot.waitUntil(d.isVisible, timeout=5_000)
     tops = [d.tree.topLevelItem(i) for i in range(d.tree.topLevelItemCount())]
-    assert len(tops) == 8 and d.header.text().startswith("8 plugins: ") and d.header.text().endswith("1 with errors, 1 broken")
+    assert (
+        len(tops) == 8
+        and d.header.text().startswith("8 plugins: ")
+        and d.header.text().endswith("1 with errors, 1 broken")
+    )
     by = {t.text(0).split()[0]: t for t in tops}
     assert by["bad_toml"].text(2) == "broken" and by["bad_toml"].child(0).text(0).startswith("error: ")
     assert "broken TOML" in by["bad_toml"].child(0).text(0)
@@ -76,7 +83,9 @@ def test_plugins_dialog_panel_and_start_report(qtbot, make_window, small_demo, p
     # Check all imports everything in a worker: every repository plugin loads
     d.check_button.click()
     qtbot.waitUntil(lambda: d.check_button.isEnabled(), timeout=60_000)
-    tops = {d.tree.topLevelItem(i).text(0).split()[0]: d.tree.topLevelItem(i) for i in range(d.tree.topLevelItemCount())}
+    tops = {
+        d.tree.topLevelItem(i).text(0).split()[0]: d.tree.topLevelItem(i) for i in range(d.tree.topLevelItemCount())
+    }
     for name in ("cvat", "fcos-mobilenet", "augment-extras", "cam-extras", "torch-weights", "dataset-summary"):
         assert tops[name].text(2) == "loaded", name
     assert d.header.text() == "8 plugins: 6 loaded, 1 with errors, 1 broken"
@@ -105,8 +114,13 @@ def test_export_page_offers_and_runs_a_plugin_format(qtbot, jobs, tmp_path, demo
     run = ws.folder("runs") / "tiny-1"
     run.mkdir()
     shutil.copy(checkpoint_factory("det_lite", 64), run / "best.pt")
-    init_config(demo["train"].annotations, run / "config.yaml", val_ann=demo["val"].annotations, arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}})
+    init_config(
+        demo["train"].annotations,
+        run / "config.yaml",
+        val_ann=demo["val"].annotations,
+        arch="det_lite",
+        overrides={"data": {"image_size": 64, "workers": 0}, "train": {"device": "cpu"}},
+    )
     page = ExportPage(jobs)
     qtbot.addWidget(page)
     page.latency_runs = 2
@@ -131,7 +145,9 @@ def test_export_page_offers_and_runs_a_plugin_format(qtbot, jobs, tmp_path, demo
     page.stop_and_wait()
 
 
-def test_config_page_types_plugin_augmentations_and_preflight_checks_them(qtbot, jobs, tmp_path, demo_master, repo_plugins):
+def test_config_page_types_plugin_augmentations_and_preflight_checks_them(
+    qtbot, jobs, tmp_path, demo_master, repo_plugins
+):
     import shutil
 
     import yaml
@@ -143,8 +159,13 @@ def test_config_page_types_plugin_augmentations_and_preflight_checks_them(qtbot,
     ws = Workspace.create(tmp_path / "ws", "Test")
     data = ws.folder("datasets") / "demo"
     shutil.copytree(demo_master, data)
-    init_config(data / "annotations" / "train.json", ws.folder("configs") / "demo.yaml", arch="fcos_mobilenet_v3",
-                val_ann=data / "annotations" / "val.json", overrides={"train": {"device": "cpu"}})
+    init_config(
+        data / "annotations" / "train.json",
+        ws.folder("configs") / "demo.yaml",
+        arch="fcos_mobilenet_v3",
+        val_ann=data / "annotations" / "val.json",
+        overrides={"train": {"device": "cpu"}},
+    )
     page = ConfigPage(jobs)
     page.preflight_timer.setInterval(50)
     page.yaml.timer.setInterval(50)
@@ -153,7 +174,9 @@ def test_config_page_types_plugin_augmentations_and_preflight_checks_them(qtbot,
     page.set_workspace(ws)
 
     def settle():
-        qtbot.waitUntil(lambda: page.form_ready() and not page.yaml.timer.isActive() and not page.busy(), timeout=60_000)
+        qtbot.waitUntil(
+            lambda: page.form_ready() and not page.yaml.timer.isActive() and not page.busy(), timeout=60_000
+        )
 
     settle()
     assert page.form.text_of("model.arch") == "fcos_mobilenet_v3"  # the plugin's architecture, from the zoo
@@ -161,10 +184,14 @@ def test_config_page_types_plugin_augmentations_and_preflight_checks_them(qtbot,
     line = page.form.editor("data.augment.extra")
     line.setFocus()
     qtbot.keyClicks(line, "[{name: cutout, p: 0.5, params: {holes: 0}}]")
-    assert yaml.safe_load(page.yaml.text())["data"]["augment"]["extra"] == [{"name": "cutout", "p": 0.5, "params": {"holes": 0}}]
+    assert yaml.safe_load(page.yaml.text())["data"]["augment"]["extra"] == [
+        {"name": "cutout", "p": 0.5, "params": {"holes": 0}}
+    ]
     settle()
     errors = [(item, msg) for level, item, msg in page.preflight_view.rows() if level == "error"]
-    assert errors == [("data.augment.extra[0].params", "augmentation 'cutout': holes must be at least 1, got 0")], errors
+    assert errors == [("data.augment.extra[0].params", "augmentation 'cutout': holes must be at least 1, got 0")], (
+        errors
+    )
     assert not page.start_button.isEnabled()
     line.selectAll()
     qtbot.keyClicks(line, "[{name: cutout, p: 0.5, params: {holes: 2}}]")

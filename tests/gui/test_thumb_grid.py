@@ -78,7 +78,10 @@ def test_placeholders_first_then_thumbnails(qtbot, demo_grid):
     before = _pixel(grid, _tile_center(grid, 0))
     assert abs(before.red() - before.green()) < 8 and abs(before.green() - before.blue()) < 12  # a grey tile
     gate.set()
-    qtbot.waitUntil(lambda: all(grid.loader.pixmap(grid.path_of(grid.model().index(r, 0))) is not None for r in visible), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: all(grid.loader.pixmap(grid.path_of(grid.model().index(r, 0))) is not None for r in visible),
+        timeout=10_000,
+    )
     after = _pixel(grid, _tile_center(grid, 0))
     assert after != before
     thumb = grid.loader.pixmap(path0).toImage()
@@ -98,7 +101,11 @@ def test_filters_are_shared_with_the_list(qtbot, demo_grid):
     cat = loaded.class_stats[0]
     panel.set_class_filter(cat.category_id)
     ids = {grid.model().index(r, 0).data(IMAGE_ID_ROLE) for r in range(grid.model().rowCount())}
-    assert ids == {s.image_id for s in loaded.images if cat.category_id in s.category_ids} == set(panel.visible_image_ids())
+    assert (
+        ids
+        == {s.image_id for s in loaded.images if cat.category_id in s.category_ids}
+        == set(panel.visible_image_ids())
+    )
     panel.set_class_filter(None)
     panel.unannotated_box.setChecked(True)
     assert grid.model().rowCount() == sum(1 for s in loaded.images if s.num_annotations == 0)
@@ -149,6 +156,7 @@ def test_only_visible_rows_are_requested_and_scrolled_away_rows_are_skipped(qtbo
         first_screen = grid.visible_rows()
         assert 0 < len(first_screen) < 40
         assert grid.loader.started <= grid.loader.pool.maxThreadCount()  # the rest waits in the queue
+
         def at_bottom():  # the batched layout may still be growing the scroll range
             grid.scrollToBottom()
             return grid.visible_rows()[-1:] == [1999]
@@ -162,7 +170,9 @@ def test_only_visible_rows_are_requested_and_scrolled_away_rows_are_skipped(qtbo
         assert {r for r in grid.visible_rows()} <= asked
         top_only = set(first_screen) - set(grid.visible_rows())
         assert len(asked & top_only) <= grid.loader.pool.maxThreadCount()  # only those already in flight
-        assert all("not found" in grid.loader.error(grid.path_of(grid.model().index(r, 0))) for r in grid.visible_rows())
+        assert all(
+            "not found" in grid.loader.error(grid.path_of(grid.model().index(r, 0))) for r in grid.visible_rows()
+        )
     finally:
         gate.set()
         grid.shutdown()

@@ -19,9 +19,16 @@ def workspace(tmp_path, demo):
     from studio.core.workspace import Workspace
 
     ws = Workspace.create(tmp_path / "ws", "t")
-    init_config(demo["train"].annotations, ws.folder("configs") / "tiny.yaml", val_ann=demo["val"].annotations, arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0},
-                           "train": {"epochs": 2, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
+    init_config(
+        demo["train"].annotations,
+        ws.folder("configs") / "tiny.yaml",
+        val_ann=demo["val"].annotations,
+        arch="det_lite",
+        overrides={
+            "data": {"image_size": 64, "workers": 0},
+            "train": {"epochs": 2, "batch_size": 2, "device": "cpu", "warmup_iters": 2},
+        },
+    )
     return ws
 
 
@@ -47,7 +54,10 @@ def _wait_idle(qtbot, p, timeout=300_000):
 
 
 def _select(qtbot, p, run_dir: Path):
-    qtbot.waitUntil(lambda: p.runs.summary_of(run_dir) is not None and p.runs.summary_of(run_dir).status != "running", timeout=20_000)
+    qtbot.waitUntil(
+        lambda: p.runs.summary_of(run_dir) is not None and p.runs.summary_of(run_dir).status != "running",
+        timeout=20_000,
+    )
     p.runs.select_run(run_dir)
 
 
@@ -100,9 +110,15 @@ def test_the_default_model_trains_with_its_loss_terms_charted(qtbot, jobs, tmp_p
     from studio.core.workspace import Workspace
 
     ws = Workspace.create(tmp_path / "ws", "d")
-    cfg = init_config(demo["train"].annotations, ws.folder("configs") / "default.yaml", val_ann=demo["val"].annotations,
-                      overrides={"data": {"image_size": 64, "workers": 0},
-                                 "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "warmup_iters": 2}})
+    cfg = init_config(
+        demo["train"].annotations,
+        ws.folder("configs") / "default.yaml",
+        val_ann=demo["val"].annotations,
+        overrides={
+            "data": {"image_size": 64, "workers": 0},
+            "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "warmup_iters": 2},
+        },
+    )
     assert cfg.model.arch == "seg_fast"
     p = TrainPage(jobs)
     qtbot.addWidget(p)
@@ -128,9 +144,17 @@ def test_a_trainer_exception_shows_its_traceback_and_the_run_stays_resumable(qtb
     val_images = tmp_path / "val_images"
     shutil.copytree(demo["val"].images, val_images)
     cfg = workspace.folder("configs") / "fragile.yaml"
-    init_config(demo["train"].annotations, cfg, val_ann=demo["val"].annotations, val_images=val_images, arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0, "cache": "none"},
-                           "train": {"epochs": 2, "batch_size": 2, "device": "cpu", "warmup_iters": 2}})
+    init_config(
+        demo["train"].annotations,
+        cfg,
+        val_ann=demo["val"].annotations,
+        val_images=val_images,
+        arch="det_lite",
+        overrides={
+            "data": {"image_size": 64, "workers": 0, "cache": "none"},
+            "train": {"epochs": 2, "batch_size": 2, "device": "cpu", "warmup_iters": 2},
+        },
+    )
     page.start(cfg)
     qtbot.waitUntil(lambda: page.live is not None and page.live.last_epoch is not None, timeout=300_000)
     moved = tmp_path / "moved"
@@ -191,7 +215,9 @@ def test_closing_the_window_during_training_asks_then_stops_cleanly(qtbot, tmp_p
     w.train_page.start(workspace.folder("configs") / "tiny.yaml")
     qtbot.waitUntil(lambda: _iters(w.train_page) >= 1, timeout=60_000)
     assert not w.close() and w.train_page.is_training()  # "No": keeps training
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1])
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1]
+    )
     run = w.train_page.live_dir
     t0 = time.monotonic()
     assert w.close()
@@ -244,14 +270,24 @@ def test_a_run_held_by_another_process_is_shown_and_left_alone(qtbot, page, work
         _fake_run(held, finished=False)
         _fake_run(done, finished=True)
         for d in (held, done):  # e.g. `studio train` in a terminal, or a second window
-            (d / LOCK_NAME).write_bytes(orjson.dumps({"pid": other.pid, "host": socket.gethostname(), "started": time.time(),
-                                                      "purpose": "studio train tiny.yaml"}))
+            (d / LOCK_NAME).write_bytes(
+                orjson.dumps(
+                    {
+                        "pid": other.pid,
+                        "host": socket.gethostname(),
+                        "started": time.time(),
+                        "purpose": "studio train tiny.yaml",
+                    }
+                )
+            )
         page.refresh_runs()
         qtbot.waitUntil(lambda: len(page.runs.runs) == 2, timeout=10_000)
         label = f"held by pid {other.pid} ({socket.gethostname()})"
         rows = {page.runs.table.item(r, 0).text(): r for r in range(page.runs.table.rowCount())}
         cell = page.runs.table.item(rows["held"], 5)
-        assert cell.text() == label and f"this run is being trained by another process (pid {other.pid}" in cell.toolTip()
+        assert (
+            cell.text() == label and f"this run is being trained by another process (pid {other.pid}" in cell.toolTip()
+        )
         assert page.runs.table.item(rows["done"], 5).text() == label
 
         warned = []
@@ -260,7 +296,9 @@ def test_a_run_held_by_another_process_is_shown_and_left_alone(qtbot, page, work
         page.runs.select_run(held)
         assert page.resume_button.isEnabled()  # an interrupted run with a last.pt: pressing Resume says why not
         assert not page.resume() and page.state == IDLE and page.worker is None
-        assert warned[-1][0] == "Resume" and f"pid {other.pid}" in warned[-1][1] and str(held / LOCK_NAME) in warned[-1][1]
+        assert (
+            warned[-1][0] == "Resume" and f"pid {other.pid}" in warned[-1][1] and str(held / LOCK_NAME) in warned[-1][1]
+        )
         assert f"error: {held}: this run is being trained by another process" in page.log_view.toPlainText()
         page.runs.select_run(done)
         assert not page.extend(1) and page.state == IDLE and warned[-1][0] == "Extend"
@@ -271,7 +309,9 @@ def test_a_run_held_by_another_process_is_shown_and_left_alone(qtbot, page, work
         other.kill()
         other.wait()
         page.refresh_runs()
-        qtbot.waitUntil(lambda: page.runs.summary_of(held) is not None and page.runs.summary_of(held).holder is None, timeout=10_000)
+        qtbot.waitUntil(
+            lambda: page.runs.summary_of(held) is not None and page.runs.summary_of(held).holder is None, timeout=10_000
+        )
         rows = {page.runs.table.item(r, 0).text(): r for r in range(page.runs.table.rowCount())}
         assert page.runs.table.item(rows["held"], 5).text() == "interrupted"
     finally:

@@ -55,8 +55,9 @@ def test_worker_failure_from_the_os_is_the_cli_message(qtbot):
     with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
         w.start()
     message, _tb = blocker.args
-    assert message == ("/data/exports/a.jpg: no space left on the disk; free some space, or choose a folder on "
-                       "another disk")
+    assert message == (
+        "/data/exports/a.jpg: no space left on the disk; free some space, or choose a folder on another disk"
+    )
 
 
 def test_worker_cancel(qtbot):
@@ -156,6 +157,7 @@ def test_run_connects_result_handlers_before_the_job_can_finish(qtbot):
 
 def _own_nice(progress, cancel):
     import os
+
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
@@ -173,6 +175,7 @@ def test_worker_threads_run_below_the_gui_thread(qtbot, monkeypatch):
     import sys
 
     import pytest
+
     if not sys.platform.startswith("linux"):
         pytest.skip("per-thread nice is Linux only")
     base = os.getpriority(os.PRIO_PROCESS, os.getpid())

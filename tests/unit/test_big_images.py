@@ -97,15 +97,21 @@ def test_upscaled_detections_are_in_the_files_pixels():
     masks = np.zeros((2, 50, 75), bool)
     masks[0, 10:20, 30:40] = True
     masks[1, 45:50, 70:75] = True  # at the bottom-right edge: the partial last block is cropped away
-    d = Detections(np.array([[30, 10, 40, 20], [70, 45, 75, 50]], np.float32), np.array([0.9, 0.4], np.float32),
-                   np.array([1, 2], np.int64), masks)
+    d = Detections(
+        np.array([[30, 10, 40, 20], [70, 45, 75, 50]], np.float32),
+        np.array([0.9, 0.4], np.float32),
+        np.array([1, 2], np.int64),
+        masks,
+    )
     up = d.upscaled(8, 598, 397)
     assert np.allclose(up.boxes, [[240, 80, 320, 160], [560, 360, 598, 397]])  # x 8, clipped to the image
     assert isinstance(up.masks, UpscaledMasks) and up.masks.shape == (2, 397, 598) and len(up.masks) == 2
     m0 = up.masks[0]
     assert m0.shape == (397, 598) and m0.dtype == bool
     ys, xs = np.nonzero(m0)
-    assert abs(xs.min() - 240) <= 4 and abs(xs.max() - 319) <= 4 and abs(ys.min() - 80) <= 4 and abs(ys.max() - 159) <= 4
+    assert (
+        abs(xs.min() - 240) <= 4 and abs(xs.max() - 319) <= 4 and abs(ys.min() - 80) <= 4 and abs(ys.max() - 159) <= 4
+    )
     assert abs(int(m0.sum()) - 80 * 80) < 0.1 * 80 * 80
     assert up.masks[1].shape == (397, 598) and up.masks[1][390, 590]
     kept = up.above(0.5)
@@ -117,7 +123,9 @@ def test_upscaled_detections_are_in_the_files_pixels():
 
 
 # ---------------------------------------------------------------------------------------- studio predict
-def test_predict_decodes_a_big_image_reduced_and_writes_original_pixels(checkpoint_factory, big_jpeg, tmp_path, monkeypatch):
+def test_predict_decodes_a_big_image_reduced_and_writes_original_pixels(
+    checkpoint_factory, big_jpeg, tmp_path, monkeypatch
+):
     from studio.core.inference import predictor
 
     factors = _recording(monkeypatch, predictor)
@@ -179,8 +187,13 @@ class _FakeSegBackend:
         b = x.shape[0]
         boxes = np.zeros((b, 2, 4), np.float32)
         boxes[:, 0] = [8, 8, 24, 16]
-        return {"num_dets": np.ones((b, 1), np.int32), "boxes": boxes, "scores": np.full((b, 2), 0.9, np.float32),
-                "labels": np.ones((b, 2), np.int32), "masks": np.ones((b, 2, 14, 14), np.float32)}
+        return {
+            "num_dets": np.ones((b, 1), np.int32),
+            "boxes": boxes,
+            "scores": np.full((b, 2), 0.9, np.float32),
+            "labels": np.ones((b, 2), np.int32),
+            "masks": np.ones((b, 2, 14, 14), np.float32),
+        }
 
 
 def test_infer_decodes_a_big_image_reduced_and_writes_original_pixels(big_jpeg, tmp_path, monkeypatch):
@@ -188,8 +201,14 @@ def test_infer_decodes_a_big_image_reduced_and_writes_original_pixels(big_jpeg, 
     from studio.core.export.jobs import infer_images
     from studio.core.export.runtime import ExportedModel, ModelInfo
 
-    info = ModelInfo("onnx-e2e", "seg_lite", "segment", {"cat_ids": [7], "names": ["thing"]}, 32, False, False, None, 0.05, 2, 14)
-    monkeypatch.setattr(runtime, "load_exported", lambda path, device="cpu", score_threshold=None: ExportedModel(_FakeSegBackend(), info))
+    info = ModelInfo(
+        "onnx-e2e", "seg_lite", "segment", {"cat_ids": [7], "names": ["thing"]}, 32, False, False, None, 0.05, 2, 14
+    )
+    monkeypatch.setattr(
+        runtime,
+        "load_exported",
+        lambda path, device="cpu", score_threshold=None: ExportedModel(_FakeSegBackend(), info),
+    )
     factors = _recording(monkeypatch, runtime)
     s = infer_images(tmp_path / "model.onnx", [big_jpeg], tmp_path / "out")
     assert factors == [8]
@@ -207,7 +226,15 @@ def test_infer_decodes_a_big_image_reduced_and_writes_original_pixels(big_jpeg, 
 # ---------------------------------------------------------------------------------------- --score-thr
 def test_check_score_threshold():
     assert check_score_threshold(None) is None and check_score_threshold(0) == 0.0 and check_score_threshold(1) == 1.0
-    for bad, shown in ((5, "5"), (5.0, "5"), (-0.1, "-0.1"), (float("nan"), "nan"), (float("inf"), "inf"), (True, "True"), ("0.5", "'0.5'")):
+    for bad, shown in (
+        (5, "5"),
+        (5.0, "5"),
+        (-0.1, "-0.1"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (True, "True"),
+        ("0.5", "'0.5'"),
+    ):
         with pytest.raises(StudioError) as e:
             check_score_threshold(bad)
         assert str(e.value) == f"--score-thr must be between 0 and 1, got {shown}"
@@ -215,15 +242,25 @@ def test_check_score_threshold():
         check_score_threshold(2, "--to-coco-thr")
 
 
-@pytest.mark.parametrize("argv_tail, expect", [
-    (["--score-thr", "5"], "--score-thr must be between 0 and 1, got 5"),
-    (["--score-thr", "nan"], "--score-thr must be between 0 and 1, got nan"),
-    (["--score-thr", "-1"], "--score-thr must be between 0 and 1, got -1"),
-    (["--to-coco", "{tmp}/c.json", "--to-coco-thr", "2"], "--to-coco-thr must be between 0 and 1, got 2"),
-])
+@pytest.mark.parametrize(
+    "argv_tail, expect",
+    [
+        (["--score-thr", "5"], "--score-thr must be between 0 and 1, got 5"),
+        (["--score-thr", "nan"], "--score-thr must be between 0 and 1, got nan"),
+        (["--score-thr", "-1"], "--score-thr must be between 0 and 1, got -1"),
+        (["--to-coco", "{tmp}/c.json", "--to-coco-thr", "2"], "--to-coco-thr must be between 0 and 1, got 2"),
+    ],
+)
 def test_predict_score_thr_range(checkpoint_factory, demo, tmp_path, capsys, argv_tail, expect):
     ckpt = checkpoint_factory("det_lite")
-    argv = ["predict", str(ckpt), str(demo["val"].images), "--out", str(tmp_path / "pred"), *[a.format(tmp=tmp_path) for a in argv_tail]]
+    argv = [
+        "predict",
+        str(ckpt),
+        str(demo["val"].images),
+        "--out",
+        str(tmp_path / "pred"),
+        *[a.format(tmp=tmp_path) for a in argv_tail],
+    ]
     assert main(argv) == 2
     out = capsys.readouterr()
     assert f"error: {expect}" in out.err and "Traceback" not in out.err + out.out
@@ -235,7 +272,9 @@ def test_infer_score_thr_range(tmp_path, capsys, value):
     model = tmp_path / "model.onnx"
     model.write_bytes(b"not loaded: the range is checked first")
     _photo(tmp_path / "a.jpg", 64, 48)
-    assert main(["infer", str(model), str(tmp_path / "a.jpg"), "--out", str(tmp_path / "out"), "--score-thr", value]) == 2
+    assert (
+        main(["infer", str(model), str(tmp_path / "a.jpg"), "--out", str(tmp_path / "out"), "--score-thr", value]) == 2
+    )
     out = capsys.readouterr()
     assert f"error: --score-thr must be between 0 and 1, got {value}" in out.err and "Traceback" not in out.err
     assert not (tmp_path / "out").exists()

@@ -36,7 +36,13 @@ def broken(tmp_path):
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 15, 15], "segmentation": [poly]},
             {"id": 2, "image_id": 1, "category_id": 1, "bbox": [5, 5, 15, 15], "segmentation": [[1, 1, 9, 9]]},
-            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "segmentation": [[0, 0, 10, 10, 10, 0, 0, 10]]},
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 10, 10],
+                "segmentation": [[0, 0, 10, 10, 10, 0, 0, 10]],
+            },
             {"id": 4, "image_id": 99, "category_id": 1, "bbox": [0, 0, 10, 10]},
             {"id": 5, "image_id": 1, "category_id": 7, "bbox": [0, 0, 10, 10]},
             {"id": 6, "image_id": 1, "category_id": 1, "bbox": [100, 100, 10, 10]},
@@ -53,10 +59,21 @@ def test_every_kind_found_with_file_and_ids(broken):
     rep = check_dataset(ann, img_dir)
     kinds = rep.by_kind()
     expected = {
-        "missing_image": 1, "unreadable_image": 1, "size_mismatch": 1, "duplicate_image_id": 1,
-        "duplicate_annotation_id": 1, "unknown_image": 1, "unknown_category": 1, "degenerate_polygon": 1,
-        "invalid_bbox": 1, "box_outside_image": 1, "self_intersection": 1, "box_partly_outside": 1,
-        "duplicate_file_name": 1, "empty_category": 1, "unannotated_image": 3,  # per record: ids 2, 4, 4
+        "missing_image": 1,
+        "unreadable_image": 1,
+        "size_mismatch": 1,
+        "duplicate_image_id": 1,
+        "duplicate_annotation_id": 1,
+        "unknown_image": 1,
+        "unknown_category": 1,
+        "degenerate_polygon": 1,
+        "invalid_bbox": 1,
+        "box_outside_image": 1,
+        "self_intersection": 1,
+        "box_partly_outside": 1,
+        "duplicate_file_name": 1,
+        "empty_category": 1,
+        "unannotated_image": 3,  # per record: ids 2, 4, 4
     }
     assert {k: len(v) for k, v in kinds.items()} == expected
     assert list(kinds) == [k for k in KINDS if k in expected]  # report order
@@ -73,8 +90,14 @@ def test_every_kind_found_with_file_and_ids(broken):
 
 
 def test_warnings_only_exit_zero(tmp_path):
-    ann = _write(tmp_path, {"images": [{"id": 1, "file_name": "x.jpg", "width": 10, "height": 10}],
-                            "categories": [{"id": 1, "name": "a"}], "annotations": []})
+    ann = _write(
+        tmp_path,
+        {
+            "images": [{"id": 1, "file_name": "x.jpg", "width": 10, "height": 10}],
+            "categories": [{"id": 1, "name": "a"}],
+            "annotations": [],
+        },
+    )
     rep = check_dataset(ann)  # no images folder: only the JSON is checked
     assert rep.exit_code == 0 and {p.kind for p in rep.problems} == {"empty_category", "unannotated_image"}
 
@@ -84,9 +107,14 @@ def test_deep_check_finds_truncated_jpeg(tmp_path):
     img_dir.mkdir()
     ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
     (img_dir / "t.jpg").write_bytes(buf.tobytes()[: len(buf) // 2])
-    ann = _write(tmp_path, {"images": [{"id": 1, "file_name": "t.jpg", "width": 64, "height": 64}],
-                            "categories": [{"id": 1, "name": "a"}],
-                            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]})
+    ann = _write(
+        tmp_path,
+        {
+            "images": [{"id": 1, "file_name": "t.jpg", "width": 64, "height": 64}],
+            "categories": [{"id": 1, "name": "a"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+        },
+    )
     shallow = check_dataset(ann, img_dir)
     deep = check_dataset(ann, img_dir, deep=True)
     assert "unreadable_image" not in shallow.by_kind()
@@ -139,8 +167,13 @@ def test_cancel_stops_reading_headers_at_once(tmp_path, monkeypatch):
     from studio.core.errors import CancelledError
     from studio.core.jobs import CancelToken
 
-    ds = Dataset.from_dict({"images": [{"id": i, "file_name": f"{i}.jpg", "width": 1, "height": 1} for i in range(1, 2001)],
-                            "annotations": [], "categories": [{"id": 1, "name": "a"}]})
+    ds = Dataset.from_dict(
+        {
+            "images": [{"id": i, "file_name": f"{i}.jpg", "width": 1, "height": 1} for i in range(1, 2001)],
+            "annotations": [],
+            "categories": [{"id": 1, "name": "a"}],
+        }
+    )
     calls = []
     lock = threading.Lock()
     token = CancelToken()

@@ -20,7 +20,9 @@ def cfg_dir(tmp_path):
     (tmp_path / "base.yaml").write_text(BASE)
     sub = tmp_path / "exp"
     sub.mkdir()
-    (sub / "cfg.yaml").write_text("_base_: ../base.yaml\ntrain: {epochs: 24, optimizer: adamw, lr: 0.001}\ndata: {image_size: 320}\n")
+    (sub / "cfg.yaml").write_text(
+        "_base_: ../base.yaml\ntrain: {epochs: 24, optimizer: adamw, lr: 0.001}\ndata: {image_size: 320}\n"
+    )
     return tmp_path
 
 
@@ -34,7 +36,10 @@ def test_base_merged_key_by_key_with_paths_relative_to_their_file(cfg_dir):
 
 
 def test_overrides_parse_yaml_values(cfg_dir):
-    c = load_config(cfg_dir / "exp" / "cfg.yaml", ["train.batch_size=8", "train.time_limit=1.5h", "train.step_milestones=[0.5, 0.9]", "model.weights=DEFAULT"])
+    c = load_config(
+        cfg_dir / "exp" / "cfg.yaml",
+        ["train.batch_size=8", "train.time_limit=1.5h", "train.step_milestones=[0.5, 0.9]", "model.weights=DEFAULT"],
+    )
     assert c.train.batch_size == 8 and c.train.time_limit == 5400.0
     assert c.train.step_milestones == [0.5, 0.9] and c.model.weights == "DEFAULT"
     assert parse_override("a.b=") == (["a", "b"], None)

@@ -70,8 +70,7 @@ def test_every_schema_leaf_has_a_field_with_kind_range_default_and_help(spec):
 def test_arch_choices_come_from_the_zoo_at_call_time(monkeypatch):
     from dataclasses import replace
 
-    from studio.core.models import get_arch, list_archs
-    from studio.core.models import zoo
+    from studio.core.models import get_arch, list_archs, zoo
 
     names = [c.value for c in field_specs().field("model.arch").choices]
     assert sorted(names) == sorted(s.name for s in list_archs())
@@ -134,8 +133,15 @@ train: {lr: abc, epoch: 3, time_limit: soon}
     assert errors["train.epoch"].startswith("unknown key")
     assert errors["train.time_limit"].startswith("time_limit must be seconds"), "no 'Value error, ' prefix"
     assert errors["model.weights"] == "Input should be a valid string"
-    assert set(errors) == {"train.lr", "data.image_size", "data.augment.scale_jitter", "data.augment.hflip",
-                           "train.epoch", "train.time_limit", "model.weights"}
+    assert set(errors) == {
+        "train.lr",
+        "data.image_size",
+        "data.augment.scale_jitter",
+        "data.augment.hflip",
+        "train.epoch",
+        "train.time_limit",
+        "model.weights",
+    }
 
     # a check across fields lands on the key its message names; a missing field on its own path
     _, errors = validate_raw({**VALID, "train": {"device": "cpu", "amp": "fp16"}})
@@ -171,7 +177,11 @@ def test_presets_pick_the_task_and_validate(has_masks):
     accurate = validate(apply_preset(base, "GPU accurate", has_masks))
     assert accurate.model.arch.endswith("_v2") and accurate.train.amp == "fp16" and accurate.train.ema
     assert sizes == sorted(sizes) and epochs[1] < epochs[2], "balanced < accurate"
-    assert base == {**VALID, "data": {"train": {"ann": "t.json"}, "val": {"ann": "v.json"}}, "train": {"device": "auto"}}
+    assert base == {
+        **VALID,
+        "data": {"train": {"ann": "t.json"}, "val": {"ann": "v.json"}},
+        "train": {"device": "auto"},
+    }
     with pytest.raises(StudioError, match="unknown preset"):
         apply_preset(base, "GPU fastest", True)
 
@@ -179,15 +189,22 @@ def test_presets_pick_the_task_and_validate(has_masks):
 # ---------------------------------------------------------------------- diff
 @pytest.fixture
 def based(tmp_path):
-    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
-        "model": {"arch": "seg_lite"},
-        "data": {"train": {"ann": "data/train.json"}, "image_size": 320},
-        "train": {"epochs": 50, "lr": 0.002, "device": "cpu"},
-    }))
+    (tmp_path / "base.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": {"arch": "seg_lite"},
+                "data": {"train": {"ann": "data/train.json"}, "image_size": 320},
+                "train": {"epochs": 50, "lr": 0.002, "device": "cpu"},
+            }
+        )
+    )
     sub = tmp_path / "exp"
     sub.mkdir()
-    own = {"_base_": "../base.yaml", "train": {"epochs": 80, "lr": 0.002, "batch_size": 8},
-           "data": {"val": {"ann": "../data/val.json"}}}
+    own = {
+        "_base_": "../base.yaml",
+        "train": {"epochs": 80, "lr": 0.002, "batch_size": 8},
+        "data": {"val": {"ann": "../data/val.json"}},
+    }
     (sub / "cfg.yaml").write_text(yaml.safe_dump(own))
     return tmp_path, sub / "cfg.yaml", own
 
@@ -210,8 +227,11 @@ def test_diff_against_base_reports_added_changed_same(based):
 
 
 def test_diff_without_base_compares_with_defaults_and_recipe(tmp_path):
-    own = {"model": {"arch": "seg_lite"}, "data": {"train": {"ann": "t.json"}, "image_size": 320},
-           "train": {"epochs": 50, "optimizer": "adamw", "lr": 0.01, "batch_size": 2}}
+    own = {
+        "model": {"arch": "seg_lite"},
+        "data": {"train": {"ann": "t.json"}, "image_size": 320},
+        "train": {"epochs": 50, "optimizer": "adamw", "lr": 0.01, "batch_size": 2},
+    }
     plain = config_diff(own, tmp_path / "c.yaml")
     assert plain.reference == DEFAULTS
     assert "model.arch" not in plain.keys and "data.train.ann" not in plain.keys, "no default to differ from"
@@ -235,9 +255,13 @@ def _cfg(**train) -> Config:
     arch = train.pop("arch", "seg_lite")
     size = train.pop("size", 320)
     weights = train.pop("weights", None)
-    return Config.model_validate({"model": {"arch": arch, "weights": weights},
-                                  "data": {"train": {"ann": "t.json"}, "image_size": size},
-                                  "train": {"device": "auto", **train}})
+    return Config.model_validate(
+        {
+            "model": {"arch": arch, "weights": weights},
+            "data": {"train": {"ann": "t.json"}, "image_size": size},
+            "train": {"device": "auto", **train},
+        }
+    )
 
 
 def test_memory_estimate_grows_with_batch_size_and_architecture():

@@ -43,8 +43,18 @@ def _float_fields(model=Config, prefix="") -> list[str]:
 
 def test_every_float_field_is_found():
     fields = _float_fields()
-    assert {"train.lr", "train.momentum", "train.weight_decay", "train.grad_clip", "train.time_limit", "train.step_gamma",
-            "train.step_milestones", "model.score_threshold", "data.augment.hflip", "data.augment.scale_jitter"} <= set(fields)
+    assert {
+        "train.lr",
+        "train.momentum",
+        "train.weight_decay",
+        "train.grad_clip",
+        "train.time_limit",
+        "train.step_gamma",
+        "train.step_milestones",
+        "model.score_threshold",
+        "data.augment.hflip",
+        "data.augment.scale_jitter",
+    } <= set(fields)
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf", "-inf", ".nan", ".inf"])
@@ -87,8 +97,17 @@ def test_the_messages_name_the_key_and_the_range(cfg):
 
 
 def test_good_values_still_load(cfg):
-    c = load_config(cfg, ["train.lr=0.02", "train.grad_clip=0", "train.grad_clip=null", "train.time_limit=20m",
-                          "train.step_milestones=[0.5, 1]", "model.score_threshold=0"])
+    c = load_config(
+        cfg,
+        [
+            "train.lr=0.02",
+            "train.grad_clip=0",
+            "train.grad_clip=null",
+            "train.time_limit=20m",
+            "train.step_milestones=[0.5, 1]",
+            "model.score_threshold=0",
+        ],
+    )
     assert c.train.lr == 0.02 and c.train.grad_clip is None and c.train.time_limit == 1200
     assert load_config(cfg, ["train.grad_clip=0"]).train.grad_clip == 0
 
@@ -103,9 +122,14 @@ def test_the_form_shows_the_same_message(cfg):
     assert get_path(raw, "train.lr") != get_path(raw, "train.lr")  # nan
 
 
-@pytest.mark.parametrize("override, expect", [("train.lr=nan", "train.lr: must be a finite number > 0 and <= 10, got nan"),
-                                              ("train.lr=-1", "train.lr: Input should be greater than 0"),
-                                              ("model.score_threshold=5", "model.score_threshold")])
+@pytest.mark.parametrize(
+    "override, expect",
+    [
+        ("train.lr=nan", "train.lr: must be a finite number > 0 and <= 10, got nan"),
+        ("train.lr=-1", "train.lr: Input should be greater than 0"),
+        ("model.score_threshold=5", "model.score_threshold"),
+    ],
+)
 def test_config_show_exits_2_with_the_message(cfg, capsys, override, expect):
     code = main(["config", "show", str(cfg), "--set", override])
     out = capsys.readouterr()

@@ -15,7 +15,12 @@ from studio.core.data.classes import ClassMap
 from studio.core.data.dataset import DetectionDataset
 from studio.core.data.mosaic import copy_paste, mosaic4
 from studio.core.data.transforms import (
-    FastColorJitter, Sample, build_train_transforms, color_matrix, masks_to_boxes, masks_to_boxes_np,
+    FastColorJitter,
+    Sample,
+    build_train_transforms,
+    color_matrix,
+    masks_to_boxes,
+    masks_to_boxes_np,
 )
 from studio.core.dataset.model import Dataset
 
@@ -45,7 +50,16 @@ def _shape_sample(seed: int, h=64, w=80, n=3) -> Sample:
     for i in range(n):
         m = np.zeros((h, w), np.uint8)
         if i % 2:
-            cv2.ellipse(m, (int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10))), (int(rng.integers(4, 14)), int(rng.integers(4, 12))), 0, 0, 360, 1, -1)
+            cv2.ellipse(
+                m,
+                (int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10))),
+                (int(rng.integers(4, 14)), int(rng.integers(4, 12))),
+                0,
+                0,
+                360,
+                1,
+                -1,
+            )
         else:
             pts = rng.integers(0, [w, h], size=(3, 2)).astype(np.int32)
             cv2.fillPoly(m, [pts], 1)
@@ -115,8 +129,13 @@ def test_hflip_maps_a_known_box():
 
 def test_tiny_objects_are_dropped_with_their_labels_and_masks():
     sample = _rect_sample(h=64, w=64, rect=(10, 10, 40, 40))
-    sample = Sample(sample.image, np.array([[10, 10, 40, 40], [50, 50, 51, 51]]), [1, 2],
-                    np.stack([sample.masks[0], np.pad(np.ones((1, 1), np.uint8), ((50, 13), (50, 13)))]), 1)
+    sample = Sample(
+        sample.image,
+        np.array([[10, 10, 40, 40], [50, 50, 51, 51]]),
+        [1, 2],
+        np.stack([sample.masks[0], np.pad(np.ones((1, 1), np.uint8), ((50, 13), (50, 13)))]),
+        1,
+    )
     tf = build_train_transforms(AugmentConfig(hflip=0, scale_jitter=(1, 1), photometric=0), 64, True)
     _, target = tf(*sample.to_tv())
     assert target["labels"].tolist() == [1] and target["masks"].shape == (1, 64, 64) and target["boxes"].shape == (1, 4)
@@ -153,7 +172,9 @@ def test_fast_color_jitter_matches_torchvision_step_by_step():
     assert torch.equal(ours((1, 1, 1, 0), [3, 2, 1, 0]), t.int())  # identity factors: unchanged pixels
     # hue turns in the HSV direction: closer to torchvision than the opposite turn
     hue_ref = F.adjust_hue(t, 0.05).int()
-    assert (ours((1, 1, 1, 0.05), [3]) - hue_ref).abs().float().mean() < (ours((1, 1, 1, -0.05), [3]) - hue_ref).abs().float().mean()
+    assert (ours((1, 1, 1, 0.05), [3]) - hue_ref).abs().float().mean() < (
+        ours((1, 1, 1, -0.05), [3]) - hue_ref
+    ).abs().float().mean()
     out = FastColorJitter()(torch.zeros(3, 8, 8, dtype=torch.uint8))  # plain tensors pass untouched
     assert out.dtype == torch.uint8
 
@@ -177,7 +198,9 @@ def test_mosaic_keeps_boxes_masks_and_pixels_consistent():
 
 def test_mosaic_without_masks_clips_boxes_to_the_canvas():
     rng = np.random.default_rng(0)
-    parts = [Sample(np.full((50, 60, 3), 80, np.uint8), [[0, 0, 60, 50], [5, 5, 20, 20]], [1, 2], None, k) for k in range(4)]
+    parts = [
+        Sample(np.full((50, 60, 3), 80, np.uint8), [[0, 0, 60, 50], [5, 5, 20, 20]], [1, 2], None, k) for k in range(4)
+    ]
     out = mosaic4(parts, 64, rng)
     assert out.masks is None and len(out.boxes) >= 4
     assert out.boxes.min() >= 0 and out.boxes.max() <= 64
@@ -223,8 +246,16 @@ def test_dataset_items_with_mosaic_and_copy_paste_stay_aligned(tmp_path: Path):
             polys = [(c.reshape(-1, 2) + 0.5).reshape(-1).tolist() for c in contours if len(c) >= 3]
             if polys:
                 ds.add_annotation(im["id"], cat, segmentation=polys)
-    data = DetectionDataset(ds, tmp_path, ClassMap.from_dataset(ds), size=64, letterbox=False, train=True,
-                            augment=AugmentConfig(mosaic=0.5, copy_paste=0.5, photometric=0.5), with_masks=True)
+    data = DetectionDataset(
+        ds,
+        tmp_path,
+        ClassMap.from_dataset(ds),
+        size=64,
+        letterbox=False,
+        train=True,
+        augment=AugmentConfig(mosaic=0.5, copy_paste=0.5, photometric=0.5),
+        with_masks=True,
+    )
     for seed in range(12):
         image, target = data[(seed % 3, seed)]
         assert image.shape == (3, 64, 64)

@@ -140,8 +140,17 @@ def test_train_items_shapes_types_and_annotation_scaling(tmp_path):
     _write(tmp_path / "big.jpg", img)
     im = ds.add_image("big.jpg", 512, 384)
     ds.add_annotation(im["id"], cat, segmentation=[rect_polygon(100, 80, 300, 240)])
-    data = DetectionDataset(ds, tmp_path, ClassMap.from_dataset(ds), size=64, letterbox=False, train=True,
-                            augment=None, with_masks=True, cache="none")
+    data = DetectionDataset(
+        ds,
+        tmp_path,
+        ClassMap.from_dataset(ds),
+        size=64,
+        letterbox=False,
+        train=True,
+        augment=None,
+        with_masks=True,
+        cache="none",
+    )
     raw = data.raw_sample(0)
     assert data.decoded(0)[1] == 8 and raw.image.shape == (48, 64, 3)  # 512 / 8 = 64 >= size 64
     np.testing.assert_allclose(raw.boxes[0], [12.5, 10, 37.5, 30])
@@ -180,8 +189,9 @@ def test_labels_follow_the_class_map_crowd_is_left_out_and_empty_images_work(tmp
 
 def test_box_only_annotation_gets_its_filled_box_as_mask(tmp_path):
     ds, images = _rect_set(tmp_path, sizes=((96, 64),))
-    data = DetectionDataset(ds, images, ClassMap.from_dataset(ds), size=96, letterbox=True, train=True,
-                            augment=None, with_masks=True)
+    data = DetectionDataset(
+        ds, images, ClassMap.from_dataset(ds), size=96, letterbox=True, train=True, augment=None, with_masks=True
+    )
     raw = data.raw_sample(0)
     box_only = raw.masks[1]
     x0, y0, x1, y1 = raw.boxes[1]
@@ -213,7 +223,9 @@ def test_missing_image_error_names_file_and_image_id(tmp_path):
 def test_val_items_equal_preprocess_exactly(tmp_path, letterbox):
     ds, images = _rect_set(tmp_path, sizes=((150, 100), (60, 90)))  # a downscale and an upscale
     for cache in ("none", "ram"):
-        data = DetectionDataset(ds, images, ClassMap.from_dataset(ds), size=64, letterbox=letterbox, train=False, cache=cache)
+        data = DetectionDataset(
+            ds, images, ClassMap.from_dataset(ds), size=64, letterbox=letterbox, train=False, cache=cache
+        )
         for i, im in enumerate(ds.images):
             want, meta = preprocess(imread_rgb(images / im["file_name"]), 64, letterbox)
             for _ in range(2):  # second pass: from the cache when on
@@ -231,7 +243,11 @@ def test_cached_and_uncached_train_items_are_identical(tmp_path):
     cached = DetectionDataset(ds, images, ClassMap.from_dataset(ds), cache="ram", **kw)
     for key in [(0, 11), (1, 12), (2, 13), (0, 11)]:
         a, b = plain[key], cached[key]
-        assert torch.equal(a[0], b[0]) and torch.equal(a[1]["boxes"], b[1]["boxes"]) and torch.equal(a[1]["masks"], b[1]["masks"])
+        assert (
+            torch.equal(a[0], b[0])
+            and torch.equal(a[1]["boxes"], b[1]["boxes"])
+            and torch.equal(a[1]["masks"], b[1]["masks"])
+        )
     assert len(cached.cache) == 3 and len(plain.cache) == 0
 
 
@@ -241,7 +257,9 @@ def _batches(loader, epochs=(0, 1)):
     for e in epochs:
         set_epoch(loader, e)
         for images, targets in loader:
-            out.append(([t["image_id"] for t in targets], [im.clone() for im in images], [t["boxes"].clone() for t in targets]))
+            out.append(
+                ([t["image_id"] for t in targets], [im.clone() for im in images], [t["boxes"].clone() for t in targets])
+            )
     return out
 
 
@@ -254,8 +272,16 @@ def _same(a, b) -> bool:
 
 def test_loader_collates_lists_and_is_repeatable_with_a_seed(tmp_path):
     ds, images = _rect_set(tmp_path, sizes=((64, 48), (48, 64), (56, 40), (40, 40), (64, 32)))
-    data = DetectionDataset(ds, images, ClassMap.from_dataset(ds), size=48, letterbox=False, train=True,
-                            augment=AugmentConfig(photometric=1.0), with_masks=True)
+    data = DetectionDataset(
+        ds,
+        images,
+        ClassMap.from_dataset(ds),
+        size=48,
+        letterbox=False,
+        train=True,
+        augment=AugmentConfig(photometric=1.0),
+        with_masks=True,
+    )
     loader = make_loader(data, 2, train=True, workers=0, device_type="cpu", seed=5)
     assert not loader.pin_memory and loader.num_workers == 0
     images_b, targets_b = next(iter(loader))
@@ -270,16 +296,29 @@ def test_loader_collates_lists_and_is_repeatable_with_a_seed(tmp_path):
     other = _batches(make_loader(data, 2, train=True, workers=0, seed=6))
     assert not _same(first, other)
 
-    val = make_loader(DetectionDataset(ds, images, ClassMap.from_dataset(ds), size=48, letterbox=False, train=False),
-                      2, train=False, workers=0)
+    val = make_loader(
+        DetectionDataset(ds, images, ClassMap.from_dataset(ds), size=48, letterbox=False, train=False),
+        2,
+        train=False,
+        workers=0,
+    )
     assert [t["image_id"] for _, ts in val for t in ts] == [1, 2, 3, 4, 5]
     assert collate([]) == ([], [])
 
 
 def test_loader_with_workers_gives_the_same_batches_as_without(tmp_path):
     ds, images = _rect_set(tmp_path, sizes=((64, 48), (48, 64), (56, 40), (40, 40)))
-    data = DetectionDataset(ds, images, ClassMap.from_dataset(ds), size=48, letterbox=False, train=True,
-                            augment=AugmentConfig(mosaic=0.5, copy_paste=0.5), with_masks=True, cache="auto")
+    data = DetectionDataset(
+        ds,
+        images,
+        ClassMap.from_dataset(ds),
+        size=48,
+        letterbox=False,
+        train=True,
+        augment=AugmentConfig(mosaic=0.5, copy_paste=0.5),
+        with_masks=True,
+        cache="auto",
+    )
     in_process = _batches(make_loader(data, 2, train=True, workers=0, seed=1))
     loader = make_loader(data, 2, train=True, workers=2, seed=1)
     assert loader.persistent_workers
@@ -300,10 +339,12 @@ def test_distributed_sampler_shards_and_reshuffles_per_epoch():
 
 # ---------------------------------------------------------------------------------------- preview
 def test_preview_writes_a_grid_png(demo, tmp_path):
-    cfg = Config.model_validate({
-        "model": {"arch": "maskrcnn_resnet50_fpn"},
-        "data": {"train": {"ann": str(demo["train"].annotations)}, "image_size": 96, "augment": {"mosaic": 0.5}},
-    })
+    cfg = Config.model_validate(
+        {
+            "model": {"arch": "maskrcnn_resnet50_fpn"},
+            "data": {"train": {"ann": str(demo["train"].annotations)}, "image_size": 96, "augment": {"mosaic": 0.5}},
+        }
+    )
     calls = []
     out = preview_augmentations(cfg, tmp_path / "out", n=5, seed=2, progress=lambda d, t, m="": calls.append((d, t)))
     assert out == tmp_path / "out" / PREVIEW_NAME

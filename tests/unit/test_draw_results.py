@@ -119,8 +119,11 @@ def test_draw_score_threshold_and_grey_input():
 def test_draw_scales_with_the_image_and_handles_boxes_past_the_edges(side):
     img = np.zeros((side, side, 3), np.uint8)
     s = side / 32
-    dets = Detections(np.array([[0, 0, 20 * s, 12 * s], [-5, -5, side + 5, side + 5]], np.float32),
-                      np.array([0.9, 0.4], np.float32), np.array([1, 5], np.int64))
+    dets = Detections(
+        np.array([[0, 0, 20 * s, 12 * s], [-5, -5, side + 5, side + 5]], np.float32),
+        np.array([0.9, 0.4], np.float32),
+        np.array([1, 5], np.int64),
+    )
     out = draw_detections(img, dets, ["a-rather-long-class-name"])  # label 5 has no name: "class 5"
     assert out.shape == img.shape
     # lines get thicker on large images: the box's left edge is several pixels wide there

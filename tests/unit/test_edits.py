@@ -49,12 +49,34 @@ def _coco() -> dict:
         "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
         "annotations": [
             # the stored bbox is rounded, as some tools write it: undo must give back these exact values
-            {"id": 5, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400, "iscrowd": 0,
-             "segmentation": [SQUARE], "attributes": {"occluded": True}},
-            {"id": 6, "image_id": 1, "category_id": 2, "bbox": [50, 40, 10, 5], "area": 50.0, "iscrowd": 0,
-             "segmentation": []},
-            {"id": 7, "image_id": 2, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25.0, "iscrowd": 0,
-             "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6], [20, 20, 30, 20, 25, 30]]},
+            {
+                "id": 5,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [10, 10, 20, 20],
+                "area": 400,
+                "iscrowd": 0,
+                "segmentation": [SQUARE],
+                "attributes": {"occluded": True},
+            },
+            {
+                "id": 6,
+                "image_id": 1,
+                "category_id": 2,
+                "bbox": [50, 40, 10, 5],
+                "area": 50.0,
+                "iscrowd": 0,
+                "segmentation": [],
+            },
+            {
+                "id": 7,
+                "image_id": 2,
+                "category_id": 1,
+                "bbox": [1, 1, 5, 5],
+                "area": 25.0,
+                "iscrowd": 0,
+                "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6], [20, 20, 30, 20, 25, 30]],
+            },
         ],
     }
 
@@ -201,9 +223,13 @@ def test_add_class_and_its_revert(ds):
 def test_records_round_trip_and_replay_onto_the_file_gives_the_same_dataset(ds, tmp_path):
     base = copy.deepcopy(_coco())
     cmds = [
-        AddClass("bird"), AddShape(1, 3, polygon=[0, 0, 40, 0, 40, 30]), AddShape(2, 1, bbox=[3, 4, 10, 6]),
-        SetPolygon(5, 0, SQUARE, hit.moved_vertex(SQUARE, 0, 0, 0)), SetBox(6, [50, 40, 10, 5], [50, 40, 12, 5]),
-        ChangeLabel(7, 1, 3), DeleteShape(5),
+        AddClass("bird"),
+        AddShape(1, 3, polygon=[0, 0, 40, 0, 40, 30]),
+        AddShape(2, 1, bbox=[3, 4, 10, 6]),
+        SetPolygon(5, 0, SQUARE, hit.moved_vertex(SQUARE, 0, 0, 0)),
+        SetBox(6, [50, 40, 10, 5], [50, 40, 12, 5]),
+        ChangeLabel(7, 1, 3),
+        DeleteShape(5),
     ]
     for c in cmds:
         c.apply(ds)

@@ -45,8 +45,13 @@ def _perfect(ds: Dataset, with_masks: bool = True) -> list[dict]:
     out = []
     for ann in ds.annotations:
         im = ds.image(ann["image_id"])
-        r = {"image_id": im["id"], "file_name": im["file_name"], "category_id": ann["category_id"],
-             "bbox": list(ann["bbox"]), "score": 1.0}
+        r = {
+            "image_id": im["id"],
+            "file_name": im["file_name"],
+            "category_id": ann["category_id"],
+            "bbox": list(ann["bbox"]),
+            "score": 1.0,
+        }
         if with_masks:
             r["segmentation"] = mask_to_rle(segmentation_to_mask(ann["segmentation"], im["height"], im["width"]))
         out.append(r)
@@ -108,8 +113,16 @@ def test_metrics_equal_pycocotools_run_directly(tmp_path):
     res[1]["category_id"] = 1  # a confusion
     fp_mask = np.zeros((H, W), np.uint8)
     fp_mask[5:20, 70:90] = 1
-    res.append({"image_id": 3, "file_name": "empty.png", "category_id": 2, "bbox": [70, 5, 20, 15], "score": 0.9,
-                "segmentation": mask_to_rle(fp_mask)})
+    res.append(
+        {
+            "image_id": 3,
+            "file_name": "empty.png",
+            "category_id": 2,
+            "bbox": [70, 5, 20, 15],
+            "score": 0.9,
+            "segmentation": mask_to_rle(fp_mask),
+        }
+    )
     ours = evaluate(ds, res)
     # mask AP sizes objects by their mask area, as detectron2 and MMDetection do, by giving
     # pycocotools the segm results without their boxes (with a box it takes the box area)

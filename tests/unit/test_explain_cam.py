@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_explain_featmap import ARCHS, make_predictor, sample_image
 from torch import nn
 from torchvision.ops import roi_align
 
@@ -12,13 +13,20 @@ from studio.core.data.classes import ClassMap
 from studio.core.data.preprocess import preprocess
 from studio.core.errors import CancelledError, StudioError
 from studio.core.explain.cam import (
-    BoxTarget, ClassTarget, box_mask, eigencam, explain, finest, gradcam, gradcam_pp, mass_in_boxes, per_box_normalise,
+    BoxTarget,
+    ClassTarget,
+    box_mask,
+    eigencam,
+    explain,
+    finest,
+    gradcam,
+    gradcam_pp,
+    mass_in_boxes,
+    per_box_normalise,
 )
 from studio.core.explain.jobs import cam_job
 from studio.core.inference.predictor import Predictor
 from studio.core.jobs import CancelToken
-
-from test_explain_featmap import ARCHS, make_predictor, sample_image
 
 
 def _check_result(res, h: int, w: int) -> None:
@@ -89,8 +97,10 @@ class ToyDetector(nn.Module):
 
     def forward(self, images):
         feats = self.encoder(torch.stack(images))
-        pooled = [roi_align(f, [self.boxes], output_size=4, spatial_scale=s, aligned=True).mean(dim=(1, 2, 3))
-                  for f, s in zip(feats, (1.0, 0.5))]
+        pooled = [
+            roi_align(f, [self.boxes], output_size=4, spatial_scale=s, aligned=True).mean(dim=(1, 2, 3))
+            for f, s in zip(feats, (1.0, 0.5))
+        ]
         scores = torch.sigmoid(sum(pooled) - 1.0)
         return [{"boxes": self.boxes.clone(), "scores": scores, "labels": torch.ones(len(scores), dtype=torch.int64)}]
 
@@ -113,8 +123,7 @@ def test_cam_follows_the_object_on_a_model_with_unknown_names(method):
     model = ToyDetector([BRIGHT, DARK]).eval()
     img = _toy_image()
     x, meta = preprocess(img, 100, letterbox=False)  # 60x100 padded to 64x128: the padding must be cropped
-    res = explain(model, torch.from_numpy(x), meta, method=method, layers=["neck"], max_boxes=2,
-                  class_names=["thing"])
+    res = explain(model, torch.from_numpy(x), meta, method=method, layers=["neck"], max_boxes=2, class_names=["thing"])
     assert res.layers == ["encoder:0", "encoder:1"]  # found by structure: a module returning two maps
     first, second = res.targets
     assert first.detection == 0 and np.allclose(first.boxes[0], BRIGHT)  # the bright box scores higher
@@ -131,7 +140,9 @@ def test_box_and_class_targets():
     (e,) = res.targets
     assert e.kind == "box" and e.detection in (0, 1) and e.iou > 0.9
     assert np.allclose(e.boxes[0], [56, 11, 91, 40])  # the statistic is about the box asked for
-    with_iou = explain(model, t, meta, layers=["encoder:0"], targets=[BoxTarget((56.0, 11.0, 91.0, 40.0), 1, use_iou=True)])
+    with_iou = explain(
+        model, t, meta, layers=["encoder:0"], targets=[BoxTarget((56.0, 11.0, 91.0, 40.0), 1, use_iou=True)]
+    )
     assert with_iou.targets[0].score == pytest.approx(e.score * e.iou, rel=1e-4)
     cls = explain(model, t, meta, layers=["encoder:0"], targets=[ClassTarget(1)])
     (c,) = cls.targets
@@ -154,8 +165,15 @@ def test_box_and_class_targets():
 
 
 def test_cam_job_targets_by_class_name_and_thresholds():
-    pred = Predictor(ToyDetector([BRIGHT, DARK]), ClassMap.from_names(["thing"]), size=100, letterbox=False,
-                     device=torch.device("cpu"), task="detect", score_threshold=0.0)
+    pred = Predictor(
+        ToyDetector([BRIGHT, DARK]),
+        ClassMap.from_names(["thing"]),
+        size=100,
+        letterbox=False,
+        device=torch.device("cpu"),
+        task="detect",
+        score_threshold=0.0,
+    )
     img = _toy_image()
     res = cam_job(pred, img, "gradcam", class_name="thing")
     (row,) = res.stats()

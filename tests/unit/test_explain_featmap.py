@@ -19,8 +19,14 @@ from studio.core.inference.predictor import Predictor
 from studio.core.models import build_model, get_arch, list_archs
 
 # Heavy on 2 CPU cores (ResNet-50 R-CNNs at 1000 proposals, VGG16 SSD at 300 px): run with -m slow.
-SLOW_ARCHS = {"fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn",
-              "maskrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2", "ssd300_vgg16"}
+SLOW_ARCHS = {
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "maskrcnn_resnet50_fpn",
+    "maskrcnn_resnet50_fpn_v2",
+    "retinanet_resnet50_fpn_v2",
+    "ssd300_vgg16",
+}
 ARCHS = [pytest.param(s.name, marks=pytest.mark.slow) if s.name in SLOW_ARCHS else s.name for s in list_archs()]
 
 
@@ -30,8 +36,16 @@ def make_predictor(arch: str, seed: int = 0) -> Predictor:
     size = max(96, spec.min_size)
     torch.manual_seed(seed)
     model = build_model(arch, 2, image_size=size)
-    return Predictor(model, ClassMap.from_names(["ball", "cube"]), size=size, letterbox=spec.square_input,
-                     device=torch.device("cpu"), task=spec.task, score_threshold=0.0, max_detections=10)
+    return Predictor(
+        model,
+        ClassMap.from_names(["ball", "cube"]),
+        size=size,
+        letterbox=spec.square_input,
+        device=torch.device("cpu"),
+        task=spec.task,
+        score_threshold=0.0,
+        max_detections=10,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +74,7 @@ def test_feature_maps_of_every_arch_are_finite_and_image_sized(arch):
         assert fm.maps.shape == (2, 72, 112) and fm.maps.dtype == np.float32
         assert np.isfinite(fm.maps).all()
     # the neck levels go from fine to coarse (a stride-2 pyramid, whatever the family)
-    widths = [fm.shape[2] for fm in res.maps[len(shortcuts["backbone"]):]]
+    widths = [fm.shape[2] for fm in res.maps[len(shortcuts["backbone"]) :]]
     assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
     assert res.files == []
 

@@ -32,7 +32,9 @@ def test_the_table_lists_three_formats_with_typed_options():
     table = formats.describe_table()
     json.dumps(table)  # plain data for any front end
     assert {"opset", "dynamic", "half", "simplify"} <= {o["name"] for o in table[0]["options"]}
-    assert {"int8", "workspace", "min_shape", "opt_shape", "max_shape", "calib_images"} <= {o["name"] for o in table[2]["options"]}
+    assert {"int8", "workspace", "min_shape", "opt_shape", "max_shape", "calib_images"} <= {
+        o["name"] for o in table[2]["options"]
+    }
 
 
 def test_option_values_are_converted_and_checked():
@@ -40,8 +42,13 @@ def test_option_values_are_converted_and_checked():
     assert onnx.option("opset").check("13") == 13
     assert onnx.option("dynamic").check("yes") is True
     assert get_format("engine").option("min_shape").check("2x64x96") == (2, 64, 96)
-    for name, bad, why in (("opset", 10, "at least 11"), ("opset", 99, "at most 20"), ("opset", "x", "an integer"),
-                           ("score_thr", 1.5, "at most 1"), ("dynamic", "maybe", "true or false")):
+    for name, bad, why in (
+        ("opset", 10, "at least 11"),
+        ("opset", 99, "at most 20"),
+        ("opset", "x", "an integer"),
+        ("score_thr", 1.5, "at most 1"),
+        ("dynamic", "maybe", "true or false"),
+    ):
         with pytest.raises(StudioError, match=why) as e:
             onnx.option(name).check(bad)
         assert e.value.item == name
@@ -82,10 +89,17 @@ def test_engine_needs_a_gpu_and_tensorrt_and_says_how_to_get_them(monkeypatch):
     assert FORMAT_KEY not in unavailable("engine", LITE, {}, "gpu")
     reasons = unavailable("engine", LITE, {"dynamic": False}, "gpu")
     assert "dynamic" in reasons["opt_shape"] and "int8" in reasons["calib_images"]
-    opts = validate_options("engine", {"dynamic": True, "min_shape": "1x64x64", "max_shape": "4x320x320", "half": True}, LITE, "gpu")
+    opts = validate_options(
+        "engine", {"dynamic": True, "min_shape": "1x64x64", "max_shape": "4x320x320", "half": True}, LITE, "gpu"
+    )
     assert opts["min_shape"] == (1, 64, 64) and opts["half"] is True
     with pytest.raises(StudioError, match="min <= opt <= max"):
-        validate_options("engine", {"dynamic": True, "min_shape": "1x320x320", "opt_shape": "1x96x96", "max_shape": "1x320x320"}, LITE, "gpu")
+        validate_options(
+            "engine",
+            {"dynamic": True, "min_shape": "1x320x320", "opt_shape": "1x96x96", "max_shape": "1x320x320"},
+            LITE,
+            "gpu",
+        )
     monkeypatch.setattr(formats, "_trt_major", lambda: 11)
     monkeypatch.setattr(formats, "_module_present", lambda name: name != "modelopt")
     assert "nvidia-modelopt" in unavailable("engine", LITE, {"int8": True}, "gpu")["int8"]
@@ -96,7 +110,9 @@ def test_cli_flags_come_from_the_table():
 
     p = argparse.ArgumentParser()
     add_parsers(p.add_subparsers(dest="command"))
-    a = p.parse_args(["export", "ck.pt", "--format", "engine", "--half", "--workspace", "2", "--max-shape", "4x320x320"])
+    a = p.parse_args(
+        ["export", "ck.pt", "--format", "engine", "--half", "--workspace", "2", "--max-shape", "4x320x320"]
+    )
     assert options_from_args(a) == {"half": True, "workspace": "2", "max_shape": "4x320x320"}  # unset flags stay unset
     every = {o.flag for f in FORMATS.values() for o in f.options}
     help_text = p._subparsers._group_actions[0].choices["export"].format_help()
@@ -107,12 +123,14 @@ def test_cli_flags_come_from_the_table():
 
 # ------------------------------------------------------------------------------------ torch-free runtime
 def test_the_runtime_imports_no_torch():
-    code = ("import sys\n"
-            "import studio.core.export.runtime, studio.core.export.postprocess, studio.core.export.trt_runtime\n"
-            "import studio.core.export.tensorrt_build, studio.core.export.readme, studio.core.export.formats\n"
-            "from studio.core.export.jobs import infer_images\n"
-            "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'torchvision')))\n"
-            "assert not bad, bad[:5]\n")
+    code = (
+        "import sys\n"
+        "import studio.core.export.runtime, studio.core.export.postprocess, studio.core.export.trt_runtime\n"
+        "import studio.core.export.tensorrt_build, studio.core.export.readme, studio.core.export.formats\n"
+        "from studio.core.export.jobs import infer_images\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'torchvision')))\n"
+        "assert not bad, bad[:5]\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
 
@@ -142,7 +160,9 @@ def test_to_detections_sorts_and_maps_back_to_the_image():
     img = np.zeros((60, 120, 3), np.uint8)
     _, meta = preprocess(img, 64, letterbox=False)  # 120x60 -> 64x32, padded to 64x32
     boxes = np.array([[0, 0, 32, 16], [32, 16, 64, 32]], np.float32)
-    d = to_detections(boxes, np.array([0.2, 0.9], np.float32), np.array([1, 2]), np.ones((2, 1, 28, 28), np.float32), meta, True)
+    d = to_detections(
+        boxes, np.array([0.2, 0.9], np.float32), np.array([1, 2]), np.ones((2, 1, 28, 28), np.float32), meta, True
+    )
     assert list(d.scores) == pytest.approx([0.9, 0.2]) and list(d.labels) == [2, 1]
     np.testing.assert_allclose(d.boxes[0], [60, 30, 120, 60], atol=1)
     assert d.masks.shape == (2, 60, 120) and d.masks[0, 45, 90] and not d.masks[0, 5, 5]
@@ -153,10 +173,16 @@ def test_to_detections_sorts_and_maps_back_to_the_image():
 def test_box_matching_pairs_same_class_boxes_best_score_first():
     from studio.core.export.verify import box_match, iou_matrix, match_pairs
 
-    a = Detections(np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 0, 60, 0]], np.float32), np.array([0.9, 0.8, 0.1], np.float32),
-                   np.array([1, 2, 1]))
-    b = Detections(np.array([[0, 0, 10, 10.5], [20, 20, 30, 30], [50, 0, 60, 0]], np.float32), np.array([0.9, 0.7, 0.1], np.float32),
-                   np.array([1, 1, 1]))
+    a = Detections(
+        np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 0, 60, 0]], np.float32),
+        np.array([0.9, 0.8, 0.1], np.float32),
+        np.array([1, 2, 1]),
+    )
+    b = Detections(
+        np.array([[0, 0, 10, 10.5], [20, 20, 30, 30], [50, 0, 60, 0]], np.float32),
+        np.array([0.9, 0.7, 0.1], np.float32),
+        np.array([1, 1, 1]),
+    )
     assert iou_matrix(a.boxes, b.boxes)[2, 2] == 1.0  # two coinciding zero-area boxes agree
     pairs = match_pairs(a, b)
     assert [(i, j) for i, j, _ in pairs] == [(0, 0), (2, 2)]  # box 1 has the wrong class on the other side
@@ -183,10 +209,20 @@ def test_loop_over_batch_runs_a_single_image_graph_on_any_batch():
         helper.make_node("ReduceMax", ["images"], ["mx"], keepdims=0),
         helper.make_node("Expand", ["mx", "shape124"], ["boxes"]),
     ]
-    shapes = [helper.make_tensor("shape11", TensorProto.INT64, [2], [1, 1]), helper.make_tensor("shape124", TensorProto.INT64, [3], [1, 2, 4])]
-    g = helper.make_graph(nodes, "toy", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])],
-                          [helper.make_tensor_value_info("num_dets", TensorProto.INT32, [1, 1]),
-                           helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 2, 4])], initializer=[w, *shapes])
+    shapes = [
+        helper.make_tensor("shape11", TensorProto.INT64, [2], [1, 1]),
+        helper.make_tensor("shape124", TensorProto.INT64, [3], [1, 2, 4]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "toy",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [
+            helper.make_tensor_value_info("num_dets", TensorProto.INT32, [1, 1]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 2, 4]),
+        ],
+        initializer=[w, *shapes],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     model.metadata_props.add(key="studio", value="{}")
@@ -216,14 +252,20 @@ class _FakeBackend:
         b = x.shape[0]
         boxes = np.zeros((b, 3, 4), np.float32)
         boxes[:, 0] = [8, 8, 24, 24]
-        return {"num_dets": np.ones((b, 1), np.int32), "boxes": boxes, "scores": np.full((b, 3), 0.5, np.float32),
-                "labels": np.ones((b, 3), np.int32)}
+        return {
+            "num_dets": np.ones((b, 1), np.int32),
+            "boxes": boxes,
+            "scores": np.full((b, 3), 0.5, np.float32),
+            "labels": np.ones((b, 3), np.int32),
+        }
 
 
 def _model(batch, static=True, size=32):
     from studio.core.export.runtime import ExportedModel, ModelInfo
 
-    info = ModelInfo("onnx-e2e", "det_lite", "detect", {"cat_ids": [7], "names": ["thing"]}, size, False, static, batch, 0.05, 3)
+    info = ModelInfo(
+        "onnx-e2e", "det_lite", "detect", {"cat_ids": [7], "names": ["thing"]}, size, False, static, batch, 0.05, 3
+    )
     backend = _FakeBackend(batch)
     return ExportedModel(backend, info), backend
 
@@ -252,20 +294,58 @@ def test_report_has_the_required_keys_even_unverified(tmp_path):
 
     from studio.core.export.report import build_report, summary_lines, write_report
 
-    rep = build_report(fmt="onnx", arch="det_lite", task="detect", checkpoint=Path("c.pt"), model_file=Path("model.onnx"),
-                       options={"opset": 17}, info={}, files=[Path("model.onnx")], verification=None,
-                       not_verified="no val set", warnings=[], timings={"export": 1.0})
+    rep = build_report(
+        fmt="onnx",
+        arch="det_lite",
+        task="detect",
+        checkpoint=Path("c.pt"),
+        model_file=Path("model.onnx"),
+        options={"opset": 17},
+        info={},
+        files=[Path("model.onnx")],
+        verification=None,
+        not_verified="no val set",
+        warnings=[],
+        timings={"export": 1.0},
+    )
     assert {"map_pytorch", "map_exported", "map_delta", "latency_ms"} <= set(rep) and rep["verified"] is False
     assert any("not verified: no val set" in w for w in rep["warnings"])
     path = write_report(tmp_path, rep)
     assert json.loads(path.read_text())["format"] == "onnx"
-    v = {"n_images": 2, "box_match": {"images": 2, "pytorch_detections": 10, "exported_detections": 10, "matched": 5,
-                                       "match_rate": 0.5, "mean_iou": 0.99, "max_score_diff": 0.01, "mean_score_diff": 0.0,
-                                       "iou_threshold": 0.9},
-         "metric": "bbox_mAP", "map_pytorch": 0.5, "map_exported": 0.45, "map_delta": -0.05,
-         "latency_ms": {"pytorch_cpu": 20.0, "onnxruntime_cpu": 10.0}, "speedup_vs_pytorch": {"onnxruntime_cpu": 2.0}}
-    rep = build_report(fmt="onnx", arch="det_lite", task="detect", checkpoint=Path("c.pt"), model_file=Path("model.onnx"),
-                       options={}, info={}, files=[], verification=v, not_verified=None, warnings=[], timings={})
+    v = {
+        "n_images": 2,
+        "box_match": {
+            "images": 2,
+            "pytorch_detections": 10,
+            "exported_detections": 10,
+            "matched": 5,
+            "match_rate": 0.5,
+            "mean_iou": 0.99,
+            "max_score_diff": 0.01,
+            "mean_score_diff": 0.0,
+            "iou_threshold": 0.9,
+        },
+        "metric": "bbox_mAP",
+        "map_pytorch": 0.5,
+        "map_exported": 0.45,
+        "map_delta": -0.05,
+        "latency_ms": {"pytorch_cpu": 20.0, "onnxruntime_cpu": 10.0},
+        "speedup_vs_pytorch": {"onnxruntime_cpu": 2.0},
+    }
+    rep = build_report(
+        fmt="onnx",
+        arch="det_lite",
+        task="detect",
+        checkpoint=Path("c.pt"),
+        model_file=Path("model.onnx"),
+        options={},
+        info={},
+        files=[],
+        verification=v,
+        not_verified=None,
+        warnings=[],
+        timings={},
+    )
     text = "\n".join(summary_lines(rep))
     assert "onnxruntime_cpu 10.0 (2.00x)" in text and "-0.0500" in text
     assert len(rep["warnings"]) == 2  # the poor match and the mAP difference are both called out

@@ -20,8 +20,18 @@ from studio.core.export import tensorrt_build as tb
 from studio.core.export.runtime import sidecar_path
 from studio.core.export.trt_runtime import DeviceBuffer, EngineRunner, import_tensorrt
 
-INFO = {"format": "engine", "arch": "det_lite", "task": "detect", "classes": {"cat_ids": [1], "names": ["a"]},
-        "image_size": 96, "letterbox": False, "static_size": True, "batch": 2, "score_thr": 0.05, "max_det": 2}
+INFO = {
+    "format": "engine",
+    "arch": "det_lite",
+    "task": "detect",
+    "classes": {"cat_ids": [1], "names": ["a"]},
+    "image_size": 96,
+    "letterbox": False,
+    "static_size": True,
+    "batch": 2,
+    "score_thr": 0.05,
+    "max_det": 2,
+}
 
 
 # ------------------------------------------------------------------------------------ fakes
@@ -255,14 +265,25 @@ def test_tensorrt10_fp16_static_build_writes_engine_and_sidecar(onnx_file, tmp_p
     trt = make_trt("10.13.0")
     engine = tmp_path / "model.engine"
     steps = []
-    side = tb.build_engine(onnx_file, engine, tb.EngineSettings(96, half=True, batch=2, workspace_gib=2), info=INFO,
-                           trt=trt, cudart=FakeCudart(), progress=lambda d, t, m: steps.append(m))
+    side = tb.build_engine(
+        onnx_file,
+        engine,
+        tb.EngineSettings(96, half=True, batch=2, workspace_gib=2),
+        info=INFO,
+        trt=trt,
+        cudart=FakeCudart(),
+        progress=lambda d, t, m: steps.append(m),
+    )
     assert engine.read_bytes() == b"ENGINE"
     assert ("network", 0) in trt.log and ("flag", "FP16") in trt.log and ("flag", "INT8") not in trt.log
     assert ("pool", "WORKSPACE", 2 << 30) in trt.log
     assert ("profile", "images", (2, 3, 96, 96), (2, 3, 96, 96), (2, 3, 96, 96)) in trt.log
     assert _sidecar(engine) == json.loads(json.dumps(side))
-    assert side["tensorrt"] == "10.13.0" and side["gpu"] == "Fake GPU 80GB" and side["settings"]["builder_flags"] == ["FP16"]
+    assert (
+        side["tensorrt"] == "10.13.0"
+        and side["gpu"] == "Fake GPU 80GB"
+        and side["settings"]["builder_flags"] == ["FP16"]
+    )
     assert "runs only on the GPU model" in side["warning"] and side["studio"]["arch"] == "det_lite"
     assert steps[-1] == "engine written"
 
@@ -273,7 +294,9 @@ def test_tensorrt10_int8_calibrates_on_val_images(onnx_file, tmp_path, demo):
     trt = make_trt("10.3.0")
     engine = tmp_path / "model.engine"
     paths = list_images(demo["val"].images)  # 4 images
-    settings = tb.EngineSettings(96, int8=True, dynamic=True, opt_shape=(2, 96, 96), max_shape=(4, 96, 96), calib_images=8)
+    settings = tb.EngineSettings(
+        96, int8=True, dynamic=True, opt_shape=(2, 96, 96), max_shape=(4, 96, 96), calib_images=8
+    )
     side = tb.build_engine(onnx_file, engine, settings, info=INFO, calib_paths=paths, trt=trt, cudart=FakeCudart())
     assert ("flag", "INT8") in trt.log and ("calibration_profile",) in trt.log
     assert [e for e in trt.log if e[0] == "calib_batch"] == [("calib_batch", 2, True)] * 2  # 4 images, batches of 2
@@ -281,7 +304,9 @@ def test_tensorrt10_int8_calibrates_on_val_images(onnx_file, tmp_path, demo):
     assert side["settings"]["profile"] == {"min": [1, 3, 32, 32], "opt": [2, 3, 96, 96], "max": [4, 3, 96, 96]}
     batches = list(tb.calibration_batches(paths, (3, 64, 96), 8))
     assert len(batches) == 1 and batches[0].shape == (3, 3, 64, 96) and batches[0].dtype == np.float32
-    assert 0 <= batches[0].min() and batches[0].max() <= 1 and batches[0][:, :, :, 64:].max() == 0  # letterboxed, padded
+    assert (
+        0 <= batches[0].min() and batches[0].max() <= 1 and batches[0][:, :, :, 64:].max() == 0
+    )  # letterboxed, padded
     with pytest.raises(StudioError, match="calibration images"):
         tb.build_engine(onnx_file, engine, settings, info=INFO, calib_paths=[], trt=trt, cudart=FakeCudart())
 
@@ -298,8 +323,9 @@ def test_tensorrt11_puts_precision_in_the_graph(onnx_file, tmp_path, demo, monke
         return dst
 
     monkeypatch.setattr(tb, "fp16_graph", fake_fp16)
-    side = tb.build_engine(onnx_file, tmp_path / "a.engine", tb.EngineSettings(96, half=True), info=INFO, trt=trt,
-                           cudart=FakeCudart())
+    side = tb.build_engine(
+        onnx_file, tmp_path / "a.engine", tb.EngineSettings(96, half=True), info=INFO, trt=trt, cudart=FakeCudart()
+    )
     assert converted == [("model.onnx", "model_fp16.onnx")] and ("parse", len(b"fp16 graph")) in trt.log
     assert side["settings"]["builder_flags"] == [] and side["built_from"] == "model_fp16.onnx"
     assert "strongly typed" in side["tensorrt_api"]
@@ -317,8 +343,15 @@ def test_tensorrt11_puts_precision_in_the_graph(onnx_file, tmp_path, demo, monke
     monkeypatch.setitem(sys.modules, "modelopt", pkg)
     monkeypatch.setitem(sys.modules, "modelopt.onnx", sub)
     monkeypatch.setitem(sys.modules, "modelopt.onnx.quantization", q)
-    side = tb.build_engine(onnx_file, tmp_path / "b.engine", tb.EngineSettings(96, int8=True, batch=1), info=INFO,
-                           calib_paths=list_images(demo["val"].images), trt=trt, cudart=FakeCudart())
+    side = tb.build_engine(
+        onnx_file,
+        tmp_path / "b.engine",
+        tb.EngineSettings(96, int8=True, batch=1),
+        info=INFO,
+        calib_paths=list_images(demo["val"].images),
+        trt=trt,
+        cudart=FakeCudart(),
+    )
     assert seen == {"mode": "int8", "shape": (4, 3, 96, 96), "method": "entropy"}
     assert side["built_from"] == "model_int8.onnx" and not any(e[0] == "flag" for e in trt.log)
 
@@ -327,17 +360,36 @@ def test_tensorrt11_without_modelopt_says_what_to_install(onnx_file, tmp_path, m
     monkeypatch.setitem(sys.modules, "modelopt", None)
     monkeypatch.setitem(sys.modules, "modelopt.onnx.quantization", None)
     with pytest.raises(StudioError, match="nvidia-modelopt"):
-        tb.build_engine(onnx_file, tmp_path / "c.engine", tb.EngineSettings(96, int8=True), info=INFO, calib_paths=["x.jpg"],
-                        trt=make_trt("11.0.0"), cudart=FakeCudart())
+        tb.build_engine(
+            onnx_file,
+            tmp_path / "c.engine",
+            tb.EngineSettings(96, int8=True),
+            info=INFO,
+            calib_paths=["x.jpg"],
+            trt=make_trt("11.0.0"),
+            cudart=FakeCudart(),
+        )
 
 
 def test_parser_and_builder_failures_are_studio_errors(onnx_file, tmp_path):
     with pytest.raises(StudioError, match="parser refused the graph: In node 0: unsupported op; In node 1"):
-        tb.build_engine(onnx_file, tmp_path / "e.engine", tb.EngineSettings(96), info=INFO, trt=make_trt("10.1.0", parse_ok=False),
-                        cudart=FakeCudart())
+        tb.build_engine(
+            onnx_file,
+            tmp_path / "e.engine",
+            tb.EngineSettings(96),
+            info=INFO,
+            trt=make_trt("10.1.0", parse_ok=False),
+            cudart=FakeCudart(),
+        )
     with pytest.raises(StudioError, match="could not build the engine"):
-        tb.build_engine(onnx_file, tmp_path / "e.engine", tb.EngineSettings(96), info=INFO, trt=make_trt("10.1.0", build_ok=False),
-                        cudart=FakeCudart())
+        tb.build_engine(
+            onnx_file,
+            tmp_path / "e.engine",
+            tb.EngineSettings(96),
+            info=INFO,
+            trt=make_trt("10.1.0", build_ok=False),
+            cudart=FakeCudart(),
+        )
     assert not (tmp_path / "e.engine").exists() and not sidecar_path(tmp_path / "e.engine").exists()
 
 

@@ -102,6 +102,7 @@ def test_detect_rejects_other_files() -> None:
 # synthetic files
 def test_v2_project_shapes(tmp_path: Path) -> None:
     _image(tmp_path, "a.png")
+
     def region(shape: dict, attrs: dict) -> dict:
         return {"shape_attributes": shape, "region_attributes": attrs}
 

@@ -11,8 +11,7 @@ import pytest
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
-from studio.core.formats import common
-from studio.core.formats import voc
+from studio.core.formats import common, voc
 from studio.core.formats.common import ExportOptions, ImportOptions
 
 W, H = 64, 48

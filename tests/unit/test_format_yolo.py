@@ -12,8 +12,7 @@ import yaml
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
-from studio.core.formats import common
-from studio.core.formats import yolo
+from studio.core.formats import common, yolo
 from studio.core.formats.common import ExportOptions, ImportOptions
 from studio.core.geometry import mask_to_rle
 
@@ -279,7 +278,9 @@ def test_rle_and_crowd(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
 
 def test_export_names_are_flat_and_unique() -> None:
     assert common.export_names(["images/train/a.jpg", "images/train/a.png", "images/val/b/c.jpg"]) == [
-        "train__a.jpg", "train__a_1.png", "val__b__c.jpg"
+        "train__a.jpg",
+        "train__a_1.png",
+        "val__b__c.jpg",
     ]
     assert common.export_names(["images/train/a.jpg"]) == ["a.jpg"]
 

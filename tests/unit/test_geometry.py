@@ -11,7 +11,9 @@ def test_shoelace_area_and_bbox_of_square():
     assert g.polygons_area([sq, [20, 20, 22, 20, 22, 23]]) == pytest.approx(53.0)
 
 
-@pytest.mark.parametrize("flat,detail", [([0, 0, 1, 1], "2 point"), ([0, 0, 1, 1, 2, 2], "zero area"), ([0, 0, 1], "odd")])
+@pytest.mark.parametrize(
+    "flat,detail", [([0, 0, 1, 1], "2 point"), ([0, 0, 1, 1, 2, 2], "zero area"), ([0, 0, 1], "odd")]
+)
 def test_degenerate_polygons_are_reported(flat, detail):
     fix = g.repair_polygon(flat)
     assert fix.kind == "degenerate" and detail in fix.detail

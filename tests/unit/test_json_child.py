@@ -11,8 +11,13 @@ from studio.core.errors import DatasetError
 
 
 def test_chunked_result_equals_orjson(tmp_path):
-    doc = {"info": {"a": 1}, "images": [{"id": i, "file_name": f"{i}.jpg", "w": [1.5, None, "é"]} for i in range(23)],
-           "short": [1, 2], "categories": [], "n": None}
+    doc = {
+        "info": {"a": 1},
+        "images": [{"id": i, "file_name": f"{i}.jpg", "w": [1.5, None, "é"]} for i in range(23)],
+        "short": [1, 2],
+        "categories": [],
+        "n": None,
+    }
     p = tmp_path / "a.json"
     p.write_bytes(orjson.dumps(doc))
     got = json_child.load_in_child(p, chunk=5)

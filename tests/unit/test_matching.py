@@ -19,30 +19,80 @@ def _dets(rows):
 
 
 def _ds():
-    images = [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100, "ignore_regions": [[80, 80, 99, 80, 99, 99, 80, 99]]},
-              {"id": 2, "file_name": "b.jpg", "width": 100, "height": 100},
-              {"id": 3, "file_name": "c.jpg", "width": 100, "height": 100}]
+    images = [
+        {
+            "id": 1,
+            "file_name": "a.jpg",
+            "width": 100,
+            "height": 100,
+            "ignore_regions": [[80, 80, 99, 80, 99, 99, 80, 99]],
+        },
+        {"id": 2, "file_name": "b.jpg", "width": 100, "height": 100},
+        {"id": 3, "file_name": "c.jpg", "width": 100, "height": 100},
+    ]
     cats = [{"id": 7, "name": "cat"}, {"id": 9, "name": "dog"}, {"id": 11, "name": "other"}]
     anns = [
-        {"id": 1, "image_id": 1, "category_id": 7, "bbox": [0, 0, 20, 20], "area": 400, "iscrowd": 0, "segmentation": []},
-        {"id": 2, "image_id": 1, "category_id": 9, "bbox": [40, 40, 20, 20], "area": 400, "iscrowd": 0, "segmentation": []},
-        {"id": 3, "image_id": 1, "category_id": 11, "bbox": [60, 0, 10, 10], "area": 100, "iscrowd": 0, "segmentation": []},
-        {"id": 4, "image_id": 2, "category_id": 7, "bbox": [10, 10, 30, 30], "area": 900, "iscrowd": 0, "segmentation": []},
-        {"id": 5, "image_id": 2, "category_id": 9, "bbox": [50, 50, 40, 40], "area": 1600, "iscrowd": 1, "segmentation": []},
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 7,
+            "bbox": [0, 0, 20, 20],
+            "area": 400,
+            "iscrowd": 0,
+            "segmentation": [],
+        },
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 9,
+            "bbox": [40, 40, 20, 20],
+            "area": 400,
+            "iscrowd": 0,
+            "segmentation": [],
+        },
+        {
+            "id": 3,
+            "image_id": 1,
+            "category_id": 11,
+            "bbox": [60, 0, 10, 10],
+            "area": 100,
+            "iscrowd": 0,
+            "segmentation": [],
+        },
+        {
+            "id": 4,
+            "image_id": 2,
+            "category_id": 7,
+            "bbox": [10, 10, 30, 30],
+            "area": 900,
+            "iscrowd": 0,
+            "segmentation": [],
+        },
+        {
+            "id": 5,
+            "image_id": 2,
+            "category_id": 9,
+            "bbox": [50, 50, 40, 40],
+            "area": 1600,
+            "iscrowd": 1,
+            "segmentation": [],
+        },
     ]
     return Dataset(images, cats, anns)
 
 
 def test_match_image_tp_fp_fn_and_ignored():
     ds = _ds()
-    dets = _dets([
-        (0, 0, 20, 20, 0.9, 1),  # TP: the cat
-        (1, 1, 21, 21, 0.8, 1),  # FP: duplicate of the cat
-        (40, 40, 60, 60, 0.7, 1),  # FP: right place, wrong class (the dog is then missed)
-        (81, 81, 98, 98, 0.6, 2),  # on the ignore region: neither
-        (60, 0, 70, 10, 0.55, 1),  # FP: a class outside the class map is not GT
-        (0, 0, 20, 20, 0.2, 1),  # below the threshold: not counted
-    ])
+    dets = _dets(
+        [
+            (0, 0, 20, 20, 0.9, 1),  # TP: the cat
+            (1, 1, 21, 21, 0.8, 1),  # FP: duplicate of the cat
+            (40, 40, 60, 60, 0.7, 1),  # FP: right place, wrong class (the dog is then missed)
+            (81, 81, 98, 98, 0.6, 2),  # on the ignore region: neither
+            (60, 0, 70, 10, 0.55, 1),  # FP: a class outside the class map is not GT
+            (0, 0, 20, 20, 0.2, 1),  # below the threshold: not counted
+        ]
+    )
     m = match_image(ds.image(1), ds.anns_for_image(1), dets, CMAP, score_thr=0.5, iou_thr=0.5)
     assert m.tp == (0,) and m.fp == (1, 2, 4) and m.fn == (2,) and m.ignored == (3,)
     assert m.status_of(0) == TP and m.status_of(2) == FP and m.status_of(3) == IGNORED and m.status_of(5) is None

@@ -62,7 +62,10 @@ def test_box_corner_segmentation_is_not_a_mask():
         (b'{"foo": 1}', "missing key(s) 'images'"),
         (b'{"images": [{"id": 1}], "annotations": [], "categories": []}', "images[0] (id 1): missing key 'file_name'"),
         (b'{"images": {}, "annotations": [], "categories": []}', "'images' must be a list"),
-        (b'{"images": [], "annotations": [{"id": 7, "image_id": 1}], "categories": []}', "annotations[0] (id 7): missing key 'category_id'"),
+        (
+            b'{"images": [], "annotations": [{"id": 7, "image_id": 1}], "categories": []}',
+            "annotations[0] (id 7): missing key 'category_id'",
+        ),
     ],
 )
 def test_bad_files_name_file_and_item(tmp_path, content, expect):

@@ -39,7 +39,7 @@ def test_assigner_takes_topk_anchors_inside_the_box_ranked_by_alignment():
     asg = task_aligned_assign(scores, pred_boxes, anchors, gt, torch.tensor([[0]]), torch.tensor([[True]]), topk=5)
     fg = asg.fg[0]
     assert int(fg.sum()) == 5
-    inside = ((anchors[:, 0] > 8) & (anchors[:, 0] < 40) & (anchors[:, 1] > 8) & (anchors[:, 1] < 40))
+    inside = (anchors[:, 0] > 8) & (anchors[:, 0] < 40) & (anchors[:, 1] > 8) & (anchors[:, 1] < 40)
     assert bool(inside[fg].all())
     # the five with the highest scores among those inside
     expected = torch.nonzero(inside).flatten()[-5:]
@@ -61,8 +61,14 @@ def test_assigner_gives_a_shared_anchor_to_the_object_it_overlaps_most_and_ignor
 
 
 def test_assigner_with_no_objects_assigns_nothing():
-    asg = task_aligned_assign(torch.rand(2, 10, 3), torch.rand(2, 10, 4), torch.rand(10, 2), torch.zeros(2, 0, 4),
-                              torch.zeros(2, 0, dtype=torch.long), torch.zeros(2, 0, dtype=torch.bool))
+    asg = task_aligned_assign(
+        torch.rand(2, 10, 3),
+        torch.rand(2, 10, 4),
+        torch.rand(10, 2),
+        torch.zeros(2, 0, 4),
+        torch.zeros(2, 0, dtype=torch.long),
+        torch.zeros(2, 0, dtype=torch.bool),
+    )
     assert not asg.fg.any() and asg.scores.sum() == 0
 
 
@@ -132,7 +138,11 @@ def test_scores_stay_connected_to_the_graph_in_eval_mode():
 
 def test_a_batch_without_objects_trains():
     model = FastDetector(2, masks=True, image_size=64).train()
-    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long), "masks": torch.zeros(0, 64, 64, dtype=torch.uint8)}
+    empty = {
+        "boxes": torch.zeros(0, 4),
+        "labels": torch.zeros(0, dtype=torch.long),
+        "masks": torch.zeros(0, 64, 64, dtype=torch.uint8),
+    }
     losses = model([torch.rand(3, 64, 64)], [empty])
     assert set(losses) == {"loss_cls", "loss_box", "loss_dfl", "loss_mask"}
     assert all(math.isfinite(float(v)) for v in losses.values())
@@ -148,7 +158,11 @@ def test_seg_fast_learns_a_box_and_its_mask_at_a_known_place():
     img = torch.full((3, h, w), 0.2)
     img[:, disc.bool()] = torch.tensor([0.9, 0.1, 0.1])[:, None]
     target = {"boxes": torch.tensor([[56.0, 24.0, 104.0, 72.0]]), "labels": torch.tensor([2]), "masks": disc[None]}
-    flipped = {"boxes": torch.tensor([[24.0, 24.0, 72.0, 72.0]]), "labels": torch.tensor([2]), "masks": disc.flip(-1)[None]}
+    flipped = {
+        "boxes": torch.tensor([[24.0, 24.0, 72.0, 72.0]]),
+        "labels": torch.tensor([2]),
+        "masks": disc.flip(-1)[None],
+    }
     model = FastDetector(3, masks=True, image_size=128)
     steps = 60
     opt = torch.optim.AdamW(model.parameters(), lr=0.004, weight_decay=0.0)

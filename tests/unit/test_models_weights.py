@@ -7,23 +7,22 @@ an autouse fixture makes every download attempt fail as it would offline.
 from __future__ import annotations
 
 import hashlib
-import re
 import io
+import re
 from pathlib import Path
 from urllib.error import URLError
 
 import pytest
 import torch
 from torch import nn
-from torchvision.models import mobilenet_v3_large
 from torchvision.models import detection as tvd
+from torchvision.models import mobilenet_v3_large
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from studio.core.data.classes import ClassMap
 from studio.core.errors import CancelledError
 from studio.core.jobs import CancelToken
-from studio.core.models import WeightsError, WeightsSource, build_model, check_weights, load_weights
-from studio.core.models import hub
+from studio.core.models import WeightsError, WeightsSource, build_model, check_weights, hub, load_weights
 from studio.core.models.hub import HubWeights
 
 K = 3
@@ -116,7 +115,9 @@ def test_coco_weights_fine_tune_to_other_classes(coco_in_hub):
     report = model.studio_weights
     skipped = {name: (a, b) for name, a, b in report.skipped_shape}
     # the last conv of the class head on each of the 6 levels, and nothing else
-    assert set(skipped) == {f"head.classification_head.module_list.{i}.1.{p}" for i in range(6) for p in ("weight", "bias")}
+    assert set(skipped) == {
+        f"head.classification_head.module_list.{i}.1.{p}" for i in range(6) for p in ("weight", "bias")
+    }
     w = "head.classification_head.module_list.0.1.weight"
     assert skipped[w] == (tuple(coco[w].shape), tuple(model.state_dict()[w].shape))
     assert skipped[w][0][0] == 6 * 91 and skipped[w][1][0] == 6 * (K + 1)
@@ -235,9 +236,16 @@ def test_studio_checkpoint_with_other_classes_fine_tunes_from_its_ema(tmp_path):
     lines: list[str] = []
     model = build_model("seg_lite", K, image_size=320, weights=str(path), log=lines.append)
     r = model.studio_weights
-    heads = {"roi_heads.box_predictor.cls_score", "roi_heads.box_predictor.bbox_pred", "roi_heads.mask_predictor.mask_fcn_logits"}
+    heads = {
+        "roi_heads.box_predictor.cls_score",
+        "roi_heads.box_predictor.bbox_pred",
+        "roi_heads.mask_predictor.mask_fcn_logits",
+    }
     assert {n.rsplit(".", 1)[0] for n, _, _ in r.skipped_shape} == heads
-    assert dict((n, (a, b)) for n, a, b in r.skipped_shape)["roi_heads.box_predictor.cls_score.weight"] == ((6, 256), (4, 256))
+    assert dict((n, (a, b)) for n, a, b in r.skipped_shape)["roi_heads.box_predictor.cls_score.weight"] == (
+        (6, 256),
+        (4, 256),
+    )
     assert len(r.loaded) == r.total - 6 and r.missing == [] and r.unexpected == []
     k = "backbone.fpn.layer_blocks.0.0.weight"
     assert torch.equal(model.state_dict()[k], ema[k])  # the EMA weights, not "model"
@@ -335,7 +343,14 @@ def test_weights_of_another_architecture_are_refused_and_leave_the_model_alone(t
     assert str(tmp_path / "ssdlite.pth") in msg and "det_lite" in msg and "another architecture" in msg
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
-    ckpt = {"format": "studio-checkpoint", "version": 1, "arch": SSDLITE, "classes": ClassMap.from_names(["a"]).to_dict(), "config": {}, "model": coco_ssdlite}
+    ckpt = {
+        "format": "studio-checkpoint",
+        "version": 1,
+        "arch": SSDLITE,
+        "classes": ClassMap.from_names(["a"]).to_dict(),
+        "config": {},
+        "model": coco_ssdlite,
+    }
     torch.save(ckpt, tmp_path / "ssd_run.pt")
     with pytest.raises(WeightsError, match=f"a {SSDLITE} checkpoint"):
         build_model("seg_lite", K, image_size=320, weights=tmp_path / "ssd_run.pt")

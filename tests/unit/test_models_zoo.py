@@ -23,8 +23,8 @@ from studio.core.models import (
     get_arch,
     list_archs,
     register_arch,
+    zoo,
 )
-from studio.core.models import zoo
 from studio.core.models.hub import weights_enum
 from studio.core.models.transform import uses_no_resize
 
@@ -53,7 +53,12 @@ SLOW = [n for n in TORCHVISION if n not in FAST]
 def test_registry_holds_every_architecture_with_sane_specs():
     names = [s.name for s in list_archs()]
     assert sorted(names) == sorted(TORCHVISION + ["seg_lite", "det_lite", "seg_fast", "det_fast"])
-    assert {s.name for s in list_archs("segment")} == {"maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "seg_lite", "seg_fast"}
+    assert {s.name for s in list_archs("segment")} == {
+        "maskrcnn_resnet50_fpn",
+        "maskrcnn_resnet50_fpn_v2",
+        "seg_lite",
+        "seg_fast",
+    }
     for spec in list_archs():
         assert spec.description and "\n" not in spec.description
         assert spec.default_size >= spec.min_size
@@ -117,7 +122,10 @@ def _inputs(spec: ArchSpec, masks: bool):
     images = [torch.rand(3, h, w, generator=g) for _ in range(2)]
     targets = []
     for _ in range(2):
-        t = {"boxes": torch.tensor([[10.0, 20.0, 60.0, 80.0], [30.0, 5.0, 100.0, 50.0]]), "labels": torch.tensor([1, K])}
+        t = {
+            "boxes": torch.tensor([[10.0, 20.0, 60.0, 80.0], [30.0, 5.0, 100.0, 50.0]]),
+            "labels": torch.tensor([1, K]),
+        }
         if masks:
             m = torch.zeros(2, h, w, dtype=torch.uint8)
             m[0, 20:80, 10:60] = 1
@@ -175,7 +183,9 @@ def test_heavy_arch_trains_and_predicts_in_input_coordinates(name):
     _train_and_eval(name)
 
 
-@pytest.mark.parametrize("name", ["fcos_resnet50_fpn", "retinanet_resnet50_fpn", "ssdlite320_mobilenet_v3_large", "det_lite"])
+@pytest.mark.parametrize(
+    "name", ["fcos_resnet50_fpn", "retinanet_resnet50_fpn", "ssdlite320_mobilenet_v3_large", "det_lite"]
+)
 def test_every_family_gets_k_plus_one_classes(name):
     model = build_model(name, K, image_size=get_arch(name).default_size)
     head = getattr(model, "head", None)
@@ -228,12 +238,14 @@ def test_predictions_equal_the_stock_transform_when_it_would_not_resize():
 
 def test_postprocess_keeps_coordinates_pastes_masks_and_drops_background():
     t = NoResizeTransform([0.0] * 3, [1.0] * 3).eval()
-    result = [{
-        "boxes": torch.tensor([[16.0, 8.0, 48.0, 40.0], [0.0, 0.0, 10.0, 10.0]]),
-        "scores": torch.tensor([0.9, 0.8]),
-        "labels": torch.tensor([2, 0]),
-        "masks": torch.ones(2, 1, 28, 28),
-    }]
+    result = [
+        {
+            "boxes": torch.tensor([[16.0, 8.0, 48.0, 40.0], [0.0, 0.0, 10.0, 10.0]]),
+            "scores": torch.tensor([0.9, 0.8]),
+            "labels": torch.tensor([2, 0]),
+            "masks": torch.ones(2, 1, 28, 28),
+        }
+    ]
     out = t.postprocess(result, [(64, 96)], [(64, 96)])[0]
     torch.testing.assert_close(out["boxes"], torch.tensor([[16.0, 8.0, 48.0, 40.0]]))
     assert out["labels"].tolist() == [2] and out["scores"].tolist() == [pytest.approx(0.9)]
@@ -251,7 +263,11 @@ def test_postprocess_keeps_coordinates_pastes_masks_and_drops_background():
 def test_transform_normalises_and_never_resizes_targets():
     t = NoResizeTransform([0.5] * 3, [0.25] * 3, size_divisible=32).train()
     img = torch.full((3, 40, 50), 0.75)
-    target = {"boxes": torch.tensor([[1.0, 2.0, 30.0, 20.0]]), "labels": torch.tensor([1]), "masks": torch.ones(1, 40, 50, dtype=torch.uint8)}
+    target = {
+        "boxes": torch.tensor([[1.0, 2.0, 30.0, 20.0]]),
+        "labels": torch.tensor([1]),
+        "masks": torch.ones(1, 40, 50, dtype=torch.uint8),
+    }
     batch, targets = t([img], [target])
     assert batch.tensors.shape == (1, 3, 64, 64) and batch.image_sizes == [(40, 50)]
     assert torch.allclose(batch.tensors[0, :, :40, :50], torch.ones(3, 40, 50))
@@ -329,11 +345,15 @@ def _check_finetune_matches_torchvision(name, fn, hub_dir):
 
 
 def test_finetune_setup_matches_torchvision_pretrained_build(hub_dir):
-    _check_finetune_matches_torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", tvd.fasterrcnn_mobilenet_v3_large_320_fpn, hub_dir)
+    _check_finetune_matches_torchvision(
+        "fasterrcnn_mobilenet_v3_large_320_fpn", tvd.fasterrcnn_mobilenet_v3_large_320_fpn, hub_dir
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "ssd300_vgg16", "ssdlite320_mobilenet_v3_large"])
+@pytest.mark.parametrize(
+    "name", ["fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "ssd300_vgg16", "ssdlite320_mobilenet_v3_large"]
+)
 def test_finetune_setup_matches_torchvision_pretrained_build_heavy(name, hub_dir):
     _check_finetune_matches_torchvision(name, getattr(tvd, name), hub_dir)
 

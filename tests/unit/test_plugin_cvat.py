@@ -20,9 +20,11 @@ def cvat(repo_plugins):
 
 def write_xml(path, body: str, labels=("cat", "dog")) -> None:
     meta = "".join(f"<label><name>{n}</name><color>#ff0000</color><attributes/></label>" for n in labels)
-    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
-                    f"  <meta><task><id>7</id><name>pets</name><labels>{meta}</labels></task></meta>\n"
-                    f"{textwrap.dedent(body)}\n</annotations>\n")
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
+        f"  <meta><task><id>7</id><name>pets</name><labels>{meta}</labels></task></meta>\n"
+        f"{textwrap.dedent(body)}\n</annotations>\n"
+    )
 
 
 def test_the_format_joins_the_table_and_detection_tells_it_from_voc(cvat, tmp_path):
@@ -38,13 +40,16 @@ def test_demo_round_trip_keeps_images_classes_and_polygons(cvat, demo, tmp_path)
     src = Dataset.load(demo["train"].annotations)
     written = export_dataset("cvat", src, demo["train"].images, tmp_path / "out")
     assert written[0] == tmp_path / "out" / "annotations.xml"
-    assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == sorted(im["file_name"] for im in src.images)
+    assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == sorted(
+        im["file_name"] for im in src.images
+    )
     res = import_dataset("cvat", tmp_path / "out")
     back = res.dataset
     assert res.warnings == [] and res.images_dir == tmp_path / "out" / "images"
     assert back.class_names == src.class_names
-    assert [(im["file_name"], im["width"], im["height"]) for im in back.images] == \
-           [(im["file_name"], im["width"], im["height"]) for im in src.images]
+    assert [(im["file_name"], im["width"], im["height"]) for im in back.images] == [
+        (im["file_name"], im["width"], im["height"]) for im in src.images
+    ]
     assert len(back.annotations) == len(src.annotations)
     for a, b in zip(src.annotations, back.annotations):
         assert src.category(a["category_id"])["name"] == back.category(b["category_id"])["name"]
@@ -67,7 +72,9 @@ def test_boxes_multipart_polygons_masks_and_attributes_round_trip(cvat, tmp_path
     mask[10:14, 25:31] = 1
     mask[12, 25] = 0
     ds.add_annotation(im["id"], cat, segmentation=mask_to_rle(mask))
-    ds.add_annotation(im["id"], dog, bbox=[0, 0, 5, 5], iscrowd=1, segmentation=mask_to_rle(np.ones((30, 40), np.uint8)))
+    ds.add_annotation(
+        im["id"], dog, bbox=[0, 0, 5, 5], iscrowd=1, segmentation=mask_to_rle(np.ones((30, 40), np.uint8))
+    )
     export_dataset("cvat", ds, images, tmp_path / "out")
     xml = (tmp_path / "out" / "annotations.xml").read_text()
     assert 'group_id="1"' in xml and "<mask " in xml and '<attribute name="colour">black</attribute>' in xml
@@ -81,7 +88,9 @@ def test_boxes_multipart_polygons_masks_and_attributes_round_trip(cvat, tmp_path
 
 
 def test_reading_cvat_shapes(cvat, tmp_path):
-    write_xml(tmp_path / "annotations.xml", """
+    write_xml(
+        tmp_path / "annotations.xml",
+        """
       <image id="0" name="sub/a.jpg" width="100" height="80" subset="Train">
         <box label="cat" occluded="0" xtl="10" ytl="10" xbr="30" ybr="20" rotation="90" z_order="0"/>
         <ellipse label="dog" cx="50" cy="40" rx="10" ry="5" occluded="0" z_order="0"/>
@@ -90,7 +99,9 @@ def test_reading_cvat_shapes(cvat, tmp_path):
         <tag label="cat"/>
       </image>
       <image id="1" name="b.jpg" width="100" height="80" subset="Validation"/>
-    """, labels=("cat", "dog", "bird"))
+    """,
+        labels=("cat", "dog", "bird"),
+    )
     res = import_dataset("cvat", tmp_path / "annotations.xml")
     ds = res.dataset
     assert ds.class_names == ["cat", "dog", "bird"]  # the task's label list, in its order, with unused labels
@@ -105,7 +116,10 @@ def test_reading_cvat_shapes(cvat, tmp_path):
     expected[5, 6] = 1  # 2 zeros, 3 ones, 1 zero over the 3 x 2 window at (4, 5), row by row: 001 / 110
     expected[6, 4:6] = 1
     assert np.array_equal(m, expected)
-    assert sum("polyline 0: skipped" in w for w in res.warnings) == 1 and sum("tag 0: skipped" in w for w in res.warnings) == 1
+    assert (
+        sum("polyline 0: skipped" in w for w in res.warnings) == 1
+        and sum("tag 0: skipped" in w for w in res.warnings) == 1
+    )
     train = import_dataset("cvat", tmp_path / "annotations.xml", options=ImportOptions(split="train")).dataset
     assert [im["file_name"] for im in train.images] == ["sub/a.jpg"]
     with pytest.raises(DatasetError, match="no image in subset 'test' \\(subsets: Train, Validation\\)"):
@@ -119,25 +133,36 @@ def test_bad_input_names_the_file_and_the_item(cvat, tmp_path):
         import_dataset("cvat", xml)
     assert e.value.file == str(xml) and "broken XML" in str(e.value) and "line 2" in str(e.value)
 
-    write_xml(xml, '<image id="0" name="a.jpg" width="40" height="40">'
-                   '<polygon label="cat" points="1,1;5,5" occluded="0"/></image>')
+    write_xml(
+        xml,
+        '<image id="0" name="a.jpg" width="40" height="40">'
+        '<polygon label="cat" points="1,1;5,5" occluded="0"/></image>',
+    )
     with pytest.raises(DatasetError) as e:
         import_dataset("cvat", xml)
     assert str(e.value) == f"{xml}: image 'a.jpg' polygon 0: degenerate polygon: 2 point(s), a polygon needs at least 3"
 
-    write_xml(xml, '<image id="0" name="a.jpg" width="40" height="40">'
-                   '<box label="cat" xtl="1" ytl="1" xbr="5" ybr="5"/><polygon label="horse" points="1,1;9,1;9,9"/></image>')
+    write_xml(
+        xml,
+        '<image id="0" name="a.jpg" width="40" height="40">'
+        '<box label="cat" xtl="1" ytl="1" xbr="5" ybr="5"/><polygon label="horse" points="1,1;9,1;9,9"/></image>',
+    )
     with pytest.raises(DatasetError) as e:
         import_dataset("cvat", xml)
     assert str(e.value) == f"{xml}: image 'a.jpg' polygon 0: label 'horse' is not in the label list (cat, dog)"
     res = import_dataset("cvat", xml, options=ImportOptions(strict=False))  # lenient: skipped, with a warning
-    assert len(res.dataset.annotations) == 1 and "label 'horse' is not in the label list (cat, dog) (skipped)" in res.warnings[0]
+    assert (
+        len(res.dataset.annotations) == 1
+        and "label 'horse' is not in the label list (cat, dog) (skipped)" in res.warnings[0]
+    )
 
-    for shape, words in (('<polygon label="cat" points="1,1;9;9,9"/>', "points must be 'x,y;x,y;...'"),
-                         ('<box label="cat" xtl="5" ytl="1" xbr="5" ybr="5"/>', "box has no area"),
-                         ('<box label="cat" xtl="a" ytl="1" xbr="5" ybr="5"/>', "attribute xtl must be a number"),
-                         ('<mask label="cat" rle="1, 2" left="0" top="0" width="2" height="2"/>', "rle counts add up to 3"),
-                         ('<polygon points="1,1;9,1;9,9"/>', "without a label attribute")):
+    for shape, words in (
+        ('<polygon label="cat" points="1,1;9;9,9"/>', "points must be 'x,y;x,y;...'"),
+        ('<box label="cat" xtl="5" ytl="1" xbr="5" ybr="5"/>', "box has no area"),
+        ('<box label="cat" xtl="a" ytl="1" xbr="5" ybr="5"/>', "attribute xtl must be a number"),
+        ('<mask label="cat" rle="1, 2" left="0" top="0" width="2" height="2"/>', "rle counts add up to 3"),
+        ('<polygon points="1,1;9,1;9,9"/>', "without a label attribute"),
+    ):
         write_xml(xml, f'<image id="0" name="a.jpg" width="40" height="40">{shape}</image>')
         with pytest.raises(DatasetError, match="image 'a.jpg' ") as e:
             import_dataset("cvat", xml)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,37 +51,70 @@ def place(tmp_path):
 
 
 def configure(*paths, **kw):
-    return plugins.configure(list(paths), repo=False, user=False, entry_points=kw.pop("entry_points", False), env_paths=False, **kw)
+    return plugins.configure(
+        list(paths), repo=False, user=False, entry_points=kw.pop("entry_points", False), env_paths=False, **kw
+    )
 
 
 # ------------------------------------------------------------------------------------ manifests
 def test_manifest_declares_contributions_and_checks_their_keys():
-    m = parse_manifest({
-        "name": "demo", "version": "0.1", "description": "d",
-        "dataset_formats": [{"name": "lst", "object": ".fmt"}],
-        "cam_methods": [{"name": "mycam", "object": "pkg.cams:fn", "gradient": False, "title": "My CAM"}],
-        "panels": [{"name": "p", "object": ".panel:make", "area": "bottom"}],
-    })
+    m = parse_manifest(
+        {
+            "name": "demo",
+            "version": "0.1",
+            "description": "d",
+            "dataset_formats": [{"name": "lst", "object": ".fmt"}],
+            "cam_methods": [{"name": "mycam", "object": "pkg.cams:fn", "gradient": False, "title": "My CAM"}],
+            "panels": [{"name": "p", "object": ".panel:make", "area": "bottom"}],
+        }
+    )
     assert (m.name, m.version) == ("demo", "0.1")
     kinds = [(d.kind, d.name, d.ref) for d in m.contributions]
-    assert kinds == [("dataset_formats", "lst", ".fmt"), ("cam_methods", "mycam", "pkg.cams:fn"), ("panels", "p", ".panel:make")]
+    assert kinds == [
+        ("dataset_formats", "lst", ".fmt"),
+        ("cam_methods", "mycam", "pkg.cams:fn"),
+        ("panels", "p", ".panel:make"),
+    ]
     assert m.contributions[1].options == {"gradient": False} and m.contributions[1].title == "My CAM"
 
 
-@pytest.mark.parametrize("data,item,words", [
-    ({"version": "1", "archs": [{"name": "a", "object": "m:o"}]}, "name", "missing key 'name'"),
-    ({"name": "x", "archs": [{"name": "a", "object": "m:o"}]}, "version", "missing key 'version'"),
-    ({"name": "x", "version": "1", "dataset_format": []}, "dataset_format", "did you mean 'dataset_formats'"),
-    ({"name": "x", "version": "1"}, None, "declares no contribution"),
-    ({"name": "x", "version": "1", "archs": [{"name": "a", "object": "not a ref"}]}, "archs[0].object", "not 'module:object'"),
-    ({"name": "x", "version": "1", "archs": [{"name": "a"}]}, "archs[0].object", "missing key 'object'"),
-    ({"name": "x", "version": "1", "archs": [{"name": "a", "object": "m:o"}, {"name": "a", "object": "m:p"}]}, "archs[1]", "declared twice"),
-    ({"name": "x", "version": "1", "archs": [{"name": "a", "object": "m:o", "gradient": True}]}, "archs[0].gradient", "unknown key"),
-    ({"name": "x", "version": "1", "cam_methods": [{"name": "a", "object": "m:o", "gradient": "yes"}]}, "cam_methods[0].gradient", "true or false"),
-    ({"name": "x", "version": "1", "panels": [{"name": "a", "object": "m:o", "area": "top"}]}, "panels[0].area", "right, left, bottom"),
-    ({"name": "x y", "version": "1", "archs": [{"name": "a", "object": "m:o"}]}, "name", "plugin name"),
-    ({"name": "x", "version": "1", "archs": {"name": "a"}}, "archs", "array of tables"),
-])
+@pytest.mark.parametrize(
+    "data,item,words",
+    [
+        ({"version": "1", "archs": [{"name": "a", "object": "m:o"}]}, "name", "missing key 'name'"),
+        ({"name": "x", "archs": [{"name": "a", "object": "m:o"}]}, "version", "missing key 'version'"),
+        ({"name": "x", "version": "1", "dataset_format": []}, "dataset_format", "did you mean 'dataset_formats'"),
+        ({"name": "x", "version": "1"}, None, "declares no contribution"),
+        (
+            {"name": "x", "version": "1", "archs": [{"name": "a", "object": "not a ref"}]},
+            "archs[0].object",
+            "not 'module:object'",
+        ),
+        ({"name": "x", "version": "1", "archs": [{"name": "a"}]}, "archs[0].object", "missing key 'object'"),
+        (
+            {"name": "x", "version": "1", "archs": [{"name": "a", "object": "m:o"}, {"name": "a", "object": "m:p"}]},
+            "archs[1]",
+            "declared twice",
+        ),
+        (
+            {"name": "x", "version": "1", "archs": [{"name": "a", "object": "m:o", "gradient": True}]},
+            "archs[0].gradient",
+            "unknown key",
+        ),
+        (
+            {"name": "x", "version": "1", "cam_methods": [{"name": "a", "object": "m:o", "gradient": "yes"}]},
+            "cam_methods[0].gradient",
+            "true or false",
+        ),
+        (
+            {"name": "x", "version": "1", "panels": [{"name": "a", "object": "m:o", "area": "top"}]},
+            "panels[0].area",
+            "right, left, bottom",
+        ),
+        ({"name": "x y", "version": "1", "archs": [{"name": "a", "object": "m:o"}]}, "name", "plugin name"),
+        ({"name": "x", "version": "1", "archs": {"name": "a"}}, "archs", "array of tables"),
+    ],
+)
 def test_manifest_errors_name_the_file_and_the_key(data, item, words):
     with pytest.raises(ManifestError) as e:
         parse_manifest(data, source="here/studio-plugin.toml")
@@ -100,14 +132,19 @@ def test_broken_toml_names_the_line(tmp_path):
 
 # ------------------------------------------------------------------------------------ discovery and laziness
 def test_discovery_reads_manifests_and_imports_nothing_until_the_table_is_built(place, tmp_path):
-    make_plugin(place, "lazy_lst", """
+    make_plugin(
+        place,
+        "lazy_lst",
+        """
         name = "lst"
         version = "1.0"
         description = "image lists"
         [[dataset_formats]]
         name = "lst"
         object = ".fmt"
-    """, {"fmt.py": FORMAT_MODULE.format(name="lst")})
+    """,
+        {"fmt.py": FORMAT_MODULE.format(name="lst")},
+    )
     from studio.core.formats import formats, import_dataset
 
     formats.cache_clear()
@@ -125,19 +162,26 @@ def test_discovery_reads_manifests_and_imports_nothing_until_the_table_is_built(
 
 
 def test_a_place_can_be_the_plugin_folder_itself_and_the_environment_names_places(place, monkeypatch):
-    d = make_plugin(place, "env_lst", """
+    d = make_plugin(
+        place,
+        "env_lst",
+        """
         name = "envlst"
         version = "2"
         [[dataset_formats]]
         name = "envlst"
         object = "env_lst.fmt"
-    """, {"fmt.py": FORMAT_MODULE.format(name="envlst")})
+    """,
+        {"fmt.py": FORMAT_MODULE.format(name="envlst")},
+    )
     assert [p.name for p in configure(d).plugins] == ["envlst"]
     plugins.reset()
     monkeypatch.setenv("STUDIO_PLUGINS", "1")
     monkeypatch.setenv("STUDIO_PLUGIN_PATH", str(place))
     reg = plugins.registry()
-    assert [(p.name, p.source) for p in reg.plugins if p.source == "STUDIO_PLUGIN_PATH"] == [("envlst", "STUDIO_PLUGIN_PATH")]
+    assert [(p.name, p.source) for p in reg.plugins if p.source == "STUDIO_PLUGIN_PATH"] == [
+        ("envlst", "STUDIO_PLUGIN_PATH")
+    ]
     assert str(place) in reg.describe_places()
     plugins.reset()
     monkeypatch.setenv("STUDIO_PLUGINS", "0")
@@ -149,13 +193,18 @@ def test_the_user_folder_is_searched_unless_turned_off(monkeypatch, tmp_path):
     from studio.core.plugins import discovery as registry_mod
 
     monkeypatch.setattr(registry_mod, "user_folder", lambda: tmp_path / "user")
-    make_plugin(tmp_path / "user", "user_lst", """
+    make_plugin(
+        tmp_path / "user",
+        "user_lst",
+        """
         name = "userlst"
         version = "1"
         [[dataset_formats]]
         name = "userlst"
         object = ".fmt"
-    """, {"fmt.py": FORMAT_MODULE.format(name="userlst")})
+    """,
+        {"fmt.py": FORMAT_MODULE.format(name="userlst")},
+    )
     monkeypatch.setenv("STUDIO_PLUGINS", "1")
     monkeypatch.setenv("STUDIO_USER_PLUGINS", "1")
     plugins.reset()
@@ -172,12 +221,14 @@ def test_entry_point_plugins_are_found(tmp_path, monkeypatch):
     site = tmp_path / "site"
     pkg = site / "ep_plugin_pkg"
     pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent("""
         STUDIO_PLUGIN = {
             "name": "from-entry-point", "version": "3.1", "description": "installed with pip",
             "dataset_formats": [{"name": "eplst", "object": ".fmt"}],
         }
-    '''))
+    """)
+    )
     (pkg / "fmt.py").write_text(FORMAT_MODULE.format(name="eplst"))
     info = site / "ep_plugin_pkg-3.1.dist-info"
     info.mkdir()
@@ -201,38 +252,60 @@ def test_entry_point_plugins_are_found(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------ broken plugins
 def test_broken_plugins_are_recorded_with_file_and_contribution_and_never_raise(place):
     make_plugin(place, "bad_toml", 'name = "bad-toml"\nversion = 1.0.0\n')
-    make_plugin(place, "bad_import", """
+    make_plugin(
+        place,
+        "bad_import",
+        """
         name = "bad-import"
         version = "1"
         [[dataset_formats]]
         name = "boom"
         object = ".fmt"
-    """, {"fmt.py": "import not_a_module_anywhere\n"})
-    make_plugin(place, "bad_attr", """
+    """,
+        {"fmt.py": "import not_a_module_anywhere\n"},
+    )
+    make_plugin(
+        place,
+        "bad_attr",
+        """
         name = "bad-attr"
         version = "1"
         [[archs]]
         name = "ghost"
         object = ".arch:SPEC"
-    """, {"arch.py": "OTHER = 1\n"})
-    make_plugin(place, "bad_type", """
+    """,
+        {"arch.py": "OTHER = 1\n"},
+    )
+    make_plugin(
+        place,
+        "bad_type",
+        """
         name = "bad-type"
         version = "1"
         [[archs]]
         name = "notspec"
         object = ".arch:SPEC"
-    """, {"arch.py": "SPEC = 'a string'\n"})
-    make_plugin(place, "clash_voc", """
+    """,
+        {"arch.py": "SPEC = 'a string'\n"},
+    )
+    make_plugin(
+        place,
+        "clash_voc",
+        """
         name = "clash-voc"
         version = "1"
         [[dataset_formats]]
         name = "voc"
         object = ".fmt"
-    """, {"fmt.py": FORMAT_MODULE.format(name="voc")})
+    """,
+        {"fmt.py": FORMAT_MODULE.format(name="voc")},
+    )
     (place / "no_manifest").mkdir()
     (place / "no_manifest" / "plugin.toml").write_text("")
     (place / "not-a-package").mkdir()
-    (place / "not-a-package" / "studio-plugin.toml").write_text('name = "dash"\nversion = "1"\n[[panels]]\nname = "p"\nobject = ".x:y"\n')
+    (place / "not-a-package" / "studio-plugin.toml").write_text(
+        'name = "dash"\nversion = "1"\n[[panels]]\nname = "p"\nobject = ".x:y"\n'
+    )
     from studio.core.formats import formats
     from studio.core.models import get_arch, list_archs
     from studio.core.plugins.hooks import load_everything
@@ -250,7 +323,11 @@ def test_broken_plugins_are_recorded_with_file_and_contribution_and_never_raise(
     assert "seg_lite" in [s.name for s in list_archs()]
     load_everything()
     boom = by["bad_import"].contributions[0]
-    assert boom.state == "failed" and "cannot import module 'bad_import.fmt'" in boom.error and "not_a_module_anywhere" in boom.error
+    assert (
+        boom.state == "failed"
+        and "cannot import module 'bad_import.fmt'" in boom.error
+        and "not_a_module_anywhere" in boom.error
+    )
     assert "plugin bad-import" in boom.describe_error() and "dataset format 'boom'" in boom.describe_error()
     assert str(place / "bad_import" / "studio-plugin.toml") in boom.describe_error()
     assert "has no attribute 'SPEC'" in by["bad_attr"].contributions[0].error
@@ -267,20 +344,30 @@ def test_broken_plugins_are_recorded_with_file_and_contribution_and_never_raise(
 
 def test_two_plugins_with_one_name_or_one_contribution_name(place):
     for folder in ("first_one", "second_one"):
-        make_plugin(place, folder, """
+        make_plugin(
+            place,
+            folder,
+            """
             name = "same"
             version = "1"
             [[dataset_formats]]
             name = "samefmt"
             object = ".fmt"
-        """, {"fmt.py": FORMAT_MODULE.format(name="samefmt")})
-    make_plugin(place, "third_one", """
+        """,
+            {"fmt.py": FORMAT_MODULE.format(name="samefmt")},
+        )
+    make_plugin(
+        place,
+        "third_one",
+        """
         name = "third"
         version = "1"
         [[dataset_formats]]
         name = "samefmt"
         object = ".fmt"
-    """, {"fmt.py": FORMAT_MODULE.format(name="samefmt")})
+    """,
+        {"fmt.py": FORMAT_MODULE.format(name="samefmt")},
+    )
     reg = configure(place)
     first, second, third = reg.plugins
     assert first.status == "ready" and second.status == "broken" and "already loaded from" in second.error
@@ -288,28 +375,35 @@ def test_two_plugins_with_one_name_or_one_contribution_name(place):
 
 
 def test_a_package_name_taken_by_an_installed_module_is_refused(place):
-    make_plugin(place, "json", """
+    make_plugin(
+        place,
+        "json",
+        """
         name = "shadow"
         version = "1"
         [[dataset_formats]]
         name = "shadow"
         object = ".fmt"
-    """)
+    """,
+    )
     [p] = configure(place).plugins
     assert p.status == "broken" and "already taken by" in p.error and "rename the plugin folder" in p.error
 
 
 # ------------------------------------------------------------------------------------ model architectures
-ARCH_MODULE = '''
+ARCH_MODULE = """
 from dataclasses import replace
 from studio.core.models.lite import lite_specs
 
 SPEC = replace(lite_specs()[1], name="{name}", description="a plugin detector")
-'''
+"""
 
 
 def test_plugin_architectures_join_the_zoo_and_leave_with_the_plugins(place):
-    make_plugin(place, "tiny_arch", """
+    make_plugin(
+        place,
+        "tiny_arch",
+        """
         name = "tiny"
         version = "1"
         [[archs]]
@@ -318,7 +412,9 @@ def test_plugin_architectures_join_the_zoo_and_leave_with_the_plugins(place):
         [[archs]]
         name = "seg_lite"
         object = ".clash:SPEC"
-    """, {"arch.py": ARCH_MODULE.format(name="tiny_det"), "clash.py": ARCH_MODULE.format(name="seg_lite")})
+    """,
+        {"arch.py": ARCH_MODULE.format(name="tiny_det"), "clash.py": ARCH_MODULE.format(name="seg_lite")},
+    )
     from studio.core.config.form import arch_choices
     from studio.core.models import ModelError, build_model, get_arch, list_archs
     from studio.core.plugins.hooks import arch_plugin
@@ -342,7 +438,10 @@ def test_plugin_architectures_join_the_zoo_and_leave_with_the_plugins(place):
 
 # ------------------------------------------------------------------------------------ CAM methods, export formats, panels
 def test_cam_methods_are_listed_from_manifests_and_a_builtin_name_is_refused(place):
-    make_plugin(place, "my_cams", """
+    make_plugin(
+        place,
+        "my_cams",
+        """
         name = "cams"
         version = "1"
         [[cam_methods]]
@@ -353,7 +452,9 @@ def test_cam_methods_are_listed_from_manifests_and_a_builtin_name_is_refused(pla
         [[cam_methods]]
         name = "gradcam"
         object = ".m:flat"
-    """, {"m.py": "import torch\ndef flat(act):\n    return torch.ones(act.shape[1:])\n"})
+    """,
+        {"m.py": "import torch\ndef flat(act):\n    return torch.ones(act.shape[1:])\n"},
+    )
     from studio.core.explain.cam import METHODS, methods
     from studio.core.plugins.hooks import cam_method, cam_method_title
 
@@ -363,7 +464,9 @@ def test_cam_methods_are_listed_from_manifests_and_a_builtin_name_is_refused(pla
     m = cam_method("flat", METHODS)
     assert (m.gradient, m.title, cam_method_title("flat")) == (False, "Flat CAM", "Flat CAM")
     assert "taken by a built-in CAM method" in reg.find("cam_methods", "gradcam").error
-    with pytest.raises(StudioError, match="unknown CAM method 'nope': use one of gradcam, gradcam\\+\\+, eigencam, flat"):
+    with pytest.raises(
+        StudioError, match="unknown CAM method 'nope': use one of gradcam, gradcam\\+\\+, eigencam, flat"
+    ):
         cam_method("nope", METHODS)
 
 
@@ -378,8 +481,16 @@ def test_cam_method_from_a_plugin_explains_a_model(repo_plugins):
 
     torch.manual_seed(0)
     model = build_model("det_lite", 2, image_size=96)
-    pred = Predictor(model, ClassMap.from_names(["a", "b"]), size=96, letterbox=False, device=torch.device("cpu"),
-                     task="detect", score_threshold=0.0, max_detections=5)
+    pred = Predictor(
+        model,
+        ClassMap.from_names(["a", "b"]),
+        size=96,
+        letterbox=False,
+        device=torch.device("cpu"),
+        task="detect",
+        score_threshold=0.0,
+        max_detections=5,
+    )
     x, meta = model_input(pred, (torch.rand(80, 96, 3) * 255).to(torch.uint8).numpy())
     for method in ("xgradcam", "layercam"):
         res = explain(pred.model, x, meta, method=method, layers=["neck"], max_boxes=2)
@@ -389,7 +500,10 @@ def test_cam_method_from_a_plugin_explains_a_model(repo_plugins):
 
 
 def test_export_formats_from_plugins_join_the_table(place):
-    make_plugin(place, "my_export", """
+    make_plugin(
+        place,
+        "my_export",
+        """
         name = "exp"
         version = "1"
         [[export_formats]]
@@ -401,13 +515,17 @@ def test_export_formats_from_plugins_join_the_table(place):
         [[export_formats]]
         name = "nofn"
         object = ".fmt:NOFN"
-    """, {"fmt.py": '''
+    """,
+        {
+            "fmt.py": """
         from studio.core.export.formats import ExportFormat, OptionSpec
         FORMAT = ExportFormat("bundle", "Bundle", ".zip", "cpu", "a zip", (OptionSpec("level", "int", 5, "zip level", minimum=0, maximum=9),),
                               exporter=".exporter:export")
         CLASH = ExportFormat("onnx", "Mine", ".onnx", "cpu", "mine", exporter=".exporter:export")
         NOFN = ExportFormat("nofn", "No function", ".x", "cpu", "none")
-    '''})
+    """
+        },
+    )
     from studio.core.export.formats import FORMATS, get_format, validate_options
 
     reg = configure(place)
@@ -423,7 +541,10 @@ def test_export_formats_from_plugins_join_the_table(place):
 
 
 def test_panel_contributions_must_be_callable(place):
-    make_plugin(place, "my_panel", """
+    make_plugin(
+        place,
+        "my_panel",
+        """
         name = "pan"
         version = "1"
         [[panels]]
@@ -432,7 +553,9 @@ def test_panel_contributions_must_be_callable(place):
         [[panels]]
         name = "bad"
         object = ".p:NOT_CALLABLE"
-    """, {"p.py": "def make(ctx):\n    return None\nNOT_CALLABLE = 3\n"})
+    """,
+        {"p.py": "def make(ctx):\n    return None\nNOT_CALLABLE = 3\n"},
+    )
     from studio.core.plugins.hooks import panel_contributions
 
     reg = configure(place)
@@ -452,13 +575,21 @@ def test_augmentations_from_plugins_run_in_the_train_pipeline(repo_plugins, demo
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)
     sample = Sample(image, np.array([[5, 5, 40, 40]]), np.array([1]), None, 1)
-    gray = NO_AUGMENT.model_copy(update={"extra": AugmentConfig.model_validate({"extra": [{"name": "grayscale", "p": 1}]}).extra})
+    gray = NO_AUGMENT.model_copy(
+        update={"extra": AugmentConfig.model_validate({"extra": [{"name": "grayscale", "p": 1}]}).extra}
+    )
     out, target = build_train_transforms(gray, 80, letterbox=True)(*sample.to_tv())
     assert out.shape == (3, 80, 80) and float((out[0] - out[1]).abs().max()) == 0.0  # grey: equal channels
     assert target["boxes"].shape == (1, 4)
     flat = Sample(np.full((64, 80, 3), 100, np.uint8), np.array([[5, 5, 40, 40]]), np.array([1]), None, 1)
-    cut = AugmentConfig.model_validate({"hflip": 0, "photometric": 0, "scale_jitter": [1, 1],
-                                        "extra": [{"name": "cutout", "p": 1, "params": {"holes": 1, "size": 0.5, "fill": 255}}]})
+    cut = AugmentConfig.model_validate(
+        {
+            "hflip": 0,
+            "photometric": 0,
+            "scale_jitter": [1, 1],
+            "extra": [{"name": "cutout", "p": 1, "params": {"holes": 1, "size": 0.5, "fill": 255}}],
+        }
+    )
     out, target = build_train_transforms(cut, 80, letterbox=True)(*flat.to_tv())
     holed = int((out[0] == 1.0).sum())
     assert 16 * 16 <= holed <= 32 * 32 and target["boxes"].shape == (1, 4)  # a 32 px hole, at least a quarter inside
@@ -471,16 +602,34 @@ def test_unknown_or_misconfigured_augmentations_are_clear_errors(repo_plugins, d
     from studio.core.training.preflight import preflight
 
     bad = AugmentConfig.model_validate({"extra": [{"name": "grayscal"}]})
-    with pytest.raises(StudioError, match=r"data.augment.extra\[0\].name: unknown augmentation 'grayscal': known: grayscale, cutout"):
+    with pytest.raises(
+        StudioError, match=r"data.augment.extra\[0\].name: unknown augmentation 'grayscal': known: grayscale, cutout"
+    ):
         build_train_transforms(bad, 64, letterbox=False)
-    cfg = init_config(demo["train"].annotations, tmp_path / "c.yaml", arch="det_lite",
-                      overrides={"data": {"augment": {"extra": [{"name": "cutout", "params": {"holes": 0}},
-                                                                 {"name": "cutout", "params": {"radius": 3}},
-                                                                 {"name": "nope"}]}}, "train": {"device": "cpu"}})
+    cfg = init_config(
+        demo["train"].annotations,
+        tmp_path / "c.yaml",
+        arch="det_lite",
+        overrides={
+            "data": {
+                "augment": {
+                    "extra": [
+                        {"name": "cutout", "params": {"holes": 0}},
+                        {"name": "cutout", "params": {"radius": 3}},
+                        {"name": "nope"},
+                    ]
+                }
+            },
+            "train": {"device": "cpu"},
+        },
+    )
     rep = preflight(cfg)
     errs = {f.item: f.message for f in rep.errors}
     assert "holes must be at least 1" in errs["data.augment.extra[0].params"]
-    assert "does not take these params" in errs["data.augment.extra[1].params"] and "radius" in errs["data.augment.extra[1].params"]
+    assert (
+        "does not take these params" in errs["data.augment.extra[1].params"]
+        and "radius" in errs["data.augment.extra[1].params"]
+    )
     assert "unknown augmentation 'nope'" in errs["data.augment.extra[2].name"]
     with pytest.raises(Exception, match="less than or equal to 1"):
         AugmentConfig.model_validate({"extra": [{"name": "cutout", "p": 2}]})
@@ -508,10 +657,16 @@ def test_the_config_editor_types_extra_augmentations_as_yaml():
     text = format_value(spec, value)
     assert text == "[{name: cutout, p: 0.5, params: {holes: 2}}]" and parse_text(spec, text) == value
     assert format_value(spec, []) == "" and parse_text(spec, "") == []
-    raw = {"data": {"train": {"ann": "t.json"}, "augment": {"extra": parse_text(spec, "[{name: cutout, p: 2}]")}},
-           "model": {"arch": "det_lite"}}
+    raw = {
+        "data": {"train": {"ann": "t.json"}, "augment": {"extra": parse_text(spec, "[{name: cutout, p: 2}]")}},
+        "model": {"arch": "det_lite"},
+    }
     cfg, errors = validate_raw(raw)
-    assert cfg is None and list(errors) == ["data.augment.extra"] and "less than or equal to 1" in errors["data.augment.extra"]
+    assert (
+        cfg is None
+        and list(errors) == ["data.augment.extra"]
+        and "less than or equal to 1" in errors["data.augment.extra"]
+    )
     raw["data"]["augment"]["extra"] = parse_text(spec, "[{name: cutout")  # broken YAML: kept as text, refused
     assert list(validate_raw(raw)[1]) == ["data.augment.extra"]
     raw["data"]["augment"]["extra"] = value
@@ -520,13 +675,22 @@ def test_the_config_editor_types_extra_augmentations_as_yaml():
 
 
 def test_a_plugin_detect_that_raises_does_not_stop_detection(place, tmp_path, caplog):
-    make_plugin(place, "buggy_detect", """
+    make_plugin(
+        place,
+        "buggy_detect",
+        """
         name = "buggy"
         version = "1"
         [[dataset_formats]]
         name = "buggy"
         object = ".fmt"
-    """, {"fmt.py": FORMAT_MODULE.format(name="buggy").replace('return src.suffix == ".lst"', "raise ValueError('oops')")})
+    """,
+        {
+            "fmt.py": FORMAT_MODULE.format(name="buggy").replace(
+                'return src.suffix == ".lst"', "raise ValueError('oops')"
+            )
+        },
+    )
     from studio.core.formats import detect_format
 
     configure(place)

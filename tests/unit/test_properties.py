@@ -28,8 +28,12 @@ from studio.core.formats import ExportOptions, export_dataset, import_dataset
 from studio.core.geometry import is_rle, rle_problem
 from studio.core.safe_names import UnsafeNameError, name_problem, safe_join
 
-SETTINGS = dict(derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                          HealthCheck.too_slow])
+SETTINGS = dict(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # --------------------------------------------------------------------------------------------- names
 PIECES = ["..", ".", "a", "b.jpg", "", "/", "\\", "C:", "\x00", " ", "link", "ü", "\n", "~", "//", ".hidden"]
@@ -79,8 +83,13 @@ def test_a_name_without_problem_is_relative_and_has_no_dotdot(name):
 
 # --------------------------------------------------------------------------------------------- importers
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
-              st.floats(allow_nan=False, allow_infinity=False, width=32), st.text(max_size=8)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**12), 10**12),
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+        st.text(max_size=8),
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
     max_leaves=10,
 )
@@ -88,16 +97,39 @@ json_values = st.recursive(
 
 def _valid_coco() -> dict:
     return {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
-                   {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
+            {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48},
+        ],
         "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [8, 8, 24, 16], "area": 384.0, "iscrowd": 0,
-             "segmentation": [[8, 8, 32, 8, 32, 24, 8, 24]]},
-            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [4, 4, 10, 10], "area": 100.0, "iscrowd": 0,
-             "segmentation": []},
-            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 4, 4], "area": 16.0, "iscrowd": 1,
-             "segmentation": {"size": [48, 64], "counts": [0, 4, 44, 4, 44, 4, 44, 4, 2924]}},
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [8, 8, 24, 16],
+                "area": 384.0,
+                "iscrowd": 0,
+                "segmentation": [[8, 8, 32, 8, 32, 24, 8, 24]],
+            },
+            {
+                "id": 2,
+                "image_id": 2,
+                "category_id": 2,
+                "bbox": [4, 4, 10, 10],
+                "area": 100.0,
+                "iscrowd": 0,
+                "segmentation": [],
+            },
+            {
+                "id": 3,
+                "image_id": 2,
+                "category_id": 1,
+                "bbox": [0, 0, 4, 4],
+                "area": 16.0,
+                "iscrowd": 1,
+                "segmentation": {"size": [48, 64], "counts": [0, 4, 44, 4, 44, 4, 44, 4, 2924]},
+            },
         ],
     }
 
@@ -144,16 +176,21 @@ def _assert_usable(ds: Dataset, tmp: Path) -> None:
     for a in ds.annotations:
         assert ds.has_image(a["image_id"]) and ds.has_category(a["category_id"])
         box = a["bbox"]
-        assert len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                                     for v in box), box
+        assert len(box) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box
+        ), box
         assert box[2] >= 0 and box[3] >= 0
         seg = a.get("segmentation") or []
         if is_rle(seg):
             im = ds.image(a["image_id"])
             assert rle_problem(seg, im["height"], im["width"]) is None
         else:
-            assert all(isinstance(p, list) and len(p) >= 6 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p) for p in seg), seg
+            assert all(
+                isinstance(p, list)
+                and len(p) >= 6
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+                for p in seg
+            ), seg
     ds.save(tmp / "roundtrip.json")
     back = Dataset.load(tmp / "roundtrip.json")
     check_dataset(back)
@@ -183,10 +220,12 @@ def test_coco_import_refuses_or_gives_a_usable_dataset(tmp_path, doc, lenient):
 plausible = st.one_of(st.integers(0, 64).map(str), st.floats(0, 64).map(lambda v: f"{v:.2f}"))
 inner_unit = st.floats(0.1, 0.9).map(lambda v: f"{v:.4f}")
 numbers_as_text = st.one_of(
-    plausible, plausible, plausible,
+    plausible,
+    plausible,
+    plausible,
     st.sampled_from(["nan", "inf", "-inf", "", "1e400", "NaN", "-0", "1,5", "0x10", " 12 ", "1e-400", "Infinity"]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.text(max_size=6),
 )
 
@@ -216,7 +255,8 @@ def test_voc_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, values, len
     (root / "Annotations" / "a.xml").write_text(
         f"<annotation><filename>a.jpg</filename><size><width>{w}</width><height>{h}</height></size>"
         f"<object><name>cat</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax>"
-        "</bndbox></object></annotation>")
+        "</bndbox></object></annotation>"
+    )
     try:
         res = import_dataset("voc", root, None, ImportOptions(strict=not lenient))
     except DatasetError as e:
@@ -227,12 +267,16 @@ def test_voc_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, values, len
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(tokens=st.one_of(st.lists(numbers_as_text, min_size=1, max_size=9),
-                       st.tuples(st.sampled_from(["0", "1", "2", "-1", "1.0"]),
-                                 st.lists(st.one_of(inner_unit, inner_unit, inner_unit, numbers_as_text),
-                                          min_size=4, max_size=8))
-                       .map(lambda t: [t[0], *t[1]])),
-       lenient=st.booleans())
+@given(
+    tokens=st.one_of(
+        st.lists(numbers_as_text, min_size=1, max_size=9),
+        st.tuples(
+            st.sampled_from(["0", "1", "2", "-1", "1.0"]),
+            st.lists(st.one_of(inner_unit, inner_unit, inner_unit, numbers_as_text), min_size=4, max_size=8),
+        ).map(lambda t: [t[0], *t[1]]),
+    ),
+    lenient=st.booleans(),
+)
 @pytest.mark.timeout(120)
 def test_yolo_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, tokens, lenient):
     from studio.core.formats import ImportOptions
@@ -254,11 +298,21 @@ def test_yolo_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, tokens, le
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(points=st.one_of(st.lists(st.lists(json_values, min_size=0, max_size=3), min_size=0, max_size=5),
-                       st.lists(st.lists(st.one_of(st.floats(2, 60), st.floats(2, 60), st.integers(-5, 70), json_values),
-                                         min_size=2, max_size=2), min_size=2, max_size=6, unique_by=str)),
-       shape_type=st.sampled_from(["polygon", "rectangle", "circle", "point", "linestrip", "mask", None, 3]),
-       lenient=st.booleans())
+@given(
+    points=st.one_of(
+        st.lists(st.lists(json_values, min_size=0, max_size=3), min_size=0, max_size=5),
+        st.lists(
+            st.lists(
+                st.one_of(st.floats(2, 60), st.floats(2, 60), st.integers(-5, 70), json_values), min_size=2, max_size=2
+            ),
+            min_size=2,
+            max_size=6,
+            unique_by=str,
+        ),
+    ),
+    shape_type=st.sampled_from(["polygon", "rectangle", "circle", "point", "linestrip", "mask", None, 3]),
+    lenient=st.booleans(),
+)
 @pytest.mark.timeout(120)
 def test_labelme_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, points, shape_type, lenient):
     from studio.core.formats import ImportOptions
@@ -266,9 +320,15 @@ def test_labelme_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, points,
     root = tmp_path / "lm"
     root.mkdir(exist_ok=True)
     (root / "a.jpg").write_bytes(jpg)
-    doc = {"version": "5.3.1", "flags": {}, "imagePath": "a.jpg", "imageData": None, "imageHeight": 48,
-           "imageWidth": 64, "shapes": [{"label": "cat", "points": points, "group_id": None,
-                                         "shape_type": shape_type, "flags": {}}]}
+    doc = {
+        "version": "5.3.1",
+        "flags": {},
+        "imagePath": "a.jpg",
+        "imageData": None,
+        "imageHeight": 48,
+        "imageWidth": 64,
+        "shapes": [{"label": "cat", "points": points, "group_id": None, "shape_type": shape_type, "flags": {}}],
+    }
     (root / "a.json").write_text(json.dumps(doc))
     try:
         res = import_dataset("labelme", root, None, ImportOptions(strict=not lenient))
@@ -280,14 +340,28 @@ def test_labelme_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, points,
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(attrs=st.dictionaries(st.sampled_from(["name", "all_points_x", "all_points_y", "x", "y", "width", "height",
-                                              "cx", "cy", "r", "rx", "ry", "theta"]),
-                             st.one_of(json_values, st.integers(1, 64), st.floats(1, 64),
-                                       st.lists(st.one_of(st.integers(0, 64), st.floats(2, 60), st.floats(2, 60),
-                                                          json_values), min_size=3, max_size=6, unique_by=repr)),
-                             min_size=2, max_size=8),
-       name=st.sampled_from(["polygon", "rect", "circle", "ellipse", "polyline", "point", "other"]),
-       lenient=st.booleans())
+@given(
+    attrs=st.dictionaries(
+        st.sampled_from(
+            ["name", "all_points_x", "all_points_y", "x", "y", "width", "height", "cx", "cy", "r", "rx", "ry", "theta"]
+        ),
+        st.one_of(
+            json_values,
+            st.integers(1, 64),
+            st.floats(1, 64),
+            st.lists(
+                st.one_of(st.integers(0, 64), st.floats(2, 60), st.floats(2, 60), json_values),
+                min_size=3,
+                max_size=6,
+                unique_by=repr,
+            ),
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+    name=st.sampled_from(["polygon", "rect", "circle", "ellipse", "polyline", "point", "other"]),
+    lenient=st.booleans(),
+)
 @pytest.mark.timeout(120)
 def test_via_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, attrs, name, lenient):
     from studio.core.formats import ImportOptions
@@ -296,8 +370,14 @@ def test_via_import_refuses_or_gives_a_usable_dataset(tmp_path, jpg, attrs, name
     root.mkdir(exist_ok=True)
     (root / "a.jpg").write_bytes(jpg)
     attrs = {"name": name, **{k: v for k, v in attrs.items() if k != "name"}}
-    via = {"a.jpg1": {"filename": "a.jpg", "size": 1, "file_attributes": {},
-                      "regions": [{"shape_attributes": attrs, "region_attributes": {"class": "thing"}}]}}
+    via = {
+        "a.jpg1": {
+            "filename": "a.jpg",
+            "size": 1,
+            "file_attributes": {},
+            "regions": [{"shape_attributes": attrs, "region_attributes": {"class": "thing"}}],
+        }
+    }
     (root / "via.json").write_text(json.dumps(via))
     try:
         res = import_dataset("via", root / "via.json", None, ImportOptions(strict=not lenient))

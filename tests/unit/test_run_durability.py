@@ -11,7 +11,15 @@ import torch
 
 from studio.core.errors import error_message
 from studio.core.training import checkpoint as ckpt_io
-from studio.core.training.events import CheckpointSaved, EpochEnd, EventKind, IterationEnd, Message, RunFailed, RunStarted
+from studio.core.training.events import (
+    CheckpointSaved,
+    EpochEnd,
+    EventKind,
+    IterationEnd,
+    Message,
+    RunFailed,
+    RunStarted,
+)
 from studio.core.training.history import RunHistory
 from studio.core.training.run_index import list_runs, summarize_run
 from studio.core.training.runlog import LOG_NAME, RunLog, last_of, read_events
@@ -28,7 +36,12 @@ def _epoch(e):
 
 
 def _payload(n: int) -> dict:
-    return {"arch": "x", "classes": {"cat_ids": [1], "names": ["a"]}, "config": {}, "model": {"w": torch.arange(n, dtype=torch.float32)}}
+    return {
+        "arch": "x",
+        "classes": {"cat_ids": [1], "names": ["a"]},
+        "config": {},
+        "model": {"w": torch.arange(n, dtype=torch.float32)},
+    }
 
 
 def test_every_reader_tolerates_a_torn_or_empty_line(tmp_path):
@@ -116,7 +129,10 @@ def test_a_write_error_is_raised_once_naming_the_log_then_the_log_is_off(tmp_pat
     with pytest.raises(OSError) as e:
         log(_epoch(1))
     assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / LOG_NAME)
-    assert error_message(e.value) == f"{tmp_path / LOG_NAME}: no space left on the disk; free some space, or choose a folder on another disk"
+    assert (
+        error_message(e.value)
+        == f"{tmp_path / LOG_NAME}: no space left on the disk; free some space, or choose a folder on another disk"
+    )
     log(RunFailed(error_message(e.value), "tb", 1, False))  # logging the failure does not raise again
     log.sync()
     log.close()

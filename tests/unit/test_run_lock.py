@@ -44,10 +44,17 @@ def dead_pid():
 
 def write_lock(run_dir, pid, host=None, started=None, token="t0"):
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / LOCK_NAME).write_bytes(orjson.dumps({
-        "pid": pid, "host": host or socket.gethostname(), "started": time.time() if started is None else started,
-        "purpose": "studio train other.yaml", "token": token,
-    }))
+    (run_dir / LOCK_NAME).write_bytes(
+        orjson.dumps(
+            {
+                "pid": pid,
+                "host": host or socket.gethostname(),
+                "started": time.time() if started is None else started,
+                "purpose": "studio train other.yaml",
+                "token": token,
+            }
+        )
+    )
 
 
 def fake_run(run_dir, *files):
@@ -88,10 +95,15 @@ def test_a_live_foreign_holder_refuses_with_its_pid_host_and_the_way_out(tmp_pat
     with pytest.raises(RunHeldError) as e:
         RunLock(run).acquire()
     msg = str(e.value)
-    assert msg.startswith(f"{run}: this run is being trained by another process (pid {foreign_pid} on host {socket.gethostname()} since ")
+    assert msg.startswith(
+        f"{run}: this run is being trained by another process (pid {foreign_pid} on host {socket.gethostname()} since "
+    )
     assert f"if that process is gone, delete {run / LOCK_NAME}" in msg and "wait for it to end or stop it" in msg
     assert (run / LOCK_NAME).read_bytes() == before  # untouched
-    assert lock_holder(run).pid == foreign_pid and lock_holder(run).short() == f"held by pid {foreign_pid} ({socket.gethostname()})"
+    assert (
+        lock_holder(run).pid == foreign_pid
+        and lock_holder(run).short() == f"held by pid {foreign_pid} ({socket.gethostname()})"
+    )
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, dead_pid):
@@ -181,8 +193,10 @@ def test_resolve_run_refuses_an_existing_work_dir_and_a_held_run(tmp_path, forei
     fake_run(root / "exp", "last.pt")
     with pytest.raises(StudioError) as e:
         resolve_run("cfg/exp.yaml", root / "exp", None)
-    assert str(e.value) == (f"{root / 'exp'}: already holds a run (events.jsonl, last.pt); continue it with --resume, "
-                            "or choose another --work-dir")
+    assert str(e.value) == (
+        f"{root / 'exp'}: already holds a run (events.jsonl, last.pt); continue it with --resume, "
+        "or choose another --work-dir"
+    )
     for only in ("best.pt", "config.yaml", "events.jsonl"):
         (root / only.split(".")[0]).mkdir()
         (root / only.split(".")[0] / only).write_bytes(b"x")

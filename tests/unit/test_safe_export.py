@@ -18,19 +18,45 @@ from studio.core.geometry import mask_to_rle
 from studio.core.safe_names import UnsafeNameError, name_problem, plain_name_problem, safe_join
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("a.jpg", None), ("sub/dir/a.jpg", None), ("a..b.jpg", None), ("..a.jpg", None), ("ü n i.jpg", None),
-    ("../a.jpg", "'..'"), ("a/../../b.jpg", "'..'"), ("..\\a.jpg", "'..'"), ("/etc/passwd", "absolute"),
-    ("\\\\server\\share\\a.jpg", "absolute"), ("C:\\a.jpg", "drive letter"), ("c:a.jpg", "drive letter"),
-    ("", "empty"), ("   ", "empty"), ("a\x00.jpg", "NUL"), (None, "not a text"), (7, "not a text"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("a.jpg", None),
+        ("sub/dir/a.jpg", None),
+        ("a..b.jpg", None),
+        ("..a.jpg", None),
+        ("ü n i.jpg", None),
+        ("../a.jpg", "'..'"),
+        ("a/../../b.jpg", "'..'"),
+        ("..\\a.jpg", "'..'"),
+        ("/etc/passwd", "absolute"),
+        ("\\\\server\\share\\a.jpg", "absolute"),
+        ("C:\\a.jpg", "drive letter"),
+        ("c:a.jpg", "drive letter"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("a\x00.jpg", "NUL"),
+        (None, "not a text"),
+        (7, "not a text"),
+    ],
+)
 def test_name_problem(name, problem):
     got = name_problem(name)
     assert (got is None) if problem is None else (problem in got), got
 
 
-@pytest.mark.parametrize("name, ok", [("train", True), ("val-2", True), ("a/b", False), (".hidden", False),
-                                      ("..", False), (" x", False), ("x\\y", False)])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("train", True),
+        ("val-2", True),
+        ("a/b", False),
+        (".hidden", False),
+        ("..", False),
+        (" x", False),
+        ("x\\y", False),
+    ],
+)
 def test_plain_name_problem(name, ok):
     assert (plain_name_problem(name) is None) == ok
 
@@ -99,10 +125,14 @@ def test_every_path_is_checked(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- formats
 def _bad_coco(tmp_path: Path, name: str) -> Path:
-    d = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8},
-                    {"id": 7, "file_name": name, "width": 8, "height": 8}],
-         "categories": [{"id": 1, "name": "x"}],
-         "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4, "iscrowd": 0}]}
+    d = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 8, "height": 8},
+            {"id": 7, "file_name": name, "width": 8, "height": 8},
+        ],
+        "categories": [{"id": 1, "name": "x"}],
+        "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4, "iscrowd": 0}],
+    }
     p = tmp_path / "ann.json"
     p.write_text(json.dumps(d))
     return p
@@ -128,15 +158,48 @@ def test_check_reports_broken_rle(tmp_path):
     import numpy as np
 
     good = mask_to_rle(np.eye(8, dtype=np.uint8))
-    d = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}], "categories": [{"id": 1, "name": "x"}],
-         "annotations": [
-             {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 8, 8], "area": 8, "iscrowd": 1, "segmentation": good},
-             {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 8, 8], "area": 8, "iscrowd": 1,
-              "segmentation": {"size": [8, 8], "counts": "garbage!!"}},
-             {"id": 3, "image_id": 1, "category_id": 1, "bbox": [0, 0, 8, 8], "area": 8, "iscrowd": 1,
-              "segmentation": {"size": [16, 8], "counts": [128]}},
-             {"id": 4, "image_id": 1, "category_id": 1, "bbox": [0, 0, 8, 8], "area": 8, "iscrowd": 1,
-              "segmentation": {"size": [8, 8], "counts": [10, 20]}}]}
+    d = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
+        "categories": [{"id": 1, "name": "x"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 8, 8],
+                "area": 8,
+                "iscrowd": 1,
+                "segmentation": good,
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 8, 8],
+                "area": 8,
+                "iscrowd": 1,
+                "segmentation": {"size": [8, 8], "counts": "garbage!!"},
+            },
+            {
+                "id": 3,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 8, 8],
+                "area": 8,
+                "iscrowd": 1,
+                "segmentation": {"size": [16, 8], "counts": [128]},
+            },
+            {
+                "id": 4,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 8, 8],
+                "area": 8,
+                "iscrowd": 1,
+                "segmentation": {"size": [8, 8], "counts": [10, 20]},
+            },
+        ],
+    }
     rep = check_dataset(Dataset.from_dict(d, "r.json"))
     bad = {p.ann_id: p.message for p in rep.by_kind()["invalid_rle"]}
     assert set(bad) == {2, 3, 4}
@@ -145,8 +208,12 @@ def test_check_reports_broken_rle(tmp_path):
 
 def test_split_refuses_and_writes_nothing(tmp_path, demo):
     ann = demo["train"].annotations
-    for kw, words in (({"names": ["x", "x"]}, "twice"), ({"names": ["x", "X"]}, "twice"),
-                      ({"names": ["../x", "y"]}, "'..'"), ({"ratios": [float("nan"), 1]}, "finite")):
+    for kw, words in (
+        ({"names": ["x", "x"]}, "twice"),
+        ({"names": ["x", "X"]}, "twice"),
+        ({"names": ["../x", "y"]}, "'..'"),
+        ({"ratios": [float("nan"), 1]}, "finite"),
+    ):
         args = {"ratios": [0.5, 0.5], **kw}
         with pytest.raises(DatasetError, match=words):
             api.dataset_split(ann, args["ratios"], tmp_path / "out", names=args.get("names"))
@@ -175,10 +242,27 @@ def test_import_from_labelme_keeps_odd_but_safe_names(tmp_path):
     d = tmp_path / "lm"
     d.mkdir()
     cv2.imwrite(str(d / "ein bild..ü.jpg"), np.zeros((8, 8, 3), np.uint8))
-    (d / "ein bild..ü.json").write_text(json.dumps({
-        "version": "5.3.1", "flags": {}, "imagePath": "ein bild..ü.jpg", "imageData": None, "imageHeight": 8,
-        "imageWidth": 8, "shapes": [{"label": "x", "points": [[1, 1], [6, 1], [6, 6]], "group_id": None,
-                                     "shape_type": "polygon", "flags": {}}]}))
+    (d / "ein bild..ü.json").write_text(
+        json.dumps(
+            {
+                "version": "5.3.1",
+                "flags": {},
+                "imagePath": "ein bild..ü.jpg",
+                "imageData": None,
+                "imageHeight": 8,
+                "imageWidth": 8,
+                "shapes": [
+                    {
+                        "label": "x",
+                        "points": [[1, 1], [6, 1], [6, 6]],
+                        "group_id": None,
+                        "shape_type": "polygon",
+                        "flags": {},
+                    }
+                ],
+            }
+        )
+    )
     res = import_dataset("labelme", d)
     assert not res.warnings
     out = export_dataset("coco", res.dataset, res.images_dir, tmp_path / "out")

@@ -24,8 +24,20 @@ def test_series_grows_and_keeps_values():
 
 
 def _started(**kw):
-    d = dict(run_dir="r", arch="seg_lite", task="segm", classes=("a", "b"), start_epoch=0, epochs=2, iters_per_epoch=4,
-             batch_size=2, device="cpu", world_size=1, resumed=False, metric_name="segm_mAP")
+    d = dict(
+        run_dir="r",
+        arch="seg_lite",
+        task="segm",
+        classes=("a", "b"),
+        start_epoch=0,
+        epochs=2,
+        iters_per_epoch=4,
+        batch_size=2,
+        device="cpu",
+        world_size=1,
+        resumed=False,
+        metric_name="segm_mAP",
+    )
     d.update(kw)
     return RunStarted(**d)
 
@@ -35,8 +47,21 @@ def test_history_puts_iterations_and_epochs_on_one_epoch_axis():
     h.add(_started())
     for it in range(1, 5):
         h.add(IterationEnd(1, it, it, 4, {"loss_a": 1.0 / it, "loss_b": 0.5}, 1.0 / it + 0.5, 0.01, 8.0, it, 10.0))
-    h.add(EpochEnd(1, 2, {"loss_a": 0.5}, {"segm_mAP": 0.25, "bbox_mAP": 0.3}, {"segm": np.array([0.2, np.nan])},
-                   0.25, 0.25, 1, True, 4.0, 4.0))
+    h.add(
+        EpochEnd(
+            1,
+            2,
+            {"loss_a": 0.5},
+            {"segm_mAP": 0.25, "bbox_mAP": 0.3},
+            {"segm": np.array([0.2, np.nan])},
+            0.25,
+            0.25,
+            1,
+            True,
+            4.0,
+            4.0,
+        )
+    )
     x, y = h.losses["loss"].xy()
     assert list(x) == [0.25, 0.5, 0.75, 1.0] and y[0] == pytest.approx(1.5)
     assert set(h.losses) == {"loss", "loss_a", "loss_b"}
@@ -83,8 +108,15 @@ def test_pause_holds_the_run_between_batches_and_resume_continues(tmp_path, demo
     from studio import api
     from studio.core.config.init import init_config
 
-    init_config(demo["train"].annotations, tmp_path / "c.yaml", arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 1}})
+    init_config(
+        demo["train"].annotations,
+        tmp_path / "c.yaml",
+        arch="det_lite",
+        overrides={
+            "data": {"image_size": 64, "workers": 0},
+            "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 1},
+        },
+    )
     ctl = RunControl()
     events, paused_at = [], []
 
@@ -94,7 +126,9 @@ def test_pause_holds_the_run_between_batches_and_resume_continues(tmp_path, demo
             ctl.pause()
             paused_at.append(time.monotonic())
 
-    t = threading.Thread(target=lambda: api.train(tmp_path / "c.yaml", work_dir=tmp_path / "run", callbacks=[cb], cancel=ctl))
+    t = threading.Thread(
+        target=lambda: api.train(tmp_path / "c.yaml", work_dir=tmp_path / "run", callbacks=[cb], cancel=ctl)
+    )
     t.start()
     deadline = time.monotonic() + 60
     while not paused_at and time.monotonic() < deadline:
@@ -116,8 +150,12 @@ def test_stop_while_paused_cancels(tmp_path, demo):
     from studio import api
     from studio.core.config.init import init_config
 
-    init_config(demo["train"].annotations, tmp_path / "c.yaml", arch="det_lite",
-                overrides={"data": {"image_size": 64, "workers": 0}, "train": {"epochs": 2, "batch_size": 2, "device": "cpu"}})
+    init_config(
+        demo["train"].annotations,
+        tmp_path / "c.yaml",
+        arch="det_lite",
+        overrides={"data": {"image_size": 64, "workers": 0}, "train": {"epochs": 2, "batch_size": 2, "device": "cpu"}},
+    )
     ctl = RunControl()
     ctl.pause()
     threading.Timer(0.5, ctl.cancel).start()

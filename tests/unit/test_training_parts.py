@@ -12,7 +12,11 @@ from studio.core.errors import StudioError
 from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.ema import ModelEMA
 from studio.core.training.events import (
-    CheckpointSaved, EpochEnd, IterationEnd, RunFailed, RunStarted,
+    CheckpointSaved,
+    EpochEnd,
+    IterationEnd,
+    RunFailed,
+    RunStarted,
 )
 from studio.core.training.runlog import RunLog, read_events
 from studio.core.training.runs import new_run_dir, resolve_run
@@ -23,8 +27,19 @@ def test_events_round_trip_through_the_jsonl_log(tmp_path):
     evs = [
         RunStarted(str(tmp_path), "seg_lite", "segment", ("a", "b"), 0, 3, 5, 2, "cpu", 1, False, "segm_mAP"),
         IterationEnd(1, 5, 5, 5, {"loss_box": 0.5, "loss_mask": float("nan")}, 1.5, 1e-3, 4.0, 2.0, 10.0),
-        EpochEnd(1, 3, {"loss_box": 0.5}, {"bbox_mAP": 0.25, "bbox_mAP_s": None}, {"bbox": np.array([0.5, np.nan])},
-                 0.25, 0.25, 1, True, 2.0, 2.0),
+        EpochEnd(
+            1,
+            3,
+            {"loss_box": 0.5},
+            {"bbox_mAP": 0.25, "bbox_mAP_s": None},
+            {"bbox": np.array([0.5, np.nan])},
+            0.25,
+            0.25,
+            1,
+            True,
+            2.0,
+            2.0,
+        ),
         CheckpointSaved(1, str(tmp_path / "last.pt"), "last"),
         RunFailed("boom", "Traceback...", 1, True),
     ]
@@ -75,7 +90,13 @@ def test_checkpoint_save_load_and_rng(tmp_path):
     np.random.seed(3)
     state = ckpt_io.rng_state()
     a = (torch.rand(2), np.random.rand(2))
-    payload = {"arch": "x", "classes": {"cat_ids": [1], "names": ["a"]}, "config": {}, "model": {"w": torch.ones(2)}, "rng": state}
+    payload = {
+        "arch": "x",
+        "classes": {"cat_ids": [1], "names": ["a"]},
+        "config": {},
+        "model": {"w": torch.ones(2)},
+        "rng": state,
+    }
     p = ckpt_io.save(tmp_path / "c.pt", payload)
     ck = ckpt_io.load(p)
     assert ck.arch == "x" and ck.classes.names == ("a",) and ck.weights()["w"].sum() == 2
@@ -105,7 +126,10 @@ def test_corrupt_or_foreign_checkpoints_are_named(tmp_path, content, words):
 
 
 def test_truncated_checkpoint(tmp_path):
-    p = ckpt_io.save(tmp_path / "c.pt", {"arch": "x", "classes": {"cat_ids": [1], "names": ["a"]}, "config": {}, "model": {"w": torch.ones(1000)}})
+    p = ckpt_io.save(
+        tmp_path / "c.pt",
+        {"arch": "x", "classes": {"cat_ids": [1], "names": ["a"]}, "config": {}, "model": {"w": torch.ones(1000)}},
+    )
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(ckpt_io.CheckpointError, match="truncated or corrupt"):
@@ -149,12 +173,21 @@ def test_a_mask_model_that_predicts_nothing_still_reports_segm_metrics(demo):
         studio_task = "segment"
 
         def forward(self, images):
-            return [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64),
-                     "masks": torch.zeros(0, 1, *im.shape[-2:])} for im in images]
+            return [
+                {
+                    "boxes": torch.zeros(0, 4),
+                    "scores": torch.zeros(0),
+                    "labels": torch.zeros(0, dtype=torch.int64),
+                    "masks": torch.zeros(0, 1, *im.shape[-2:]),
+                }
+                for im in images
+            ]
 
     gt = Dataset.load(demo["val"].annotations)
     cmap = ClassMap.from_dataset(gt)
-    val = DetectionDataset(gt, demo["val"].images, cmap, size=64, letterbox=False, train=False, with_masks=True, cache="none")
+    val = DetectionDataset(
+        gt, demo["val"].images, cmap, size=64, letterbox=False, train=False, with_masks=True, cache="none"
+    )
     res = evaluate_model(Silent(), val, gt, cmap, device=torch.device("cpu"))
     assert res.metrics["segm_mAP"] == 0.0 and res.metrics["bbox_mAP"] == 0.0
     assert set(res.per_class_arrays(cmap)) == {"bbox", "segm"}

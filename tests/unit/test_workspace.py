@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from studio.core.workspace import (
-    PROJECT_FILE, Workspace, WorkspaceError, ensure_demo_workspace, is_workspace, recent_workspaces, remember_workspace,
+    PROJECT_FILE,
+    Workspace,
+    WorkspaceError,
+    ensure_demo_workspace,
+    is_workspace,
+    recent_workspaces,
+    remember_workspace,
 )
 
 

@@ -4,6 +4,15 @@ from studio.core.config.loader import apply_overrides, load_config, merge, parse
 from studio.core.config.schema import Config, DataConfig, DatasetRef, ModelConfig, TrainConfig
 
 __all__ = [
-    "Config", "DataConfig", "DatasetRef", "ModelConfig", "TrainConfig",
-    "load_config", "save_config", "resolve_raw", "merge", "apply_overrides", "parse_override",
+    "Config",
+    "DataConfig",
+    "DatasetRef",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+    "save_config",
+    "resolve_raw",
+    "merge",
+    "apply_overrides",
+    "parse_override",
 ]

@@ -36,7 +36,17 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-KINDS = ("int", "float", "bool", "str", "choice", "path", "tuple", "list", "yaml")  # yaml: a list of sections, typed as YAML
+KINDS = (
+    "int",
+    "float",
+    "bool",
+    "str",
+    "choice",
+    "path",
+    "tuple",
+    "list",
+    "yaml",
+)  # yaml: a list of sections, typed as YAML
 
 #: input boxes that name files or folders: (section model, field) -> "file" / "dir"
 PATH_FIELDS: dict[tuple[type[BaseModel], str], str] = {
@@ -202,7 +212,12 @@ def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
 def _bounds(metadata: list) -> dict:
     out: dict[str, Any] = {}
     for m in metadata:
-        for attr, key, exclusive in (("ge", "minimum", False), ("gt", "minimum", True), ("le", "maximum", False), ("lt", "maximum", True)):
+        for attr, key, exclusive in (
+            ("ge", "minimum", False),
+            ("gt", "minimum", True),
+            ("le", "maximum", False),
+            ("lt", "maximum", True),
+        ):
             v = getattr(m, attr, None)
             if v is not None:
                 out[key] = v
@@ -270,11 +285,22 @@ def field_specs(archs=None) -> FormSpec:
                     kw["length"] = len(args)
             else:
                 kind = "str"
-            fields.append(FieldSpec(
-                path=path, group=prefix, name=name, label=_label(name), kind=kind, help=help_text,
-                required=info.is_required(), optional=optional, default=_default(info),
-                suggestions=SUGGESTIONS.get(path, ()), empty_means=EMPTY_MEANS.get(path, ""), **kw,
-            ))
+            fields.append(
+                FieldSpec(
+                    path=path,
+                    group=prefix,
+                    name=name,
+                    label=_label(name),
+                    kind=kind,
+                    help=help_text,
+                    required=info.is_required(),
+                    optional=optional,
+                    default=_default(info),
+                    suggestions=SUGGESTIONS.get(path, ()),
+                    empty_means=EMPTY_MEANS.get(path, ""),
+                    **kw,
+                )
+            )
 
     walk(Config, "")
     return FormSpec(tuple(groups), tuple(fields))
@@ -282,6 +308,7 @@ def field_specs(archs=None) -> FormSpec:
 
 def schema_defaults() -> dict:
     """The raw dict of every field that has a default (required fields and null sections left out)."""
+
     def walk(model: type[BaseModel]) -> dict:
         out: dict = {}
         for name, info in model.model_fields.items():
@@ -377,8 +404,10 @@ def parse_text(spec: FieldSpec, text: str) -> Any:
         inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         if not inner.strip():
             return None if spec.optional and not text else []
-        return [_number(p.strip(), spec.item_kind or "str") if spec.item_kind in ("int", "float") else p.strip()
-                for p in inner.split(",")]
+        return [
+            _number(p.strip(), spec.item_kind or "str") if spec.item_kind in ("int", "float") else p.strip()
+            for p in inner.split(",")
+        ]
     if not text:
         return None if spec.optional or spec.kind in ("int", "float") else ""
     if spec.kind in ("int", "float"):
@@ -416,7 +445,9 @@ def _message(err: dict) -> str:
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-def validate_raw(raw: Any, source: str | None = None, spec: FormSpec | None = None) -> tuple[Config | None, dict[str, str]]:
+def validate_raw(
+    raw: Any, source: str | None = None, spec: FormSpec | None = None
+) -> tuple[Config | None, dict[str, str]]:
     """``(Config, {})`` when ``raw`` (``_base_`` already merged) is valid, else ``(None, {path: message})``.
 
     Errors are keyed by the dotted path of the field at fault: an element of a tuple reports on the
@@ -443,7 +474,7 @@ def validate_raw(raw: Any, source: str | None = None, spec: FormSpec | None = No
                     msg = where + msg
             elif err["type"] != "extra_forbidden":
                 owner = spec.owner(path) or path
-                rest = path[len(owner) + 1:] if path != owner else ""
+                rest = path[len(owner) + 1 :] if path != owner else ""
                 if rest.isdigit():
                     msg = f"item {int(rest) + 1}: {msg}"
                 elif rest:

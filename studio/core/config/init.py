@@ -15,6 +15,7 @@ from studio.core.config.schema import Config
 from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
 
+
 def default_arch(train_ann: str | Path) -> str:
     """The zoo's default instance segmenter when the set has polygons or masks, else its default detector."""
     from studio.core.models import default_arch as zoo_default

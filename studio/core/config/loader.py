@@ -6,8 +6,9 @@ Errors name the file and the key: ``cfg.yaml: train.epochs: Input should be a va
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ValidationError

@@ -9,12 +9,30 @@ from __future__ import annotations
 
 RECIPES: dict[str, dict] = {
     # light CPU models: AdamW converges from scratch on small sets where SGD stalls
-    "lite": {"train": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05, "batch_size": 4, "epochs": 50, "warmup_iters": 100}},
+    "lite": {
+        "train": {
+            "optimizer": "adamw",
+            "lr": 0.002,
+            "weight_decay": 0.05,
+            "batch_size": 4,
+            "epochs": 50,
+            "warmup_iters": 100,
+        }
+    },
     # one-stage CPU models: AdamW from scratch, batch 8, EMA of the weights for evaluation, mosaic on half
     # the samples (balloon val after 80 epochs: segm mAP 0.250 with it, 0.226 without; bench/balloon.py)
-    "fast": {"train": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05, "batch_size": 8, "epochs": 300,
-                       "warmup_iters": 100, "ema": True},
-             "data": {"augment": {"mosaic": 0.5}}},
+    "fast": {
+        "train": {
+            "optimizer": "adamw",
+            "lr": 0.002,
+            "weight_decay": 0.05,
+            "batch_size": 8,
+            "epochs": 300,
+            "warmup_iters": 100,
+            "ema": True,
+        },
+        "data": {"augment": {"mosaic": 0.5}},
+    },
     "faster_rcnn": {"train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
     "mask_rcnn": {"train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
     "retinanet": {"train": {"optimizer": "sgd", "lr": 0.005, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},

@@ -76,7 +76,9 @@ class DatasetRef(_Section):
 class ExtraAugment(_Section):
     """One plugin augmentation (studio.core.plugins): its name, probability and the parameters its factory takes."""
 
-    name: str = Field(min_length=1, description="Augmentation name, as a plugin declares it (`studio plugins` lists them)")
+    name: str = Field(
+        min_length=1, description="Augmentation name, as a plugin declares it (`studio plugins` lists them)"
+    )
     p: float = Field(0.5, ge=0, le=1, description="Probability of applying it to a sample")
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the augmentation")
 
@@ -84,11 +86,15 @@ class ExtraAugment(_Section):
 class AugmentConfig(_Section):
     hflip: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip")
     scale_jitter: tuple[float, float] = Field((0.75, 1.25), description="Random rescale range before resizing")
-    photometric: float = Field(0.5, ge=0, le=1, description="Probability of brightness / contrast / saturation / hue jitter")
+    photometric: float = Field(
+        0.5, ge=0, le=1, description="Probability of brightness / contrast / saturation / hue jitter"
+    )
     mosaic: float = Field(0.0, ge=0, le=1, description="Probability of a 4-image mosaic")
     copy_paste: float = Field(0.0, ge=0, le=1, description="Probability of copy-paste of instances (needs masks)")
-    extra: list[ExtraAugment] = Field(default_factory=list, description="Plugin augmentations, applied in this order after the flip: "
-                                      "a list of {name, p, params}")
+    extra: list[ExtraAugment] = Field(
+        default_factory=list,
+        description="Plugin augmentations, applied in this order after the flip: a list of {name, p, params}",
+    )
 
     @field_validator("scale_jitter")
     @classmethod
@@ -102,14 +108,20 @@ class DataConfig(_Section):
     train: DatasetRef = Field(description="Training set")
     val: DatasetRef | None = Field(None, description="Validation set (mAP, best checkpoint, early stopping)")
     image_size: int = Field(512, ge=32, le=4096, description="Longest side after resizing, in pixels")
-    letterbox: bool = Field(False, description="Pad to a square image_size x image_size instead of keeping the aspect ratio")
+    letterbox: bool = Field(
+        False, description="Pad to a square image_size x image_size instead of keeping the aspect ratio"
+    )
     workers: int = Field(2, ge=0, le=64, description="Data loader worker processes")
-    cache: Literal["auto", "ram", "none"] = Field("auto", description="Keep decoded images in memory (auto: when they fit)")
+    cache: Literal["auto", "ram", "none"] = Field(
+        "auto", description="Keep decoded images in memory (auto: when they fit)"
+    )
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Training augmentations")
 
 
 class ModelConfig(_Section):
-    arch: str = Field(description="Architecture name from the model zoo (e.g. fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn)")
+    arch: str = Field(
+        description="Architecture name from the model zoo (e.g. fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn)"
+    )
     weights: str | None = Field(
         None,
         description="Pretrained weights: a torchvision weights name (e.g. DEFAULT), a file path, a previous run's checkpoint, or none",
@@ -125,17 +137,28 @@ class TrainConfig(_Section):
     epochs: int = Field(12, ge=1, le=100000, description="Number of passes over the training set")
     batch_size: int = Field(2, ge=1, le=1024, description="Images per iteration (per device)")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    time_limit: float | None = Field(None, ge=0, description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; training stops cleanly when it is spent")
+    time_limit: float | None = Field(
+        None,
+        ge=0,
+        description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; training stops cleanly when it is spent",
+    )
     optimizer: Literal["sgd", "adamw"] = Field("sgd", description="Optimiser")
     lr: float = Field(0.01, gt=0, le=10, description="Peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(1e-4, ge=0, le=1, description="Weight decay")
     warmup_iters: int = Field(100, ge=0, description="Linear warm-up iterations")
-    schedule: Literal["cosine", "step", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up")
-    step_milestones: list[float] = Field(default_factory=lambda: [0.67, 0.89], description="step schedule: fractions of training where the lr is multiplied by step_gamma")
+    schedule: Literal["cosine", "step", "constant"] = Field(
+        "cosine", description="Learning-rate schedule after warm-up"
+    )
+    step_milestones: list[float] = Field(
+        default_factory=lambda: [0.67, 0.89],
+        description="step schedule: fractions of training where the lr is multiplied by step_gamma",
+    )
     step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: lr multiplier at each milestone")
     amp: Literal["none", "fp16", "bf16"] = Field("none", description="Mixed precision on CUDA")
-    grad_clip: float | None = Field(10.0, ge=0, description="Clip the gradient norm to this value (none or 0: no clipping)")
+    grad_clip: float | None = Field(
+        10.0, ge=0, description="Clip the gradient norm to this value (none or 0: no clipping)"
+    )
     ema: bool = Field(False, description="Keep an exponential moving average of the weights for evaluation")
     seed: int = Field(0, description="Random seed (CPU runs are repeatable)")
     checkpoint_every: int = Field(1, ge=1, description="Write epoch_N.pt every N epochs")
@@ -176,7 +199,7 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @model_validator(mode="after")
-    def _amp_needs_cuda(self) -> "Config":
+    def _amp_needs_cuda(self) -> Config:
         if self.train.amp != "none" and self.train.device == "cpu":
             raise ValueError(f"train.amp={self.train.amp} needs a CUDA device, but train.device is cpu")
         return self

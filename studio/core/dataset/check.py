@@ -127,7 +127,8 @@ class CheckReport:
             for p in probs[:max_per_kind]:
                 where = p.file or ""
                 ids = ", ".join(
-                    f"{n} {v}" for n, v in (("image", p.image_id), ("annotation", p.ann_id), ("category", p.category_id))
+                    f"{n} {v}"
+                    for n, v in (("image", p.image_id), ("annotation", p.ann_id), ("category", p.category_id))
                     if v is not None
                 )
                 lines.append(f"  - {where}{' (' + ids + ')' if ids else ''}: {p.message}")
@@ -158,11 +159,19 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
     return "ok", size
 
 
-def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressFn, cancel: CancelToken | None,
-                  threads: int = 4, skip: frozenset = frozenset()) -> list[Problem]:
+def _check_images(
+    ds: Dataset,
+    images_dir: Path,
+    deep: bool,
+    progress: ProgressFn,
+    cancel: CancelToken | None,
+    threads: int = 4,
+    skip: frozenset = frozenset(),
+) -> list[Problem]:
     """Missing, unreadable and wrongly sized images; images whose id is in ``skip`` are not read."""
     out: list[Problem] = []
     total = len(ds.images)
+
     # Reading a header is I/O wait plus some Python (PIL); threads hide the I/O latency on slow disks.
     # The app passes 1: more threads starve its GUI thread of the GIL. On cancel the queued reads are
     # dropped (cancel_futures), not finished.
@@ -186,11 +195,14 @@ def _check_images(ds: Dataset, images_dir: Path, deep: bool, progress: ProgressF
             elif status == "skipped":
                 pass
             elif (im.get("width"), im.get("height")) != tuple(val):
-                out.append(Problem(
-                    "size_mismatch",
-                    f"JSON says {im.get('width')}x{im.get('height')}, the file is {val[0]}x{val[1]}",
-                    str(p), im["id"],
-                ))
+                out.append(
+                    Problem(
+                        "size_mismatch",
+                        f"JSON says {im.get('width')}x{im.get('height')}, the file is {val[0]}x{val[1]}",
+                        str(p),
+                        im["id"],
+                    )
+                )
             if k % 64 == 0 or k + 1 == total:
                 progress(k + 1, total, "reading image headers")
     finally:
@@ -210,7 +222,11 @@ def _check_box(a: dict, im: dict | None, src: str) -> list[Problem]:
         if a.get("segmentation"):
             return []
         return [Problem("invalid_bbox", "no bbox and no segmentation", **pid)]
-    if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in box)):
+    if not (
+        isinstance(box, (list, tuple))
+        and len(box) == 4
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in box)
+    ):
         return [Problem("invalid_bbox", f"bbox must be 4 finite numbers, got {box!r}", **pid)]
     x, y, w, h = box
     if w <= 0 or h <= 0:
@@ -219,9 +235,13 @@ def _check_box(a: dict, im: dict | None, src: str) -> list[Problem]:
         return []
     W, H = im["width"], im["height"]
     if x >= W or y >= H or x + w <= 0 or y + h <= 0:
-        return [Problem("box_outside_image", f"bbox {[round(v, 1) for v in box]} lies outside the {W}x{H} image", **pid)]
+        return [
+            Problem("box_outside_image", f"bbox {[round(v, 1) for v in box]} lies outside the {W}x{H} image", **pid)
+        ]
     if x < -OUTSIDE_TOL or y < -OUTSIDE_TOL or x + w > W + OUTSIDE_TOL or y + h > H + OUTSIDE_TOL:
-        return [Problem("box_partly_outside", f"bbox {[round(v, 1) for v in box]} extends beyond the {W}x{H} image", **pid)]
+        return [
+            Problem("box_partly_outside", f"bbox {[round(v, 1) for v in box]} extends beyond the {W}x{H} image", **pid)
+        ]
     return []
 
 
@@ -264,17 +284,34 @@ def check_dataset(
     """
     ds = source if isinstance(source, Dataset) else Dataset.load(source)
     src = str(ds.source) if ds.source is not None else "<dataset>"
-    rep = CheckReport(src, str(images_dir) if images_dir is not None else None,
-                      len(ds.images), len(ds.annotations), len(ds.categories))
+    rep = CheckReport(
+        src,
+        str(images_dir) if images_dir is not None else None,
+        len(ds.images),
+        len(ds.annotations),
+        len(ds.categories),
+    )
     P = rep.problems
     P += _duplicates(ds.images, "duplicate_image_id", "image", src)
     P += _duplicates(ds.annotations, "duplicate_annotation_id", "annotation", src)
     P += _duplicates(ds.categories, "duplicate_category_id", "category", src)
     names = Counter(im["file_name"] for im in ds.images if isinstance(im["file_name"], str))
-    P += [Problem("duplicate_file_name", f"{n} image records point to this file", name) for name, n in names.items() if n > 1]
+    P += [
+        Problem("duplicate_file_name", f"{n} image records point to this file", name)
+        for name, n in names.items()
+        if n > 1
+    ]
     unsafe = unsafe_images(ds.images)
-    P += [Problem("unsafe_file_name", f"file name {quoted(name)} {problem}: exports refuse it; rename the file and its "
-                  "record to a name relative to the images folder", src, iid) for iid, name, problem in unsafe]
+    P += [
+        Problem(
+            "unsafe_file_name",
+            f"file name {quoted(name)} {problem}: exports refuse it; rename the file and its "
+            "record to a name relative to the images folder",
+            src,
+            iid,
+        )
+        for iid, name, problem in unsafe
+    ]
     if images_dir is not None:
         P += _check_images(ds, Path(images_dir), deep, progress, cancel, threads, frozenset(i for i, _, _ in unsafe))
     used_cats: Counter = Counter()
@@ -284,16 +321,45 @@ def check_dataset(
             cancel.raise_if_cancelled()
         im = ds._img.get(a["image_id"])
         if im is None:
-            P.append(Problem("unknown_image", f"image id {a['image_id']!r} is not in 'images'", src, a["image_id"], a["id"], a["category_id"]))
+            P.append(
+                Problem(
+                    "unknown_image",
+                    f"image id {a['image_id']!r} is not in 'images'",
+                    src,
+                    a["image_id"],
+                    a["id"],
+                    a["category_id"],
+                )
+            )
         if not ds.has_category(a["category_id"]):
-            P.append(Problem("unknown_category", f"category id {a['category_id']!r} is not in 'categories'", src, a["image_id"], a["id"], a["category_id"]))
+            P.append(
+                Problem(
+                    "unknown_category",
+                    f"category id {a['category_id']!r} is not in 'categories'",
+                    src,
+                    a["image_id"],
+                    a["id"],
+                    a["category_id"],
+                )
+            )
         used_cats[a["category_id"]] += 1
         P += _check_box(a, im, src)
         P += _check_segmentation(a, im, src)
         if k % 4096 == 0 or k + 1 == total:
             progress(k + 1, total, "checking annotations")
-    P += [Problem("empty_category", f"category '{c['name']}' has no annotations", src, category_id=c["id"])
-          for c in ds.categories if used_cats[c["id"]] == 0]
-    P += [Problem("unannotated_image", "image has no annotations", str(image_path(images_dir, im)) if images_dir else im["file_name"], im["id"])
-          for im in ds.images if not ds.anns_for_image(im["id"])]
+    P += [
+        Problem("empty_category", f"category '{c['name']}' has no annotations", src, category_id=c["id"])
+        for c in ds.categories
+        if used_cats[c["id"]] == 0
+    ]
+    P += [
+        Problem(
+            "unannotated_image",
+            "image has no annotations",
+            str(image_path(images_dir, im)) if images_dir else im["file_name"],
+            im["id"],
+        )
+        for im in ds.images
+        if not ds.anns_for_image(im["id"])
+    ]
     return rep

@@ -41,17 +41,20 @@ PUBLIC = {
 }
 
 
-def download(name: str, dest: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None, timeout: float = 20.0) -> Path:
+def download(
+    name: str,
+    dest: str | Path,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    timeout: float = 20.0,
+) -> Path:
     """Download and unpack ``name`` into ``dest``; returns the folder holding the data."""
     if name not in PUBLIC:
         raise StudioError(f"unknown dataset '{name}' (known: {', '.join(PUBLIC)})")
     ds = PUBLIC[name]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    manual = (
-        f"Download {ds.url} by hand and unzip it into {dest.resolve()} "
-        f"(you should then have {ds.layout})."
-    )
+    manual = f"Download {ds.url} by hand and unzip it into {dest.resolve()} (you should then have {ds.layout})."
     with tempfile.TemporaryDirectory(dir=dest) as tmp:
         zpath = Path(tmp) / f"{name}.zip"
         try:

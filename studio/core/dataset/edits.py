@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
@@ -342,7 +343,9 @@ class AddClass(Command):
         ds.remove_category(self.category_id)
 
 
-COMMANDS: dict[str, type[Command]] = {c.op: c for c in (AddShape, DeleteShape, SetPolygon, SetBox, ChangeLabel, AddClass)}
+COMMANDS: dict[str, type[Command]] = {
+    c.op: c for c in (AddShape, DeleteShape, SetPolygon, SetBox, ChangeLabel, AddClass)
+}
 
 
 def command_from_record(record: dict) -> Command:
@@ -366,7 +369,7 @@ class EditEvent:
 
     @property
     def step(self) -> str:
-        """"apply" or "revert": what happened to the dataset."""
+        """ "apply" or "revert": what happened to the dataset."""
         return "revert" if self.kind == "undo" else "apply"
 
     @property
@@ -521,6 +524,18 @@ def class_count_changes(ds: Dataset, deltas: Sequence[Delta]) -> dict[Any, Class
 
 
 __all__ = [
-    "AddClass", "AddShape", "ChangeLabel", "ClassChange", "Command", "DeleteShape", "EditEvent", "EditStack",
-    "SetBox", "SetPolygon", "check_box", "check_polygon", "class_count_changes", "command_from_record",
+    "AddClass",
+    "AddShape",
+    "ChangeLabel",
+    "ClassChange",
+    "Command",
+    "DeleteShape",
+    "EditEvent",
+    "EditStack",
+    "SetBox",
+    "SetPolygon",
+    "check_box",
+    "check_polygon",
+    "class_count_changes",
+    "command_from_record",
 ]

@@ -82,8 +82,11 @@ def load_in_child(path: str | Path, chunk: int | None = None) -> Any:
 
     Raises JSONChildError for invalid JSON (or an unreadable file), RuntimeError when the child fails.
     """
-    proc = subprocess.Popen([sys.executable, "-I", "-c", _CHILD, str(path), str(chunk or CHUNK)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-c", _CHILD, str(path), str(chunk or CHUNK)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     doc: dict = {}
     current: list | None = None
@@ -95,7 +98,9 @@ def load_in_child(path: str | Path, chunk: int | None = None) -> Any:
                 payload = _read_exact(proc.stdout, n) if n else b""
             except EOFError:
                 err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-                raise RuntimeError(f"the JSON reader process stopped early: {err.splitlines()[-1] if err else 'no output'}") from None
+                raise RuntimeError(
+                    f"the JSON reader process stopped early: {err.splitlines()[-1] if err else 'no output'}"
+                ) from None
             if kind == b"Z":
                 return doc
             value = orjson.loads(payload) if payload else None

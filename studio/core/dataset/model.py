@@ -18,8 +18,9 @@ import contextlib
 import copy
 import gc
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 
@@ -37,14 +38,14 @@ def image_path(images_dir: str | Path | None, image: dict) -> Path:
     return Path(images_dir) / name if images_dir is not None else Path(name)
 
 
-def recorded_images_dir(ann: str | Path, ds: "Dataset") -> Path | None:
+def recorded_images_dir(ann: str | Path, ds: Dataset) -> Path | None:
     """The images folder that ``studio dataset import`` recorded in ``info.images_dir``, if any."""
     info = ds.extra.get("info")
     rel = info.get("images_dir") if isinstance(info, dict) else None
     return (Path(ann).parent / rel).resolve() if rel else None
 
 
-def record_images_dir(ds: "Dataset", images_dir: str | Path, ann_folder: str | Path) -> dict:
+def record_images_dir(ds: Dataset, images_dir: str | Path, ann_folder: str | Path) -> dict:
     """Store ``images_dir`` in ``info.images_dir``, relative to ``ann_folder`` (where the file will be)."""
     info = ds.extra.get("info")
     info = dict(info) if isinstance(info, dict) else {}
@@ -110,14 +111,14 @@ class Dataset:
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
-    def load(cls, path: str | Path, gil_friendly: bool = False) -> "Dataset":
+    def load(cls, path: str | Path, gil_friendly: bool = False) -> Dataset:
         # Parsing creates hundreds of thousands of containers that all stay alive: pausing the
         # cyclic garbage collector meanwhile avoids repeated useless full scans (about 2x faster).
         with _gc_paused():
             return cls.from_dict(read_json(path, gil_friendly), source=path)
 
     @classmethod
-    def from_dict(cls, d: Any, source: str | Path | None = None) -> "Dataset":
+    def from_dict(cls, d: Any, source: str | Path | None = None) -> Dataset:
         """Build from a COCO dict, checking the structure the indexes need (ids, references)."""
         images, cats, anns, extra = coco_parts(d, source)
         return cls(images, cats, anns, extra=extra, source=source)
@@ -131,7 +132,7 @@ class Dataset:
         """Atomic write of the COCO file."""
         atomic.write_json(path, self.to_dict(), indent=indent)
 
-    def copy(self) -> "Dataset":
+    def copy(self) -> Dataset:
         return Dataset(
             copy.deepcopy(self.images),
             copy.deepcopy(self.categories),
@@ -292,7 +293,9 @@ class Dataset:
     def insert_category(self, category: dict) -> None:
         """Put back a category record under its own id (undo of a removal); the id must be free."""
         if category["id"] in self._cat:
-            raise DatasetError(f"category id {category['id']!r} is already used", item=f"category {category.get('name')!r}")
+            raise DatasetError(
+                f"category id {category['id']!r} is already used", item=f"category {category.get('name')!r}"
+            )
         self.categories.append(category)
         self._cat[category["id"]] = category
 
@@ -316,7 +319,7 @@ class Dataset:
         for aid in gone:
             self._ann.pop(aid, None)
 
-    def subset(self, image_ids: Iterable[Any]) -> "Dataset":
+    def subset(self, image_ids: Iterable[Any]) -> Dataset:
         """A deep copy holding only the given images, their annotations and all categories."""
         keep = list(dict.fromkeys(image_ids))
         images = [copy.deepcopy(self._img[i]) for i in keep]

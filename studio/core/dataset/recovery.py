@@ -193,7 +193,7 @@ class RecoveryJournal:
         self._during_save: list[bytes] | None = None
 
     @classmethod
-    def resume(cls, ann: str | Path, content: JournalContent) -> "RecoveryJournal":
+    def resume(cls, ann: str | Path, content: JournalContent) -> RecoveryJournal:
         journal = cls(ann)
         with open(journal.path, "r+b") as f:
             f.truncate(content.valid_bytes)
@@ -290,6 +290,14 @@ def save(ds: Dataset, ann: str | Path, journal: RecoveryJournal | None = None) -
 
 
 __all__ = [
-    "JournalContent", "RecoveryInfo", "RecoveryJournal", "find_recovery", "read_journal", "recovery_path",
-    "replay", "save", "snapshot", "write_snapshot",
+    "JournalContent",
+    "RecoveryInfo",
+    "RecoveryJournal",
+    "find_recovery",
+    "read_journal",
+    "recovery_path",
+    "replay",
+    "save",
+    "snapshot",
+    "write_snapshot",
 ]

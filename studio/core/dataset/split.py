@@ -8,8 +8,8 @@ over the subsets in the requested ratios as far as the image counts allow.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -41,11 +41,16 @@ def check_names(names: Sequence[str], n_ratios: int) -> list[str]:
     for n in names:
         problem = plain_name_problem(n)
         if problem is not None:
-            raise DatasetError(f"subset name {quoted(n)} {problem}; a name becomes NAME.json in the output folder", item="--names")
+            raise DatasetError(
+                f"subset name {quoted(n)} {problem}; a name becomes NAME.json in the output folder", item="--names"
+            )
         if n.lower() in seen:
-            raise DatasetError(f"subset name {quoted(n)} is given twice"
-                               + (f" (as {seen[n.lower()]!r})" if seen[n.lower()] != n else "")
-                               + ": both subsets would go to one file", item="--names")
+            raise DatasetError(
+                f"subset name {quoted(n)} is given twice"
+                + (f" (as {seen[n.lower()]!r})" if seen[n.lower()] != n else "")
+                + ": both subsets would go to one file",
+                item="--names",
+            )
         seen[n.lower()] = n
     return names
 
@@ -93,14 +98,17 @@ def split_ids(ds: Dataset, ratios: Sequence[float], seed: int = 0) -> list[list]
     return out
 
 
-def split_dataset(ds: Dataset, ratios: Sequence[float], seed: int = 0, names: Sequence[str] | None = None) -> dict[str, Dataset]:
+def split_dataset(
+    ds: Dataset, ratios: Sequence[float], seed: int = 0, names: Sequence[str] | None = None
+) -> dict[str, Dataset]:
     check_ratios(ratios)
     names = check_names(names, len(ratios)) if names else default_names(len(ratios))
     return {n: ds.subset(ids) for n, ids in zip(names, split_ids(ds, ratios, seed))}
 
 
-def split_targets(names: Sequence[str], out_dir: str | Path, *, overwrite: bool = False,
-                  source: str | Path | None = None) -> list[Path]:
+def split_targets(
+    names: Sequence[str], out_dir: str | Path, *, overwrite: bool = False, source: str | Path | None = None
+) -> list[Path]:
     """``OUT/NAME.json`` per subset, refused when one would replace ``source`` (always) or an existing
     file (unless ``overwrite``), or when ``out_dir`` is a file."""
     out_dir = Path(out_dir)
@@ -113,13 +121,17 @@ def split_targets(names: Sequence[str], out_dir: str | Path, *, overwrite: bool 
             raise DatasetError("this subset would replace the file being split: choose another name or folder", file=t)
     existing = [t for t in targets if t.exists()]
     if existing and not overwrite:
-        raise DatasetError(f"{len(existing)} subset file(s) exist already ({', '.join(t.name for t in existing)}): "
-                           "pass --overwrite to replace them, or choose another folder", file=out_dir)
+        raise DatasetError(
+            f"{len(existing)} subset file(s) exist already ({', '.join(t.name for t in existing)}): "
+            "pass --overwrite to replace them, or choose another folder",
+            file=out_dir,
+        )
     return targets
 
 
-def write_splits(parts: dict[str, Dataset], out_dir: str | Path, *, overwrite: bool = False,
-                 source: str | Path | None = None) -> list[Path]:
+def write_splits(
+    parts: dict[str, Dataset], out_dir: str | Path, *, overwrite: bool = False, source: str | Path | None = None
+) -> list[Path]:
     """Write each subset as ``OUT/NAME.json``, all at once (see :func:`split_targets` for what is refused)."""
     targets = split_targets(list(parts), out_dir, overwrite=overwrite, source=source)
     with atomic.atomic_dir(out_dir) as tmp:

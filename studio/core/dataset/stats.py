@@ -42,7 +42,11 @@ class DatasetStats:
             v = values[np.isfinite(values) & (values > 0)] if log else values[np.isfinite(values)]
             if not len(v):
                 return {"edges": [], "counts": []}
-            edges = np.geomspace(v.min(), v.max() * 1.0001, bins + 1) if log and v.min() > 0 else np.linspace(v.min(), v.max() + 1e-9, bins + 1)
+            edges = (
+                np.geomspace(v.min(), v.max() * 1.0001, bins + 1)
+                if log and v.min() > 0
+                else np.linspace(v.min(), v.max() + 1e-9, bins + 1)
+            )
             counts, edges = np.histogram(v, edges)
             return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 
@@ -53,16 +57,22 @@ class DatasetStats:
             "classes": [c.__dict__ for c in self.classes],
             "box_size": {**hist(self.box_sizes), "median": _median(self.box_sizes)},
             "aspect_ratio": {**hist(self.aspect_ratios, log=True), "median": _median(self.aspect_ratios)},
-            "instances_per_image": {"mean": float(self.instances_per_image.mean()) if len(self.instances_per_image) else 0.0,
-                                    "max": int(self.instances_per_image.max()) if len(self.instances_per_image) else 0},
+            "instances_per_image": {
+                "mean": float(self.instances_per_image.mean()) if len(self.instances_per_image) else 0.0,
+                "max": int(self.instances_per_image.max()) if len(self.instances_per_image) else 0,
+            },
         }
 
     def format_text(self) -> str:
         w = max([len(c.name) for c in self.classes] + [5])
-        lines = [f"{self.num_images} images ({self.unannotated_images} without annotations), {self.num_annotations} annotations",
-                 f"{'class':<{w}}  {'instances':>9}  {'images':>6}  {'small':>5}  {'medium':>6}  {'large':>5}  {'crowd':>5}"]
+        lines = [
+            f"{self.num_images} images ({self.unannotated_images} without annotations), {self.num_annotations} annotations",
+            f"{'class':<{w}}  {'instances':>9}  {'images':>6}  {'small':>5}  {'medium':>6}  {'large':>5}  {'crowd':>5}",
+        ]
         for c in self.classes:
-            lines.append(f"{c.name:<{w}}  {c.instances:>9}  {c.images:>6}  {c.small:>5}  {c.medium:>6}  {c.large:>5}  {c.crowd:>5}")
+            lines.append(
+                f"{c.name:<{w}}  {c.instances:>9}  {c.images:>6}  {c.small:>5}  {c.medium:>6}  {c.large:>5}  {c.crowd:>5}"
+            )
         if len(self.box_sizes):
             q = np.percentile(self.box_sizes, [5, 50, 95])
             lines.append(f"box size sqrt(w*h): p5 {q[0]:.1f}  median {q[1]:.1f}  p95 {q[2]:.1f} px")

@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -244,10 +245,18 @@ def _coco_gt(gt: Dataset, index: dict[Any, int], cat_ids: list[int], with_masks:
                 continue
             area, box = segmentation_area_bbox([poly])
             for cid in cat_ids:
-                anns.append({
-                    "id": len(anns) + 1, "image_id": index[im["id"]], "category_id": cid, "bbox": box,
-                    "area": area, "iscrowd": 1, "segmentation": [list(map(float, poly))], "ignore_region": True,
-                })
+                anns.append(
+                    {
+                        "id": len(anns) + 1,
+                        "image_id": index[im["id"]],
+                        "category_id": cid,
+                        "bbox": box,
+                        "area": area,
+                        "iscrowd": 1,
+                        "segmentation": [list(map(float, poly))],
+                        "ignore_region": True,
+                    }
+                )
     coco = COCO()
     coco.dataset = {"images": images, "annotations": anns, "categories": copy.deepcopy(gt.categories)}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -303,8 +312,11 @@ def _coco_dt(coco_gt, res: list[dict], iou_type: str):
         if anns:
             return coco_gt.loadRes(anns)
         dt = COCO()
-        dt.dataset = {"images": list(coco_gt.dataset["images"]), "annotations": [],
-                      "categories": copy.deepcopy(coco_gt.dataset["categories"])}
+        dt.dataset = {
+            "images": list(coco_gt.dataset["images"]),
+            "annotations": [],
+            "categories": copy.deepcopy(coco_gt.dataset["categories"]),
+        }
         dt.createIndex()
         return dt
 

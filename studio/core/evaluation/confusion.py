@@ -18,8 +18,9 @@ as in COCO evaluation. Each cell also lists the images behind it, for opening th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -82,10 +83,14 @@ class ConfusionMatrix:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ConfusionMatrix":
+    def from_dict(cls, d: dict[str, Any]) -> ConfusionMatrix:
         return cls(
-            list(d["names"]), list(d["cat_ids"]), np.asarray(d["counts"], dtype=np.int64),
-            [[list(cell) for cell in row] for row in d["image_ids"]], float(d["iou_thr"]), float(d["score_thr"]),
+            list(d["names"]),
+            list(d["cat_ids"]),
+            np.asarray(d["counts"], dtype=np.int64),
+            [[list(cell) for cell in row] for row in d["image_ids"]],
+            float(d["iou_thr"]),
+            float(d["score_thr"]),
         )
 
 

@@ -61,7 +61,7 @@ class PRCurves:
         return {"recall": list(self.recall), "iou_types": per_type}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PRCurves":
+    def from_dict(cls, d: dict[str, Any]) -> PRCurves:
         curves = {
             t: [
                 ClassCurve(c["name"], c["category_id"], c["AP"], c["AP50"], c["precision_50"], c["precision"])

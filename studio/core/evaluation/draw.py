@@ -8,8 +8,8 @@ swallow a 4000 px photo.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -20,8 +20,15 @@ from studio.core.inference.detections import Detections
 from studio.core.palette import class_color_rgb, text_color_on
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_ENCODINGS = {".png": [], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 92], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 92],
-              ".webp": [cv2.IMWRITE_WEBP_QUALITY, 92], ".bmp": [], ".tif": [], ".tiff": []}
+_ENCODINGS = {
+    ".png": [],
+    ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 92],
+    ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 92],
+    ".webp": [cv2.IMWRITE_WEBP_QUALITY, 92],
+    ".bmp": [],
+    ".tif": [],
+    ".tiff": [],
+}
 
 
 def draw_detections(

@@ -14,8 +14,9 @@ the images to look at on top whatever the threshold.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,15 @@ def _ioa(dets: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return np.where(area > 0, inter / np.where(area > 0, area, 1), 0.0)
 
 
-def match_image(image: dict, anns: list[dict], dets: Detections, class_map: ClassMap, *,
-                score_thr: float = 0.5, iou_thr: float = 0.5) -> ImageMatch:
+def match_image(
+    image: dict,
+    anns: list[dict],
+    dets: Detections,
+    class_map: ClassMap,
+    *,
+    score_thr: float = 0.5,
+    iou_thr: float = 0.5,
+) -> ImageMatch:
     """TP / FP / FN of one image's detections (model labels 1..K) against its annotations.
 
     Annotations of categories outside ``class_map`` are left out, as the evaluation does.
@@ -111,16 +119,25 @@ def match_image(image: dict, anns: list[dict], dets: Detections, class_map: Clas
     return ImageMatch(image["id"], tuple(tp), tuple(fp), fn, tuple(pairs), tuple(ignored), fp_score)
 
 
-def match_dataset(gt: Dataset, detections: Mapping[Any, Detections], class_map: ClassMap, *, score_thr: float = 0.5,
-                  iou_thr: float = 0.5, progress: ProgressFn = no_progress,
-                  cancel: CancelToken | None = None) -> dict[Any, ImageMatch]:
+def match_dataset(
+    gt: Dataset,
+    detections: Mapping[Any, Detections],
+    class_map: ClassMap,
+    *,
+    score_thr: float = 0.5,
+    iou_thr: float = 0.5,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> dict[Any, ImageMatch]:
     """:func:`match_image` for every image that has detections, keyed by image id, in ``detections`` order."""
     out: dict[Any, ImageMatch] = {}
     total = len(detections)
     for n, (iid, dets) in enumerate(detections.items()):
         if cancel is not None and n % 64 == 0:
             cancel.raise_if_cancelled()
-        out[iid] = match_image(gt.image(iid), gt.anns_for_image(iid), dets, class_map, score_thr=score_thr, iou_thr=iou_thr)
+        out[iid] = match_image(
+            gt.image(iid), gt.anns_for_image(iid), dets, class_map, score_thr=score_thr, iou_thr=iou_thr
+        )
         if n % 256 == 0 or n + 1 == total:
             progress(n + 1, total, "matching predictions")
     return out

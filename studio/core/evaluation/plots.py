@@ -35,11 +35,21 @@ def plot_pr_curves(curves: PRCurves, path: str | Path, dpi: int = 120) -> Path:
         many = len(with_gt) > _MAX_LEGEND
         for j, c in enumerate(with_gt):
             if many:
-                ax.plot(recall, c.precision_50, color="0.7", linewidth=0.8,
-                        label=f"{len(with_gt)} classes" if j == 0 else None)
+                ax.plot(
+                    recall,
+                    c.precision_50,
+                    color="0.7",
+                    linewidth=0.8,
+                    label=f"{len(with_gt)} classes" if j == 0 else None,
+                )
             else:
-                ax.plot(recall, c.precision_50, color=_line_color(c.category_id), linewidth=1.6,
-                        label=f"{c.name}  {c.ap50:.3f}")
+                ax.plot(
+                    recall,
+                    c.precision_50,
+                    color=_line_color(c.category_id),
+                    linewidth=1.6,
+                    label=f"{c.name}  {c.ap50:.3f}",
+                )
         mean = curves.mean_precision_50(iou_type)
         if mean is not None and len(with_gt) > 1:  # with one class the mean would hide it
             m_ap = float(np.mean(mean))
@@ -94,8 +104,9 @@ def plot_confusion_matrix(cm: ConfusionMatrix, path: str | Path, dpi: int = 120)
                     continue
                 share = norm[t, p]
                 label = f"{count}" if t == n - 1 else f"{count}\n{share:.0%}"
-                ax.text(p, t, label, ha="center", va="center", fontsize=font,
-                        color="white" if share > 0.55 else "#1a1a1a")
+                ax.text(
+                    p, t, label, ha="center", va="center", fontsize=font, color="white" if share > 0.55 else "#1a1a1a"
+                )
     return _save(fig, path, dpi)
 
 

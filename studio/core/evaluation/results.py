@@ -7,8 +7,9 @@ matrix and external tools all read it. Each record carries the image's ``file_na
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -28,8 +28,9 @@ share; a map that ignores it has about the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -227,7 +228,7 @@ def explain(
         from studio.core.plugins.hooks import cam_method
 
         plugin = cam_method(method, METHODS)
-    names = (lambda lab: class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}")
+    names = lambda lab: class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}"
     grad_based = method != "eigencam" if plugin is None else plugin.gradient
     layer_names = ensure_list(layers)
     rec = Recorder(model, keep=check_names(model, layer_names), detach=False)
@@ -242,7 +243,9 @@ def explain(
 
     wanted = list(targets) if targets is not None else list(range(min(max_boxes, len(dets))))
     if not wanted:
-        raise StudioError(f"no detection above score {score_threshold:g} to explain: lower the score threshold, or name a class")
+        raise StudioError(
+            f"no detection above score {score_threshold:g} to explain: lower the score threshold, or name a class"
+        )
 
     shared: np.ndarray | None = None
     if not grad_based:
@@ -254,7 +257,9 @@ def explain(
     for t in wanted:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        score_t, kind, label, boxes, det_idx, iou = _target_score(t, out, dets, order, meta, use_iou, min_iou, score_threshold, names)
+        score_t, kind, label, boxes, det_idx, iou = _target_score(
+            t, out, dets, order, meta, use_iou, min_iou, score_threshold, names
+        )
         if grad_based:
             if not score_t.requires_grad:
                 raise StudioError("the model's scores carry no gradient (is the model wrapped in no_grad?)", item=kind)
@@ -314,28 +319,43 @@ def _layer_sum(per_layer: list[Tensor], batch_hw, meta: Meta, each_max: bool) ->
     return total
 
 
-def _target_score(t: Target, out: dict, dets: Detections, order: np.ndarray, meta: Meta, use_iou: bool,
-                  min_iou: float, score_threshold: float, names):
+def _target_score(
+    t: Target,
+    out: dict,
+    dets: Detections,
+    order: np.ndarray,
+    meta: Meta,
+    use_iou: bool,
+    min_iou: float,
+    score_threshold: float,
+    names,
+):
     """(score tensor in the graph, kind, label, boxes in original pixels, detection index, IoU) of one target."""
     scores, labels, boxes = out["scores"], out["labels"], out["boxes"]
     if isinstance(t, (int, np.integer)):
         i = int(t)
         if not 0 <= i < len(dets):
-            raise StudioError(f"there are {len(dets)} detections above score {score_threshold:g} (indices 0..{len(dets) - 1})",
-                              item=f"box index {i}")
+            raise StudioError(
+                f"there are {len(dets)} detections above score {score_threshold:g} (indices 0..{len(dets) - 1})",
+                item=f"box index {i}",
+            )
         j = int(order[i])  # a detection of this very forward: no matching needed
         score = scores[j] * _iou(boxes[j], boxes[j].detach()) if use_iou else scores[j]
         return score, "box", int(dets.labels[i]), dets.boxes[i : i + 1].copy(), i, 1.0
     if isinstance(t, ClassTarget):
         sel = torch.nonzero((labels == int(t.label)) & (scores >= score_threshold)).flatten()
         if sel.numel() == 0:
-            raise StudioError(f"no detection of {names(int(t.label))} above score {score_threshold:g}", item="class target")
+            raise StudioError(
+                f"no detection of {names(int(t.label))} above score {score_threshold:g}", item="class target"
+            )
         class_boxes = dets.boxes[dets.labels == int(t.label)]
         return scores[sel].sum(), "class", int(t.label), class_boxes, None, None
     if not isinstance(t, BoxTarget):
         raise StudioError(f"a CAM target is a detection index, a BoxTarget or a ClassTarget, got {type(t).__name__}")
     sx, sy = meta.resized_w / meta.orig_w, meta.resized_h / meta.orig_h
-    ref = torch.tensor([t.box[0] * sx, t.box[1] * sy, t.box[2] * sx, t.box[3] * sy], dtype=boxes.dtype, device=boxes.device)
+    ref = torch.tensor(
+        [t.box[0] * sx, t.box[1] * sy, t.box[2] * sx, t.box[3] * sy], dtype=boxes.dtype, device=boxes.device
+    )
     cand = torch.nonzero(labels == int(t.label)).flatten()
     item = f"{names(int(t.label))} box {[round(float(v), 1) for v in t.box]}"
     if cand.numel() == 0:
@@ -344,7 +364,10 @@ def _target_score(t: Target, out: dict, dets: Detections, order: np.ndarray, met
     best = int(torch.argmax(ious))
     j, best_iou = int(cand[best]), float(ious[best])
     if best_iou < min_iou:
-        raise StudioError(f"no re-predicted {names(int(t.label))} box overlaps it enough (best IoU {best_iou:.2f} < {min_iou:g})", item=item)
+        raise StudioError(
+            f"no re-predicted {names(int(t.label))} box overlaps it enough (best IoU {best_iou:.2f} < {min_iou:g})",
+            item=item,
+        )
     score = scores[j] * _iou(boxes[j], ref) if t.use_iou else scores[j]
     hits = np.nonzero(order == j)[0]
     det_idx = int(hits[0]) if len(hits) else None

@@ -15,8 +15,9 @@ module applied to every level, ``call1.0`` for both).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,7 +35,7 @@ class LayerRef:
     key: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "LayerRef":
+    def parse(cls, text: str) -> LayerRef:
         module, sep, key = str(text).strip().partition(":")
         return cls(module.strip(), key.strip() if sep else None)
 
@@ -107,7 +108,7 @@ class Recorder:
         self._weak: dict[str, list[weakref.ref]] = {}
         self._handles: list = []
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         for name, module in self.model.named_modules():
             self._handles.append(module.register_forward_hook(self._hook(name)))
         return self

@@ -35,7 +35,9 @@ class FeatureMap:
     maps: np.ndarray  # (n, H, W) float32 at the original image size: n = 1, or k for top-k
 
 
-def reduce_channels(act: Tensor, reduction: str = "squeeze_mean", topk: int = 0) -> tuple[np.ndarray, tuple[int, ...], str]:
+def reduce_channels(
+    act: Tensor, reduction: str = "squeeze_mean", topk: int = 0
+) -> tuple[np.ndarray, tuple[int, ...], str]:
     """(C, h, w) -> ((n, h, w) float32 grids, channels shown, reduction used). ``topk > 0`` wins over ``reduction``."""
     act = act.detach().float()
     if topk > 0:

@@ -9,9 +9,10 @@ them from a worker with its own progress callback and cancel token.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,8 +102,12 @@ def featmap_job(
         stem = path.stem if path is not None else "image"
         for i, fm in enumerate(maps):
             _check(cancel)
-            files.append(overlay.save_png(Path(out_dir) / f"{stem}_featmap_{i:02d}_{overlay.safe_name(fm.layer)}.png",
-                                          featmap_picture(rgb, fm, alpha, colormap)))
+            files.append(
+                overlay.save_png(
+                    Path(out_dir) / f"{stem}_featmap_{i:02d}_{overlay.safe_name(fm.layer)}.png",
+                    featmap_picture(rgb, fm, alpha, colormap),
+                )
+            )
     progress(3, 3, "done")
     return FeatmapJobResult(path, rgb.shape[:2], maps, info, files, time.perf_counter() - t0)
 
@@ -111,7 +116,10 @@ def featmap_picture(rgb: np.ndarray, fm: FeatureMap, alpha: float = 0.5, colorma
     """What is saved for one feature map: the overlay, or a grid of captioned overlays for top-k channels."""
     if fm.reduction != "topk":
         return overlay.caption(overlay.blend(rgb, fm.maps[0], alpha, colormap), f"{fm.layer} {fm.reduction}")
-    tiles = [overlay.caption(overlay.blend(rgb, m, alpha, colormap), f"{fm.layer} ch {c}") for m, c in zip(fm.maps, fm.channels)]
+    tiles = [
+        overlay.caption(overlay.blend(rgb, m, alpha, colormap), f"{fm.layer} ch {c}")
+        for m, c in zip(fm.maps, fm.channels)
+    ]
     return overlay.grid(tiles)
 
 
@@ -129,15 +137,21 @@ class CamJobResult:
         """Per explained target: what it is and the share of CAM mass in its box(es) against their area share."""
         rows = []
         for i, e in enumerate(self.cam.targets):
-            rows.append({
-                "target": i, "kind": e.kind, "class": self.class_names[e.label - 1], "label": e.label,
-                "detection": e.detection, "score": round(e.score, 5),
-                "boxes": [[round(float(v), 2) for v in b] for b in e.boxes],
-                "iou": None if e.iou is None else round(e.iou, 4),
-                "mass_in_box": None if e.mass_in_box is None else round(e.mass_in_box, 5),
-                "area_share": round(e.area_share, 5),
-                "ratio": None if e.ratio is None else round(e.ratio, 3),
-            })
+            rows.append(
+                {
+                    "target": i,
+                    "kind": e.kind,
+                    "class": self.class_names[e.label - 1],
+                    "label": e.label,
+                    "detection": e.detection,
+                    "score": round(e.score, 5),
+                    "boxes": [[round(float(v), 2) for v in b] for b in e.boxes],
+                    "iou": None if e.iou is None else round(e.iou, 4),
+                    "mass_in_box": None if e.mass_in_box is None else round(e.mass_in_box, 5),
+                    "area_share": round(e.area_share, 5),
+                    "ratio": None if e.ratio is None else round(e.ratio, 3),
+                }
+            )
         return rows
 
 
@@ -180,8 +194,19 @@ def cam_job(
     _check(cancel)
     progress(1, 3, f"computing {method}")
     x, meta = model_input(pred, rgb)
-    res = explain(pred.model, x, meta, method=method, layers=layer, targets=wanted, max_boxes=max_boxes,
-                  score_threshold=thr, use_iou=use_iou, class_names=names, cancel=cancel)
+    res = explain(
+        pred.model,
+        x,
+        meta,
+        method=method,
+        layers=layer,
+        targets=wanted,
+        max_boxes=max_boxes,
+        score_threshold=thr,
+        use_iou=use_iou,
+        class_names=names,
+        cancel=cancel,
+    )
     files: list[Path] = []
     partial = CamJobResult(path, rgb.shape[:2], res, names, files, 0.0)
     if out_dir is not None:
@@ -191,23 +216,43 @@ def cam_job(
     return CamJobResult(path, rgb.shape[:2], res, names, files, time.perf_counter() - t0)
 
 
-def cam_pictures(res: CamResult, rgb: np.ndarray, class_names: Sequence[str], alpha: float = 0.5, colormap: str = "jet",
-                 cat_ids: Sequence[int] | None = None) -> list[np.ndarray]:
+def cam_pictures(
+    res: CamResult,
+    rgb: np.ndarray,
+    class_names: Sequence[str],
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    cat_ids: Sequence[int] | None = None,
+) -> list[np.ndarray]:
     """The combined overlay with every explained box, then one overlay per target with its own box(es)."""
+
     def boxes_of(targets) -> Detections:
         boxes = [b for e in targets for b in e.boxes]
         labels = [e.label for e in targets for _ in e.boxes]
         scores = [_shown_score(e, res.detections, k) for e in targets for k in range(len(e.boxes))]
-        return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32), np.asarray(labels, np.int64))
+        return Detections(
+            np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32), np.asarray(labels, np.int64)
+        )
 
-    pics = [overlay.draw_boxes(overlay.blend(rgb, res.combined, alpha, colormap), boxes_of(res.targets), class_names, cat_ids)]
+    pics = [
+        overlay.draw_boxes(
+            overlay.blend(rgb, res.combined, alpha, colormap), boxes_of(res.targets), class_names, cat_ids
+        )
+    ]
     for e in res.targets:
         pics.append(overlay.draw_boxes(overlay.blend(rgb, e.map, alpha, colormap), boxes_of([e]), class_names, cat_ids))
     return pics
 
 
-def write_cam(result: CamJobResult, rgb: np.ndarray, out_dir: Path, alpha: float, colormap: str,
-              cat_ids: Sequence[int] | None = None, cancel: CancelToken | None = None) -> list[Path]:
+def write_cam(
+    result: CamJobResult,
+    rgb: np.ndarray,
+    out_dir: Path,
+    alpha: float,
+    colormap: str,
+    cat_ids: Sequence[int] | None = None,
+    cancel: CancelToken | None = None,
+) -> list[Path]:
     res = result.cam
     stem = result.image.stem if result.image is not None else "image"
     tag = res.method.replace("+", "p")
@@ -217,8 +262,15 @@ def write_cam(result: CamJobResult, rgb: np.ndarray, out_dir: Path, alpha: float
         name = f"{stem}_{tag}.png" if i == 0 else f"{stem}_{tag}_target{i - 1}.png"
         files.append(overlay.save_png(out_dir / name, pic))
     stats = out_dir / f"{stem}_{tag}.json"
-    atomic.write_json(stats, {"image": str(result.image) if result.image else None, "method": res.method,
-                              "layers": res.layers, "targets": result.stats()})
+    atomic.write_json(
+        stats,
+        {
+            "image": str(result.image) if result.image else None,
+            "method": res.method,
+            "layers": res.layers,
+            "targets": result.stats(),
+        },
+    )
     files.append(stats)
     return files
 
@@ -248,5 +300,15 @@ def _check(cancel: CancelToken | None) -> None:
         cancel.raise_if_cancelled()
 
 
-__all__ = ["BoxTarget", "ClassTarget", "CamJobResult", "FeatmapJobResult", "cam_job", "featmap_job", "model_layers",
-           "load_predictor", "cam_pictures", "featmap_picture"]
+__all__ = [
+    "BoxTarget",
+    "ClassTarget",
+    "CamJobResult",
+    "FeatmapJobResult",
+    "cam_job",
+    "featmap_job",
+    "model_layers",
+    "load_predictor",
+    "cam_pictures",
+    "featmap_picture",
+]

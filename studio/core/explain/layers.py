@@ -43,7 +43,7 @@ class LayerNode:
     params: int  # parameters of the module and its children
     outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     calls: int = 0  # times it ran in the probe forward (0: not run, or not probed)
-    children: list["LayerNode"] = field(default_factory=list)
+    children: list[LayerNode] = field(default_factory=list)
 
     @property
     def spatial(self) -> bool:
@@ -58,7 +58,10 @@ class LayerNode:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "type": self.type, "params": self.params, "calls": self.calls,
+            "name": self.name,
+            "type": self.type,
+            "params": self.params,
+            "calls": self.calls,
             "outputs": [{"key": k, "shape": list(s)} for k, s in self.outputs],
             "children": [c.to_dict() for c in self.children],
         }
@@ -110,8 +113,12 @@ class ModelLayers:
         return [n.name for n in self.tree.walk() if n.spatial and n.name]
 
     def to_dict(self) -> dict:
-        return {"tree": self.tree.to_dict(), "shortcuts": self.shortcuts, "default": self.default,
-                "batch_hw": list(self.batch_hw) if self.batch_hw else None}
+        return {
+            "tree": self.tree.to_dict(),
+            "shortcuts": self.shortcuts,
+            "default": self.default,
+            "batch_hw": list(self.batch_hw) if self.batch_hw else None,
+        }
 
     def format_text(self, spatial_only: bool = True) -> str:
         """The tree as indented lines (``studio featmap --list-layers``), then the shortcuts."""
@@ -119,7 +126,9 @@ class ModelLayers:
         for n in self.tree.walk():
             if not n.name or (spatial_only and not n.spatial):
                 continue
-            shapes = ", ".join(f"{k + ' ' if k else ''}{'x'.join(map(str, s[1:]))}" for k, s in n.outputs if len(s) == 4)
+            shapes = ", ".join(
+                f"{k + ' ' if k else ''}{'x'.join(map(str, s[1:]))}" for k, s in n.outputs if len(s) == 4
+            )
             depth = n.name.count(".")
             lines.append(f"{'  ' * depth}{n.name} ({n.type}){'  ' + shapes if shapes else ''}")
         lines.append("shortcuts:")
@@ -200,9 +209,11 @@ def check_names(model: nn.Module, names: list[str]) -> set[str]:
         if ref.module not in modules:
             close = difflib.get_close_matches(ref.module, [m for m in modules if m], n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            raise StudioError(f"the model ({type(model).__name__}) has no module {ref.module!r}{hint} "
-                              f"(shortcuts: backbone, neck, fpn, stageN, levelN; `--list-layers` shows the tree)",
-                              item=str(text))
+            raise StudioError(
+                f"the model ({type(model).__name__}) has no module {ref.module!r}{hint} "
+                f"(shortcuts: backbone, neck, fpn, stageN, levelN; `--list-layers` shows the tree)",
+                item=str(text),
+            )
         keep.add(ref.module)
     return keep
 
@@ -228,10 +239,14 @@ def resolve(names: list[str], recorder: Recorder, model: nn.Module) -> list[tupl
         per_region = [k for k, t in pieces if t.shape[0] != 1]
         pieces = [(k, t) for k, t in pieces if t.shape[0] == 1]
         if per_region and not pieces:
-            raise StudioError("its output is per region (N x C x h x w after RoI pooling), not a map over the image",
-                              item=str(text))
+            raise StudioError(
+                "its output is per region (N x C x h x w after RoI pooling), not a map over the image", item=str(text)
+            )
         if not pieces:
-            shapes = "; ".join(f"{k or 'output'} {list(s)}" for c in recorder.records[ref.module] for k, s in c.shapes) or "no tensor"
+            shapes = (
+                "; ".join(f"{k or 'output'} {list(s)}" for c in recorder.records[ref.module] for k, s in c.shapes)
+                or "no tensor"
+            )
             raise StudioError(f"outputs no 4-D feature map ({shapes}): pick a convolutional layer", item=str(text))
         out.extend((str(LayerRef(ref.module, k)) if k else ref.module, t) for k, t in pieces)
     return out
@@ -241,7 +256,9 @@ def _shortcut(word: str, backbone, neck, recorder: Recorder) -> list[tuple[str, 
     m = _INDEXED.match(word)
     group = backbone if (word == "backbone" or (m and m.group(1) == "stage")) else neck
     if not group:
-        raise StudioError("this model has no multi-scale feature outputs to stand for; pick a layer from the tree", item=word)
+        raise StudioError(
+            "this model has no multi-scale feature outputs to stand for; pick a layer from the tree", item=word
+        )
     if m:
         i = int(m.group(2))
         if not 1 <= i <= len(group):

@@ -6,8 +6,8 @@ running the model, and so ``studio featmap`` / ``studio cam`` write exactly what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -16,8 +16,14 @@ from studio.core.errors import StudioError
 from studio.core.evaluation.draw import draw_detections, save_image
 from studio.core.inference.detections import Detections
 
-COLORMAPS = {"jet": cv2.COLORMAP_JET, "turbo": cv2.COLORMAP_TURBO, "viridis": cv2.COLORMAP_VIRIDIS,
-             "inferno": cv2.COLORMAP_INFERNO, "magma": cv2.COLORMAP_MAGMA, "hot": cv2.COLORMAP_HOT}
+COLORMAPS = {
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "magma": cv2.COLORMAP_MAGMA,
+    "hot": cv2.COLORMAP_HOT,
+}
 
 
 def normalise(m: np.ndarray) -> np.ndarray:
@@ -55,7 +61,9 @@ def blend(image_rgb: np.ndarray, m: np.ndarray, alpha: float = 0.5, colormap: st
     return np.ascontiguousarray(out.round().clip(0, 255).astype(np.uint8))
 
 
-def draw_boxes(image_rgb: np.ndarray, dets: Detections, class_names: Sequence[str], cat_ids: Sequence[int] | None = None) -> np.ndarray:
+def draw_boxes(
+    image_rgb: np.ndarray, dets: Detections, class_names: Sequence[str], cat_ids: Sequence[int] | None = None
+) -> np.ndarray:
     """The explained boxes over an overlay, drawn like ``studio predict`` draws them (class colours, score)."""
     boxes_only = Detections(dets.boxes, dets.scores, dets.labels, None)
     return draw_detections(image_rgb, boxes_only, class_names, cat_ids=cat_ids)

@@ -9,6 +9,14 @@
 Only the table is imported here: the runners must stay importable without torch.
 """
 
-from studio.core.export.formats import FORMATS, ExportFormat, OptionSpec, format_names, get_format, unavailable, validate_options
+from studio.core.export.formats import (
+    FORMATS,
+    ExportFormat,
+    OptionSpec,
+    format_names,
+    get_format,
+    unavailable,
+    validate_options,
+)
 
 __all__ = ["FORMATS", "ExportFormat", "OptionSpec", "format_names", "get_format", "unavailable", "validate_options"]

@@ -97,15 +97,21 @@ def loop_over_batch(model, input_name: str = "images", batch_dim: str = "batch")
         body_nodes += _squeeze(renamed[out.name], squeezed, 0, opset, prefix + "axes_sq_" + out.name)
         body_outputs.append(helper.make_tensor_value_info(squeezed, out.type.tensor_type.elem_type, None))
     body = helper.make_graph(
-        body_nodes, "per_image",
-        [helper.make_tensor_value_info(idx, TensorProto.INT64, []), helper.make_tensor_value_info(cond_in, TensorProto.BOOL, [])],
-        body_outputs, value_info=[v for v in g.value_info if v.name not in renamed],
+        body_nodes,
+        "per_image",
+        [
+            helper.make_tensor_value_info(idx, TensorProto.INT64, []),
+            helper.make_tensor_value_info(cond_in, TensorProto.BOOL, []),
+        ],
+        body_outputs,
+        value_info=[v for v in g.value_info if v.name not in renamed],
     )
 
     src_in = next(i for i in g.input if i.name == input_name)
     dims = [d for d in src_in.type.tensor_type.shape.dim]
-    outer_in = helper.make_tensor_value_info(input_name, src_in.type.tensor_type.elem_type,
-                                             [batch_dim] + [d.dim_param or d.dim_value for d in dims[1:]])
+    outer_in = helper.make_tensor_value_info(
+        input_name, src_in.type.tensor_type.elem_type, [batch_dim] + [d.dim_param or d.dim_value for d in dims[1:]]
+    )
     outer_nodes = [
         helper.make_node("Shape", [input_name], [prefix + "shape"]),
         helper.make_node("Gather", [prefix + "shape", prefix + "zero"], [prefix + "count"], axis=0),
@@ -115,8 +121,11 @@ def loop_over_batch(model, input_name: str = "images", batch_dim: str = "batch")
     for out in g.output:
         shape = out.type.tensor_type.shape
         rest = [d.dim_param or d.dim_value for d in shape.dim[1:]] if shape.dim else None
-        outer_outputs.append(helper.make_tensor_value_info(out.name, out.type.tensor_type.elem_type,
-                                                           [batch_dim] + rest if rest is not None else None))
+        outer_outputs.append(
+            helper.make_tensor_value_info(
+                out.name, out.type.tensor_type.elem_type, [batch_dim] + rest if rest is not None else None
+            )
+        )
     inits = list(g.initializer) + [helper.make_tensor(prefix + "zero", TensorProto.INT64, [], [0])]
     graph = helper.make_graph(outer_nodes, g.name or "studio", [outer_in], outer_outputs, initializer=inits)
     new = helper.make_model(graph, opset_imports=list(model.opset_import), producer_name=model.producer_name)
@@ -138,7 +147,9 @@ def copy_node(node):
 def _axes_node(name: str, axis: int):
     from onnx import TensorProto, helper
 
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_v", TensorProto.INT64, [1], [axis]))
+    return helper.make_node(
+        "Constant", [], [name], value=helper.make_tensor(name + "_v", TensorProto.INT64, [1], [axis])
+    )
 
 
 def _unsqueeze(src: str, dst: str, axis: int, opset: int, axes_name: str) -> list:
@@ -162,7 +173,12 @@ def fix_output_shapes(path, batch: int, max_det: int, mask_size: int | None) -> 
     import onnx
 
     model = onnx.load(str(path))
-    want = {"num_dets": [batch, 1], "boxes": [batch, max_det, 4], "scores": [batch, max_det], "labels": [batch, max_det]}
+    want = {
+        "num_dets": [batch, 1],
+        "boxes": [batch, max_det, 4],
+        "scores": [batch, max_det],
+        "labels": [batch, max_det],
+    }
     if mask_size:
         want[E2E_MASKS] = [batch, max_det, mask_size, mask_size]
     for out in model.graph.output:

@@ -12,8 +12,9 @@ This module imports neither torch nor onnx: the CLI builds its parser from it at
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from studio.core.errors import StudioError
 
@@ -21,9 +22,13 @@ FORMAT_KEY = "format"  # key of :func:`unavailable`'s answer when the whole form
 OPSET_MIN, OPSET_MAX, OPSET_DEFAULT = 11, 20, 17
 
 
-
-_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "shape": "a shape BxHxW like 1x320x320",
-               "str": "a string"}
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "shape": "a shape BxHxW like 1x320x320",
+    "str": "a string",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,9 @@ class OptionSpec:
             else:
                 v = str(value)
         except (TypeError, ValueError):
-            raise StudioError(f"expected {_TYPE_WORDS.get(self.type, self.type)}, got {value!r}", item=self.name) from None
+            raise StudioError(
+                f"expected {_TYPE_WORDS.get(self.type, self.type)}, got {value!r}", item=self.name
+            ) from None
         if self.choices is not None and v not in self.choices:
             raise StudioError(f"must be one of {', '.join(map(str, self.choices))}, got {v!r}", item=self.name)
         if self.minimum is not None and v < self.minimum:
@@ -103,7 +110,9 @@ class ExportFormat:
         for o in self.options:
             if o.name == name:
                 return o
-        raise StudioError(f"the {self.name} format has no option {name!r} (it has {', '.join(self.option_names)})", item=name)
+        raise StudioError(
+            f"the {self.name} format has no option {name!r} (it has {', '.join(self.option_names)})", item=name
+        )
 
     @property
     def option_names(self) -> list[str]:
@@ -115,14 +124,23 @@ class ExportFormat:
 
 # ------------------------------------------------------------------------------------ the options
 def _opset() -> OptionSpec:
-    return OptionSpec("opset", "int", OPSET_DEFAULT,
-                      f"ONNX opset ({OPSET_MIN}-{OPSET_MAX}); 17 is read by every current ONNX Runtime and TensorRT",
-                      minimum=OPSET_MIN, maximum=OPSET_MAX)
+    return OptionSpec(
+        "opset",
+        "int",
+        OPSET_DEFAULT,
+        f"ONNX opset ({OPSET_MIN}-{OPSET_MAX}); 17 is read by every current ONNX Runtime and TensorRT",
+        minimum=OPSET_MIN,
+        maximum=OPSET_MAX,
+    )
 
 
 def _simplify() -> OptionSpec:
-    return OptionSpec("simplify", "bool", False,
-                      "simplify the graph (constant folding, shape elimination) with onnxslim, or onnxsim when onnxslim is missing")
+    return OptionSpec(
+        "simplify",
+        "bool",
+        False,
+        "simplify the graph (constant folding, shape elimination) with onnxslim, or onnxsim when onnxslim is missing",
+    )
 
 
 def _half(what: str) -> OptionSpec:
@@ -130,25 +148,44 @@ def _half(what: str) -> OptionSpec:
 
 
 def _score_thr() -> OptionSpec:
-    return OptionSpec("score_thr", "float", None,
-                      "lowest score the graph keeps (default: the checkpoint's model.score_threshold); "
-                      "`studio infer --score-thr` can raise it, never lower it", minimum=0.0, maximum=1.0)
+    return OptionSpec(
+        "score_thr",
+        "float",
+        None,
+        "lowest score the graph keeps (default: the checkpoint's model.score_threshold); "
+        "`studio infer --score-thr` can raise it, never lower it",
+        minimum=0.0,
+        maximum=1.0,
+    )
 
 
 def _max_det() -> OptionSpec:
-    return OptionSpec("max_det", "int", None,
-                      "most detections per image (default: the checkpoint's model.max_detections)", minimum=1, maximum=1000)
+    return OptionSpec(
+        "max_det",
+        "int",
+        None,
+        "most detections per image (default: the checkpoint's model.max_detections)",
+        minimum=1,
+        maximum=1000,
+    )
 
 
 ONNX = ExportFormat(
-    "onnx", "ONNX", ".onnx", "cpu",
+    "onnx",
+    "ONNX",
+    ".onnx",
+    "cpu",
     "One image per run, as torchvision's detectors export: outputs boxes (N, 4), scores (N), labels (N) and, "
     "for segmenters, masks (N, 1, M, M) (mask probabilities inside each box), with N the detections found.",
     (
         _opset(),
-        OptionSpec("dynamic", "bool", False,
-                   "any image size (the input is 1x3xHxW): reproduces `studio predict` exactly for models trained "
-                   "without letterbox; static: every image is padded to image_size x image_size"),
+        OptionSpec(
+            "dynamic",
+            "bool",
+            False,
+            "any image size (the input is 1x3xHxW): reproduces `studio predict` exactly for models trained "
+            "without letterbox; static: every image is padded to image_size x image_size",
+        ),
         _half("weights and compute"),
         _simplify(),
         _score_thr(),
@@ -157,7 +194,10 @@ ONNX = ExportFormat(
 )
 
 ONNX_E2E = ExportFormat(
-    "onnx-e2e", "ONNX end-to-end", ".onnx", "cpu",
+    "onnx-e2e",
+    "ONNX end-to-end",
+    ".onnx",
+    "cpu",
     "Batches in, fixed-size results out, the detector's NMS inside the graph: outputs num_dets (B, 1), "
     "boxes (B, max_det, 4), scores (B, max_det), labels (B, max_det) and, for segmenters, masks "
     "(B, max_det, M, M); rows past num_dets are zeros. What TensorRT and most serving stacks want.",
@@ -173,7 +213,10 @@ ONNX_E2E = ExportFormat(
 )
 
 ENGINE = ExportFormat(
-    "engine", "TensorRT engine", ".engine", "gpu",
+    "engine",
+    "TensorRT engine",
+    ".engine",
+    "gpu",
     "A TensorRT engine built from the end-to-end ONNX graph for the GPU it is built on. An engine only runs on "
     "that GPU model with that TensorRT version; the build settings are written beside it (model.engine.json).",
     (
@@ -181,18 +224,36 @@ ENGINE = ExportFormat(
         OptionSpec("dynamic", "bool", False, "dynamic batch and image size, within the optimisation profile"),
         OptionSpec("batch", "int", 1, "images per run when not dynamic", minimum=1, maximum=64),
         _half("kernels (TensorRT 10: builder flag; TensorRT 11: an fp16 ONNX graph, strongly typed)"),
-        OptionSpec("int8", "bool", False, "int8 kernels calibrated on val images (TensorRT 10: entropy calibrator; "
-                   "TensorRT 11: Q/DQ nodes from nvidia-modelopt)"),
+        OptionSpec(
+            "int8",
+            "bool",
+            False,
+            "int8 kernels calibrated on val images (TensorRT 10: entropy calibrator; "
+            "TensorRT 11: Q/DQ nodes from nvidia-modelopt)",
+        ),
         OptionSpec("calib_images", "int", 64, "val images read for int8 calibration", minimum=1, maximum=5000),
         OptionSpec("workspace", "float", 4.0, "builder workspace limit in GiB", minimum=0.25, maximum=1024.0),
-        OptionSpec("min_shape", "shape", None, "optimisation profile, smallest input BxHxW (dynamic only; default 1x32x32)"),
-        OptionSpec("opt_shape", "shape", None, "optimisation profile, the input BxHxW tuned for (default 1 x image_size x image_size)"),
-        OptionSpec("max_shape", "shape", None, "optimisation profile, largest input BxHxW (default batch x image_size x image_size)"),
+        OptionSpec(
+            "min_shape", "shape", None, "optimisation profile, smallest input BxHxW (dynamic only; default 1x32x32)"
+        ),
+        OptionSpec(
+            "opt_shape",
+            "shape",
+            None,
+            "optimisation profile, the input BxHxW tuned for (default 1 x image_size x image_size)",
+        ),
+        OptionSpec(
+            "max_shape",
+            "shape",
+            None,
+            "optimisation profile, largest input BxHxW (default batch x image_size x image_size)",
+        ),
         _simplify(),
         _score_thr(),
         _max_det(),
     ),
 )
+
 
 class _FormatTable(Mapping):
     """The built-in formats, then the plugins' (added the first time the table is read)."""
@@ -268,8 +329,10 @@ def _module_present(name: str) -> bool:
 def tensorrt_missing(device: str) -> str | None:
     """Why a TensorRT engine cannot be built here (what is missing and how to get it), or None."""
     if device != "gpu":
-        return ("TensorRT engines are built and run on an NVIDIA GPU, and none is visible here: export on a machine "
-                "with an NVIDIA GPU and driver (check with `nvidia-smi` and `studio doctor`)")
+        return (
+            "TensorRT engines are built and run on an NVIDIA GPU, and none is visible here: export on a machine "
+            "with an NVIDIA GPU and driver (check with `nvidia-smi` and `studio doctor`)"
+        )
     if not _module_present("tensorrt"):
         return "TensorRT is not installed: pip install 'studio[tensorrt]' (the tensorrt wheel, 10.x or 11.x)"
     return None
@@ -281,8 +344,12 @@ def fp16_converter_missing() -> str | None:
     return "fp16 ONNX conversion needs onnxconverter-common: pip install onnxconverter-common"
 
 
-def unavailable(fmt: str | ExportFormat, arch: str | ArchInfo | None = None, options: Mapping[str, Any] | None = None,
-                device: str = "cpu") -> dict[str, str]:
+def unavailable(
+    fmt: str | ExportFormat,
+    arch: str | ArchInfo | None = None,
+    options: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+) -> dict[str, str]:
     """``{option: why it cannot be used}`` for ``fmt`` on ``arch`` with ``device`` ("cpu" or "gpu").
 
     The key ``"format"`` means the whole format is out. ``options`` (the user's current choices) matter
@@ -298,15 +365,20 @@ def unavailable(fmt: str | ExportFormat, arch: str | ArchInfo | None = None, opt
             out[FORMAT_KEY] = missing
     if "half" in f.option_names:
         if device != "gpu":
-            out["half"] = ("fp16 needs a GPU: ONNX Runtime's CPU provider has no fp16 kernels for most layers, "
-                           "so the model could neither run nor be verified here")
+            out["half"] = (
+                "fp16 needs a GPU: ONNX Runtime's CPU provider has no fp16 kernels for most layers, "
+                "so the model could neither run nor be verified here"
+            )
         elif f.name != "engine":
             missing = fp16_converter_missing()
             if missing:
                 out["half"] = missing
     if f.name == "onnx":
-        out.setdefault("batch", "plain ONNX returns a variable number of detections for one image, so it runs one "
-                                "image at a time; use onnx-e2e (padded outputs) for batches")
+        out.setdefault(
+            "batch",
+            "plain ONNX returns a variable number of detections for one image, so it runs one "
+            "image at a time; use onnx-e2e (padded outputs) for batches",
+        )
     if "batch" in f.option_names and opts.get("dynamic"):
         out["batch"] = "a dynamic export takes any batch size; batch only fixes it for a static export"
     if f.name == "engine" and not opts.get("dynamic"):
@@ -314,13 +386,23 @@ def unavailable(fmt: str | ExportFormat, arch: str | ArchInfo | None = None, opt
             out[k] = "an optimisation profile only applies to a dynamic engine (pass dynamic)"
     if f.name == "engine" and not opts.get("int8"):
         out["calib_images"] = "only int8 engines are calibrated"
-    if f.name == "engine" and opts.get("int8") and device == "gpu" and _trt_major() >= 11 and not _module_present("modelopt"):
-        out["int8"] = ("TensorRT 11 removed implicit int8 calibration; it needs Q/DQ nodes from nvidia-modelopt: "
-                       "pip install 'nvidia-modelopt[onnx]'")
+    if (
+        f.name == "engine"
+        and opts.get("int8")
+        and device == "gpu"
+        and _trt_major() >= 11
+        and not _module_present("modelopt")
+    ):
+        out["int8"] = (
+            "TensorRT 11 removed implicit int8 calibration; it needs Q/DQ nodes from nvidia-modelopt: "
+            "pip install 'nvidia-modelopt[onnx]'"
+        )
     if info is not None and info.square_input and "dynamic" in f.option_names and f.name == "onnx":
         # SSD's anchors are laid out for its square input: other sizes would not match its training
-        out["dynamic"] = (f"{info.name} takes square image_size x image_size inputs only (its default boxes are laid "
-                          "out for that size); the static export is already exact")
+        out["dynamic"] = (
+            f"{info.name} takes square image_size x image_size inputs only (its default boxes are laid "
+            "out for that size); the static export is already exact"
+        )
     return out
 
 
@@ -333,8 +415,12 @@ def _trt_major() -> int:
         return 0
 
 
-def validate_options(fmt: str | ExportFormat, options: Mapping[str, Any] | None = None, arch: str | ArchInfo | None = None,
-                     device: str = "cpu") -> dict[str, Any]:
+def validate_options(
+    fmt: str | ExportFormat,
+    options: Mapping[str, Any] | None = None,
+    arch: str | ArchInfo | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """The format's defaults overlaid with ``options``, each checked; raises StudioError on the first problem.
 
     Options left at None (or their default) are never refused; an option the user set that
@@ -347,7 +433,9 @@ def validate_options(fmt: str | ExportFormat, options: Mapping[str, Any] | None 
             why = unavailable(f, arch, given, device).get(k)
             if why:
                 raise StudioError(f"cannot be used with {f.name}: {why}", item=k)
-            raise StudioError(f"the {f.name} format has no option {k!r}; its options are {', '.join(f.option_names)}", item=k)
+            raise StudioError(
+                f"the {f.name} format has no option {k!r}; its options are {', '.join(f.option_names)}", item=k
+            )
     resolved = f.defaults()
     for k, v in given.items():
         resolved[k] = f.option(k).check(v)
@@ -367,15 +455,35 @@ def _check_profile(opts: dict[str, Any]) -> None:
     if all(s is not None for s in shapes):
         lo, mid, hi = shapes
         if not all(a <= b <= c for a, b, c in zip(lo, mid, hi)):
-            raise StudioError(f"the profile needs min <= opt <= max in every dimension, got min {format_shape(lo)}, "
-                              f"opt {format_shape(mid)}, max {format_shape(hi)}", item="opt_shape")
+            raise StudioError(
+                f"the profile needs min <= opt <= max in every dimension, got min {format_shape(lo)}, "
+                f"opt {format_shape(mid)}, max {format_shape(hi)}",
+                item="opt_shape",
+            )
 
 
 def describe_table() -> list[dict[str, Any]]:
     """The table as plain data (JSON-ready), e.g. for a front end that is not Python."""
     return [
-        {"name": f.name, "title": f.title, "suffix": f.suffix, "device": f.device, "description": f.description,
-         "options": [{"name": o.name, "type": o.type, "default": o.default, "choices": list(o.choices) if o.choices else None,
-                      "minimum": o.minimum, "maximum": o.maximum, "help": o.help, "flag": o.flag} for o in f.options]}
+        {
+            "name": f.name,
+            "title": f.title,
+            "suffix": f.suffix,
+            "device": f.device,
+            "description": f.description,
+            "options": [
+                {
+                    "name": o.name,
+                    "type": o.type,
+                    "default": o.default,
+                    "choices": list(o.choices) if o.choices else None,
+                    "minimum": o.minimum,
+                    "maximum": o.maximum,
+                    "help": o.help,
+                    "flag": o.flag,
+                }
+                for o in f.options
+            ],
+        }
         for f in FORMATS.values()
     ]

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class ExportResult:
 
 
 def detect_device() -> str:
-    """"gpu" when PyTorch sees a CUDA device, else "cpu": the ``device`` :func:`formats.unavailable` takes."""
+    """ "gpu" when PyTorch sees a CUDA device, else "cpu": the ``device`` :func:`formats.unavailable` takes."""
     import torch
 
     return "gpu" if torch.cuda.is_available() else "cpu"
@@ -109,8 +110,11 @@ def verification_set(cfg, ck_classes, ann=None, images=None, n: int = DEFAULT_VE
         if not paths:
             raise StudioError("no images in the verification folder", file=folder, item="verify_images")
         return VerifySet([(None, p.name, p) for p in paths])
-    return VerifySet([], why_none="the checkpoint's config names no val set; pass --verify-ann ANN (and --verify-images DIR) "
-                                  "or --verify-images DIR")
+    return VerifySet(
+        [],
+        why_none="the checkpoint's config names no val set; pass --verify-ann ANN (and --verify-images DIR) "
+        "or --verify-images DIR",
+    )
 
 
 # ------------------------------------------------------------------------------------ the graph
@@ -136,14 +140,29 @@ def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sam
     dims = {"images": {2: "height", 3: "width"}} if dynamic else {}
     if not padded:
         names = ["boxes", "scores", "labels"] + (["masks"] if with_masks else [])
-        onnx_export.trace_to_onnx(onnx_export.SingleImage(model, with_masks), x[None], path, opset=opts["opset"],
-                                  input_names=["images"], output_names=names,
-                                  dynamic_axes={**dims, **{n: {0: "detections"} for n in names}}, what=spec.name)
+        onnx_export.trace_to_onnx(
+            onnx_export.SingleImage(model, with_masks),
+            x[None],
+            path,
+            opset=opts["opset"],
+            input_names=["images"],
+            output_names=names,
+            dynamic_axes={**dims, **{n: {0: "detections"} for n in names}},
+            what=spec.name,
+        )
     else:
         names = e2e.e2e_output_names(with_masks)
         dummy = x[None].repeat(1 if dynamic else batch, 1, 1, 1)
-        onnx_export.trace_to_onnx(e2e.PaddedBatch(model, opts["max_det"], with_masks), dummy, path, opset=opts["opset"],
-                                  input_names=["images"], output_names=names, dynamic_axes=dims, what=spec.name)
+        onnx_export.trace_to_onnx(
+            e2e.PaddedBatch(model, opts["max_det"], with_masks),
+            dummy,
+            path,
+            opset=opts["opset"],
+            input_names=["images"],
+            output_names=names,
+            dynamic_axes=dims,
+            what=spec.name,
+        )
         e2e.fix_output_shapes(path, 1 if dynamic else batch, opts["max_det"], msize)
     tools = []
     if opts["simplify"]:
@@ -153,9 +172,17 @@ def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sam
     if opts.get("half"):
         onnx_export.convert_fp16(path)
     info = {
-        "format": fmt.name, "arch": spec.name, "task": spec.task, "classes": predictor.class_map.to_dict(),
-        "image_size": size, "letterbox": bool(letterbox), "static_size": not dynamic, "batch": batch,
-        "score_thr": float(opts["score_thr"]), "max_det": int(opts["max_det"]), "mask_size": msize,
+        "format": fmt.name,
+        "arch": spec.name,
+        "task": spec.task,
+        "classes": predictor.class_map.to_dict(),
+        "image_size": size,
+        "letterbox": bool(letterbox),
+        "static_size": not dynamic,
+        "batch": batch,
+        "score_thr": float(opts["score_thr"]),
+        "max_det": int(opts["max_det"]),
+        "mask_size": msize,
     }
     onnx_export.set_metadata(path, info)
     onnx_export.check_model(path)
@@ -205,8 +232,19 @@ def export_checkpoint(
     if f.exporter is not None:  # a plugin's format: the same job around the plugin's own export function
         from studio.core.plugins.exporting import run_plugin_export
 
-        return run_plugin_export(f, ckpt, options, out_dir, verify_ann, verify_images, n_verify, progress, cancel,
-                                 device=device, latency_runs=latency_runs)
+        return run_plugin_export(
+            f,
+            ckpt,
+            options,
+            out_dir,
+            verify_ann,
+            verify_images,
+            n_verify,
+            progress,
+            cancel,
+            device=device,
+            latency_runs=latency_runs,
+        )
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     path = ckpt_io.resolve(ckpt)
@@ -214,8 +252,9 @@ def export_checkpoint(
     spec = get_arch(ck.arch)
     cfg = Config.model_validate(ck.config)
     device = device or detect_device()
-    opts = _resolved_thresholds(validate_options(f, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input),
-                                                 device), cfg)
+    opts = _resolved_thresholds(
+        validate_options(f, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input), device), cfg
+    )
     vset = verification_set(cfg, ck.classes, verify_ann, verify_images, n_verify)
     if f.name == "engine" and opts["int8"] and not vset.items:
         raise StudioError(f"int8 needs calibration images and there are none: {vset.why_none}", item="int8")
@@ -225,14 +264,17 @@ def export_checkpoint(
     check = lambda: cancel.raise_if_cancelled() if cancel is not None else None  # noqa: E731
 
     step(0, "loading the checkpoint")
-    predictor = Predictor.from_checkpoint(ck, device="cpu", score_threshold=opts["score_thr"],
-                                          max_detections=opts["max_det"], batch_size=1)
+    predictor = Predictor.from_checkpoint(
+        ck, device="cpu", score_threshold=opts["score_thr"], max_detections=opts["max_det"], batch_size=1
+    )
     images = [(iid, name, imread_rgb(p)) for iid, name, p in vset.items]
     warnings: list[str] = []
     if not predictor.letterbox and not opts.get("dynamic"):
-        warnings.append(f"static input: every image is padded to {predictor.size}x{predictor.size}, while `studio predict` "
-                        "pads to a multiple of 32 (this model was trained without letterbox), so predictions can differ "
-                        "slightly; export with dynamic to reproduce predict exactly")
+        warnings.append(
+            f"static input: every image is padded to {predictor.size}x{predictor.size}, while `studio predict` "
+            "pads to a multiple of 32 (this model was trained without letterbox), so predictions can differ "
+            "slightly; export with dynamic to reproduce predict exactly"
+        )
     with atomic.atomic_dir(out_dir) as tmp:
         check()
         step(1, f"tracing {spec.name} to ONNX")
@@ -248,11 +290,27 @@ def export_checkpoint(
 
             step(2, "building the TensorRT engine")
             t = time.perf_counter()
-            settings = EngineSettings(predictor.size, half=opts["half"], int8=opts["int8"], workspace_gib=opts["workspace"],
-                                      dynamic=opts["dynamic"], batch=opts["batch"], min_shape=opts["min_shape"],
-                                      opt_shape=opts["opt_shape"], max_shape=opts["max_shape"], calib_images=opts["calib_images"])
+            settings = EngineSettings(
+                predictor.size,
+                half=opts["half"],
+                int8=opts["int8"],
+                workspace_gib=opts["workspace"],
+                dynamic=opts["dynamic"],
+                batch=opts["batch"],
+                min_shape=opts["min_shape"],
+                opt_shape=opts["opt_shape"],
+                max_shape=opts["max_shape"],
+                calib_images=opts["calib_images"],
+            )
             model_path = tmp / MODEL_ENGINE
-            build_engine(onnx_path, model_path, settings, info={**info, "format": "engine"}, calib_paths=vset.paths, cancel=cancel)
+            build_engine(
+                onnx_path,
+                model_path,
+                settings,
+                info={**info, "format": "engine"},
+                calib_paths=vset.paths,
+                cancel=cancel,
+            )
             files += [model_path, model_path.with_name(model_path.name + ".json")]
             warnings.append(ENGINE_WARNING)
             timings["engine"] = time.perf_counter() - t
@@ -264,31 +322,68 @@ def export_checkpoint(
         verification, skipped = None, {}
         if images:
             t = time.perf_counter()
-            verification, skipped = _verify(predictor, model_path, onnx_path, info, device, bool(opts.get("half")), images,
-                                            vset, latency_runs, lambda d, n, m: progress(3 + d, total, m), cancel)
+            verification, skipped = _verify(
+                predictor,
+                model_path,
+                onnx_path,
+                info,
+                device,
+                bool(opts.get("half")),
+                images,
+                vset,
+                latency_runs,
+                lambda d, n, m: progress(3 + d, total, m),
+                cancel,
+            )
             timings["verify"] = time.perf_counter() - t
         step(3 + len(images), "writing the report")
         timings["total"] = time.perf_counter() - t0
-        report = build_report(fmt=f.name, arch=spec.name, task=spec.task, checkpoint=path, model_file=model_path,
-                              options=_jsonable(opts), info=info,
-                              files=files + [tmp / README_NAME, tmp / REPORT_NAME], verification=verification,
-                              not_verified=None if images else vset.why_none, warnings=warnings, timings=timings,
-                              latency_skipped=skipped)
-        atomic.write_text(tmp / README_NAME, render_readme({**info, "format": f.name},
-                                                           [p.name for p in files] + [README_NAME, REPORT_NAME],
-                                                           summary_lines(report)))
+        report = build_report(
+            fmt=f.name,
+            arch=spec.name,
+            task=spec.task,
+            checkpoint=path,
+            model_file=model_path,
+            options=_jsonable(opts),
+            info=info,
+            files=files + [tmp / README_NAME, tmp / REPORT_NAME],
+            verification=verification,
+            not_verified=None if images else vset.why_none,
+            warnings=warnings,
+            timings=timings,
+            latency_skipped=skipped,
+        )
+        atomic.write_text(
+            tmp / README_NAME,
+            render_readme(
+                {**info, "format": f.name}, [p.name for p in files] + [README_NAME, REPORT_NAME], summary_lines(report)
+            ),
+        )
         write_report(tmp, report)
         names = [p.name for p in files] + [README_NAME, REPORT_NAME]
     step(total, "done")
-    return ExportResult(out_dir, out_dir / model_path.name, tuple(out_dir / n for n in names), out_dir / REPORT_NAME, report)
+    return ExportResult(
+        out_dir, out_dir / model_path.name, tuple(out_dir / n for n in names), out_dir / REPORT_NAME, report
+    )
 
 
 def _jsonable(opts: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}
 
 
-def _verify(predictor, model_path: Path, onnx_path: Path, info: dict, device: str, half: bool, images, vset: VerifySet,
-            latency_runs: int, progress, cancel) -> tuple[dict, dict[str, str]]:
+def _verify(
+    predictor,
+    model_path: Path,
+    onnx_path: Path,
+    info: dict,
+    device: str,
+    half: bool,
+    images,
+    vset: VerifySet,
+    latency_runs: int,
+    progress,
+    cancel,
+) -> tuple[dict, dict[str, str]]:
     """Run the verification; returns (its report part, backends not measured with the reason)."""
     import onnxruntime as ort
     import torch
@@ -307,12 +402,17 @@ def _verify(predictor, model_path: Path, onnx_path: Path, info: dict, device: st
     else:
         skipped["pytorch_cuda"] = "no CUDA device visible to PyTorch"
     providers = ort.get_available_providers()
-    for dev, prov, name in (("cpu", "CPUExecutionProvider", "onnxruntime_cpu"), ("gpu", "CUDAExecutionProvider", "onnxruntime_cuda"),
-                            ("tensorrt", "TensorrtExecutionProvider", "onnxruntime_tensorrt")):
+    for dev, prov, name in (
+        ("cpu", "CPUExecutionProvider", "onnxruntime_cpu"),
+        ("gpu", "CUDAExecutionProvider", "onnxruntime_cuda"),
+        ("tensorrt", "TensorrtExecutionProvider", "onnxruntime_tensorrt"),
+    ):
         if name in latency:
             continue
         if prov not in providers:
-            skipped[name] = f"this onnxruntime build has no {prov} (pip install onnxruntime-gpu, on a machine with an NVIDIA GPU)"
+            skipped[name] = (
+                f"this onnxruntime build has no {prov} (pip install onnxruntime-gpu, on a machine with an NVIDIA GPU)"
+            )
             continue
         try:
             other = load_exported(onnx_path, device=dev, threads=threads)
@@ -325,8 +425,18 @@ def _verify(predictor, model_path: Path, onnx_path: Path, info: dict, device: st
 
         skipped["tensorrt"] = tensorrt_missing(device) or "only measured for the engine format"
     items = [VerifyImage(iid, name, rgb) for iid, name, rgb in images]
-    part = verify(pt, latency[exported.name], items, gt=vset.gt, class_map=vset.class_map, with_masks=info["task"] == "segment",
-                  latency_fns=latency, latency_runs=latency_runs, progress=progress, cancel=cancel)
+    part = verify(
+        pt,
+        latency[exported.name],
+        items,
+        gt=vset.gt,
+        class_map=vset.class_map,
+        with_masks=info["task"] == "segment",
+        latency_fns=latency,
+        latency_runs=latency_runs,
+        progress=progress,
+        cancel=cancel,
+    )
     return part, skipped
 
 
@@ -337,9 +447,16 @@ def _predictor_on(predictor, device: str):
 
     from studio.core.inference.predictor import Predictor
 
-    return Predictor(copy.deepcopy(predictor.model), predictor.class_map, size=predictor.size, letterbox=predictor.letterbox,
-                     device=torch.device(device), task=predictor.task, score_threshold=predictor.score_threshold,
-                     batch_size=1)
+    return Predictor(
+        copy.deepcopy(predictor.model),
+        predictor.class_map,
+        size=predictor.size,
+        letterbox=predictor.letterbox,
+        device=torch.device(device),
+        task=predictor.task,
+        score_threshold=predictor.score_threshold,
+        batch_size=1,
+    )
 
 
 # ------------------------------------------------------------------------------------ studio infer

@@ -19,8 +19,9 @@ import contextlib
 import copy
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,8 +54,10 @@ def export_ready(model: nn.Module, score_thr: float, max_det: int) -> nn.Module:
     m = copy.deepcopy(model).cpu().eval()
     old = getattr(m, "transform", None)
     if not isinstance(old, NoResizeTransform):
-        raise StudioError(f"{getattr(m, 'studio_arch', type(m).__name__)} does not use Studio's no-resize transform; "
-                          "only zoo models can be exported")
+        raise StudioError(
+            f"{getattr(m, 'studio_arch', type(m).__name__)} does not use Studio's no-resize transform; "
+            "only zoo models can be exported"
+        )
     m.transform = ExportTransform(old.image_mean, old.image_std, old.size_divisible)
     configure_postprocess(m, score_thr, max_det)
     return m
@@ -115,15 +118,32 @@ def _fast_roi_merge():
         poolers._onnx_merge_levels = original
 
 
-def trace_to_onnx(module: nn.Module, dummy: torch.Tensor, path: str | Path, *, opset: int, input_names: Sequence[str],
-                  output_names: Sequence[str], dynamic_axes: dict[str, Any] | None, what: str) -> None:
+def trace_to_onnx(
+    module: nn.Module,
+    dummy: torch.Tensor,
+    path: str | Path,
+    *,
+    opset: int,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_axes: dict[str, Any] | None,
+    what: str,
+) -> None:
     """Run the TorchScript exporter; any failure becomes a StudioError naming the model and the first error line."""
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), _fast_roi_merge():
             warnings.simplefilter("ignore")  # TracerWarnings on every shape-to-int conversion: expected here
-            torch.onnx.export(module, (dummy,), str(path), dynamo=False, opset_version=int(opset),
-                              input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes=dynamic_axes or None, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                (dummy,),
+                str(path),
+                dynamo=False,
+                opset_version=int(opset),
+                input_names=list(input_names),
+                output_names=list(output_names),
+                dynamic_axes=dynamic_axes or None,
+                do_constant_folding=True,
+            )
     except StudioError:
         raise
     except Exception as e:  # the exporter raises a zoo of types (RuntimeError, SymbolicValueError, ...)
@@ -152,15 +172,30 @@ def simplify(path: str | Path) -> str:
             raise StudioError("onnxsim could not validate the simplified graph; export without simplify", file=path)
         tool = "onnxsim"
     except Exception as e:
-        raise StudioError(f"simplification failed ({type(e).__name__}: {str(e)[:200]}); export without simplify", file=path) from None
+        raise StudioError(
+            f"simplification failed ({type(e).__name__}: {str(e)[:200]}); export without simplify", file=path
+        ) from None
     copy_metadata(model, slim)
     onnx.save(slim, str(path))
     return tool
 
 
 #: ops kept in fp32 by the fp16 conversion: index/score arithmetic whose ONNX kernels take float only
-FP32_OPS = ["NonMaxSuppression", "RoiAlign", "TopK", "Range", "Resize", "ReduceMax", "ReduceMin", "Exp", "Log",
-            "Sigmoid", "Softmax", "Div", "Clip"]
+FP32_OPS = [
+    "NonMaxSuppression",
+    "RoiAlign",
+    "TopK",
+    "Range",
+    "Resize",
+    "ReduceMax",
+    "ReduceMin",
+    "Exp",
+    "Log",
+    "Sigmoid",
+    "Softmax",
+    "Div",
+    "Clip",
+]
 
 
 def convert_fp16(path: str | Path) -> None:
@@ -170,7 +205,9 @@ def convert_fp16(path: str | Path) -> None:
     try:
         from onnxconverter_common import float16  # type: ignore
     except ImportError:
-        raise StudioError("fp16 ONNX conversion needs onnxconverter-common: pip install onnxconverter-common", file=path) from None
+        raise StudioError(
+            "fp16 ONNX conversion needs onnxconverter-common: pip install onnxconverter-common", file=path
+        ) from None
     model = onnx.load(str(path))
     half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=FP32_OPS)
     copy_metadata(model, half)

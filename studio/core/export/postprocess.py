@@ -34,7 +34,9 @@ def paste_masks(masks: np.ndarray, boxes: np.ndarray, height: int, width: int, p
     h_half = (b[:, 3] - b[:, 1]) * np.float32(0.5) * scale
     x_c = (b[:, 2] + b[:, 0]) * np.float32(0.5)
     y_c = (b[:, 3] + b[:, 1]) * np.float32(0.5)
-    exp = np.stack([x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half], 1).astype(np.int64)  # truncates, as .to(int64)
+    exp = np.stack([x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half], 1).astype(
+        np.int64
+    )  # truncates, as .to(int64)
     for i in range(n):
         x0, y0, x1, y1 = (int(v) for v in exp[i])
         w, h = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
@@ -46,8 +48,9 @@ def paste_masks(masks: np.ndarray, boxes: np.ndarray, height: int, width: int, p
     return out
 
 
-def to_detections(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, masks: np.ndarray | None,
-                  meta: Meta, with_masks: bool) -> Detections:
+def to_detections(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, masks: np.ndarray | None, meta: Meta, with_masks: bool
+) -> Detections:
     """One image's outputs (input-tensor pixels, RoI masks) -> :class:`Detections` in original pixels."""
     scores = np.asarray(scores, np.float32).reshape(-1)
     order = np.argsort(-scores, kind="stable")
@@ -57,8 +60,12 @@ def to_detections(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, mas
     if with_masks:
         if masks is not None and len(order):
             # paste at the input size, then unmap: the two steps the PyTorch predictor takes
-            full = paste_masks(np.asarray(masks)[order], np.asarray(boxes, np.float32).reshape(-1, 4)[order],
-                               meta.input_h, meta.input_w)
+            full = paste_masks(
+                np.asarray(masks)[order],
+                np.asarray(boxes, np.float32).reshape(-1, 4)[order],
+                meta.input_h,
+                meta.input_w,
+            )
             out_masks = unmap_masks(full, meta)
         else:
             out_masks = np.zeros((len(order), meta.orig_h, meta.orig_w), bool)

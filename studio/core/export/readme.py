@@ -37,8 +37,10 @@ def _io_section(info: dict) -> str:
             "- `labels`: int64 (N), class index 1..K (see Classes)",
         ]
         if info["task"] == "segment":
-            lines.append(f"- `masks`: float32 (N, 1, {m}, {m}), mask probabilities inside each box: pad by 1 px, "
-                         "resize to the box enlarged by the same ratio, threshold at 0.5 (see `paste_mask` in infer.py)")
+            lines.append(
+                f"- `masks`: float32 (N, 1, {m}, {m}), mask probabilities inside each box: pad by 1 px, "
+                "resize to the box enlarged by the same ratio, threshold at 0.5 (see `paste_mask` in infer.py)"
+            )
     else:
         lines += [
             "- `num_dets`: int32 (B, 1), detections per image",
@@ -47,10 +49,15 @@ def _io_section(info: dict) -> str:
             f"- `labels`: int32 (B, {info['max_det']}), class index 1..K",
         ]
         if info["task"] == "segment":
-            lines.append(f"- `masks`: float32 (B, {info['max_det']}, {m}, {m}), mask probabilities inside each box "
-                         "(see `paste_mask` in infer.py)")
-    lines += ["", f"Detections scoring below {info['score_thr']} and beyond {info['max_det']} per image are already "
-                  "dropped inside the graph (non-maximum suppression included)."]
+            lines.append(
+                f"- `masks`: float32 (B, {info['max_det']}, {m}, {m}), mask probabilities inside each box "
+                "(see `paste_mask` in infer.py)"
+            )
+    lines += [
+        "",
+        f"Detections scoring below {info['score_thr']} and beyond {info['max_det']} per image are already "
+        "dropped inside the graph (non-maximum suppression included).",
+    ]
     return "\n".join(lines)
 
 
@@ -65,7 +72,9 @@ def render_readme(info: dict, files: list[str], summary: list[str]) -> str:
         "Run it on images, without PyTorch:",
         "",
         "```",
-        "studio infer " + ("model.engine" if info["format"] == "engine" else "model.onnx") + " IMAGES... --out predictions/",
+        "studio infer "
+        + ("model.engine" if info["format"] == "engine" else "model.onnx")
+        + " IMAGES... --out predictions/",
         "python infer.py IMAGES... [--score-thr 0.5] [--draw drawn/]   # numpy + OpenCV + onnxruntime only",
         "```",
         "",
@@ -73,8 +82,11 @@ def render_readme(info: dict, files: list[str], summary: list[str]) -> str:
         "",
     ]
     if info["format"] == "engine":
-        parts += [f"**Warning**: {ENGINE_WARNING}. `model.engine.json` records the GPU, TensorRT version and build "
-                  "settings; `model.onnx` is the graph it was built from (and what `infer.py` runs).", ""]
+        parts += [
+            f"**Warning**: {ENGINE_WARNING}. `model.engine.json` records the GPU, TensorRT version and build "
+            "settings; `model.onnx` is the graph it was built from (and what `infer.py` runs).",
+            "",
+        ]
     parts += [_io_section(info), "", "## Classes", "", "| label | class | category id |", "| --- | --- | --- |"]
     parts += [f"| {i + 1} | {n} | {c} |" for i, (n, c) in enumerate(zip(names, info["classes"]["cat_ids"]))]
     parts += ["", "## Verification", "", "```", *summary, "```", "", "Details: `export_report.json`.", ""]

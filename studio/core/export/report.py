@@ -31,15 +31,30 @@ def versions() -> dict[str, str]:
     return out
 
 
-def build_report(*, fmt: str, arch: str, task: str, checkpoint: Path, model_file: Path, options: dict, info: dict,
-                 files: list[Path], verification: dict | None, not_verified: str | None, warnings: list[str],
-                 timings: dict[str, float], latency_skipped: dict[str, str] | None = None) -> dict[str, Any]:
+def build_report(
+    *,
+    fmt: str,
+    arch: str,
+    task: str,
+    checkpoint: Path,
+    model_file: Path,
+    options: dict,
+    info: dict,
+    files: list[Path],
+    verification: dict | None,
+    not_verified: str | None,
+    warnings: list[str],
+    timings: dict[str, float],
+    latency_skipped: dict[str, str] | None = None,
+) -> dict[str, Any]:
     v = verification or {}
     warnings = list(warnings)
     bm = v.get("box_match") or {}
     if bm and bm.get("match_rate", 1.0) < MATCH_WARN:
-        warnings.append(f"only {bm['matched']} of {max(bm['pytorch_detections'], bm['exported_detections'])} detections "
-                        f"agree (IoU >= {bm['iou_threshold']}) between PyTorch and the export")
+        warnings.append(
+            f"only {bm['matched']} of {max(bm['pytorch_detections'], bm['exported_detections'])} detections "
+            f"agree (IoU >= {bm['iou_threshold']}) between PyTorch and the export"
+        )
     if v.get("map_delta") is not None and abs(v["map_delta"]) > MAP_WARN:
         warnings.append(f"{v.get('metric')} differs by {v['map_delta']:+.4f} between PyTorch and the export")
     if not_verified:
@@ -69,7 +84,7 @@ def build_report(*, fmt: str, arch: str, task: str, checkpoint: Path, model_file
         "timings_s": {k: round(t, 2) for k, t in timings.items()},
         "warnings": warnings,
         "versions": versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -88,17 +103,23 @@ def summary_lines(report: dict) -> list[str]:
     lines = [f"{report['format']} export of {report['arch']}: {report['model']} ({', '.join(report['files'])})"]
     bm = report.get("box_match")
     if bm:
-        lines.append(f"box match: {bm['matched']} of {bm['pytorch_detections']} PyTorch / {bm['exported_detections']} exported "
-                     f"detections paired at IoU >= {bm['iou_threshold']} on {bm['images']} images "
-                     f"(rate {bm['match_rate']:.3f}, max score diff {_f(bm['max_score_diff'], '.2e')})")
+        lines.append(
+            f"box match: {bm['matched']} of {bm['pytorch_detections']} PyTorch / {bm['exported_detections']} exported "
+            f"detections paired at IoU >= {bm['iou_threshold']} on {bm['images']} images "
+            f"(rate {bm['match_rate']:.3f}, max score diff {_f(bm['max_score_diff'], '.2e')})"
+        )
     if report.get("metric"):
-        lines.append(f"{report['metric']}: PyTorch {_f(report['map_pytorch'])}, exported {_f(report['map_exported'])}, "
-                     f"delta {_f(report['map_delta'], '+.4f')}")
+        lines.append(
+            f"{report['metric']}: PyTorch {_f(report['map_pytorch'])}, exported {_f(report['map_exported'])}, "
+            f"delta {_f(report['map_delta'], '+.4f')}"
+        )
     lat = report.get("latency_ms") or {}
     if lat:
         speed = report.get("speedup_vs_pytorch") or {}
-        lines.append("latency (ms/image): " + ", ".join(
-            f"{k} {v:.1f}" + (f" ({speed[k]:.2f}x)" if k in speed else "") for k, v in lat.items()))
+        lines.append(
+            "latency (ms/image): "
+            + ", ".join(f"{k} {v:.1f}" + (f" ({speed[k]:.2f}x)" if k in speed else "") for k, v in lat.items())
+        )
     for k, why in (report.get("latency_skipped") or {}).items():
         lines.append(f"not measured: {k}: {why}")
     for w in report.get("warnings") or []:

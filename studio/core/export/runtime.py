@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,13 +64,14 @@ class ModelInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str | Path | None = None) -> "ModelInfo":
+    def from_dict(cls, d: dict, where: str | Path | None = None) -> ModelInfo:
         names = set(cls.__dataclass_fields__)
         try:
             return cls(**{k: v for k, v in d.items() if k in names})
         except TypeError as e:
-            raise StudioError(f"the model's Studio metadata is incomplete ({e}); export it again with `studio export`",
-                              file=where) from None
+            raise StudioError(
+                f"the model's Studio metadata is incomplete ({e}); export it again with `studio export`", file=where
+            ) from None
 
 
 # ------------------------------------------------------------------------------------ backends
@@ -80,7 +82,9 @@ class OnnxBackend:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise StudioError("onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)", file=path) from None
+            raise StudioError(
+                "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)", file=path
+            ) from None
         self.path = Path(path)
         available = ort.get_available_providers()
         if device == "cpu":
@@ -88,12 +92,19 @@ class OnnxBackend:
         elif device in ("gpu", "cuda"):
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         elif device == "tensorrt":
-            providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+            providers = [
+                p
+                for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+                if p in available
+            ]
         else:
             providers = [device] if device in available else []
         if not providers or (device != "cpu" and providers[0] == "CPUExecutionProvider"):
-            raise StudioError(f"ONNX Runtime has no {device} execution provider here (it has {', '.join(available)}); "
-                              "for NVIDIA GPUs: pip install onnxruntime-gpu", file=path)
+            raise StudioError(
+                f"ONNX Runtime has no {device} execution provider here (it has {', '.join(available)}); "
+                "for NVIDIA GPUs: pip install onnxruntime-gpu",
+                file=path,
+            )
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -102,10 +113,15 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as e:
-            raise StudioError(f"ONNX Runtime cannot load the model: {str(e).splitlines()[0][:300]}", file=path) from None
+            raise StudioError(
+                f"ONNX Runtime cannot load the model: {str(e).splitlines()[0][:300]}", file=path
+            ) from None
         self.provider = self.session.get_providers()[0]
-        self.name = {"CPUExecutionProvider": "onnxruntime_cpu", "CUDAExecutionProvider": "onnxruntime_cuda",
-                     "TensorrtExecutionProvider": "onnxruntime_tensorrt"}.get(self.provider, f"onnxruntime_{self.provider}")
+        self.name = {
+            "CPUExecutionProvider": "onnxruntime_cpu",
+            "CUDAExecutionProvider": "onnxruntime_cuda",
+            "TensorrtExecutionProvider": "onnxruntime_tensorrt",
+        }.get(self.provider, f"onnxruntime_{self.provider}")
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
@@ -129,9 +145,12 @@ class TensorRTBackend:
         built_with = self._sidecar().get("tensorrt")
         here = str(import_tensorrt().__version__)
         if built_with and built_with.split(".")[:2] != here.split(".")[:2]:
-            raise StudioError(f"this engine was built with TensorRT {built_with} and this machine has {here}: an engine "
-                              "only runs with the TensorRT version (and GPU model) it was built with; rebuild it here "
-                              "with `studio export CKPT --format engine`", file=path)
+            raise StudioError(
+                f"this engine was built with TensorRT {built_with} and this machine has {here}: an engine "
+                "only runs with the TensorRT version (and GPU model) it was built with; rebuild it here "
+                "with `studio export CKPT --format engine`",
+                file=path,
+            )
         self.runner = EngineRunner(self.path)
         self.name = "tensorrt"
         self.provider = "TensorRT"
@@ -219,12 +238,19 @@ class ExportedModel:
         masks = raw.get("masks")
         if self.info.padded_outputs:
             k = int(np.asarray(raw["num_dets"]).reshape(raw["num_dets"].shape[0], -1)[i, 0])
-            return to_detections(raw["boxes"][i, :k], raw["scores"][i, :k], raw["labels"][i, :k],
-                                 None if masks is None else masks[i, :k], meta, self.with_masks)
+            return to_detections(
+                raw["boxes"][i, :k],
+                raw["scores"][i, :k],
+                raw["labels"][i, :k],
+                None if masks is None else masks[i, :k],
+                meta,
+                self.with_masks,
+            )
         return to_detections(raw["boxes"], raw["scores"], raw["labels"], masks, meta, self.with_masks)
 
-    def predict_files(self, paths: Iterable[str | Path], progress=no_progress,
-                      cancel: CancelToken | None = None) -> Iterator[ImagePrediction]:
+    def predict_files(
+        self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None
+    ) -> Iterator[ImagePrediction]:
         """Yield an :class:`ImagePrediction` for each file (big images decoded reduced, as ``studio predict`` does)."""
         paths = [Path(p) for p in paths]
         for i, p in enumerate(paths):
@@ -246,8 +272,9 @@ class ExportedModel:
         return float(np.median(times) * 1000)
 
 
-def load_exported(path: str | Path, device: str = "cpu", score_threshold: float | None = None,
-                  threads: int | None = None) -> ExportedModel:
+def load_exported(
+    path: str | Path, device: str = "cpu", score_threshold: float | None = None, threads: int | None = None
+) -> ExportedModel:
     """Open ``model.onnx`` (ONNX Runtime on ``device``) or ``model.engine`` (TensorRT) with its Studio metadata."""
     path = Path(path)
     score_threshold = check_score_threshold(score_threshold)
@@ -262,6 +289,9 @@ def load_exported(path: str | Path, device: str = "cpu", score_threshold: float 
     meta = backend.metadata()
     if meta is None:
         where = "its metadata" if path.suffix.lower() == ".onnx" else f"{sidecar_path(path).name} beside it"
-        raise StudioError(f"no Studio metadata in {where} (classes, input size): only models written by "
-                          "`studio export` can be run by `studio infer`", file=path)
+        raise StudioError(
+            f"no Studio metadata in {where} (classes, input size): only models written by "
+            "`studio export` can be run by `studio infer`",
+            file=path,
+        )
     return ExportedModel(backend, ModelInfo.from_dict(meta, path), score_threshold)

@@ -78,7 +78,12 @@ class Model:
             if scores[i] < self.thr:
                 continue
             box = boxes[i] * np.array([sx, sy, sx, sy], np.float32)
-            box = [float(np.clip(box[0], 0, w)), float(np.clip(box[1], 0, h)), float(np.clip(box[2], 0, w)), float(np.clip(box[3], 0, h))]
+            box = [
+                float(np.clip(box[0], 0, w)),
+                float(np.clip(box[1], 0, h)),
+                float(np.clip(box[2], 0, w)),
+                float(np.clip(box[3], 0, h)),
+            ]
             mask = None
             if masks is not None:
                 full = paste_mask(masks[i], boxes[i], x.shape[1], x.shape[2])[:rh, :rw]
@@ -93,7 +98,9 @@ def draw(rgb, found):
         if mask is not None:
             img[mask] = (0.55 * img[mask] + 0.45 * np.array([0, 200, 255])).astype(np.uint8)
         cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), (0, 200, 255), 2)
-        cv2.putText(img, f"{name} {score:.2f}", (int(x0), max(int(y0) - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 255), 1)
+        cv2.putText(
+            img, f"{name} {score:.2f}", (int(x0), max(int(y0) - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 255), 1
+        )
     return img
 
 
@@ -112,8 +119,11 @@ def main(argv=None):
             continue
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         found = model(rgb)
-        dets = [{"class": n, "score": round(s, 5), "box": [round(v, 2) for v in b]}
-                | ({"mask_area": int(m.sum())} if m is not None else {}) for n, s, b, m in found]
+        dets = [
+            {"class": n, "score": round(s, 5), "box": [round(v, 2) for v in b]}
+            | ({"mask_area": int(m.sum())} if m is not None else {})
+            for n, s, b, m in found
+        ]
         print(json.dumps({"file": p, "detections": dets}))
         if a.draw:
             Path(a.draw).mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,8 +36,10 @@ from studio.core.export.trt_runtime import DeviceBuffer, cuda_runtime, import_te
 from studio.core.imageio import imread_rgb
 from studio.core.jobs import CancelToken, no_progress
 
-ENGINE_WARNING = ("a TensorRT engine runs only on the GPU model and with the TensorRT version it was built with: "
-                  "rebuild it (studio export --format engine) on each deployment machine")
+ENGINE_WARNING = (
+    "a TensorRT engine runs only on the GPU model and with the TensorRT version it was built with: "
+    "rebuild it (studio export --format engine) on each deployment machine"
+)
 
 Shape = tuple[int, int, int]  # batch, height, width
 
@@ -83,8 +85,10 @@ class EngineSettings:
         mid = self.opt_shape or (1, s, s)
         hi = self.max_shape or (max(self.batch, mid[0]), s, s)
         if not all(a <= b <= c for a, b, c in zip(lo, mid, hi)):
-            raise StudioError(f"the optimisation profile needs min <= opt <= max in every dimension, got "
-                              f"{lo} / {mid} / {hi}", item="opt_shape")
+            raise StudioError(
+                f"the optimisation profile needs min <= opt <= max in every dimension, got {lo} / {mid} / {hi}",
+                item="opt_shape",
+            )
         return lo, mid, hi
 
 
@@ -112,8 +116,9 @@ def calibration_batches(paths: Sequence[str | Path], shape: Shape, limit: int) -
             batch = []
 
 
-def make_calibrator(trt, batches: Iterable[np.ndarray], batch_size: int, cache: Path, cudart=None,
-                    cancel: CancelToken | None = None):
+def make_calibrator(
+    trt, batches: Iterable[np.ndarray], batch_size: int, cache: Path, cudart=None, cancel: CancelToken | None = None
+):
     """A TensorRT 10 ``IInt8EntropyCalibrator2`` feeding ``batches`` and caching its scales in ``cache``."""
     cudart = cudart or cuda_runtime()
     source = iter(batches)
@@ -158,8 +163,10 @@ class TrtApi:
         self.version = version_of(trt)
         self.major = self.version[0]
         if self.major < 10:
-            raise StudioError(f"TensorRT {trt.__version__} is too old: Studio builds engines with TensorRT 10 or 11 "
-                              "(pip install 'tensorrt>=10')")
+            raise StudioError(
+                f"TensorRT {trt.__version__} is too old: Studio builds engines with TensorRT 10 or 11 "
+                "(pip install 'tensorrt>=10')"
+            )
 
     @property
     def strongly_typed(self) -> bool:
@@ -190,8 +197,9 @@ class TrtApi:
                     config.set_calibration_profile(calib_profile)
         return flags
 
-    def prepare_onnx(self, onnx_path: Path, settings: EngineSettings, work: Path,
-                     calib: Callable[[], np.ndarray] | None) -> Path:
+    def prepare_onnx(
+        self, onnx_path: Path, settings: EngineSettings, work: Path, calib: Callable[[], np.ndarray] | None
+    ) -> Path:
         """The graph to parse: as exported for 10; with fp16 types or int8 Q/DQ nodes written in, for 11."""
         if not self.strongly_typed:
             return onnx_path
@@ -217,8 +225,10 @@ def fp16_graph(src: Path, dst: Path) -> Path:
         try:
             from onnxconverter_common import float16  # type: ignore
         except ImportError:
-            raise StudioError("fp16 engines with TensorRT 11 need an fp16 ONNX graph: pip install "
-                              "'nvidia-modelopt[onnx]' (or onnxconverter-common)") from None
+            raise StudioError(
+                "fp16 engines with TensorRT 11 need an fp16 ONNX graph: pip install "
+                "'nvidia-modelopt[onnx]' (or onnxconverter-common)"
+            ) from None
         model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True, op_block_list=FP32_OPS)
     onnx.save(model, str(dst))
     return dst
@@ -229,11 +239,14 @@ def quantize_int8(src: Path, dst: Path, calib: Callable[[], np.ndarray] | None) 
     try:
         from modelopt.onnx.quantization import quantize  # type: ignore
     except ImportError:
-        raise StudioError("int8 engines with TensorRT 11 need Q/DQ nodes from nvidia-modelopt: "
-                          "pip install 'nvidia-modelopt[onnx]'") from None
+        raise StudioError(
+            "int8 engines with TensorRT 11 need Q/DQ nodes from nvidia-modelopt: pip install 'nvidia-modelopt[onnx]'"
+        ) from None
     if calib is None:
         raise StudioError("int8 needs calibration images: give the val set (--verify-ann/--verify-images)", item="int8")
-    quantize(str(src), quantize_mode="int8", calibration_data=calib(), calibration_method="entropy", output_path=str(dst))
+    quantize(
+        str(src), quantize_mode="int8", calibration_data=calib(), calibration_method="entropy", output_path=str(dst)
+    )
     return dst
 
 
@@ -242,8 +255,9 @@ def _parse(trt, network, logger, onnx_path: Path) -> None:
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise StudioError("TensorRT's ONNX parser refused the graph: " + ("; ".join(errors[:5]) or "no reason given"),
-                          file=onnx_path)
+        raise StudioError(
+            "TensorRT's ONNX parser refused the graph: " + ("; ".join(errors[:5]) or "no reason given"), file=onnx_path
+        )
 
 
 def gpu_name(cudart=None) -> str:
@@ -263,9 +277,18 @@ def _first_ok(result):
     return value
 
 
-def build_engine(onnx_path: str | Path, engine_path: str | Path, settings: EngineSettings, *, info: dict,
-                 calib_paths: Sequence[str | Path] = (), trt=None, cudart=None, progress=no_progress,
-                 cancel: CancelToken | None = None) -> dict:
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    settings: EngineSettings,
+    *,
+    info: dict,
+    calib_paths: Sequence[str | Path] = (),
+    trt=None,
+    cudart=None,
+    progress=no_progress,
+    cancel: CancelToken | None = None,
+) -> dict:
     """Build ``engine_path`` from the end-to-end ``onnx_path``; writes and returns the sidecar dict.
 
     ``info`` is the model's Studio metadata (runtime.ModelInfo as a dict), stored in the sidecar so
@@ -276,14 +299,18 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, settings: Engin
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     lo, mid, hi = settings.profile()
     if settings.int8 and not calib_paths:
-        raise StudioError("int8 needs calibration images: the checkpoint's val set, or --verify-ann / --verify-images",
-                          item="int8")
+        raise StudioError(
+            "int8 needs calibration images: the checkpoint's val set, or --verify-ann / --verify-images", item="int8"
+        )
     calib_shape = mid
     total = 4
     progress(0, total, "preparing the graph")
     work = engine_path.parent
-    calib_data = (lambda: np.concatenate(list(calibration_batches(calib_paths, calib_shape, settings.calib_images)))
-                  ) if settings.int8 else None
+    calib_data = (
+        (lambda: np.concatenate(list(calibration_batches(calib_paths, calib_shape, settings.calib_images))))
+        if settings.int8
+        else None
+    )
     graph = api.prepare_onnx(onnx_path, settings, work, calib_data)
     if cancel is not None:
         cancel.raise_if_cancelled()
@@ -303,8 +330,14 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, settings: Engin
     calibrator = None
     calib_profile = None
     if settings.int8 and not api.strongly_typed:
-        calibrator = make_calibrator(trt, calibration_batches(calib_paths, calib_shape, settings.calib_images),
-                                     calib_shape[0], engine_path.with_name(engine_path.name + ".calib"), cudart, cancel)
+        calibrator = make_calibrator(
+            trt,
+            calibration_batches(calib_paths, calib_shape, settings.calib_images),
+            calib_shape[0],
+            engine_path.with_name(engine_path.name + ".calib"),
+            cudart,
+            cancel,
+        )
         if settings.dynamic:  # calibrate at the opt shape
             calib_profile = builder.create_optimization_profile()
             calib_profile.set_shape(input_name, nchw(mid), nchw(mid), nchw(mid))
@@ -314,8 +347,11 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, settings: Engin
     if cancel is not None and cancel.cancelled:
         raise CancelledError()
     if serialized is None:
-        raise StudioError("TensorRT could not build the engine (its log above says why); a smaller workspace, "
-                          "no int8, or a static shape may help", file=engine_path)
+        raise StudioError(
+            "TensorRT could not build the engine (its log above says why); a smaller workspace, "
+            "no int8, or a static shape may help",
+            file=engine_path,
+        )
     progress(3, total, "writing the engine")
     atomic.write_bytes(engine_path, bytes(serialized))
     sidecar = {
@@ -325,10 +361,13 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, settings: Engin
         "tensorrt_api": f"{api.major}.x ({'strongly typed graph' if api.strongly_typed else 'builder flags'})",
         "gpu": gpu_name(cudart),
         "host": platform.node(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "settings": {**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()},
-                     "profile": {"min": list(nchw(lo)), "opt": list(nchw(mid)), "max": list(nchw(hi))},
-                     "builder_flags": flags, "input": input_name},
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "settings": {
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()},
+            "profile": {"min": list(nchw(lo)), "opt": list(nchw(mid)), "max": list(nchw(hi))},
+            "builder_flags": flags,
+            "input": input_name,
+        },
         "warning": ENGINE_WARNING,
         META_KEY: info,
     }

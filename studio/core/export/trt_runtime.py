@@ -73,12 +73,20 @@ class DeviceBuffer:
     def upload(self, host: np.ndarray, stream) -> None:
         host = np.ascontiguousarray(host)
         self.reserve(host.nbytes)
-        _check(self.cudart.cudaMemcpyAsync(self.ptr, host.ctypes.data, host.nbytes,
-                                           self.cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync")
+        _check(
+            self.cudart.cudaMemcpyAsync(
+                self.ptr, host.ctypes.data, host.nbytes, self.cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream
+            ),
+            "cudaMemcpyAsync",
+        )
 
     def download(self, host: np.ndarray, stream) -> None:
-        _check(self.cudart.cudaMemcpyAsync(host.ctypes.data, self.ptr, host.nbytes,
-                                           self.cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync")
+        _check(
+            self.cudart.cudaMemcpyAsync(
+                host.ctypes.data, self.ptr, host.nbytes, self.cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream
+            ),
+            "cudaMemcpyAsync",
+        )
 
     def free(self) -> None:
         if self.ptr:
@@ -97,9 +105,12 @@ class EngineRunner:
         runtime = self.trt.Runtime(self.logger)
         self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
-            raise StudioError(f"TensorRT {self.trt.__version__} cannot load this engine: an engine only runs on the GPU "
-                              "model and TensorRT version it was built with (see the .json beside it); rebuild it here "
-                              "with `studio export CKPT --format engine`", file=path)
+            raise StudioError(
+                f"TensorRT {self.trt.__version__} cannot load this engine: an engine only runs on the GPU "
+                "model and TensorRT version it was built with (see the .json beside it); rebuild it here "
+                "with `studio export CKPT --format engine`",
+                file=path,
+            )
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         is_input = {n: self.engine.get_tensor_mode(n) == self.trt.TensorIOMode.INPUT for n in names}

@@ -15,8 +15,9 @@ Three measurements, all written to ``export_report.json``:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,10 @@ def box_match(ref: Sequence[Detections], got: Sequence[Detections], iou_thr: flo
             diffs.append(abs(float(r.scores[i]) - float(g.scores[j])))
     denom = max(n_ref, n_got)
     return BoxMatch(
-        images=len(ref), pytorch_detections=n_ref, exported_detections=n_got, matched=len(ious),
+        images=len(ref),
+        pytorch_detections=n_ref,
+        exported_detections=n_got,
+        matched=len(ious),
         match_rate=float(len(ious) / denom) if denom else 1.0,
         mean_iou=float(np.mean(ious)) if ious else None,
         max_score_diff=float(np.max(diffs)) if diffs else None,
@@ -115,8 +119,13 @@ def primary_metric(metrics: Mapping[str, Any]) -> str:
     return "segm_mAP" if "segm_mAP" in metrics else "bbox_mAP"
 
 
-def measure_latency(fns: Mapping[str, PredictFn], images: Sequence[np.ndarray], warmup: int = 2, runs: int = 10,
-                    cancel: CancelToken | None = None) -> dict[str, float]:
+def measure_latency(
+    fns: Mapping[str, PredictFn],
+    images: Sequence[np.ndarray],
+    warmup: int = 2,
+    runs: int = 10,
+    cancel: CancelToken | None = None,
+) -> dict[str, float]:
     """Median milliseconds of one call per backend, backends interleaved image by image after ``warmup`` calls each."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     if not images:
@@ -144,9 +153,19 @@ class VerifyImage:
     rgb: np.ndarray
 
 
-def verify(pytorch: PredictFn, exported: PredictFn, images: Sequence[VerifyImage], *, gt: Dataset | None,
-           class_map: ClassMap | None, with_masks: bool, latency_fns: Mapping[str, PredictFn] | None = None,
-           latency_runs: int = 10, progress=no_progress, cancel: CancelToken | None = None) -> dict:
+def verify(
+    pytorch: PredictFn,
+    exported: PredictFn,
+    images: Sequence[VerifyImage],
+    *,
+    gt: Dataset | None,
+    class_map: ClassMap | None,
+    with_masks: bool,
+    latency_fns: Mapping[str, PredictFn] | None = None,
+    latency_runs: int = 10,
+    progress=no_progress,
+    cancel: CancelToken | None = None,
+) -> dict:
     """The verification part of the export report (see the module docstring)."""
     ref: list[Detections] = []
     got: list[Detections] = []
@@ -161,17 +180,31 @@ def verify(pytorch: PredictFn, exported: PredictFn, images: Sequence[VerifyImage
         m_ref = evaluate_detections({im.image_id: d for im, d in zip(images, ref)}, gt, class_map, with_masks)
         m_got = evaluate_detections({im.image_id: d for im, d in zip(images, got)}, gt, class_map, with_masks)
         key = primary_metric(m_ref)
-        out.update(metric=key, map_pytorch=m_ref.get(key), map_exported=m_got.get(key),
-                   map_delta=(m_got[key] - m_ref[key]) if m_got.get(key) is not None and m_ref.get(key) is not None else None,
-                   metrics_pytorch=m_ref, metrics_exported=m_got)
+        out.update(
+            metric=key,
+            map_pytorch=m_ref.get(key),
+            map_exported=m_got.get(key),
+            map_delta=(m_got[key] - m_ref[key]) if m_got.get(key) is not None and m_ref.get(key) is not None else None,
+            metrics_pytorch=m_ref,
+            metrics_exported=m_got,
+        )
     else:
-        out.update(metric=None, map_pytorch=None, map_exported=None, map_delta=None,
-                   map_note="no annotations for the verification images: mAP not computed")
+        out.update(
+            metric=None,
+            map_pytorch=None,
+            map_exported=None,
+            map_delta=None,
+            map_note="no annotations for the verification images: mAP not computed",
+        )
     fns = dict(latency_fns or {})
     lat = measure_latency(fns, [im.rgb for im in images[:3]], runs=latency_runs, cancel=cancel) if fns else {}
     out["latency_ms"] = lat
     base = lat.get("pytorch_cpu") or lat.get("pytorch_cuda")
-    out["speedup_vs_pytorch"] = {k: round(base / v, 3) for k, v in lat.items() if base and v and not k.startswith("pytorch")}
-    out["latency_note"] = ("median ms per image of predict (preprocess, forward, post-processing to original pixels; "
-                           f"decoding excluded) after 2 warm-up calls, {latency_runs} runs, backends interleaved")
+    out["speedup_vs_pytorch"] = {
+        k: round(base / v, 3) for k, v in lat.items() if base and v and not k.startswith("pytorch")
+    }
+    out["latency_note"] = (
+        "median ms per image of predict (preprocess, forward, post-processing to original pixels; "
+        f"decoding excluded) after 2 warm-up calls, {latency_runs} runs, backends interleaved"
+    )
     return out

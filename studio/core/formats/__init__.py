@@ -80,12 +80,16 @@ def detect_format(src: str | Path) -> str | None:
         except OSError:
             continue
         except Exception as e:  # a plugin's detect with a bug must not stop the others
-            logging.getLogger("studio.plugins").warning("dataset format %s: detect(%s) failed: %s: %s", name, src, type(e).__name__, e)
+            logging.getLogger("studio.plugins").warning(
+                "dataset format %s: detect(%s) failed: %s: %s", name, src, type(e).__name__, e
+            )
             continue
     return None
 
 
-def import_dataset(fmt: str, src: str | Path, images: str | Path | None = None, options: ImportOptions | None = None) -> ImportResult:
+def import_dataset(
+    fmt: str, src: str | Path, images: str | Path | None = None, options: ImportOptions | None = None
+) -> ImportResult:
     """Read ``src`` with format ``fmt``. Image names that would lead out of the images folder are
     kept, with a warning each: exports refuse them and ``dataset check`` reports them as errors."""
     f = get_format(fmt)
@@ -97,9 +101,15 @@ def import_dataset(fmt: str, src: str | Path, images: str | Path | None = None, 
     res = f.module.read(src, Path(images) if images is not None else None, options or ImportOptions())
     _check_images(res, src)
     for iid, name, problem in unsafe_images(res.dataset.images):
-        res.warnings.append(str(DatasetError(
-            f"file name {quoted(name)} {problem}: exports will refuse it and `dataset check` reports it; rename it",
-            file=src, item=f"image id {iid}")))
+        res.warnings.append(
+            str(
+                DatasetError(
+                    f"file name {quoted(name)} {problem}: exports will refuse it and `dataset check` reports it; rename it",
+                    file=src,
+                    item=f"image id {iid}",
+                )
+            )
+        )
     return res
 
 
@@ -137,6 +147,15 @@ def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOption
 
 
 __all__ = [
-    "formats", "DatasetFormat", "ImportOptions", "ImportResult", "ExportOptions",
-    "import_dataset", "export_dataset", "detect_format", "get_format", "import_formats", "export_formats",
+    "formats",
+    "DatasetFormat",
+    "ImportOptions",
+    "ImportResult",
+    "ExportOptions",
+    "import_dataset",
+    "export_dataset",
+    "detect_format",
+    "get_format",
+    "import_formats",
+    "export_formats",
 ]

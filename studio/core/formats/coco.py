@@ -6,12 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.dataset.model import (
-    Dataset, coco_parts, gc_paused, read_json, record_images_dir, usual_images_dir,
+    Dataset,
+    coco_parts,
+    gc_paused,
+    read_json,
+    record_images_dir,
+    usual_images_dir,
 )
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
-    Collector, ExportOptions, ImportOptions, ImportResult, export_folder, finite_numbers, integer_id,
-    place_source_image, positive_int,
+    Collector,
+    ExportOptions,
+    ImportOptions,
+    ImportResult,
+    export_folder,
+    finite_numbers,
+    integer_id,
+    place_source_image,
+    positive_int,
 )
 from studio.core.geometry import rle_problem, segmentation_area_bbox
 
@@ -78,12 +90,20 @@ def _categories(cats: list[dict], src: Path) -> dict[int, dict]:
             raise DatasetError(f"category name must be a non-empty string, got {name!r}", file=src, item=item)
         if cid in by_id:
             j, first = by_id[cid]
-            raise DatasetError(f"category id {cid} is used twice (also by categories[{j}], {first['name']!r}); "
-                               "category ids must be unique", file=src, item=item)
+            raise DatasetError(
+                f"category id {cid} is used twice (also by categories[{j}], {first['name']!r}); "
+                "category ids must be unique",
+                file=src,
+                item=item,
+            )
         if name in by_name:
             j, first_id = by_name[name]
-            raise DatasetError(f"category name {name!r} is used twice (also by categories[{j}] (id {first_id})); "
-                               "category names must be unique", file=src, item=item)
+            raise DatasetError(
+                f"category name {name!r} is used twice (also by categories[{j}] (id {first_id})); "
+                "category names must be unique",
+                file=src,
+                item=item,
+            )
         by_id[cid] = (k, c)
         by_name[name] = (k, cid)
     return {cid: c for cid, (_, c) in by_id.items()}
@@ -105,8 +125,12 @@ def _images(images: list[dict], src: Path, col: Collector) -> tuple[dict[int, di
         iid = im["id"]
         if iid in kept:
             j = index[iid]
-            col.bad(src, item, f"image id {iid} is used twice (also by images[{j}], {kept[iid]['file_name']!r})",
-                    skipped=f"skipped; the annotations with image_id {iid} stay on images[{j}]")
+            col.bad(
+                src,
+                item,
+                f"image id {iid} is used twice (also by images[{j}], {kept[iid]['file_name']!r})",
+                skipped=f"skipped; the annotations with image_id {iid} stay on images[{j}]",
+            )
             continue
         kept[iid] = im
         index[iid] = k
@@ -135,8 +159,15 @@ def _image_problem(im: dict) -> str | None:
     return None
 
 
-def _annotations(anns: list[dict], cats: dict[int, dict], imgs: dict[int, dict], dropped: set, src: Path,
-                 col: Collector, options: ImportOptions) -> list[dict]:
+def _annotations(
+    anns: list[dict],
+    cats: dict[int, dict],
+    imgs: dict[int, dict],
+    dropped: set,
+    src: Path,
+    col: Collector,
+    options: ImportOptions,
+) -> list[dict]:
     """The annotations to keep, checked and completed (bbox and area from the segmentation)."""
     out: list[dict] = []
     first: dict[int, int] = {}  # annotation id -> index in anns of the record that has it
@@ -154,8 +185,12 @@ def _annotations(anns: list[dict], cats: dict[int, dict], imgs: dict[int, dict],
             continue
         aid = a["id"]
         if aid in first:
-            col.bad(src, item, f"annotation id {aid} is used twice (also by annotations[{first[aid]}])",
-                    skipped=f"given the new id {next_id}")
+            col.bad(
+                src,
+                item,
+                f"annotation id {aid} is used twice (also by annotations[{first[aid]}])",
+                skipped=f"given the new id {next_id}",
+            )
             a["id"] = next_id
             next_id += 1
         first[a["id"]] = i

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any, ContextManager
 
 import numpy as np
 
@@ -158,7 +159,9 @@ class Collector:
         are refused); self-intersections are repaired with a warning, degenerate polygons are bad.
         """
         if not isinstance(flat, (list, tuple)):
-            self.bad(file, item, f"a polygon must be a list of coordinates [x1, y1, x2, y2, ...], got {type(flat).__name__}")
+            self.bad(
+                file, item, f"a polygon must be a list of coordinates [x1, y1, x2, y2, ...], got {type(flat).__name__}"
+            )
             return None
         original = flat
         flat = [float(v) for v in flat if type(v) is float or type(v) is int]  # the usual case, fast
@@ -181,8 +184,9 @@ class Collector:
         return [list(p) for p in fix.parts]
 
 
-def export_folder(ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOptions,
-                  fmt: str) -> ContextManager[OutputFolder]:
+def export_folder(
+    ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOptions, fmt: str
+) -> ContextManager[OutputFolder]:
     """The output folder every exporter writes through (see :mod:`studio.core.output_folder`): a new or
     empty folder (a previous export only with ``options.overwrite``), assembled aside and swapped in
     whole, each path checked to stay inside it. The source file and images are protected."""

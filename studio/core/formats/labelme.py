@@ -23,9 +23,10 @@ import binascii
 import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import orjson
@@ -42,8 +43,6 @@ from studio.core.formats.common import (
     positive_int,
     read_image_size,
 )
-from studio.core.output_folder import OutputFolder
-from studio.core.safe_names import name_problem
 from studio.core.geometry import (
     Flat,
     ellipse_polygon,
@@ -53,6 +52,8 @@ from studio.core.geometry import (
     rect_polygon,
     segmentation_to_mask,
 )
+from studio.core.output_folder import OutputFolder
+from studio.core.safe_names import name_problem
 
 NAME = "labelme"
 DESCRIPTION = "labelme JSON folder (one JSON per image): polygons, rectangles, circles, masks, groups"
@@ -364,7 +365,9 @@ def _shape_geometry(
     """Polygon parts, or a full-image mask for ``mask`` shapes; None when skipped."""
     xy = _points(shape.get("points"))
     if xy is None:
-        col.bad(path, item, f"'points' must be a list of [x, y] pairs of finite numbers, got {_short(shape.get('points'))}")
+        col.bad(
+            path, item, f"'points' must be a list of [x, y] pairs of finite numbers, got {_short(shape.get('points'))}"
+        )
         return None
     if stype == "polygon":
         return col.polygon([float(v) for v in xy.reshape(-1)], path, item)

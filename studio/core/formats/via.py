@@ -16,16 +16,22 @@ so the images must be present.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
 from studio.core.dataset.model import Dataset, read_json
 from studio.core.errors import DatasetError
 from studio.core.formats.common import (
-    Collector, ImportOptions, ImportResult, finite_number, is_number, read_image_size,
+    Collector,
+    ImportOptions,
+    ImportResult,
+    finite_number,
+    is_number,
+    read_image_size,
 )
 from studio.core.geometry import Flat, ellipse_polygon, rect_polygon
 
@@ -120,7 +126,7 @@ def _read_entry(
     images_dir: Path,
     src: Path,
     col: Collector,
-    namer: "_ClassNamer",
+    namer: _ClassNamer,
     seen: set[str],
 ) -> None:
     """One image and its regions."""

@@ -25,9 +25,10 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -489,6 +490,15 @@ def _report(skipped: Counter[str], out_dir: Path) -> None:
 
 
 __all__ = [
-    "NAME", "DESCRIPTION", "detect", "read", "write", "find_yaml", "load_config", "label_path",
-    "merge_parts", "instance_polygons", "data_yaml",
+    "NAME",
+    "DESCRIPTION",
+    "detect",
+    "read",
+    "write",
+    "find_yaml",
+    "load_config",
+    "label_path",
+    "merge_parts",
+    "instance_polygons",
+    "data_yaml",
 ]

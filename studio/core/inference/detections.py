@@ -33,7 +33,7 @@ class Detections:
         return int(self.boxes.shape[0])
 
     @classmethod
-    def empty(cls, with_masks: bool = False, h: int = 0, w: int = 0) -> "Detections":
+    def empty(cls, with_masks: bool = False, h: int = 0, w: int = 0) -> Detections:
         return cls(
             np.zeros((0, 4), np.float32),
             np.zeros((0,), np.float32),
@@ -41,14 +41,16 @@ class Detections:
             np.zeros((0, h, w), bool) if with_masks else None,
         )
 
-    def keep(self, idx) -> "Detections":
+    def keep(self, idx) -> Detections:
         idx = np.asarray(idx)
-        return Detections(self.boxes[idx], self.scores[idx], self.labels[idx], None if self.masks is None else self.masks[idx])
+        return Detections(
+            self.boxes[idx], self.scores[idx], self.labels[idx], None if self.masks is None else self.masks[idx]
+        )
 
-    def above(self, threshold: float) -> "Detections":
+    def above(self, threshold: float) -> Detections:
         return self.keep(np.nonzero(self.scores >= threshold)[0])
 
-    def upscaled(self, factor: int, width: int, height: int) -> "Detections":
+    def upscaled(self, factor: int, width: int, height: int) -> Detections:
         """These detections, made on an image decoded at 1/``factor`` size, in the pixels of the
         ``width`` x ``height`` file: boxes times ``factor`` (clipped), masks as :class:`UpscaledMasks`."""
         if factor == 1:

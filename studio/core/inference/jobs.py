@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
@@ -59,11 +59,28 @@ def evaluate_checkpoint(
     split = open_split(ref, "eval")
     cmap = eval_class_map(ck.classes, split.dataset, split.ann)
     pred = Predictor.from_checkpoint(ck, device=device, batch_size=batch_size)
-    val_set = DetectionDataset(split.dataset, split.images_dir, cmap, size=pred.size, letterbox=pred.letterbox,
-                               train=False, augment=None, with_masks=pred.with_masks, cache="none")
+    val_set = DetectionDataset(
+        split.dataset,
+        split.images_dir,
+        cmap,
+        size=pred.size,
+        letterbox=pred.letterbox,
+        train=False,
+        augment=None,
+        with_masks=pred.with_masks,
+        cache="none",
+    )
     val_set.validate()
-    res = evaluate_model(pred.model, val_set, split.dataset, cmap, device=pred.device, batch_size=batch_size,
-                         cancel=cancel, progress=progress)
+    res = evaluate_model(
+        pred.model,
+        val_set,
+        split.dataset,
+        cmap,
+        device=pred.device,
+        batch_size=batch_size,
+        cancel=cancel,
+        progress=progress,
+    )
     out = Path(out) if out else path.parent / f"eval-{split.ann.stem}"
     res.write_report(out, cmap)
     return res, out
@@ -163,7 +180,9 @@ def predict_images(
         n_det += len(dets)
         if coco is not None:
             im = coco.add_image(p.resolve().relative_to(root).as_posix(), item.width, item.height)
-            add_predictions(coco, im["id"], dets, pred.class_map, score_thr=to_coco_score_thr, with_masks=pred.with_masks)
+            add_predictions(
+                coco, im["id"], dets, pred.class_map, score_thr=to_coco_score_thr, with_masks=pred.with_masks
+            )
         if draw:  # on the decoded image: a big image is drawn at its reduced size
             save_image(out / names[i], draw_detections(item.image, item.detections, list(pred.class_map.names)))
     results_json = out / "predictions.json"

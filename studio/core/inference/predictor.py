@@ -6,8 +6,8 @@ exported-model runner uses, so PyTorch and ONNX predictions start from identical
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,9 @@ from studio.core.inference.detections import Detections, ImagePrediction, check_
 from studio.core.jobs import CancelToken, no_progress
 
 
-def configure_postprocess(model: nn.Module, score_threshold: float | None = None, max_detections: int | None = None) -> None:
+def configure_postprocess(
+    model: nn.Module, score_threshold: float | None = None, max_detections: int | None = None
+) -> None:
     """Set the score threshold and detections per image on any torchvision-style detector."""
     for holder in (getattr(model, "roi_heads", None), model):
         if holder is None:
@@ -47,8 +49,14 @@ def to_detections(output: dict, meta: Meta, with_masks: bool) -> Detections:
 
 
 @torch.inference_mode()
-def run_batch(model: nn.Module, images: Sequence[torch.Tensor], metas: Sequence[Meta], device: torch.device,
-              with_masks: bool, amp_dtype: torch.dtype | None = None) -> list[Detections]:
+def run_batch(
+    model: nn.Module,
+    images: Sequence[torch.Tensor],
+    metas: Sequence[Meta],
+    device: torch.device,
+    with_masks: bool,
+    amp_dtype: torch.dtype | None = None,
+) -> list[Detections]:
     model.eval()
     batch = [im.as_subclass(torch.Tensor).to(device) for im in images]
     if amp_dtype is not None and device.type == "cuda":
@@ -62,8 +70,19 @@ def run_batch(model: nn.Module, images: Sequence[torch.Tensor], metas: Sequence[
 class Predictor:
     """A model ready to predict: its classes, input size and device travel with it."""
 
-    def __init__(self, model: nn.Module, class_map: ClassMap, *, size: int, letterbox: bool, device: torch.device,
-                 task: str, score_threshold: float = 0.05, max_detections: int = 100, batch_size: int = 4):
+    def __init__(
+        self,
+        model: nn.Module,
+        class_map: ClassMap,
+        *,
+        size: int,
+        letterbox: bool,
+        device: torch.device,
+        task: str,
+        score_threshold: float = 0.05,
+        max_detections: int = 100,
+        batch_size: int = 4,
+    ):
         self.model = model.to(device).eval()
         self.class_map = class_map
         self.size = size
@@ -76,8 +95,16 @@ class Predictor:
         configure_postprocess(self.model, score_threshold, max_detections)
 
     @classmethod
-    def from_checkpoint(cls, path, *, device: str = "auto", score_threshold: float | None = None,
-                        max_detections: int | None = None, prefer_ema: bool = True, batch_size: int = 4) -> "Predictor":
+    def from_checkpoint(
+        cls,
+        path,
+        *,
+        device: str = "auto",
+        score_threshold: float | None = None,
+        max_detections: int | None = None,
+        prefer_ema: bool = True,
+        batch_size: int = 4,
+    ) -> Predictor:
         """``path``: a checkpoint file, a run folder (its best.pt, else last.pt) or an already loaded Checkpoint."""
         from studio.core.config.schema import Config
         from studio.core.device import resolve_device
@@ -88,16 +115,31 @@ class Predictor:
         ck = path if isinstance(path, ckpt_io.Checkpoint) else ckpt_io.load(ckpt_io.resolve(path))
         cfg = Config.model_validate(ck.config)
         spec = get_arch(ck.arch)
-        model = build_model(ck.arch, ck.classes.num_classes, image_size=cfg.data.image_size,
-                            score_threshold=cfg.model.score_threshold, max_detections=cfg.model.max_detections)
+        model = build_model(
+            ck.arch,
+            ck.classes.num_classes,
+            image_size=cfg.data.image_size,
+            score_threshold=cfg.model.score_threshold,
+            max_detections=cfg.model.max_detections,
+        )
         try:
             model.load_state_dict(ck.weights(prefer_ema))
         except RuntimeError as e:
-            raise ckpt_io.CheckpointError(f"weights do not fit {ck.arch}: {str(e).splitlines()[0]}", file=ck.path) from None
+            raise ckpt_io.CheckpointError(
+                f"weights do not fit {ck.arch}: {str(e).splitlines()[0]}", file=ck.path
+            ) from None
         thr = cfg.model.score_threshold if score_threshold is None else score_threshold
-        return cls(model, ck.classes, size=cfg.data.image_size, letterbox=cfg.data.letterbox or spec.square_input,
-                   device=resolve_device(device), task=spec.task, score_threshold=thr,
-                   max_detections=max_detections or cfg.model.max_detections, batch_size=batch_size)
+        return cls(
+            model,
+            ck.classes,
+            size=cfg.data.image_size,
+            letterbox=cfg.data.letterbox or spec.square_input,
+            device=resolve_device(device),
+            task=spec.task,
+            score_threshold=thr,
+            max_detections=max_detections or cfg.model.max_detections,
+            batch_size=batch_size,
+        )
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """RGB uint8 images -> one :class:`Detections` each (original pixels, score >= threshold)."""
@@ -110,8 +152,9 @@ class Predictor:
             out.extend(d.above(self.score_threshold) for d in dets)
         return out
 
-    def predict_files(self, paths: Iterable[str | Path], progress=no_progress,
-                      cancel: CancelToken | None = None) -> Iterator[ImagePrediction]:
+    def predict_files(
+        self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None
+    ) -> Iterator[ImagePrediction]:
         """Yield an :class:`ImagePrediction` for each file, one batch at a time.
 
         Big images are decoded reduced to about the model's input size

@@ -12,9 +12,10 @@ tell model-made shapes from drawn ones.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,15 @@ class PredictedShape:
         return self.polygons[0] if self.polygons else None
 
 
-def detection_shape(dets: Detections, i: int, *, with_masks: bool = True, tolerance: float = 1.0,
-                    min_area: float = 4.0, image_size: tuple[int, int] | None = None) -> PredictedShape | None:
+def detection_shape(
+    dets: Detections,
+    i: int,
+    *,
+    with_masks: bool = True,
+    tolerance: float = 1.0,
+    min_area: float = 4.0,
+    image_size: tuple[int, int] | None = None,
+) -> PredictedShape | None:
     """Detection ``i`` as a shape: polygons from its mask (when ``with_masks`` and it has one), else its box.
 
     ``image_size`` (h, w) clips the box; None when nothing is left (an empty box, a mask of only
@@ -69,19 +77,32 @@ def category_for(ds: Dataset, class_map: ClassMap, label: int) -> Any:
     return ds.add_category(class_map.name_of_label(label))
 
 
-def add_predictions(ds: Dataset, image_id: Any, dets: Detections, class_map: ClassMap, *, score_thr: float = 0.5,
-                    with_masks: bool = True, tolerance: float = 1.0) -> list[dict]:
+def add_predictions(
+    ds: Dataset,
+    image_id: Any,
+    dets: Detections,
+    class_map: ClassMap,
+    *,
+    score_thr: float = 0.5,
+    with_masks: bool = True,
+    tolerance: float = 1.0,
+) -> list[dict]:
     """Add the detections of one image scoring at least ``score_thr`` to ``ds`` (in place); returns the new annotations."""
     if not ds.has_image(image_id):
         raise StudioError("no such image in the dataset", file=ds.source, item=f"image {image_id}")
     image = ds.image(image_id)
     h, w = int(image.get("height", 0)), int(image.get("width", 0))
     if dets.masks is not None and with_masks and len(dets) and tuple(dets.masks.shape[1:]) != (h, w):
-        raise StudioError(f"masks are {dets.masks.shape[2]}x{dets.masks.shape[1]} but the image is {w}x{h}",
-                          file=image.get("file_name"), item=f"image {image_id}")
+        raise StudioError(
+            f"masks are {dets.masks.shape[2]}x{dets.masks.shape[1]} but the image is {w}x{h}",
+            file=image.get("file_name"),
+            item=f"image {image_id}",
+        )
     added = []
     for i in np.nonzero(np.asarray(dets.scores) >= score_thr)[0]:
-        shape = detection_shape(dets, int(i), with_masks=with_masks, tolerance=tolerance, image_size=(h, w) if h and w else None)
+        shape = detection_shape(
+            dets, int(i), with_masks=with_masks, tolerance=tolerance, image_size=(h, w) if h and w else None
+        )
         if shape is None:
             continue
         cat = category_for(ds, class_map, shape.label)
@@ -93,8 +114,15 @@ def add_predictions(ds: Dataset, image_id: Any, dets: Detections, class_map: Cla
     return added
 
 
-def predictions_to_annotations(ds: Dataset, dets_per_image: Mapping[Any, Detections], class_map: ClassMap,
-                               score_thr: float = 0.5, with_masks: bool = True, *, tolerance: float = 1.0) -> Dataset:
+def predictions_to_annotations(
+    ds: Dataset,
+    dets_per_image: Mapping[Any, Detections],
+    class_map: ClassMap,
+    score_thr: float = 0.5,
+    with_masks: bool = True,
+    *,
+    tolerance: float = 1.0,
+) -> Dataset:
     """A copy of ``ds`` with the predictions of each image (keyed by image id) added as annotations."""
     out = ds.copy()
     for image_id, dets in dets_per_image.items():

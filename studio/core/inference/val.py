@@ -51,9 +51,18 @@ class ValResult:
         return write_report(out_dir, self.evaluation, conf, curves)
 
 
-def predict_dataset(model: nn.Module, val_set, *, device: torch.device, batch_size: int = 4, workers: int = 0,
-                    with_masks: bool = False, amp_dtype=None, cancel: CancelToken | None = None,
-                    progress=no_progress) -> dict[int, Detections]:
+def predict_dataset(
+    model: nn.Module,
+    val_set,
+    *,
+    device: torch.device,
+    batch_size: int = 4,
+    workers: int = 0,
+    with_masks: bool = False,
+    amp_dtype=None,
+    cancel: CancelToken | None = None,
+    progress=no_progress,
+) -> dict[int, Detections]:
     """image id -> Detections for every image of a val-mode DetectionDataset."""
     from studio.core.data.loader import make_loader
 
@@ -71,15 +80,34 @@ def predict_dataset(model: nn.Module, val_set, *, device: torch.device, batch_si
     return out
 
 
-def evaluate_model(model: nn.Module, val_set, gt: Dataset, class_map: ClassMap, *, device: torch.device,
-                   batch_size: int = 4, workers: int = 0, amp_dtype=None, cancel: CancelToken | None = None,
-                   progress=no_progress) -> ValResult:
+def evaluate_model(
+    model: nn.Module,
+    val_set,
+    gt: Dataset,
+    class_map: ClassMap,
+    *,
+    device: torch.device,
+    batch_size: int = 4,
+    workers: int = 0,
+    amp_dtype=None,
+    cancel: CancelToken | None = None,
+    progress=no_progress,
+) -> ValResult:
     from studio.core.evaluation.coco_eval import evaluate
     from studio.core.evaluation.results import to_coco_results
 
     with_masks = getattr(model, "studio_task", "detect") == "segment"
-    dets = predict_dataset(model, val_set, device=device, batch_size=batch_size, workers=workers,
-                           with_masks=with_masks, amp_dtype=amp_dtype, cancel=cancel, progress=progress)
+    dets = predict_dataset(
+        model,
+        val_set,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        with_masks=with_masks,
+        amp_dtype=amp_dtype,
+        cancel=cancel,
+        progress=progress,
+    )
     results: list[dict] = []
     for image_id, d in dets.items():
         results.extend(to_coco_results(d, gt.image(image_id), class_map))

@@ -60,7 +60,9 @@ def read_file(path: str | Path, *, mmap: bool = False) -> object:
             raise WeightsError(
                 "is truncated: an incomplete PyTorch archive (was it still being written or downloaded?)", file=path
             ) from None
-        raise WeightsError(f"is not a readable PyTorch checkpoint: corrupt or another kind of file ({_first_line(e)})", file=path) from None
+        raise WeightsError(
+            f"is not a readable PyTorch checkpoint: corrupt or another kind of file ({_first_line(e)})", file=path
+        ) from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -84,7 +86,8 @@ def state_dict_of(obj: object, path: Path) -> WeightsFile:
         version = int(obj.get("version", 0))
         if version > STUDIO_VERSION:
             raise WeightsError(
-                f"written by a newer Studio (checkpoint version {version}, this Studio reads {STUDIO_VERSION})", file=path
+                f"written by a newer Studio (checkpoint version {version}, this Studio reads {STUDIO_VERSION})",
+                file=path,
             )
         use_ema = bool(obj.get("ema"))
         sd = _tensors(obj.get("ema") if use_ema else obj.get("model"))

@@ -81,7 +81,9 @@ def resolve(arch: str, enum_name: str | None, text: str) -> HubWeights:
         )
     w = enum[match]
     file_name = os.path.basename(urlparse(w.url).path)
-    return HubWeights(f"{enum.__name__}.{w.name}", w.url, checkpoints_dir() / file_name, len(w.meta.get("categories") or []))
+    return HubWeights(
+        f"{enum.__name__}.{w.name}", w.url, checkpoints_dir() / file_name, len(w.meta.get("categories") or [])
+    )
 
 
 def download(
@@ -111,8 +113,14 @@ def download(
                     done += len(chunk)
                     progress(done, total, f"downloading {w.file_name}")
             if hash_prefix and not sha.hexdigest().startswith(hash_prefix):
-                raise WeightsError(f"downloaded file is corrupt (sha256 {sha.hexdigest()[:12]}..., expected {hash_prefix}...). {hint}", file=w.path, item=w.name)
+                raise WeightsError(
+                    f"downloaded file is corrupt (sha256 {sha.hexdigest()[:12]}..., expected {hash_prefix}...). {hint}",
+                    file=w.path,
+                    item=w.name,
+                )
     except (URLError, OSError) as e:  # TimeoutError and ConnectionError are OSErrors
         reason = getattr(e, "reason", None) or e
-        raise WeightsError(f"not on this computer, and the download failed ({reason}). {hint}", file=w.path, item=w.name) from None
+        raise WeightsError(
+            f"not on this computer, and the download failed ({reason}). {hint}", file=w.path, item=w.name
+        ) from None
     return w.path

@@ -88,9 +88,7 @@ def _box_head(cfg: LiteConfig) -> nn.Module:
     c = cfg.fpn_channels
     if cfg.box_head_convs == 0:
         return TwoMLPHead(c * 7 * 7, cfg.box_representation)
-    return FastRCNNConvFCHead(
-        (c, 7, 7), [c] * cfg.box_head_convs, [cfg.box_representation], norm_layer=nn.BatchNorm2d
-    )
+    return FastRCNNConvFCHead((c, 7, 7), [c] * cfg.box_head_convs, [cfg.box_representation], norm_layer=nn.BatchNorm2d)
 
 
 def build_lite(
@@ -146,10 +144,26 @@ def det_lite(num_classes: int, image_size: int, score_threshold: float, max_dete
 
 def lite_specs() -> list[ArchSpec]:
     return [
-        ArchSpec("seg_lite", "segment", "lite",
-                 "Light Mask R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for polygon datasets",
-                 320, False, True, None, seg_lite),
-        ArchSpec("det_lite", "detect", "lite",
-                 "Light Faster R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for box-only datasets",
-                 320, False, True, None, det_lite),
+        ArchSpec(
+            "seg_lite",
+            "segment",
+            "lite",
+            "Light Mask R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for polygon datasets",
+            320,
+            False,
+            True,
+            None,
+            seg_lite,
+        ),
+        ArchSpec(
+            "det_lite",
+            "detect",
+            "lite",
+            "Light Faster R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for box-only datasets",
+            320,
+            False,
+            True,
+            None,
+            det_lite,
+        ),
     ]

@@ -11,8 +11,6 @@ back in the pixel coordinates of that tensor.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from torch import Tensor, nn
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -30,12 +28,14 @@ class NoResizeTransform(GeneralizedRCNNTransform):
 
     def __init__(self, image_mean: list[float], image_std: list[float], size_divisible: int = 32):
         super().__init__(
-            min_size=1, max_size=1, image_mean=list(image_mean), image_std=list(image_std), size_divisible=size_divisible
+            min_size=1,
+            max_size=1,
+            image_mean=list(image_mean),
+            image_std=list(image_std),
+            size_divisible=size_divisible,
         )
 
-    def resize(
-        self, image: Tensor, target: Optional[dict[str, Tensor]] = None
-    ) -> tuple[Tensor, Optional[dict[str, Tensor]]]:
+    def resize(self, image: Tensor, target: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor] | None]:
         return image, target
 
     def postprocess(

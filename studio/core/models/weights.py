@@ -19,9 +19,10 @@ architecture).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -73,7 +74,10 @@ def _spec(arch: str | ArchSpec | None, text: str) -> ArchSpec:
     if isinstance(arch, ArchSpec):
         return arch
     if arch is None:
-        raise WeightsError(f"{text!r} is not an existing file, and no architecture was given to look it up as torchvision weights", item="model.weights")
+        raise WeightsError(
+            f"{text!r} is not an existing file, and no architecture was given to look it up as torchvision weights",
+            item="model.weights",
+        )
     from studio.core.models.zoo import get_arch  # the zoo imports this module
 
     return get_arch(arch)
@@ -89,7 +93,9 @@ def _run_folder_checkpoint(folder: Path) -> Path:
     for name in ("best.pt", "last.pt"):
         if (folder / name).is_file():
             return folder / name
-    raise WeightsError("is a folder with no best.pt or last.pt; name a .pt/.pth weights file", file=folder, item="model.weights")
+    raise WeightsError(
+        "is a folder with no best.pt or last.pt; name a .pt/.pth weights file", file=folder, item="model.weights"
+    )
 
 
 def check_weights(
@@ -179,7 +185,7 @@ class LoadReport:
 
 
 def _strip(prefix: str) -> Callable[[str], str]:
-    return lambda k: k[len(prefix):] if k.startswith(prefix) else k
+    return lambda k: k[len(prefix) :] if k.startswith(prefix) else k
 
 
 #: Ways a file's tensor names may differ from the model's; the one matching most names is used.
@@ -191,7 +197,7 @@ KEY_MAPPINGS: list[tuple[str, Callable[[str], str]]] = [
     ("backbone-only weights under 'backbone.body.'", lambda k: "backbone.body." + k),
     (
         "MobileNet 'features.' under 'backbone.body.'",
-        lambda k: "backbone.body." + k[len("features."):] if k.startswith("features.") else k,
+        lambda k: "backbone.body." + k[len("features.") :] if k.startswith("features.") else k,
     ),
 ]
 
@@ -257,7 +263,9 @@ def load_weights(
     try:
         result = model.load_state_dict(to_load, strict=False)
     except RuntimeError as e:
-        raise WeightsError(f"cannot be loaded into {arch_name}: {str(e).strip().splitlines()[-1][:300]}", file=source.path) from None
+        raise WeightsError(
+            f"cannot be loaded into {arch_name}: {str(e).strip().splitlines()[-1][:300]}", file=source.path
+        ) from None
     missing = set(result.missing_keys)
     skipped = {name for name, _, _ in report.skipped_shape}
     report.loaded = [k for k in countable if k not in missing]
@@ -271,4 +279,3 @@ def load_weights(
         for line in report.details():
             log(line)
     return report
-

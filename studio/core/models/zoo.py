@@ -101,9 +101,13 @@ def build_model(
     """
     spec = arch if isinstance(arch, ArchSpec) else get_arch(arch)
     if int(num_classes) < 1:
-        raise ModelError(f"{spec.name} needs at least one object class, got num_classes={num_classes}", item="model.arch")
+        raise ModelError(
+            f"{spec.name} needs at least one object class, got num_classes={num_classes}", item="model.arch"
+        )
     if int(image_size) < spec.min_size:
-        raise ModelError(f"{spec.name} needs images of at least {spec.min_size} px, got {image_size}", item="data.image_size")
+        raise ModelError(
+            f"{spec.name} needs images of at least {spec.min_size} px, got {image_size}", item="data.image_size"
+        )
     source = check_weights(spec, weights, progress=progress, cancel=cancel)
     model = spec.builder(int(num_classes), int(image_size), float(score_threshold), int(max_detections))
     install_transform(model, spec.size_divisible)
@@ -117,7 +121,9 @@ def build_model(
         if log is not None:
             frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
             total = sum(p.numel() for p in model.parameters())
-            log(f"{spec.name}: torchvision fine-tuning setup, {frozen / 1e6:.1f}M of {total / 1e6:.1f}M parameters frozen")
+            log(
+                f"{spec.name}: torchvision fine-tuning setup, {frozen / 1e6:.1f}M of {total / 1e6:.1f}M parameters frozen"
+            )
     report: LoadReport | None = None
     if source.kind != "none":
         report = load_weights(model, source, log, arch=spec)

@@ -8,7 +8,6 @@ registered in the ``studio.plugins`` entry-point group. See ``docs/plugins.md`` 
 for where each kind joins Studio. Pure Python: no Qt here (panels are built by ``studio.gui``).
 """
 
-from studio.core.plugins.manifest import KIND_TITLES, KINDS, MANIFEST_NAME, Manifest, ManifestError, parse_manifest, read_manifest
 from studio.core.plugins.discovery import (
     ENTRY_POINT_GROUP,
     Contribution,
@@ -19,10 +18,33 @@ from studio.core.plugins.discovery import (
     registry,
     reset,
 )
+from studio.core.plugins.manifest import (
+    KIND_TITLES,
+    KINDS,
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    read_manifest,
+)
 from studio.core.plugins.report import format_text, to_dict
 
 __all__ = [
-    "KINDS", "KIND_TITLES", "MANIFEST_NAME", "ENTRY_POINT_GROUP", "Manifest", "ManifestError", "parse_manifest",
-    "read_manifest", "Contribution", "Plugin", "PluginError", "Registry", "configure", "registry", "reset",
-    "format_text", "to_dict",
+    "KINDS",
+    "KIND_TITLES",
+    "MANIFEST_NAME",
+    "ENTRY_POINT_GROUP",
+    "Manifest",
+    "ManifestError",
+    "parse_manifest",
+    "read_manifest",
+    "Contribution",
+    "Plugin",
+    "PluginError",
+    "Registry",
+    "configure",
+    "registry",
+    "reset",
+    "format_text",
+    "to_dict",
 ]

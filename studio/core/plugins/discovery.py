@@ -32,13 +32,23 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from studio.core.errors import os_error_message
-from studio.core.plugins.manifest import KIND_TITLES, KINDS, MANIFEST_NAME, Declared, Manifest, ManifestError, parse_manifest, read_manifest
+from studio.core.plugins.manifest import (
+    KIND_TITLES,
+    KINDS,
+    MANIFEST_NAME,
+    Declared,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    read_manifest,
+)
 
 log = logging.getLogger("studio.plugins")
 
@@ -65,7 +75,7 @@ class Place:
 class Contribution:
     """One declared contribution and its state: ``declared`` (not imported yet), ``loaded`` or ``failed``."""
 
-    def __init__(self, plugin: "Plugin", decl: Declared):
+    def __init__(self, plugin: Plugin, decl: Declared):
         self.plugin = plugin
         self.decl = decl
         self.state = "declared"
@@ -103,8 +113,17 @@ class Contribution:
 class Plugin:
     """A discovered plugin: its manifest (when it could be read), contributions, and where it came from."""
 
-    def __init__(self, name: str, location: str, source: str, *, manifest: Manifest | None = None,
-                 package: str | None = None, folder: Path | None = None, error: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        location: str,
+        source: str,
+        *,
+        manifest: Manifest | None = None,
+        package: str | None = None,
+        folder: Path | None = None,
+        error: str | None = None,
+    ):
         self.name = name
         self.location = location  # the manifest file, or "entry point NAME = VALUE"
         self.source = source  # repository, user, STUDIO_PLUGIN_PATH, configured, entry point
@@ -162,8 +181,11 @@ class Registry:
         importlib.invalidate_caches()
         for place in self.places:
             for folder, error in _plugin_folders(place.path):
-                self._add(self._folder_plugin(folder, place.source) if error is None
-                          else Plugin(folder.name, str(folder), place.source, folder=folder, error=f"{folder}: {error}"))
+                self._add(
+                    self._folder_plugin(folder, place.source)
+                    if error is None
+                    else Plugin(folder.name, str(folder), place.source, folder=folder, error=f"{folder}: {error}")
+                )
         if self.entry_points:
             try:
                 eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
@@ -180,8 +202,10 @@ class Registry:
     def _add(self, plugin: Plugin) -> None:
         first = next((p for p in self.plugins if p.name == plugin.name and not p.error), None)
         if first is not None and not plugin.error:
-            plugin.error = (f"{plugin.location}: a plugin named {plugin.name!r} is already loaded from {first.location}; "
-                            "this one is ignored (remove one of them, or rename it)")
+            plugin.error = (
+                f"{plugin.location}: a plugin named {plugin.name!r} is already loaded from {first.location}; "
+                "this one is ignored (remove one of them, or rename it)"
+            )
             plugin.contributions = []
         self.plugins.append(plugin)
 
@@ -193,17 +217,27 @@ class Registry:
             return Plugin(folder.name, str(manifest_path), source, folder=folder, error=str(e))
         package = folder.name
         if not package.isidentifier():
-            return Plugin(manifest.name, str(manifest_path), source, folder=folder,
-                          error=f"{folder}: the folder name {package!r} is not a Python package name: rename the folder "
-                                "(letters, digits and underscores; its modules are imported as FOLDER.module)")
+            return Plugin(
+                manifest.name,
+                str(manifest_path),
+                source,
+                folder=folder,
+                error=f"{folder}: the folder name {package!r} is not a Python package name: rename the folder "
+                "(letters, digits and underscores; its modules are imported as FOLDER.module)",
+            )
         parent = str(folder.parent)
         if parent not in sys.path:
             sys.path.append(parent)  # appended: an installed package of the same name wins, which is caught below
             self._sys_paths.append(parent)
         taken = _package_taken(package, folder)
         if taken:
-            return Plugin(manifest.name, str(manifest_path), source, folder=folder,
-                          error=f"{folder}: the package name {package!r} is already taken by {taken}: rename the plugin folder")
+            return Plugin(
+                manifest.name,
+                str(manifest_path),
+                source,
+                folder=folder,
+                error=f"{folder}: the package name {package!r} is already taken by {taken}: rename the plugin folder",
+            )
         self._packages.append(package)
         return Plugin(manifest.name, str(manifest_path), source, manifest=manifest, package=package, folder=folder)
 
@@ -217,9 +251,16 @@ class Registry:
                     c.fail(f"the name is already taken by plugin {first.plugin.name} ({first.plugin.location})")
 
     # ------------------------------------------------------------------ queries
-    def contributions(self, kind: str | None = None, states: tuple[str, ...] = ("declared", "loaded", "failed")) -> list[Contribution]:
-        return [c for p in self.plugins if not p.error for c in p.contributions
-                if (kind is None or c.kind == kind) and c.state in states]
+    def contributions(
+        self, kind: str | None = None, states: tuple[str, ...] = ("declared", "loaded", "failed")
+    ) -> list[Contribution]:
+        return [
+            c
+            for p in self.plugins
+            if not p.error
+            for c in p.contributions
+            if (kind is None or c.kind == kind) and c.state in states
+        ]
 
     def declared_names(self, kind: str) -> list[str]:
         """Names of the usable (not failed) contributions of ``kind``, from the manifests: imports nothing."""
@@ -258,7 +299,7 @@ class Registry:
                     c.fail(_exception_text(e))
             return [c for c in self.contributions(kind, ("loaded",)) if name is None or c.name == name]
 
-    def loading(self, kind: str) -> "_Once":
+    def loading(self, kind: str) -> _Once:
         """``with reg.loading("archs") as first:`` -- ``first`` is False when ``kind`` is installed or being installed."""
         return _Once(self, kind)
 
@@ -382,15 +423,22 @@ def _entry_point_plugin(ep) -> Plugin:
             if data is None:
                 toml = Path(obj.__file__ or "").parent / MANIFEST_NAME
                 if not toml.is_file():
-                    raise ManifestError(f"module {obj.__name__} has no STUDIO_PLUGIN dict and there is no {MANIFEST_NAME} beside it",
-                                        file=location)
+                    raise ManifestError(
+                        f"module {obj.__name__} has no STUDIO_PLUGIN dict and there is no {MANIFEST_NAME} beside it",
+                        file=location,
+                    )
                 return Plugin(ep.name, str(toml), "entry point", manifest=read_manifest(toml), package=package)
         else:
             mod = sys.modules.get(module)
             package = (mod.__name__ if hasattr(mod, "__path__") else mod.__package__) if mod is not None else module
             data = obj() if callable(obj) else obj
-        return Plugin(str(data.get("name", ep.name)) if isinstance(data, dict) else ep.name, location, "entry point",
-                      manifest=parse_manifest(data, source=location), package=package)
+        return Plugin(
+            str(data.get("name", ep.name)) if isinstance(data, dict) else ep.name,
+            location,
+            "entry point",
+            manifest=parse_manifest(data, source=location),
+            package=package,
+        )
     except ManifestError as e:
         return Plugin(ep.name, location, "entry point", error=str(e))
     except Exception as e:
@@ -425,8 +473,11 @@ def _exception_text(e: BaseException) -> str:
     text = f"{type(e).__name__}: {e}"
     if isinstance(e, SyntaxError):
         return text  # its message names the file and line already
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if not f.filename.startswith("<frozen") and "importlib" not in f.filename and f.filename != __file__]
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if not f.filename.startswith("<frozen") and "importlib" not in f.filename and f.filename != __file__
+    ]
     if frames:
         last = frames[-1]
         text += f" (at {last.filename}:{last.lineno})"
@@ -451,15 +502,22 @@ def user_folder() -> Path:
     return plugin_places()[1]
 
 
-def _from_settings(paths: Iterable[str | Path] = (), repo: bool = True, user: bool = True, entry_points: bool = True,
-                   env_paths: bool = True) -> Registry:
+def _from_settings(
+    paths: Iterable[str | Path] = (),
+    repo: bool = True,
+    user: bool = True,
+    entry_points: bool = True,
+    env_paths: bool = True,
+) -> Registry:
     places: list[Place] = []
     if repo:
         places.append(Place(repository_folder(), "repository"))
     if user:
         places.append(Place(user_folder(), "user"))
     if env_paths:
-        places += [Place(Path(p).expanduser(), ENV_PATH) for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p.strip()]
+        places += [
+            Place(Path(p).expanduser(), ENV_PATH) for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p.strip()
+        ]
     places += [Place(Path(p), "configured") for p in paths]
     return Registry(places, entry_points=entry_points)
 
@@ -478,14 +536,22 @@ def registry() -> Registry:
         return _current
 
 
-def configure(paths: Iterable[str | Path] = (), *, repo: bool = True, user: bool = True, entry_points: bool = True,
-              env_paths: bool = True) -> Registry:
+def configure(
+    paths: Iterable[str | Path] = (),
+    *,
+    repo: bool = True,
+    user: bool = True,
+    entry_points: bool = True,
+    env_paths: bool = True,
+) -> Registry:
     """Rediscover with these settings (tests, embedding): ``paths`` are extra places; ``repo`` / ``user`` /
     ``entry_points`` / ``env_paths`` switch the standard ones. Ignores ``STUDIO_PLUGINS=0``."""
     global _explicit
     with _lock:
         _close_current()
-        _explicit = dict(paths=[Path(p) for p in paths], repo=repo, user=user, entry_points=entry_points, env_paths=env_paths)
+        _explicit = dict(
+            paths=[Path(p) for p in paths], repo=repo, user=user, entry_points=entry_points, env_paths=env_paths
+        )
         return registry()
 
 
@@ -512,5 +578,20 @@ def _close_current() -> None:
         export.FORMATS.reload()
 
 
-__all__ = ["Registry", "Plugin", "Contribution", "Place", "PluginError", "registry", "configure", "reset", "resolve",
-           "KINDS", "KIND_TITLES", "ENTRY_POINT_GROUP", "ENV_ENABLED", "ENV_USER", "ENV_PATH"]
+__all__ = [
+    "Registry",
+    "Plugin",
+    "Contribution",
+    "Place",
+    "PluginError",
+    "registry",
+    "configure",
+    "reset",
+    "resolve",
+    "KINDS",
+    "KIND_TITLES",
+    "ENTRY_POINT_GROUP",
+    "ENV_ENABLED",
+    "ENV_USER",
+    "ENV_PATH",
+]

@@ -16,9 +16,10 @@ calls the plugin's function in the middle::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
@@ -64,10 +65,18 @@ class ExportContext:
 
         items = [VerifyImage(iid, n, rgb) for iid, n, rgb in self.images]
         pt = lambda im: self.predictor.predict([im])[0]  # noqa: E731
-        return verify(pt, predict, items, gt=self._vset.gt if self._vset else None,
-                      class_map=self._vset.class_map if self._vset else None, with_masks=self.task == "segment",
-                      latency_fns={"pytorch_cpu": pt, name: predict}, latency_runs=self.latency_runs,
-                      progress=lambda d, n, m: self.progress(1 + d, 2 + len(self.images), m), cancel=self.cancel)
+        return verify(
+            pt,
+            predict,
+            items,
+            gt=self._vset.gt if self._vset else None,
+            class_map=self._vset.class_map if self._vset else None,
+            with_masks=self.task == "segment",
+            latency_fns={"pytorch_cpu": pt, name: predict},
+            latency_runs=self.latency_runs,
+            progress=lambda d, n, m: self.progress(1 + d, 2 + len(self.images), m),
+            cancel=self.cancel,
+        )
 
 
 @dataclass
@@ -81,14 +90,32 @@ class ExportOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-def run_plugin_export(fmt, ckpt, options: Mapping[str, Any] | None, out_dir, verify_ann=None, verify_images=None,
-                      n_verify: int = 20, progress: ProgressFn = no_progress, cancel: CancelToken | None = None, *,
-                      device: str | None = None, latency_runs: int = 10):
+def run_plugin_export(
+    fmt,
+    ckpt,
+    options: Mapping[str, Any] | None,
+    out_dir,
+    verify_ann=None,
+    verify_images=None,
+    n_verify: int = 20,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    *,
+    device: str | None = None,
+    latency_runs: int = 10,
+):
     """Export ``ckpt`` with the plugin format ``fmt`` (an ExportFormat with ``exporter``); returns an ExportResult."""
     from studio.core import atomic
     from studio.core.config.schema import Config
     from studio.core.export.formats import ArchInfo, validate_options
-    from studio.core.export.jobs import ExportResult, _jsonable, _resolved_thresholds, default_out_dir, detect_device, verification_set
+    from studio.core.export.jobs import (
+        ExportResult,
+        _jsonable,
+        _resolved_thresholds,
+        default_out_dir,
+        detect_device,
+        verification_set,
+    )
     from studio.core.export.report import REPORT_NAME, build_report, write_report
     from studio.core.imageio import imread_rgb
     from studio.core.inference.predictor import Predictor
@@ -103,18 +130,32 @@ def run_plugin_export(fmt, ckpt, options: Mapping[str, Any] | None, out_dir, ver
     spec = get_arch(ck.arch)
     cfg = Config.model_validate(ck.config)
     device = device or detect_device()
-    opts = _resolved_thresholds(validate_options(fmt, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input),
-                                                 device), cfg)
+    opts = _resolved_thresholds(
+        validate_options(fmt, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input), device), cfg
+    )
     vset = verification_set(cfg, ck.classes, verify_ann, verify_images, n_verify)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(path, fmt.name)
     total = 2 + len(vset.items)
     progress(0, total, "loading the checkpoint")
-    predictor = Predictor.from_checkpoint(ck, device="cpu", score_threshold=opts["score_thr"],
-                                          max_detections=opts["max_det"], batch_size=1)
+    predictor = Predictor.from_checkpoint(
+        ck, device="cpu", score_threshold=opts["score_thr"], max_detections=opts["max_det"], batch_size=1
+    )
     images = [(iid, name, imread_rgb(p)) for iid, name, p in vset.items]
     with atomic.atomic_dir(out_dir) as tmp:
-        ctx = ExportContext(path, spec, cfg, list(predictor.class_map.names), predictor, dict(opts), tmp, images,
-                            progress, cancel, latency_runs, vset)
+        ctx = ExportContext(
+            path,
+            spec,
+            cfg,
+            list(predictor.class_map.names),
+            predictor,
+            dict(opts),
+            tmp,
+            images,
+            progress,
+            cancel,
+            latency_runs,
+            vset,
+        )
         progress(1, total, f"exporting {spec.name} to {fmt.title}")
         t = time.perf_counter()
         try:
@@ -124,26 +165,45 @@ def run_plugin_export(fmt, ckpt, options: Mapping[str, Any] | None, out_dir, ver
         except Exception as e:
             raise StudioError(f"the {fmt.name} exporter failed: {type(e).__name__}: {e}", item=fmt.name) from e
         if not isinstance(out, ExportOutput):
-            raise StudioError(f"the {fmt.name} exporter returned {type(out).__name__}, not an ExportOutput", item=fmt.name)
+            raise StudioError(
+                f"the {fmt.name} exporter returned {type(out).__name__}, not an ExportOutput", item=fmt.name
+            )
         files = list(dict.fromkeys([Path(out.model), *map(Path, out.files)]))
         rel = []
         for p in files:
             try:
                 rel.append(p.resolve().relative_to(tmp.resolve()))
             except ValueError:
-                raise StudioError(f"the {fmt.name} exporter returned {p}, which is not inside its output folder (ctx.out_dir)",
-                                  item=fmt.name) from None
+                raise StudioError(
+                    f"the {fmt.name} exporter returned {p}, which is not inside its output folder (ctx.out_dir)",
+                    item=fmt.name,
+                ) from None
             if not p.is_file():
                 raise StudioError(f"the {fmt.name} exporter returned {p.name}, which it did not write", item=fmt.name)
         timings = {"export": time.perf_counter() - t, "total": time.perf_counter() - t0}
         not_verified = None
         if out.verification is None:
             not_verified = vset.why_none if not images else f"the {fmt.name} exporter does not verify its output"
-        report = build_report(fmt=fmt.name, arch=spec.name, task=spec.task, checkpoint=path, model_file=Path(out.model),
-                              options=_jsonable(opts), info={"format": fmt.name, "arch": spec.name, **out.info},
-                              files=files + [tmp / REPORT_NAME], verification=out.verification, not_verified=not_verified,
-                              warnings=list(out.warnings), timings=timings)
+        report = build_report(
+            fmt=fmt.name,
+            arch=spec.name,
+            task=spec.task,
+            checkpoint=path,
+            model_file=Path(out.model),
+            options=_jsonable(opts),
+            info={"format": fmt.name, "arch": spec.name, **out.info},
+            files=files + [tmp / REPORT_NAME],
+            verification=out.verification,
+            not_verified=not_verified,
+            warnings=list(out.warnings),
+            timings=timings,
+        )
         write_report(tmp, report)
     progress(total, total, "done")
-    return ExportResult(out_dir, out_dir / rel[0], tuple(out_dir / r for r in rel) + (out_dir / REPORT_NAME,),
-                        out_dir / REPORT_NAME, report)
+    return ExportResult(
+        out_dir,
+        out_dir / rel[0],
+        tuple(out_dir / r for r in rel) + (out_dir / REPORT_NAME,),
+        out_dir / REPORT_NAME,
+        report,
+    )

@@ -15,22 +15,27 @@ already used by a built-in fails the contribution with a message and leaves the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from studio.core.errors import StudioError
-from studio.core.plugins.manifest import _REF, KINDS
 from studio.core.plugins.discovery import Contribution, PluginError, Registry, registry, resolve
+from studio.core.plugins.manifest import _REF, KINDS
 
 
 # ---------------------------------------------------------------------- validators (run at import of each object)
 def _check_dataset_format(c: Contribution, obj: Any) -> Any:
     missing = [a for a in ("NAME", "DESCRIPTION", "detect") if not hasattr(obj, a)]
     if missing:
-        raise PluginError(f"a dataset format (a module, or an object) needs NAME, DESCRIPTION, detect(src) and read() "
-                          f"and/or write(); {_name(obj)} has no {', '.join(missing)}")
+        raise PluginError(
+            f"a dataset format (a module, or an object) needs NAME, DESCRIPTION, detect(src) and read() "
+            f"and/or write(); {_name(obj)} has no {', '.join(missing)}"
+        )
     if not (callable(getattr(obj, "read", None)) or callable(getattr(obj, "write", None))):
-        raise PluginError(f"{_name(obj)} has neither read(src, images, options) nor write(dataset, images_dir, out_dir, options)")
+        raise PluginError(
+            f"{_name(obj)} has neither read(src, images, options) nor write(dataset, images_dir, out_dir, options)"
+        )
     if obj.NAME != c.name:
         raise PluginError(f"its NAME is {obj.NAME!r} but the manifest calls it {c.name!r}: make them the same")
     return obj
@@ -43,7 +48,9 @@ def _check_arch(c: Contribution, obj: Any) -> Any:
     if not isinstance(spec, ArchSpec):
         raise PluginError(f"expected an ArchSpec (or a function returning one), got {type(spec).__name__}")
     if spec.name != c.name:
-        raise PluginError(f"the ArchSpec is named {spec.name!r} but the manifest calls it {c.name!r}: make them the same")
+        raise PluginError(
+            f"the ArchSpec is named {spec.name!r} but the manifest calls it {c.name!r}: make them the same"
+        )
     return spec
 
 
@@ -59,7 +66,9 @@ def _check_export_format(c: Contribution, obj: Any) -> Any:
     if not isinstance(obj, ExportFormat):
         raise PluginError(f"expected an ExportFormat (studio.core.export.formats), got {type(obj).__name__}")
     if obj.name != c.name:
-        raise PluginError(f"the ExportFormat is named {obj.name!r} but the manifest calls it {c.name!r}: make them the same")
+        raise PluginError(
+            f"the ExportFormat is named {obj.name!r} but the manifest calls it {c.name!r}: make them the same"
+        )
     if obj.exporter is None:
         raise PluginError("the ExportFormat has no exporter: pass exporter='module:function' (or the function)")
     if isinstance(obj.exporter, str) and not _REF.match(obj.exporter):
@@ -147,8 +156,11 @@ def augmentation_factory(name: str, item: str = "data.augment.extra") -> Callabl
     c = reg.find("augmentations", name)
     if c is None:
         known = augmentation_names()
-        raise StudioError(f"unknown augmentation {name!r}: " + (f"known: {', '.join(known)}" if known else
-                          "no plugin contributes augmentations (see `studio plugins`)"), item=item)
+        raise StudioError(
+            f"unknown augmentation {name!r}: "
+            + (f"known: {', '.join(known)}" if known else "no plugin contributes augmentations (see `studio plugins`)"),
+            item=item,
+        )
     reg.load("augmentations", name)
     if c.state != "loaded":
         raise StudioError(f"augmentation {name!r} cannot be used: {c.describe_error()}", item=item)
@@ -161,7 +173,9 @@ def make_augmentation(entry: Any, item: str) -> Callable:
     try:
         return factory(**dict(entry.params))
     except TypeError as e:
-        raise StudioError(f"augmentation {entry.name!r} does not take these params ({e})", item=f"{item}.params") from None
+        raise StudioError(
+            f"augmentation {entry.name!r} does not take these params ({e})", item=f"{item}.params"
+        ) from None
     except (ValueError, StudioError) as e:
         raise StudioError(f"augmentation {entry.name!r}: {e}", item=f"{item}.params") from None
 

@@ -55,7 +55,9 @@ _KIND_KEYS: dict[str, dict[str, type]] = {
 PANEL_AREAS = ("right", "left", "bottom")
 _TOP_KEYS = {"name", "version", "description", "author", "url"} | set(KINDS)
 _PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_REF = re.compile(r"^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$")
+_REF = re.compile(
+    r"^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$"
+)
 
 
 class ManifestError(StudioError):
@@ -112,8 +114,11 @@ def parse_manifest(data: Any, source: str | Path = "<manifest>") -> Manifest:
         raise ManifestError(_unknown_message(unknown[0], _TOP_KEYS), file=source, item=unknown[0])
     name = _text(data, "name", source, required=True)
     if not _PLUGIN_NAME.match(name):
-        raise ManifestError(f"plugin name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
-                            file=source, item="name")
+        raise ManifestError(
+            f"plugin name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
+            file=source,
+            item="name",
+        )
     version = _text(data, "version", source, required=True)
     description = _text(data, "description", source)
     contributions: list[Declared] = []
@@ -125,13 +130,23 @@ def parse_manifest(data: Any, source: str | Path = "<manifest>") -> Manifest:
         for i, entry in enumerate(entries):
             decl = _contribution(kind, i, entry, source)
             if decl.name in seen:
-                raise ManifestError(f"{KIND_TITLES[kind]} {decl.name!r} is declared twice", file=source, item=f"{kind}[{i}]")
+                raise ManifestError(
+                    f"{KIND_TITLES[kind]} {decl.name!r} is declared twice", file=source, item=f"{kind}[{i}]"
+                )
             seen.add(decl.name)
             contributions.append(decl)
     if not contributions:
-        raise ManifestError(f"the manifest declares no contribution (add a [[{KINDS[0]}]], [[archs]], ... section)", file=source)
-    return Manifest(name, version, description, tuple(contributions),
-                    author=_text(data, "author", source), url=_text(data, "url", source))
+        raise ManifestError(
+            f"the manifest declares no contribution (add a [[{KINDS[0]}]], [[archs]], ... section)", file=source
+        )
+    return Manifest(
+        name,
+        version,
+        description,
+        tuple(contributions),
+        author=_text(data, "author", source),
+        url=_text(data, "url", source),
+    )
 
 
 def _contribution(kind: str, i: int, entry: dict, source) -> Declared:
@@ -143,19 +158,34 @@ def _contribution(kind: str, i: int, entry: dict, source) -> Declared:
     name = _text(entry, "name", source, required=True, where=where)
     ref = _text(entry, "object", source, required=True, where=where)
     if not _REF.match(ref):
-        raise ManifestError(f"object {ref!r} is not 'module:object' (a dotted module path, optionally ':' and an attribute)",
-                            file=source, item=f"{where}.object")
+        raise ManifestError(
+            f"object {ref!r} is not 'module:object' (a dotted module path, optionally ':' and an attribute)",
+            file=source,
+            item=f"{where}.object",
+        )
     options: dict[str, Any] = {}
     for key, typ in _KIND_KEYS[kind].items():
         if key in entry:
             if not isinstance(entry[key], typ):
-                raise ManifestError(f"{key} must be {'true or false' if typ is bool else 'a string'}, got {entry[key]!r}",
-                                    file=source, item=f"{where}.{key}")
+                raise ManifestError(
+                    f"{key} must be {'true or false' if typ is bool else 'a string'}, got {entry[key]!r}",
+                    file=source,
+                    item=f"{where}.{key}",
+                )
             options[key] = entry[key]
     if kind == "panels" and options.get("area", "right") not in PANEL_AREAS:
-        raise ManifestError(f"area must be one of {', '.join(PANEL_AREAS)}, got {options['area']!r}", file=source, item=f"{where}.area")
-    return Declared(kind, name, ref, _text(entry, "title", source, where=where), _text(entry, "description", source, where=where),
-                    options, i)
+        raise ManifestError(
+            f"area must be one of {', '.join(PANEL_AREAS)}, got {options['area']!r}", file=source, item=f"{where}.area"
+        )
+    return Declared(
+        kind,
+        name,
+        ref,
+        _text(entry, "title", source, where=where),
+        _text(entry, "description", source, where=where),
+        options,
+        i,
+    )
 
 
 def _text(d: dict, key: str, source, required: bool = False, where: str = "") -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.core.plugins.manifest import KIND_TITLES
 from studio.core.plugins.discovery import Registry
+from studio.core.plugins.manifest import KIND_TITLES
 
 STATUS_WORDS = {"loaded": "loaded", "ready": "ready (imported on first use)", "errors": "ERRORS", "broken": "BROKEN"}
 
@@ -19,15 +19,20 @@ def counts_line(reg: Registry) -> str:
     by: dict[str, int] = {}
     for p in reg.plugins:
         by[p.status] = by.get(p.status, 0) + 1
-    parts = [f"{by[s]} {w}" for s, w in (("loaded", "loaded"), ("ready", "ready"), ("errors", "with errors"), ("broken", "broken"))
-             if by.get(s)]
+    parts = [
+        f"{by[s]} {w}"
+        for s, w in (("loaded", "loaded"), ("ready", "ready"), ("errors", "with errors"), ("broken", "broken"))
+        if by.get(s)
+    ]
     n = len(reg.plugins)
     return f"{n} plugin{'s' if n != 1 else ''}: {', '.join(parts)}"
 
 
 def contributions_text(plugin) -> str:
     """``dataset format cvat; model architecture fcos_mobilenet_v3``."""
-    return "; ".join(f"{KIND_TITLES[c.kind]} {c.name}" + ("" if c.state != "failed" else " (failed)") for c in plugin.contributions)
+    return "; ".join(
+        f"{KIND_TITLES[c.kind]} {c.name}" + ("" if c.state != "failed" else " (failed)") for c in plugin.contributions
+    )
 
 
 def format_text(reg: Registry, verbose: bool = True) -> str:
@@ -55,10 +60,26 @@ def to_dict(reg: Registry) -> dict[str, Any]:
         "disabled": reg.disabled,
         "searched": reg.describe_places(),
         "plugins": [
-            {"name": p.name, "version": p.version, "description": p.description, "status": p.status, "source": p.source,
-             "location": p.location, "error": p.error,
-             "contributions": [{"kind": c.kind, "name": c.name, "title": c.title, "object": c.ref, "state": c.state,
-                                "error": c.error} for c in p.contributions]}
+            {
+                "name": p.name,
+                "version": p.version,
+                "description": p.description,
+                "status": p.status,
+                "source": p.source,
+                "location": p.location,
+                "error": p.error,
+                "contributions": [
+                    {
+                        "kind": c.kind,
+                        "name": c.name,
+                        "title": c.title,
+                        "object": c.ref,
+                        "state": c.state,
+                        "error": c.error,
+                    }
+                    for c in p.contributions
+                ],
+            }
             for p in reg.plugins
         ],
         "errors": reg.errors(),

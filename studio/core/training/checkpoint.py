@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from studio.core.atomic import clean_stale_temps, fsync_dir, fsync_file, naming
 from studio.core.data.classes import ClassMap
 from studio.core.errors import StudioError
-from studio.core.atomic import clean_stale_temps, fsync_dir, fsync_file, naming
 
 FORMAT = "studio-checkpoint"
 VERSION = 1
@@ -92,7 +92,7 @@ class _Sink:
         n = view.nbytes
         try:
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
         except OSError as e:
             self.error = e
             raise
@@ -162,16 +162,24 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoi
     if not path.exists():
         raise CheckpointError("checkpoint not found", file=path)
     if path.is_dir():
-        raise CheckpointError("is a folder, not a checkpoint (for a run folder, name best.pt or last.pt in it)", file=path)
+        raise CheckpointError(
+            "is a folder, not a checkpoint (for a run folder, name best.pt or last.pt in it)", file=path
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (zipfile.BadZipFile, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"not a readable checkpoint (truncated or corrupt?): {first}", file=path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError("not a Studio checkpoint (no 'format: studio-checkpoint' marker); use it as model.weights to fine-tune from it", file=path)
+        raise CheckpointError(
+            "not a Studio checkpoint (no 'format: studio-checkpoint' marker); use it as model.weights to fine-tune from it",
+            file=path,
+        )
     if int(data.get("version", 0)) > VERSION:
-        raise CheckpointError(f"written by a newer Studio (checkpoint version {data.get('version')}, this Studio reads {VERSION})", file=path)
+        raise CheckpointError(
+            f"written by a newer Studio (checkpoint version {data.get('version')}, this Studio reads {VERSION})",
+            file=path,
+        )
     for key in ("arch", "classes", "config", "model"):
         if key not in data:
             raise CheckpointError(f"incomplete checkpoint: no {key!r}", file=path)

@@ -22,8 +22,8 @@ import queue
 import socket
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 import torch.distributed as dist
@@ -32,7 +32,7 @@ import torch.multiprocessing as mp
 from studio.core.config.schema import Config
 from studio.core.errors import StudioError, error_message
 from studio.core.jobs import CancelToken
-from studio.core.training.events import Event, RunFinished, RunCancelled, RunFailed
+from studio.core.training.events import Event, RunCancelled, RunFailed, RunFinished
 from studio.core.training.trainer import RunResult, Trainer
 
 
@@ -66,8 +66,19 @@ class _SharedToken(CancelToken):
         return time.monotonic() - t0
 
 
-def _worker(rank: int, world: int, port: int, cfg_json: dict, run_dir: str, resume, source, events, cancel_flag,
-            pause_flag=None, nice: int = 0) -> None:
+def _worker(
+    rank: int,
+    world: int,
+    port: int,
+    cfg_json: dict,
+    run_dir: str,
+    resume,
+    source,
+    events,
+    cancel_flag,
+    pause_flag=None,
+    nice: int = 0,
+) -> None:
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     if nice and hasattr(os, "nice"):
@@ -84,7 +95,9 @@ def _worker(rank: int, world: int, port: int, cfg_json: dict, run_dir: str, resu
     try:
         if world > 1:
             dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(minutes=30))
-        trainer = Trainer(cfg, run_dir, callbacks=callbacks, cancel=token, resume=resume, rank=rank, world_size=world, source=source)
+        trainer = Trainer(
+            cfg, run_dir, callbacks=callbacks, cancel=token, resume=resume, rank=rank, world_size=world, source=source
+        )
         trainer.run()
     except BaseException as e:  # Trainer.run already reported it as RunFailed; report what came before
         if rank == 0 and trainer is None:  # the parent raises StudioError(this one line); no traceback on stderr
@@ -116,8 +129,18 @@ def launch(
     events = ctx.Queue()
     cancel_flag = ctx.Value("b", 0)
     pause_flag = ctx.Value("b", 0)
-    args = (devices, _free_port(), cfg.model_dump(mode="json"), str(run_dir), str(resume) if resume else None,
-            str(source) if source else None, events, cancel_flag, pause_flag, nice)
+    args = (
+        devices,
+        _free_port(),
+        cfg.model_dump(mode="json"),
+        str(run_dir),
+        str(resume) if resume else None,
+        str(source) if source else None,
+        events,
+        cancel_flag,
+        pause_flag,
+        nice,
+    )
     procs = mp.start_processes(_worker, args=args, nprocs=devices, join=False, start_method="spawn")
     callbacks = list(callbacks)
     last: Event | None = None
@@ -157,5 +180,13 @@ def launch(
     if isinstance(last, RunCancelled):
         return RunResult(Path(run_dir), "cancelled", "cancelled", max(0, last.epoch - 1), None, None, {})
     if isinstance(last, RunFinished):
-        return RunResult(Path(run_dir), "finished", last.reason, last.epochs_done, last.best_metric, last.best_epoch, dict(last.final_metrics))
+        return RunResult(
+            Path(run_dir),
+            "finished",
+            last.reason,
+            last.epochs_done,
+            last.best_metric,
+            last.best_epoch,
+            dict(last.final_metrics),
+        )
     raise StudioError("the training processes ended without reporting a result")

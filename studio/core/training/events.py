@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -164,7 +165,8 @@ def from_record(rec: dict) -> Event:
     kw = {k: v for k, v in rec.items() if k in names}
     if cls is EpochEnd:
         kw["per_class_ap"] = {
-            k: np.array([np.nan if x is None else x for x in v], dtype=np.float64) for k, v in kw.get("per_class_ap", {}).items()
+            k: np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+            for k, v in kw.get("per_class_ap", {}).items()
         }
     if cls is RunStarted:
         kw["classes"] = tuple(kw["classes"])

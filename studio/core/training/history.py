@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -148,15 +148,15 @@ class Series:
                 continue
             if k == 0:
                 start = done * size
-                runs = y[start: full * size].reshape(-1, size)
+                runs = y[start : full * size].reshape(-1, size)
                 nan = np.isnan(runs)
                 offsets = start + np.arange(full - done) * size
                 new_min = np.where(nan, np.inf, runs).argmin(axis=1) + offsets
                 new_max = np.where(nan, -np.inf, runs).argmax(axis=1) + offsets
             else:
                 below = self._levels[k - 1]  # pairs of runs of the level below (always up to date here)
-                lmin, lmax = below[0][2 * done: 2 * full: 2], below[1][2 * done: 2 * full: 2]
-                rmin, rmax = below[0][2 * done + 1: 2 * full: 2], below[1][2 * done + 1: 2 * full: 2]
+                lmin, lmax = below[0][2 * done : 2 * full : 2], below[1][2 * done : 2 * full : 2]
+                rmin, rmax = below[0][2 * done + 1 : 2 * full : 2], below[1][2 * done + 1 : 2 * full : 2]
                 with np.errstate(invalid="ignore"):
                     ylmin, yrmin = np.nan_to_num(y[lmin], nan=np.inf), np.nan_to_num(y[rmin], nan=np.inf)
                     ylmax, yrmax = np.nan_to_num(y[lmax], nan=-np.inf), np.nan_to_num(y[rmax], nan=-np.inf)
@@ -185,11 +185,15 @@ def _run_extrema(y: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]
     """Index of the min and of the max of y[a:b] (NaN skipped; a whole-NaN run gives its first point)."""
     run = y[a:b]
     nan = np.isnan(run)
-    return (np.array([a + int(np.where(nan, np.inf, run).argmin())]),
-            np.array([a + int(np.where(nan, -np.inf, run).argmax())]))
+    return (
+        np.array([a + int(np.where(nan, np.inf, run).argmin())]),
+        np.array([a + int(np.where(nan, -np.inf, run).argmax())]),
+    )
 
 
-def peak_decimate(x: np.ndarray, y: np.ndarray, x0: float = -np.inf, x1: float = np.inf, bins: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def peak_decimate(
+    x: np.ndarray, y: np.ndarray, x0: float = -np.inf, x1: float = np.inf, bins: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
     """Thin a curve for drawing without hiding its spikes.
 
     ``x`` is sorted. The visible part [x0, x1] is cut into ``bins`` runs of consecutive points and each run
@@ -235,7 +239,9 @@ class RunHistory:
     per_class_ap: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # epoch -> iou type -> AP per class
     checkpoints: list[CheckpointSaved] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    notable: list[Event] = field(default_factory=list)  # every event but iterations, in order (the log view replays them)
+    notable: list[Event] = field(
+        default_factory=list
+    )  # every event but iterations, in order (the log view replays them)
     version: int = 0  # bumped on every change: a chart redraws only when it moved
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -245,7 +251,7 @@ class RunHistory:
             self._add(ev)
             self.version += 1
 
-    def extend(self, events: Iterable[Event]) -> "RunHistory":
+    def extend(self, events: Iterable[Event]) -> RunHistory:
         with self.lock:
             for ev in events:
                 self._add(ev)
@@ -253,7 +259,7 @@ class RunHistory:
         return self
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "RunHistory":
+    def from_run(cls, run_dir: str | Path) -> RunHistory:
         """Replay a run folder's ``events.jsonl`` (to reopen a run or overlay it on another)."""
         from studio.core.training.runlog import read_events
 

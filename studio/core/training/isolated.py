@@ -19,8 +19,8 @@ import os
 import queue
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from studio.core.config.schema import Config
 from studio.core.errors import StudioError
@@ -62,7 +62,9 @@ def _below(window_nice: int) -> bool:
     return hasattr(os, "nice") and os.nice(0) > window_nice
 
 
-def _child(cfg_json: dict, run_dir: str, resume, source, events, cancel_flag, pause_flag, nice: int, window_nice: int) -> None:
+def _child(
+    cfg_json: dict, run_dir: str, resume, source, events, cancel_flag, pause_flag, nice: int, window_nice: int
+) -> None:
     """The child process: lower its priority unless it inherited a lower one already, then train."""
     if nice and not _below(window_nice):
         lower_priority(nice)
@@ -110,8 +112,17 @@ def launch_isolated(
     cancel_flag, pause_flag = ctx.Value("b", 0), ctx.Value("b", 0)
     callbacks = list(callbacks)
     window_nice = os.nice(0) if hasattr(os, "nice") else 0
-    args = (cfg.model_dump(mode="json"), str(run_dir), str(resume) if resume else None, str(source) if source else None,
-            events, cancel_flag, pause_flag, nice, window_nice)
+    args = (
+        cfg.model_dump(mode="json"),
+        str(run_dir),
+        str(resume) if resume else None,
+        str(source) if source else None,
+        events,
+        cancel_flag,
+        pause_flag,
+        nice,
+        window_nice,
+    )
     proc = ctx.Process(target=_child, args=args, name="studio-train")  # not daemonic: its DataLoader may start workers
     _start(proc, nice)
     last: Event | None = None
@@ -156,6 +167,13 @@ def launch_isolated(
     if isinstance(last, RunCancelled):
         return RunResult(Path(run_dir), "cancelled", "cancelled", max(0, last.epoch - 1), None, None, {})
     if isinstance(last, RunFinished):
-        return RunResult(Path(run_dir), "finished", last.reason, last.epochs_done, last.best_metric, last.best_epoch,
-                         dict(last.final_metrics))
+        return RunResult(
+            Path(run_dir),
+            "finished",
+            last.reason,
+            last.epochs_done,
+            last.best_metric,
+            last.best_epoch,
+            dict(last.final_metrics),
+        )
     raise StudioError(f"the training process ended (exit code {proc.exitcode}) without reporting a result")

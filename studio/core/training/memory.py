@@ -147,14 +147,14 @@ def count_parameters(arch: str, num_classes: int = DEFAULT_NUM_CLASSES, finetune
     return _counts(model)
 
 
-def _counts(model: "nn.Module") -> tuple[int, int, int]:
+def _counts(model: nn.Module) -> tuple[int, int, int]:
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     buffers = sum(b.numel() for b in model.buffers())
     return params, trainable, buffers
 
 
-def estimate_gpu_memory(cfg: "Config", num_classes: int | None = None) -> MemoryEstimate:
+def estimate_gpu_memory(cfg: Config, num_classes: int | None = None) -> MemoryEstimate:
     """Estimated peak GPU memory of training ``cfg`` (one process), see the module docstring.
 
     ``num_classes`` only changes the size of the class heads (a few MB); the default is a typical 10.
@@ -216,7 +216,7 @@ def _random_targets(n: int, size: int, masks: bool, seed: int = 0) -> list[dict]
         if masks:
             m = torch.zeros(4, size, size, dtype=torch.uint8)
             for i, b in enumerate(boxes.long().tolist()):
-                m[i, b[1]:b[3], b[0]:b[2]] = 1
+                m[i, b[1] : b[3], b[0] : b[2]] = 1
             t["masks"] = m
         out.append(t)
     return out

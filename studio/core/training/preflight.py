@@ -14,8 +14,8 @@ from studio.core.config.schema import Config
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import image_path
 from studio.core.errors import StudioError
-from studio.core.training.splits import Split, class_mismatch, open_split
 from studio.core.text import plural
+from studio.core.training.splits import Split, class_mismatch, open_split
 
 MAX_LISTED = 5
 
@@ -54,7 +54,9 @@ class PreflightReport:
 
     def raise_if_failed(self, source: str | Path | None = None) -> None:
         if self.errors:
-            raise PreflightError("training cannot start: " + " | ".join(f"{f.item}: {f.message}" for f in self.errors), file=source)
+            raise PreflightError(
+                "training cannot start: " + " | ".join(f"{f.item}: {f.message}" for f in self.errors), file=source
+            )
 
 
 def _missing_images(split: Split) -> list[str]:
@@ -73,17 +75,29 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
     except ModelError as e:
         rep.add("error", "model.arch", e.message)
     if spec is not None and cfg.data.image_size < spec.min_size:
-        rep.add("error", "data.image_size", f"{spec.name} needs images of at least {spec.min_size} px, got {cfg.data.image_size}")
+        rep.add(
+            "error",
+            "data.image_size",
+            f"{spec.name} needs images of at least {spec.min_size} px, got {cfg.data.image_size}",
+        )
 
     try:
         dev = resolve_device(cfg.train.device)
         if cfg.train.amp != "none" and dev.type != "cuda":
-            rep.add("error", "train.amp", f"{cfg.train.amp} mixed precision needs a CUDA device; this run would use {dev.type} (set train.amp=none)")
+            rep.add(
+                "error",
+                "train.amp",
+                f"{cfg.train.amp} mixed precision needs a CUDA device; this run would use {dev.type} (set train.amp=none)",
+            )
         if world_size > 1 and dev.type == "cuda":
             import torch
 
             if torch.cuda.device_count() < world_size:
-                rep.add("error", "--devices", f"{world_size} processes asked for but {torch.cuda.device_count()} GPU(s) visible")
+                rep.add(
+                    "error",
+                    "--devices",
+                    f"{world_size} processes asked for but {torch.cuda.device_count()} GPU(s) visible",
+                )
         rep.add("info", "train.device", f"training on {dev.type}" + (f" x{world_size}" if world_size > 1 else ""))
     except StudioError as e:
         rep.add("error", "train.device", e.message)
@@ -99,8 +113,14 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         setattr(rep, name, split)
         missing = _missing_images(split)
         if missing:
-            listed = ", ".join(missing[:MAX_LISTED]) + (f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else "")
-            rep.add("error", f"data.{name}.images", f"{len(missing)} of {len(split.dataset.images)} images missing in {split.images_dir}: {listed}")
+            listed = ", ".join(missing[:MAX_LISTED]) + (
+                f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
+            )
+            rep.add(
+                "error",
+                f"data.{name}.images",
+                f"{len(missing)} of {len(split.dataset.images)} images missing in {split.images_dir}: {listed}",
+            )
         if not split.dataset.annotations:
             rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations")
 
@@ -124,13 +144,25 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         if dup:
             rep.add("error", "data.train.ann", f"{rep.train.ann}: class names used twice: {dup}")
         rep.class_map = ClassMap.from_dataset(ds)
-        rep.add("info", "classes", f"{plural(rep.class_map.num_classes, 'class', 'classes')} from {rep.train.ann.name}: {', '.join(rep.class_map.names)}")
+        rep.add(
+            "info",
+            "classes",
+            f"{plural(rep.class_map.num_classes, 'class', 'classes')} from {rep.train.ann.name}: {', '.join(rep.class_map.names)}",
+        )
         if rep.val is not None:
             diff = class_mismatch(rep.class_map, ClassMap.from_dataset(rep.val.dataset))
             if diff:
-                rep.add("error", "data.val.ann", f"val classes differ from train classes ({diff}); re-import both with the same class list")
+                rep.add(
+                    "error",
+                    "data.val.ann",
+                    f"val classes differ from train classes ({diff}); re-import both with the same class list",
+                )
         if spec is not None and spec.task == "segment" and not ds.has_masks():
-            rep.add("error", "model.arch", f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; pick a detector (e.g. det_fast)")
+            rep.add(
+                "error",
+                "model.arch",
+                f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; pick a detector (e.g. det_fast)",
+            )
         if spec is not None and spec.task == "detect" and ds.has_masks():
             rep.add("info", "model.arch", f"{spec.name} is a detector: the polygons train boxes only")
 
@@ -138,15 +170,29 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         try:
             src = check_weights(spec.name, cfg.model.weights)
             rep.add("info", "model.weights", str(src))
-            if getattr(src, "classes", None) is not None and rep.class_map is not None and src.classes != rep.class_map.names:
-                rep.add("warning", "model.weights", f"fine-tuning from {len(src.classes)} classes {list(src.classes)} to {rep.class_map.num_classes}: the class head starts from scratch")
+            if (
+                getattr(src, "classes", None) is not None
+                and rep.class_map is not None
+                and src.classes != rep.class_map.names
+            ):
+                rep.add(
+                    "warning",
+                    "model.weights",
+                    f"fine-tuning from {len(src.classes)} classes {list(src.classes)} to {rep.class_map.num_classes}: the class head starts from scratch",
+                )
         except (WeightsError, StudioError) as e:
             rep.add("error", "model.weights", str(e))
 
     if resume is not None and rep.class_map is not None:
         if resume.arch != cfg.model.arch:
-            rep.add("error", "--resume", f"{resume.path} is a {resume.arch} checkpoint but model.arch is {cfg.model.arch}")
+            rep.add(
+                "error", "--resume", f"{resume.path} is a {resume.arch} checkpoint but model.arch is {cfg.model.arch}"
+            )
         diff = class_mismatch(resume.classes, rep.class_map)
         if diff:
-            rep.add("error", "--resume", f"{resume.path} was trained on other classes ({diff}); to train on the new classes start a new run with model.weights={resume.path}")
+            rep.add(
+                "error",
+                "--resume",
+                f"{resume.path} was trained on other classes ({diff}); to train on the new classes start a new run with model.weights={resume.path}",
+            )
     return rep

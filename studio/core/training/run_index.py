@@ -7,9 +7,9 @@ The summary is read from the log alone, so listing a hundred runs never loads a 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
@@ -88,11 +88,27 @@ def summarize_run(run_dir: str | Path, live: Callable[[Path], bool] = lambda p: 
         if isinstance(ev, (RunFinished, EpochEnd)) and ev.best_metric is not None:
             best, best_epoch = ev.best_metric, ev.best_epoch
             break
-    epochs_done = outcome.epochs_done if isinstance(outcome, RunFinished) else (last_epoch.epoch if last_epoch else started.start_epoch)
+    epochs_done = (
+        outcome.epochs_done
+        if isinstance(outcome, RunFinished)
+        else (last_epoch.epoch if last_epoch else started.start_epoch)
+    )
     return RunSummary(
-        run_dir, run_dir.name, started.arch, started.task, epochs_done,
-        last_epoch.epochs if last_epoch else started.epochs, started.metric_name, best, best_epoch, elapsed,
-        status, reason, first_t, (run_dir / "last.pt").is_file(), holder,
+        run_dir,
+        run_dir.name,
+        started.arch,
+        started.task,
+        epochs_done,
+        last_epoch.epochs if last_epoch else started.epochs,
+        started.metric_name,
+        best,
+        best_epoch,
+        elapsed,
+        status,
+        reason,
+        first_t,
+        (run_dir / "last.pt").is_file(),
+        holder,
     )
 
 

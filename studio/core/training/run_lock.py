@@ -74,8 +74,10 @@ class LockInfo:
 def held_message(run_dir: str | Path, info: LockInfo) -> str:
     """The refusal naming the holder and the way out."""
     run_dir = Path(run_dir)
-    return (f"{run_dir}: this run is being trained by another process ({info.describe()}); wait for it to end or "
-            f"stop it; if that process is gone, delete {run_dir / LOCK_NAME}")
+    return (
+        f"{run_dir}: this run is being trained by another process ({info.describe()}); wait for it to end or "
+        f"stop it; if that process is gone, delete {run_dir / LOCK_NAME}"
+    )
 
 
 class RunHeldError(StudioError):
@@ -163,8 +165,9 @@ class RunLock:
 
     def _create(self) -> bool:
         info = LockInfo(os.getpid(), _host(), time.time(), self.purpose, secrets.token_hex(8), self.path)
-        data = orjson.dumps({"pid": info.pid, "host": info.host, "started": info.started, "purpose": info.purpose,
-                             "token": info.token})
+        data = orjson.dumps(
+            {"pid": info.pid, "host": info.host, "started": info.started, "purpose": info.purpose, "token": info.token}
+        )
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -173,7 +176,7 @@ class RunLock:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -205,7 +208,7 @@ class RunLock:
         grave.unlink(missing_ok=True)
         return True
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 
@@ -217,8 +220,9 @@ def read_lock_file(path: Path) -> LockInfo | None:
     """:func:`read_lock` of a lock file under another name."""
     try:
         d = orjson.loads(path.read_bytes())
-        return LockInfo(int(d["pid"]), str(d["host"]), float(d["started"]), str(d.get("purpose", "")),
-                        str(d.get("token", "")), path)
+        return LockInfo(
+            int(d["pid"]), str(d["host"]), float(d["started"]), str(d.get("purpose", "")), str(d.get("token", "")), path
+        )
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from studio.core.config.loader import load_config
 from studio.core.config.schema import Config
@@ -27,8 +27,10 @@ def refuse_existing_run(run_dir: str | Path) -> None:
     """A new (not resumed) run into ``run_dir`` refuses when the folder already holds a run."""
     found = run_files(run_dir)
     if found:
-        raise StudioError(f"already holds a run ({', '.join(found)}); continue it with --resume, or choose another --work-dir",
-                          file=run_dir)
+        raise StudioError(
+            f"already holds a run ({', '.join(found)}); continue it with --resume, or choose another --work-dir",
+            file=run_dir,
+        )
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:
@@ -41,7 +43,9 @@ def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:
     return cand
 
 
-def resolve_run(cfg_path: str | Path, work_dir: str | Path | None, resume: bool | str | Path | None) -> tuple[Path, Path | None]:
+def resolve_run(
+    cfg_path: str | Path, work_dir: str | Path | None, resume: bool | str | Path | None
+) -> tuple[Path, Path | None]:
     """(run folder, checkpoint to resume or None) for ``studio train CFG [--work-dir] [--resume [CKPT]]``.
 
     A new run never replaces one: without ``work_dir`` a fresh ``runs/NAME-2``... is picked, an explicit
@@ -103,5 +107,14 @@ def train_job(
         return launch_isolated(config, run_dir, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source, nice=5)
     from studio.core.training.ddp import launch
 
-    return launch(config, run_dir, devices, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source,
-                  isolate=isolate, nice=5 if isolate else 0)
+    return launch(
+        config,
+        run_dir,
+        devices,
+        callbacks=callbacks,
+        cancel=cancel,
+        resume=ckpt,
+        source=source,
+        isolate=isolate,
+        nice=5 if isolate else 0,
+    )

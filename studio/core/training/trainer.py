@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -74,7 +74,12 @@ def _to_device(images, targets, device):
     images = [im.as_subclass(torch.Tensor).to(device, non_blocking=nb) for im in images]
     out = []
     for t in targets:
-        out.append({k: (v.as_subclass(torch.Tensor).to(device, non_blocking=nb) if isinstance(v, torch.Tensor) else v) for k, v in t.items()})
+        out.append(
+            {
+                k: (v.as_subclass(torch.Tensor).to(device, non_blocking=nb) if isinstance(v, torch.Tensor) else v)
+                for k, v in t.items()
+            }
+        )
     return images, out
 
 
@@ -182,8 +187,15 @@ class Trainer:
 
         def dataset(split, train: bool) -> DetectionDataset:
             return DetectionDataset(
-                split.dataset, split.images_dir, self.class_map, size=cfg.data.image_size, letterbox=self.letterbox,
-                train=train, augment=cfg.data.augment if train else None, with_masks=self.with_masks, cache=cfg.data.cache,
+                split.dataset,
+                split.images_dir,
+                self.class_map,
+                size=cfg.data.image_size,
+                letterbox=self.letterbox,
+                train=train,
+                augment=cfg.data.augment if train else None,
+                with_masks=self.with_masks,
+                cache=cfg.data.cache,
             )
 
         self.train_set = dataset(self.train_split, True)
@@ -200,7 +212,9 @@ class Trainer:
         self.val_set = dataset(self.val_split, False) if self.val_split is not None and self.is_main else None
         self.iters_per_epoch = len(self.train_loader)
         if self.iters_per_epoch == 0:
-            raise StudioError("the training set gives no batch (fewer images than train.batch_size?)", item="train.batch_size")
+            raise StudioError(
+                "the training set gives no batch (fewer images than train.batch_size?)", item="train.batch_size"
+            )
 
         self.optimizer = build_optimizer(model, cfg.train)
         self.peak_lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -252,7 +266,10 @@ class Trainer:
             self.schedule.extend_from = self.global_iter
             self.message(f"extending a finished run from {self.epoch_done} to {self.cfg.train.epochs} epochs")
         elif prev_epochs != self.cfg.train.epochs:
-            self.message(f"train.epochs changed from {prev_epochs} to {self.cfg.train.epochs}: the lr schedule is stretched to the new length", "warning")
+            self.message(
+                f"train.epochs changed from {prev_epochs} to {self.cfg.train.epochs}: the lr schedule is stretched to the new length",
+                "warning",
+            )
         self._resumed = True
 
     # ---------------------------------------------------------------- the run folder
@@ -373,7 +390,9 @@ class Trainer:
         t_prev = time.time()
         rate = None
         autocast = (
-            torch.autocast(device_type="cuda", dtype=self.amp_dtype) if self.amp_dtype is not None and self.device.type == "cuda" else nullcontext()
+            torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+            if self.amp_dtype is not None and self.device.type == "cuda"
+            else nullcontext()
         )
         total_iters = self.cfg.train.epochs * self.iters_per_epoch
         for i, (images, targets) in enumerate(batches, start=1):
@@ -415,7 +434,16 @@ class Trainer:
                 eta = min(eta, max(0.0, cfg.time_limit - self.elapsed))
             self.emit(
                 IterationEnd(
-                    epoch, i, self.global_iter, self.iters_per_epoch, values, float(loss.detach()), lr, rate, self.elapsed, eta,
+                    epoch,
+                    i,
+                    self.global_iter,
+                    self.iters_per_epoch,
+                    values,
+                    float(loss.detach()),
+                    lr,
+                    rate,
+                    self.elapsed,
+                    eta,
                     _gpu_mb(self.device),
                 )
             )
@@ -468,8 +496,17 @@ class Trainer:
             evaluated.write_report(self.run_dir, self.class_map)
         self.emit(
             EpochEnd(
-                epoch, cfg.epochs, train_losses, metrics, per_class, metric, self.best_metric, self.best_epoch, is_best,
-                time.time() - epoch_t0, self.elapsed,
+                epoch,
+                cfg.epochs,
+                train_losses,
+                metrics,
+                per_class,
+                metric,
+                self.best_metric,
+                self.best_epoch,
+                is_best,
+                time.time() - epoch_t0,
+                self.elapsed,
             )
         )
         self.epoch_done = epoch
@@ -486,9 +523,18 @@ class Trainer:
             self._t_start = time.time()
             self.emit(
                 RunStarted(
-                    str(self.run_dir), self.cfg.model.arch, self.spec.task, self.class_map.names, self.epoch_done,
-                    self.cfg.train.epochs, self.iters_per_epoch, self.cfg.train.batch_size, str(self.device),
-                    self.world_size, self._resumed, self.metric_name,
+                    str(self.run_dir),
+                    self.cfg.model.arch,
+                    self.spec.task,
+                    self.class_map.names,
+                    self.epoch_done,
+                    self.cfg.train.epochs,
+                    self.iters_per_epoch,
+                    self.cfg.train.batch_size,
+                    str(self.device),
+                    self.world_size,
+                    self._resumed,
+                    self.metric_name,
                 )
             )
             reason = "completed"
@@ -503,10 +549,18 @@ class Trainer:
                     break
                 if self._epoch_end(epoch, losses, t0, final=False):
                     reason = "early_stopping"
-                    self.message(f"early stopping: no {self.metric_name} gain for {self.cfg.train.patience} epochs (best at epoch {self.best_epoch})")
+                    self.message(
+                        f"early stopping: no {self.metric_name} gain for {self.cfg.train.patience} epochs (best at epoch {self.best_epoch})"
+                    )
                     break
-            result = RunResult(self.run_dir, "finished", reason, self.epoch_done, self.best_metric, self.best_epoch, self.last_metrics)
-            self.emit(RunFinished(reason, self.epoch_done, self.best_metric, self.best_epoch, self.elapsed, dict(self.last_metrics)))
+            result = RunResult(
+                self.run_dir, "finished", reason, self.epoch_done, self.best_metric, self.best_epoch, self.last_metrics
+            )
+            self.emit(
+                RunFinished(
+                    reason, self.epoch_done, self.best_metric, self.best_epoch, self.elapsed, dict(self.last_metrics)
+                )
+            )
             return result
         except CancelledError:
             path = None
@@ -518,7 +572,15 @@ class Trainer:
             except BaseException as e:  # the last.pt of the cancel cannot be written (a full disk...)
                 self._failed(e, epoch)
                 raise e from None
-            return RunResult(self.run_dir, "cancelled", "cancelled", self.epoch_done, self.best_metric, self.best_epoch, self.last_metrics)
+            return RunResult(
+                self.run_dir,
+                "cancelled",
+                "cancelled",
+                self.epoch_done,
+                self.best_metric,
+                self.best_epoch,
+                self.last_metrics,
+            )
         except BaseException as e:
             self._failed(e, epoch)
             raise
@@ -527,7 +589,9 @@ class Trainer:
 
     def _failed(self, e: BaseException, epoch: int) -> None:
         """Report a failure once: RunFailed with the one-line message (the traceback goes to the log)."""
-        refused = self._lock is not None and not self._lock.held  # another process trains this folder: not ours to resume
+        refused = (
+            self._lock is not None and not self._lock.held
+        )  # another process trains this folder: not ours to resume
         resumable = not refused and (self.run_dir / "last.pt").exists()
         self.emit(RunFailed(error_message(e), traceback.format_exc(), epoch, resumable))
 

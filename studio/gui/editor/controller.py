@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
@@ -72,11 +73,14 @@ def _id_key(v: Any) -> tuple:
 
 
 def ask_save_changes(parent: QWidget | None, name: str) -> str:
-    """"save", "discard" or "cancel" for unsaved edits of ``name``."""
+    """ "save", "discard" or "cancel" for unsaved edits of ``name``."""
     buttons = QMessageBox.StandardButton
     answer = QMessageBox.question(
-        parent, "Unsaved edits", f"{name} has unsaved edits. Save them?",
-        buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
+        parent,
+        "Unsaved edits",
+        f"{name} has unsaved edits. Save them?",
+        buttons.Save | buttons.Discard | buttons.Cancel,
+        buttons.Save,
     )
     return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
 
@@ -421,8 +425,13 @@ class EditorController(QObject):
             return
         for aid in ann_ids:
             ann = self._ann(aid)
-            ov.replace(self.view.scene(), image, aid, ann if ann is not None and ann["image_id"] == image["id"] else None,
-                       self.class_name)
+            ov.replace(
+                self.view.scene(),
+                image,
+                aid,
+                ann if ann is not None and ann["image_id"] == image["id"] else None,
+                self.class_name,
+            )
 
     def _after_change(self) -> None:
         dirty = self.dirty()

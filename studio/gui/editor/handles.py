@@ -7,7 +7,7 @@ coordinates (:mod:`studio.gui.editor.hit`) and these items only show the result.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen

@@ -7,7 +7,7 @@ widget; tolerances are in image pixels (the tools divide their on-screen radius 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 Flat = Sequence[float]
 
@@ -72,13 +72,13 @@ def moved_vertex(flat: Flat, index: int, x: float, y: float) -> list[float]:
 
 def inserted_vertex(flat: Flat, index: int, x: float, y: float) -> list[float]:
     out = [float(v) for v in flat]
-    out[2 * index:2 * index] = [float(x), float(y)]
+    out[2 * index : 2 * index] = [float(x), float(y)]
     return out
 
 
 def deleted_vertex(flat: Flat, index: int) -> list[float]:
     out = [float(v) for v in flat]
-    del out[2 * index:2 * index + 2]
+    del out[2 * index : 2 * index + 2]
     return out
 
 

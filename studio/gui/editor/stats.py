@@ -26,8 +26,9 @@ def follow_class_stats(stats: list[ClassStat], ds: Dataset, event: EditEvent) ->
         ch = changes.get(s.category_id)
         if ch is None and s.name == name and s.known == known:
             return s
-        return ClassStat(s.category_id, name, s.instances + (ch.instances if ch else 0),
-                         s.images + (ch.images if ch else 0), known)
+        return ClassStat(
+            s.category_id, name, s.instances + (ch.instances if ch else 0), s.images + (ch.images if ch else 0), known
+        )
 
     names = {c["id"]: str(c["name"]) for c in ds.categories}
     seen: set[Any] = set()

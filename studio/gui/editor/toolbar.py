@@ -7,7 +7,8 @@ the toolbar is visible; a text field with focus keeps its own Ctrl+Z.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence, QResizeEvent
@@ -31,10 +32,20 @@ MESSAGE_MS = 10_000
 DIRTY_TEXTS = ("● unsaved", "saving…", "saved")
 
 TOOL_BUTTONS = (
-    ("select", "Select", "V", "Select a shape and drag its vertices; double-click an edge to add a vertex, "
-                              "right-click a vertex or press Delete to remove it; Delete removes a selected shape"),
-    ("polygon", "Polygon", "P", "Click to add points; double-click, Enter or a click on the first point closes; "
-                                "Backspace removes the last point; Esc cancels"),
+    (
+        "select",
+        "Select",
+        "V",
+        "Select a shape and drag its vertices; double-click an edge to add a vertex, "
+        "right-click a vertex or press Delete to remove it; Delete removes a selected shape",
+    ),
+    (
+        "polygon",
+        "Polygon",
+        "P",
+        "Click to add points; double-click, Enter or a click on the first point closes; "
+        "Backspace removes the last point; Esc cancels",
+    ),
     ("box", "Box", "B", "Press, drag and release to draw a box; Esc cancels"),
 )
 
@@ -67,7 +78,9 @@ class EditorToolbar(QWidget):
         self.class_combo.setToolTip("Class of new shapes; with a shape selected, picking a class relabels it")
 
         self.undo_action = self._action("Undo", self.editor.undo, [QKeySequence("Ctrl+Z")])
-        self.redo_action = self._action("Redo", self.editor.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action = self._action(
+            "Redo", self.editor.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
+        )
         self.delete_action = self._action("Delete", self.editor.delete_selected, [])
         self.delete_action.setToolTip("Delete the selected shape (Delete)")
         self.save_action = self._action("Save", lambda: self.editor.save(), [QKeySequence("Ctrl+S")])

@@ -32,7 +32,7 @@ class Tool:
     cursor = Qt.CursorShape.CrossCursor
     drag_mode = QGraphicsView.DragMode.NoDrag
 
-    def __init__(self, editor: "EditorController"):
+    def __init__(self, editor: EditorController):
         self.editor = editor
         self.marks = Marks()
 
@@ -103,7 +103,7 @@ class SelectTool(Tool):
     cursor = Qt.CursorShape.OpenHandCursor
     drag_mode = QGraphicsView.DragMode.ScrollHandDrag
 
-    def __init__(self, editor: "EditorController"):
+    def __init__(self, editor: EditorController):
         super().__init__(editor)
         self.active: tuple[int, int] | None = None  # (part, vertex) that Delete removes; part -1: a box corner
         self._drag: tuple[int, int] | None = None
@@ -165,8 +165,9 @@ class SelectTool(Tool):
         else:
             box = preview if preview is not None else geom
             corners = hit.box_corners(box)
-            self.marks.show(scene, corners, self.active[1] if self.active else None,
-                            corners if preview is not None else None)
+            self.marks.show(
+                scene, corners, self.active[1] if self.active else None, corners if preview is not None else None
+            )
 
     # ------------------------------------------------------------------ mouse
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
@@ -220,7 +221,9 @@ class SelectTool(Tool):
             return False
         start, (part, index) = self._drag_at, self._drag
         self._drag = self._drag_at = None
-        moved = start is not None and max(abs(pos.x() - start[0]), abs(pos.y() - start[1])) * self.editor.view.zoom() >= 1
+        moved = (
+            start is not None and max(abs(pos.x() - start[0]), abs(pos.y() - start[1])) * self.editor.view.zoom() >= 1
+        )
         if moved and self._shape() is not None:
             new = self._moved(part, index, pos)
             if part >= 0:
@@ -280,7 +283,7 @@ class PolygonTool(Tool):
 
     name = "polygon"
 
-    def __init__(self, editor: "EditorController"):
+    def __init__(self, editor: EditorController):
         super().__init__(editor)
         self.points: list[tuple[float, float]] = []
         self._cursor: tuple[float, float] | None = None
@@ -366,7 +369,7 @@ class BoxTool(Tool):
 
     name = "box"
 
-    def __init__(self, editor: "EditorController"):
+    def __init__(self, editor: EditorController):
         super().__init__(editor)
         self.start: tuple[float, float] | None = None
 

@@ -62,8 +62,11 @@ def task_aligned_assign(
     dev = pred_scores.device
     if m == 0:
         return Assignment(
-            torch.zeros(b, a, dtype=torch.bool, device=dev), torch.zeros(b, a, dtype=torch.long, device=dev),
-            torch.zeros(b, a, dtype=torch.long, device=dev), torch.zeros(b, a, 4, device=dev), torch.zeros_like(pred_scores),
+            torch.zeros(b, a, dtype=torch.bool, device=dev),
+            torch.zeros(b, a, dtype=torch.long, device=dev),
+            torch.zeros(b, a, dtype=torch.long, device=dev),
+            torch.zeros(b, a, 4, device=dev),
+            torch.zeros_like(pred_scores),
         )
     # anchor centres strictly inside each box: (B, M, A)
     ax, ay = anchors[:, 0], anchors[:, 1]

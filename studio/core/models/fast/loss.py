@@ -36,8 +36,15 @@ def distribution_focal_loss(logits: Tensor, target: Tensor) -> Tensor:
     return loss.mean(-1)
 
 
-def box_losses(pred_boxes: Tensor, pred_dist: Tensor, target_boxes: Tensor, anchors: Tensor, strides: Tensor,
-               weight: Tensor, reg_max: int) -> tuple[Tensor, Tensor]:
+def box_losses(
+    pred_boxes: Tensor,
+    pred_dist: Tensor,
+    target_boxes: Tensor,
+    anchors: Tensor,
+    strides: Tensor,
+    weight: Tensor,
+    reg_max: int,
+) -> tuple[Tensor, Tensor]:
     """CIoU and DFL of the positives, each summed with ``weight`` (not yet normalised)."""
     ciou = complete_box_iou_loss(pred_boxes, target_boxes, reduction="none")
     target = box_to_distances(anchors, target_boxes, strides, reg_max)
@@ -45,8 +52,16 @@ def box_losses(pred_boxes: Tensor, pred_dist: Tensor, target_boxes: Tensor, anch
     return (ciou * weight).sum(), (dfl * weight).sum()
 
 
-def mask_loss(protos: Tensor, coef: Tensor, image_index: Tensor, boxes: Tensor, gt_masks: Tensor, mask_index: Tensor,
-              size: int, proto_stride: int) -> Tensor:
+def mask_loss(
+    protos: Tensor,
+    coef: Tensor,
+    image_index: Tensor,
+    boxes: Tensor,
+    gt_masks: Tensor,
+    mask_index: Tensor,
+    size: int,
+    proto_stride: int,
+) -> Tensor:
     """Mean per-pixel BCE of the masks of ``coef`` (P, nm) over their ``boxes`` (P, 4, input pixels).
 
     ``protos`` (B, nm, h, w) at ``1 / proto_stride`` of the input; ``gt_masks`` (G, H, W) every object
@@ -57,6 +72,7 @@ def mask_loss(protos: Tensor, coef: Tensor, image_index: Tensor, boxes: Tensor, 
     logits = torch.einsum("pc,pchw->phw", coef, feats)
     gt_rois = torch.cat([mask_index[:, None].to(boxes.dtype), boxes], 1)
     with torch.no_grad():
-        target = roi_align(gt_masks[:, None].to(protos.dtype), gt_rois, (size, size), spatial_scale=1.0,
-                           sampling_ratio=2, aligned=True)[:, 0]
+        target = roi_align(
+            gt_masks[:, None].to(protos.dtype), gt_rois, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
+        )[:, 0]
     return F.binary_cross_entropy_with_logits(logits, target, reduction="mean")

@@ -90,7 +90,7 @@ class Backbone(nn.Module):
         self.stage4 = nn.Sequential(ConvBNAct(w[3], w[4], 3, 2), CSPBlock(w[4], w[4], d[3]), SPPF(w[4], w[4]))
         self.out_channels = (w[2], w[3], w[4])
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         x = self.stage1(self.stem(x))
         c3 = self.stage2(x)
         c4 = self.stage3(c3)
@@ -113,7 +113,7 @@ class PAN(nn.Module):
         self.bu5 = CSPBlock(c4 + c5, c5, depth, shortcut=False)
         self.out_channels = channels
 
-    def forward(self, feats: "OrderedDict[str, Tensor]") -> "OrderedDict[str, Tensor]":
+    def forward(self, feats: OrderedDict[str, Tensor]) -> OrderedDict[str, Tensor]:
         c3, c4, c5 = feats["0"], feats["1"], feats["2"]
         t4 = self.td4(torch.cat([self.up(c5), c4], 1))
         p3 = self.td3(torch.cat([self.up(t4), c3], 1))
@@ -137,14 +137,18 @@ class Head(nn.Module):
         self.num_classes = num_classes
         self.box = nn.ModuleList(_branch(c, c_box, 4 * cfg.reg_max) for c in channels)
         self.cls = nn.ModuleList(_branch(c, c_cls, num_classes) for c in channels)
-        self.coef = nn.ModuleList(_branch(c, max(channels[0] // 2, cfg.num_masks), cfg.num_masks) for c in channels) if masks else None
+        self.coef = (
+            nn.ModuleList(_branch(c, max(channels[0] // 2, cfg.num_masks), cfg.num_masks) for c in channels)
+            if masks
+            else None
+        )
         for branch in self.box:
             nn.init.constant_(branch[-1].bias, 1.0)
         for branch, s in zip(self.cls, STRIDES):
             # prior: about 5 objects per image spread over the level's cells
             nn.init.constant_(branch[-1].bias, math.log(5 / num_classes / (max(image_size, s) / s) ** 2))
 
-    def run(self, feats: "OrderedDict[str, Tensor]") -> dict[str, list[Tensor]]:
+    def run(self, feats: OrderedDict[str, Tensor]) -> dict[str, list[Tensor]]:
         """Every branch on every level. Not ``forward``: the head as a whole outputs no feature pyramid, so
         the explain tools (which find the backbone and neck by their multi-scale outputs) see the PAN as
         the neck; each branch is still a module of its own, with its own output, for feature maps and CAM."""
@@ -194,8 +198,16 @@ def make_anchors(levels: list[Tensor]) -> tuple[Tensor, Tensor]:
 class FastDetector(nn.Module):
     """See the module docstring. ``num_classes`` counts object classes (labels 1..K in and out)."""
 
-    def __init__(self, num_classes: int, *, masks: bool, image_size: int = 320, score_threshold: float = 0.05,
-                 max_detections: int = 100, config: FastConfig = DEFAULT):
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        masks: bool,
+        image_size: int = 320,
+        score_threshold: float = 0.05,
+        max_detections: int = 100,
+        config: FastConfig = DEFAULT,
+    ):
         super().__init__()
         cfg = config
         self.cfg = cfg
@@ -240,8 +252,17 @@ class FastDetector(nn.Module):
         return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
 
     # ------------------------------------------------------------------ training
-    def _losses(self, cls: Tensor, dist: Tensor, boxes: Tensor, coef: Tensor | None, protos: Tensor | None,
-                anchors: Tensor, strides: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    def _losses(
+        self,
+        cls: Tensor,
+        dist: Tensor,
+        boxes: Tensor,
+        coef: Tensor | None,
+        protos: Tensor | None,
+        anchors: Tensor,
+        strides: Tensor,
+        targets: list[dict[str, Tensor]],
+    ) -> dict[str, Tensor]:
         cfg = self.cfg
         b = cls.shape[0]
         m = max([len(t["labels"]) for t in targets] + [0])
@@ -254,8 +275,17 @@ class FastDetector(nn.Module):
                 gt_boxes[i, :n] = t["boxes"].as_subclass(Tensor).to(gt_boxes.dtype)
                 gt_labels[i, :n] = t["labels"].as_subclass(Tensor) - 1
                 gt_valid[i, :n] = True
-        asg = task_aligned_assign(cls.detach().sigmoid(), boxes.detach(), anchors, gt_boxes, gt_labels, gt_valid,
-                                  topk=cfg.topk, alpha=cfg.alpha, beta=cfg.beta)
+        asg = task_aligned_assign(
+            cls.detach().sigmoid(),
+            boxes.detach(),
+            anchors,
+            gt_boxes,
+            gt_labels,
+            gt_valid,
+            topk=cfg.topk,
+            alpha=cfg.alpha,
+            beta=cfg.beta,
+        )
         norm = asg.scores.sum().clamp(min=1.0)
         loss_cls = F.binary_cross_entropy_with_logits(cls, asg.scores.to(cls.dtype), reduction="sum") / norm
         fg = asg.fg
@@ -263,11 +293,17 @@ class FastDetector(nn.Module):
         if fg.any():
             weight = asg.scores.sum(-1)[fg]
             a_idx = fg.nonzero()[:, 1]
-            ciou, dfl = box_losses(boxes[fg], dist[fg], asg.boxes[fg], anchors[a_idx], strides[a_idx], weight, cfg.reg_max)
+            ciou, dfl = box_losses(
+                boxes[fg], dist[fg], asg.boxes[fg], anchors[a_idx], strides[a_idx], weight, cfg.reg_max
+            )
             loss_box, loss_dfl = ciou / norm, dfl / norm
         else:
             loss_box = loss_dfl = zero
-        losses = {"loss_cls": cfg.gain_cls * loss_cls, "loss_box": cfg.gain_box * loss_box, "loss_dfl": cfg.gain_dfl * loss_dfl}
+        losses = {
+            "loss_cls": cfg.gain_cls * loss_cls,
+            "loss_box": cfg.gain_box * loss_box,
+            "loss_dfl": cfg.gain_dfl * loss_dfl,
+        }
         if coef is not None and protos is not None:
             losses["loss_mask"] = cfg.gain_mask * self._mask_loss(coef, protos, targets, asg) if fg.any() else zero
         return losses
@@ -284,12 +320,21 @@ class FastDetector(nn.Module):
             keep = torch.randperm(len(img_idx), device=img_idx.device)[: cfg.max_mask_rois * coef.shape[0]]
             img_idx, anchor_idx = img_idx[keep], anchor_idx[keep]
         gt_idx = asg.gt_index[img_idx, anchor_idx] + offsets[img_idx]
-        return mask_loss(protos, coef[img_idx, anchor_idx], img_idx, asg.boxes[img_idx, anchor_idx], gt_masks, gt_idx,
-                         cfg.mask_size, PROTO_STRIDE)
+        return mask_loss(
+            protos,
+            coef[img_idx, anchor_idx],
+            img_idx,
+            asg.boxes[img_idx, anchor_idx],
+            gt_masks,
+            gt_idx,
+            cfg.mask_size,
+            PROTO_STRIDE,
+        )
 
     # ------------------------------------------------------------------ inference
-    def _postprocess(self, cls: Tensor, boxes: Tensor, coef: Tensor | None, protos: Tensor | None,
-                     image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
+    def _postprocess(
+        self, cls: Tensor, boxes: Tensor, coef: Tensor | None, protos: Tensor | None, image_sizes: list[tuple[int, int]]
+    ) -> list[dict[str, Tensor]]:
         results: list[dict[str, Tensor]] = []
         nc = self.num_classes
         for i, (h, w) in enumerate(image_sizes):
@@ -300,14 +345,18 @@ class FastDetector(nn.Module):
             anchor = torch.div(idx, nc, rounding_mode="floor")
             labels = idx - anchor * nc
             bx = boxes[i][anchor]
-            bx = torch.stack([bx[:, 0].clamp(0, w), bx[:, 1].clamp(0, h), bx[:, 2].clamp(0, w), bx[:, 3].clamp(0, h)], 1)
+            bx = torch.stack(
+                [bx[:, 0].clamp(0, w), bx[:, 1].clamp(0, h), bx[:, 2].clamp(0, w), bx[:, 3].clamp(0, h)], 1
+            )
             keep = batched_nms(bx, top, labels, self.nms_thresh)[: self.detections_per_img]
             det = {"boxes": bx[keep], "scores": top[keep], "labels": labels[keep] + 1}
             if coef is not None and protos is not None:
                 c = coef[i][anchor[keep]]
                 rois = torch.cat([torch.zeros_like(det["boxes"][:, :1]), det["boxes"]], 1)
                 m = self.cfg.mask_size
-                feats = roi_align(protos[i : i + 1], rois, (m, m), spatial_scale=1.0 / PROTO_STRIDE, sampling_ratio=2, aligned=True)
+                feats = roi_align(
+                    protos[i : i + 1], rois, (m, m), spatial_scale=1.0 / PROTO_STRIDE, sampling_ratio=2, aligned=True
+                )
                 det["masks"] = (c[:, :, None, None] * feats).sum(1, keepdim=True).sigmoid()
             results.append(det)
         return results
