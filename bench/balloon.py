@@ -104,7 +104,8 @@ def main() -> int:
     cfg_path = prepare(work, a.arch, a.minutes, a.overrides, a.epochs)
     cfg = load_config(cfg_path)
     print(
-        f"arch {cfg.model.arch}, {cfg.data.image_size} px, batch {cfg.train.batch_size}, {cfg.train.optimizer} lr {cfg.train.lr}, "
+        f"arch {cfg.model.arch}, {cfg.data.image_size} px, batch {cfg.train.batch_size}, "
+        f"{cfg.train.optimizer} lr {cfg.train.lr}, "
         f""
         + (
             f"{cfg.train.epochs} epochs"
@@ -140,7 +141,8 @@ def main() -> int:
     print(f"epochs       {result.epochs_done} ({result.reason})")
     print(f"train img/s  {images / max(wall, 1e-9):.2f} (epochs x train images / wall clock)")
     print(
-        f"latency      {lat:.1f} ms per image at {cfg.data.image_size} px (anchor {ANCHOR['latency_ms']:.0f} ms; goal <= {2 * ANCHOR['latency_ms']:.0f})"
+        f"latency      {lat:.1f} ms per image at {cfg.data.image_size} px "
+        f"(anchor {ANCHOR['latency_ms']:.0f} ms; goal <= {2 * ANCHOR['latency_ms']:.0f})"
     )
     print(f"checkpoint: {ckpt}")
     return 0

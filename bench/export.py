@@ -1,8 +1,9 @@
 """Exported model against PyTorch eager: ONNX Runtime CPU latency ratio and val mAP difference, per architecture.
 
-For each architecture: a checkpoint (Studio's own models, seg_fast / det_fast / seg_lite / det_lite, trained for a few epochs on the synthetic demo set,
-so that they detect something and their scores are not ties (a random-weight R-CNN scores every box alike); torchvision detectors with random
-weights, ``--train-tv`` trains them too), exported with ``studio export --format onnx --dynamic``
+For each architecture: a checkpoint (Studio's own models, seg_fast / det_fast / seg_lite / det_lite,
+trained for a few epochs on the synthetic demo set, so that they detect something and their scores are
+not ties (a random-weight R-CNN scores every box alike); torchvision detectors with random weights,
+``--train-tv`` trains them too), exported with ``studio export --format onnx --dynamic``
 (the export that reproduces ``studio predict`` exactly) and, with ``--simplify``, once more through
 onnxslim. The figures are the export's own verification (:mod:`studio.core.export.verify`), measured
 in this run on the same decoded images: median ms of one image through ``predict`` (preprocessing,
@@ -145,7 +146,8 @@ def main() -> None:
                 )
                 print(
                     f"  {arch} {name}: done in {time.perf_counter() - t:.0f}s: torch {lat['pytorch_cpu']:.1f} ms, ORT "
-                    f"{lat['onnxruntime_cpu']:.1f} ms, ratio {ratio:.2f}, {rep['metric']} delta {rep['map_delta']:+.4f}",
+                    f"{lat['onnxruntime_cpu']:.1f} ms, ratio {ratio:.2f}, "
+                    f"{rep['metric']} delta {rep['map_delta']:+.4f}",
                     flush=True,
                 )
     print()
@@ -155,7 +157,8 @@ def main() -> None:
     )
     for arch, name, w, tp, to, ratio, metric, m, dm, mr, nd in rows:
         print(
-            f"{arch:40s} {name:10s} {w:8s} {tp:9.1f} {to:8.1f} {ratio:6.2f}  {metric:9s} {m:9.4f} {dm:+8.4f} {mr:6.3f} {nd:5d}"
+            f"{arch:40s} {name:10s} {w:8s} {tp:9.1f} {to:8.1f} {ratio:6.2f}  "
+            f"{metric:9s} {m:9.4f} {dm:+8.4f} {mr:6.3f} {nd:5d}"
         )
     print("goal: ratio >= 1.3 (PyTorch eager / ONNX Runtime CPU, same input, same threads), |delta| <= 0.002")
 

@@ -47,7 +47,7 @@ def make_dataset(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     images_dir = root / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     blobs = []
-    for k in range(64):
+    for _k in range(64):
         img = np.empty((96, 128, 3), np.uint8)
         img[:] = rng.integers(40, 220, 3)
         for _ in range(3):
@@ -313,7 +313,8 @@ def report(meter: StallMeter, sc: Scenario, sampler: Sampler | None, grid) -> bo
         vals = [s for _t, s, ph in meter.stalls if ph == p]
         t0, t1 = bounds[p]
         print(
-            f"  {p:16s} {len(vals):7d} {percentile(vals, 50):8.1f} {percentile(vals, 99):8.1f} {max(vals, default=0):8.1f} {t1 - t0:8.2f}"
+            f"  {p:16s} {len(vals):7d} {percentile(vals, 50):8.1f} {percentile(vals, 99):8.1f} "
+            f"{max(vals, default=0):8.1f} {t1 - t0:8.2f}"
         )
     print(
         f"\nthumbnail jobs started: {grid.loader.started}; decoded on disk: {grid.loader.cache.misses}, "

@@ -3,8 +3,9 @@
 1. Training: the main window's Train page trains a small ``seg_lite`` config on the built-in demo set
    (CPU, ``--size`` px, ``--epochs`` epochs, validation every epoch) while a 5 ms QTimer measures the
    GUI thread's stalls (as bench/gui_latency.py does), from 1.5 s after the page was first shown (its
-   first paint, ~0.2 s of font and axis set-up in pyqtgraph, is a one-time cost not measured here). Meanwhile the bench switches pages and reopens
-   the run's charts, as a person watching would. Prints p99 and max (goals: p99 < 30 ms, max < 100 ms).
+   first paint, ~0.2 s of font and axis set-up in pyqtgraph, is a one-time cost not measured here).
+   Meanwhile the bench switches pages and reopens the run's charts, as a person watching would. Prints
+   p99 and max (goals: p99 < 30 ms, max < 100 ms).
 2. Redraw: a RunHistory with ``--points`` iterations (7 loss terms, lr) is drawn by the Train page's
    charts (peak downsampling, clip to view) and, as the baseline in the same run, by the same pyqtgraph
    plots with neither. A redraw is ``setData`` of every curve plus a synchronous repaint, each after one
@@ -254,12 +255,14 @@ def main() -> int:
             print(f"machine load (1-min average) {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
         print(f"\nredraw with {a.points} points: setData of every curve + a synchronous repaint (1000 x 560 px)")
         print(
-            f"  loss chart (8 curves), decimated:   median {med_fast:6.1f} ms, max {max(one):6.1f} ms   (goal < {GOAL_REDRAW_MS:.0f})"
+            f"  loss chart (8 curves), decimated:   median {med_fast:6.1f} ms, max {max(one):6.1f} ms   "
+            f"(goal < {GOAL_REDRAW_MS:.0f})"
         )
         print(f"  loss chart, baseline (every point):  median {med_slow:6.1f} ms, max {max(b_one):6.1f} ms")
         print(f"  ratio baseline / decimated: {med_slow / max(med_fast, 1e-9):.1f}x")
         print(
-            f"  all four charts, decimated:          median {float(np.median(four)):6.1f} ms (baseline {float(np.median(b_four)):.1f} ms)"
+            f"  all four charts, decimated:          median {float(np.median(four)):6.1f} ms "
+            f"(baseline {float(np.median(b_four)):.1f} ms)"
         )
         for w in (charts, base):
             w.close()

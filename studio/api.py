@@ -241,7 +241,8 @@ def predict(
 ):
     """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary.
 
-    ``to_coco``: also an annotation file of the detections scoring ``to_coco_score_thr`` or more (model-assisted labelling).
+    ``to_coco``: also an annotation file of the detections scoring ``to_coco_score_thr`` or more
+    (model-assisted labelling).
     """
     from studio.core.inference.jobs import predict_images
 

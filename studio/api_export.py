@@ -65,7 +65,8 @@ def infer(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ):
-    """``studio infer``: drawn images and predictions.json in ``out`` (as ``studio predict``); returns a PredictSummary."""
+    """``studio infer``: drawn images and predictions.json in ``out`` (as ``studio predict``); returns a
+    PredictSummary."""
     from studio.core.export.jobs import infer_images
 
     return infer_images(model, images, out, score_threshold, progress, cancel, device=device)

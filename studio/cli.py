@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "path",
         nargs="?",
-        help="workspace folder or COCO annotation file to open (default: the last workspace, or the built-in demo workspace)",
+        help="workspace folder or COCO annotation file to open "
+        "(default: the last workspace, or the built-in demo workspace)",
     )
     g.add_argument("--images", help="images folder of that annotation file")
     g.add_argument("--screenshot", metavar="DIR", help="save one PNG per page into DIR and exit")

@@ -31,7 +31,8 @@ class ConsoleReporter:
             what = "resuming" if ev.resumed else "training"
             w(
                 f"{what} {ev.arch} on {ev.device}{f' x{ev.world_size}' if ev.world_size > 1 else ''}: "
-                f"{len(ev.classes)} classes, epochs {ev.start_epoch + 1}-{ev.epochs}, {ev.iters_per_epoch} it/epoch -> {ev.run_dir}"
+                f"{len(ev.classes)} classes, epochs {ev.start_epoch + 1}-{ev.epochs}, "
+                f"{ev.iters_per_epoch} it/epoch -> {ev.run_dir}"
             )
         elif ev.kind is K.ITERATION:
             now = time.time()
@@ -119,7 +120,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
     if s.coco_json is not None:
         print(
-            f"wrote {s.coco_json}: {s.coco_annotations} annotations scoring {a.to_coco_thr:g} or more, to review in the editor"
+            f"wrote {s.coco_json}: {s.coco_annotations} annotations scoring {a.to_coco_thr:g} or more, "
+            "to review in the editor"
         )
     return EXIT_OK
 

@@ -124,7 +124,8 @@ def checkpoint_factory(tmp_path_factory, demo):
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, demo) -> Path:
-    """best.pt of a seg_lite run trained briefly (3 epochs, 96 px) on the 10 demo images: a model that has learned a little."""
+    """best.pt of a seg_lite run trained briefly (3 epochs, 96 px) on the 10 demo images: a model that has
+    learned a little."""
     from studio import api
     from studio.core.config.init import init_config
 

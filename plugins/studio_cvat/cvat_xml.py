@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------ detection
 def detect(src: Path) -> bool:
-    """An ``.xml`` file whose root is ``<annotations>`` with ``<image>`` or ``<version>`` in it, or a folder holding one as annotations.xml."""
+    """An ``.xml`` file whose root is ``<annotations>`` with ``<image>`` or ``<version>`` in it, or a folder
+    holding one as annotations.xml."""
     src = Path(src)
     if src.is_dir():
         src = src / XML_NAME

@@ -43,7 +43,9 @@ def tensorrt_status() -> tuple[bool, str]:
         if "libnvinfer" in msg or ".so" in msg:
             return (
                 False,
-                f"the tensorrt Python bindings are installed but its libraries are missing ({msg}); install TensorRT's libraries (pip install 'studio[tensorrt]' on a machine with an NVIDIA GPU and driver)",
+                f"the tensorrt Python bindings are installed but its libraries are missing ({msg}); "
+                "install TensorRT's libraries "
+                "(pip install 'studio[tensorrt]' on a machine with an NVIDIA GPU and driver)",
             )
         return False, "not installed (pip install 'studio[tensorrt]'; needs an NVIDIA GPU and driver)"
     except Exception as e:  # a broken install raises all sorts of errors at import

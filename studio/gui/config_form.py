@@ -55,11 +55,13 @@ DIFF_BG = "#fff1c2"
 DIFF_FG = "#6b4a00"
 
 STYLE = f"""
-QLabel[diff="true"] {{ background: {DIFF_BG}; color: {DIFF_FG}; font-weight: 600; border-radius: 3px; padding: 1px 4px; }}
+QLabel[diff="true"] {{ background: {DIFF_BG}; color: {DIFF_FG}; font-weight: 600; border-radius: 3px; \
+padding: 1px 4px; }}
 QLabel[diff="false"] {{ padding: 1px 4px; }}
 QLabel#field_error {{ color: {palette.ERROR.darker(115).name()}; font-size: 11px; }}
 QLabel#arch_help {{ color: palette(placeholder-text); font-size: 11px; }}
-QLineEdit[invalid="true"], QComboBox[invalid="true"] {{ border: 1px solid {palette.ERROR.name()}; border-radius: 3px; padding: 2px; }}
+QLineEdit[invalid="true"], QComboBox[invalid="true"] {{ border: 1px solid {palette.ERROR.name()}; \
+border-radius: 3px; padding: 2px; }}
 QGroupBox {{ font-weight: 600; margin-top: 14px; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; }}
 QGroupBox QGroupBox {{ font-weight: 500; }}

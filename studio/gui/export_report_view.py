@@ -160,7 +160,8 @@ class ExportReportView(QWidget):
             v["box_match"].setText(
                 colored(f"{bm['match_rate']:.1%}", _ok_color(ok), bold=True)
                 + html.escape(
-                    f"  ·  {bm['matched']} of {bm['pytorch_detections']} PyTorch / {bm['exported_detections']} exported "
+                    f"  ·  {bm['matched']} of {bm['pytorch_detections']} PyTorch / "
+                    f"{bm['exported_detections']} exported "
                     f"detections paired at IoU ≥ {bm['iou_threshold']} on {bm['images']} images"
                 )
             )
@@ -181,7 +182,7 @@ class ExportReportView(QWidget):
             ok = abs(delta) <= MAP_WARN
             v["map_delta"].setText(
                 colored(f"{delta:+.4f}", _ok_color(ok), bold=True)
-                + html.escape("  (within ±%g)" % MAP_WARN if ok else "  (more than ±%g)" % MAP_WARN)
+                + html.escape(f"  (within ±{MAP_WARN:g})" if ok else f"  (more than ±{MAP_WARN:g})")
             )
         v["files"].setText(html.escape(", ".join(rep.get("files") or [])))
 

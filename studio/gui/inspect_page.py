@@ -132,7 +132,8 @@ class InspectPage(RunPicker, QWidget):
         self.cam.set_session(session)
         n = len(session.layers.spatial_layers())
         self.status.setText(
-            f"{session.checkpoint.name}: {plural(len(session.class_names), 'class', 'classes')}, {n} layers with feature maps."
+            f"{session.checkpoint.name}: {plural(len(session.class_names), 'class', 'classes')}, "
+            f"{n} layers with feature maps."
         )
         if self.predictions.image_id is not None:
             self._follow_image(self.predictions.preds.image_file(self.predictions.image_id))

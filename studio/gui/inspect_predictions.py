@@ -48,8 +48,8 @@ from studio.gui.workers import Jobs
 log = logging.getLogger("studio.gui.inspect")
 
 DEFAULT_SCORE = 0.25
-REMATCH_DELAY_MS = 150
-MAX_LABELLED = 25  # more predictions than this on one image: tags only on the selected one (else a wall of tags)  # a dragged slider re-matches once it rests
+REMATCH_DELAY_MS = 150  # a dragged slider re-matches once it rests
+MAX_LABELLED = 25  # more predictions than this on one image: tags only on the selected one (else a wall of tags)
 CURVE_COLORS = ["#4c8dff", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 

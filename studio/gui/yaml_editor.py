@@ -167,7 +167,8 @@ class YamlEditor(QWidget):
             data = {}
         if not isinstance(data, dict):
             self._set_error(
-                f"YAML error: the top level must be a mapping of keys (model:, data:, train:), not a {type(data).__name__}",
+                "YAML error: the top level must be a mapping of keys (model:, data:, train:), "
+                f"not a {type(data).__name__}",
                 1,
             )
             self.invalid.emit(self.error)
@@ -179,8 +180,8 @@ class YamlEditor(QWidget):
         self.error, self.error_line = message, line
         self.status.setVisible(message is not None)
         self.status.setText(
-            error_html(message) + '<br><span style="color:%s">The form shows the last valid '
-            "version.</span>" % palette.ERROR.darker(130).name()
+            error_html(message) + f'<br><span style="color:{palette.ERROR.darker(130).name()}">'
+            "The form shows the last valid version.</span>"
             if message
             else ""
         )

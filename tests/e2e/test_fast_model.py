@@ -1,4 +1,5 @@
-"""seg_fast, the default segmenter, through every feature: config init, train (CLI), eval, predict, export + verify, CAM."""
+"""seg_fast, the default segmenter, through every feature: config init, train (CLI), eval, predict,
+export + verify, CAM."""
 
 from __future__ import annotations
 

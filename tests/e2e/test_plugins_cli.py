@@ -1,5 +1,6 @@
 """Plugins from the command line: `studio plugins`, `studio doctor`, and the repository's example plugins
-used through the ordinary commands (dataset import/export as CVAT, cam --method xgradcam, export --format torch-weights)."""
+used through the ordinary commands (dataset import/export as CVAT, cam --method xgradcam,
+export --format torch-weights)."""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def test_yaml_edits_reach_the_form_and_a_syntax_error_keeps_it(qtbot, page):
 def test_form_edit_rewrites_only_the_changed_line_and_keeps_the_cursor(qtbot, page):
     editor = page.yaml.edit
     lines = page.yaml.text().splitlines()
-    row = next(i for i, l in enumerate(lines) if l.strip().startswith("seed:"))
+    row = next(i for i, line in enumerate(lines) if line.strip().startswith("seed:"))
     cursor = editor.textCursor()
     cursor.setPosition(editor.document().findBlockByNumber(row).position() + 4)
     editor.setTextCursor(cursor)

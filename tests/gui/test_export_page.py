@@ -15,7 +15,8 @@ from studio.gui.export_page import ExportPage
 
 @pytest.fixture
 def workspace(tmp_path, demo, checkpoint_factory):
-    """A workspace with one run folder: best.pt / last.pt of a random det_lite at 64 px, config.yaml naming the val set."""
+    """A workspace with one run folder: best.pt / last.pt of a random det_lite at 64 px, config.yaml naming
+    the val set."""
     from studio.core.config.init import init_config
     from studio.core.workspace import Workspace
 

@@ -16,7 +16,8 @@ TIMEOUT = 60_000
 
 @pytest.fixture
 def workspace(tmp_path, demo, checkpoint_factory):
-    """A workspace with one run: best.pt / last.pt of a random det_lite at 64 px, config.yaml naming a copy of the val set."""
+    """A workspace with one run: best.pt / last.pt of a random det_lite at 64 px, config.yaml naming a copy
+    of the val set."""
     from studio.core.config.init import init_config
     from studio.core.workspace import Workspace
 

@@ -79,7 +79,7 @@ def test_jobs_shutdown_joins_threads_and_status_bar_follows(qtbot):
     qtbot.addWidget(status)
     status.show()
     idle_height = status.sizeHint().height()
-    w = jobs.run(_count, 10_000, delay=0.002, title="Long job")
+    jobs.run(_count, 10_000, delay=0.002, title="Long job")
     qtbot.waitUntil(lambda: "Long job" in status.label.text(), timeout=3000)
     assert status.cancel_button.isVisible() and status.bar.isVisible()
     assert status.sizeHint().height() == idle_height  # a starting job does not resize the window's pages

@@ -143,7 +143,8 @@ def test_predict_decodes_a_big_image_reduced_and_writes_original_pixels(
 
 
 def test_reduced_and_full_decode_give_the_same_predictions(checkpoint_factory, tmp_path, monkeypatch):
-    """The same file predicted with the reduced decode (limit lowered to 0) and in full: same boxes, in the same pixels."""
+    """The same file predicted with the reduced decode (limit lowered to 0) and in full: same boxes, in the
+    same pixels."""
     from studio.core.inference import predictor
 
     photo = _photo(tmp_path / "photo.jpg", 1200, 800, seed=3)

@@ -86,7 +86,9 @@ def test_the_messages_name_the_key_and_the_range(cfg):
         "train.time_limit=.inf": "train.time_limit: must be a finite number >= 0, got inf",
         "model.score_threshold=5": "model.score_threshold: Input should be less than or equal to 1",
         "model.score_threshold=nan": "model.score_threshold: must be a finite number >= 0 and <= 1, got nan",
-        "train.step_milestones=[0.5, 2]": "train.step_milestones: step_milestones must be fractions of training between 0 and 1",
+        "train.step_milestones=[0.5, 2]": (
+            "train.step_milestones: step_milestones must be fractions of training between 0 and 1"
+        ),
         "data.augment.scale_jitter=[0.5, .inf]": "data.augment.scale_jitter: item 2 must be a finite number, got inf",
     }
     for override, expect in cases.items():

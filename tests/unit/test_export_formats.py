@@ -1,4 +1,5 @@
-"""The export format table, option checks and reasons, and the torch-free pieces: batch Loop, mask paste, matching, runner."""
+"""The export format table, option checks and reasons, and the torch-free pieces: batch Loop, mask paste,
+matching, runner."""
 
 from __future__ import annotations
 

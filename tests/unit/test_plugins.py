@@ -436,7 +436,7 @@ def test_plugin_architectures_join_the_zoo_and_leave_with_the_plugins(place):
         get_arch("tiny_det")
 
 
-# ------------------------------------------------------------------------------------ CAM methods, export formats, panels
+# ------------------------------------------------------------------------ CAM methods, export formats, panels
 def test_cam_methods_are_listed_from_manifests_and_a_builtin_name_is_refused(place):
     make_plugin(
         place,
@@ -519,7 +519,8 @@ def test_export_formats_from_plugins_join_the_table(place):
         {
             "fmt.py": """
         from studio.core.export.formats import ExportFormat, OptionSpec
-        FORMAT = ExportFormat("bundle", "Bundle", ".zip", "cpu", "a zip", (OptionSpec("level", "int", 5, "zip level", minimum=0, maximum=9),),
+        FORMAT = ExportFormat("bundle", "Bundle", ".zip", "cpu", "a zip",
+                              (OptionSpec("level", "int", 5, "zip level", minimum=0, maximum=9),),
                               exporter=".exporter:export")
         CLASH = ExportFormat("onnx", "Mine", ".onnx", "cpu", "mine", exporter=".exporter:export")
         NOFN = ExportFormat("nofn", "No function", ".x", "cpu", "none")

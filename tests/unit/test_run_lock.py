@@ -1,4 +1,5 @@
-"""The run folder's lock and the rule that a new run never replaces one (no training here: see e2e/test_train_safety.py)."""
+"""The run folder's lock and the rule that a new run never replaces one (no training here: see
+e2e/test_train_safety.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 
 from studio.core.dataset.model import Dataset
@@ -10,7 +9,6 @@ from studio.core.errors import DatasetError
 
 
 def _multi_class(n_images=100, seed=0) -> Dataset:
-    rng = np.random.default_rng(seed)
     ds = Dataset()
     common, rare = ds.add_category("common"), ds.add_category("rare")
     for i in range(n_images):

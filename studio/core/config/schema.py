@@ -124,7 +124,8 @@ class ModelConfig(_Section):
     )
     weights: str | None = Field(
         None,
-        description="Pretrained weights: a torchvision weights name (e.g. DEFAULT), a file path, a previous run's checkpoint, or none",
+        description="Pretrained weights: a torchvision weights name (e.g. DEFAULT), a file path, "
+        "a previous run's checkpoint, or none",
     )
     score_threshold: float = Field(0.05, ge=0, le=1, description="Minimum score of a kept detection")
     max_detections: int = Field(100, ge=1, le=1000, description="Detections kept per image")
@@ -140,7 +141,8 @@ class TrainConfig(_Section):
     time_limit: float | None = Field(
         None,
         ge=0,
-        description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; training stops cleanly when it is spent",
+        description="Wall-clock budget: seconds, or a string like '20m' or '1.5h'; "
+        "training stops cleanly when it is spent",
     )
     optimizer: Literal["sgd", "adamw"] = Field("sgd", description="Optimiser")
     lr: float = Field(0.01, gt=0, le=10, description="Peak learning rate")

@@ -66,12 +66,14 @@ class DatasetStats:
     def format_text(self) -> str:
         w = max([len(c.name) for c in self.classes] + [5])
         lines = [
-            f"{self.num_images} images ({self.unannotated_images} without annotations), {self.num_annotations} annotations",
+            f"{self.num_images} images ({self.unannotated_images} without annotations), "
+            f"{self.num_annotations} annotations",
             f"{'class':<{w}}  {'instances':>9}  {'images':>6}  {'small':>5}  {'medium':>6}  {'large':>5}  {'crowd':>5}",
         ]
         for c in self.classes:
             lines.append(
-                f"{c.name:<{w}}  {c.instances:>9}  {c.images:>6}  {c.small:>5}  {c.medium:>6}  {c.large:>5}  {c.crowd:>5}"
+                f"{c.name:<{w}}  {c.instances:>9}  {c.images:>6}  "
+                f"{c.small:>5}  {c.medium:>6}  {c.large:>5}  {c.crowd:>5}"
             )
         if len(self.box_sizes):
             q = np.percentile(self.box_sizes, [5, 50, 95])

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
@@ -71,7 +70,7 @@ class ClassTarget:
     label: int
 
 
-Target = Union[int, BoxTarget, ClassTarget]  # an int is the index of a detection of this forward
+Target = int | BoxTarget | ClassTarget  # an int is the index of a detection of this forward
 
 
 @dataclass(frozen=True)
@@ -228,7 +227,10 @@ def explain(
         from studio.core.plugins.hooks import cam_method
 
         plugin = cam_method(method, METHODS)
-    names = lambda lab: class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}"
+
+    def names(lab):
+        return class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}"
+
     grad_based = method != "eigencam" if plugin is None else plugin.gradient
     layer_names = ensure_list(layers)
     rec = Recorder(model, keep=check_names(model, layer_names), detach=False)

@@ -442,7 +442,7 @@ def validate_options(
     blocked = unavailable(f, arch, resolved, device)
     if FORMAT_KEY in blocked:
         raise StudioError(f"cannot export to {f.title}: {blocked[FORMAT_KEY]}", item=f.name)
-    for k, v in given.items():
+    for k in given:
         if k in blocked and resolved[k] != f.option(k).default and resolved[k] not in (False, None):
             raise StudioError(f"cannot be used here: {blocked[k]}", item=k)
     if f.name == "engine" and resolved.get("dynamic"):

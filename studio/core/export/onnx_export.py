@@ -169,7 +169,9 @@ def simplify(path: str | Path) -> str:
             raise StudioError("simplify needs onnxslim or onnxsim: pip install onnxslim", file=path) from None
         slim, ok = onnxsim.simplify(model)
         if not ok:
-            raise StudioError("onnxsim could not validate the simplified graph; export without simplify", file=path)
+            raise StudioError(
+                "onnxsim could not validate the simplified graph; export without simplify", file=path
+            ) from None
         tool = "onnxsim"
     except Exception as e:
         raise StudioError(

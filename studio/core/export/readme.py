@@ -19,7 +19,8 @@ def _io_section(info: dict) -> str:
         "",
         f"`images`: float32, {shape}, RGB, values in [0, 1] (the graph normalises itself). To make it from an image:",
         "",
-        f"1. resize so that the longest side is {s} px, keeping the aspect ratio (OpenCV INTER_AREA when shrinking, INTER_LINEAR when growing);",
+        f"1. resize so that the longest side is {s} px, keeping the aspect ratio "
+        "(OpenCV INTER_AREA when shrinking, INTER_LINEAR when growing);",
         f"2. pad at the right and bottom with zeros to {pad};",
         "3. HWC uint8 -> CHW float32 / 255.",
         "",

@@ -21,7 +21,8 @@ import onnxruntime as ort
 
 
 def preprocess(rgb, size, square, stride=32):
-    """Longest side -> size, pad right/bottom with 0 to size x size (square) or a multiple of 32; CHW floats in [0, 1]."""
+    """Longest side -> size, pad right/bottom with 0 to size x size (square) or a multiple of 32; CHW floats
+    in [0, 1]."""
     h, w = rgb.shape[:2]
     scale = size / max(h, w)
     rh, rw = max(1, round(h * scale)), max(1, round(w * scale))

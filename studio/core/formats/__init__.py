@@ -104,7 +104,8 @@ def import_dataset(
         res.warnings.append(
             str(
                 DatasetError(
-                    f"file name {quoted(name)} {problem}: exports will refuse it and `dataset check` reports it; rename it",
+                    f"file name {quoted(name)} {problem}: "
+                    "exports will refuse it and `dataset check` reports it; rename it",
                     file=src,
                     item=f"image id {iid}",
                 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, ContextManager
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,8 @@ _ID_RANGE = (-(2**63), 2**63 - 1)
 
 
 def positive_int(value: Any, what: str) -> int:
-    """An image size: a positive int up to ``MAX_SIDE`` (not a bool, a float or a string); ValueError naming ``what``."""
+    """An image size: a positive int up to ``MAX_SIDE`` (not a bool, a float or a string); ValueError naming
+    ``what``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     if value > MAX_SIDE:
@@ -186,7 +188,7 @@ class Collector:
 
 def export_folder(
     ds: Dataset, images_dir: Path | None, out_dir: Path, options: ExportOptions, fmt: str
-) -> ContextManager[OutputFolder]:
+) -> AbstractContextManager[OutputFolder]:
     """The output folder every exporter writes through (see :mod:`studio.core.output_folder`): a new or
     empty folder (a previous export only with ``options.overwrite``), assembled aside and swapped in
     whole, each path checked to stay inside it. The source file and images are protected."""

@@ -87,7 +87,8 @@ def add_predictions(
     with_masks: bool = True,
     tolerance: float = 1.0,
 ) -> list[dict]:
-    """Add the detections of one image scoring at least ``score_thr`` to ``ds`` (in place); returns the new annotations."""
+    """Add the detections of one image scoring at least ``score_thr`` to ``ds`` (in place); returns the new
+    annotations."""
     if not ds.has_image(image_id):
         raise StudioError("no such image in the dataset", file=ds.source, item=f"image {image_id}")
     image = ds.image(image_id)

@@ -108,7 +108,8 @@ def state_dict_of(obj: object, path: Path) -> WeightsFile:
             return WeightsFile(path, sd, f"'{key}' of a checkpoint")
     keys = ", ".join(repr(k) for k in list(obj)[:8]) + (", ..." if len(obj) > 8 else "")
     raise WeightsError(
-        f"no weights found: expected a Studio checkpoint, a state dict, or a dict with 'model' or 'state_dict' (keys: {keys})",
+        "no weights found: expected a Studio checkpoint, a state dict, or a dict with 'model' or 'state_dict' "
+        f"(keys: {keys})",
         file=path,
     )
 

@@ -122,7 +122,8 @@ def build_model(
             frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
             total = sum(p.numel() for p in model.parameters())
             log(
-                f"{spec.name}: torchvision fine-tuning setup, {frozen / 1e6:.1f}M of {total / 1e6:.1f}M parameters frozen"
+                f"{spec.name}: torchvision fine-tuning setup, "
+                f"{frozen / 1e6:.1f}M of {total / 1e6:.1f}M parameters frozen"
             )
     report: LoadReport | None = None
     if source.kind != "none":

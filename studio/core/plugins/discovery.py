@@ -300,7 +300,8 @@ class Registry:
             return [c for c in self.contributions(kind, ("loaded",)) if name is None or c.name == name]
 
     def loading(self, kind: str) -> _Once:
-        """``with reg.loading("archs") as first:`` -- ``first`` is False when ``kind`` is installed or being installed."""
+        """``with reg.loading("archs") as first:`` -- ``first`` is False when ``kind`` is installed or being
+        installed."""
         return _Once(self, kind)
 
     def on_reset(self, undo: Callable[[], None], key: str | None = None) -> None:
@@ -446,7 +447,8 @@ def _entry_point_plugin(ep) -> Plugin:
 
 
 def resolve(ref: str, package: str | None) -> Any:
-    """Import ``"module:attr.attr"`` (a leading dot: inside ``package``); errors raise PluginError saying what failed."""
+    """Import ``"module:attr.attr"`` (a leading dot: inside ``package``); errors raise PluginError saying what
+    failed."""
     mod_name, _, attr = ref.partition(":")
     if mod_name.startswith("."):
         if not package:
@@ -523,7 +525,8 @@ def _from_settings(
 
 
 def registry() -> Registry:
-    """The plugins of this process, discovered on the first call (from the environment unless :func:`configure` was called)."""
+    """The plugins of this process, discovered on the first call (from the environment unless
+    :func:`configure` was called)."""
     global _current
     with _lock:
         if _current is None:
@@ -556,7 +559,8 @@ def configure(
 
 
 def reset() -> None:
-    """Forget the plugins (their zoo entries and table rows are taken back); the next use rediscovers from the environment."""
+    """Forget the plugins (their zoo entries and table rows are taken back); the next use rediscovers from the
+    environment."""
     global _explicit
     with _lock:
         _close_current()

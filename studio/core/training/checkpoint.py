@@ -172,7 +172,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoi
         raise CheckpointError(f"not a readable checkpoint (truncated or corrupt?): {first}", file=path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
-            "not a Studio checkpoint (no 'format: studio-checkpoint' marker); use it as model.weights to fine-tune from it",
+            "not a Studio checkpoint (no 'format: studio-checkpoint' marker); "
+            "use it as model.weights to fine-tune from it",
             file=path,
         )
     if int(data.get("version", 0)) > VERSION:

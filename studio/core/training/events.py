@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 
-class EventKind(str, enum.Enum):
+class EventKind(str, enum.Enum):  # noqa: UP042  (StrEnum would change str() and format() of the members)
     STARTED = "started"
     ITERATION = "iteration"
     EPOCH = "epoch"

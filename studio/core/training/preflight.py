@@ -87,7 +87,8 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
             rep.add(
                 "error",
                 "train.amp",
-                f"{cfg.train.amp} mixed precision needs a CUDA device; this run would use {dev.type} (set train.amp=none)",
+                f"{cfg.train.amp} mixed precision needs a CUDA device; "
+                f"this run would use {dev.type} (set train.amp=none)",
             )
         if world_size > 1 and dev.type == "cuda":
             import torch
@@ -147,7 +148,8 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         rep.add(
             "info",
             "classes",
-            f"{plural(rep.class_map.num_classes, 'class', 'classes')} from {rep.train.ann.name}: {', '.join(rep.class_map.names)}",
+            f"{plural(rep.class_map.num_classes, 'class', 'classes')} from {rep.train.ann.name}: "
+            f"{', '.join(rep.class_map.names)}",
         )
         if rep.val is not None:
             diff = class_mismatch(rep.class_map, ClassMap.from_dataset(rep.val.dataset))
@@ -161,7 +163,8 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
             rep.add(
                 "error",
                 "model.arch",
-                f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; pick a detector (e.g. det_fast)",
+                f"{spec.name} is an instance segmenter but {rep.train.ann.name} has boxes only; "
+                "pick a detector (e.g. det_fast)",
             )
         if spec is not None and spec.task == "detect" and ds.has_masks():
             rep.add("info", "model.arch", f"{spec.name} is a detector: the polygons train boxes only")
@@ -178,7 +181,8 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
                 rep.add(
                     "warning",
                     "model.weights",
-                    f"fine-tuning from {len(src.classes)} classes {list(src.classes)} to {rep.class_map.num_classes}: the class head starts from scratch",
+                    f"fine-tuning from {len(src.classes)} classes {list(src.classes)} to {rep.class_map.num_classes}: "
+                    "the class head starts from scratch",
                 )
         except (WeightsError, StudioError) as e:
             rep.add("error", "model.weights", str(e))
@@ -193,6 +197,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
             rep.add(
                 "error",
                 "--resume",
-                f"{resume.path} was trained on other classes ({diff}); to train on the new classes start a new run with model.weights={resume.path}",
+                f"{resume.path} was trained on other classes ({diff}); "
+                f"to train on the new classes start a new run with model.weights={resume.path}",
             )
     return rep

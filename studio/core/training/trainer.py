@@ -267,7 +267,8 @@ class Trainer:
             self.message(f"extending a finished run from {self.epoch_done} to {self.cfg.train.epochs} epochs")
         elif prev_epochs != self.cfg.train.epochs:
             self.message(
-                f"train.epochs changed from {prev_epochs} to {self.cfg.train.epochs}: the lr schedule is stretched to the new length",
+                f"train.epochs changed from {prev_epochs} to {self.cfg.train.epochs}: "
+                "the lr schedule is stretched to the new length",
                 "warning",
             )
         self._resumed = True
@@ -550,7 +551,8 @@ class Trainer:
                 if self._epoch_end(epoch, losses, t0, final=False):
                     reason = "early_stopping"
                     self.message(
-                        f"early stopping: no {self.metric_name} gain for {self.cfg.train.patience} epochs (best at epoch {self.best_epoch})"
+                        f"early stopping: no {self.metric_name} gain for {self.cfg.train.patience} epochs "
+                        f"(best at epoch {self.best_epoch})"
                     )
                     break
             result = RunResult(
