@@ -58,8 +58,8 @@ def checkpoint(arch: str, size: int, demo, tmp: Path, epochs: int, train: bool) 
     from conftest import make_checkpoint  # the tests' random-weight checkpoint writer
 
     path = make_checkpoint(tmp / f"{arch}.pt", demo["train"], arch, size)
+    from studio.core import checkpoint as ckpt_io
     from studio.core.config.loader import load_config
-    from studio.core.training import checkpoint as ckpt_io
 
     ck = ckpt_io.load(path)  # give it the val set, like a trained run's
     data = dict(ck.data, config=load_config(cfg).model_dump(mode="json"))

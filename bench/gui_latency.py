@@ -198,7 +198,7 @@ class Scenario:
         self.window.jobs.idle.connect(once)
 
     def open_10k(self) -> None:
-        from studio.gui.data_page import FAILED, READY
+        from studio.gui.data.page import FAILED, READY
 
         self.mark("open 10k")
         self._after_state((READY, FAILED), self.show_grid)
@@ -243,7 +243,7 @@ class Scenario:
     def import_balloon(self) -> None:
         from PySide6.QtCore import QTimer
 
-        from studio.gui.workers import Worker
+        from studio.gui.common.workers import Worker
 
         if not BALLOON.is_file():
             self.notes.append(f"balloon import skipped: {BALLOON} not found (see ../shared/data/README.md)")
@@ -257,7 +257,7 @@ class Scenario:
         self.window.jobs.start(w)
 
     def open_imported(self, out: Path) -> None:
-        from studio.gui.data_page import FAILED, READY
+        from studio.gui.data.page import FAILED, READY
 
         self.mark("open balloon")
         self._after_state((READY, FAILED), self.settle)
@@ -275,9 +275,9 @@ class Scenario:
 
 
 def attach_grid(page, cache_dir: Path):
-    """The grid as the Data page shows it (the same lines as in data_page.py when it is wired there)."""
+    """The grid as the Data page shows it (the same lines as in studio/gui/data/page.py when it is wired there)."""
     from studio.core.thumbnails import ThumbnailCache
-    from studio.gui.thumb_grid import ThumbGrid
+    from studio.gui.data.thumb_grid import ThumbGrid
 
     grid = getattr(page, "grid", None)
     if grid is not None:  # already wired: only point its cache at the temporary folder

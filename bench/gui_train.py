@@ -233,7 +233,7 @@ def main() -> int:
         QSettings.setDefaultFormat(QSettings.Format.IniFormat)
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
         os.environ["STUDIO_CONFIG_DIR"] = str(tmp / "config")
-        from studio.gui.charts import TrainCharts
+        from studio.gui.train.charts import TrainCharts
 
         t = time.perf_counter()
         hist = synthetic_history(a.points)

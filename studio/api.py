@@ -271,8 +271,8 @@ def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Se
 def plugins(load: bool = True):
     """``studio plugins``: the plugin registry (``.plugins``: each with its status, contributions and errors;
     ``.errors()``), with every contribution imported and checked unless ``load`` is False."""
+    from studio.core.plugin_check import load_everything
     from studio.core.plugins import registry
-    from studio.core.plugins.hooks import load_everything
 
     return load_everything() if load else registry()
 

@@ -8,25 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from studio.cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, progress_printer
 from studio.core.errors import StudioError, os_error_message
 from studio.core.text import plural
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-
-
-def _progress_printer(enabled: bool):
-    """A progress callback that redraws one stderr line (when stderr is a terminal)."""
-    if not (enabled and sys.stderr.isatty()):
-        return lambda done, total, message="": None
-
-    def show(done: int, total: int, message: str = "") -> None:
-        pct = f"{100 * done / total:5.1f}%" if total else f"{done}"
-        sys.stderr.write(f"\r{message} {pct}   ")
-        if total and done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
 
 
 # ------------------------------------------------------------------------------------ dataset
@@ -86,7 +70,7 @@ def cmd_dataset_export(a: argparse.Namespace) -> int:
 def cmd_dataset_check(a: argparse.Namespace) -> int:
     from studio import api
 
-    rep = api.dataset_check(a.ann, a.images, deep=a.deep, json_out=a.json, progress=_progress_printer(True))
+    rep = api.dataset_check(a.ann, a.images, deep=a.deep, json_out=a.json, progress=progress_printer(True))
     print(rep.format_text(max_per_kind=a.max_per_kind))
     if a.json:
         print(f"report written to {a.json}")
@@ -115,7 +99,7 @@ def cmd_dataset_split(a: argparse.Namespace) -> int:
 def cmd_dataset_download(a: argparse.Namespace) -> int:
     from studio import api
 
-    dest = api.dataset_download(a.name, a.dest, progress=_progress_printer(True))
+    dest = api.dataset_download(a.name, a.dest, progress=progress_printer(True))
     print(f"{a.name} is in {dest}")
     return EXIT_OK
 

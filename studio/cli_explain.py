@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from studio.cli_common import EXIT_OK
 from studio.core.errors import StudioError
-
-EXIT_OK = 0
 
 
 def _need_out(a: argparse.Namespace) -> None:
@@ -91,15 +90,14 @@ def add_parsers(sub) -> None:
     )
     f.set_defaults(func=cmd_featmap)
 
-    from studio.core.plugins.hooks import cam_method_names
+    from studio.core.explain.methods import methods  # the table's names: imports no torch
 
-    builtin = ("gradcam", "gradcam++", "eigencam")  # studio.core.explain.cam.METHODS, without importing torch here
     c = sub.add_parser("cam", help="class activation maps (Grad-CAM, Grad-CAM++, EigenCAM) of predicted boxes")
     c.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
     c.add_argument("image")
     c.add_argument(
         "--method",
-        choices=builtin + tuple(cam_method_names(builtin)),
+        choices=methods(),
         default="gradcam",
         help="CAM method (plugins may add more: `studio plugins`)",
     )

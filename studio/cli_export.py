@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_OK = 0
+from studio.cli_common import EXIT_OK, EXIT_USAGE, progress_printer
 
 
 def _option_flags(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +37,6 @@ def options_from_args(a: argparse.Namespace) -> dict:
     return {k[4:]: v for k, v in vars(a).items() if k.startswith("opt_") and v is not None}
 
 
-def _progress(enabled: bool = True):
-    from studio.cli import _progress_printer
-
-    return _progress_printer(enabled)
-
-
 def cmd_export(a: argparse.Namespace) -> int:
     from studio import api_export
 
@@ -53,7 +47,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         verify_ann=a.verify_ann,
         verify_images=a.verify_images,
         n_verify=0 if a.no_verify else a.n_verify,
-        progress=_progress(),
+        progress=progress_printer(True),
         **options_from_args(a),
     )
     for line in res.summary():
@@ -65,7 +59,9 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_infer(a: argparse.Namespace) -> int:
     from studio import api_export
 
-    s = api_export.infer(a.model, a.images, a.out, score_threshold=a.score_thr, device=a.device, progress=_progress())
+    s = api_export.infer(
+        a.model, a.images, a.out, score_threshold=a.score_thr, device=a.device, progress=progress_printer(True)
+    )
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
     return EXIT_OK
 
@@ -121,7 +117,6 @@ def add_parsers(sub) -> None:
 
 def main(argv=None) -> int:
     """Run ``export`` / ``infer`` on their own (what ``studio`` does once it registers these parsers)."""
-    from studio.cli import EXIT_USAGE
     from studio.core.errors import StudioError
 
     p = argparse.ArgumentParser(prog="studio")

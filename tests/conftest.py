@@ -61,11 +61,11 @@ def make_checkpoint(
     """
     import torch
 
+    from studio.core import checkpoint as ckpt_io
     from studio.core.config.init import init_config
     from studio.core.data.classes import ClassMap
     from studio.core.dataset.model import Dataset
     from studio.core.models import build_model, get_arch
-    from studio.core.training import checkpoint as ckpt_io
 
     path = Path(path)
     cfg = init_config(

@@ -1,7 +1,7 @@
 """The Dataset summary panel: counts of the dataset open on the Data page, per class.
 
 A panel contribution is a factory ``make_panel(context) -> QWidget``. ``context`` is the app's
-:class:`studio.gui.plugin_panels.PanelContext`: ``dataset()`` (the open Dataset or None) and the
+:class:`studio.gui.common.plugin_panels.PanelContext`: ``dataset()`` (the open Dataset or None) and the
 ``dataset_changed`` signal, ``workspace()`` and ``workspace_changed``, ``jobs`` (run slow work in a
 thread) and ``show_message(text)``. Only the GUI imports this module: Qt stays out of Studio's core.
 """

@@ -15,7 +15,7 @@ from shapely.geometry import Polygon, box
 
 from studio.core import atomic
 from studio.core.dataset.model import Dataset
-from studio.core.geometry import _polygons_of, ellipse_polygon, exterior_flat, flat_to_xy
+from studio.core.geometry import ellipse_polygon, exterior_flat, flat_to_xy, polygons_of
 
 CLASSES = ("disc", "triangle", "square", "star")
 DEMO_VERSION = 2
@@ -102,7 +102,7 @@ def generate(
                 cv2.imwrite(str(img_dir / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
                 im = ds.add_image(name, w, h)
                 for cls, geom in placed:
-                    parts = [exterior_flat(p) for p in _polygons_of(geom) if p.area >= 30.0]
+                    parts = [exterior_flat(p) for p in polygons_of(geom) if p.area >= 30.0]
                     parts = [[round(v, 2) for v in p] for p in parts]
                     if parts:
                         ds.add_annotation(im["id"], cat_ids[cls], segmentation=parts)
@@ -118,9 +118,9 @@ def splits(root: str | Path) -> dict[str, DemoSplit]:
 
 
 def default_root() -> Path:
-    import platformdirs
+    from studio.core.environment import user_data_dir
 
-    return platformdirs.user_data_path("studio", appauthor=False) / "demo"
+    return user_data_dir() / "demo"
 
 
 def ensure_demo(root: str | Path | None = None) -> dict[str, DemoSplit]:

@@ -1,12 +1,15 @@
-"""``studio doctor``: what this installation has (versions, devices, providers, weights folders)."""
+"""``studio doctor``: what this installation has (versions, devices, providers, weights folders, plugins).
+
+Only the report: the facts come from :mod:`studio.core.environment` and the plugin registry.
+"""
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+
+from studio.core.environment import package_version, tensorrt_status, weights_dirs
 
 
 @dataclass
@@ -16,53 +19,6 @@ class Check:
     ok: bool = True
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def weights_dirs() -> list[Path]:
-    """Folders searched for pretrained weights, in order."""
-    import platformdirs
-    import torch.hub
-
-    return [
-        Path(torch.hub.get_dir()) / "checkpoints",
-        platformdirs.user_data_path("studio", appauthor=False) / "weights",
-    ]
-
-
-def tensorrt_status() -> tuple[bool, str]:
-    """(present, description) for TensorRT, naming exactly what is missing."""
-    try:
-        import tensorrt  # type: ignore
-    except ImportError as e:
-        msg = str(e)
-        if "libnvinfer" in msg or ".so" in msg:
-            return (
-                False,
-                f"the tensorrt Python bindings are installed but its libraries are missing ({msg}); "
-                "install TensorRT's libraries "
-                "(pip install 'studio[tensorrt]' on a machine with an NVIDIA GPU and driver)",
-            )
-        return False, "not installed (pip install 'studio[tensorrt]'; needs an NVIDIA GPU and driver)"
-    except Exception as e:  # a broken install raises all sorts of errors at import
-        return False, f"import failed: {e.__class__.__name__}: {e}"
-    return True, f"{tensorrt.__version__}"
-
-
-def plugin_places() -> list[Path]:
-    """Folders searched for plugins: the repository's plugins/ and the per-user plugins folder."""
-    import platformdirs
-
-    return [
-        Path(__file__).resolve().parents[2] / "plugins",
-        platformdirs.user_data_path("studio", appauthor=False) / "plugins",
-    ]
-
-
 def plugins_line() -> str:
     """One line: how many plugins were found and in what state (every contribution is imported to check it)."""
     return plugin_checks()[0].value
@@ -70,8 +26,8 @@ def plugins_line() -> str:
 
 def plugin_checks() -> list[Check]:
     """The plugins line, then one line per plugin: what it contributes, or its errors (not ok)."""
+    from studio.core.plugin_check import load_everything
     from studio.core.plugins import registry
-    from studio.core.plugins.hooks import load_everything
     from studio.core.plugins.report import contributions_text, counts_line
 
     try:
@@ -118,7 +74,7 @@ def collect() -> list[Check]:
         ("PySide6", "PySide6-Essentials"),
         ("pyqtgraph", "pyqtgraph"),
     ):
-        v = _version(dist)
+        v = package_version(dist)
         checks.append(Check(name, v or "not installed", ok=v is not None))
     try:
         import onnxruntime as ort

@@ -160,13 +160,14 @@ def to_shapely(flat: Sequence[float]) -> Polygon:
     return Polygon(flat_to_xy(flat))
 
 
-def _polygons_of(geom) -> list[Polygon]:
+def polygons_of(geom) -> list[Polygon]:
+    """The non-empty polygons of a shapely geometry: itself, or the parts of a multi-part one."""
     if isinstance(geom, Polygon):
         return [geom] if not geom.is_empty else []
     if isinstance(geom, (MultiPolygon, GeometryCollection)):
         out: list[Polygon] = []
         for g in geom.geoms:
-            out.extend(_polygons_of(g))
+            out.extend(polygons_of(g))
         return out
     return []
 
@@ -196,7 +197,7 @@ def repair_polygon(flat: Sequence[float], min_area: float = 1e-6) -> PolygonFix:
             return PolygonFix("degenerate", "zero area (collinear or repeated points)", ())
         return PolygonFix("ok", "", (tuple(float(v) for v in flat),))
     reason = shapely.is_valid_reason(poly)
-    parts = [p for p in _polygons_of(shapely.make_valid(poly)) if p.area > min_area]
+    parts = [p for p in polygons_of(shapely.make_valid(poly)) if p.area > min_area]
     if not parts:
         return PolygonFix("degenerate", f"zero area (collinear or repeated points; {reason})", ())
     return PolygonFix(
@@ -212,7 +213,7 @@ def clip_polygon(flat: Sequence[float], width: float, height: float) -> list[Fla
     if not poly.is_valid:
         poly = shapely.make_valid(poly)
     clipped = poly.intersection(shapely_box(0, 0, width, height))
-    return [exterior_flat(p) for p in _polygons_of(clipped) if p.area > 0]
+    return [exterior_flat(p) for p in polygons_of(clipped) if p.area > 0]
 
 
 def clip_bbox(bbox: Sequence[float], width: float, height: float) -> list[float]:
@@ -304,3 +305,19 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = iw * ih
     union = a[2] * a[3] + b[2] * b[3] - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of xyxy boxes: (N, 4) x (M, 4) -> (N, M); 1 for two coinciding zero-area boxes."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    # two zero-area boxes (clipped to an image edge) have no IoU: they agree when they coincide
+    same = np.abs(a[:, None, :] - b[None, :, :]).max(axis=2) <= 0.5
+    return np.where((union <= 0) & same, 1.0, iou)

@@ -1,6 +1,6 @@
 """Fixed, distinct per-class colours, keyed by category id, without Qt.
 
-The GUI (``studio.gui.palette``) and the PNGs drawn by ``studio.core.evaluation`` must show a class in
+The GUI (``studio.gui.common.palette``) and the PNGs drawn by ``studio.core.evaluation`` must show a class in
 the same colour, so the table and the lookup rule live here in plain Python; the GUI can wrap these
 hex strings in ``QColor``.
 """

@@ -38,9 +38,9 @@ STALE_TEMP_S = 3600  # temporary files older than this are leftovers of a crash;
 
 def default_cache_dir() -> Path:
     """The per-user cache folder: ``<user cache dir>/studio/thumbnails``."""
-    import platformdirs
+    from studio.core.environment import user_cache_dir
 
-    return platformdirs.user_cache_path("studio", appauthor=False) / "thumbnails"
+    return user_cache_dir() / "thumbnails"
 
 
 def fit_size(width: int, height: int, size: int) -> tuple[int, int]:

@@ -143,9 +143,9 @@ def _recent_file() -> Path:
     env = os.environ.get("STUDIO_CONFIG_DIR")
     if env:
         return Path(env) / "recent_workspaces.json"
-    import platformdirs
+    from studio.core.environment import user_config_dir
 
-    return Path(platformdirs.user_config_dir("studio", appauthor=False)) / "recent_workspaces.json"
+    return user_config_dir() / "recent_workspaces.json"
 
 
 def recent_workspaces() -> list[Path]:

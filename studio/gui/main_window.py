@@ -26,21 +26,21 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.plugins.discovery import logged_problems
-from studio.gui.config_page import ConfigPage
-from studio.gui.data_page import READY, DataPage
-from studio.gui.device import detect_device_in_subprocess
-from studio.gui.export_dialog import ExportDialog
-from studio.gui.export_page import ExportPage
-from studio.gui.import_wizard import ImportWizard
-from studio.gui.inspect_page import InspectPage
-from studio.gui.job_status import JobStatus
-from studio.gui.log_panel import LogPanel
-from studio.gui.open_dialog import ask_dataset_paths
-from studio.gui.plugin_panels import PanelContext, install_panels
-from studio.gui.split_dialog import SplitDialog
-from studio.gui.train_page import TrainPage
-from studio.gui.workers import Jobs
-from studio.gui.workspace_ui import WelcomeBar, WorkspaceUI
+from studio.gui.common.device import detect_device_in_subprocess
+from studio.gui.common.job_status import JobStatus
+from studio.gui.common.log_panel import LogPanel
+from studio.gui.common.open_dialog import ask_dataset_paths
+from studio.gui.common.plugin_panels import PanelContext, install_panels
+from studio.gui.common.workers import Jobs
+from studio.gui.common.workspace_ui import WelcomeBar, WorkspaceUI
+from studio.gui.config.page import ConfigPage
+from studio.gui.data.export_dialog import ExportDialog
+from studio.gui.data.import_wizard import ImportWizard
+from studio.gui.data.page import READY, DataPage
+from studio.gui.data.split_dialog import SplitDialog
+from studio.gui.export.page import ExportPage
+from studio.gui.inspect.page import InspectPage
+from studio.gui.train.page import TrainPage
 
 log = logging.getLogger("studio.gui")
 
@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
             plog.info(counts_line(reg))
 
     def plugins_dialog(self):
-        from studio.gui.plugins_dialog import PluginsDialog
+        from studio.gui.common.plugins_dialog import PluginsDialog
 
         d = getattr(self, "_plugins_dialog", None)
         if d is None:

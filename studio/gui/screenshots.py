@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication
 
-from studio.gui.data_page import READY
+from studio.gui.data.page import READY
 from studio.gui.main_window import MainWindow
 
 

@@ -14,9 +14,9 @@ from studio.cli_explain import add_parsers
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.check import check_dataset
 from studio.core.dataset.model import Dataset, image_path, recorded_images_dir
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.imageio import imread_rgb
-from studio.core.inference.detections import Detections
 from studio.core.inference.to_coco import detection_shape, predictions_to_annotations
 
 

@@ -14,7 +14,7 @@ from studio.cli_export import main as export_main
 from studio.core.errors import StudioError
 from studio.core.export.jobs import export_checkpoint
 from studio.core.export.runtime import load_exported
-from studio.core.export.verify import iou_matrix
+from studio.core.geometry import iou_matrix
 from studio.core.imageio import imread_rgb, list_images
 
 REPORT_KEYS = {"map_pytorch", "map_exported", "map_delta", "latency_ms", "box_match", "format", "options", "warnings"}

@@ -69,7 +69,7 @@ def test_the_plugin_architecture_is_in_the_zoo_and_the_config_editor(capsys):
 
 
 def test_it_trains_evaluates_and_predicts(run, demo, tmp_path, capsys):
-    from studio.core.training import checkpoint as ckpt_io
+    from studio.core import checkpoint as ckpt_io
 
     ck = ckpt_io.load(run / "best.pt")
     assert ck.arch == ARCH and ck.data["finished"] is True

@@ -9,9 +9,9 @@ import torch
 
 from studio import api
 from studio.cli import main
+from studio.core import checkpoint as ckpt_io
 from studio.core.config.loader import load_config
 from studio.core.jobs import CancelToken
-from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.events import EventKind
 from studio.core.training.runlog import read_events
 
@@ -182,7 +182,7 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
 
 
 def demo_val_images(cfg_path):
-    from studio.core.training.splits import open_split
+    from studio.core.data.splits import open_split
 
     return open_split(load_config(cfg_path).data.val, "val").images_dir
 

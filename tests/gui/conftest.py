@@ -140,7 +140,7 @@ def mixed(tmp_path):
 
 def wait_ready(qtbot, window, timeout: int = 20_000) -> None:
     """Wait for the Data page's load and check workers."""
-    from studio.gui.data_page import FAILED, READY
+    from studio.gui.data.page import FAILED, READY
 
     qtbot.waitUntil(lambda: window.data_page.state in (READY, FAILED), timeout=timeout)
     assert window.data_page.state == READY, window.data_page.header.counts.text()
@@ -172,7 +172,7 @@ def make_window(qtbot):
 @pytest.fixture
 def jobs():
     """A window-less Jobs for dialogs; joined at the end of the test."""
-    from studio.gui.workers import Jobs
+    from studio.gui.common.workers import Jobs
 
     j = Jobs()
     yield j

@@ -6,7 +6,7 @@ import numpy as np
 
 from studio.core.training.events import EpochEnd, IterationEnd, RunStarted
 from studio.core.training.history import RunHistory
-from studio.gui.charts import TrainCharts
+from studio.gui.train.charts import TrainCharts
 
 
 def _history(n: int, terms=("loss_a", "loss_b")) -> RunHistory:
@@ -55,7 +55,7 @@ def test_a_live_history_redraws_only_when_it_changed(qtbot):
 
 
 def test_x_extent_moves_in_nice_steps_and_stops_at_the_planned_epochs():
-    from studio.gui.charts import x_extent
+    from studio.gui.train.charts import x_extent
 
     assert x_extent(0.05) == 0.05 and x_extent(0.051) == 0.06 and x_extent(0.13) == 0.15
     assert x_extent(3.0) == 3.0 and x_extent(3.01) == 4.0 and x_extent(81.0) == 100.0

@@ -32,7 +32,7 @@ def workspace(tmp_path, demo_master) -> Workspace:
 
 @pytest.fixture
 def page(qtbot, jobs, workspace):
-    from studio.gui.config_page import ConfigPage
+    from studio.gui.config.page import ConfigPage
 
     p = ConfigPage(jobs)
     p.preflight_timer.setInterval(50)  # the pauses are for people typing; the tests need not wait them out

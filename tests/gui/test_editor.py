@@ -13,13 +13,13 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import recovery_path
+from studio.core.dataset.summary import follow_class_stats
 from studio.core.geometry import polygons_bbox, shoelace_area
-from studio.gui.data_page import READY, DataPage
+from studio.gui.common.workers import Jobs
+from studio.gui.data.page import READY, DataPage
 from studio.gui.editor.controller import EditorController
 from studio.gui.editor.handles import Handle
-from studio.gui.editor.stats import follow_class_stats
 from studio.gui.editor.toolbar import ADD_CLASS, EditorToolbar
-from studio.gui.workers import Jobs
 
 SHOTS = Path(os.environ.get("STUDIO_EDITOR_SHOTS", "")) if os.environ.get("STUDIO_EDITOR_SHOTS") else None
 

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 
 from studio.core.export.report import REPORT_NAME
-from studio.gui.export_page import ExportPage
+from studio.gui.export.page import ExportPage
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from studio import api
 from studio.core.dataset.model import Dataset
 from studio.core.formats import import_dataset
-from studio.gui import palette
-from studio.gui.export_dialog import ExportDialog
-from studio.gui.split_dialog import SplitDialog
+from studio.gui.common import palette
+from studio.gui.data.export_dialog import ExportDialog
+from studio.gui.data.split_dialog import SplitDialog
 
 
 @pytest.fixture

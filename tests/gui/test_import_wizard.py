@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QWizard
 
 from studio import api
 from studio.core.dataset.model import Dataset
-from studio.gui import palette
-from studio.gui.dialog_jobs import default_output, suggested_stem
-from studio.gui.import_wizard import ImportWizard
+from studio.gui.common import palette
+from studio.gui.data.dialog_jobs import default_output, suggested_stem
+from studio.gui.data.import_wizard import ImportWizard
 
 
 @pytest.fixture

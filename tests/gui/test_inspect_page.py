@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from studio.core.dataset.model import Dataset
-from studio.gui.inspect_page import InspectPage
+from studio.gui.inspect.page import InspectPage
 
 TIMEOUT = 60_000
 

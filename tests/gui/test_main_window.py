@@ -112,7 +112,7 @@ def test_detect_device_names_the_gpu_or_cpu(monkeypatch):
     import sys
     import types
 
-    from studio.gui.device import detect_device
+    from studio.gui.common.device import detect_device
 
     def fake_torch(cuda: bool, n: int = 1):
         props = types.SimpleNamespace(name="NVIDIA H100 80GB HBM3", total_memory=80 * 2**30)
@@ -166,7 +166,7 @@ def test_open_without_images_uses_the_recorded_folder(qtbot, make_window, small_
 def test_device_is_detected_in_a_child_process_once(monkeypatch):
     import subprocess
 
-    import studio.gui.device as device
+    import studio.gui.common.device as device
 
     device._cache.clear()
     runs = []

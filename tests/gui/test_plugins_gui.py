@@ -108,7 +108,7 @@ def test_export_page_offers_and_runs_a_plugin_format(qtbot, jobs, tmp_path, demo
 
     from studio.core.config.init import init_config
     from studio.core.workspace import Workspace
-    from studio.gui.export_page import ExportPage
+    from studio.gui.export.page import ExportPage
 
     ws = Workspace.create(tmp_path / "ws", "t")
     run = ws.folder("runs") / "tiny-1"
@@ -154,7 +154,7 @@ def test_config_page_types_plugin_augmentations_and_preflight_checks_them(
 
     from studio.core.config.init import init_config
     from studio.core.workspace import Workspace
-    from studio.gui.config_page import ConfigPage
+    from studio.gui.config.page import ConfigPage
 
     ws = Workspace.create(tmp_path / "ws", "Test")
     data = ws.folder("datasets") / "demo"

@@ -8,10 +8,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
+from studio.core.dataset.summary import ImageSummary
 from studio.core.thumbnails import ThumbnailCache
-from studio.gui.data_jobs import ImageSummary, load_dataset
-from studio.gui.image_list import IMAGE_ID_ROLE, ImageListPanel
-from studio.gui.thumb_grid import PAD, THUMB, ThumbGrid, ThumbnailLoader
+from studio.gui.data.image_list import IMAGE_ID_ROLE, ImageListPanel
+from studio.gui.data.jobs import load_dataset
+from studio.gui.data.thumb_grid import PAD, THUMB, ThumbGrid, ThumbnailLoader
 
 
 class RecordingCache(ThumbnailCache):
@@ -216,7 +217,7 @@ def test_list_grid_toggle(qtbot, tmp_path):
 
 
 def test_the_loader_prunes_the_disk_cache_in_the_background(qtbot, tmp_path, monkeypatch):
-    import studio.gui.thumb_grid as tg
+    import studio.gui.data.thumb_grid as tg
 
     monkeypatch.setattr(tg, "PRUNE_DELAY_MS", 0)
     old = tmp_path / "thumbs" / "ab" / "ab01.jpg"

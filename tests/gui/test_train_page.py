@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.training.run_index import list_runs
-from studio.gui.train_page import IDLE, PAUSED, RUNNING, TrainPage
+from studio.gui.train.page import IDLE, PAUSED, RUNNING, TrainPage
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import threading
 import time
 
 from studio.core.errors import DatasetError
-from studio.gui.workers import Jobs, Worker
+from studio.gui.common.workers import Jobs, Worker
 
 
 def _count(n, progress, cancel, delay=0.0):
@@ -72,7 +72,7 @@ def test_worker_cancel(qtbot):
 
 
 def test_jobs_shutdown_joins_threads_and_status_bar_follows(qtbot):
-    from studio.gui.job_status import JobStatus
+    from studio.gui.common.job_status import JobStatus
 
     jobs = Jobs()
     status = JobStatus(jobs)
@@ -93,7 +93,7 @@ def test_jobs_shutdown_joins_threads_and_status_bar_follows(qtbot):
 
 
 def test_log_panel_receives_records_from_threads(qtbot):
-    from studio.gui.log_panel import LogPanel
+    from studio.gui.common.log_panel import LogPanel
 
     panel = LogPanel()
     qtbot.addWidget(panel)
@@ -119,7 +119,7 @@ def test_image_loader_caches_and_evicts(qtbot, tmp_path):
     import cv2
     import numpy as np
 
-    from studio.gui.image_cache import ImageLoader
+    from studio.gui.common.image_cache import ImageLoader
 
     paths = []
     for i in range(3):
@@ -144,7 +144,7 @@ def test_image_loader_caches_and_evicts(qtbot, tmp_path):
 
 def test_run_connects_result_handlers_before_the_job_can_finish(qtbot):
     """An instant job's result is never lost (handlers given to run, connected before start)."""
-    from studio.gui.workers import Jobs
+    from studio.gui.common.workers import Jobs
 
     jobs = Jobs()
     got = []

@@ -15,10 +15,10 @@ from studio import api
 from studio.cli import main
 from studio.core.data import decode
 from studio.core.data.decode import decode_for_model
+from studio.core.detections import Detections, ImagePrediction, UpscaledMasks, check_score_threshold
 from studio.core.errors import StudioError
-from studio.core.export.verify import iou_matrix
+from studio.core.geometry import iou_matrix
 from studio.core.imageio import imread_rgb
-from studio.core.inference.detections import Detections, ImagePrediction, UpscaledMasks, check_score_threshold
 
 
 def _photo(path: Path, w: int, h: int, seed: int = 0) -> Path:

@@ -9,9 +9,9 @@ from pycocotools import mask as mask_utils
 
 from studio.core import palette
 from studio.core.data.classes import ClassMap
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.evaluation import draw_detections, read_results, save_image, to_coco_results, write_results
-from studio.core.inference.detections import Detections
 
 H, W = 48, 64
 

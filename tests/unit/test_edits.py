@@ -8,6 +8,7 @@ import os
 import orjson
 import pytest
 
+from studio.core.dataset import hit
 from studio.core.dataset.edits import (
     AddClass,
     AddShape,
@@ -30,11 +31,9 @@ from studio.core.dataset.recovery import (
     snapshot,
     write_snapshot,
 )
+from studio.core.dataset.summary import follow_class_stats, image_summary, summarize
 from studio.core.errors import DatasetError
 from studio.core.geometry import polygons_bbox, shoelace_area
-from studio.gui.data_jobs import summarize
-from studio.gui.editor import hit
-from studio.gui.editor.stats import follow_class_stats, image_summary
 
 SQUARE = [10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0]
 
@@ -363,6 +362,14 @@ def test_box_corners_and_drags():
     assert hit.box_corners([10, 5, 20, 35]) == [(10, 5), (30, 5), (30, 40), (10, 40)]
     assert hit.dragged_corner([10, 5, 20, 35], 0, 0, 0) == [0, 0, 30, 40]  # bottom-right stays
     assert hit.dragged_corner([10, 5, 20, 35], 1, 5, 45) == [5, 40, 5, 5]  # past the opposite corner: flips
+
+
+def test_editable_shape():
+    assert hit.editable_shape({"segmentation": [SQUARE], "bbox": [10, 10, 20, 20]}) == ("polygon", [SQUARE])
+    assert hit.editable_shape({"segmentation": [], "bbox": [1, 2, 3, 4]}) == ("box", [1, 2, 3, 4])
+    assert hit.editable_shape({"segmentation": {"size": [4, 4], "counts": "04"}, "bbox": [0, 0, 4, 4]}) is None
+    assert hit.editable_shape({"segmentation": [SQUARE, "bad"], "bbox": [0, 0, 1, 1]}) is None
+    assert hit.editable_shape({"bbox": [0, 0, 1]}) is None and hit.editable_shape(None) is None
 
 
 # ----------------------------------------------------------------------------------------------- recovery

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from studio.core.data.preprocess import preprocess
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.export import formats
 from studio.core.export.formats import FORMAT_KEY, FORMATS, ArchInfo, get_format, unavailable, validate_options
-from studio.core.inference.detections import Detections
 
 LITE = ArchInfo("seg_lite", "lite", "segment")
 SSD = ArchInfo("ssd300_vgg16", "ssd", "detect", square_input=True)
@@ -172,7 +172,8 @@ def test_to_detections_sorts_and_maps_back_to_the_image():
 
 
 def test_box_matching_pairs_same_class_boxes_best_score_first():
-    from studio.core.export.verify import box_match, iou_matrix, match_pairs
+    from studio.core.export.verify import box_match, match_pairs
+    from studio.core.geometry import iou_matrix
 
     a = Detections(
         np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 0, 60, 0]], np.float32),

@@ -15,6 +15,7 @@ import types
 import numpy as np
 import pytest
 
+from studio.core import environment
 from studio.core.errors import StudioError
 from studio.core.export import tensorrt_build as tb
 from studio.core.export.runtime import sidecar_path
@@ -236,8 +237,8 @@ def _sidecar(engine):
 
 # ------------------------------------------------------------------------------------ version
 def test_versions_are_read_and_old_ones_refused():
-    assert tb.version_of(make_trt("10.13.0.35")) == (10, 13, 0)
-    assert tb.trt_major(make_trt("11.4.0")) == 11
+    assert environment.version_of(make_trt("10.13.0.35")) == (10, 13, 0)
+    assert environment.trt_major(make_trt("11.4.0")) == 11
     assert tb.TrtApi(make_trt("10.0.1")).strongly_typed is False
     assert tb.TrtApi(make_trt("11.0.0")).strongly_typed is True
     with pytest.raises(StudioError, match="too old.*tensorrt>=10"):
@@ -248,7 +249,7 @@ def test_missing_tensorrt_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # makes `import tensorrt` fail
     with pytest.raises(StudioError, match="pip install"):
         import_tensorrt()
-    assert tb.trt_major() == 0
+    assert environment.trt_major() == 0
 
 
 def test_profile_defaults_and_order():

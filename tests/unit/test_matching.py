@@ -6,8 +6,8 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
+from studio.core.detections import Detections
 from studio.core.evaluation.matching import FP, IGNORED, TP, match_dataset, match_image, totals, worst_first
-from studio.core.inference.detections import Detections
 
 CMAP = ClassMap((7, 9), ("cat", "dog"))
 

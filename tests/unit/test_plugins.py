@@ -308,7 +308,7 @@ def test_broken_plugins_are_recorded_with_file_and_contribution_and_never_raise(
     )
     from studio.core.formats import formats
     from studio.core.models import get_arch, list_archs
-    from studio.core.plugins.hooks import load_everything
+    from studio.core.plugin_check import load_everything
 
     formats.cache_clear()
     reg = configure(place)
@@ -390,6 +390,49 @@ def test_a_package_name_taken_by_an_installed_module_is_refused(place):
     assert p.status == "broken" and "already taken by" in p.error and "rename the plugin folder" in p.error
 
 
+# ------------------------------------------------------------------------------------ the owners' API
+def test_owners_declare_their_kinds_and_install_through_their_own_add(place, monkeypatch):
+    from studio.core.plugins import PluginError, check_callable, discovery, register_kind
+
+    with pytest.raises(ValueError, match="unknown contribution kind 'widgets'"):
+        register_kind("widgets", validate=check_callable)
+    make_plugin(
+        place,
+        "two_augs",
+        """
+        name = "augs"
+        version = "1"
+        [[augmentations]]
+        name = "first"
+        object = ".a:first"
+        [[augmentations]]
+        name = "second"
+        object = ".a:second"
+    """,
+        {"a.py": "def first():\n    return 1\n\ndef second():\n    return 2\n"},
+    )
+    reg = configure(place)
+    with monkeypatch.context() as m:  # a kind whose owner was never imported cannot be loaded
+        m.setattr(discovery, "_owners", {})
+        with pytest.raises(LookupError, match="'augmentations' kind"):
+            reg.load("augmentations")
+    assert {c.state for c in reg.contributions("augmentations")} == {"declared"}
+    import studio.core.data.augmentations  # noqa: F401  (the owner of the kind: registers it)
+
+    table = {}
+
+    def add(fn):  # an owner's table: "second" is taken
+        if fn() == 2:
+            raise PluginError("the name 'second' is taken by a built-in augmentation: rename it")
+        table[fn.__name__] = fn
+
+    installed = reg.install("augmentations", add, once=True)
+    assert [c.name for c in installed] == ["first"] and list(table) == ["first"]
+    second = reg.find("augmentations", "second")
+    assert second.state == "failed" and "taken by a built-in augmentation" in second.error
+    assert reg.install("augmentations", add, once=True) == installed and list(table) == ["first"]  # once
+
+
 # ------------------------------------------------------------------------------------ model architectures
 ARCH_MODULE = """
 from dataclasses import replace
@@ -417,7 +460,7 @@ def test_plugin_architectures_join_the_zoo_and_leave_with_the_plugins(place):
     )
     from studio.core.config.form import arch_choices
     from studio.core.models import ModelError, build_model, get_arch, list_archs
-    from studio.core.plugins.hooks import arch_plugin
+    from studio.core.models.zoo import arch_plugin
 
     reg = configure(place)
     assert "tiny_arch.arch" not in sys.modules
@@ -455,19 +498,18 @@ def test_cam_methods_are_listed_from_manifests_and_a_builtin_name_is_refused(pla
     """,
         {"m.py": "import torch\ndef flat(act):\n    return torch.ones(act.shape[1:])\n"},
     )
-    from studio.core.explain.cam import METHODS, methods
-    from studio.core.plugins.hooks import cam_method, cam_method_title
+    from studio.core.explain.cam import METHODS, cam_method, cam_method_title, methods
 
     reg = configure(place)
     assert methods() == METHODS + ("flat",)
     assert "my_cams.m" not in sys.modules
-    m = cam_method("flat", METHODS)
+    m = cam_method("flat")
     assert (m.gradient, m.title, cam_method_title("flat")) == (False, "Flat CAM", "Flat CAM")
     assert "taken by a built-in CAM method" in reg.find("cam_methods", "gradcam").error
     with pytest.raises(
         StudioError, match="unknown CAM method 'nope': use one of gradcam, gradcam\\+\\+, eigencam, flat"
     ):
-        cam_method("nope", METHODS)
+        cam_method("nope")
 
 
 def test_cam_method_from_a_plugin_explains_a_model(repo_plugins):
@@ -557,7 +599,7 @@ def test_panel_contributions_must_be_callable(place):
     """,
         {"p.py": "def make(ctx):\n    return None\nNOT_CALLABLE = 3\n"},
     )
-    from studio.core.plugins.hooks import panel_contributions
+    from studio.core.plugin_check import panel_contributions
 
     reg = configure(place)
     assert [c.name for c in panel_contributions()] == ["good"]
@@ -569,8 +611,8 @@ def test_augmentations_from_plugins_run_in_the_train_pipeline(repo_plugins, demo
     import numpy as np
 
     from studio.core.config.schema import AugmentConfig
+    from studio.core.data.augmentations import augmentation_names
     from studio.core.data.transforms import NO_AUGMENT, Sample, build_train_transforms
-    from studio.core.plugins.hooks import augmentation_names
 
     assert augmentation_names() == ["grayscale", "cutout"]
     rng = np.random.default_rng(0)
@@ -638,7 +680,7 @@ def test_unknown_or_misconfigured_augmentations_are_clear_errors(repo_plugins, d
 
 # ------------------------------------------------------------------------------------ the repository's plugins
 def test_the_repository_plugins_load_cleanly(repo_plugins):
-    from studio.core.plugins.hooks import load_everything
+    from studio.core.plugin_check import load_everything
 
     reg = load_everything()
     assert reg.errors() == []

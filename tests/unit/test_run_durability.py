@@ -9,8 +9,8 @@ import orjson
 import pytest
 import torch
 
+from studio.core import checkpoint as ckpt_io
 from studio.core.errors import error_message
-from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.events import (
     CheckpointSaved,
     EpochEnd,

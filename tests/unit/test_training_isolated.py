@@ -60,7 +60,7 @@ def test_the_child_starts_below_the_window_from_its_first_instruction():
 
 def test_relaying_a_run_imports_neither_torch_nor_the_trainer():
     code = (
-        "import sys; import studio.core.training.runs, studio.core.training.isolated, studio.gui.train_jobs; "
+        "import sys; import studio.core.training.runs, studio.core.training.isolated, studio.gui.train.jobs; "
         "bad = [m for m in ('torch', 'studio.core.training.trainer', 'studio.core.training.ddp') if m in sys.modules]; "
         "assert not bad, bad"
     )

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from studio.core import checkpoint as ckpt_io
 from studio.core.errors import StudioError
-from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.ema import ModelEMA
 from studio.core.training.events import (
     CheckpointSaved,

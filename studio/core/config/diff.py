@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.config.form import MISSING, get_path, leaves, schema_defaults
-from studio.core.config.loader import BASE_KEY, ConfigError, _absolutise_data_paths, merge, resolve_raw
+from studio.core.config.loader import BASE_KEY, ConfigError, absolutise_data_paths, merge, resolve_raw
 from studio.core.config.recipes import recipe_for
 
 ADDED, CHANGED, SAME = "added", "changed", "same"
@@ -92,7 +92,7 @@ def resolve_own(own: dict, path: str | Path, bases: dict | None = None) -> dict:
     if bases is None:
         bases = load_bases(own, path)
     merged = merge(bases, data)
-    _absolutise_data_paths(data, merged, Path(path).resolve().parent)
+    absolutise_data_paths(data, merged, Path(path).resolve().parent)
     return merged
 
 

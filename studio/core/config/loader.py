@@ -68,11 +68,13 @@ def resolve_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
         merged = merge(merged, resolve_raw(path.parent / b, (*_chain, path)))
     merged = merge(merged, data)
     # paths to data stay relative to the file that named them
-    _absolutise_data_paths(data, merged, path.parent)
+    absolutise_data_paths(data, merged, path.parent)
     return merged
 
 
-def _absolutise_data_paths(own: dict, merged: dict, folder: Path) -> None:
+def absolutise_data_paths(own: dict, merged: dict, folder: Path) -> None:
+    """In ``merged``, the relative weights file and train / val paths that the config file's ``own`` keys set,
+    made absolute against ``folder`` (the file's folder)."""
     weights = (own.get("model") or {}).get("weights")
     if isinstance(weights, str) and weights.endswith((".pt", ".pth")) and not Path(weights).is_absolute():
         merged["model"]["weights"] = str((folder / weights).resolve())

@@ -37,7 +37,7 @@ from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import query_size
 
 from studio.core.config.schema import AugmentConfig
-from studio.core.plugins.hooks import augment_steps
+from studio.core.data.augmentations import augment_steps
 
 MIN_BOX_SIZE = 2.0
 # v2.ColorJitter-style ranges: brightness/contrast/saturation factor in [1 - x, 1 + x], hue in [-h, h] turns

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from studio.core import atomic
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
-from studio.core.inference.detections import Detections
 from studio.core.palette import class_color_rgb, text_color_on
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX

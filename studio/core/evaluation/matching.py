@@ -22,9 +22,8 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
-from studio.core.export.verify import iou_matrix
-from studio.core.geometry import polygons_bbox
-from studio.core.inference.detections import Detections
+from studio.core.detections import Detections
+from studio.core.geometry import iou_matrix, polygons_bbox
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 TP, FP, FN, IGNORED = "TP", "FP", "FN", "ignored"

@@ -16,9 +16,9 @@ import numpy as np
 from studio.core import atomic
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset, read_json
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.geometry import is_rle, mask_to_rle
-from studio.core.inference.detections import Detections
 
 
 def to_coco_results(dets: Detections, image: dict, class_map: ClassMap) -> list[dict]:

@@ -36,22 +36,24 @@ import torch
 from torch import Tensor, nn
 
 from studio.core.data.preprocess import Meta
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.explain.capture import Recorder, forward, to_image
 from studio.core.explain.layers import check_names, ensure_list, resolve
-from studio.core.inference.detections import Detections
+from studio.core.explain.methods import (
+    METHODS,
+    CamMethod,
+    add_method,
+    cam_method_names,
+    cam_method_title,
+    methods,
+    table_entry,
+)
 from studio.core.inference.predictor import to_detections
 from studio.core.jobs import CancelToken
+from studio.core.plugins import registry
 
-METHODS = ("gradcam", "gradcam++", "eigencam")
 _EPS = 1e-7
-
-
-def methods() -> tuple[str, ...]:
-    """The built-in methods, then the plugins' (names from their manifests: nothing is imported)."""
-    from studio.core.plugins.hooks import cam_method_names
-
-    return METHODS + tuple(cam_method_names(METHODS))
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,32 @@ def eigencam(act: Tensor) -> Tensor:
     return torch.relu(proj).reshape(h, w).to(act.dtype)
 
 
+for _m in (
+    CamMethod("gradcam", gradcam, True, "Grad-CAM"),
+    CamMethod("gradcam++", gradcam_pp, True, "Grad-CAM++"),
+    CamMethod("eigencam", eigencam, False, "EigenCAM"),
+):
+    add_method(_m)
+del _m
+
+
+def cam_method(name: str) -> CamMethod:
+    """The method named ``name``: a built-in, or a plugin's (imported and added to the table now)."""
+    method = table_entry(name)
+    if method is not None:
+        return method
+    names = cam_method_names()
+    if name not in names:
+        raise StudioError(f"unknown CAM method {name!r}: use one of {', '.join([*METHODS, *names])}")
+    reg = registry()
+    reg.install("cam_methods", add_method, name=name, once=True)
+    c = reg.find("cam_methods", name)
+    method = table_entry(name)
+    if c is None or c.state != "loaded" or method is None:
+        raise StudioError(f"CAM method {name!r} cannot be used: {c.describe_error() if c else 'not found'}")
+    return method
+
+
 # ------------------------------------------------------------------------------- statistics
 def box_mask(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     """Union of xyxy boxes as a (h, w) bool mask (pixels the boxes touch)."""
@@ -222,16 +250,12 @@ def explain(
     ``use_iou`` makes box targets given by index use score x IoU (a :class:`BoxTarget` says it itself).
     Errors (no detection, unknown class, no re-predicted box) raise StudioError naming the target.
     """
-    plugin = None
-    if method not in METHODS:  # a plugin's method: fn(act, grad) -> (h, w), or fn(act) for gradient = false
-        from studio.core.plugins.hooks import cam_method
-
-        plugin = cam_method(method, METHODS)
+    chosen = cam_method(method)  # a plugin's too: fn(act, grad) -> (h, w), or fn(act) for gradient = false
 
     def names(lab):
         return class_names[lab - 1] if class_names and 1 <= lab <= len(class_names) else f"label {lab}"
 
-    grad_based = method != "eigencam" if plugin is None else plugin.gradient
+    grad_based = chosen.gradient
     layer_names = ensure_list(layers)
     rec = Recorder(model, keep=check_names(model, layer_names), detach=False)
     out = forward(model, image, rec, grad=grad_based)
@@ -251,8 +275,7 @@ def explain(
 
     shared: np.ndarray | None = None
     if not grad_based:
-        shared_fn = eigencam if plugin is None else plugin.fn
-        shared = _layer_sum([shared_fn(a[0].detach().float()) for _, a in acts], batch_hw, meta, each_max=True)
+        shared = _layer_sum([chosen.fn(a[0].detach().float()) for _, a in acts], batch_hw, meta, each_max=True)
 
     explained: list[Explained] = []
     maps: list[np.ndarray] = []
@@ -265,8 +288,9 @@ def explain(
         if grad_based:
             if not score_t.requires_grad:
                 raise StudioError("the model's scores carry no gradient (is the model wrapped in no_grad?)", item=kind)
-            fn = plugin.fn if plugin is not None else gradcam if method == "gradcam" else gradcam_pp
-            per_layer = [fn(a[0].detach().float(), g[0].float()) for (_, a), g in zip(acts, _gradients(score_t, acts))]
+            per_layer = [
+                chosen.fn(a[0].detach().float(), g[0].float()) for (_, a), g in zip(acts, _gradients(score_t, acts))
+            ]
             cam = _layer_sum(per_layer, batch_hw, meta, each_max=False)
         else:
             cam = shared  # type: ignore[assignment]
@@ -383,3 +407,26 @@ def _iou(a: Tensor, b: Tensor) -> Tensor:
     inter = iw * ih
     area = lambda x: (x[2] - x[0]).clamp(min=0) * (x[3] - x[1]).clamp(min=0)  # noqa: E731
     return inter / (area(a) + area(b) - inter + _EPS)
+
+
+__all__ = [
+    "METHODS",
+    "BoxTarget",
+    "CamMethod",
+    "CamResult",
+    "ClassTarget",
+    "Explained",
+    "Target",
+    "box_mask",
+    "cam_method",
+    "cam_method_names",
+    "cam_method_title",
+    "eigencam",
+    "explain",
+    "finest",
+    "gradcam",
+    "gradcam_pp",
+    "mass_in_boxes",
+    "methods",
+    "per_box_normalise",
+]

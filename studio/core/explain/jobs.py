@@ -19,13 +19,13 @@ import torch
 
 from studio.core import atomic
 from studio.core.data.preprocess import Meta, preprocess
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.explain import overlay
 from studio.core.explain.cam import BoxTarget, CamResult, ClassTarget, Target, explain, methods
 from studio.core.explain.featmap import FeatureMap, feature_maps
 from studio.core.explain.layers import ModelLayers, ensure_list, inspect_layers
 from studio.core.imageio import imread_rgb
-from studio.core.inference.detections import Detections
 from studio.core.inference.predictor import Predictor
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.evaluation.draw import draw_detections, save_image
-from studio.core.inference.detections import Detections
 
 COLORMAPS = {
     "jet": cv2.COLORMAP_JET,

@@ -1,7 +1,9 @@
 """Export to ONNX, end-to-end ONNX and TensorRT, self-verification, and running exports without PyTorch.
 
 - :mod:`.formats`: the table of formats and options (CLI flags, wizard pages, availability reasons);
+- :mod:`.setup`: what every export starts with (checkpoint, options, verification images, output folder);
 - :mod:`.jobs`: ``export_checkpoint`` (trace, post-process, build, verify, report) and ``infer_images``;
+- :mod:`.plugin_export`: the same job around a plugin's export function;
 - :mod:`.onnx_export`, :mod:`.e2e`, :mod:`.tensorrt_build`: the graph and engine steps;
 - :mod:`.runtime`, :mod:`.postprocess`, :mod:`.trt_runtime`: the torch-free runners;
 - :mod:`.verify`, :mod:`.report`: PyTorch against the export, and ``export_report.json``.

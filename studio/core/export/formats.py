@@ -11,12 +11,16 @@ This module imports neither torch nor onnx: the CLI builds its parser from it at
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.core.environment import module_present, trt_major
 from studio.core.errors import StudioError
+from studio.core.plugins import Contribution, PluginError, register_kind, registry
+from studio.core.plugins.discovery import resolve
+from studio.core.plugins.manifest import is_object_ref
 
 FORMAT_KEY = "format"  # key of :func:`unavailable`'s answer when the whole format cannot be used
 OPSET_MIN, OPSET_MAX, OPSET_DEFAULT = 11, 20, 17
@@ -103,7 +107,7 @@ class ExportFormat:
     device: str  # "cpu": runs and verifies anywhere; "gpu": needs an NVIDIA GPU
     description: str
     options: tuple[OptionSpec, ...] = field(default_factory=tuple)
-    #: a plugin's format: its export function, or "module:function" (see studio.core.plugins.exporting)
+    #: a plugin's format: its export function, or "module:function" (see studio.core.export.plugin_export)
     exporter: Any = field(default=None, compare=False, repr=False)
 
     def option(self, name: str) -> OptionSpec:
@@ -255,20 +259,27 @@ ENGINE = ExportFormat(
 )
 
 
+def _add(table: dict[str, ExportFormat], fmt: ExportFormat) -> None:
+    """Put ``fmt`` into ``table``: every format goes in here, the built-in ones and the plugins'."""
+    if fmt.name in table and table[fmt.name] is not fmt:
+        raise PluginError(f"the name {fmt.name!r} is taken by a built-in export format: rename it")
+    table[fmt.name] = fmt
+
+
 class _FormatTable(Mapping):
     """The built-in formats, then the plugins' (added the first time the table is read)."""
 
     def __init__(self, builtin: Iterable[ExportFormat]):
-        self._builtin = {f.name: f for f in builtin}
+        self._builtin = tuple(builtin)
         self._all: dict[str, ExportFormat] | None = None
 
     def _table(self) -> dict[str, ExportFormat]:
         if self._all is None:
-            from studio.core.plugins.hooks import add_export_formats
-
-            table = dict(self._builtin)
+            table: dict[str, ExportFormat] = {}
+            for f in self._builtin:
+                _add(table, f)
             self._all = table  # a plugin reading the table while it is imported sees the built-ins
-            add_export_formats(table)
+            registry().install("export_formats", functools.partial(_add, table))
         return self._all
 
     def reload(self) -> None:
@@ -286,6 +297,43 @@ class _FormatTable(Mapping):
 
 
 FORMATS: Mapping[str, ExportFormat] = _FormatTable((ONNX, ONNX_E2E, ENGINE))
+
+
+def _check_plugin_format(c: Contribution, obj: Any) -> ExportFormat:
+    """A plugin's export format is an ExportFormat named as in its manifest, with its exporter."""
+    if not isinstance(obj, ExportFormat):
+        raise PluginError(f"expected an ExportFormat (studio.core.export.formats), got {type(obj).__name__}")
+    if obj.name != c.name:
+        raise PluginError(
+            f"the ExportFormat is named {obj.name!r} but the manifest calls it {c.name!r}: make them the same"
+        )
+    if obj.exporter is None:
+        raise PluginError("the ExportFormat has no exporter: pass exporter='module:function' (or the function)")
+    if isinstance(obj.exporter, str) and not is_object_ref(obj.exporter):
+        raise PluginError(f"exporter {obj.exporter!r} is not 'module:function'")
+    if not isinstance(obj.exporter, str) and not callable(obj.exporter):
+        raise PluginError(f"exporter must be a function or 'module:function', got {type(obj.exporter).__name__}")
+    return obj
+
+
+register_kind("export_formats", validate=_check_plugin_format, forget=FORMATS.reload)
+
+
+def exporter_of(fmt: ExportFormat) -> Callable:
+    """The export function of a plugin's format (``exporter`` resolved inside its plugin's package)."""
+    exporter = fmt.exporter
+    if not isinstance(exporter, str):
+        return exporter
+    c = registry().find("export_formats", fmt.name)
+    try:
+        fn = resolve(exporter, c.plugin.package if c is not None else None)
+    except PluginError as e:
+        if c is not None:
+            c.fail(f"exporter: {e}")
+        raise StudioError(f"the {fmt.name} exporter cannot be loaded: {e}", item=fmt.name) from None
+    if not callable(fn):
+        raise StudioError(f"the {fmt.name} exporter {exporter!r} is not a function", item=fmt.name)
+    return fn
 
 
 def format_names() -> list[str]:
@@ -320,10 +368,7 @@ def arch_info(arch: str | ArchInfo) -> ArchInfo:
 
 
 def _module_present(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+    return module_present(name)  # called through this name: the tests replace it
 
 
 def tensorrt_missing(device: str) -> str | None:
@@ -408,8 +453,6 @@ def unavailable(
 
 def _trt_major() -> int:
     try:
-        from studio.core.export.tensorrt_build import trt_major
-
         return trt_major()
     except Exception:
         return 0

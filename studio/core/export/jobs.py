@@ -14,107 +14,28 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from studio.core.errors import StudioError
-from studio.core.export.formats import ArchInfo, ExportFormat, get_format, validate_options
+from studio.core.export.formats import ExportFormat, get_format
 from studio.core.export.report import REPORT_NAME, build_report, summary_lines, write_report
+from studio.core.export.setup import (
+    DEFAULT_VERIFY_IMAGES,
+    ExportResult,
+    VerifySet,
+    detect_device,
+    jsonable,
+    prepare_export,
+)
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 MODEL_ONNX = "model.onnx"
 MODEL_ENGINE = "model.engine"
 SCRIPT_NAME = "infer.py"
 README_NAME = "README.md"
-DEFAULT_VERIFY_IMAGES = 20
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    out_dir: Path
-    model: Path  # the file to deploy: model.onnx, or model.engine
-    files: tuple[Path, ...]
-    report_path: Path
-    report: dict = field(repr=False)
-
-    @property
-    def warnings(self) -> list[str]:
-        return list(self.report.get("warnings", []))
-
-    def summary(self) -> list[str]:
-        return summary_lines(self.report)
-
-
-def detect_device() -> str:
-    """ "gpu" when PyTorch sees a CUDA device, else "cpu": the ``device`` :func:`formats.unavailable` takes."""
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
-
-
-def default_out_dir(ckpt_path: Path, fmt: str) -> Path:
-    return ckpt_path.parent / f"export-{fmt}"
-
-
-# ------------------------------------------------------------------------------------ verification set
-@dataclass
-class VerifySet:
-    """The images an export is verified (and int8-calibrated) on; ``gt`` None for a plain folder."""
-
-    items: list[tuple[Any, str, Path]]  # (image id, name, path)
-    gt: Any = None  # Dataset
-    class_map: Any = None  # ClassMap onto gt's category ids
-    why_none: str | None = None
-
-    @property
-    def paths(self) -> list[Path]:
-        return [p for _, _, p in self.items]
-
-
-def verification_set(cfg, ck_classes, ann=None, images=None, n: int = DEFAULT_VERIFY_IMAGES) -> VerifySet:
-    """Val images with annotations where possible: ``ann`` (+ ``images``), else the checkpoint's val set
-    (in ``images`` when given and it holds the val files), else ``images`` as a plain folder."""
-    from studio.core.config.schema import DatasetRef
-    from studio.core.dataset.model import image_path
-    from studio.core.imageio import list_images
-    from studio.core.inference.jobs import eval_class_map
-    from studio.core.training.splits import open_split
-
-    if n <= 0:
-        return VerifySet([], why_none="verification was turned off (n_verify=0)")
-    ref = None
-    if ann is not None:
-        ref = DatasetRef(ann=str(ann), images=str(images) if images else None)
-    elif cfg.data.val is not None:
-        ref = DatasetRef(ann=cfg.data.val.ann, images=str(images) if images else cfg.data.val.images)
-    if ref is not None:
-        try:
-            split = open_split(ref, "verify")
-        except StudioError:
-            if ann is not None or images is None:
-                raise
-            split = None
-        if split is not None:
-            ims = split.dataset.images[:n]
-            items = [(im["id"], im["file_name"], image_path(split.images_dir, im)) for im in ims]
-            if ann is not None or all(p.is_file() for _, _, p in items):
-                return VerifySet(items, split.dataset, eval_class_map(ck_classes, split.dataset, split.ann))
-    if images is not None:
-        folder = Path(images)
-        if not folder.is_dir():
-            raise StudioError("verification images folder not found", file=folder, item="verify_images")
-        paths = list_images(folder)[:n]
-        if not paths:
-            raise StudioError("no images in the verification folder", file=folder, item="verify_images")
-        return VerifySet([(None, p.name, p) for p in paths])
-    return VerifySet(
-        [],
-        why_none="the checkpoint's config names no val set; pass --verify-ann ANN (and --verify-images DIR) "
-        "or --verify-images DIR",
-    )
 
 
 # ------------------------------------------------------------------------------------ the graph
@@ -190,15 +111,6 @@ def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sam
 
 
 # ------------------------------------------------------------------------------------ the job
-def _resolved_thresholds(opts: dict, cfg) -> dict:
-    opts = dict(opts)
-    if opts.get("score_thr") is None:
-        opts["score_thr"] = float(cfg.model.score_threshold)
-    if opts.get("max_det") is None:
-        opts["max_det"] = int(cfg.model.max_detections)
-    return opts
-
-
 def export_checkpoint(
     ckpt: str | Path,
     fmt: str = "onnx",
@@ -218,19 +130,16 @@ def export_checkpoint(
     ``verify_ann`` / ``verify_images`` pick the verification images (default: the checkpoint's val set),
     ``n_verify`` how many (0: no verification). ``device`` ("cpu" / "gpu") defaults to what is
     visible. Progress goes through ``progress(done, total, message)``; ``cancel`` is checked between
-    steps and on every verification image.
+    steps and on every verification image. A plugin's format (one with an ``exporter``) is handed to
+    :func:`studio.core.export.plugin_export.run_plugin_export`; both start from
+    :func:`studio.core.export.setup.prepare_export`.
     """
     from studio.core import atomic
-    from studio.core.config.schema import Config
     from studio.core.export.readme import render_readme
-    from studio.core.imageio import imread_rgb
-    from studio.core.inference.predictor import Predictor
-    from studio.core.models import get_arch
-    from studio.core.training import checkpoint as ckpt_io
 
     f = get_format(fmt)
     if f.exporter is not None:  # a plugin's format: the same job around the plugin's own export function
-        from studio.core.plugins.exporting import run_plugin_export
+        from studio.core.export.plugin_export import run_plugin_export
 
         return run_plugin_export(
             f,
@@ -247,27 +156,23 @@ def export_checkpoint(
         )
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    path = ckpt_io.resolve(ckpt)
-    ck = ckpt_io.load(path)
-    spec = get_arch(ck.arch)
-    cfg = Config.model_validate(ck.config)
-    device = device or detect_device()
-    opts = _resolved_thresholds(
-        validate_options(f, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input), device), cfg
+    setup = prepare_export(f, ckpt, options, out_dir, verify_ann, verify_images, n_verify, device)
+    path, spec, device, opts, vset, out_dir = (
+        setup.checkpoint,
+        setup.spec,
+        setup.device,
+        setup.options,
+        setup.vset,
+        setup.out_dir,
     )
-    vset = verification_set(cfg, ck.classes, verify_ann, verify_images, n_verify)
     if f.name == "engine" and opts["int8"] and not vset.items:
         raise StudioError(f"int8 needs calibration images and there are none: {vset.why_none}", item="int8")
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(path, f.name)
     total = 5 + len(vset.items)
     step = lambda k, msg: progress(k, total, msg)  # noqa: E731
     check = lambda: cancel.raise_if_cancelled() if cancel is not None else None  # noqa: E731
 
     step(0, "loading the checkpoint")
-    predictor = Predictor.from_checkpoint(
-        ck, device="cpu", score_threshold=opts["score_thr"], max_detections=opts["max_det"], batch_size=1
-    )
-    images = [(iid, name, imread_rgb(p)) for iid, name, p in vset.items]
+    predictor, images = setup.load()
     warnings: list[str] = []
     if not predictor.letterbox and not opts.get("dynamic"):
         warnings.append(
@@ -344,7 +249,7 @@ def export_checkpoint(
             task=spec.task,
             checkpoint=path,
             model_file=model_path,
-            options=_jsonable(opts),
+            options=jsonable(opts),
             info=info,
             files=files + [tmp / README_NAME, tmp / REPORT_NAME],
             verification=verification,
@@ -365,10 +270,6 @@ def export_checkpoint(
     return ExportResult(
         out_dir, out_dir / model_path.name, tuple(out_dir / n for n in names), out_dir / REPORT_NAME, report
     )
-
-
-def _jsonable(opts: dict) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}
 
 
 def _verify(
@@ -476,18 +377,18 @@ def infer_images(
     Returns :class:`studio.core.inference.jobs.PredictSummary`. Imports no torch.
     """
     from studio.core import atomic
+    from studio.core.detections import check_score_threshold
     from studio.core.evaluation.draw import draw_detections, save_image
     from studio.core.evaluation.results import to_coco_results
     from studio.core.export.runtime import load_exported
-    from studio.core.inference.detections import check_score_threshold
-    from studio.core.inference.jobs import PredictSummary, _out_names, expand_inputs
+    from studio.core.inference.jobs import PredictSummary, expand_inputs, out_names
 
     score_thr = check_score_threshold(score_thr)
     paths = expand_inputs(inputs)
     model = load_exported(model_path, device=device, score_threshold=score_thr)
     out = Path(out_dir)
     atomic.ensure_dir(out)
-    names = _out_names(paths)
+    names = out_names(paths)
     results: list[dict] = []
     n_det = 0
     for i, item in enumerate(model.predict_files(paths, progress=progress, cancel=cancel)):
@@ -500,3 +401,18 @@ def infer_images(
     results_json = out / "predictions.json"
     atomic.write_json(results_json, results)
     return PredictSummary(out, results_json, len(paths), n_det)
+
+
+__all__ = [
+    "DEFAULT_VERIFY_IMAGES",
+    "MODEL_ENGINE",
+    "MODEL_ONNX",
+    "README_NAME",
+    "SCRIPT_NAME",
+    "ExportResult",
+    "VerifySet",
+    "detect_device",
+    "export_checkpoint",
+    "export_graph",
+    "infer_images",
+]

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from studio.core.data.preprocess import Meta, unmap_boxes, unmap_masks
-from studio.core.inference.detections import Detections
+from studio.core.detections import Detections
 
 
 def paste_masks(masks: np.ndarray, boxes: np.ndarray, height: int, width: int, padding: int = 1) -> np.ndarray:

@@ -24,9 +24,9 @@ import numpy as np
 from studio.core.data.classes import ClassMap
 from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess
+from studio.core.detections import Detections, ImagePrediction, check_score_threshold
 from studio.core.errors import StudioError
 from studio.core.export.postprocess import to_detections
-from studio.core.inference.detections import Detections, ImagePrediction, check_score_threshold
 from studio.core.jobs import CancelToken, no_progress
 
 META_KEY = "studio"

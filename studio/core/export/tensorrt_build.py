@@ -30,6 +30,7 @@ import numpy as np
 
 from studio.core import atomic
 from studio.core.data.preprocess import preprocess
+from studio.core.environment import version_of
 from studio.core.errors import CancelledError, StudioError
 from studio.core.export.runtime import META_KEY, sidecar_path
 from studio.core.export.trt_runtime import DeviceBuffer, cuda_runtime, import_tensorrt
@@ -42,24 +43,6 @@ ENGINE_WARNING = (
 )
 
 Shape = tuple[int, int, int]  # batch, height, width
-
-
-def version_of(trt) -> tuple[int, ...]:
-    parts = []
-    for p in str(getattr(trt, "__version__", "0")).split(".")[:3]:
-        digits = "".join(ch for ch in p if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def trt_major(trt=None) -> int:
-    """The installed TensorRT's major version (0 when it is not installed)."""
-    if trt is None:
-        try:
-            import tensorrt as trt  # type: ignore
-        except ImportError:
-            return 0
-    return version_of(trt)[0]
 
 
 @dataclass(frozen=True)

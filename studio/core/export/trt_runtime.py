@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.environment import tensorrt_status
 from studio.core.errors import StudioError
 
 
@@ -23,8 +24,6 @@ def import_tensorrt():
 
         return tensorrt
     except ImportError:
-        from studio.core.doctor import tensorrt_status
-
         raise StudioError(f"TensorRT: {tensorrt_status()[1]}") from None
 
 

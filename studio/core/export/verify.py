@@ -23,28 +23,13 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
-from studio.core.inference.detections import Detections
+from studio.core.detections import Detections
+from studio.core.geometry import iou_matrix
 from studio.core.jobs import CancelToken, no_progress
 
 IOU_MATCH = 0.9
 
 PredictFn = Callable[[np.ndarray], Detections]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes: (N, 4) x (M, 4) -> (N, M); 1 for two coinciding zero-area boxes."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    # two zero-area boxes (clipped to an image edge) have no IoU: they agree when they coincide
-    same = np.abs(a[:, None, :] - b[None, :, :]).max(axis=2) <= 0.5
-    return np.where((union <= 0) & same, 1.0, iou)
 
 
 def match_pairs(ref: Detections, got: Detections, iou_thr: float = IOU_MATCH) -> list[tuple[int, int, float]]:

@@ -16,6 +16,7 @@ from types import ModuleType
 from studio.core.errors import DatasetError
 from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult, integer_id, positive_int
 from studio.core.output_folder import check_target
+from studio.core.plugins import Contribution, PluginError, register_kind, registry
 from studio.core.safe_names import quoted, refuse_unsafe_images, unsafe_images
 
 # detection order matters: the most specific signatures first
@@ -37,22 +38,46 @@ class DatasetFormat:
         return hasattr(self.module, "write")
 
 
-def _load() -> dict[str, DatasetFormat]:
-    out = {}
-    for m in _MODULES:
-        mod = importlib.import_module(f"studio.core.formats.{m}")
-        out[mod.NAME] = DatasetFormat(mod.NAME, mod.DESCRIPTION, mod)
-    return out
+def _add(table: dict[str, DatasetFormat], module) -> None:
+    """Put the format ``module`` into ``table``: every format goes in here, the built-in ones and the plugins'."""
+    name = module.NAME
+    if name in table and table[name].module is not module:
+        raise PluginError(f"the name {name!r} is taken by a built-in dataset format: rename it (NAME and the manifest)")
+    table[name] = DatasetFormat(name, str(module.DESCRIPTION), module)
 
 
 @functools.cache
 def formats() -> dict[str, DatasetFormat]:
     """The format table, built on first use: the built-in formats, then the plugins' (studio.core.plugins)."""
-    from studio.core.plugins.hooks import add_dataset_formats
-
-    table = _load()
-    add_dataset_formats(table, DatasetFormat)
+    table: dict[str, DatasetFormat] = {}
+    for m in _MODULES:
+        _add(table, importlib.import_module(f"studio.core.formats.{m}"))
+    registry().install("dataset_formats", functools.partial(_add, table))
     return table
+
+
+def _check_plugin_format(c: Contribution, obj) -> object:
+    """What a plugin's dataset format must be (checked when it is imported)."""
+    missing = [a for a in ("NAME", "DESCRIPTION", "detect") if not hasattr(obj, a)]
+    if missing:
+        raise PluginError(
+            f"a dataset format (a module, or an object) needs NAME, DESCRIPTION, detect(src) and read() "
+            f"and/or write(); {_name(obj)} has no {', '.join(missing)}"
+        )
+    if not (callable(getattr(obj, "read", None)) or callable(getattr(obj, "write", None))):
+        raise PluginError(
+            f"{_name(obj)} has neither read(src, images, options) nor write(dataset, images_dir, out_dir, options)"
+        )
+    if obj.NAME != c.name:
+        raise PluginError(f"its NAME is {obj.NAME!r} but the manifest calls it {c.name!r}: make them the same")
+    return obj
+
+
+def _name(obj) -> str:
+    return getattr(obj, "__name__", None) or type(obj).__name__
+
+
+register_kind("dataset_formats", validate=_check_plugin_format, forget=formats.cache_clear)
 
 
 def import_formats() -> list[str]:

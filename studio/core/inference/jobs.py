@@ -8,9 +8,9 @@ from pathlib import Path
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
+from studio.core.detections import check_score_threshold
 from studio.core.errors import StudioError
 from studio.core.imageio import list_images
-from studio.core.inference.detections import check_score_threshold
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 
@@ -40,12 +40,12 @@ def evaluate_checkpoint(
     cancel: CancelToken | None = None,
 ):
     """Evaluate a checkpoint on its val set (or ``ann``); writes the report into ``out``. Returns (ValResult, out)."""
+    from studio.core import checkpoint as ckpt_io
     from studio.core.config.schema import Config, DatasetRef
     from studio.core.data.dataset import DetectionDataset
+    from studio.core.data.splits import open_split
     from studio.core.inference.predictor import Predictor
     from studio.core.inference.val import evaluate_model
-    from studio.core.training import checkpoint as ckpt_io
-    from studio.core.training.splits import open_split
 
     path = ckpt_io.resolve(ckpt_or_run)
     ck = ckpt_io.load(path)
@@ -112,7 +112,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return paths
 
 
-def _out_names(paths: Sequence[Path]) -> list[str]:
+def out_names(paths: Sequence[Path]) -> list[str]:
     """Unique output names: the file name, with a counter where two inputs share one."""
     seen: dict[str, int] = {}
     names = []
@@ -168,7 +168,7 @@ def predict_images(
     root = common_root(paths)
     out = Path(out)
     atomic.ensure_dir(out)
-    names = _out_names(paths)
+    names = out_names(paths)
     results: list[dict] = []
     images: list[dict] = []
     n_det = 0

@@ -16,7 +16,7 @@ from torch import nn
 from studio.core.data.classes import ClassMap
 from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess, unmap_boxes, unmap_masks
-from studio.core.inference.detections import Detections, ImagePrediction, check_score_threshold
+from studio.core.detections import Detections, ImagePrediction, check_score_threshold
 from studio.core.jobs import CancelToken, no_progress
 
 
@@ -106,10 +106,10 @@ class Predictor:
         batch_size: int = 4,
     ) -> Predictor:
         """``path``: a checkpoint file, a run folder (its best.pt, else last.pt) or an already loaded Checkpoint."""
+        from studio.core import checkpoint as ckpt_io
         from studio.core.config.schema import Config
         from studio.core.device import resolve_device
         from studio.core.models import build_model, get_arch
-        from studio.core.training import checkpoint as ckpt_io
 
         score_threshold = check_score_threshold(score_threshold)
         ck = path if isinstance(path, ckpt_io.Checkpoint) else ckpt_io.load(ckpt_io.resolve(path))

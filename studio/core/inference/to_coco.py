@@ -21,9 +21,9 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.geometry import clip_bbox, mask_to_polygons, polygons_area
-from studio.core.inference.detections import Detections
 
 
 @dataclass(frozen=True)

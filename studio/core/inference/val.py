@@ -14,7 +14,7 @@ from torch import nn
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
-from studio.core.inference.detections import Detections
+from studio.core.detections import Detections
 from studio.core.inference.predictor import run_batch
 from studio.core.jobs import CancelToken, no_progress
 

@@ -32,6 +32,7 @@ from studio.core.models import hub
 from studio.core.models.checkpoint_files import load_weights_file
 from studio.core.models.errors import WeightsError
 from studio.core.models.spec import ArchSpec
+from studio.core.models.zoo import get_arch
 
 NONE_WORDS = ("", "none")
 FILE_SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -78,8 +79,6 @@ def _spec(arch: str | ArchSpec | None, text: str) -> ArchSpec:
             f"{text!r} is not an existing file, and no architecture was given to look it up as torchvision weights",
             item="model.weights",
         )
-    from studio.core.models.zoo import get_arch  # the zoo imports this module
-
     return get_arch(arch)
 
 

@@ -1,27 +1,22 @@
-"""The model zoo: a registry of architectures and :func:`build_model`.
+"""The model zoo: the registry of architectures (built with :func:`studio.core.models.build.build_model`).
 
 Built-in architectures are torchvision's detectors (:mod:`.torchvision_archs`), the CPU-sized R-CNNs
 ``seg_lite`` / ``det_lite`` (:mod:`.lite`) and the one-stage ``seg_fast`` / ``det_fast`` (:mod:`.fast`,
-the defaults); plugins add theirs with :func:`register_arch`.
-Every model built here follows torchvision's detection API, takes labels 1..K, and never resizes
-its inputs (:mod:`.transform`): Studio's data pipeline owns the image size.
+the defaults). Every architecture joins through :func:`register_arch`: the built-ins when this module is
+imported, the plugins' (the ``archs`` kind of :mod:`studio.core.plugins`) the first time the zoo is listed
+or lacks a name.
 """
 
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 
-from torch import nn
-
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
 from studio.core.models.errors import ModelError
 from studio.core.models.fast import fast_specs
 from studio.core.models.lite import lite_specs
 from studio.core.models.spec import ArchSpec
 from studio.core.models.torchvision_archs import torchvision_specs
-from studio.core.models.transform import install_transform
-from studio.core.models.weights import LoadReport, LogFn, WeightsSource, check_weights, load_weights
+from studio.core.plugins import Contribution, PluginError, register_kind, registry
 
 _REGISTRY: dict[str, ArchSpec] = {}
 
@@ -42,13 +37,52 @@ def unregister_arch(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+# ---------------------------------------------------------------------- plugins' architectures
+_from_plugins: set[str] = set()  # the names register_arch took from plugins, taken out again at reset
+
+
+def _add_plugin_arch(spec: ArchSpec) -> None:
+    """A plugin's architecture joins through :func:`register_arch`, like the built-ins."""
+    try:
+        register_arch(spec)
+    except ModelError as e:
+        raise PluginError(f"{e.message}: a plugin cannot replace an architecture; choose another name") from None
+    _from_plugins.add(spec.name)
+
+
 def _plugin_archs() -> None:
     """Plugins' architectures join the registry the first time it is listed or lacks a name (studio.core.plugins)."""
-    from studio.core.plugins.hooks import load_archs
-
-    load_archs()
+    registry().install("archs", _add_plugin_arch, once=True)
 
 
+def _forget_plugin_archs() -> None:
+    for name in list(_from_plugins):
+        unregister_arch(name)
+    _from_plugins.clear()
+
+
+def _check_plugin_arch(c: Contribution, obj) -> ArchSpec:
+    """A plugin's architecture is an ArchSpec, or a function returning one, named as in its manifest."""
+    spec = obj() if not isinstance(obj, ArchSpec) and callable(obj) else obj
+    if not isinstance(spec, ArchSpec):
+        raise PluginError(f"expected an ArchSpec (or a function returning one), got {type(spec).__name__}")
+    if spec.name != c.name:
+        raise PluginError(
+            f"the ArchSpec is named {spec.name!r} but the manifest calls it {c.name!r}: make them the same"
+        )
+    return spec
+
+
+register_kind("archs", validate=_check_plugin_arch, forget=_forget_plugin_archs)
+
+
+def arch_plugin(name: str) -> str | None:
+    """The plugin that contributes architecture ``name``, or None for a built-in."""
+    c = registry().find("archs", name)
+    return c.plugin.name if c is not None and c.state == "loaded" else None
+
+
+# ---------------------------------------------------------------------- look-ups
 def list_archs(task: str | None = None) -> list[ArchSpec]:
     """Registered architectures in registration order, optionally only one task's ("detect" / "segment")."""
     _plugin_archs()
@@ -72,64 +106,6 @@ def get_arch(name: str) -> ArchSpec:
 def default_arch(has_masks: bool) -> str:
     """The architecture a new config starts from: seg_fast for polygon/mask datasets, det_fast for boxes."""
     return DEFAULT_SEGMENTER if has_masks else DEFAULT_DETECTOR
-
-
-def build_model(
-    arch: str | ArchSpec,
-    num_classes: int,
-    *,
-    image_size: int,
-    score_threshold: float = 0.05,
-    max_detections: int = 100,
-    weights: str | Path | WeightsSource | None = None,
-    log: LogFn | None = None,
-    finetune: bool | None = None,
-    progress: ProgressFn = no_progress,
-    cancel: CancelToken | None = None,
-) -> nn.Module:
-    """Build ``arch`` for ``num_classes`` object classes (background not counted), then load ``weights``.
-
-    The weights are resolved first (a missing torchvision file fails before anything is built) and
-    the model is built with random init, so nothing is downloaded by torchvision itself.
-    ``finetune`` applies the architecture's pretrained-weights setup (frozen BatchNorm and first
-    stages, see :mod:`.finetune`); by default it follows whether weights are loaded. A run resumed
-    from its own checkpoint must pass the value of its first start (``bool(model.weights)``), so that
-    the model, and the optimiser state, have the same frozen parts.
-
-    The model gets ``studio_arch``, ``studio_task``, ``num_classes`` and ``studio_weights`` (the
-    :class:`LoadReport`, or None) attributes.
-    """
-    spec = arch if isinstance(arch, ArchSpec) else get_arch(arch)
-    if int(num_classes) < 1:
-        raise ModelError(
-            f"{spec.name} needs at least one object class, got num_classes={num_classes}", item="model.arch"
-        )
-    if int(image_size) < spec.min_size:
-        raise ModelError(
-            f"{spec.name} needs images of at least {spec.min_size} px, got {image_size}", item="data.image_size"
-        )
-    source = check_weights(spec, weights, progress=progress, cancel=cancel)
-    model = spec.builder(int(num_classes), int(image_size), float(score_threshold), int(max_detections))
-    install_transform(model, spec.size_divisible)
-    model.studio_arch = spec.name
-    model.studio_task = spec.task
-    model.num_classes = int(num_classes)
-    if finetune is None:
-        finetune = source.kind != "none"
-    if finetune and spec.finetune_setup is not None:
-        spec.finetune_setup(model)
-        if log is not None:
-            frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-            total = sum(p.numel() for p in model.parameters())
-            log(
-                f"{spec.name}: torchvision fine-tuning setup, "
-                f"{frozen / 1e6:.1f}M of {total / 1e6:.1f}M parameters frozen"
-            )
-    report: LoadReport | None = None
-    if source.kind != "none":
-        report = load_weights(model, source, log, arch=spec)
-    model.studio_weights = report
-    return model
 
 
 for _spec in torchvision_specs() + lite_specs() + fast_specs():

@@ -10,9 +10,15 @@ Discovery (cheap, at the first use of :func:`registry`) reads the manifests foun
 A plugin folder is a Python package (its name is the folder's name) holding ``studio-plugin.toml``;
 a place is either such a folder or a folder of them. Nothing of a plugin is imported at discovery
 (except an entry point's own module, which is where its manifest lives): each contribution's object
-is imported the first time its kind is needed (:meth:`Registry.load`), by the hooks in
-:mod:`studio.core.plugins.hooks` that the format table, the zoo, the CAM methods, the export table
-and the main window call.
+is imported the first time its kind is needed (:meth:`Registry.load`).
+
+Kinds are owned by the modules whose tables they extend, and the registry knows none of their types: each
+owner declares its kind with :func:`register_kind` (how an imported object is checked, how its table forgets
+the plugins' entries) and puts the contributions into its table with :meth:`Registry.install`, through the
+same function its built-in entries go through (the dataset format table in :mod:`studio.core.formats`, the zoo
+in :mod:`studio.core.models.zoo`, the CAM methods in :mod:`studio.core.explain.cam`, the export formats in
+:mod:`studio.core.export.formats`, the augmentations in :mod:`studio.core.data.augmentations`; the app's panels
+in :mod:`studio.core.plugin_check`).
 
 Nothing here raises out of discovery or loading: a broken manifest makes the plugin ``broken``, a
 contribution that cannot be imported, is not what its kind needs, or takes a name already in use
@@ -38,6 +44,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from studio.core.environment import plugin_places
 from studio.core.errors import os_error_message
 from studio.core.plugins.manifest import (
     KIND_TITLES,
@@ -61,6 +68,41 @@ _OFF = ("0", "off", "no", "false")
 
 class PluginError(Exception):
     """A contribution cannot be used; the message says why (the registry adds the plugin and file)."""
+
+
+#: ``validate(contribution, obj) -> what its table takes``: checks an imported object, raising PluginError
+Validator = Callable[["Contribution", Any], Any]
+
+
+@dataclass(frozen=True)
+class KindOwner:
+    """How one kind of contribution joins Studio, as the module owning its table declared it (:func:`register_kind`)."""
+
+    kind: str
+    validate: Validator
+    forget: Callable[[], None] | None = None
+
+
+_owners: dict[str, KindOwner] = {}
+
+
+def register_kind(kind: str, *, validate: Validator, forget: Callable[[], None] | None = None) -> None:
+    """Declare the owner of ``kind`` (called once, at the import of the module whose table the kind extends).
+
+    ``validate(contribution, obj)`` checks an imported object and returns what the table takes (raise
+    :class:`PluginError` saying what is wrong); ``forget()`` makes the owner's table drop what it took from
+    the plugins, or was built from them, when the plugins are reconfigured (:func:`reset`, :func:`configure`).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown contribution kind {kind!r} (the manifest knows {', '.join(KINDS)})")
+    _owners[kind] = KindOwner(kind, validate, forget)
+
+
+def check_callable(c: Contribution, obj: Any) -> Any:
+    """The validator of kinds whose object is a function or class (augmentations, CAM methods, panels)."""
+    if not callable(obj):
+        raise PluginError(f"expected a function or class, got {type(obj).__name__}")
+    return obj
 
 
 @dataclass(frozen=True)
@@ -281,28 +323,59 @@ class Registry:
     # ------------------------------------------------------------------ loading
     def load(self, kind: str, name: str | None = None) -> list[Contribution]:
         """Import the contributions of ``kind`` (only ``name``'s when given) not imported yet, check each
-        with its kind's validator; returns the loaded ones. Failures are recorded, never raised."""
-        from studio.core.plugins.hooks import VALIDATORS
-
+        with its kind's validator (:func:`register_kind`); returns the loaded ones. Failures are recorded, never
+        raised."""
         with self._lock:
             for c in self.contributions(kind, ("declared",)):
                 if name is not None and c.name != name:
                     continue
+                owner = _owners.get(kind)
+                if owner is None:  # a programming error: the kind's table has not been imported
+                    raise LookupError(f"no module has registered the {kind!r} kind: import the module owning it first")
                 try:
                     obj = resolve(c.ref, c.plugin.package)
-                    validate = VALIDATORS.get(kind)
-                    c.obj = validate(c, obj) if validate is not None else obj
+                    c.obj = owner.validate(c, obj)
                     c.state = "loaded"
                 except PluginError as e:
                     c.fail(str(e))
                 except Exception as e:  # a validator calling plugin code (an arch factory) that raises
-                    c.fail(_exception_text(e))
+                    c.fail(exception_text(e))
             return [c for c in self.contributions(kind, ("loaded",)) if name is None or c.name == name]
 
-    def loading(self, kind: str) -> _Once:
-        """``with reg.loading("archs") as first:`` -- ``first`` is False when ``kind`` is installed or being
-        installed."""
-        return _Once(self, kind)
+    def install(
+        self, kind: str, add: Callable[[Any], Any], *, name: str | None = None, once: bool = False
+    ) -> list[Contribution]:
+        """Import the contributions of ``kind`` (only ``name``'s when given) and put each loaded one into its
+        owner's table with ``add(obj)``: the function the owner's built-in entries go through. An ``add`` that
+        raises :class:`PluginError` (a name a built-in already has) fails that contribution, leaving the table
+        as it was. Imports nothing when no plugin declares ``kind``.
+
+        ``once``: the table outlives the call (the zoo, the CAM methods): each contribution is added once per
+        registry, and a call made while one is installing (a plugin's module listing the zoo) returns at once.
+        Without it, every call adds them again, into a table the owner has just built. Returns the contributions
+        installed.
+        """
+        if not self.contributions(kind):
+            return []
+        with self._lock:
+            if once:
+                key = kind if name is None else f"{kind}:{name}"
+                if key in self._loading:
+                    return self._installed(kind, name)
+                self._loading.add(key)
+            for c in self.load(kind, name):
+                if once and c.installed:
+                    continue
+                try:
+                    add(c.obj)
+                except PluginError as e:
+                    c.fail(str(e))
+                    continue
+                c.installed = True
+            return self._installed(kind, name)
+
+    def _installed(self, kind: str, name: str | None) -> list[Contribution]:
+        return [c for c in self.contributions(kind, ("loaded",)) if c.installed and (name is None or c.name == name)]
 
     def on_reset(self, undo: Callable[[], None], key: str | None = None) -> None:
         """Called by :func:`reset` / :func:`configure`: take back what was installed from these plugins
@@ -314,7 +387,8 @@ class Registry:
         self._undo.append(undo)
 
     def close(self) -> None:
-        """Undo every installation (zoo entries, cached tables) and forget the plugins' modules."""
+        """Run the undos registered with :meth:`on_reset` and forget the plugins' modules (the owners' tables
+        forget their entries through their ``forget``, see :func:`register_kind`)."""
         with self._lock:
             for undo in reversed(self._undo):
                 try:
@@ -330,21 +404,6 @@ class Registry:
                 if path in sys.path:
                     sys.path.remove(path)
             importlib.invalidate_caches()
-
-
-class _Once:
-    def __init__(self, reg: Registry, kind: str):
-        self.reg, self.kind = reg, kind
-
-    def __enter__(self) -> bool:
-        self.reg._lock.acquire()
-        if self.kind in self.reg._loading:
-            return False
-        self.reg._loading.add(self.kind)
-        return True
-
-    def __exit__(self, *exc) -> None:
-        self.reg._lock.release()
 
 
 # ---------------------------------------------------------------------- helpers
@@ -415,7 +474,7 @@ def _entry_point_plugin(ep) -> Plugin:
     try:
         obj = ep.load()
     except Exception as e:
-        return Plugin(ep.name, location, "entry point", error=f"{location}: cannot load: {_exception_text(e)}")
+        return Plugin(ep.name, location, "entry point", error=f"{location}: cannot load: {exception_text(e)}")
     module = ep.value.split(":")[0].strip()
     try:
         if isinstance(obj, ModuleType):
@@ -443,7 +502,7 @@ def _entry_point_plugin(ep) -> Plugin:
     except ManifestError as e:
         return Plugin(ep.name, location, "entry point", error=str(e))
     except Exception as e:
-        return Plugin(ep.name, location, "entry point", error=f"{location}: {_exception_text(e)}")
+        return Plugin(ep.name, location, "entry point", error=f"{location}: {exception_text(e)}")
 
 
 def resolve(ref: str, package: str | None) -> Any:
@@ -457,7 +516,7 @@ def resolve(ref: str, package: str | None) -> Any:
     try:
         obj: Any = importlib.import_module(mod_name)
     except Exception as e:
-        raise PluginError(f"cannot import module {mod_name!r}: {_exception_text(e)}") from None
+        raise PluginError(f"cannot import module {mod_name!r}: {exception_text(e)}") from None
     except SystemExit as e:
         raise PluginError(f"module {mod_name!r} called sys.exit({e.code}) while being imported") from None
     done = mod_name
@@ -470,7 +529,7 @@ def resolve(ref: str, package: str | None) -> Any:
     return obj
 
 
-def _exception_text(e: BaseException) -> str:
+def exception_text(e: BaseException) -> str:
     """``ValueError: message (at file.py:12)``: the type, the message, and the last frame it was raised in."""
     text = f"{type(e).__name__}: {e}"
     if isinstance(e, SyntaxError):
@@ -486,6 +545,9 @@ def _exception_text(e: BaseException) -> str:
     return text
 
 
+_exception_text = exception_text  # the name studio.gui imports
+
+
 # ---------------------------------------------------------------------- the registry in use
 _lock = threading.RLock()
 _current: Registry | None = None
@@ -493,14 +555,10 @@ _explicit: dict | None = None
 
 
 def repository_folder() -> Path:
-    from studio.core.doctor import plugin_places
-
     return plugin_places()[0]
 
 
 def user_folder() -> Path:
-    from studio.core.doctor import plugin_places
-
     return plugin_places()[1]
 
 
@@ -574,12 +632,12 @@ def _close_current() -> None:
     _current = None
     _logged.clear()
     # tables built meanwhile (with or without plugins) are built again from the next registry
-    fmt = sys.modules.get("studio.core.formats")
-    if fmt is not None:
-        fmt.formats.cache_clear()
-    export = sys.modules.get("studio.core.export.formats")
-    if export is not None:
-        export.FORMATS.reload()
+    for owner in list(_owners.values()):
+        if owner.forget is not None:
+            try:
+                owner.forget()
+            except Exception as e:  # never let one table stop the others
+                log.debug("forgetting the plugins' %s failed: %s", owner.kind, e)
 
 
 __all__ = [
@@ -588,10 +646,15 @@ __all__ = [
     "Contribution",
     "Place",
     "PluginError",
+    "KindOwner",
+    "Validator",
+    "register_kind",
+    "check_callable",
     "registry",
     "configure",
     "reset",
     "resolve",
+    "exception_text",
     "KINDS",
     "KIND_TITLES",
     "ENTRY_POINT_GROUP",

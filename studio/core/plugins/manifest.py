@@ -60,6 +60,11 @@ _REF = re.compile(
 )
 
 
+def is_object_ref(text: str) -> bool:
+    """Whether ``text`` names a Python object as a manifest does: ``module:attr``, ``.module:attr``, ``module``."""
+    return bool(_REF.match(text))
+
+
 class ManifestError(StudioError):
     """A manifest that cannot be used: the plugin is reported as broken and contributes nothing."""
 

@@ -10,7 +10,7 @@ caller's threads competes with its other threads for the GIL (data loading, eval
 are Python), which froze the desktop app's window for up to a second at a time (bench/gui_train.py).
 The child also runs at a lower CPU priority (``nice``); pause and stop reach it through shared flags.
 The app itself goes through :mod:`studio.core.training.isolated` (``train_job(isolate=True)`` with one
-device), which runs the same ``_worker`` but imports no torch in the window's process and starts the
+device), which runs the same ``worker`` but imports no torch in the window's process and starts the
 child below the window's priority from its first instruction.
 """
 
@@ -66,7 +66,7 @@ class _SharedToken(CancelToken):
         return time.monotonic() - t0
 
 
-def _worker(
+def worker(
     rank: int,
     world: int,
     port: int,
@@ -79,6 +79,8 @@ def _worker(
     pause_flag=None,
     nice: int = 0,
 ) -> None:
+    """One training process, rank ``rank`` of ``world``: what :func:`launch` spawns, and what the child process of
+    :mod:`studio.core.training.isolated` runs (rank 0 of 1)."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     if nice and hasattr(os, "nice"):
@@ -141,7 +143,7 @@ def launch(
         pause_flag,
         nice,
     )
-    procs = mp.start_processes(_worker, args=args, nprocs=devices, join=False, start_method="spawn")
+    procs = mp.start_processes(worker, args=args, nprocs=devices, join=False, start_method="spawn")
     callbacks = list(callbacks)
     last: Event | None = None
 

@@ -68,9 +68,9 @@ def _child(
     """The child process: lower its priority unless it inherited a lower one already, then train."""
     if nice and not _below(window_nice):
         lower_priority(nice)
-    from studio.core.training.ddp import _worker
+    from studio.core.training.ddp import worker
 
-    _worker(0, 1, 0, cfg_json, run_dir, resume, source, events, cancel_flag, pause_flag, 0)
+    worker(0, 1, 0, cfg_json, run_dir, resume, source, events, cancel_flag, pause_flag, 0)
 
 
 def _start(proc, nice: int) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from studio.core.config.schema import Config
 from studio.core.data.classes import ClassMap
+from studio.core.data.splits import Split, class_mismatch, open_split
 from studio.core.dataset.model import image_path
 from studio.core.errors import StudioError
 from studio.core.text import plural
-from studio.core.training.splits import Split, class_mismatch, open_split
 
 MAX_LISTED = 5
 
@@ -126,7 +126,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
             rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations")
 
     if cfg.data.augment.extra:  # plugins' augmentations: known names, params their factories take
-        from studio.core.plugins.hooks import check_augmentations
+        from studio.core.data.augmentations import check_augmentations
 
         for item, message in check_augmentations(cfg.data.augment.extra):
             rep.add("error", item, message)

@@ -10,27 +10,10 @@ from studio.core.config.schema import Config
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken
 from studio.core.training.events import Event
+from studio.core.training.run_folder import refuse_existing_run
 from studio.core.training.run_lock import refuse_if_held
 
 DEFAULT_ROOT = Path("runs")
-#: any of these in a folder means it holds a run, which a new run never replaces
-RUN_FILES = ("events.jsonl", "last.pt", "best.pt", "config.yaml")
-
-
-def run_files(run_dir: str | Path) -> list[str]:
-    """The files of ``RUN_FILES`` present in ``run_dir`` (empty: no run there)."""
-    run_dir = Path(run_dir)
-    return [n for n in RUN_FILES if (run_dir / n).exists()]
-
-
-def refuse_existing_run(run_dir: str | Path) -> None:
-    """A new (not resumed) run into ``run_dir`` refuses when the folder already holds a run."""
-    found = run_files(run_dir)
-    if found:
-        raise StudioError(
-            f"already holds a run ({', '.join(found)}); continue it with --resume, or choose another --work-dir",
-            file=run_dir,
-        )
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:

@@ -1,58 +1,6 @@
-"""The train and val sets a config names: loaded, their images folders resolved, classes compared."""
+"""Moved to :mod:`studio.core.data.splits` (inference and export open the val set too); kept importable from
+here for studio.gui until it imports :mod:`studio.core.data.splits`."""
 
-from __future__ import annotations
+from studio.core.data.splits import Split, class_mismatch, open_split, open_splits
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from studio.core.config.schema import Config, DatasetRef
-from studio.core.data.classes import ClassMap
-from studio.core.dataset.model import Dataset, recorded_images_dir, usual_images_dir
-from studio.core.errors import StudioError
-
-
-@dataclass
-class Split:
-    name: str  # train or val
-    ann: Path
-    images_dir: Path
-    dataset: Dataset
-
-
-def open_split(ref: DatasetRef, name: str) -> Split:
-    ann = Path(ref.ann)
-    if not ann.is_file():
-        raise StudioError(f"{name} annotation file not found", file=ann, item=f"data.{name}.ann")
-    ds = Dataset.load(ann)
-    if ref.images:
-        images = Path(ref.images)
-    else:
-        images = recorded_images_dir(ann, ds) or usual_images_dir(ann)
-    if not Path(images).is_dir():
-        raise StudioError(f"{name} images folder not found: {images}", file=ann, item=f"data.{name}.images")
-    return Split(name, ann, Path(images), ds)
-
-
-def open_splits(cfg: Config) -> tuple[Split, Split | None]:
-    train = open_split(cfg.data.train, "train")
-    val = open_split(cfg.data.val, "val") if cfg.data.val is not None else None
-    return train, val
-
-
-def class_mismatch(expected: ClassMap, got: ClassMap) -> str | None:
-    """A one-line description of how two class lists differ, or None when they are the same."""
-    if expected == got:
-        return None
-    e = dict(zip(expected.cat_ids, expected.names))
-    g = dict(zip(got.cat_ids, got.names))
-    parts = []
-    only_e = [f"{i}:{n}" for i, n in e.items() if i not in g]
-    only_g = [f"{i}:{n}" for i, n in g.items() if i not in e]
-    renamed = [f"{i}: {e[i]!r} vs {g[i]!r}" for i in e if i in g and e[i] != g[i]]
-    if only_e:
-        parts.append("missing " + ", ".join(only_e))
-    if only_g:
-        parts.append("extra " + ", ".join(only_g))
-    if renamed:
-        parts.append("renamed " + ", ".join(renamed))
-    return "; ".join(parts) or "same classes in a different order"
+__all__ = ["Split", "class_mismatch", "open_split", "open_splits"]

@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from studio.core import checkpoint as ckpt_io
 from studio.core.config.loader import save_config
 from studio.core.config.schema import Config
 from studio.core.errors import CancelledError, StudioError, error_message
 from studio.core.jobs import CancelToken
-from studio.core.training import checkpoint as ckpt_io
 from studio.core.training.ema import ModelEMA
 from studio.core.training.events import (
     CheckpointSaved,
@@ -43,9 +43,9 @@ from studio.core.training.events import (
 )
 from studio.core.training.optim import build_optimizer
 from studio.core.training.preflight import preflight
+from studio.core.training.run_folder import refuse_existing_run
 from studio.core.training.run_lock import RunLock
 from studio.core.training.runlog import RunLog
-from studio.core.training.runs import refuse_existing_run
 from studio.core.training.schedule import LRSchedule
 from studio.core.training.seeding import epoch_seed, seed_everything
 

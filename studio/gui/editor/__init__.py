@@ -1,5 +1,6 @@
 """Annotation editing on the Data page's image view: tools, handles, the controller and its toolbar.
 
-Import the pieces from their modules (``studio.gui.editor.controller``, ``.toolbar``...); this package
-file imports nothing so the Qt-free helpers (``hit``, ``stats``) load without Qt.
+Import the pieces from their modules (``studio.gui.editor.controller``, ``.toolbar``...); this package file
+imports nothing. The Qt-free rules the tools follow live in :mod:`studio.core.dataset.hit` (hit tests,
+vertex and box edits) and :mod:`studio.core.dataset.summary` (counts kept in step with edits).
 """

@@ -1,6 +1,6 @@
 """The editor behind the image view: tools in, commands out, overlays redrawn, journal written, file saved.
 
-:class:`EditorController` is installed as the :class:`~studio.gui.image_view.ImageView`'s tool: it hands
+:class:`EditorController` is installed as the :class:`~studio.gui.common.image_view.ImageView`'s tool: it hands
 mouse and key events to the active tool, turns the tools' intents into commands on an
 :class:`~studio.core.dataset.edits.EditStack`, redraws the annotations a command touched, appends every
 step to the recovery journal, and saves in a worker. Widgets (the toolbar, the Data page) follow it through
@@ -19,6 +19,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from studio.core.dataset import hit
 from studio.core.dataset.edits import (
     AddClass,
     AddShape,
@@ -41,11 +42,10 @@ from studio.core.dataset.recovery import (
     write_snapshot,
 )
 from studio.core.errors import StudioError
-from studio.gui.editor import hit
+from studio.gui.common.workers import Jobs, Worker
+from studio.gui.data.image_panel import ImagePanel
 from studio.gui.editor.handles import HIT_PX
 from studio.gui.editor.tools import TOOLS, Tool
-from studio.gui.image_panel import ImagePanel
-from studio.gui.workers import Jobs, Worker
 
 log = logging.getLogger("studio.gui.editor")
 

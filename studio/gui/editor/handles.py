@@ -2,7 +2,7 @@
 
 Handles ignore the view's transform, so they keep the same size on screen at any zoom; outlines use
 cosmetic pens for the same reason. None of them take mouse buttons: the tools hit-test in image
-coordinates (:mod:`studio.gui.editor.hit`) and these items only show the result.
+coordinates (:mod:`studio.core.dataset.hit`) and these items only show the result.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene
 
-from studio.gui import palette
+from studio.gui.common import palette
 
 HANDLE_PX = 3.5  # half the side of a handle, in screen pixels
 HIT_PX = 8.0  # how close (screen pixels) a click must be to a handle or an edge to take it

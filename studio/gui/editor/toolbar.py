@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui import palette
+from studio.gui.common import palette
 from studio.gui.editor.controller import EditorController
 
 ADD_CLASS = "\0add-class"  # item data of the "Add class…" entry (no category id looks like it)

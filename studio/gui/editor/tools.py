@@ -2,24 +2,22 @@
 
 A tool receives the view's mouse and key events in image coordinates and returns True for those it
 takes; it only tracks the gesture in progress and draws its marks. Every change of the dataset goes
-through the :class:`~studio.gui.editor.controller.EditorController` as one command.
+through the editor that hosts the tool (:class:`~studio.gui.editor.host.ToolHost`, the
+:class:`~studio.gui.editor.controller.EditorController`) as one command.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QGraphicsView
 
-from studio.core.geometry import is_rle
-from studio.gui.editor import hit
+from studio.core.dataset import hit
 from studio.gui.editor.handles import Marks
-
-if TYPE_CHECKING:
-    from studio.gui.editor.controller import EditorController
+from studio.gui.editor.host import ToolHost
 
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
 DELETE_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
@@ -32,7 +30,7 @@ class Tool:
     cursor = Qt.CursorShape.CrossCursor
     drag_mode = QGraphicsView.DragMode.NoDrag
 
-    def __init__(self, editor: EditorController):
+    def __init__(self, editor: ToolHost):
         self.editor = editor
         self.marks = Marks()
 
@@ -78,22 +76,6 @@ class Tool:
         return False
 
 
-def editable_shape(ann: dict | None) -> tuple[str, Any] | None:
-    """``("polygon", parts)`` or ``("box", bbox)`` for an annotation the handles can edit; None for RLE masks."""
-    if ann is None:
-        return None
-    seg = ann.get("segmentation")
-    if is_rle(seg):
-        return None
-    if isinstance(seg, list) and seg:
-        parts = [p for p in seg if isinstance(p, list) and all(isinstance(v, (int, float)) for v in p)]
-        return ("polygon", parts) if len(parts) == len(seg) else None
-    box = ann.get("bbox")
-    if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
-        return "box", list(box)
-    return None
-
-
 class SelectTool(Tool):
     """Click picks a shape (the view does that); handles of the selected shape can be dragged, a double-click on
     an edge inserts a vertex, right-click on a handle or Delete removes the active vertex, Delete removes the
@@ -103,7 +85,7 @@ class SelectTool(Tool):
     cursor = Qt.CursorShape.OpenHandCursor
     drag_mode = QGraphicsView.DragMode.ScrollHandDrag
 
-    def __init__(self, editor: EditorController):
+    def __init__(self, editor: ToolHost):
         super().__init__(editor)
         self.active: tuple[int, int] | None = None  # (part, vertex) that Delete removes; part -1: a box corner
         self._drag: tuple[int, int] | None = None
@@ -120,7 +102,7 @@ class SelectTool(Tool):
         super().scene_cleared()
 
     def _shape(self) -> tuple[str, Any] | None:
-        return editable_shape(self.editor.selected_annotation())
+        return hit.editable_shape(self.editor.selected_annotation())
 
     def step_back(self) -> bool:
         if self._drag is None:
@@ -283,7 +265,7 @@ class PolygonTool(Tool):
 
     name = "polygon"
 
-    def __init__(self, editor: EditorController):
+    def __init__(self, editor: ToolHost):
         super().__init__(editor)
         self.points: list[tuple[float, float]] = []
         self._cursor: tuple[float, float] | None = None
@@ -369,7 +351,7 @@ class BoxTool(Tool):
 
     name = "box"
 
-    def __init__(self, editor: EditorController):
+    def __init__(self, editor: ToolHost):
         super().__init__(editor)
         self.start: tuple[float, float] | None = None
 

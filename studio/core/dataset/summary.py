@@ -1,0 +1,106 @@
+"""What the Data page shows of a dataset, counted: per-class rows and per-image rows, and keeping both in step
+with edits.
+
+Plain Python (no Qt): :func:`summarize` counts a whole dataset once (at load), :func:`follow_class_stats`
+updates the per-class rows from one :class:`~studio.core.dataset.edits.EditEvent` and :func:`image_summary`
+rebuilds the list row of one image. The last two cost what the edited image holds, never what the dataset
+holds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from studio.core.dataset.edits import EditEvent, class_count_changes
+from studio.core.dataset.model import Dataset
+
+
+@dataclass(frozen=True)
+class ClassStat:
+    category_id: Any
+    name: str
+    instances: int
+    images: int
+    known: bool = True  # False for a category id used by annotations but absent from 'categories'
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    image_id: Any
+    file_name: str
+    num_annotations: int
+    category_ids: frozenset
+
+
+def summarize(ds: Dataset) -> tuple[list[ClassStat], list[ImageSummary]]:
+    """Per-class instance and image counts (categories in id order, then unknown ids) and per-image rows."""
+    instances: dict[Any, int] = defaultdict(int)
+    images_with: dict[Any, set] = defaultdict(set)
+    for a in ds.annotations:
+        instances[a["category_id"]] += 1
+        images_with[a["category_id"]].add(a["image_id"])
+    stats = [
+        ClassStat(c["id"], c["name"], instances.get(c["id"], 0), len(images_with.get(c["id"], ())))
+        for c in sorted(ds.categories, key=lambda c: _sort_key(c["id"]))
+    ]
+    stats += [
+        ClassStat(cid, f"unknown category {cid!r}", n, len(images_with[cid]), known=False)
+        for cid, n in sorted(instances.items(), key=lambda kv: _sort_key(kv[0]))
+        if not ds.has_category(cid)
+    ]
+    rows = []
+    for im in ds.images:
+        anns = ds.anns_for_image(im["id"])
+        rows.append(ImageSummary(im["id"], str(im["file_name"]), len(anns), frozenset(a["category_id"] for a in anns)))
+    return stats, rows
+
+
+def _sort_key(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))
+
+
+def follow_class_stats(stats: list[ClassStat], ds: Dataset, event: EditEvent) -> list[ClassStat]:
+    """The class rows after ``event``: counts shifted by its deltas, a new class appended, a removed one dropped.
+
+    Rows keep their order; categories that are new come after the known ones, unknown category ids last
+    (as :func:`summarize` orders them).
+    """
+    changes = class_count_changes(ds, event.deltas)
+
+    def shifted(s: ClassStat, name: str, known: bool) -> ClassStat:
+        ch = changes.get(s.category_id)
+        if ch is None and s.name == name and s.known == known:
+            return s
+        return ClassStat(
+            s.category_id, name, s.instances + (ch.instances if ch else 0), s.images + (ch.images if ch else 0), known
+        )
+
+    names = {c["id"]: str(c["name"]) for c in ds.categories}
+    seen: set[Any] = set()
+    known_rows, unknown_rows = [], []
+    for s in stats:
+        seen.add(s.category_id)
+        if s.category_id in names:
+            known_rows.append(shifted(s, names[s.category_id], True))
+        elif s.known:
+            continue  # its category was removed (an undone "add class")
+        else:
+            row = shifted(s, s.name, False)
+            if row.instances > 0:
+                unknown_rows.append(row)
+    for c in ds.categories:
+        if c["id"] not in seen:
+            known_rows.append(shifted(ClassStat(c["id"], str(c["name"]), 0, 0), str(c["name"]), True))
+    for cid, ch in changes.items():  # an undo gave an annotation back its unknown category
+        if cid not in seen and cid not in names and ch.instances > 0:
+            unknown_rows.append(ClassStat(cid, f"unknown category {cid!r}", ch.instances, ch.images, known=False))
+    return known_rows + unknown_rows
+
+
+def image_summary(ds: Dataset, image_id: Any) -> ImageSummary:
+    """The image list row of one image, as the load job builds it."""
+    im = ds.image(image_id)
+    anns = ds.anns_for_image(image_id)
+    return ImageSummary(im["id"], str(im["file_name"]), len(anns), frozenset(a["category_id"] for a in anns))

@@ -1,0 +1,632 @@
+"""The Config page: pick or create a training config, edit it as a form or as YAML, check it, start it.
+
+The page holds the file's *own* dict (what its YAML says, ``_base_`` included) and derives the rest
+from it on every change: the merged values the form shows, the validation messages under the fields,
+the keys highlighted as different from the base, and (after a pause, in a worker) the pre-flight
+report with the GPU memory estimate. Form edits write into the own dict and rewrite the YAML text;
+YAML edits are parsed after a pause and replace the own dict. The editor's text is what Save writes,
+so comments survive as long as the YAML is edited as text.
+
+"Start training" is enabled only when the config validates and the pre-flight check of that very
+config found no error; it saves the file and emits ``start_requested(path)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core import atomic
+from studio.core.config.diff import config_diff, load_bases, resolve_own
+from studio.core.config.form import ARCH_PATH, FormSpec, del_path, get_path, set_path, validate_raw
+from studio.core.config.loader import BASE_KEY, ConfigError, merge
+from studio.core.config.presets import PRESETS, apply_preset
+from studio.core.config.schema import Config
+from studio.core.errors import StudioError
+from studio.gui.common import palette
+from studio.gui.common.job_slot import JobSlot
+from studio.gui.common.messages import colored, error_html
+from studio.gui.common.workers import Jobs
+from studio.gui.config.form import ConfigForm
+from studio.gui.config.jobs import PreflightResult, load_form_spec, new_config, run_preflight
+from studio.gui.config.new_config_dialog import NewConfigDialog, unique_config_path
+from studio.gui.config.preflight_view import PreflightView
+from studio.gui.config.yaml_editor import YamlEditor
+
+log = logging.getLogger("studio.gui.config")
+
+PREFLIGHT_DELAY_MS = 500
+
+
+def dump_yaml(own: dict) -> str:
+    """The text a form edit writes: the loader's YAML style (``to_yaml``), keys in the file's order."""
+    return yaml.safe_dump(own, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _section(title: str) -> QLabel:
+    label = QLabel(title)
+    label.setObjectName("section")
+    return label
+
+
+class ConfigPage(QWidget):
+    title = "Config"
+
+    start_requested = Signal(object)  # Path of the saved config
+    dirty_changed = Signal(bool)
+
+    def __init__(self, jobs: Jobs, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.jobs = jobs
+        self.workspace = None
+        self.current_path: Path | None = None
+        self.spec: FormSpec | None = None
+        self.own: dict | None = None  # the file's own keys, as its YAML says
+        self.display: dict = {}  # bases merged with own, paths as written: what the form shows
+        self.config: Config | None = None
+        self.errors: dict[str, str] = {}
+        self.preflight: PreflightResult | None = None
+        self._preflight_for: dict | None = None  # the config dump the shown report was made for
+        self._bases: dict = {}
+        self._bases_key: tuple | None = None
+        self._saved_text = ""
+        self._dirty = False
+        self._pending_open: Path | None = None  # set_workspace while hidden: opened on first show
+        #: asked before unsaved changes are dropped; None shows a question box (tests set a function)
+        self.confirm_discard: Callable[[], bool] | None = None
+
+        self.spec_slot = JobSlot(jobs, self)
+        self.preflight_slot = JobSlot(jobs, self)
+        self.new_slot = JobSlot(jobs, self)
+        self._build()
+        self.preflight_timer = QTimer(self)
+        self.preflight_timer.setSingleShot(True)
+        self.preflight_timer.setInterval(PREFLIGHT_DELAY_MS)
+        self.preflight_timer.timeout.connect(self._run_preflight)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.picker = QComboBox()
+        self.picker.setMinimumContentsLength(24)
+        self.picker.setPlaceholderText("no config yet")
+        self.picker.activated.connect(self._on_picked)
+        self.open_button = QPushButton("Open…")
+        self.open_button.clicked.connect(self.ask_open)
+        self.new_button = QPushButton("New from dataset…")
+        self.new_button.setToolTip("Write a complete config for a training set (studio config init)")
+        self.new_button.clicked.connect(self.ask_new)
+        self.state_label = QLabel()
+        self.state_label.setObjectName("muted")
+        self.save_button = QPushButton("Save")
+        # no Ctrl+S here: the window's File > Save (the Data page's edits) owns it; two would be ambiguous
+        self.save_button.setToolTip("Write the YAML to the file")
+        self.save_button.clicked.connect(self.save)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Config:"))
+        top.addWidget(self.picker)
+        top.addWidget(self.open_button)
+        top.addWidget(self.new_button)
+        top.addStretch(1)
+        top.addWidget(self.state_label)
+        top.addWidget(self.save_button)
+
+        presets = QHBoxLayout()
+        presets.addWidget(QLabel("Presets:"))
+        self.preset_buttons: dict[str, QPushButton] = {}
+        for name, p in PRESETS.items():
+            b = QPushButton(name)
+            b.setToolTip(p.description + "\n\nMerged into this file's keys; the other keys stay as they are.")
+            b.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
+            presets.addWidget(b)
+            self.preset_buttons[name] = b
+        self.preset_note = QLabel(
+            "Architecture, size, batch, schedule and device for the situation; data paths are kept."
+        )
+        self.preset_note.setObjectName("muted")
+        presets.addWidget(self.preset_note, 1)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        self.banner.setVisible(False)
+        self.form = ConfigForm()
+        self.form.edited.connect(self._on_form_edited)
+        self.form.reset_requested.connect(self._on_reset)
+        form_box = QWidget()
+        fl = QVBoxLayout(form_box)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.setSpacing(3)
+        self.form_title = _section("Settings")
+        fl.addWidget(self.form_title)
+        fl.addWidget(self.banner)
+        fl.addWidget(self.form, 1)
+
+        self.yaml = YamlEditor()
+        self.yaml.parsed.connect(self._on_yaml_parsed)
+        self.yaml.invalid.connect(self._on_yaml_invalid)
+        self.yaml.edited.connect(self._update_dirty)
+        yaml_box = QWidget()
+        yl = QVBoxLayout(yaml_box)
+        yl.setContentsMargins(0, 0, 0, 0)
+        yl.setSpacing(3)
+        self.yaml_title = _section("YAML")
+        yl.addWidget(self.yaml_title)
+        yl.addWidget(self.yaml, 1)
+
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(form_box)
+        self.split.addWidget(yaml_box)
+        self.split.setStretchFactor(0, 5)
+        self.split.setStretchFactor(1, 4)
+        self.split.setChildrenCollapsible(False)
+        self.split.setSizes([680, 540])
+
+        self.preflight_view = PreflightView()
+        self.preflight_view.key_activated.connect(self.form.show_field)
+        self.start_button = QPushButton("Start training")
+        self.start_button.setMinimumHeight(40)
+        self.start_button.setMinimumWidth(170)
+        self.start_button.setStyleSheet(
+            "QPushButton { font-weight: 600; padding: 6px 18px; } "
+            "QPushButton:enabled { background: #2f6fde; color: white; border: 1px solid #245bbb; border-radius: 4px; } "
+            "QPushButton:enabled:hover { background: #3b7cf0; }"
+        )
+        self.start_button.clicked.connect(self.start)
+        self.start_hint = QLabel()
+        self.start_hint.setObjectName("muted")
+        self.start_hint.setWordWrap(True)
+        self.start_hint.setMaximumWidth(200)
+        start_col = QVBoxLayout()
+        start_col.addStretch(1)
+        start_col.addWidget(self.start_button)
+        start_col.addWidget(self.start_hint)
+        bottom = QWidget()
+        bl = QHBoxLayout(bottom)
+        bl.setContentsMargins(0, 4, 0, 0)
+        bl.addWidget(self.preflight_view, 1)
+        bl.addLayout(start_col)
+
+        self.vsplit = QSplitter(Qt.Orientation.Vertical)
+        self.vsplit.addWidget(self.split)
+        self.vsplit.addWidget(bottom)
+        self.vsplit.setStretchFactor(0, 3)
+        self.vsplit.setStretchFactor(1, 1)
+        self.vsplit.setChildrenCollapsible(False)
+        self.vsplit.setSizes([670, 170])
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 8, 10, 8)
+        lay.setSpacing(6)
+        lay.addLayout(top)
+        lay.addLayout(presets)
+        lay.addWidget(self.vsplit, 1)
+
+    # ------------------------------------------------------------------ workspace and files
+    def set_workspace(self, ws) -> None:
+        """List ``ws``'s configs; the first is opened now if the page is shown, else when it is first shown."""
+        outside = self.current_path is not None and ws is not None and Path(ws.root) not in self.current_path.parents
+        if outside and self._may_discard():
+            self.clear()
+        self.workspace = ws
+        paths = self.refresh_configs()
+        if self.current_path is None and paths:
+            if self.isVisible():
+                self.open_config(paths[0])
+            else:
+                self._pending_open = paths[0]
+
+    def clear(self) -> None:
+        """No config open (another workspace was opened)."""
+        self.preflight_slot.cancel()
+        self.preflight_timer.stop()
+        self.current_path, self.own, self.config, self.errors, self.preflight = None, None, None, {}, None
+        self._preflight_for, self._bases_key, self.display = None, None, {}
+        self._saved_text = ""
+        self.yaml.load_text("")
+        self.form.set_values({})
+        self.form.set_errors({})
+        self.form.set_diff(None)
+        self._show_banner(None)
+        self.preflight_view.set_message("Open a config to check it")
+        self._update_dirty()
+        self._update_titles()
+        self._update_buttons()
+
+    def refresh_configs(self) -> list[Path]:
+        """Re-list the workspace's ``configs/`` folder in the picker (the open file stays selected)."""
+        paths = self.workspace.configs() if self.workspace is not None else []
+        if self.current_path is not None and self.current_path not in paths:
+            paths.append(self.current_path)
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        for p in paths:
+            self.picker.addItem(p.name, str(p))
+            self.picker.setItemData(self.picker.count() - 1, str(p), Qt.ItemDataRole.ToolTipRole)
+        if self.current_path is not None:
+            self.picker.setCurrentIndex(self.picker.findData(str(self.current_path)))
+        else:
+            self.picker.setCurrentIndex(-1)
+        self.picker.blockSignals(False)
+        return paths
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._ensure_spec()
+        if self.workspace is not None:
+            self.refresh_configs()
+        if self._pending_open is not None and self.current_path is None:
+            path, self._pending_open = self._pending_open, None
+            self.open_config(path)
+
+    def open_config(self, path: str | Path) -> bool:
+        """Open ``path`` (a small YAML file, read here); False when it cannot be read."""
+        path = Path(path).resolve()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            self._show_banner(f"{path}: cannot read: {e.strerror or e}")
+            return False
+        self._ensure_spec()
+        self.preflight_slot.cancel()
+        self.preflight_timer.stop()
+        self.current_path = path
+        self.own, self.config, self.errors, self.preflight = None, None, {}, None
+        self._preflight_for = None
+        self._bases_key = None
+        self._saved_text = text
+        self.form.set_base_folder(path.parent)
+        self.refresh_configs()
+        self.yaml.load_text(text)  # parsed at once: _on_yaml_parsed or _on_yaml_invalid fills the rest
+        self._update_dirty()
+        self._update_titles()
+        self._update_buttons()
+        return True
+
+    def ask_open(self) -> None:
+        if not self._may_discard():
+            return
+        start = str(self.workspace.folder("configs")) if self.workspace is not None else ""
+        chosen, _ = QFileDialog.getOpenFileName(self, "Open a config", start, "YAML (*.yaml *.yml)")
+        if chosen:
+            self.open_config(chosen)
+
+    def _on_picked(self, index: int) -> None:
+        path = Path(self.picker.itemData(index))
+        if path == self.current_path:
+            return
+        if self._may_discard():
+            self.open_config(path)
+        else:
+            self.refresh_configs()
+
+    def _may_discard(self) -> bool:
+        if not self._dirty:
+            return True
+        if self.confirm_discard is not None:
+            return self.confirm_discard()
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Discard the changes to {self.current_path.name}?",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
+
+    # ------------------------------------------------------------------ new config
+    def ask_new(self) -> None:
+        if not self._may_discard():
+            return
+        datasets = self.workspace.datasets() if self.workspace is not None else []
+        configs = self.workspace.folder("configs") if self.workspace is not None else None
+        dialog = NewConfigDialog(datasets, configs, self)
+        if dialog.exec():
+            self.new_from_dataset(*dialog.answers())
+
+    def new_from_dataset(self, train_ann: Path, val_ann: Path | None = None, out: Path | None = None) -> None:
+        """Write a config for ``train_ann`` with ``init_config`` in a worker, then open it."""
+        if out is None:
+            folder = self.workspace.folder("configs") if self.workspace is not None else Path(train_ann).parent
+            out = unique_config_path(folder, Path(train_ann).stem)
+        self.new_button.setEnabled(False)
+        self.state_label.setText(f"writing {Path(out).name}…")
+        self.new_slot.start(
+            new_config,
+            Path(train_ann),
+            Path(out),
+            Path(val_ann) if val_ann else None,
+            title=f"New config for {Path(train_ann).name}",
+            done=self._on_new_done,
+            failed=self._on_new_failed,
+        )
+
+    def _on_new_done(self, path: Path) -> None:
+        self.new_button.setEnabled(True)
+        log.info("new config %s", path)
+        self.open_config(path)
+
+    def _on_new_failed(self, message: str) -> None:
+        self.new_button.setEnabled(True)
+        self._update_dirty()
+        if message != "cancelled":
+            self._show_banner(f"New config failed: {message}")
+
+    # ------------------------------------------------------------------ the model zoo (form spec)
+    def _ensure_spec(self) -> None:
+        if self.spec is None and not self.spec_slot.running:
+            self.spec_slot.start(
+                load_form_spec, title="Reading the model zoo", done=self._on_spec, failed=self._on_spec_failed
+            )
+
+    def _on_spec(self, spec: FormSpec) -> None:
+        self.spec = spec
+        self.form.build(spec)
+        if self.own is not None:
+            self._refresh(rewrite_yaml=False)
+        self.form.setEnabled(self.yaml.error is None)
+
+    def _on_spec_failed(self, message: str) -> None:
+        if message != "cancelled":
+            self.form.placeholder.setText(f"The model zoo could not be read: {message}")
+
+    def form_ready(self) -> bool:
+        return self.form.ready
+
+    # ------------------------------------------------------------------ edits
+    def _on_form_edited(self, path: str, value: Any) -> None:
+        if self.own is None:
+            return
+        set_path(self.own, path, value)
+        self._refresh(rewrite_yaml=True)
+
+    def _on_reset(self, path: str) -> None:
+        if self.own is not None and del_path(self.own, path):
+            self._refresh(rewrite_yaml=True)
+
+    def _on_yaml_parsed(self, data: dict) -> None:
+        if self.current_path is None:
+            return
+        self.own = data
+        self._refresh(rewrite_yaml=False)
+        self.form.setEnabled(True)
+
+    def _on_yaml_invalid(self, _message: str) -> None:
+        """Broken YAML: the form keeps the last valid state, greyed out, and nothing can start."""
+        self.form.setEnabled(False)
+        self.preflight_slot.cancel()
+        self.preflight_timer.stop()
+        self.preflight_view.set_message("Fix the YAML to check the config", error=True)
+        self._update_buttons()
+
+    def apply_preset(self, name: str) -> None:
+        """Merge preset ``name`` into the file's keys for the dataset's task (polygons -> a segmenter)."""
+        if self.own is None:
+            return
+        self.own = apply_preset(self.own, name, self._has_masks())
+        self._refresh(rewrite_yaml=True)
+        self.preset_note.setText(f"Applied “{name}”: {PRESETS[name].description}.")
+
+    def _has_masks(self) -> bool:
+        if self.preflight is not None and self.preflight.has_masks is not None:
+            return self.preflight.has_masks
+        choice = self._arch_choice()
+        return choice is not None and choice.task == "segment"
+
+    def _arch_choice(self):
+        if self.spec is None:
+            return None
+        arch = self.spec.field(ARCH_PATH)
+        return arch.choice(get_path(self.display, ARCH_PATH)) if arch is not None else None
+
+    # ------------------------------------------------------------------ derived state
+    def _load_bases(self) -> dict:
+        """The merged ``_base_`` files, read again only when the list (or a file's time stamp) changes."""
+        names = self.own.get(BASE_KEY)
+        key = (repr(names), *self._base_stamps(names))
+        if key != self._bases_key:
+            self._bases = load_bases(self.own, self.current_path)
+            self._bases_key = key
+        return self._bases
+
+    def _base_stamps(self, names: Any) -> list:
+        if not names:
+            return []
+        names = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+        stamps = []
+        for n in names:
+            try:
+                stamps.append((self.current_path.parent / str(n)).stat().st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return stamps
+
+    def _refresh(self, rewrite_yaml: bool) -> None:
+        """Everything that follows from ``self.own``: YAML text, values, errors, diff, pre-flight."""
+        own = self.own
+        if rewrite_yaml:
+            self.yaml.set_text(dump_yaml(own))
+        base_error = None
+        try:
+            bases = self._load_bases()
+        except (ConfigError, StudioError) as e:
+            bases, base_error = {}, str(e)
+            self._bases_key = None
+        data = {k: v for k, v in own.items() if k != BASE_KEY}
+        self.display = merge(bases, data)
+        try:
+            resolved = resolve_own(own, self.current_path, bases)
+        except (AttributeError, KeyError, TypeError, ValueError):  # a section of the wrong shape: validation names it
+            resolved = copy.deepcopy(self.display)
+        self.config, self.errors = validate_raw(resolved, self.current_path.name, self.spec)
+        if base_error is not None:
+            self.config = None
+            self.errors = {**self.errors, BASE_KEY: base_error}
+        self.form.set_values(self.display)
+        unplaced = self.form.set_errors(self.errors) if self.form.ready else dict(self.errors)
+        self._show_banner("<br>".join(f"{k}: {v}" if k else v for k, v in unplaced.items()) if unplaced else None)
+        if base_error is None:
+            try:
+                choice = self._arch_choice()
+                diff = config_diff(own, self.current_path, bases=bases, family=choice.family if choice else None)
+            except (ConfigError, StudioError):
+                diff = None
+            self.form.set_diff(diff)
+        self._update_dirty()
+        self._update_titles()
+        self._schedule_preflight()
+
+    def _show_banner(self, message: str | None) -> None:
+        self.banner.setVisible(bool(message))
+        if message:
+            self.banner.setText(
+                error_html(message)
+                if "<br>" not in message
+                else "<br>".join(error_html(m) for m in message.split("<br>"))
+            )
+
+    def _update_titles(self) -> None:
+        name = self.current_path.name if self.current_path else ""
+        bases = self.own.get(BASE_KEY) if isinstance(self.own, dict) else None
+        based = f", based on {bases if isinstance(bases, str) else ', '.join(map(str, bases))}" if bases else ""
+        self.yaml_title.setText(f"YAML — {name}{based}" if name else "YAML")
+        n = len(self.errors)
+        err = colored(f" — {n} invalid value{'s' if n != 1 else ''}", palette.ERROR, bold=True) if n else ""
+        self.form_title.setText(f"Settings{err}")
+        self.form_title.setTextFormat(Qt.TextFormat.RichText)
+
+    def _update_dirty(self) -> None:
+        dirty = self.current_path is not None and self.yaml.text() != self._saved_text
+        if not self.new_slot.running:  # "writing <name>…" stays until the new config is open
+            self.state_label.setText("" if self.current_path is None else "unsaved changes" if dirty else "saved")
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirty_changed.emit(dirty)
+        self.save_button.setEnabled(dirty)
+
+    def is_dirty(self) -> bool:
+        return self._dirty
+
+    # ------------------------------------------------------------------ pre-flight
+    def _schedule_preflight(self) -> None:
+        self.preflight_slot.cancel()
+        if self.config is None:
+            self.preflight_timer.stop()
+            self._preflight_for = None  # self.preflight stays: its report is reused once the config is valid again
+            n = len(self.errors)
+            self.preflight_view.set_message(
+                f"Fix the {n} invalid value{'s' if n != 1 else ''} to check the config", error=True
+            )
+        else:
+            dump = self.config.model_dump(mode="json")
+            if dump == self._preflight_for and self.preflight is not None:
+                self._update_buttons()
+                return
+            self.preflight_view.set_running()
+            self.preflight_timer.start()
+        self._update_buttons()
+
+    def _run_preflight(self) -> None:
+        if self.config is None:
+            return
+        cfg = self.config
+        self.preflight_slot.start(
+            run_preflight,
+            cfg,
+            self.preflight,
+            title=f"Pre-flight check of {self.current_path.name}",
+            done=lambda r, c=cfg: self._on_preflight(r, c),
+            failed=self._on_preflight_failed,
+        )
+
+    def _on_preflight(self, result: PreflightResult, cfg: Config) -> None:
+        self.preflight = result
+        self._preflight_for = cfg.model_dump(mode="json")
+        self.preflight_view.set_result(result)
+        self._update_buttons()
+
+    def _on_preflight_failed(self, message: str) -> None:
+        if message == "cancelled":
+            return
+        self.preflight, self._preflight_for = None, None
+        self.preflight_view.set_message(f"The pre-flight check failed: {message}", error=True)
+        self._update_buttons()
+
+    def preflight_busy(self) -> bool:
+        return self.preflight_timer.isActive() or self.preflight_slot.running
+
+    # ------------------------------------------------------------------ save and start
+    def can_start(self) -> bool:
+        return (
+            self.config is not None
+            and self.yaml.error is None
+            and self.preflight is not None
+            and self._preflight_for == self.config.model_dump(mode="json")
+            and self.preflight.report.ok
+        )
+
+    def _update_buttons(self) -> None:
+        ok = self.can_start()
+        self.start_button.setEnabled(ok)
+        if self.current_path is None:
+            hint = "Open or create a config"
+        elif self.yaml.error is not None:
+            hint = "Fix the YAML error"
+        elif self.config is None:
+            hint = "Fix the invalid values"
+        elif self.preflight is None or self.preflight_busy():
+            hint = "Checking…"
+        elif not self.preflight.report.ok:
+            hint = "Fix the pre-flight errors"
+        else:
+            hint = "Saves the config and starts"
+        self.start_hint.setText(hint)
+        self.start_button.setToolTip(hint)
+        for b in self.preset_buttons.values():
+            b.setEnabled(self.own is not None)
+        self.yaml.edit.setReadOnly(self.current_path is None)
+
+    def save(self) -> bool:
+        """Write the YAML text to the open file (atomically)."""
+        if self.current_path is None:
+            return False
+        self.yaml.flush()
+        text = self.yaml.text()
+        try:
+            atomic.write_text(self.current_path, text)
+        except OSError as e:
+            self._show_banner(f"{self.current_path}: cannot save: {e.strerror or e}")
+            return False
+        self._saved_text = text
+        self._bases_key = None
+        self._update_dirty()
+        log.info("saved %s", self.current_path)
+        return True
+
+    def start(self) -> None:
+        """Save and emit ``start_requested(path)``, when the config validates and passed its pre-flight check."""
+        self.yaml.flush()
+        if not self.can_start():
+            self._update_buttons()
+            return
+        if self.save():
+            self.start_requested.emit(self.current_path)
+
+    def busy(self) -> bool:
+        return self.spec_slot.running or self.preflight_busy() or self.new_slot.running

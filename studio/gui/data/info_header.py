@@ -1,0 +1,92 @@
+"""The Data page's header: which dataset is open and how it stands."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from studio.core.text import plural
+from studio.gui.common import palette
+
+
+def _badge(text: str, color: str | None = None) -> str:
+    style = f"color:{color}; font-weight:600" if color else "font-weight:600"
+    return f'<span style="{style}">{html.escape(text)}</span>'
+
+
+class InfoHeader(QWidget):
+    """Title line (file, images folder) and a counts line (images, annotations, classes, errors, warnings)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = QLabel()
+        self.title.setObjectName("title")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.paths = QLabel()
+        self.paths.setObjectName("muted")
+        self.paths.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.paths.setSizePolicy(
+            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        )  # long paths never widen the window
+        self.counts = QLabel()
+        self.counts.setTextFormat(Qt.TextFormat.RichText)
+        self.check = QLabel()
+        self.check.setTextFormat(Qt.TextFormat.RichText)
+        self.check.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top = QHBoxLayout()
+        top.addWidget(self.title)
+        top.addWidget(self.paths, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.counts, 1)
+        bottom.addWidget(self.check)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 0, 2, 4)
+        lay.setSpacing(2)
+        lay.addLayout(top)
+        lay.addLayout(bottom)
+        self.show_empty()
+
+    def show_empty(self) -> None:
+        self.title.setText("No dataset open")
+        self.paths.setText("File › Open annotations… (Ctrl+O) opens a COCO annotation file and its images folder")
+        self.counts.setText("")
+        self.check.setText("")
+
+    def show_opening(self, annotations: Path, images_dir: Path | None) -> None:
+        self.title.setText(annotations.name)
+        self.paths.setText(f"{annotations}   ·   images: {images_dir or 'looking for the images folder…'}")
+        self.counts.setText("loading…")
+        self.check.setText("")
+
+    def show_preparing(self, title: str, text: str) -> None:
+        self.title.setText(title)
+        self.paths.setText(text)
+        self.counts.setText("")
+        self.check.setText("")
+
+    def show_counts(self, images: int, annotations: int, classes: int) -> None:
+        self.counts.setText(
+            " · ".join(
+                [
+                    _badge(plural(images, "image")),
+                    _badge(plural(annotations, "annotation")),
+                    _badge(plural(classes, "class", "classes")),
+                ]
+            )
+        )
+
+    def show_checking(self, text: str) -> None:
+        self.check.setText(html.escape(text))
+
+    def show_check(self, errors: int, warnings: int) -> None:
+        e = _badge(plural(errors, "error"), palette.ERROR.name() if errors else palette.OK.name())
+        w = _badge(plural(warnings, "warning"), palette.WARNING.name() if warnings else palette.OK.name())
+        self.check.setText(f"check: {e} · {w}")
+
+    def show_error(self, message: str) -> None:
+        self.counts.setText(_badge(f"Could not open: {message}", palette.ERROR.name()))
+        self.counts.setWordWrap(True)
+        self.check.setText("")

@@ -1,0 +1,235 @@
+"""The result of an export as the wizard shows it: agreement with PyTorch, mAP, latency and warnings.
+
+It renders the ``export_report.json`` dict (:mod:`studio.core.export.report`), nothing more: a pass /
+warn colour comes from the same thresholds the report's warnings use.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.export.report import MAP_WARN, MATCH_WARN
+from studio.gui.common import palette
+from studio.gui.common.messages import colored, warning_color
+
+LATENCY_COLUMNS = ["Backend", "ms / image", "vs PyTorch", "Note"]
+BACKEND_TITLES = {
+    "pytorch_cpu": "PyTorch eager (CPU)",
+    "pytorch_cuda": "PyTorch eager (CUDA)",
+    "onnxruntime_cpu": "ONNX Runtime (CPU)",
+    "onnxruntime_cuda": "ONNX Runtime (CUDA EP)",
+    "onnxruntime_tensorrt": "ONNX Runtime (TensorRT EP)",
+    "tensorrt": "TensorRT engine",
+}
+
+
+def _f(v, spec: str = ".4f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _ok_color(ok: bool) -> QColor:
+    return palette.OK.darker(130) if ok else warning_color()
+
+
+class ExportReportView(QWidget):
+    """Empty until :meth:`show_report`; ``copied(text)`` after the infer command went to the clipboard."""
+
+    copied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.report: dict | None = None
+        self.out_dir: Path | None = None
+        self.command = ""
+        title = QLabel("Verification")
+        title.setObjectName("section")
+        self.headline = QLabel(
+            "Export a checkpoint to see how the exported model agrees with PyTorch and how fast it runs."
+        )
+        self.headline.setObjectName("muted")
+        self.headline.setWordWrap(True)
+        self.values: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(3)
+        grid.setColumnStretch(1, 1)
+        for r, (key, text) in enumerate(
+            (
+                ("box_match", "Box match"),
+                ("score_diff", "Score difference"),
+                ("map_pytorch", "mAP PyTorch"),
+                ("map_exported", "mAP exported"),
+                ("map_delta", "mAP delta"),
+                ("files", "Files"),
+            )
+        ):
+            name = QLabel(text)
+            val = QLabel("–")
+            val.setTextFormat(Qt.TextFormat.RichText)
+            val.setWordWrap(True)
+            val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            grid.addWidget(name, r, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(val, r, 1)
+            self.values[key] = val
+        lat_title = QLabel("Latency")
+        lat_title.setObjectName("section")
+        self.latency = QTableWidget(0, len(LATENCY_COLUMNS))
+        self.latency.setHorizontalHeaderLabels(LATENCY_COLUMNS)
+        self.latency.verticalHeader().hide()
+        self.latency.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.latency.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.latency.setWordWrap(True)
+        self.latency.setShowGrid(False)
+        head = self.latency.horizontalHeader()
+        for c in range(3):
+            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.latency_note = QLabel()
+        self.latency_note.setObjectName("muted")
+        self.latency_note.setWordWrap(True)
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextFormat(Qt.TextFormat.RichText)
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_button = QPushButton("Open output folder")
+        self.open_button.clicked.connect(self.open_folder)
+        self.copy_button = QPushButton("Copy `studio infer` command")
+        self.copy_button.clicked.connect(self.copy_command)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(title)
+        lay.addWidget(self.headline)
+        lay.addLayout(grid)
+        lay.addSpacing(6)
+        lay.addWidget(lat_title)
+        lay.addWidget(self.latency)
+        lay.addWidget(self.latency_note)
+        lay.addWidget(self.warnings)
+        lay.addStretch(1)
+        lay.addLayout(buttons)
+        self.clear()
+
+    def clear(self) -> None:
+        self.report, self.out_dir, self.command = None, None, ""
+        for v in self.values.values():
+            v.setText("–")
+        self.latency.setRowCount(0)
+        self._fit_latency()
+        self.latency_note.setText("")
+        self.warnings.setText("")
+        self.open_button.setEnabled(False)
+        self.copy_button.setEnabled(False)
+
+    def show_report(self, report: dict, out_dir: Path, command: str) -> None:
+        self.report, self.out_dir, self.command = report, Path(out_dir), command
+        self.headline.setText(f"{report['format']} export of {report['arch']} → {Path(out_dir) / report['model']}")
+        self.headline.setToolTip(str(out_dir))
+        self._fill_values(report)
+        self._fill_latency(report)
+        warnings = report.get("warnings") or []
+        self.warnings.setText("<br>".join(colored("⚠ " + w, warning_color()) for w in warnings))
+        self.warnings.setVisible(bool(warnings))
+        self.open_button.setEnabled(True)
+        self.copy_button.setEnabled(bool(command))  # none for a plugin format `studio infer` cannot run
+
+    def _fill_values(self, rep: dict) -> None:
+        v = self.values
+        bm = rep.get("box_match")
+        if bm:
+            ok = bm["match_rate"] >= MATCH_WARN
+            v["box_match"].setText(
+                colored(f"{bm['match_rate']:.1%}", _ok_color(ok), bold=True)
+                + html.escape(
+                    f"  ·  {bm['matched']} of {bm['pytorch_detections']} PyTorch / "
+                    f"{bm['exported_detections']} exported "
+                    f"detections paired at IoU ≥ {bm['iou_threshold']} on {bm['images']} images"
+                )
+            )
+            v["score_diff"].setText(
+                html.escape(f"max {_f(bm['max_score_diff'], '.2e')}, mean {_f(bm.get('mean_score_diff'), '.2e')}")
+            )
+        else:
+            why = "not verified" if not rep.get("verified") else "no detections to compare"
+            v["box_match"].setText(colored(why, warning_color()))
+            v["score_diff"].setText("–")
+        metric = rep.get("metric") or "mAP"
+        v["map_pytorch"].setText(html.escape(f"{_f(rep.get('map_pytorch'))}  ({metric})"))
+        v["map_exported"].setText(html.escape(_f(rep.get("map_exported"))))
+        delta = rep.get("map_delta")
+        if delta is None:
+            v["map_delta"].setText("n/a")
+        else:
+            ok = abs(delta) <= MAP_WARN
+            v["map_delta"].setText(
+                colored(f"{delta:+.4f}", _ok_color(ok), bold=True)
+                + html.escape(f"  (within ±{MAP_WARN:g})" if ok else f"  (more than ±{MAP_WARN:g})")
+            )
+        v["files"].setText(html.escape(", ".join(rep.get("files") or [])))
+
+    def _fill_latency(self, rep: dict) -> None:
+        lat = rep.get("latency_ms") or {}
+        speed = rep.get("speedup_vs_pytorch") or {}
+        skipped = rep.get("latency_skipped") or {}
+        rows = [
+            (k, f"{ms:.1f}", f"{speed[k]:.2f}×" if k in speed else ("1.00×" if k.startswith("pytorch") else ""), "")
+            for k, ms in lat.items()
+        ]
+        rows += [(k, "–", "", why) for k, why in skipped.items()]
+        self.latency.setRowCount(len(rows))
+        muted = self.palette().placeholderText().color()
+        for r, (key, ms, sp, why) in enumerate(rows):
+            for c, text in enumerate((BACKEND_TITLES.get(key, key), ms, sp, why or "measured")):
+                it = QTableWidgetItem(text)
+                it.setData(Qt.ItemDataRole.UserRole, key)
+                if c in (1, 2):
+                    it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if why:
+                    it.setForeground(muted)
+                    it.setToolTip(why)
+                self.latency.setItem(r, c, it)
+        self.latency.resizeRowsToContents()
+        self._fit_latency()
+        self.latency_note.setText(rep.get("latency_note") or "")
+
+    def _fit_latency(self) -> None:
+        """As tall as its rows: the table never scrolls, and no empty block sits under a short one."""
+        rows = sum(self.latency.rowHeight(r) for r in range(self.latency.rowCount()))
+        self.latency.setFixedHeight(
+            self.latency.horizontalHeader().height() + max(rows, 24) + 2 * self.latency.frameWidth()
+        )
+
+    def latency_rows(self) -> dict[str, str]:
+        """backend key -> its ms cell ("–" when not measured), for tests and screenshots."""
+        return {
+            self.latency.item(r, 0).data(Qt.ItemDataRole.UserRole): self.latency.item(r, 1).text()
+            for r in range(self.latency.rowCount())
+        }
+
+    def open_folder(self) -> None:
+        if self.out_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.out_dir)))
+
+    def copy_command(self) -> None:
+        if self.command:
+            QGuiApplication.clipboard().setText(self.command)
+            self.copied.emit(self.command)

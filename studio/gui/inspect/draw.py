@@ -1,0 +1,126 @@
+"""Scene items of the Predictions tab: ground truth and predictions coloured by their match outcome.
+
+True positives are green, false positives red, missed objects (false negatives) orange, predictions
+on crowd objects / ignore regions grey. Ground truth is drawn dashed, predictions solid, so the two
+stay apart when overlaid. Only what the matching already decided is drawn: no computation here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsPolygonItem, QGraphicsRectItem, QGraphicsScene
+
+from studio.core.evaluation.matching import FP, IGNORED, TP, ImageMatch
+from studio.core.inference.detections import Detections
+from studio.gui.common import palette
+from studio.gui.common.overlays import LabelItem, _pen, _polygon, mask_image
+
+COLORS = {TP: palette.OK, FP: palette.ERROR, "FN": palette.WARNING, IGNORED: palette.IGNORE}
+Z_MASK, Z_SHAPE, Z_LABEL, Z_SELECTED = 1, 3, 5, 10
+
+
+def qimage_of(rgb: np.ndarray) -> QImage:
+    """An RGB uint8 array as a QImage owning its pixels."""
+    a = np.ascontiguousarray(rgb[..., :3])
+    h, w = a.shape[:2]
+    return QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+def _add(scene: QGraphicsScene, item, z: float, tip: str = ""):
+    item.setZValue(z)
+    if tip:
+        item.setToolTip(tip)
+    scene.addItem(item)
+    return item
+
+
+def _label(scene: QGraphicsScene, text: str, color: QColor, x: float, y: float) -> LabelItem:
+    item = LabelItem(text, color)
+    item.setPos(x, y)
+    return _add(scene, item, Z_LABEL)
+
+
+def draw_ground_truth(
+    scene: QGraphicsScene,
+    anns: Sequence[dict],
+    match: ImageMatch | None,
+    class_name,
+    cat_ids: Sequence[Any],
+    labels: bool = True,
+) -> int:
+    """Dashed outlines of the GT objects: green when matched, orange when missed. Returns the items' count."""
+    matched = {a for _, a, _ in match.pairs} if match is not None else set()
+    n = 0
+    for ann in anns:
+        if ann.get("category_id") not in cat_ids or ann.get("iscrowd"):
+            continue
+        missed = match is not None and ann["id"] not in matched
+        color = (
+            COLORS["FN"] if missed else (COLORS[TP] if match is not None else palette.class_color(ann["category_id"]))
+        )
+        tip = f"{class_name(ann['category_id'])} (annotation {ann['id']}){': missed' if missed else ''}"
+        pen = _pen(color, 2.2 if missed else 1.6, Qt.PenStyle.DashLine)
+        seg = ann.get("segmentation")
+        if isinstance(seg, list) and seg:
+            for part in seg:
+                if isinstance(part, list) and len(part) >= 6:
+                    poly = QGraphicsPolygonItem(_polygon(part))
+                    poly.setPen(pen)
+                    fill = QColor(color)
+                    fill.setAlphaF(0.12)
+                    poly.setBrush(QBrush(fill))
+                    _add(scene, poly, Z_SHAPE, tip)
+                    n += 1
+        x, y, w, h = (float(v) for v in ann["bbox"])
+        box = QGraphicsRectItem(QRectF(x, y, w, h))
+        box.setPen(_pen(color, 1.0, Qt.PenStyle.DashLine))
+        _add(scene, box, Z_SHAPE, tip)
+        n += 1
+        if labels:
+            _label(scene, ("FN " if missed else "") + class_name(ann["category_id"]), color, x, y + h + 16)
+    return n
+
+
+def draw_predictions(
+    scene: QGraphicsScene,
+    dets: Detections,
+    match: ImageMatch | None,
+    score_thr: float,
+    class_names: Sequence[str],
+    masks: bool = True,
+    selected: int | None = None,
+    labels: bool = True,
+) -> int:
+    """Solid boxes (and masks) of the detections at or above ``score_thr``, coloured TP / FP / ignored."""
+    n = 0
+    keep = [i for i in range(len(dets)) if float(dets.scores[i]) >= score_thr]
+    for i in reversed(keep):  # the best on top
+        status = match.status_of(i) if match is not None else None
+        color = COLORS.get(status, palette.class_color(int(dets.labels[i]) - 1))
+        sel = i == selected
+        name = class_names[int(dets.labels[i]) - 1]
+        tip = f"#{i} {name} {float(dets.scores[i]):.2f}: {status or 'not matched yet'}"
+        if masks and dets.masks is not None and dets.masks[i].any():
+            pix = QGraphicsPixmapItem(QPixmap.fromImage(mask_image(dets.masks[i], color)))
+            pix.setOpacity(0.55 if sel else 0.3)
+            _add(scene, pix, Z_SELECTED - 1 if sel else Z_MASK, tip)
+            n += 1
+        x0, y0, x1, y1 = (float(v) for v in dets.boxes[i])
+        box = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0))
+        box.setPen(_pen(palette.SELECTION if sel else color, 3.0 if sel else 1.8))
+        _add(scene, box, Z_SELECTED if sel else Z_SHAPE, tip)
+        n += 1
+        if labels or sel:
+            _label(
+                scene,
+                f"{status + ' ' if status in (TP, FP) else ''}{name} {float(dets.scores[i]):.2f}",
+                palette.SELECTION if sel else color,
+                x0,
+                y0,
+            )
+    return n
