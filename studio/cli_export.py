@@ -68,7 +68,7 @@ def cmd_infer(a: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     from studio.core.export.formats import FORMATS
-    from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES
+    from studio.core.export.setup import DEFAULT_VERIFY_IMAGES
 
     formats = "; ".join(f"{f.name}: {f.title} ({f.device.upper()})" for f in FORMATS.values())
     e = sub.add_parser(

@@ -10,7 +10,7 @@ from torch import nn
 
 from studio.core import atomic
 from studio.core.errors import StudioError
-from studio.core.plugins.exporting import ExportContext, ExportOutput
+from studio.core.export.plugin_export import ExportContext, ExportOutput
 
 FORMAT_TAG = "studio-torch-weights"
 MODEL_NAME = "model.pt"

@@ -26,7 +26,6 @@ from studio.core.export.setup import (
     DEFAULT_VERIFY_IMAGES,
     ExportResult,
     VerifySet,
-    detect_device,
     jsonable,
     prepare_export,
 )
@@ -404,14 +403,12 @@ def infer_images(
 
 
 __all__ = [
-    "DEFAULT_VERIFY_IMAGES",
     "MODEL_ENGINE",
     "MODEL_ONNX",
     "README_NAME",
     "SCRIPT_NAME",
     "ExportResult",
     "VerifySet",
-    "detect_device",
     "export_checkpoint",
     "export_graph",
     "infer_images",

@@ -12,7 +12,7 @@ only on success, ``export_report.json`` -- and calls the plugin's function in th
         loaded = ...load it back...
         return ExportOutput(model=path, verification=ctx.verify(lambda rgb: loaded.predict(rgb)))
 
-Plugins written against ``studio.core.plugins.exporting`` find the same two classes there.
+Plugins written against ``studio.core.export.plugin_export`` find the same two classes there.
 """
 
 from __future__ import annotations

@@ -545,9 +545,6 @@ def exception_text(e: BaseException) -> str:
     return text
 
 
-_exception_text = exception_text  # the name studio.gui imports
-
-
 # ---------------------------------------------------------------------- the registry in use
 _lock = threading.RLock()
 _current: Registry | None = None

@@ -54,8 +54,8 @@ class PanelContext(QObject):
 
 def install_panels(window: QMainWindow, context: PanelContext) -> list[QDockWidget]:
     """Build every plugin panel into a (hidden) dock of ``window``; failures are recorded, never raised."""
-    from studio.core.plugins.discovery import _exception_text
-    from studio.core.plugins.hooks import panel_contributions
+    from studio.core.plugin_check import panel_contributions
+    from studio.core.plugins.discovery import exception_text
 
     docks = []
     try:
@@ -69,7 +69,7 @@ def install_panels(window: QMainWindow, context: PanelContext) -> list[QDockWidg
             if not isinstance(widget, QWidget):
                 raise TypeError(f"the factory returned {type(widget).__name__}, not a QWidget")
         except Exception as e:
-            c.fail(f"building the panel failed: {_exception_text(e)}")
+            c.fail(f"building the panel failed: {exception_text(e)}")
             continue
         dock = QDockWidget(c.title, window)
         dock.setObjectName(f"plugin_panel:{c.plugin.name}:{c.name}")

@@ -38,7 +38,7 @@ ROLE = Qt.ItemDataRole.UserRole
 
 
 def _check_all(progress=None, cancel=None):
-    from studio.core.plugins.hooks import load_everything
+    from studio.core.plugin_check import load_everything
 
     return load_everything(panels=False)  # panels were built (and checked) when the window started
 

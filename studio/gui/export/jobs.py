@@ -30,9 +30,9 @@ def describe_checkpoint(
     path: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
 ) -> CheckpointInfo:
     """Load ``path`` and say what it holds (architecture, classes, epoch) and which device exports here."""
+    from studio.core import checkpoint as ckpt_io
     from studio.core.export.formats import arch_info
-    from studio.core.export.jobs import detect_device
-    from studio.core.training import checkpoint as ckpt_io
+    from studio.core.export.setup import detect_device
 
     progress(0, 1, f"reading {Path(path).name}")
     ck = ckpt_io.load(path)

@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.export.formats import FORMAT_KEY, FORMATS, ExportFormat, unavailable, validate_options
-from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint
+from studio.core.export.jobs import export_checkpoint
+from studio.core.export.setup import DEFAULT_VERIFY_IMAGES
 from studio.core.text import plural
 from studio.gui.common.checkpoint_runs import CheckpointRun
 from studio.gui.common.job_slot import progress_bar, show_progress

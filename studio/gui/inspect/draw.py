@@ -15,8 +15,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsPolygonItem, QGraphicsRectItem, QGraphicsScene
 
+from studio.core.detections import Detections
 from studio.core.evaluation.matching import FP, IGNORED, TP, ImageMatch
-from studio.core.inference.detections import Detections
 from studio.gui.common import palette
 from studio.gui.common.overlays import LabelItem, _pen, _polygon, mask_image
 

@@ -410,7 +410,7 @@ class CamPanel(_ExplainTab):
         super().__init__(jobs, slot, parent)
         self.cam_view = None
         self.method = QComboBox()
-        from studio.core.plugins.hooks import cam_method_title
+        from studio.core.explain.methods import cam_method_title
 
         for m in methods():  # the built-in methods, then the plugins'
             self.method.addItem(METHOD_TITLES.get(m) or cam_method_title(m) or m, m)

@@ -17,11 +17,11 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset, image_path
+from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from studio.core.evaluation.curves import PRCurves, pr_curves
 from studio.core.evaluation.matching import ImageMatch, match_dataset, totals, worst_first
-from studio.core.inference.detections import Detections
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 
@@ -48,7 +48,7 @@ class ValPredictions:
 def _val_split(ck, path: Path, ann: str | Path | None = None, images: str | Path | None = None):
     """The val set: ``ann`` / ``images`` when given (the run's config.yaml), else the checkpoint's config's."""
     from studio.core.config.schema import Config, DatasetRef
-    from studio.core.training.splits import open_split
+    from studio.core.data.splits import open_split
 
     if ann is None:
         cfg = Config.model_validate(ck.config)
@@ -71,11 +71,11 @@ def predict_val(
 
     Unlike ``studio eval`` nothing is written: the page only shows.
     """
+    from studio.core import checkpoint as ckpt_io
     from studio.core.data.dataset import DetectionDataset
     from studio.core.inference.jobs import eval_class_map
     from studio.core.inference.predictor import Predictor
     from studio.core.inference.val import evaluate_model
-    from studio.core.training import checkpoint as ckpt_io
 
     path = ckpt_io.resolve(ckpt)
     progress(0, 0, f"loading {path.name}")
@@ -259,8 +259,8 @@ def open_explain(
     cancel: CancelToken | None = None,
 ) -> ExplainSession:
     """Load the model, probe its layers, and list its val images (none when the config names no val set)."""
+    from studio.core import checkpoint as ckpt_io
     from studio.core.explain.jobs import load_predictor, model_layers
-    from studio.core.training import checkpoint as ckpt_io
 
     path = ckpt_io.resolve(ckpt)
     progress(0, 2, f"loading {path.name}")
