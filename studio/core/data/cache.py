@@ -15,7 +15,8 @@ memory lives in ``/dev/shm``, which containers often limit to 64 MB.
 from __future__ import annotations
 
 import os
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 MODES = ("auto", "ram", "none")
 BUDGET_FRACTION = 0.25
@@ -42,7 +43,9 @@ def available_memory() -> int:
         return 0
 
 
-def cache_fits(estimated_bytes: int, holders: int = 1, available: int | None = None, fraction: float = BUDGET_FRACTION) -> bool:
+def cache_fits(
+    estimated_bytes: int, holders: int = 1, available: int | None = None, fraction: float = BUDGET_FRACTION
+) -> bool:
     """True when ``holders`` copies of ``estimated_bytes`` fit in ``fraction`` of the available memory."""
     avail = available_memory() if available is None else available
     return avail > 0 and estimated_bytes * max(1, holders) <= avail * fraction
@@ -102,7 +105,11 @@ class ImageCache:
             return "image cache off (data.cache: none)"
         state = "on" if self.enabled else "off"
         copies = f" x {self.holders} worker copies" if self.holders > 1 else ""
-        why = "" if self.mode == "ram" else f" ({'fits' if self.enabled else 'does not fit'} in {BUDGET_FRACTION:.0%} of available memory)"
+        why = (
+            ""
+            if self.mode == "ram"
+            else f" ({'fits' if self.enabled else 'does not fit'} in {BUDGET_FRACTION:.0%} of available memory)"
+        )
         return f"image cache {state}: about {mb:.0f} MB{copies}{why}"
 
     def __getstate__(self) -> dict:

@@ -18,12 +18,12 @@ class ClassMap:
     names: tuple[str, ...]
 
     @classmethod
-    def from_dataset(cls, ds) -> "ClassMap":
+    def from_dataset(cls, ds) -> ClassMap:
         cats = sorted(ds.categories, key=lambda c: c["id"])
         return cls(tuple(int(c["id"]) for c in cats), tuple(str(c["name"]) for c in cats))
 
     @classmethod
-    def from_names(cls, names, cat_ids=None) -> "ClassMap":
+    def from_names(cls, names, cat_ids=None) -> ClassMap:
         names = tuple(str(n) for n in names)
         ids = tuple(int(i) for i in cat_ids) if cat_ids is not None else tuple(range(1, len(names) + 1))
         return cls(ids, names)
@@ -42,7 +42,9 @@ class ClassMap:
         try:
             return self._label_of[int(cat_id)]  # type: ignore[attr-defined]
         except KeyError:
-            raise StudioError(f"category id {cat_id} is not one of the classes {dict(zip(self.cat_ids, self.names))}") from None
+            raise StudioError(
+                f"category id {cat_id} is not one of the classes {dict(zip(self.cat_ids, self.names))}"
+            ) from None
 
     def cat_id_of(self, label: int) -> int:
         return self.cat_ids[int(label) - 1]
@@ -54,5 +56,5 @@ class ClassMap:
         return {"cat_ids": list(self.cat_ids), "names": list(self.names)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClassMap":
+    def from_dict(cls, d: dict) -> ClassMap:
         return cls(tuple(int(i) for i in d["cat_ids"]), tuple(str(n) for n in d["names"]))

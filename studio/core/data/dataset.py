@@ -221,4 +221,3 @@ class DetectionDataset(torch.utils.data.Dataset):
         if self.with_masks and aug.copy_paste > 0 and rng.random() < aug.copy_paste:
             sample = copy_paste(sample, self.raw_sample(int(rng.integers(0, n))), rng)
         return sample
-

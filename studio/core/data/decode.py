@@ -92,8 +92,9 @@ def decode_rgb(path: str | Path, target_long_side: int | None = None) -> tuple[n
     return img, factor
 
 
-def decode_for_model(path: str | Path, input_size: int,
-                     min_pixels: int | None = None) -> tuple[np.ndarray, int, tuple[int, int]]:
+def decode_for_model(
+    path: str | Path, input_size: int, min_pixels: int | None = None
+) -> tuple[np.ndarray, int, tuple[int, int]]:
     """Decode an image for a model whose input's longest side is ``input_size``: ``(rgb, factor, (width, height))``.
 
     An image of more than ``min_pixels`` pixels (default :data:`BIG_IMAGE_PIXELS`) is decoded as

@@ -11,7 +11,8 @@ is never called the epoch still advances after each full pass).
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,15 +29,25 @@ class SeededSampler(Sampler):
     the rank.
     """
 
-    def __init__(self, dataset: Dataset, shuffle: bool, seed: int = 0, distributed: bool = False,
-                 num_replicas: int | None = None, rank: int | None = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        shuffle: bool,
+        seed: int = 0,
+        distributed: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ):
         self.n = len(dataset)  # type: ignore[arg-type]
         self.shuffle = shuffle
         self.seed = int(seed)
         self.epoch = 0
         self.dist = (
-            DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=self.seed, drop_last=False)
-            if distributed else None
+            DistributedSampler(
+                dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=self.seed, drop_last=False
+            )
+            if distributed
+            else None
         )
 
     def set_epoch(self, epoch: int) -> None:

@@ -8,8 +8,8 @@ them repeatable for a given seed whatever the number of loader workers.
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
 from studio.core.data.transforms import Sample, masks_to_boxes_np
 
@@ -88,7 +88,9 @@ def mosaic4(samples: list[Sample], canvas: int, rng: np.random.Generator) -> Sam
             all_masks.append(full)
     boxes = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4), np.float32)
     labels = np.concatenate(all_labels) if all_labels else np.zeros((0,), np.int64)
-    masks = (np.concatenate(all_masks) if all_masks else np.zeros((0, canvas, canvas), np.uint8)) if with_masks else None
+    masks = (
+        (np.concatenate(all_masks) if all_masks else np.zeros((0, canvas, canvas), np.uint8)) if with_masks else None
+    )
     if masks is not None:
         boxes = masks_to_boxes_np(masks)
     else:
@@ -97,7 +99,9 @@ def mosaic4(samples: list[Sample], canvas: int, rng: np.random.Generator) -> Sam
     return Sample(image, boxes[keep], labels[keep], masks[keep] if masks is not None else None, samples[0].image_id)
 
 
-def copy_paste(target: Sample, source: Sample, rng: np.random.Generator, min_visible: int = MIN_VISIBLE_PIXELS) -> Sample:
+def copy_paste(
+    target: Sample, source: Sample, rng: np.random.Generator, min_visible: int = MIN_VISIBLE_PIXELS
+) -> Sample:
     """Paste a random subset of ``source``'s instances (their mask pixels) onto ``target``.
 
     The source is scaled to fit inside the target at a random scale in [0.5, 1] (aspect kept), maybe

@@ -27,8 +27,18 @@ PREVIEW_NAME = "augment_preview.png"
 TILE_MAX = 384  # px per tile in the grid
 GAP = 4
 # RGB, one per class (cycled): the matplotlib tab10 colours, readable on photos
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 
 
 def train_images_dir(cfg: Config, ds: Dataset) -> Path:
@@ -96,8 +106,14 @@ def preview_augmentations(
     ds = Dataset.load(ann)
     class_map = ClassMap.from_dataset(ds)
     data = DetectionDataset(
-        ds, train_images_dir(cfg, ds), class_map, size=cfg.data.image_size, letterbox=cfg.data.letterbox,
-        train=True, augment=cfg.data.augment, with_masks=ds.has_masks() if with_masks is None else with_masks,
+        ds,
+        train_images_dir(cfg, ds),
+        class_map,
+        size=cfg.data.image_size,
+        letterbox=cfg.data.letterbox,
+        train=True,
+        augment=cfg.data.augment,
+        with_masks=ds.has_masks() if with_masks is None else with_masks,
         cache="ram",
     )
     if len(data) == 0:

@@ -112,7 +112,9 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     return boxes
 
 
-def color_matrix(brightness: float, contrast: float, saturation: float, hue: float, mean_rgb: np.ndarray, order) -> np.ndarray:
+def color_matrix(
+    brightness: float, contrast: float, saturation: float, hue: float, mean_rgb: np.ndarray, order
+) -> np.ndarray:
     """The 3x4 affine colour transform of the four jitter steps applied in ``order``.
 
     Each step is affine in RGB: brightness scales; contrast blends with the image's mean grey (the
@@ -148,8 +150,13 @@ class FastColorJitter(v2.Transform):
     are clipped once at the end rather than after each step.
     """
 
-    def __init__(self, brightness: float = JITTER["brightness"], contrast: float = JITTER["contrast"],
-                 saturation: float = JITTER["saturation"], hue: float = JITTER["hue"]):
+    def __init__(
+        self,
+        brightness: float = JITTER["brightness"],
+        contrast: float = JITTER["contrast"],
+        saturation: float = JITTER["saturation"],
+        hue: float = JITTER["hue"],
+    ):
         super().__init__()
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
 
@@ -204,7 +211,9 @@ class RandomCropPad(v2.Transform):
         return {"top": self._offset(h), "left": self._offset(w)}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        return self._call_kernel(F.crop, inpt, top=params["top"], left=params["left"], height=self.size, width=self.size)
+        return self._call_kernel(
+            F.crop, inpt, top=params["top"], left=params["left"], height=self.size, width=self.size
+        )
 
 
 class BoxesFromMasks(v2.Transform):

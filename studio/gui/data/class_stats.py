@@ -7,8 +7,8 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
-from studio.gui.common import palette
 from studio.core.dataset.summary import ClassStat
+from studio.gui.common import palette
 
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 1
 

@@ -20,13 +20,13 @@ from studio import api
 from studio.core.dataset.check import CheckReport, check_dataset
 from studio.core.dataset.model import Dataset, image_path, read_json, record_images_dir
 from studio.core.dataset.split import split_ids
+from studio.core.dataset.summary import ClassStat, summarize
 from studio.core.errors import DatasetError, StudioError
 from studio.core.formats import ExportOptions, ImportOptions, ImportResult, detect_format, get_format, import_dataset
 from studio.core.geometry import is_rle, segmentation_to_mask
 from studio.core.imageio import imread_rgb
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 from studio.core.palette import class_color_rgb
-from studio.core.dataset.summary import ClassStat, summarize
 
 THUMBNAILS = 5  # images drawn on the preview page (as many as fit the wizard without scrolling)
 THUMB_SIZE = 168  # px, longest side

@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 from studio.core.formats import export_formats
 from studio.core.output_folder import folder_state
 from studio.gui.common import palette
-from studio.gui.data.dialog_jobs import export_dataset_job, format_title
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import colored, error_html, status_label, warning_color
 from studio.gui.common.path_field import PathField
 from studio.gui.common.workers import Jobs
+from studio.gui.data.dialog_jobs import export_dataset_job, format_title
 
 log = logging.getLogger("studio.gui.export")
 

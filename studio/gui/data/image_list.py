@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui.common import palette
 from studio.core.dataset.summary import ClassStat, ImageSummary
+from studio.gui.common import palette
 from studio.gui.data.jobs import ImageProblems
 
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -40,6 +40,10 @@ from PySide6.QtWidgets import (
 
 from studio.core.formats import import_formats
 from studio.gui.common import palette
+from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
+from studio.gui.common.messages import colored, error_html, status_label, warning_color
+from studio.gui.common.path_field import PathField
+from studio.gui.common.workers import Jobs
 from studio.gui.data.check_panel import CheckPanel
 from studio.gui.data.class_stats import ClassStatsTable
 from studio.gui.data.dialog_jobs import (
@@ -54,10 +58,6 @@ from studio.gui.data.dialog_jobs import (
     save_import,
     suggested_stem,
 )
-from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
-from studio.gui.common.messages import colored, error_html, status_label, warning_color
-from studio.gui.common.path_field import PathField
-from studio.gui.common.workers import Jobs
 
 log = logging.getLogger("studio.gui.import")
 

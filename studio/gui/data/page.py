@@ -14,18 +14,18 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from studio.core.dataset.model import image_path
+from studio.core.dataset.summary import follow_class_stats, image_summary
 from studio.gui.common import palette
+from studio.gui.common.workers import Jobs, Worker
 from studio.gui.data.check_panel import CheckPanel
 from studio.gui.data.class_stats import ClassStatsTable
-from studio.gui.data.jobs import CheckResult, LoadedDataset, check_loaded, load_dataset, prepare_demo
-from studio.gui.editor.controller import EditorController
-from studio.core.dataset.summary import follow_class_stats, image_summary
-from studio.gui.editor.toolbar import EditorToolbar
 from studio.gui.data.image_list import ImageListPanel
 from studio.gui.data.image_panel import ImagePanel
 from studio.gui.data.info_header import InfoHeader
+from studio.gui.data.jobs import CheckResult, LoadedDataset, check_loaded, load_dataset, prepare_demo
 from studio.gui.data.thumb_grid import ThumbGrid
-from studio.gui.common.workers import Jobs, Worker
+from studio.gui.editor.controller import EditorController
+from studio.gui.editor.toolbar import EditorToolbar
 
 log = logging.getLogger("studio.gui.data")
 

@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
 
 from studio.core.dataset.model import Dataset
 from studio.gui.common import palette
-from studio.gui.data.dialog_jobs import SplitPreview, preview_split, write_split
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import colored, error_html, status_label, warning_color
 from studio.gui.common.path_field import PathField
 from studio.gui.common.workers import Jobs
+from studio.gui.data.dialog_jobs import SplitPreview, preview_split, write_split
 
 log = logging.getLogger("studio.gui.split")
 

@@ -50,8 +50,8 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.thumbnails import ThumbnailCache
 from studio.gui.common import palette
-from studio.gui.data.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, SEVERITY_ROLE
 from studio.gui.common.workers import background_priority
+from studio.gui.data.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, SEVERITY_ROLE
 
 log = logging.getLogger("studio.gui.thumbs")
 
