@@ -43,6 +43,7 @@ import numpy as np
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
+from studio.core.formats import common
 from studio.core.formats.common import (
     Collector,
     ExportOptions,
@@ -77,6 +78,19 @@ def detect(src: Path) -> bool:
     with src.open("rb") as f:
         head = f.read(8192)
     return _HEAD.search(head) is not None and (b"<image" in head or b"<version>" in head or b"<meta" in head)
+
+
+def probe(src: Path) -> common.Probe:
+    """What the import wizard shows before importing (optional for a format): the image count and the
+    project subsets. A file that does not parse is left for the import to report."""
+    src = Path(src)
+    summary = "CVAT for images 1.1 XML"
+    try:
+        elements = _parse(src / XML_NAME if src.is_dir() else src).findall("image")
+    except DatasetError:
+        return common.Probe(summary)
+    subsets = tuple(sorted({el.get("subset", "") for el in elements} - {""}))
+    return common.Probe(summary, detail=f"{len(elements)} images", splits=subsets)
 
 
 # ------------------------------------------------------------------------------------------ import

@@ -11,6 +11,10 @@ import numpy as np
 
 from studio.core.errors import StudioError
 
+# A detection's outcome against the ground truth (and FN: a GT object missed), as
+# studio.core.evaluation.matching decides it and studio.core.draw colours it.
+TP, FP, FN, IGNORED = "TP", "FP", "FN", "ignored"
+
 
 def check_score_threshold(value: Any, option: str = "--score-thr") -> float | None:
     """``value`` (None: the model's default) when it is a number from 0 to 1; else StudioError naming ``option``."""

@@ -1,4 +1,4 @@
-"""Image file helpers: header-only size reads and decoding."""
+"""Image file helpers: header-only size reads, decoding, and saving a picture (atomically)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,19 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from studio.core.errors import DatasetError
+from studio.core import atomic
+from studio.core.errors import DatasetError, StudioError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+_ENCODINGS = {
+    ".png": [],
+    ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 92],
+    ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 92],
+    ".webp": [cv2.IMWRITE_WEBP_QUALITY, 92],
+    ".bmp": [],
+    ".tif": [],
+    ".tiff": [],
+}
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
@@ -46,3 +56,27 @@ def imread_rgb(path: str | Path) -> np.ndarray:
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def save_image(path: str | Path, rgb: np.ndarray, *, suffix: str | None = None) -> Path:
+    """Encode an RGB (or grey) uint8 image by the file's extension and write it atomically (a crash never
+    leaves half a file). ``suffix`` (e.g. ``".png"``): the only extension accepted. Returns ``path``.
+
+    Every picture Studio saves goes through here: ``studio predict``'s drawn copies, the export's
+    verification pictures, feature-map and CAM overlays, the augmentation preview, the Inspect page's PNGs.
+    """
+    path = Path(path)
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise StudioError(f"expected a {suffix} file name", file=path)
+    params = _ENCODINGS.get(path.suffix.lower())
+    if params is None:
+        raise StudioError(f"cannot write images of type '{path.suffix}': use one of {', '.join(_ENCODINGS)}", file=path)
+    img = np.asarray(rgb)
+    if img.dtype != np.uint8:
+        raise StudioError(f"expected a uint8 image, got {img.dtype}", file=path)
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 and img.shape[2] == 3 else img
+    ok, buf = cv2.imencode(path.suffix.lower(), bgr, params)
+    if not ok:
+        raise StudioError("image encoding failed", file=path)
+    atomic.write_bytes(path, buf.tobytes())
+    return path

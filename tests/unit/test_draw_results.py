@@ -1,4 +1,4 @@
-"""Predictions to COCO results (boxes, scores, RLE masks), drawing them, saving images, the palette."""
+"""Predictions to COCO results (boxes, scores, RLE masks), drawing (studio.core.draw), saving images, the palette."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from studio.core import palette
+from studio.core import draw, palette
 from studio.core.data.classes import ClassMap
 from studio.core.detections import Detections
+from studio.core.draw import draw_detections
 from studio.core.errors import StudioError
-from studio.core.evaluation import draw_detections, read_results, save_image, to_coco_results, write_results
+from studio.core.evaluation import read_results, to_coco_results, write_results
+from studio.core.imageio import save_image
 
 H, W = 48, 64
 
@@ -151,3 +153,74 @@ def test_save_image_png_is_lossless_and_rgb(tmp_path):
     with pytest.raises(StudioError, match="x.gif"):
         save_image(tmp_path / "x.gif", img)
     assert sorted(f.name for f in tmp_path.rglob("*") if f.is_file()) == ["x.jpg", "x.png"]
+    with pytest.raises(StudioError, match="expected a .png file name"):  # what a "Save PNG" dialog allows
+        save_image(tmp_path / "y.jpg", img, suffix=".png")
+    assert not (tmp_path / "y.jpg").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# the drawing module's other parts
+def test_boxes_only_and_labels_without_scores():
+    img = np.zeros((H, W, 3), np.uint8)
+    no_masks = draw_detections(img, _dets(), ["cat", "dog"], with_masks=False)
+    assert np.array_equal(no_masks, draw_detections(img, _dets(with_masks=False), ["cat", "dog"]))
+    outlined = draw_detections(img, _dets(), ["cat", "dog"], masks_alpha=0.0, scores=False)
+    assert not outlined[27, 15].any()  # inside the first mask (below its label): outlined, not filled
+    assert draw_detections(img, _dets(), ["cat", "dog"])[27, 15].any()
+
+
+def test_tile_grid_places_tiles_of_any_size_in_cells():
+    a, b = np.full((4, 6, 3), 10, np.uint8), np.full((2, 3, 3), 20, np.uint8)
+    g = draw.tile_grid([a, b, a], gap=1)  # 2 columns: as square as possible
+    assert g.shape == (2 * 4 + 1, 2 * 6 + 1, 3)
+    assert g[0, 0, 0] == 10 and g[0, 7, 0] == 20 and g[3, 7, 0] == 255 and g[5, 0, 0] == 10
+    framed = draw.tile_grid([a], gap=4, background=32, margin=4)
+    assert framed.shape == (12, 14, 3) and framed[0, 0, 0] == 32 and framed[4, 4, 0] == 10
+    with pytest.raises(StudioError, match="no images"):
+        draw.tile_grid([])
+
+
+def test_thumbnail_of_annotations_and_of_a_missing_image():
+    anns = [
+        {"id": 1, "category_id": 3, "segmentation": [[0, 0, 30, 0, 30, 20, 0, 20]], "bbox": [0, 0, 30, 20]},
+        {"id": 2, "category_id": 9, "segmentation": [], "bbox": [40, 30, 20, 10]},
+    ]
+    thumb = draw.draw_thumbnail(np.zeros((H, W, 3), np.uint8), anns, 32)
+    assert thumb.shape == (24, 32, 3)
+    r, g, b = palette.class_color_rgb(3)
+    assert tuple(thumb[5, 7]) == (round(r * 0.35), round(g * 0.35), round(b * 0.35))  # filled at 35 %
+    grey = draw.draw_thumbnail(None, anns, 32, width=W, height=H)  # no pixels: a grey canvas of the recorded size
+    assert grey.shape == (24, 32, 3) and tuple(grey[1, 30]) == (70, 70, 70)
+
+
+def test_ground_truth_and_prediction_marks():
+    from studio.core.evaluation.matching import FN, FP, TP, ImageMatch
+
+    anns = [
+        {"id": 10, "category_id": 3, "bbox": [0, 0, 5, 5]},
+        {"id": 11, "category_id": 9, "bbox": [0, 0, 5, 5]},
+        {"id": 12, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1},
+        {"id": 13, "category_id": 4, "bbox": [0, 0, 5, 5]},  # not a class of the model
+    ]
+    name = {3: "cat", 9: "dog"}.get
+    before = draw.ground_truth_marks(anns, None, name, [3, 9])
+    assert [(a["id"], m.color, m.label, m.outcome) for a, m in before] == [
+        (10, palette.class_color_hex(3), "cat", None),
+        (11, palette.class_color_hex(9), "dog", None),
+    ]
+    match = ImageMatch(7, tp=(0,), fp=(1,), fn=(11,), pairs=((0, 10, 0.9),))
+    after = draw.ground_truth_marks(anns, match, name, [3, 9])
+    assert [(m.color, m.label, m.tip, m.outcome) for _, m in after] == [
+        (palette.OK, "cat", "cat (annotation 10)", TP),
+        (palette.WARNING, "FN dog", "dog (annotation 11): missed", FN),
+    ]
+    preds = draw.prediction_marks(_dets(with_masks=False), match, 0.3, ["cat", "dog"])
+    assert [(i, m.color, m.label, m.outcome) for i, m in preds] == [
+        (1, palette.ERROR, "FP dog 0.50", FP),  # the best last: drawn on top
+        (0, palette.OK, "TP cat 0.99", TP),
+    ]
+    assert preds[1][1].tip == "#0 cat 0.99: TP"
+    unmatched = draw.prediction_marks(_dets(with_masks=False), None, 0.9, ["cat", "dog"])
+    assert [(i, m.color, m.tip) for i, m in unmatched] == [
+        (0, palette.class_color_hex(0), "#0 cat 0.99: not matched yet")  # label 1 -> colour 0, as the page had it
+    ]

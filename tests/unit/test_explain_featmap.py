@@ -7,13 +7,13 @@ import orjson
 import pytest
 import torch
 
+from studio.core import draw
 from studio.core.data.classes import ClassMap
 from studio.core.data.preprocess import preprocess
 from studio.core.errors import StudioError
-from studio.core.explain import overlay
 from studio.core.explain.capture import LayerRef, to_image
 from studio.core.explain.featmap import reduce_channels
-from studio.core.explain.jobs import featmap_job, featmap_picture, model_input
+from studio.core.explain.jobs import featmap_job, featmap_picture, model_input, safe_name
 from studio.core.explain.layers import inspect_layers
 from studio.core.inference.predictor import Predictor
 from studio.core.models import build_model, get_arch, list_archs
@@ -179,18 +179,18 @@ def test_overlay_and_saved_pictures(tmp_path, det):
     img = sample_image()
     m = np.zeros((72, 112), np.float32)
     m[20:50, 60:95] = 3.0
-    hot = overlay.blend(img, m, alpha=1.0)
+    hot = draw.blend(img, m, alpha=1.0)
     assert hot.shape == (72, 112, 3) and hot.dtype == np.uint8
     assert hot[30, 70, 0] > 100 > hot[30, 70, 2] and hot[5, 5, 2] > 100 > hot[5, 5, 0]  # jet: peak red, zero blue
-    np.testing.assert_array_equal(overlay.blend(img, m, alpha=0.0), img)
-    np.testing.assert_array_equal(overlay.normalise(np.full((3, 3), 7.0)), np.zeros((3, 3)))
-    assert np.isfinite(overlay.normalise(np.array([[np.nan, 1.0], [2.0, np.inf]]))).all()
+    np.testing.assert_array_equal(draw.blend(img, m, alpha=0.0), img)
+    np.testing.assert_array_equal(draw.normalise(np.full((3, 3), 7.0)), np.zeros((3, 3)))
+    assert np.isfinite(draw.normalise(np.array([[np.nan, 1.0], [2.0, np.inf]]))).all()
     with pytest.raises(StudioError, match="alpha"):
-        overlay.blend(img, m, alpha=1.5)
+        draw.blend(img, m, alpha=1.5)
     res = featmap_job(det, img, ["backbone.body.12"], topk=4, out_dir=tmp_path, alpha=0.4)
     (png,) = res.files
     assert png.name == "image_featmap_00_backbone.body.12.png" and png.is_file()
     pic = featmap_picture(img, res.maps[0])
     assert pic.shape == (2 * 72 + 4, 2 * 112 + 4, 3)  # 4 channels in a 2x2 grid
-    assert overlay.safe_name("backbone.fpn:pool") == "backbone.fpn-pool"
+    assert safe_name("backbone.fpn:pool") == "backbone.fpn-pool"
     assert str(LayerRef.parse(" backbone.fpn : 0 ")) == "backbone.fpn:0"

@@ -61,6 +61,12 @@ def test_detect(voc_root: Path, tmp_path: Path) -> None:
     assert not voc.detect(tmp_path / "other.xml")
 
 
+def test_probe(voc_root: Path) -> None:
+    p = voc.probe(voc_root)
+    assert p == common.Probe("Pascal VOC XML", detail="3 XML file(s)", splits=("train", "val"))
+    assert voc.probe(voc_root / "Annotations" / "000001.xml").detail == "1 XML file(s)"
+
+
 def test_import_all(voc_root: Path) -> None:
     res = voc.read(voc_root, None, ImportOptions())
     ds = res.dataset

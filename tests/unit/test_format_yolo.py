@@ -60,6 +60,11 @@ def test_detect(detect_root: Path, tmp_path: Path) -> None:
     assert not yolo.detect(tmp_path / "det" / "images")
 
 
+def test_probe(detect_root: Path, tmp_path: Path) -> None:
+    assert yolo.probe(detect_root) == common.Probe("YOLO data.yaml", detail="3 classes", splits=("train", "val"))
+    assert yolo.probe(tmp_path) == common.Probe("YOLO data.yaml")  # no data.yaml found: nothing to count
+
+
 def test_import_detect_names_dict(detect_root: Path) -> None:
     res = yolo.read(detect_root, None, ImportOptions())
     ds = res.dataset

@@ -9,7 +9,15 @@ import pytest
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
-from studio.core.formats import ExportOptions, ImportOptions, detect_format, export_dataset, formats, import_dataset
+from studio.core.formats import (
+    ExportOptions,
+    ImportOptions,
+    Probe,
+    detect_format,
+    export_dataset,
+    formats,
+    import_dataset,
+)
 from studio.core.geometry import mask_to_rle, segmentation_to_mask
 
 
@@ -34,6 +42,20 @@ def test_the_format_joins_the_table_and_detection_tells_it_from_voc(cvat, tmp_pa
     voc = tmp_path / "voc.xml"
     voc.write_text("<annotation><filename>a.jpg</filename><size><width>4</width><height>4</height></size></annotation>")
     assert detect_format(voc) == "voc"
+
+
+def test_the_import_wizard_probes_through_the_format_or_names_it(cvat, tmp_path, monkeypatch):
+    from studio.gui.data.dialog_jobs import probe_source
+
+    body = '<image id="0" name="a.jpg" width="10" height="10" subset="Train"></image><image id="1" name="b.jpg"/>'
+    (tmp_path / "pets").mkdir()
+    write_xml(tmp_path / "pets" / "annotations.xml", body)
+    assert cvat.probe(tmp_path / "pets") == Probe("CVAT for images 1.1 XML", detail="2 images", splits=("Train",))
+    info = probe_source(tmp_path / "pets" / "annotations.xml")
+    assert (info.fmt, info.label) == ("cvat", "Detected: CVAT for images 1.1 XML (pets) — 2 images")
+    monkeypatch.delattr(cvat, "probe")  # probe is optional for a format: without it, its name is shown
+    info = probe_source(tmp_path / "pets")
+    assert (info.summary, info.detail, info.splits) == ("CVAT", "", ())
 
 
 def test_demo_round_trip_keeps_images_classes_and_polygons(cvat, demo, tmp_path):

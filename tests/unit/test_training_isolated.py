@@ -66,3 +66,39 @@ def test_relaying_a_run_imports_neither_torch_nor_the_trainer():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_relay_forwards_pause_and_stop_and_hands_back_every_event(tmp_path):
+    """One relay for DDP and the app's child: flags out, events in, the last event made the run's result."""
+    from studio.core.errors import StudioError
+    from studio.core.training.control import RunControl
+    from studio.core.training.events import Message, RunCancelled, RunFailed
+    from studio.core.training.relay import Channel, SharedToken, run_result
+
+    ch = Channel(mp.get_context("spawn"))
+    control = RunControl()
+    control.pause()
+    seen: list = []
+    polls = iter(range(3))
+
+    def ended() -> bool:  # a child that sends its events while the parent waits, then ends
+        k = next(polls, None)
+        if k == 0:
+            ch.events.put(Message("info", "epoch 1"))
+        elif k == 1:
+            assert ch.pause_flag.value == 1 and ch.cancel_flag.value == 0  # the pause reached the child's flags
+            control.cancel()
+            ch.events.put(RunCancelled(3, 7, None))
+        return k is None
+
+    last = ch.relay([seen.append], ended, control)
+    assert [type(e) for e in seen] == [Message, RunCancelled] and last is seen[-1]
+    assert ch.cancel_flag.value == 1
+    token = SharedToken(ch.cancel_flag, ch.pause_flag)  # the child's side of the same flags
+    assert token.cancelled and token.wait_while_paused() == 0.0  # a stopped run does not wait
+    res = run_result(last, tmp_path, "no result")
+    assert (res.status, res.epochs_done, res.run_dir) == ("cancelled", 2, tmp_path)
+    with pytest.raises(StudioError, match="disk full"):
+        run_result(RunFailed("disk full", "", 1, False), tmp_path, "no result")
+    with pytest.raises(StudioError, match="no result"):
+        run_result(None, tmp_path, "no result")

@@ -1,15 +1,14 @@
-"""Evaluation of predictions: COCO metrics, PR curves, confusion matrix, report files and drawings.
+"""Evaluation of predictions: COCO metrics, PR curves, confusion matrix and report files.
 
 The flow of ``studio eval``: predictions -> :func:`to_coco_results` (COCO results form, the
 interchange format) -> :func:`evaluate` (pycocotools metrics), :func:`pr_curves`,
-:func:`confusion_matrix` -> :func:`write_report` (JSON + PNG). :func:`draw_detections` and
-:func:`save_image` draw predictions onto images.
+:func:`confusion_matrix` -> :func:`write_report` (JSON + PNG). Drawing predictions onto images is
+:mod:`studio.core.draw`.
 """
 
 from studio.core.evaluation.coco_eval import METRIC_NAMES, EvalResult, evaluate, metric_keys
 from studio.core.evaluation.confusion import BACKGROUND, ConfusionMatrix, confusion_matrix
 from studio.core.evaluation.curves import ClassCurve, PRCurves, pr_curves
-from studio.core.evaluation.draw import draw_detections, save_image
 from studio.core.evaluation.report import write_report
 from studio.core.evaluation.results import read_results, resolve_results, to_coco_results, write_results
 
@@ -21,13 +20,11 @@ __all__ = [
     "EvalResult",
     "PRCurves",
     "confusion_matrix",
-    "draw_detections",
     "evaluate",
     "metric_keys",
     "pr_curves",
     "read_results",
     "resolve_results",
-    "save_image",
     "to_coco_results",
     "write_report",
     "write_results",

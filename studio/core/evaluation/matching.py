@@ -22,11 +22,22 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
-from studio.core.detections import Detections
+from studio.core.detections import FN, FP, IGNORED, TP, Detections
 from studio.core.geometry import iou_matrix, polygons_bbox
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
-TP, FP, FN, IGNORED = "TP", "FP", "FN", "ignored"
+__all__ = [
+    "FN",  # the outcome names live with the detections (studio.core.draw colours them too); kept importable here
+    "FP",
+    "IGNORED",
+    "TP",
+    "ImageMatch",
+    "match_dataset",
+    "match_image",
+    "totals",
+    "worst_first",
+    "xywh_to_xyxy",
+]
 
 
 @dataclass(frozen=True)

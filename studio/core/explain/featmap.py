@@ -4,7 +4,7 @@ A layer's (C, h, w) activation becomes one map (``squeeze_mean``: the mean over 
 ``select_max``: the channel with the largest activation sum) or, with ``topk``, the k channels with
 the largest sums, each its own map (MMDetection / MMYOLO's ``featmap_vis_demo`` conventions). Maps
 are raw float activations at the original image size: colouring and blending belong to
-:mod:`studio.core.explain.overlay`, so the GUI can change alpha without running the model again.
+:mod:`studio.core.draw`, so the GUI can change alpha without running the model again.
 """
 
 from __future__ import annotations

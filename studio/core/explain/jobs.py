@@ -20,12 +20,12 @@ import torch
 from studio.core import atomic
 from studio.core.data.preprocess import Meta, preprocess
 from studio.core.detections import Detections
+from studio.core.draw import blend, caption, draw_detections, tile_grid
 from studio.core.errors import StudioError
-from studio.core.explain import overlay
 from studio.core.explain.cam import BoxTarget, CamResult, ClassTarget, Target, explain, methods
 from studio.core.explain.featmap import FeatureMap, feature_maps
 from studio.core.explain.layers import ModelLayers, ensure_list, inspect_layers
-from studio.core.imageio import imread_rgb
+from studio.core.imageio import imread_rgb, save_image
 from studio.core.inference.predictor import Predictor
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
 
@@ -103,8 +103,8 @@ def featmap_job(
         for i, fm in enumerate(maps):
             _check(cancel)
             files.append(
-                overlay.save_png(
-                    Path(out_dir) / f"{stem}_featmap_{i:02d}_{overlay.safe_name(fm.layer)}.png",
+                save_image(
+                    Path(out_dir) / f"{stem}_featmap_{i:02d}_{safe_name(fm.layer)}.png",
                     featmap_picture(rgb, fm, alpha, colormap),
                 )
             )
@@ -115,12 +115,9 @@ def featmap_job(
 def featmap_picture(rgb: np.ndarray, fm: FeatureMap, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
     """What is saved for one feature map: the overlay, or a grid of captioned overlays for top-k channels."""
     if fm.reduction != "topk":
-        return overlay.caption(overlay.blend(rgb, fm.maps[0], alpha, colormap), f"{fm.layer} {fm.reduction}")
-    tiles = [
-        overlay.caption(overlay.blend(rgb, m, alpha, colormap), f"{fm.layer} ch {c}")
-        for m, c in zip(fm.maps, fm.channels)
-    ]
-    return overlay.grid(tiles)
+        return caption(blend(rgb, fm.maps[0], alpha, colormap), f"{fm.layer} {fm.reduction}")
+    tiles = [caption(blend(rgb, m, alpha, colormap), f"{fm.layer} ch {c}") for m, c in zip(fm.maps, fm.channels)]
+    return tile_grid(tiles)
 
 
 # ------------------------------------------------------------------------------------ CAM
@@ -234,14 +231,11 @@ def cam_pictures(
             np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32), np.asarray(labels, np.int64)
         )
 
-    pics = [
-        overlay.draw_boxes(
-            overlay.blend(rgb, res.combined, alpha, colormap), boxes_of(res.targets), class_names, cat_ids
-        )
-    ]
-    for e in res.targets:
-        pics.append(overlay.draw_boxes(overlay.blend(rgb, e.map, alpha, colormap), boxes_of([e]), class_names, cat_ids))
-    return pics
+    def picture(cam_map: np.ndarray, targets) -> np.ndarray:  # the boxes drawn as `studio predict` draws them
+        heat = blend(rgb, cam_map, alpha, colormap)
+        return draw_detections(heat, boxes_of(targets), class_names, cat_ids=cat_ids, with_masks=False)
+
+    return [picture(res.combined, res.targets)] + [picture(e.map, [e]) for e in res.targets]
 
 
 def write_cam(
@@ -260,7 +254,7 @@ def write_cam(
     for i, pic in enumerate(cam_pictures(res, rgb, result.class_names, alpha, colormap, cat_ids)):
         _check(cancel)
         name = f"{stem}_{tag}.png" if i == 0 else f"{stem}_{tag}_target{i - 1}.png"
-        files.append(overlay.save_png(out_dir / name, pic))
+        files.append(save_image(out_dir / name, pic))
     stats = out_dir / f"{stem}_{tag}.json"
     atomic.write_json(
         stats,
@@ -273,6 +267,12 @@ def write_cam(
     )
     files.append(stats)
     return files
+
+
+def safe_name(layer: str) -> str:
+    """A layer name as a file-name part: ``backbone.fpn:0`` -> ``backbone.fpn-0``."""
+    keep = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in layer)
+    return keep.strip("-.") or "layer"
 
 
 def _shown_score(e, dets: Detections, k: int) -> float:

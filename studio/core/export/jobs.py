@@ -377,9 +377,10 @@ def infer_images(
     """
     from studio.core import atomic
     from studio.core.detections import check_score_threshold
-    from studio.core.evaluation.draw import draw_detections, save_image
+    from studio.core.draw import draw_detections
     from studio.core.evaluation.results import to_coco_results
     from studio.core.export.runtime import load_exported
+    from studio.core.imageio import save_image
     from studio.core.inference.jobs import PredictSummary, expand_inputs, out_names
 
     score_thr = check_score_threshold(score_thr)

@@ -84,19 +84,14 @@ class VerifySet:
 def verification_set(cfg, ck_classes, ann=None, images=None, n: int = DEFAULT_VERIFY_IMAGES) -> VerifySet:
     """Val images with annotations where possible: ``ann`` (+ ``images``), else the checkpoint's val set
     (in ``images`` when given and it holds the val files), else ``images`` as a plain folder."""
-    from studio.core.config.schema import DatasetRef
     from studio.core.data.splits import open_split
     from studio.core.dataset.model import image_path
     from studio.core.imageio import list_images
-    from studio.core.inference.jobs import eval_class_map
+    from studio.core.inference.val_set import eval_class_map, val_ref
 
     if n <= 0:
         return VerifySet([], why_none="verification was turned off (n_verify=0)")
-    ref = None
-    if ann is not None:
-        ref = DatasetRef(ann=str(ann), images=str(images) if images else None)
-    elif cfg.data.val is not None:
-        ref = DatasetRef(ann=cfg.data.val.ann, images=str(images) if images else cfg.data.val.images)
+    ref = val_ref(cfg, ann, images)
     if ref is not None:
         try:
             split = open_split(ref, "verify")

@@ -2,6 +2,12 @@
 
 Each format module defines ``NAME``, ``DESCRIPTION``, ``detect(src) -> bool`` and, where it can,
 ``read(src, images, options) -> ImportResult`` and ``write(dataset, images_dir, out_dir, options)``.
+
+Optionally, ``probe(src) -> Probe`` (:class:`studio.core.formats.common.Probe`) tells what ``src`` is
+before it is imported, cheaply: a summary ("VIA 2.x project"), counts, and the choices its import
+options offer (VIA's region attribute keys and default class, VOC / YOLO splits, labelme's labels.txt).
+The import wizard shows it on its first page; for a format without ``probe`` (a plugin's) it shows the
+format's name.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from studio.core.errors import DatasetError
-from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult, integer_id, positive_int
+from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult, Probe, integer_id, positive_int
 from studio.core.output_folder import check_target
 from studio.core.plugins import Contribution, PluginError, register_kind, registry
 from studio.core.safe_names import quoted, refuse_unsafe_images, unsafe_images
@@ -68,6 +74,8 @@ def _check_plugin_format(c: Contribution, obj) -> object:
         raise PluginError(
             f"{_name(obj)} has neither read(src, images, options) nor write(dataset, images_dir, out_dir, options)"
         )
+    if hasattr(obj, "probe") and not callable(obj.probe):
+        raise PluginError(f"{_name(obj)}.probe must be a function probe(src) -> studio.core.formats.common.Probe")
     if obj.NAME != c.name:
         raise PluginError(f"its NAME is {obj.NAME!r} but the manifest calls it {c.name!r}: make them the same")
     return obj
@@ -178,6 +186,7 @@ __all__ = [
     "ImportOptions",
     "ImportResult",
     "ExportOptions",
+    "Probe",
     "import_dataset",
     "export_dataset",
     "detect_format",

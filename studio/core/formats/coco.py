@@ -14,6 +14,7 @@ from studio.core.dataset.model import (
     usual_images_dir,
 )
 from studio.core.errors import DatasetError
+from studio.core.formats import common
 from studio.core.formats.common import (
     Collector,
     ExportOptions,
@@ -36,6 +37,11 @@ def detect(src: Path) -> bool:
         head = src.open("rb").read(4096)
         return b'"images"' in head or b'"annotations"' in head or b'"categories"' in head
     return False
+
+
+def probe(src: Path) -> common.Probe:
+    """The file's size only: counting a large COCO file's records means reading all of it."""
+    return common.Probe("COCO JSON", detail=f"{src.stat().st_size / 1e6:.1f} MB")
 
 
 def read(src: Path, images: Path | None, options: ImportOptions) -> ImportResult:

@@ -40,6 +40,19 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What a format's optional ``probe(src)`` tells about a source before it is imported: what the import
+    wizard's first page shows and the choices its options offer. Cheap: no full read of a large source."""
+
+    summary: str  # what the source is: "VIA 1.x/2.x JSON export", "labelme folder"...
+    detail: str = ""  # cheap counts: "61 images, 255 regions"
+    class_attrs: tuple[str, ...] = ()  # VIA: region attribute keys seen (ImportOptions.class_attr)
+    default_class: str | None = None  # VIA: the class regions without a class attribute get
+    splits: tuple[str, ...] = ()  # VOC / YOLO: the splits that exist (ImportOptions.split)
+    labels_file: Path | None = None  # labelme: the labels.txt the importer will pick up
+
+
 @dataclass
 class ExportOptions:
     copy_images: bool = True  # place images (hard links where possible) in the output folder

@@ -33,6 +33,7 @@ import orjson
 
 from studio.core.dataset.model import Dataset, image_path, read_json
 from studio.core.errors import DatasetError
+from studio.core.formats import common
 from studio.core.formats.common import (
     Collector,
     ExportOptions,
@@ -94,6 +95,15 @@ def detect(src: Path) -> bool:
             if _looks_like_labelme(path):
                 return True
     return False
+
+
+def probe(src: Path) -> common.Probe:
+    """A labelme folder's JSON count and the labels.txt the importer will pick up (beside it or one up)."""
+    root = src if src.is_dir() else src.parent
+    n = sum(1 for _ in root.rglob("*.json")) if src.is_dir() else 1
+    labels = next((c for c in (root / LABELS_FILE, root.parent / LABELS_FILE) if c.is_file()), None)
+    kind = "labelme folder" if src.is_dir() else "labelme JSON file"
+    return common.Probe(kind, detail=f"{n} JSON file(s)", labels_file=labels)
 
 
 def _json_files(root: Path, ordered: bool = True) -> Iterator[Path]:

@@ -25,6 +25,7 @@ import orjson
 
 from studio.core.dataset.model import Dataset, read_json
 from studio.core.errors import DatasetError
+from studio.core.formats import common
 from studio.core.formats.common import (
     Collector,
     ImportOptions,
@@ -234,6 +235,31 @@ def _attribute_value(value: Any) -> str | None:
         if len(checked) == 1:
             return checked[0].strip()
     return None
+
+
+def probe(src: Path) -> common.Probe:
+    """A VIA file's kind (1.x/2.x export or 2.x project), its image and region counts, the region
+    attribute keys (the class attribute to choose from) and the default class (the folder name)."""
+    data = read_json(src)
+    project = isinstance(data, dict) and "_via_img_metadata" in data
+    entries = data["_via_img_metadata"] if project else data
+    entries = entries if isinstance(entries, dict) else {}
+    keys: dict[str, None] = {}
+    regions = 0
+    for entry in entries.values():
+        rs = entry.get("regions") if isinstance(entry, dict) else None
+        rs = list(rs.values()) if isinstance(rs, dict) else rs if isinstance(rs, list) else []
+        regions += len(rs)
+        for r in rs:
+            attrs = r.get("region_attributes") if isinstance(r, dict) else None
+            if isinstance(attrs, dict):
+                keys.update(dict.fromkeys(str(k) for k in attrs))
+    return common.Probe(
+        "VIA 2.x project" if project else "VIA 1.x/2.x JSON export",
+        detail=f"{len(entries)} images, {regions} regions",
+        class_attrs=tuple(keys),
+        default_class=dataset_folder_name(src),
+    )
 
 
 def dataset_folder_name(src: Path) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
+from studio.core.formats import common
 from studio.core.formats.common import (
     MAX_SIDE,
     Collector,
@@ -61,6 +62,17 @@ def detect(src: Path) -> bool:
         with src.open("rb") as f:
             return re.search(rb"<annotation[\s>]", f.read(4096)) is not None  # not CVAT's <annotations>
     return False
+
+
+def probe(src: Path) -> common.Probe:
+    """The XML count and the splits of ``ImageSets/Main``."""
+    root = src if src.is_dir() else src.parent
+    root = root.parent if root.name == "Annotations" else root
+    main = root / "ImageSets" / "Main"
+    splits = tuple(sorted(p.stem for p in main.glob("*.txt"))) if main.is_dir() else ()
+    xml_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
+    n = sum(1 for _ in xml_dir.glob("*.xml")) if src.is_dir() else 1
+    return common.Probe("Pascal VOC XML", detail=f"{n} XML file(s)", splits=splits)
 
 
 # ----------------------------------------------------------------------------------------------

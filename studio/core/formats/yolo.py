@@ -35,6 +35,7 @@ import yaml
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
+from studio.core.formats import common
 from studio.core.formats.common import (
     Collector,
     ExportOptions,
@@ -97,6 +98,15 @@ def detect(src: Path) -> bool:
     except (yaml.YAMLError, UnicodeDecodeError):
         return False
     return isinstance(data, dict) and "names" in data
+
+
+def probe(src: Path) -> common.Probe:
+    """The data.yaml's name, class count and splits."""
+    yaml_file = find_yaml(src)
+    cfg = load_config(yaml_file) if yaml_file is not None else None
+    if cfg is None:
+        return common.Probe("YOLO data.yaml")
+    return common.Probe(f"YOLO {yaml_file.name}", detail=f"{len(cfg.names)} classes", splits=tuple(cfg.splits))
 
 
 # ----------------------------------------------------------------------------------------------

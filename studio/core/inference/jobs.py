@@ -6,26 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.data.classes import ClassMap
-from studio.core.dataset.model import Dataset
 from studio.core.detections import check_score_threshold
 from studio.core.errors import StudioError
 from studio.core.imageio import list_images
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
-
-
-def eval_class_map(ckpt_classes: ClassMap, ds: Dataset, ann: str | Path) -> ClassMap:
-    """The checkpoint's labels mapped onto ``ds``'s category ids by class name; refuses on any difference."""
-    names = set(ds.class_names)
-    want = set(ckpt_classes.names)
-    if names != want:
-        parts = []
-        if want - names:
-            parts.append(f"the model has {sorted(want - names)} which the file lacks")
-        if names - want:
-            parts.append(f"the file has {sorted(names - want)} which the model was not trained on")
-        raise StudioError(f"classes do not match the checkpoint: {'; '.join(parts)}", file=ann)
-    return ClassMap(tuple(ds.category_id(n) for n in ckpt_classes.names), ckpt_classes.names)
 
 
 def evaluate_checkpoint(
@@ -40,50 +24,22 @@ def evaluate_checkpoint(
     cancel: CancelToken | None = None,
 ):
     """Evaluate a checkpoint on its val set (or ``ann``); writes the report into ``out``. Returns (ValResult, out)."""
-    from studio.core import checkpoint as ckpt_io
-    from studio.core.config.schema import Config, DatasetRef
-    from studio.core.data.dataset import DetectionDataset
-    from studio.core.data.splits import open_split
-    from studio.core.inference.predictor import Predictor
-    from studio.core.inference.val import evaluate_model
+    from studio.core.inference.val_set import evaluate_on_val
 
-    path = ckpt_io.resolve(ckpt_or_run)
-    ck = ckpt_io.load(path)
-    cfg = Config.model_validate(ck.config)
-    if ann is None:
-        if cfg.data.val is None:
-            raise StudioError("the checkpoint's config has no val set; name one with --ann", file=path)
-        ref = DatasetRef(ann=cfg.data.val.ann, images=images or cfg.data.val.images)
-    else:
-        ref = DatasetRef(ann=str(ann), images=str(images) if images else None)
-    split = open_split(ref, "eval")
-    cmap = eval_class_map(ck.classes, split.dataset, split.ann)
-    pred = Predictor.from_checkpoint(ck, device=device, batch_size=batch_size)
-    val_set = DetectionDataset(
-        split.dataset,
-        split.images_dir,
-        cmap,
-        size=pred.size,
-        letterbox=pred.letterbox,
-        train=False,
-        augment=None,
-        with_masks=pred.with_masks,
-        cache="none",
-    )
-    val_set.validate()
-    res = evaluate_model(
-        pred.model,
-        val_set,
-        split.dataset,
-        cmap,
-        device=pred.device,
+    ev = evaluate_on_val(
+        ckpt_or_run,
+        ann,
+        images,
+        no_val_set="the checkpoint's config has no val set; name one with --ann",
+        split_name="eval",
+        device=device,
         batch_size=batch_size,
-        cancel=cancel,
         progress=progress,
+        cancel=cancel,
     )
-    out = Path(out) if out else path.parent / f"eval-{split.ann.stem}"
-    res.write_report(out, cmap)
-    return res, out
+    out = Path(out) if out else ev.checkpoint.parent / f"eval-{ev.split.ann.stem}"
+    ev.result.write_report(out, ev.class_map)
+    return ev.result, out
 
 
 @dataclass(frozen=True)
@@ -154,8 +110,9 @@ def predict_images(
     """
     from studio.core import atomic
     from studio.core.dataset.model import record_images_dir
-    from studio.core.evaluation.draw import draw_detections, save_image
+    from studio.core.draw import draw_detections
     from studio.core.evaluation.results import to_coco_results
+    from studio.core.imageio import save_image
     from studio.core.inference.predictor import Predictor
     from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
 

@@ -8,7 +8,8 @@ callbacks see rank 0's events through a queue).
 ``isolate=True`` runs even a single-device run in a child process this way: a trainer in one of the
 caller's threads competes with its other threads for the GIL (data loading, evaluation and its plots
 are Python), which froze the desktop app's window for up to a second at a time (bench/gui_train.py).
-The child also runs at a lower CPU priority (``nice``); pause and stop reach it through shared flags.
+The child also runs at a lower CPU priority (``nice``); pause and stop reach it through shared flags
+(:mod:`studio.core.training.relay`, which both ways of training in children share).
 The app itself goes through :mod:`studio.core.training.isolated` (``train_job(isolate=True)`` with one
 device), which runs the same ``worker`` but imports no torch in the window's process and starts the
 child below the window's priority from its first instruction.
@@ -18,9 +19,7 @@ from __future__ import annotations
 
 import datetime
 import os
-import queue
 import socket
-import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,38 +31,15 @@ import torch.multiprocessing as mp
 from studio.core.config.schema import Config
 from studio.core.errors import StudioError, error_message
 from studio.core.jobs import CancelToken
-from studio.core.training.events import Event, RunCancelled, RunFailed, RunFinished
-from studio.core.training.trainer import RunResult, Trainer
+from studio.core.training.events import Event, RunFailed, RunResult
+from studio.core.training.relay import POLL_S, Channel, SharedToken, run_result
+from studio.core.training.trainer import Trainer
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class _SharedToken(CancelToken):
-    """The child's view of the parent's cancel token / RunControl: two shared flags."""
-
-    def __init__(self, cancel_flag, pause_flag):
-        super().__init__()
-        self.cancel_flag, self.pause_flag = cancel_flag, pause_flag
-
-    @property
-    def cancelled(self) -> bool:
-        return bool(self.cancel_flag.value)
-
-    def wait_while_paused(self, on_pause=None, on_resume=None) -> float:
-        if not self.pause_flag.value or self.cancelled:
-            return 0.0
-        t0 = time.monotonic()
-        if on_pause is not None:
-            on_pause()
-        while self.pause_flag.value and not self.cancelled:
-            time.sleep(0.05)
-        if on_resume is not None and not self.cancelled:
-            on_resume()
-        return time.monotonic() - t0
 
 
 def worker(
@@ -91,7 +67,7 @@ def worker(
     if use_cuda:
         torch.cuda.set_device(rank)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    token = _SharedToken(cancel_flag, pause_flag if pause_flag is not None else mp.get_context("spawn").Value("b", 0))
+    token = SharedToken(cancel_flag, pause_flag if pause_flag is not None else mp.get_context("spawn").Value("b", 0))
     callbacks = [events.put] if rank == 0 else []
     trainer = None
     try:
@@ -127,68 +103,15 @@ def launch(
     """
     if devices < 2 and not isolate:
         return Trainer(cfg, run_dir, callbacks=callbacks, cancel=cancel, resume=resume, source=source).run()
-    ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    cancel_flag = ctx.Value("b", 0)
-    pause_flag = ctx.Value("b", 0)
-    args = (
-        devices,
-        _free_port(),
-        cfg.model_dump(mode="json"),
-        str(run_dir),
-        str(resume) if resume else None,
-        str(source) if source else None,
-        events,
-        cancel_flag,
-        pause_flag,
-        nice,
-    )
+    ch = Channel(mp.get_context("spawn"))
+    args = (devices, _free_port(), *ch.child_args(cfg, run_dir, resume, source), nice)
     procs = mp.start_processes(worker, args=args, nprocs=devices, join=False, start_method="spawn")
-    callbacks = list(callbacks)
-    last: Event | None = None
 
-    def drain(timeout: float) -> None:
-        nonlocal last
+    def ended() -> bool:
         try:
-            ev = events.get(timeout=timeout)
-        except queue.Empty:
-            return
-        last = ev
-        for cb in callbacks:
-            cb(ev)
-
-    while True:
-        if cancel is not None:
-            if cancel.cancelled:
-                cancel_flag.value = 1
-            pause_flag.value = 1 if getattr(cancel, "paused", False) else 0
-        try:
-            done = procs.join(timeout=0.05)
+            return procs.join(timeout=POLL_S)
         except mp.ProcessRaisedException as e:
             raise StudioError(f"a training process failed: {str(e).strip().splitlines()[-1]}") from None
-        drain(0.05)
-        if done:
-            break
-    while True:
-        try:
-            ev = events.get_nowait()
-        except queue.Empty:
-            break
-        last = ev
-        for cb in callbacks:
-            cb(ev)
-    if isinstance(last, RunFailed):
-        raise StudioError(last.error)
-    if isinstance(last, RunCancelled):
-        return RunResult(Path(run_dir), "cancelled", "cancelled", max(0, last.epoch - 1), None, None, {})
-    if isinstance(last, RunFinished):
-        return RunResult(
-            Path(run_dir),
-            "finished",
-            last.reason,
-            last.epochs_done,
-            last.best_metric,
-            last.best_epoch,
-            dict(last.final_metrics),
-        )
-    raise StudioError("the training processes ended without reporting a result")
+
+    last = ch.relay(callbacks, ended, cancel)
+    return run_result(last, run_dir, "the training processes ended without reporting a result")

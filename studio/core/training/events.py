@@ -12,6 +12,7 @@ import enum
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,19 @@ class RunCancelled:
     iteration: int
     checkpoint: str | None
     kind: EventKind = field(default=EventKind.CANCELLED, init=False)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run ended with (returned by the trainer, or made from a child process's last event)."""
+
+    run_dir: Path
+    status: str  # finished, cancelled
+    reason: str  # completed, early_stopping, time_limit, cancelled
+    epochs_done: int
+    best_metric: float | None
+    best_epoch: int | None
+    metrics: dict
 
 
 Event = RunStarted | IterationEnd | EpochEnd | CheckpointSaved | Message | RunFinished | RunFailed | RunCancelled

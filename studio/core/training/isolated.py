@@ -9,25 +9,23 @@ them from the thread that started it), so even the child's interpreter start-up 
 never compete with the window on equal terms. When the window itself already runs at the lowest nice
 value (19, e.g. under ``nice -n 19``), only ``SCHED_IDLE`` can put the child below it, and that is what
 it gets (on a busy machine it then trains on what the other processes leave). Pause and stop reach the
-child through two shared flags, as with DDP (see ``ddp.launch``).
+child through two shared flags, and its events come back, by the relay DDP uses too
+(:mod:`studio.core.training.relay`).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from studio.core.config.schema import Config
-from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken
-from studio.core.training.events import Event, RunCancelled, RunFailed, RunFinished
-
-POLL_S = 0.05
+from studio.core.training.events import Event, RunResult
+from studio.core.training.relay import Channel, run_result
 
 
 def lower_priority(nice: int) -> str:
@@ -104,76 +102,25 @@ def launch_isolated(
     resume: str | Path | None = None,
     source: str | Path | None = None,
     nice: int = 5,
-):
+) -> RunResult:
     """Train in one child process; blocks until it ends, calling ``callbacks`` with its events in this
-    thread. Returns a :class:`~studio.core.training.trainer.RunResult` (raises StudioError on failure)."""
+    thread (:meth:`studio.core.training.relay.Channel.relay`). Raises StudioError on failure."""
     ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    cancel_flag, pause_flag = ctx.Value("b", 0), ctx.Value("b", 0)
-    callbacks = list(callbacks)
+    ch = Channel(ctx)
     window_nice = os.nice(0) if hasattr(os, "nice") else 0
-    args = (
-        cfg.model_dump(mode="json"),
-        str(run_dir),
-        str(resume) if resume else None,
-        str(source) if source else None,
-        events,
-        cancel_flag,
-        pause_flag,
-        nice,
-        window_nice,
-    )
+    args = (*ch.child_args(cfg, run_dir, resume, source), nice, window_nice)
     proc = ctx.Process(target=_child, args=args, name="studio-train")  # not daemonic: its DataLoader may start workers
     _start(proc, nice)
-    last: Event | None = None
-
-    def relay(ev: Event) -> None:
-        nonlocal last
-        last = ev
-        for cb in callbacks:
-            cb(ev)
-
     try:
-        while True:
-            if cancel is not None:
-                if cancel.cancelled:
-                    cancel_flag.value = 1
-                pause_flag.value = 1 if getattr(cancel, "paused", False) else 0
-            try:
-                relay(events.get(timeout=POLL_S))
-                continue
-            except queue.Empty:
-                pass
-            if proc.exitcode is not None:
-                break
-        while True:  # what the child sent just before it ended
-            try:
-                relay(events.get(timeout=POLL_S))
-            except queue.Empty:
-                break
+        last = ch.relay(callbacks, lambda: proc.exitcode is not None, cancel)
     finally:
         if proc.exitcode is None:  # this thread is being torn down: do not leave an orphan
-            cancel_flag.value = 1
+            ch.cancel_flag.value = 1
             proc.join(30)
             if proc.exitcode is None:
                 proc.kill()
         proc.join(5)
-        events.close()
-
-    from studio.core.training.trainer import RunResult  # only now: the window's process needs no trainer to start one
-
-    if isinstance(last, RunFailed):
-        raise StudioError(last.error)
-    if isinstance(last, RunCancelled):
-        return RunResult(Path(run_dir), "cancelled", "cancelled", max(0, last.epoch - 1), None, None, {})
-    if isinstance(last, RunFinished):
-        return RunResult(
-            Path(run_dir),
-            "finished",
-            last.reason,
-            last.epochs_done,
-            last.best_metric,
-            last.best_epoch,
-            dict(last.final_metrics),
-        )
-    raise StudioError(f"the training process ended (exit code {proc.exitcode}) without reporting a result")
+        ch.events.close()
+    return run_result(
+        last, run_dir, f"the training process ended (exit code {proc.exitcode}) without reporting a result"
+    )

@@ -18,7 +18,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,6 +38,7 @@ from studio.core.training.events import (
     RunCancelled,
     RunFailed,
     RunFinished,
+    RunResult,
     RunStarted,
 )
 from studio.core.training.optim import build_optimizer
@@ -48,17 +48,6 @@ from studio.core.training.run_lock import RunLock
 from studio.core.training.runlog import RunLog
 from studio.core.training.schedule import LRSchedule
 from studio.core.training.seeding import epoch_seed, seed_everything
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_dir: Path
-    status: str  # finished, cancelled
-    reason: str  # completed, early_stopping, time_limit, cancelled
-    epochs_done: int
-    best_metric: float | None
-    best_epoch: int | None
-    metrics: dict
 
 
 class _TimeUp(Exception):

@@ -1,11 +1,12 @@
 """The Config page: pick or create a training config, edit it as a form or as YAML, check it, start it.
 
-The page holds the file's *own* dict (what its YAML says, ``_base_`` included) and derives the rest
-from it on every change: the merged values the form shows, the validation messages under the fields,
-the keys highlighted as different from the base, and (after a pause, in a worker) the pre-flight
-report with the GPU memory estimate. Form edits write into the own dict and rewrite the YAML text;
-YAML edits are parsed after a pause and replace the own dict. The editor's text is what Save writes,
-so comments survive as long as the YAML is edited as text.
+A thin view over :class:`~studio.gui.config.state.ConfigState`, which holds the file's own dict and derives
+the rest from it (the merged values the form shows, the validation messages under the fields, the keys
+highlighted as different from the base, whether Start is allowed). The page renders that, forwards the
+form's and the YAML editor's edits to it, and runs the pre-flight check (after a pause), the model zoo read
+and "New from dataset…" in workers. Form edits rewrite the YAML text; YAML edits are parsed after a pause
+and replace the own dict. The editor's text is what Save writes, so comments survive as long as the YAML is
+edited as text.
 
 "Start training" is enabled only when the config validates and the pre-flight check of that very
 config found no error; it saves the file and emits ``start_requested(path)``.
@@ -13,13 +14,11 @@ config found no error; it saves the file and emits ``start_requested(path)``.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,13 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core import atomic
-from studio.core.config.diff import config_diff, load_bases, resolve_own
-from studio.core.config.form import ARCH_PATH, FormSpec, del_path, get_path, set_path, validate_raw
-from studio.core.config.loader import BASE_KEY, ConfigError, merge
-from studio.core.config.presets import PRESETS, apply_preset
+from studio.core.config.form import FormSpec
+from studio.core.config.presets import PRESETS
 from studio.core.config.schema import Config
-from studio.core.errors import StudioError
 from studio.gui.common import palette
 from studio.gui.common.job_slot import JobSlot
 from studio.gui.common.messages import colored, error_html
@@ -48,16 +43,12 @@ from studio.gui.config.form import ConfigForm
 from studio.gui.config.jobs import PreflightResult, load_form_spec, new_config, run_preflight
 from studio.gui.config.new_config_dialog import NewConfigDialog, unique_config_path
 from studio.gui.config.preflight_view import PreflightView
+from studio.gui.config.state import INVALID, RUN, ConfigState
 from studio.gui.config.yaml_editor import YamlEditor
 
 log = logging.getLogger("studio.gui.config")
 
 PREFLIGHT_DELAY_MS = 500
-
-
-def dump_yaml(own: dict) -> str:
-    """The text a form edit writes: the loader's YAML style (``to_yaml``), keys in the file's order."""
-    return yaml.safe_dump(own, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def _section(title: str) -> QLabel:
@@ -76,18 +67,7 @@ class ConfigPage(QWidget):
         super().__init__(parent)
         self.jobs = jobs
         self.workspace = None
-        self.current_path: Path | None = None
-        self.spec: FormSpec | None = None
-        self.own: dict | None = None  # the file's own keys, as its YAML says
-        self.display: dict = {}  # bases merged with own, paths as written: what the form shows
-        self.config: Config | None = None
-        self.errors: dict[str, str] = {}
-        self.preflight: PreflightResult | None = None
-        self._preflight_for: dict | None = None  # the config dump the shown report was made for
-        self._bases: dict = {}
-        self._bases_key: tuple | None = None
-        self._saved_text = ""
-        self._dirty = False
+        self.state = ConfigState()
         self._pending_open: Path | None = None  # set_workspace while hidden: opened on first show
         #: asked before unsaved changes are dropped; None shows a question box (tests set a function)
         self.confirm_discard: Callable[[], bool] | None = None
@@ -100,7 +80,7 @@ class ConfigPage(QWidget):
         self.preflight_timer.setSingleShot(True)
         self.preflight_timer.setInterval(PREFLIGHT_DELAY_MS)
         self.preflight_timer.timeout.connect(self._run_preflight)
-        self._update_buttons()
+        self._render()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -162,7 +142,7 @@ class ConfigPage(QWidget):
         self.yaml = YamlEditor()
         self.yaml.parsed.connect(self._on_yaml_parsed)
         self.yaml.invalid.connect(self._on_yaml_invalid)
-        self.yaml.edited.connect(self._update_dirty)
+        self.yaml.edited.connect(self._render)
         yaml_box = QWidget()
         yl = QVBoxLayout(yaml_box)
         yl.setContentsMargins(0, 0, 0, 0)
@@ -219,11 +199,34 @@ class ConfigPage(QWidget):
         lay.addLayout(presets)
         lay.addWidget(self.vsplit, 1)
 
+    # ------------------------------------------------------------------ the state, read-only (tests, the window)
+    current_path = property(lambda self: self.state.current_path)
+    spec = property(lambda self: self.state.spec)
+    own = property(lambda self: self.state.own)
+    display = property(lambda self: self.state.display)
+    config = property(lambda self: self.state.config)
+    errors = property(lambda self: self.state.errors)
+    preflight = property(lambda self: self.state.preflight)
+
+    def is_dirty(self) -> bool:
+        return self.state.dirty
+
+    def can_start(self) -> bool:
+        return self.state.can_start()
+
+    def form_ready(self) -> bool:
+        return self.form.ready
+
+    def preflight_busy(self) -> bool:
+        return self.preflight_timer.isActive() or self.preflight_slot.running
+
+    def busy(self) -> bool:
+        return self.spec_slot.running or self.preflight_busy() or self.new_slot.running
+
     # ------------------------------------------------------------------ workspace and files
     def set_workspace(self, ws) -> None:
         """List ``ws``'s configs; the first is opened now if the page is shown, else when it is first shown."""
-        outside = self.current_path is not None and ws is not None and Path(ws.root) not in self.current_path.parents
-        if outside and self._may_discard():
+        if ws is not None and self.state.is_outside(ws.root) and self._may_discard():
             self.clear()
         self.workspace = ws
         paths = self.refresh_configs()
@@ -235,35 +238,25 @@ class ConfigPage(QWidget):
 
     def clear(self) -> None:
         """No config open (another workspace was opened)."""
-        self.preflight_slot.cancel()
-        self.preflight_timer.stop()
-        self.current_path, self.own, self.config, self.errors, self.preflight = None, None, None, {}, None
-        self._preflight_for, self._bases_key, self.display = None, None, {}
-        self._saved_text = ""
+        self._stop_preflight()
+        self.state.close()
         self.yaml.load_text("")
         self.form.set_values({})
         self.form.set_errors({})
         self.form.set_diff(None)
         self._show_banner(None)
         self.preflight_view.set_message("Open a config to check it")
-        self._update_dirty()
-        self._update_titles()
-        self._update_buttons()
+        self._render()
 
     def refresh_configs(self) -> list[Path]:
         """Re-list the workspace's ``configs/`` folder in the picker (the open file stays selected)."""
-        paths = self.workspace.configs() if self.workspace is not None else []
-        if self.current_path is not None and self.current_path not in paths:
-            paths.append(self.current_path)
+        paths = self.state.config_list(self.workspace.configs() if self.workspace is not None else [])
         self.picker.blockSignals(True)
         self.picker.clear()
         for p in paths:
             self.picker.addItem(p.name, str(p))
             self.picker.setItemData(self.picker.count() - 1, str(p), Qt.ItemDataRole.ToolTipRole)
-        if self.current_path is not None:
-            self.picker.setCurrentIndex(self.picker.findData(str(self.current_path)))
-        else:
-            self.picker.setCurrentIndex(-1)
+        self.picker.setCurrentIndex(self.picker.findData(str(self.current_path)) if self.current_path else -1)
         self.picker.blockSignals(False)
         return paths
 
@@ -278,26 +271,15 @@ class ConfigPage(QWidget):
 
     def open_config(self, path: str | Path) -> bool:
         """Open ``path`` (a small YAML file, read here); False when it cannot be read."""
-        path = Path(path).resolve()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            self._show_banner(f"{path}: cannot read: {e.strerror or e}")
+        if (why := self.state.open(path)) is not None:
+            self._show_banner(why)
             return False
         self._ensure_spec()
-        self.preflight_slot.cancel()
-        self.preflight_timer.stop()
-        self.current_path = path
-        self.own, self.config, self.errors, self.preflight = None, None, {}, None
-        self._preflight_for = None
-        self._bases_key = None
-        self._saved_text = text
-        self.form.set_base_folder(path.parent)
+        self._stop_preflight()
+        self.form.set_base_folder(self.current_path.parent)
         self.refresh_configs()
-        self.yaml.load_text(text)  # parsed at once: _on_yaml_parsed or _on_yaml_invalid fills the rest
-        self._update_dirty()
-        self._update_titles()
-        self._update_buttons()
+        self.yaml.load_text(self.state.text)  # parsed at once: _on_yaml_parsed or _on_yaml_invalid fills the rest
+        self._render()
         return True
 
     def ask_open(self) -> None:
@@ -318,7 +300,7 @@ class ConfigPage(QWidget):
             self.refresh_configs()
 
     def _may_discard(self) -> bool:
-        if not self._dirty:
+        if not self.state.dirty:
             return True
         if self.confirm_discard is not None:
             return self.confirm_discard()
@@ -364,7 +346,7 @@ class ConfigPage(QWidget):
 
     def _on_new_failed(self, message: str) -> None:
         self.new_button.setEnabled(True)
-        self._update_dirty()
+        self._render()
         if message != "cancelled":
             self._show_banner(f"New config failed: {message}")
 
@@ -376,176 +358,100 @@ class ConfigPage(QWidget):
             )
 
     def _on_spec(self, spec: FormSpec) -> None:
-        self.spec = spec
         self.form.build(spec)
-        if self.own is not None:
-            self._refresh(rewrite_yaml=False)
-        self.form.setEnabled(self.yaml.error is None)
+        if self.state.set_spec(spec):
+            self._refreshed(rewrite=False)
+        self.form.setEnabled(self.state.yaml_error is None)
 
     def _on_spec_failed(self, message: str) -> None:
         if message != "cancelled":
             self.form.placeholder.setText(f"The model zoo could not be read: {message}")
 
-    def form_ready(self) -> bool:
-        return self.form.ready
-
-    # ------------------------------------------------------------------ edits
+    # ------------------------------------------------------------------ edits (forwarded to the state)
     def _on_form_edited(self, path: str, value: Any) -> None:
-        if self.own is None:
-            return
-        set_path(self.own, path, value)
-        self._refresh(rewrite_yaml=True)
+        if self.state.form_edited(path, value):
+            self._refreshed()
 
     def _on_reset(self, path: str) -> None:
-        if self.own is not None and del_path(self.own, path):
-            self._refresh(rewrite_yaml=True)
+        if self.state.reset_key(path):
+            self._refreshed()
 
     def _on_yaml_parsed(self, data: dict) -> None:
-        if self.current_path is None:
-            return
-        self.own = data
-        self._refresh(rewrite_yaml=False)
-        self.form.setEnabled(True)
+        if self.state.yaml_parsed(data):
+            self._refreshed(rewrite=False)
+            self.form.setEnabled(True)
 
-    def _on_yaml_invalid(self, _message: str) -> None:
+    def _on_yaml_invalid(self, message: str) -> None:
         """Broken YAML: the form keeps the last valid state, greyed out, and nothing can start."""
+        self.state.yaml_invalid(message)
         self.form.setEnabled(False)
-        self.preflight_slot.cancel()
-        self.preflight_timer.stop()
+        self._stop_preflight()
         self.preflight_view.set_message("Fix the YAML to check the config", error=True)
-        self._update_buttons()
+        self._render()
 
     def apply_preset(self, name: str) -> None:
         """Merge preset ``name`` into the file's keys for the dataset's task (polygons -> a segmenter)."""
-        if self.own is None:
-            return
-        self.own = apply_preset(self.own, name, self._has_masks())
-        self._refresh(rewrite_yaml=True)
-        self.preset_note.setText(f"Applied “{name}”: {PRESETS[name].description}.")
+        if self.state.apply_preset(name):
+            self._refreshed()
+            self.preset_note.setText(self.state.preset_note())
 
-    def _has_masks(self) -> bool:
-        if self.preflight is not None and self.preflight.has_masks is not None:
-            return self.preflight.has_masks
-        choice = self._arch_choice()
-        return choice is not None and choice.task == "segment"
-
-    def _arch_choice(self):
-        if self.spec is None:
-            return None
-        arch = self.spec.field(ARCH_PATH)
-        return arch.choice(get_path(self.display, ARCH_PATH)) if arch is not None else None
-
-    # ------------------------------------------------------------------ derived state
-    def _load_bases(self) -> dict:
-        """The merged ``_base_`` files, read again only when the list (or a file's time stamp) changes."""
-        names = self.own.get(BASE_KEY)
-        key = (repr(names), *self._base_stamps(names))
-        if key != self._bases_key:
-            self._bases = load_bases(self.own, self.current_path)
-            self._bases_key = key
-        return self._bases
-
-    def _base_stamps(self, names: Any) -> list:
-        if not names:
-            return []
-        names = [names] if isinstance(names, str) else names if isinstance(names, list) else []
-        stamps = []
-        for n in names:
-            try:
-                stamps.append((self.current_path.parent / str(n)).stat().st_mtime_ns)
-            except OSError:
-                stamps.append(None)
-        return stamps
-
-    def _refresh(self, rewrite_yaml: bool) -> None:
-        """Everything that follows from ``self.own``: YAML text, values, errors, diff, pre-flight."""
-        own = self.own
-        if rewrite_yaml:
-            self.yaml.set_text(dump_yaml(own))
-        base_error = None
-        try:
-            bases = self._load_bases()
-        except (ConfigError, StudioError) as e:
-            bases, base_error = {}, str(e)
-            self._bases_key = None
-        data = {k: v for k, v in own.items() if k != BASE_KEY}
-        self.display = merge(bases, data)
-        try:
-            resolved = resolve_own(own, self.current_path, bases)
-        except (AttributeError, KeyError, TypeError, ValueError):  # a section of the wrong shape: validation names it
-            resolved = copy.deepcopy(self.display)
-        self.config, self.errors = validate_raw(resolved, self.current_path.name, self.spec)
-        if base_error is not None:
-            self.config = None
-            self.errors = {**self.errors, BASE_KEY: base_error}
-        self.form.set_values(self.display)
-        unplaced = self.form.set_errors(self.errors) if self.form.ready else dict(self.errors)
-        self._show_banner("<br>".join(f"{k}: {v}" if k else v for k, v in unplaced.items()) if unplaced else None)
-        if base_error is None:
-            try:
-                choice = self._arch_choice()
-                diff = config_diff(own, self.current_path, bases=bases, family=choice.family if choice else None)
-            except (ConfigError, StudioError):
-                diff = None
-            self.form.set_diff(diff)
-        self._update_dirty()
-        self._update_titles()
+    # ------------------------------------------------------------------ rendering the state
+    def _refreshed(self, rewrite: bool = True) -> None:
+        """The own dict changed: show the values, errors and diff it gives (and the text it gives, unless the
+        change came from the text), then check it."""
+        if rewrite:
+            self.yaml.set_text(self.state.text)
+        self.form.set_values(self.state.display)
+        if self.form.ready:
+            self.form.set_errors(self.state.errors)
+        self._show_banner(self.state.banner())
+        self.form.set_diff(self.state.diff)
         self._schedule_preflight()
 
     def _show_banner(self, message: str | None) -> None:
         self.banner.setVisible(bool(message))
         if message:
-            self.banner.setText(
-                error_html(message)
-                if "<br>" not in message
-                else "<br>".join(error_html(m) for m in message.split("<br>"))
-            )
+            self.banner.setText("<br>".join(error_html(m) for m in message.split("<br>")))
 
-    def _update_titles(self) -> None:
-        name = self.current_path.name if self.current_path else ""
-        bases = self.own.get(BASE_KEY) if isinstance(self.own, dict) else None
-        based = f", based on {bases if isinstance(bases, str) else ', '.join(map(str, bases))}" if bases else ""
-        self.yaml_title.setText(f"YAML — {name}{based}" if name else "YAML")
-        n = len(self.errors)
-        err = colored(f" — {n} invalid value{'s' if n != 1 else ''}", palette.ERROR, bold=True) if n else ""
+    def _render(self) -> None:
+        """The titles, the save state and the buttons."""
+        st = self.state
+        if st.set_text(self.yaml.text()):
+            self.dirty_changed.emit(st.dirty)
+        if not self.new_slot.running:  # "writing <name>…" stays until the new config is open
+            self.state_label.setText(st.save_status())
+        self.save_button.setEnabled(st.dirty)
+        self.yaml_title.setText(st.yaml_title())
+        err = colored(f" — {st.invalid_values()}", palette.ERROR, bold=True) if st.errors else ""
         self.form_title.setText(f"Settings{err}")
         self.form_title.setTextFormat(Qt.TextFormat.RichText)
+        hint = st.start_hint(checking=self.preflight_busy())
+        self.start_button.setEnabled(st.can_start())
+        self.start_hint.setText(hint)
+        self.start_button.setToolTip(hint)
+        for b in self.preset_buttons.values():
+            b.setEnabled(st.own is not None)
+        self.yaml.edit.setReadOnly(st.current_path is None)
 
-    def _update_dirty(self) -> None:
-        dirty = self.current_path is not None and self.yaml.text() != self._saved_text
-        if not self.new_slot.running:  # "writing <name>…" stays until the new config is open
-            self.state_label.setText("" if self.current_path is None else "unsaved changes" if dirty else "saved")
-        if dirty != self._dirty:
-            self._dirty = dirty
-            self.dirty_changed.emit(dirty)
-        self.save_button.setEnabled(dirty)
+    # ------------------------------------------------------------------ pre-flight (a worker, after a pause)
+    def _stop_preflight(self) -> None:
+        self.preflight_slot.cancel()
+        self.preflight_timer.stop()
 
-    def is_dirty(self) -> bool:
-        return self._dirty
-
-    # ------------------------------------------------------------------ pre-flight
     def _schedule_preflight(self) -> None:
         self.preflight_slot.cancel()
-        if self.config is None:
+        plan = self.state.preflight_plan()
+        if plan == INVALID:
             self.preflight_timer.stop()
-            self._preflight_for = None  # self.preflight stays: its report is reused once the config is valid again
-            n = len(self.errors)
-            self.preflight_view.set_message(
-                f"Fix the {n} invalid value{'s' if n != 1 else ''} to check the config", error=True
-            )
-        else:
-            dump = self.config.model_dump(mode="json")
-            if dump == self._preflight_for and self.preflight is not None:
-                self._update_buttons()
-                return
+            self.preflight_view.set_message(self.state.invalid_message(), error=True)
+        elif plan == RUN:
             self.preflight_view.set_running()
             self.preflight_timer.start()
-        self._update_buttons()
+        self._render()
 
     def _run_preflight(self) -> None:
-        if self.config is None:
+        if (cfg := self.config) is None:
             return
-        cfg = self.config
         self.preflight_slot.start(
             run_preflight,
             cfg,
@@ -556,66 +462,25 @@ class ConfigPage(QWidget):
         )
 
     def _on_preflight(self, result: PreflightResult, cfg: Config) -> None:
-        self.preflight = result
-        self._preflight_for = cfg.model_dump(mode="json")
+        self.state.preflight_done(result, cfg)
         self.preflight_view.set_result(result)
-        self._update_buttons()
+        self._render()
 
     def _on_preflight_failed(self, message: str) -> None:
-        if message == "cancelled":
-            return
-        self.preflight, self._preflight_for = None, None
-        self.preflight_view.set_message(f"The pre-flight check failed: {message}", error=True)
-        self._update_buttons()
-
-    def preflight_busy(self) -> bool:
-        return self.preflight_timer.isActive() or self.preflight_slot.running
+        if self.state.preflight_failed(message):
+            self.preflight_view.set_message(f"The pre-flight check failed: {message}", error=True)
+            self._render()
 
     # ------------------------------------------------------------------ save and start
-    def can_start(self) -> bool:
-        return (
-            self.config is not None
-            and self.yaml.error is None
-            and self.preflight is not None
-            and self._preflight_for == self.config.model_dump(mode="json")
-            and self.preflight.report.ok
-        )
-
-    def _update_buttons(self) -> None:
-        ok = self.can_start()
-        self.start_button.setEnabled(ok)
-        if self.current_path is None:
-            hint = "Open or create a config"
-        elif self.yaml.error is not None:
-            hint = "Fix the YAML error"
-        elif self.config is None:
-            hint = "Fix the invalid values"
-        elif self.preflight is None or self.preflight_busy():
-            hint = "Checking…"
-        elif not self.preflight.report.ok:
-            hint = "Fix the pre-flight errors"
-        else:
-            hint = "Saves the config and starts"
-        self.start_hint.setText(hint)
-        self.start_button.setToolTip(hint)
-        for b in self.preset_buttons.values():
-            b.setEnabled(self.own is not None)
-        self.yaml.edit.setReadOnly(self.current_path is None)
-
     def save(self) -> bool:
         """Write the YAML text to the open file (atomically)."""
         if self.current_path is None:
             return False
         self.yaml.flush()
-        text = self.yaml.text()
-        try:
-            atomic.write_text(self.current_path, text)
-        except OSError as e:
-            self._show_banner(f"{self.current_path}: cannot save: {e.strerror or e}")
+        if (why := self.state.save(self.yaml.text())) is not None:
+            self._show_banner(why)
             return False
-        self._saved_text = text
-        self._bases_key = None
-        self._update_dirty()
+        self._render()
         log.info("saved %s", self.current_path)
         return True
 
@@ -623,10 +488,7 @@ class ConfigPage(QWidget):
         """Save and emit ``start_requested(path)``, when the config validates and passed its pre-flight check."""
         self.yaml.flush()
         if not self.can_start():
-            self._update_buttons()
+            self._render()
             return
         if self.save():
             self.start_requested.emit(self.current_path)
-
-    def busy(self) -> bool:
-        return self.spec_slot.running or self.preflight_busy() or self.new_slot.running

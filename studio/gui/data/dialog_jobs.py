@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,22 @@ import numpy as np
 
 from studio import api
 from studio.core.dataset.check import CheckReport, check_dataset
-from studio.core.dataset.model import Dataset, image_path, read_json, record_images_dir
+from studio.core.dataset.model import Dataset, image_path, record_images_dir
 from studio.core.dataset.split import split_ids
 from studio.core.dataset.summary import ClassStat, summarize
+from studio.core.draw import draw_thumbnail
 from studio.core.errors import DatasetError, StudioError
-from studio.core.formats import ExportOptions, ImportOptions, ImportResult, detect_format, get_format, import_dataset
-from studio.core.geometry import is_rle, segmentation_to_mask
+from studio.core.formats import (
+    ExportOptions,
+    ImportOptions,
+    ImportResult,
+    Probe,
+    detect_format,
+    get_format,
+    import_dataset,
+)
 from studio.core.imageio import imread_rgb
 from studio.core.jobs import CancelToken, ProgressFn, no_progress
-from studio.core.palette import class_color_rgb
 
 THUMBNAILS = 5  # images drawn on the preview page (as many as fit the wizard without scrolling)
 THUMB_SIZE = 168  # px, longest side
@@ -106,7 +113,8 @@ def default_output(src: str | Path, stem: str, datasets_dir: str | Path | None =
 # ---------------------------------------------------------------------------------------- source probe
 @dataclass(frozen=True)
 class SourceInfo:
-    """What page 1 of the wizard shows about a source before importing it."""
+    """What page 1 of the wizard shows about a source before importing it: its format's
+    :class:`~studio.core.formats.common.Probe`, with the format and the suggested name."""
 
     path: Path
     fmt: str | None  # detected format, None when nothing matched
@@ -126,7 +134,8 @@ class SourceInfo:
 
 
 def probe_source(src: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> SourceInfo:
-    """Detect the format of ``src`` and gather the choices its options offer (attribute keys, splits)."""
+    """Detect the format of ``src`` and gather the choices its options offer (attribute keys, splits): the
+    format's ``probe`` (see :mod:`studio.core.formats`); a format without one is shown by its name."""
     src = Path(src)
     progress(0, 1, f"detecting the format of {src.name}")
     if not src.exists():
@@ -134,87 +143,14 @@ def probe_source(src: str | Path, progress: ProgressFn = no_progress, cancel: Ca
     fmt = detect_format(src)
     if cancel is not None:
         cancel.raise_if_cancelled()
-    probe = _PROBES.get(fmt or "")
-    info = probe(src) if probe is not None else SourceInfo(src, fmt, _what(src) if fmt is None else fmt.upper())
+    if fmt is None:
+        info = SourceInfo(src, None, "a folder" if src.is_dir() else f"a {src.suffix or 'plain'} file")
+    else:
+        probe = getattr(get_format(fmt).module, "probe", None)
+        p = probe(src) if probe is not None else Probe(fmt.upper())
+        info = SourceInfo(src, fmt, **asdict(p))  # the same field names
     progress(1, 1, "detected")
     return replace(info, name=suggested_stem(src))
-
-
-def _what(src: Path) -> str:
-    return "a folder" if src.is_dir() else f"a {src.suffix or 'plain'} file"
-
-
-def _probe_via(src: Path) -> SourceInfo:
-    data = read_json(src)
-    project = isinstance(data, dict) and "_via_img_metadata" in data
-    entries = data["_via_img_metadata"] if project else data
-    entries = entries if isinstance(entries, dict) else {}
-    keys: dict[str, None] = {}
-    regions = 0
-    for entry in entries.values():
-        rs = entry.get("regions") if isinstance(entry, dict) else None
-        rs = list(rs.values()) if isinstance(rs, dict) else rs if isinstance(rs, list) else []
-        regions += len(rs)
-        for r in rs:
-            attrs = r.get("region_attributes") if isinstance(r, dict) else None
-            if isinstance(attrs, dict):
-                keys.update(dict.fromkeys(str(k) for k in attrs))
-    from studio.core.formats.via import dataset_folder_name
-
-    summary = "VIA 2.x project" if project else "VIA 1.x/2.x JSON export"
-    return SourceInfo(
-        src,
-        "via",
-        summary,
-        detail=f"{len(entries)} images, {regions} regions",
-        class_attrs=tuple(keys),
-        default_class=dataset_folder_name(src),
-    )
-
-
-def _probe_coco(src: Path) -> SourceInfo:
-    return SourceInfo(src, "coco", "COCO JSON", detail=f"{src.stat().st_size / 1e6:.1f} MB")
-
-
-def _probe_labelme(src: Path) -> SourceInfo:
-    from studio.core.formats.labelme import LABELS_FILE
-
-    root = src if src.is_dir() else src.parent
-    n = sum(1 for _ in root.rglob("*.json")) if src.is_dir() else 1
-    labels = next((c for c in (root / LABELS_FILE, root.parent / LABELS_FILE) if c.is_file()), None)
-    kind = "labelme folder" if src.is_dir() else "labelme JSON file"
-    return SourceInfo(src, "labelme", kind, detail=f"{n} JSON file(s)", labels_file=labels)
-
-
-def _probe_voc(src: Path) -> SourceInfo:
-    root = src if src.is_dir() else src.parent
-    root = root.parent if root.name == "Annotations" else root
-    main = root / "ImageSets" / "Main"
-    splits = tuple(sorted(p.stem for p in main.glob("*.txt"))) if main.is_dir() else ()
-    xml_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
-    n = sum(1 for _ in xml_dir.glob("*.xml")) if src.is_dir() else 1
-    return SourceInfo(src, "voc", "Pascal VOC XML", detail=f"{n} XML file(s)", splits=splits)
-
-
-def _probe_yolo(src: Path) -> SourceInfo:
-    from studio.core.formats.yolo import find_yaml, load_config
-
-    yaml_file = find_yaml(src)
-    cfg = load_config(yaml_file) if yaml_file is not None else None
-    if cfg is None:
-        return SourceInfo(src, "yolo", "YOLO data.yaml")
-    return SourceInfo(
-        src, "yolo", f"YOLO {yaml_file.name}", detail=f"{len(cfg.names)} classes", splits=tuple(cfg.splits)
-    )
-
-
-_PROBES: dict[str, Callable[[Path], SourceInfo]] = {
-    "via": _probe_via,
-    "coco": _probe_coco,
-    "labelme": _probe_labelme,
-    "voc": _probe_voc,
-    "yolo": _probe_yolo,
-}
 
 
 def format_title(fmt: str) -> str:
@@ -313,70 +249,14 @@ def render_thumbnail(ds: Dataset, im: dict, images_dir: Path | None, size: int =
 
     A missing or unreadable file gives a grey canvas of the recorded size with the shapes still drawn.
     """
-    import cv2  # here, not at import: the main window loads this module at start-up
-
     note = ""
     try:
         rgb = imread_rgb(image_path(images_dir, im))
     except StudioError as e:
         rgb, note = None, e.message
-    w, h = int(im.get("width") or 0), int(im.get("height") or 0)
-    if (w <= 0 or h <= 0) and rgb is not None:
-        h, w = rgb.shape[:2]
-    w, h = max(w, 1), max(h, 1)
-    s = size / max(w, h)
-    tw, th = max(1, round(w * s)), max(1, round(h * s))
-    canvas = (
-        cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
-        if rgb is not None
-        else np.full((th, tw, 3), 70, np.uint8)
-    )
     anns = ds.anns_for_image(im["id"])
-    _draw_annotations(canvas, anns, s, w, h)
-    return Thumbnail(str(im["file_name"]), np.ascontiguousarray(canvas), len(anns), note)
-
-
-def _draw_annotations(canvas: np.ndarray, anns: Sequence[dict], s: float, w: int, h: int) -> None:
-    """Fill (35 % opacity) and outline each annotation, in place; ``s`` scales record pixels to ``canvas``."""
-    import cv2
-
-    th, tw = canvas.shape[:2]
-    fill = canvas.copy()
-    outlines: list[tuple[tuple[int, int, int], list[np.ndarray]]] = []
-    for a in anns:
-        color = class_color_rgb(a.get("category_id"))
-        seg = a.get("segmentation")
-        contours: list[np.ndarray] = []
-        if is_rle(seg):
-            try:
-                mask = segmentation_to_mask(seg, h, w)
-            except Exception:  # a broken RLE is the check report's business, not the preview's
-                mask = None
-            if mask is not None:
-                small = cv2.resize(mask, (tw, th), interpolation=cv2.INTER_NEAREST)
-                contours = list(cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
-        elif isinstance(seg, list):
-            for part in seg:
-                if isinstance(part, list) and len(part) >= 6:
-                    try:
-                        xy = np.asarray(part, np.float64).reshape(-1, 2) * s
-                    except (TypeError, ValueError):
-                        continue
-                    contours.append(np.round(xy).astype(np.int32).reshape(-1, 1, 2))
-        box = a.get("bbox")
-        if not contours and isinstance(box, (list, tuple)) and len(box) == 4:
-            try:
-                x, y, bw, bh = (float(v) * s for v in box)
-            except (TypeError, ValueError):
-                continue
-            rect = np.round([[x, y], [x + bw, y], [x + bw, y + bh], [x, y + bh]]).astype(np.int32)
-            contours.append(rect.reshape(-1, 1, 2))
-        if contours:
-            cv2.fillPoly(fill, contours, color)
-            outlines.append((color, contours))
-    cv2.addWeighted(fill, 0.35, canvas, 0.65, 0, dst=canvas)
-    for color, contours in outlines:
-        cv2.polylines(canvas, contours, True, color, 1, cv2.LINE_AA)
+    canvas = draw_thumbnail(rgb, anns, size, int(im.get("width") or 0), int(im.get("height") or 0))
+    return Thumbnail(str(im["file_name"]), canvas, len(anns), note)
 
 
 def save_import(

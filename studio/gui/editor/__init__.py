@@ -1,4 +1,5 @@
-"""Annotation editing on the Data page's image view: tools, handles, the controller and its toolbar.
+"""Annotation editing on the Data page's image view: tools, handles, the Qt-free state, the controller and its
+toolbar.
 
 Import the pieces from their modules (``studio.gui.editor.controller``, ``.toolbar``...); this package file
 imports nothing. The Qt-free rules the tools follow live in :mod:`studio.core.dataset.hit` (hit tests,

@@ -1,8 +1,9 @@
 """The editor toolbar above the image: tools, the class of new shapes, undo / redo / delete / save, dirty marker.
 
 It only forwards intent to the :class:`~studio.gui.editor.controller.EditorController` and shows its
-state. Undo (Ctrl+Z), redo (Ctrl+Shift+Z, Ctrl+Y) and save (Ctrl+S) are window shortcuts that hold while
-the toolbar is visible; a text field with focus keeps its own Ctrl+Z.
+state (what :meth:`~studio.gui.editor.state.EditorState.actions` allows). Undo (Ctrl+Z), redo (Ctrl+Shift+Z,
+Ctrl+Y) and save (Ctrl+S) are window shortcuts that hold while the toolbar is visible; a text field with
+focus keeps its own Ctrl+Z.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ from studio.gui.editor.controller import EditorController
 ADD_CLASS = "\0add-class"  # item data of the "Add class…" entry (no category id looks like it)
 MESSAGE_MS = 10_000
 DIRTY_TEXTS = ("● unsaved", "saving…", "saved")
+DIRTY_MARKS = {  # EditActions.mark -> the dirty label's text and style
+    "unsaved": (DIRTY_TEXTS[0], f"color: {palette.WARNING.name()}; font-weight: 600"),
+    "saving": (DIRTY_TEXTS[1], ""),
+    "saved": (DIRTY_TEXTS[2], "color: palette(placeholder-text)"),
+    "": ("", "color: palette(placeholder-text)"),
+}
 
 TOOL_BUTTONS = (
     (
@@ -171,29 +178,20 @@ class EditorToolbar(QWidget):
 
     # ------------------------------------------------------------------ state
     def _refresh(self) -> None:
-        ed = self.editor
-        on = ed.enabled and ed.stack is not None
-        stack = ed.stack
-        undo, redo = (stack.peek_undo(), stack.peek_redo()) if stack is not None else (None, None)
-        self.undo_action.setEnabled(on and undo is not None)
-        self.redo_action.setEnabled(on and redo is not None)
-        self.undo_action.setToolTip(f"Undo {undo.label} (Ctrl+Z)" if undo else "Nothing to undo (Ctrl+Z)")
-        self.redo_action.setToolTip(f"Redo {redo.label} (Ctrl+Shift+Z)" if redo else "Nothing to redo (Ctrl+Shift+Z)")
-        self.delete_action.setEnabled(on and ed.selected is not None)
-        self.save_action.setEnabled(on and not ed.saving())
-        self.save_action.setToolTip(f"Save {ed.ann_path.name} (Ctrl+S)" if ed.ann_path else "Save (Ctrl+S)")
+        a = self.editor.state.actions()
+        self.undo_action.setEnabled(a.undo)
+        self.redo_action.setEnabled(a.redo)
+        self.undo_action.setToolTip(a.undo_tip)
+        self.redo_action.setToolTip(a.redo_tip)
+        self.delete_action.setEnabled(a.delete)
+        self.save_action.setEnabled(a.save)
+        self.save_action.setToolTip(a.save_tip)
         for b in self.tool_buttons.values():
-            b.setEnabled(on)
-        self.class_combo.setEnabled(on)
-        if ed.saving():
-            self.dirty_label.setText(DIRTY_TEXTS[1])
-            self.dirty_label.setStyleSheet("")
-        elif ed.dirty():
-            self.dirty_label.setText(DIRTY_TEXTS[0])
-            self.dirty_label.setStyleSheet(f"color: {palette.WARNING.name()}; font-weight: 600")
-        else:
-            self.dirty_label.setText(DIRTY_TEXTS[2] if ed.stack is not None else "")
-            self.dirty_label.setStyleSheet("color: palette(placeholder-text)")
+            b.setEnabled(a.on)
+        self.class_combo.setEnabled(a.on)
+        text, style = DIRTY_MARKS[a.mark]
+        self.dirty_label.setText(text)
+        self.dirty_label.setStyleSheet(style)
 
     def show_message(self, text: str) -> None:
         """Why an edit was refused or a save failed; it goes after a while, or at the next save."""

@@ -1,9 +1,10 @@
 """The editing tools: Select/Edit (vertex handles), Polygon (click points) and Box (press-drag-release).
 
 A tool receives the view's mouse and key events in image coordinates and returns True for those it
-takes; it only tracks the gesture in progress and draws its marks. Every change of the dataset goes
-through the editor that hosts the tool (:class:`~studio.gui.editor.host.ToolHost`, the
-:class:`~studio.gui.editor.controller.EditorController`) as one command.
+takes; it only tracks the gesture in progress and draws its marks. What a gesture does (which handle a
+press takes, what a drag or a Delete changes) is decided by the editor's Qt-free state
+(:class:`~studio.gui.editor.state.EditorState`, reached through the
+:class:`~studio.gui.editor.host.ToolHost`), where every change of the dataset is one command.
 """
 
 from __future__ import annotations
@@ -87,22 +88,20 @@ class SelectTool(Tool):
 
     def __init__(self, editor: ToolHost):
         super().__init__(editor)
-        self.active: tuple[int, int] | None = None  # (part, vertex) that Delete removes; part -1: a box corner
         self._drag: tuple[int, int] | None = None
         self._drag_at: tuple[float, float] | None = None
-        self._shown_for: Any = None
+
+    @property
+    def active(self) -> tuple[int, int] | None:
+        """(part, vertex) that Delete removes; part -1: a box corner (the state keeps it)."""
+        return self.editor.state.active_vertex
 
     def cancel(self) -> None:
         self._drag = self._drag_at = None
         super().cancel()
 
-    def scene_cleared(self) -> None:
-        self.active = None
-        self._shown_for = None
-        super().scene_cleared()
-
     def _shape(self) -> tuple[str, Any] | None:
-        return hit.editable_shape(self.editor.selected_annotation())
+        return self.editor.state.shape()
 
     def step_back(self) -> bool:
         if self._drag is None:
@@ -112,20 +111,8 @@ class SelectTool(Tool):
         return True
 
     def refresh(self) -> None:
-        shape = self._shape()
-        if self.editor.selected != self._shown_for or not self._valid_active(shape):
-            self.active = None
-        self._shown_for = self.editor.selected
+        self.editor.state.refresh_active()
         self._draw()
-
-    def _valid_active(self, shape: tuple[str, Any] | None) -> bool:
-        """False when the active vertex is gone (an undo took the inserted vertex back, say)."""
-        if self.active is None or shape is None:
-            return True
-        part, index = self.active
-        if shape[0] == "box":
-            return part == -1
-        return 0 <= part < len(shape[1]) and 0 <= index < len(shape[1][part]) // 2
 
     def _draw(self, preview: list[float] | None = None, preview_part: int | None = None) -> None:
         shape = self._shape()
@@ -153,33 +140,31 @@ class SelectTool(Tool):
 
     # ------------------------------------------------------------------ mouse
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
-        shape = self._shape()
-        if shape is None:
+        state = self.editor.state
+        if state.shape() is None:
             return False
-        kind, geom = shape
         x, y, tol = pos.x(), pos.y(), self.editor.tolerance()
-        parts = geom if kind == "polygon" else [[v for c in hit.box_corners(geom) for v in c]]
-        vertex = hit.nearest_vertex(parts, x, y, tol)
-        if vertex is not None:
-            part, index = vertex if kind == "polygon" else (-1, vertex[1])
+        handle = state.handle_at(x, y, tol)
+        if handle is not None:
+            part, index = handle
             if event.button() == RIGHT:
-                if kind == "polygon":
-                    self.editor.delete_vertex(self.editor.selected, part, index)
+                if part >= 0:  # a polygon vertex goes; a box keeps its corners
+                    state.delete_vertex(state.selected, part, index)
                 return True
             if event.button() == LEFT:
-                self.active = (part, index)
+                state.active_vertex = (part, index)
                 self._drag, self._drag_at = (part, index), (x, y)
                 self._draw()
                 return True
             return False
         # a press on an edge of the selected polygon keeps the selection (a double-click there inserts)
-        return event.button() == LEFT and kind == "polygon" and hit.nearest_edge(geom, x, y, tol) is not None
+        return event.button() == LEFT and state.on_edge(x, y, tol)
 
     def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
         if self._drag is None:
             return False
         part, index = self._drag
-        moved = self._moved(part, index, pos)
+        moved = self.editor.state.dragged(part, index, pos.x(), pos.y())
         if part < 0:
             self._draw(moved, part)  # a box: four corners move together
             return True
@@ -190,14 +175,6 @@ class SelectTool(Tool):
         self.marks.set_outline(self.editor.view.scene(), hit.vertices(moved))
         return True
 
-    def _moved(self, part: int, index: int, pos: QPointF) -> list[float]:
-        """The dragged polygon part (or box, ``part`` -1) with its vertex at ``pos``."""
-        kind, geom = self._shape() or (None, None)
-        x, y = self.editor.clamp(pos.x(), pos.y())
-        if kind == "polygon":
-            return hit.moved_vertex(geom[part], index, x, y)
-        return hit.dragged_corner(geom, index, x, y)
-
     def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
         if self._drag is None or event.button() != LEFT:
             return False
@@ -206,50 +183,31 @@ class SelectTool(Tool):
         moved = (
             start is not None and max(abs(pos.x() - start[0]), abs(pos.y() - start[1])) * self.editor.view.zoom() >= 1
         )
-        if moved and self._shape() is not None:
-            new = self._moved(part, index, pos)
-            if part >= 0:
-                self.editor.set_polygon(self.editor.selected, part, new)
-            else:
-                self.editor.set_box(self.editor.selected, new)
+        if moved:
+            self.editor.state.drag(part, index, pos.x(), pos.y())
         self._draw()
         return True
 
     def mouse_double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
-        shape = self._shape()
-        if shape is None or event.button() != LEFT or shape[0] != "polygon":
+        if event.button() != LEFT:
             return False
-        parts, tol = shape[1], self.editor.tolerance()
-        if hit.nearest_vertex(parts, pos.x(), pos.y(), tol) is not None:
-            return True  # a double-click on a handle is just two clicks on it
-        edge = hit.nearest_edge(parts, pos.x(), pos.y(), tol)
-        if edge is None:
-            return False
-        part, at, px, py = edge
-        x, y = self.editor.clamp(px, py)
-        if self.editor.set_polygon(self.editor.selected, part, hit.inserted_vertex(parts[part], at, x, y)):
-            self.active = (part, at)
+        inserted = self.editor.state.insert_vertex(pos.x(), pos.y(), self.editor.tolerance())
+        if inserted:
             self._draw()
-        return True
+        return inserted is not None
 
     # ------------------------------------------------------------------ keys
     def key_press(self, event: QKeyEvent) -> bool:
         key = event.key()
-        if key in DELETE_KEYS and self.editor.selected is not None:
-            if self.active is not None and self.active[0] >= 0:
-                part, index = self.active
-                if self.editor.delete_vertex(self.editor.selected, part, index):
-                    self.active = None
-                    self._draw()
-            else:
-                self.editor.delete_selected()
+        if key in DELETE_KEYS and self.editor.state.delete():
+            self._draw()
             return True
         if key == Qt.Key.Key_Escape:
             if self._drag is not None:
                 self.cancel()
                 self._draw()
             elif self.active is not None:
-                self.active = None
+                self.editor.state.active_vertex = None
                 self._draw()
             elif self.editor.selected is not None:
                 self.editor.select(None)
@@ -294,7 +252,7 @@ class PolygonTool(Tool):
             return False
         flat = [v for p in self.points for v in p]
         self.cancel()
-        self.editor.add_polygon(flat)
+        self.editor.state.add_polygon(flat)
         return True
 
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
@@ -302,7 +260,7 @@ class PolygonTool(Tool):
             return self.step_back()
         if event.button() != LEFT:
             return False
-        x, y = self.editor.clamp(pos.x(), pos.y())
+        x, y = self.editor.state.clamp(pos.x(), pos.y())
         tol = self.editor.tolerance()
         if hit.closes_polygon(self.points, x, y, tol):
             self.finish()
@@ -314,7 +272,7 @@ class PolygonTool(Tool):
     def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
         if not self.points:
             return False
-        self._cursor = self.editor.clamp(pos.x(), pos.y())
+        self._cursor = self.editor.state.clamp(pos.x(), pos.y())
         self._draw()
         return True
 
@@ -329,7 +287,7 @@ class PolygonTool(Tool):
         return True
 
     def _add_point(self, pos: QPointF) -> None:
-        x, y = self.editor.clamp(pos.x(), pos.y())
+        x, y = self.editor.state.clamp(pos.x(), pos.y())
         if not self.points or math.dist(self.points[-1], (x, y)) > self.editor.tolerance() / 4:
             self.points.append((x, y))  # a repeat of the last point is not a new point
         self._cursor = (x, y)
@@ -366,13 +324,13 @@ class BoxTool(Tool):
         return True
 
     def _box(self, pos: QPointF) -> list[float]:
-        x, y = self.editor.clamp(pos.x(), pos.y())
+        x, y = self.editor.state.clamp(pos.x(), pos.y())
         return hit.box_from_points(self.start[0], self.start[1], x, y)  # type: ignore[index]
 
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
         if event.button() != LEFT:
             return False
-        self.start = self.editor.clamp(pos.x(), pos.y())
+        self.start = self.editor.state.clamp(pos.x(), pos.y())
         return True
 
     def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
@@ -388,7 +346,7 @@ class BoxTool(Tool):
         box = self._box(pos)
         self.cancel()
         if min(box[2], box[3]) * self.editor.view.zoom() >= MIN_BOX_PX:
-            self.editor.add_box(box)
+            self.editor.state.add_box(box)
         return True
 
     def key_press(self, event: QKeyEvent) -> bool:

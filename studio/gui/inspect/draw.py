@@ -1,8 +1,10 @@
 """Scene items of the Predictions tab: ground truth and predictions coloured by their match outcome.
 
-True positives are green, false positives red, missed objects (false negatives) orange, predictions
-on crowd objects / ignore regions grey. Ground truth is drawn dashed, predictions solid, so the two
-stay apart when overlaid. Only what the matching already decided is drawn: no computation here.
+The colour, label and tool tip of each object come from :mod:`studio.core.draw` (``ground_truth_marks``,
+``prediction_marks``: true positives green, false positives red, missed objects orange, predictions on
+crowd objects / ignore regions grey); this module turns them into Qt items. Ground truth is drawn dashed,
+predictions solid, so the two stay apart when overlaid. Only what the matching already decided is
+drawn: no computation here.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsPolygonItem, QGraphicsRectItem, QGraphicsScene
 
-from studio.core.detections import Detections
-from studio.core.evaluation.matching import FP, IGNORED, TP, ImageMatch
+from studio.core.detections import FN, Detections
+from studio.core.draw import OUTCOME_COLORS, ground_truth_marks, prediction_marks
+from studio.core.evaluation.matching import ImageMatch
 from studio.gui.common import palette
 from studio.gui.common.overlays import LabelItem, _pen, _polygon, mask_image
 
-COLORS = {TP: palette.OK, FP: palette.ERROR, "FN": palette.WARNING, IGNORED: palette.IGNORE}
+COLORS = {k: QColor(v) for k, v in OUTCOME_COLORS.items()}  # TP, FP, FN, IGNORED (studio.core.draw)
 Z_MASK, Z_SHAPE, Z_LABEL, Z_SELECTED = 1, 3, 5, 10
 
 
@@ -54,16 +57,9 @@ def draw_ground_truth(
     labels: bool = True,
 ) -> int:
     """Dashed outlines of the GT objects: green when matched, orange when missed. Returns the items' count."""
-    matched = {a for _, a, _ in match.pairs} if match is not None else set()
     n = 0
-    for ann in anns:
-        if ann.get("category_id") not in cat_ids or ann.get("iscrowd"):
-            continue
-        missed = match is not None and ann["id"] not in matched
-        color = (
-            COLORS["FN"] if missed else (COLORS[TP] if match is not None else palette.class_color(ann["category_id"]))
-        )
-        tip = f"{class_name(ann['category_id'])} (annotation {ann['id']}){': missed' if missed else ''}"
+    for ann, mark in ground_truth_marks(anns, match, class_name, cat_ids):
+        color, missed = QColor(mark.color), mark.outcome == FN
         pen = _pen(color, 2.2 if missed else 1.6, Qt.PenStyle.DashLine)
         seg = ann.get("segmentation")
         if isinstance(seg, list) and seg:
@@ -74,15 +70,15 @@ def draw_ground_truth(
                     fill = QColor(color)
                     fill.setAlphaF(0.12)
                     poly.setBrush(QBrush(fill))
-                    _add(scene, poly, Z_SHAPE, tip)
+                    _add(scene, poly, Z_SHAPE, mark.tip)
                     n += 1
         x, y, w, h = (float(v) for v in ann["bbox"])
         box = QGraphicsRectItem(QRectF(x, y, w, h))
         box.setPen(_pen(color, 1.0, Qt.PenStyle.DashLine))
-        _add(scene, box, Z_SHAPE, tip)
+        _add(scene, box, Z_SHAPE, mark.tip)
         n += 1
         if labels:
-            _label(scene, ("FN " if missed else "") + class_name(ann["category_id"]), color, x, y + h + 16)
+            _label(scene, mark.label, color, x, y + h + 16)
     return n
 
 
@@ -98,29 +94,19 @@ def draw_predictions(
 ) -> int:
     """Solid boxes (and masks) of the detections at or above ``score_thr``, coloured TP / FP / ignored."""
     n = 0
-    keep = [i for i in range(len(dets)) if float(dets.scores[i]) >= score_thr]
-    for i in reversed(keep):  # the best on top
-        status = match.status_of(i) if match is not None else None
-        color = COLORS.get(status, palette.class_color(int(dets.labels[i]) - 1))
+    for i, mark in prediction_marks(dets, match, score_thr, class_names):  # the best on top
+        color = QColor(mark.color)
         sel = i == selected
-        name = class_names[int(dets.labels[i]) - 1]
-        tip = f"#{i} {name} {float(dets.scores[i]):.2f}: {status or 'not matched yet'}"
         if masks and dets.masks is not None and dets.masks[i].any():
             pix = QGraphicsPixmapItem(QPixmap.fromImage(mask_image(dets.masks[i], color)))
             pix.setOpacity(0.55 if sel else 0.3)
-            _add(scene, pix, Z_SELECTED - 1 if sel else Z_MASK, tip)
+            _add(scene, pix, Z_SELECTED - 1 if sel else Z_MASK, mark.tip)
             n += 1
         x0, y0, x1, y1 = (float(v) for v in dets.boxes[i])
         box = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0))
         box.setPen(_pen(palette.SELECTION if sel else color, 3.0 if sel else 1.8))
-        _add(scene, box, Z_SELECTED if sel else Z_SHAPE, tip)
+        _add(scene, box, Z_SELECTED if sel else Z_SHAPE, mark.tip)
         n += 1
         if labels or sel:
-            _label(
-                scene,
-                f"{status + ' ' if status in (TP, FP) else ''}{name} {float(dets.scores[i]):.2f}",
-                palette.SELECTION if sel else color,
-                x0,
-                y0,
-            )
+            _label(scene, mark.label, palette.SELECTION if sel else color, x0, y0)
     return n

@@ -34,9 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.draw import COLORMAPS
 from studio.core.explain.cam import methods
 from studio.core.explain.featmap import REDUCTIONS
-from studio.core.explain.overlay import COLORMAPS
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import error_html, status_label

@@ -45,17 +45,7 @@ class ValPredictions:
         return image_path(self.images_dir, self.gt.image(image_id))
 
 
-def _val_split(ck, path: Path, ann: str | Path | None = None, images: str | Path | None = None):
-    """The val set: ``ann`` / ``images`` when given (the run's config.yaml), else the checkpoint's config's."""
-    from studio.core.config.schema import Config, DatasetRef
-    from studio.core.data.splits import open_split
-
-    if ann is None:
-        cfg = Config.model_validate(ck.config)
-        if cfg.data.val is None:
-            raise StudioError("neither the run nor the checkpoint's config names a val set to inspect", file=path)
-        ann, images = cfg.data.val.ann, images or cfg.data.val.images
-    return open_split(DatasetRef(ann=str(ann), images=str(images) if images else None), "val")
+_NO_VAL = "neither the run nor the checkpoint's config names a val set to inspect"
 
 
 def predict_val(
@@ -69,49 +59,22 @@ def predict_val(
 ) -> ValPredictions:
     """Run ``ckpt`` on a val set (``ann``, default: the one its config names): detections, COCO metrics, PR curves.
 
-    Unlike ``studio eval`` nothing is written: the page only shows.
+    The pipeline of ``studio eval`` (:func:`studio.core.inference.val_set.evaluate_on_val`), but nothing is
+    written: the page only shows.
     """
-    from studio.core import checkpoint as ckpt_io
-    from studio.core.data.dataset import DetectionDataset
-    from studio.core.inference.jobs import eval_class_map
-    from studio.core.inference.predictor import Predictor
-    from studio.core.inference.val import evaluate_model
+    from studio.core.inference.val_set import evaluate_on_val
 
-    path = ckpt_io.resolve(ckpt)
-    progress(0, 0, f"loading {path.name}")
-    ck = ckpt_io.load(path)
-    split = _val_split(ck, path, ann, images)
-    cmap = eval_class_map(ck.classes, split.dataset, split.ann)
-    pred = Predictor.from_checkpoint(ck, device=device, batch_size=batch_size)
-    val_set = DetectionDataset(
-        split.dataset,
-        split.images_dir,
-        cmap,
-        size=pred.size,
-        letterbox=pred.letterbox,
-        train=False,
-        augment=None,
-        with_masks=pred.with_masks,
-        cache="none",
+    ev = evaluate_on_val(
+        ckpt, ann, images, no_val_set=_NO_VAL, device=device, batch_size=batch_size, progress=progress, cancel=cancel
     )
-    val_set.validate()
-    res = evaluate_model(
-        pred.model,
-        val_set,
-        split.dataset,
-        cmap,
-        device=pred.device,
-        batch_size=batch_size,
-        cancel=cancel,
-        progress=progress,
-    )
+    res = ev.result
     return ValPredictions(
-        path,
-        split.ann,
-        split.images_dir,
-        split.dataset,
-        cmap,
-        pred.with_masks,
+        ev.checkpoint,
+        ev.split.ann,
+        ev.split.images_dir,
+        ev.split.dataset,
+        ev.class_map,
+        ev.with_masks,
         res.detections,
         res.results,
         dict(res.metrics),
@@ -261,6 +224,7 @@ def open_explain(
     """Load the model, probe its layers, and list its val images (none when the config names no val set)."""
     from studio.core import checkpoint as ckpt_io
     from studio.core.explain.jobs import load_predictor, model_layers
+    from studio.core.inference.val_set import val_split
 
     path = ckpt_io.resolve(ckpt)
     progress(0, 2, f"loading {path.name}")
@@ -271,7 +235,7 @@ def open_explain(
     progress(1, 2, "probing the layers")
     layers = model_layers(pred)
     try:
-        split = _val_split(ck, path, ann, images)
+        split = val_split(ck, path, ann, images, no_val_set=_NO_VAL)
     except StudioError:
         split = None
     files = [(str(im["file_name"]), image_path(split.images_dir, im)) for im in split.dataset.images] if split else []
@@ -384,6 +348,6 @@ def run_cam(
 def save_picture(
     path: str | Path, rgb: np.ndarray, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
 ) -> Path:
-    from studio.core.explain.overlay import save_png
+    from studio.core.imageio import save_image
 
-    return save_png(path, rgb)
+    return save_image(path, rgb, suffix=".png")

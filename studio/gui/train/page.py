@@ -1,14 +1,14 @@
 """The Train page: start, pause, resume, stop and extend a run; live charts; the runs table.
 
-The trainer runs as a core job in a Worker whose cancel token is a :class:`RunControl` (pause, stop).
-Its events fill a :class:`RunHistory` in the worker thread; the charts redraw from it at 15 Hz, and only
-the rare events (epoch, checkpoint, message, outcome) come to this page as signals, so a fast GPU run
-never floods the GUI thread.
+A thin view over :class:`~studio.gui.train.state.TrainState` (the run state machine, what each button
+allows, the status line, the run shown, the log sections). The trainer runs as a core job in a Worker whose
+cancel token is the state's :class:`RunControl` (pause, stop). Its events fill a :class:`RunHistory` in the
+worker thread; the charts redraw from it at 15 Hz, and only the rare events (epoch, checkpoint, message,
+outcome) come to this page as signals, so a fast GPU run never floods the GUI thread.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
@@ -30,21 +30,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.text import format_duration, plural
-from studio.core.training.console import ConsoleReporter
-from studio.core.training.control import RunControl
-from studio.core.training.events import EventKind, RunCancelled, RunFailed, RunFinished
 from studio.core.training.history import RunHistory
-from studio.core.training.run_lock import held_message, lock_holder
-from studio.core.training.runs import new_run_dir
 from studio.gui.common.workers import Jobs, Worker
 from studio.gui.train.charts import TrainCharts
 from studio.gui.train.jobs import delete_runs, load_histories, load_history, run_training, scan_runs
 from studio.gui.train.runs_panel import RunsPanel
+from studio.gui.train.state import (  # noqa: F401  (IDLE...STOPPING: the page's states, for its callers)
+    CHECKPOINTS,
+    ERROR,
+    IDLE,
+    LOG,
+    PAUSED,
+    RUNNING,
+    STOPPING,
+    Launch,
+    TrainState,
+    checkpoint_text,
+)
 
 log = logging.getLogger("studio.gui.train")
 
-IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
 STATUS_MS = 250  # the status line (epoch, speed, ETA) follows the history at 4 Hz
 
 
@@ -54,19 +59,6 @@ class _EventBridge(QObject):
     event = Signal(object)
 
 
-class _LogStream(io.TextIOBase):
-    """A text stream that appends to the log view (ConsoleReporter writes lines to it)."""
-
-    def __init__(self, view: QPlainTextEdit):
-        self.view = view
-
-    def write(self, s: str) -> int:
-        for line in s.rstrip("\n").split("\n"):
-            if line:
-                self.view.appendPlainText(line)
-        return len(s)
-
-
 class TrainPage(QWidget):
     title = "Train"
     training_changed = Signal(bool)
@@ -74,23 +66,18 @@ class TrainPage(QWidget):
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
         self.jobs = jobs
-        self.runs_root: Path | None = None
-        self.config: Path | None = None
-        self.state = IDLE
+        self.train_state = TrainState()
         self.worker: Worker | None = None
-        self.control: RunControl | None = None
-        self.live: RunHistory | None = None
-        self.live_dir: Path | None = None
-        self.shown_dir: Path | None = None
         self.isolate = True  # train in a child process (see studio.core.training.ddp); tests may turn it off
         self._bridge = _EventBridge()
         self._bridge.event.connect(self._on_event)
         self._build()
-        self.reporter = ConsoleReporter(out=_LogStream(self.log_view))
+        self.train_state.on_log = self._on_log
+        self._shown: tuple[list, str] = ([], "")  # the checkpoints and the error the view shows
         self.status_timer = QTimer(self)
         self.status_timer.setInterval(STATUS_MS)
         self.status_timer.timeout.connect(self._update_status)
-        self._set_state(IDLE)
+        self._render()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -149,7 +136,7 @@ class TrainPage(QWidget):
         self.runs.compare_requested.connect(self.compare_runs)
         self.runs.delete_requested.connect(self.delete_runs)
         self.runs.refresh_requested.connect(self.refresh_runs)
-        self.runs.table.itemSelectionChanged.connect(self._update_buttons)
+        self.runs.table.itemSelectionChanged.connect(self._render)
 
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -182,9 +169,21 @@ class TrainPage(QWidget):
         lay.addWidget(self.detail)
         lay.addWidget(split, 1)
 
+    # ------------------------------------------------------------------ the state, for the window and tests
+    config = property(lambda self: self.train_state.config)
+    runs_root = property(lambda self: self.train_state.runs_root)
+    control = property(lambda self: self.train_state.control)
+    live = property(lambda self: self.train_state.live)
+    live_dir = property(lambda self: self.train_state.live_dir)
+    shown_dir = property(lambda self: self.train_state.shown_dir)
+    state = property(lambda self: self.train_state.control_state)  # IDLE, RUNNING, PAUSED or STOPPING
+
+    def is_training(self) -> bool:
+        return self.train_state.is_training()
+
     # ------------------------------------------------------------------ workspace and config
     def set_workspace(self, ws) -> None:
-        self.runs_root = ws.folder("runs")
+        self.train_state.runs_root = ws.folder("runs")
         self.config_combo.blockSignals(True)
         self.config_combo.clear()
         for p in ws.configs():
@@ -203,13 +202,13 @@ class TrainPage(QWidget):
             self.config_combo.addItem(path.name, str(path))
             i = self.config_combo.count() - 1
         self.config_combo.setCurrentIndex(i)
-        self.config = path
-        self._update_buttons()
+        self.train_state.config = path
+        self._render()
 
     def _on_config_choice(self, i: int) -> None:
         data = self.config_combo.itemData(i) if i >= 0 else None
-        self.config = Path(data) if data else None
-        self._update_buttons()
+        self.train_state.config = Path(data) if data else None
+        self._render()
 
     def _browse_config(self) -> None:
         start = str(self.config.parent) if self.config else ""
@@ -218,49 +217,39 @@ class TrainPage(QWidget):
             self.set_config(path)
 
     # ------------------------------------------------------------------ run control
-    def is_training(self) -> bool:
-        return self.state != IDLE
-
     def start(self, config: str | Path | None = None) -> bool:
         """Train ``config`` (default: the chosen one) into a new run folder under the workspace's runs/."""
         if config is not None:
             self.set_config(config)
-        if self.is_training() or self.config is None:
-            return False
-        root = self.runs_root or self.config.parent.parent / "runs"
-        run_dir = new_run_dir(self.config.stem, root)
-        return self._launch(self.config, run_dir, resume=None, overrides=(), fresh=True)
+        return self._launch(self.train_state.start())
 
     def resume(self) -> bool:
         """Unpause; or, when idle, continue the selected stopped / failed run from its last.pt."""
-        if self.state == PAUSED and self.control is not None:
-            self.control.resume()
-            self._set_state(RUNNING)
+        st = self.train_state
+        if st.unpause():
+            self._render()
             return True
-        if self.is_training():
+        if st.is_training():
             return False
-        s = self._selected_resumable()
+        s = self._selected().resumable()
         if s is None or self._refuse_held([s.path], "Resume"):
             return False
-        return self._launch(s.path / "config.yaml", s.path, resume=s.path / "last.pt", overrides=(), fresh=False)
+        return self._launch(st.resume_run(s, shown=self.charts.history))
 
     def extend(self, epochs: int) -> bool:
         """Train the selected finished run ``epochs`` more epochs (no time limit for the extension)."""
-        s = self._selected_finished()
+        s = self._selected().extendable()
         if s is None or self.is_training() or self._refuse_held([s.path], "Extend"):
             return False
-        overrides = (f"train.epochs={s.epochs_done + int(epochs)}", "train.time_limit=null")
-        return self._launch(s.path / "config.yaml", s.path, resume=s.path / "last.pt", overrides=overrides, fresh=False)
+        return self._launch(self.train_state.extend_run(s, epochs, shown=self.charts.history))
 
     def pause(self) -> None:
-        if self.state == RUNNING and self.control is not None:
-            self.control.pause()
-            self._set_state(PAUSED)
+        if self.train_state.pause():
+            self._render()
 
     def stop(self) -> None:
-        if self.state in (RUNNING, PAUSED) and self.control is not None:
-            self.control.cancel()
-            self._set_state(STOPPING)
+        if self.train_state.stop():
+            self._render()
 
     def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
         """Stop the run and wait for its thread (the window is closing); True when it ended."""
@@ -269,40 +258,29 @@ class TrainPage(QWidget):
         self.stop()
         return self.worker.wait(timeout_ms)
 
-    def _launch(self, config: Path, run_dir: Path, *, resume: Path | None, overrides, fresh: bool) -> bool:
-        self.control = RunControl()
-        history = (
-            RunHistory() if fresh or self.shown_dir != run_dir or self.charts.history is None else self.charts.history
-        )
-        if not fresh and history.started is None and (run_dir / "events.jsonl").is_file():
-            history = RunHistory.from_run(run_dir)  # continue the curves of the run being resumed
-        self.live, self.live_dir = history, run_dir
-        self.shown_dir = run_dir
-        self.charts.show_history(history)
-        self.checkpoints.clear()
-        for c in history.checkpoints:
-            self._add_checkpoint(c)
-        self.error_view.clear()
-        self.tabs.setCurrentWidget(self.log_view)
-        self.log_view.appendPlainText(f"{'resuming' if resume else 'starting'} {config} -> {run_dir}")
+    def _launch(self, run: Launch | None) -> bool:
+        if run is None:
+            return False
+        self.charts.show_history(run.history)
         w = Worker(
             run_training,
-            config,
-            run_dir,
-            history,
-            resume=resume,
-            overrides=tuple(overrides),
+            run.config,
+            run.run_dir,
+            run.history,
+            resume=run.resume,
+            overrides=run.overrides,
             on_event=self._bridge.event.emit,
             isolate=self.isolate,
             token=self.control,
-            title=f"Training {run_dir.name}",
+            title=f"Training {run.run_dir.name}",
         )
         w.finished.connect(self._on_finished)
         w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        w.cancelled.connect(self.train_state.cancelled)
         w.ended.connect(self._on_ended)
         self.worker = w
-        self._set_state(RUNNING)
+        self._render()
+        self.training_changed.emit(True)
         self.jobs.start(w, log_failure=False)
         self.status_timer.start()
         self.refresh_runs()
@@ -310,55 +288,43 @@ class TrainPage(QWidget):
 
     # ------------------------------------------------------------------ worker results (GUI thread)
     def _on_event(self, ev) -> None:
-        if ev.kind is EventKind.CHECKPOINT:
-            self._add_checkpoint(ev)
-        elif ev.kind is EventKind.FAILED:
-            self._show_failure(ev)
-        elif ev.kind is EventKind.STARTED:
+        if self.train_state.event(ev):
             self.refresh_runs()
-        if ev.kind is not EventKind.FAILED:  # the error itself goes to the Error tab
-            self.reporter(ev)
-        self._update_status()
+        self._render()
 
     def _on_finished(self, result) -> None:
         log.info(
             "run %s %s (%s) after %d epochs", result.run_dir.name, result.status, result.reason, result.epochs_done
         )
+        self.train_state.finished(result.status)
 
     def _on_failed(self, message: str, tb: str) -> None:
-        if not self.error_view.toPlainText():  # failed before the trainer could send RunFailed (bad config)
-            self.error_view.setPlainText(f"{message}\n\n{tb}")
-            self.tabs.setCurrentWidget(self.error_view)
-        self.log_view.appendPlainText(f"error: {message}")
+        self.train_state.failed(message, tb)
         log.error("training failed: %s", message)
-
-    def _on_cancelled(self) -> None:
-        self.log_view.appendPlainText("stopped")
+        self._render()
 
     def _on_ended(self) -> None:
-        self.worker, self.control = None, None
+        self.worker = None
         self.status_timer.stop()
-        self._set_state(IDLE)
-        self._update_status()
+        was = self.is_training()
+        self.train_state.ended()
+        self._render()
+        if was != self.is_training():
+            self.training_changed.emit(self.is_training())
         self.refresh_runs()
-
-    def _show_failure(self, ev: RunFailed) -> None:
-        hint = "\n\nlast.pt is kept: fix the cause, select the run and press Resume." if ev.resumable else ""
-        self.error_view.setPlainText(f"{ev.error}{hint}\n\n{ev.traceback}")
-        self.tabs.setCurrentWidget(self.error_view)
-
-    def _add_checkpoint(self, ev) -> None:
-        it = QListWidgetItem(f"epoch {ev.epoch}  ·  {ev.role}  ·  {Path(ev.path).name}")
-        it.setToolTip(ev.path)
-        it.setData(Qt.ItemDataRole.UserRole, ev.path)
-        self.checkpoints.insertItem(0, it)
 
     # ------------------------------------------------------------------ runs table
     def refresh_runs(self) -> None:
         if self.runs_root is None:
             return
-        live = [self.live_dir] if self.is_training() and self.live_dir else []
-        self.jobs.run(scan_runs, self.runs_root, live, title="Reading runs", show=False, on_finished=self._on_runs)
+        self.jobs.run(
+            scan_runs,
+            self.runs_root,
+            self.train_state.live_dirs(),
+            title="Reading runs",
+            show=False,
+            on_finished=self._on_runs,
+        )
 
     def _on_runs(self, runs) -> None:
         self.runs.set_runs(runs)
@@ -366,55 +332,42 @@ class TrainPage(QWidget):
             self.runs.table.blockSignals(True)
             self.runs.select_run(self.shown_dir)
             self.runs.table.blockSignals(False)
-        self._update_buttons()
+        self._render()
 
     def open_run(self, run_dir: Path) -> None:
         """Show a run's charts: the live history for the running run, else its events.jsonl replayed."""
         run_dir = Path(run_dir)
-        self.shown_dir = run_dir
-        if self.live is not None and self.live_dir == run_dir:
-            self._show(self.live, run_dir)
+        live = self.train_state.open_run(run_dir)
+        if live is not None:
+            self._show(live)
             return
         self.jobs.run(
             load_history,
             run_dir,
             title=f"Opening {run_dir.name}",
             show=False,
-            on_finished=lambda h, d=run_dir: self._show(h, d) if self.shown_dir == d else None,
-            on_failed=lambda msg, _tb: self.log_view.appendPlainText(f"cannot open {run_dir}: {msg}"),
+            on_finished=lambda h, d=run_dir: self._show(h) if self.shown_dir == d else None,
+            on_failed=lambda msg, _tb: self.train_state.log(f"cannot open {run_dir}: {msg}"),
         )
 
-    def _show(self, history: RunHistory, run_dir: Path) -> None:
+    def _show(self, history: RunHistory) -> None:
         self.charts.show_history(history)
-        if history is not self.live:
-            self.log_view.clear()
-            replay = ConsoleReporter(out=_LogStream(self.log_view))
-            for ev in history.notable:
-                if ev.kind is not EventKind.FAILED:
-                    replay(ev)
-            self.checkpoints.clear()
-            for c in history.checkpoints:
-                self._add_checkpoint(c)
-            if isinstance(history.outcome, RunFailed):
-                self._show_failure(history.outcome)
-        self._update_status()
+        self.train_state.show(history)
+        self._render()
 
     def compare_runs(self, run_dirs: list[Path]) -> None:
         if len(run_dirs) < 2:
             return
-        self.shown_dir = None
+        self.train_state.shown_dir = None
 
         def show(histories: list[RunHistory]) -> None:
-            runs = []
-            for d, h in zip(run_dirs, histories):
-                runs.append((d.name, self.live if self.live is not None and d == self.live_dir else h))
-            self.charts.compare(runs)
-            self._update_status()
+            self.charts.compare(self.train_state.comparison(run_dirs, histories))
+            self._render()
 
         self.jobs.run(load_histories, list(run_dirs), title="Reading runs to compare", show=False, on_finished=show)
 
     def delete_runs(self, run_dirs: list[Path]) -> None:
-        run_dirs = [d for d in run_dirs if not (self.is_training() and d == self.live_dir)]
+        run_dirs = self.train_state.deletable(run_dirs)
         if not run_dirs or self._refuse_held(run_dirs, "Delete runs"):
             return
         names = "\n".join(d.name for d in run_dirs[:10]) + ("\n…" if len(run_dirs) > 10 else "")
@@ -424,7 +377,7 @@ class TrainPage(QWidget):
         if ans != QMessageBox.StandardButton.Yes:
             return
         if self.shown_dir in run_dirs:
-            self.shown_dir = None
+            self.train_state.shown_dir = None
             self.charts.show_history(None)
         self.jobs.run(
             delete_runs,
@@ -436,99 +389,49 @@ class TrainPage(QWidget):
 
     def _refuse_held(self, run_dirs: list[Path], title: str) -> bool:
         """Refuse (True, with the holder named) when another process trains one of ``run_dirs`` now."""
-        for d in run_dirs:
-            holder = lock_holder(d)
-            if holder is not None:
-                msg = held_message(d, holder)
-                self.log_view.appendPlainText(f"error: {msg}")
-                self.refresh_runs()
-                QMessageBox.warning(self, title, msg)
-                return True
-        return False
+        msg = self.train_state.held(run_dirs)
+        if msg is not None:
+            self.refresh_runs()
+            QMessageBox.warning(self, title, msg)
+        return msg is not None
 
-    # ------------------------------------------------------------------ state and status
-    def _selected_resumable(self):
-        sel = self.runs.selected()
-        if len(sel) == 1 and sel[0].resumable and sel[0].status in ("cancelled", "failed", "interrupted"):
-            return sel[0]
-        return None
+    def _selected(self) -> TrainState:
+        self.train_state.selected = self.runs.selected()
+        return self.train_state
 
-    def _selected_finished(self):
-        sel = self.runs.selected()
-        if len(sel) == 1 and sel[0].status == "finished" and sel[0].resumable:
-            return sel[0]
-        return None
+    # ------------------------------------------------------------------ rendering the state
+    def _on_log(self, line: str | None) -> None:
+        if line is None:
+            self.log_view.clear()
+        else:
+            self.log_view.appendPlainText(line)
 
-    def _set_state(self, state: str) -> None:
-        was = self.is_training()
-        self.state = state
-        self._update_buttons()
+    def _render(self) -> None:
+        """Buttons, log sections and status from the state."""
+        b = self._selected().buttons()
+        self.start_button.setEnabled(b.start)
+        self.pause_button.setEnabled(b.pause)
+        self.resume_button.setEnabled(b.resume)
+        self.stop_button.setEnabled(b.stop)
+        self.extend_button.setEnabled(b.extend)
+        self.extend_spin.setEnabled(b.extend)
+        self.config_combo.setEnabled(b.config)
+        st = self.train_state
+        if st.checkpoints != self._shown[0]:
+            self.checkpoints.clear()
+            for c in st.checkpoints:
+                it = QListWidgetItem(checkpoint_text(c))
+                it.setToolTip(c.path)
+                it.setData(Qt.ItemDataRole.UserRole, c.path)
+                self.checkpoints.addItem(it)
+        if st.error != self._shown[1]:
+            self.error_view.setPlainText(st.error)
+        self._shown = (list(st.checkpoints), st.error)
+        if (section := st.take_section()) is not None:
+            self.tabs.setCurrentIndex([LOG, CHECKPOINTS, ERROR].index(section))
         self._update_status()
-        if was != self.is_training():
-            self.training_changed.emit(self.is_training())
-
-    def _update_buttons(self) -> None:
-        s = self.state
-        self.start_button.setEnabled(s == IDLE and self.config is not None)
-        self.pause_button.setEnabled(s == RUNNING)
-        self.resume_button.setEnabled(s == PAUSED or (s == IDLE and self._selected_resumable() is not None))
-        self.stop_button.setEnabled(s in (RUNNING, PAUSED))
-        can_extend = s == IDLE and self._selected_finished() is not None
-        self.extend_button.setEnabled(can_extend)
-        self.extend_spin.setEnabled(can_extend)
-        self.config_combo.setEnabled(s == IDLE)
 
     def _update_status(self) -> None:
-        h = self.charts.history
-        if h is None:
-            self.status.setText("Comparing runs" if self.charts.compared else "No run")
-            self.detail.setText(", ".join(n for n, _ in self.charts.compared))
-            return
-        self.status.setText(self._headline(h))
-        self.detail.setText(self._detail(h))
-
-    def _headline(self, h: RunHistory) -> str:
-        st, it, out = h.started, h.last_iteration, h.outcome
-        name = (self.shown_dir or Path("run")).name
-        live = h is self.live and self.is_training()
-        if live and self.state == PAUSED:
-            what = "paused"
-        elif live and self.state == STOPPING:
-            what = "stopping…"
-        elif live:
-            what = "training" if st else "starting…"
-        elif isinstance(out, RunFinished):
-            what = f"finished ({out.reason.replace('_', ' ')})"
-        elif isinstance(out, RunFailed):
-            what = "failed"
-        elif isinstance(out, RunCancelled):
-            what = "stopped"
-        else:
-            what = "interrupted" if st else "no events"
-        parts = [f"{name}: {what}"]
-        if it is not None and st is not None:
-            parts.append(f"epoch {it.epoch}/{st.epochs}, iteration {it.iteration}/{it.iters_per_epoch}")
-        best, best_epoch = h.best()
-        if best is not None:
-            parts.append(f"best {h.metric_name} {best:.3f} (epoch {best_epoch})")
-        return "  ·  ".join(parts)
-
-    def _detail(self, h: RunHistory) -> str:
-        st, it = h.started, h.last_iteration
-        if st is None:
-            return ""
-        parts = [
-            f"{st.arch} on {st.device}" + (f" x{st.world_size}" if st.world_size > 1 else ""),
-            plural(len(st.classes), "class", "classes"),
-            f"batch {st.batch_size}",
-        ]
-        if it is not None:
-            parts.append(f"{it.images_per_s:.1f} img/s")
-            parts.append(f"{it.images_per_s / max(st.batch_size * st.world_size, 1):.2f} it/s")
-            if h is self.live and self.is_training():
-                parts.append(f"ETA {format_duration(it.eta_s)}")
-            parts.append(f"elapsed {format_duration(it.elapsed_s)}")
-            if it.gpu_mem_mb is not None:
-                parts.append(f"GPU {it.gpu_mem_mb / 1024:.2f} GB")
-            parts.append(f"lr {it.lr:.2e}")
-        return "  ·  ".join(parts)
+        headline, detail = self.train_state.status(self.charts.history, [n for n, _ in self.charts.compared])
+        self.status.setText(headline)
+        self.detail.setText(detail)

@@ -1,0 +1,509 @@
+"""What the annotation editor knows and decides, without Qt: the editing session, the selection, the active
+tool and vertex, and which command each intent becomes.
+
+:class:`EditorState` owns the :class:`~studio.core.dataset.edits.EditStack` of the open dataset and its
+recovery journal (every step is appended as it happens; unsaved edits found on opening are replayed when
+the user says so). It decides what an intent does: which shape a Delete removes (the active vertex of the
+selected polygon, else the shape), what a drag of a handle does (moves a polygon vertex, or a box corner),
+where a double-click inserts a vertex, whether a new shape can be added (a class is needed), which shape
+an undo or redo selects and whether it has to show another image, and what the toolbar allows (undo,
+redo, delete, save) and says.
+
+The :class:`~studio.gui.editor.controller.EditorController` is the view side: it gives the state the
+image shown, hands it the tools' gestures, redraws what an edit touched (``on_event``), shows the refusals
+(``on_message``) and writes the file in a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.dataset import hit
+from studio.core.dataset.edits import (
+    AddClass,
+    AddShape,
+    ChangeLabel,
+    Command,
+    DeleteShape,
+    EditEvent,
+    EditStack,
+    SetBox,
+    SetPolygon,
+)
+from studio.core.dataset.model import Dataset
+from studio.core.dataset.recovery import (
+    RecoveryInfo,
+    RecoveryJournal,
+    find_recovery,
+    recovery_path,
+    replay,
+    snapshot,
+)
+from studio.core.errors import StudioError
+
+log = logging.getLogger("studio.gui.editor")
+
+TOOLS = ("select", "polygon", "box")
+KEEP = object()  # Reaction.select: leave the selection as it is
+MIN_POLYGON_VALUES = 6  # a polygon keeps at least 3 points
+
+
+def _id_key(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))
+
+
+@dataclass
+class Reaction:
+    """What the view does after an edit: redraw these annotations of the image shown, select one, or show
+    another image (an undo or redo of an edit made there)."""
+
+    redraw: list[Any] = field(default_factory=list)
+    select: Any = KEEP  # an annotation id, None, or KEEP
+    show: tuple[Any, Any] | None = None  # (image id, annotation id)
+
+
+@dataclass(frozen=True)
+class EditActions:
+    """What the editor toolbar allows and says."""
+
+    on: bool  # editing is possible at all (a dataset is open, no worker reads it)
+    undo: bool
+    undo_tip: str
+    redo: bool
+    redo_tip: str
+    delete: bool
+    save: bool
+    save_tip: str
+    mark: str  # "unsaved", "saving", "saved", or "" when no dataset is open
+
+
+@dataclass(frozen=True)
+class SaveJob:
+    """One save: the snapshot to write and the session it belongs to (it may be closed before the write ends)."""
+
+    stack: EditStack
+    journal: RecoveryJournal
+    path: Path
+    payload: bytes
+    mark: int  # the stack's state the snapshot holds
+
+
+class EditorState:
+    """See the module docstring. ``shown_image()`` gives the image the view shows (a dataset image dict)."""
+
+    def __init__(self, shown_image: Callable[[], dict | None] = lambda: None, tools: tuple[str, ...] = TOOLS):
+        self.shown_image = shown_image
+        self.tools = tools
+        self.ds: Dataset | None = None
+        self.ann_path: Path | None = None
+        self.stack: EditStack | None = None
+        self.journal: RecoveryJournal | None = None
+        self.category_id: Any = None  # class of new shapes
+        self.selected: Any = None  # id of the selected annotation of the image shown
+        self.enabled = True  # off while a worker reads the dataset
+        self.tool = tools[0]
+        self.active_vertex: tuple[int, int] | None = None  # (part, vertex) Delete removes; part -1: a box corner
+        self.saving = False
+        self.replaying = False
+        #: called after every do / undo / redo (replayed steps included), once the journal has it
+        self.on_event: Callable[[EditEvent], None] = lambda _e: None
+        #: a refused edit or a failure, for a status line
+        self.on_message: Callable[[str], None] = lambda _m: None
+        self._names: dict[Any, str] = {}
+        self._journaling = False
+        self._active_for: Any = None  # the selection the active vertex belongs to
+        self._was_dirty = False
+
+    # ------------------------------------------------------------------ session
+    def open(self, ds: Dataset, ann_path: str | Path, ask: Callable[[RecoveryInfo], bool]) -> int:
+        """Edit ``ds`` (loaded from ``ann_path``). When unsaved edits of that file are found, ``ask(info)``
+        decides whether they are replayed; returns how many steps were."""
+        self.close()
+        self.ds, self.ann_path = ds, Path(ann_path)
+        self.stack = EditStack(ds, listener=self._on_stack_event)
+        self._refresh_names()
+        replayed, journal = 0, None
+        try:
+            info = find_recovery(self.ann_path)
+        except StudioError as e:
+            self._set_aside(f"the unsaved edits cannot be read: {e}")
+            info = None
+        if info is not None:
+            if ask(info):
+                self.replaying = True
+                try:
+                    content = replay(self.stack, info.path)
+                    journal = RecoveryJournal.resume(self.ann_path, content)
+                    replayed = len(content.steps)
+                    log.info("replayed %d unsaved edit(s) from %s", replayed, info.path.name)
+                except StudioError as e:  # replay took its steps back; the journal is kept aside
+                    self._set_aside(f"the unsaved edits could not be recovered: {e}")
+                finally:
+                    self.replaying = False
+            else:
+                info.path.unlink(missing_ok=True)
+        self.journal = journal or RecoveryJournal(self.ann_path)
+        self._journaling = True
+        self.category_id = self._first_category()
+        return replayed
+
+    def _set_aside(self, why: str) -> None:
+        """Keep a journal that cannot be used under another name, so the next edit does not overwrite it."""
+        path = recovery_path(self.ann_path)  # type: ignore[arg-type]
+        aside = path.with_suffix(".jsonl.broken")
+        path.replace(aside)
+        self.say(f"{why} (kept as {aside.name})")
+
+    def close(self) -> None:
+        """Stop editing; unsaved edits stay in the recovery journal (see :meth:`discard`)."""
+        self.selected = None
+        if self.journal is not None:
+            self.journal.close()
+        self.ds = self.ann_path = self.stack = self.journal = None
+        self._journaling = False
+        self._names = {}
+
+    def discard(self) -> None:
+        """Forget the unsaved edits (the user said so): the journal goes and nothing counts as unsaved."""
+        if self.journal is not None:
+            self.journal.discard()
+        if self.stack is not None:
+            self.stack.mark_clean()
+
+    def say(self, text: str) -> None:
+        log.warning("%s", text)
+        self.on_message(text)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def image(self) -> dict | None:
+        """The image shown, when it belongs to the open dataset."""
+        im = self.shown_image()
+        if im is None or self.ds is None or not self.ds.has_image(im.get("id")):
+            return None
+        return im
+
+    def editable(self) -> bool:
+        return self.enabled and self.stack is not None
+
+    def active(self) -> bool:
+        """Gestures on the image are edits now."""
+        return self.editable() and self.image is not None
+
+    def dirty(self) -> bool:
+        return self.stack is not None and self.stack.dirty
+
+    def dirty_changed(self) -> bool:
+        """True once each time the dirty flag flipped since the last call."""
+        dirty = self.dirty()
+        changed, self._was_dirty = dirty != self._was_dirty, dirty
+        return changed
+
+    def categories(self) -> list[dict]:
+        """The dataset's categories in id order (the order of the class box and of the statistics)."""
+        return sorted(self.ds.categories, key=lambda c: _id_key(c["id"])) if self.ds is not None else []
+
+    def class_name(self, category_id: Any) -> str:
+        return self._names.get(category_id, f"unknown {category_id}")
+
+    def annotation(self, ann_id: Any) -> dict | None:
+        if self.ds is None or ann_id is None:
+            return None
+        try:
+            return self.ds.annotation(ann_id)
+        except KeyError:
+            return None
+
+    def selected_annotation(self) -> dict | None:
+        return self.annotation(self.selected)
+
+    def shape(self) -> tuple[str, Any] | None:
+        """("polygon", parts) or ("box", xywh) of the selected annotation, or None."""
+        return hit.editable_shape(self.selected_annotation())
+
+    def clamp(self, x: float, y: float) -> tuple[float, float]:
+        im = self.image or {}
+        return hit.clamp_point(x, y, im.get("width") or 0, im.get("height") or 0)
+
+    def actions(self) -> EditActions:
+        on = self.editable()
+        undo, redo = (self.stack.peek_undo(), self.stack.peek_redo()) if self.stack is not None else (None, None)
+        if self.saving:
+            mark = "saving"
+        elif self.dirty():
+            mark = "unsaved"
+        else:
+            mark = "saved" if self.stack is not None else ""
+        return EditActions(
+            on=on,
+            undo=on and undo is not None,
+            undo_tip=f"Undo {undo.label} (Ctrl+Z)" if undo else "Nothing to undo (Ctrl+Z)",
+            redo=on and redo is not None,
+            redo_tip=f"Redo {redo.label} (Ctrl+Shift+Z)" if redo else "Nothing to redo (Ctrl+Shift+Z)",
+            delete=on and self.selected is not None,
+            save=on and not self.saving,
+            save_tip=f"Save {self.ann_path.name} (Ctrl+S)" if self.ann_path else "Save (Ctrl+S)",
+            mark=mark,
+        )
+
+    # ------------------------------------------------------------------ tool, selection, class
+    def set_tool(self, name: str) -> bool:
+        """Make ``name`` the active tool; True when it changed (a drawing tool clears the selection)."""
+        if name not in self.tools:
+            raise ValueError(f"unknown tool {name!r}")
+        changed, self.tool = name != self.tool, name
+        return changed
+
+    def select(self, ann_id: Any, shown: Container) -> Any:
+        """Select ``ann_id`` when it is one of the annotations ``shown`` (else nothing); the class box follows
+        the selected shape. Returns what is selected."""
+        if ann_id is not None and ann_id not in shown:
+            ann_id = None
+        self.selected = ann_id
+        ann = self.selected_annotation()
+        if ann is not None and self.ds is not None and self.ds.has_category(ann.get("category_id")):
+            self.category_id = ann["category_id"]
+        return ann_id
+
+    def scene_cleared(self) -> bool:
+        """Another image is shown: no selection, no active vertex. True when something was selected."""
+        self.active_vertex = self._active_for = None
+        was, self.selected = self.selected, None
+        return was is not None
+
+    def refresh_active(self) -> None:
+        """After the selection or the selected shape changed: the active vertex goes when it belongs to another
+        shape or is no longer there (an undo took the inserted vertex back, say)."""
+        if self.selected != self._active_for or not self._valid_active(self.shape()):
+            self.active_vertex = None
+        self._active_for = self.selected
+
+    def _valid_active(self, shape: tuple[str, Any] | None) -> bool:
+        if self.active_vertex is None or shape is None:
+            return True
+        part, index = self.active_vertex
+        if shape[0] == "box":
+            return part == -1
+        return 0 <= part < len(shape[1]) and 0 <= index < len(shape[1][part]) // 2
+
+    def set_category(self, category_id: Any) -> bool:
+        """The class picked in the toolbar: the class of new shapes, and the new label of the selected shape
+        (True when that relabelled it)."""
+        self.category_id = category_id
+        ann = self.selected_annotation()
+        if ann is not None and ann.get("category_id") != category_id:
+            return self.do(ChangeLabel(ann["id"], ann.get("category_id"), category_id))
+        return False
+
+    # ------------------------------------------------------------------ gestures on the selected shape
+    def handle_at(self, x: float, y: float, tolerance: float) -> tuple[int, int] | None:
+        """The handle of the selected shape at (x, y): (part, vertex) of a polygon, (-1, corner) of a box."""
+        shape = self.shape()
+        if shape is None:
+            return None
+        kind, geom = shape
+        parts = geom if kind == "polygon" else [[v for c in hit.box_corners(geom) for v in c]]
+        vertex = hit.nearest_vertex(parts, x, y, tolerance)
+        if vertex is None:
+            return None
+        return vertex if kind == "polygon" else (-1, vertex[1])
+
+    def on_edge(self, x: float, y: float, tolerance: float) -> bool:
+        """(x, y) lies on an edge of the selected polygon (a press there keeps the selection)."""
+        shape = self.shape()
+        return shape is not None and shape[0] == "polygon" and hit.nearest_edge(shape[1], x, y, tolerance) is not None
+
+    def dragged(self, part: int, index: int, x: float, y: float) -> list[float]:
+        """The selected shape with handle (``part``, ``index``) at (x, y), kept on the image: the polygon part
+        with that vertex moved, or (``part`` -1) the box with that corner moved."""
+        kind, geom = self.shape() or (None, None)
+        x, y = self.clamp(x, y)
+        if kind == "polygon":
+            return hit.moved_vertex(geom[part], index, x, y)
+        return hit.dragged_corner(geom, index, x, y)
+
+    def drag(self, part: int, index: int, x: float, y: float) -> bool:
+        """What dropping a dragged handle at (x, y) does: one SetPolygon or SetBox edit."""
+        if self.shape() is None:
+            return False
+        new = self.dragged(part, index, x, y)
+        return self.set_polygon(self.selected, part, new) if part >= 0 else self.set_box(self.selected, new)
+
+    def insert_vertex(self, x: float, y: float, tolerance: float) -> bool | None:
+        """A double-click on the selected polygon: on an edge a vertex is inserted there and becomes the active
+        one (True); on a handle nothing happens (False); None when the double-click is not on the shape."""
+        shape = self.shape()
+        if shape is None or shape[0] != "polygon":
+            return None
+        parts = shape[1]
+        if hit.nearest_vertex(parts, x, y, tolerance) is not None:
+            return False  # a double-click on a handle is just two clicks on it
+        edge = hit.nearest_edge(parts, x, y, tolerance)
+        if edge is None:
+            return None
+        part, at, px, py = edge
+        x, y = self.clamp(px, py)
+        if self.set_polygon(self.selected, part, hit.inserted_vertex(parts[part], at, x, y)):
+            self.active_vertex = (part, at)
+            return True
+        return False
+
+    def delete(self) -> bool:
+        """The Delete key: removes the active vertex of the selected polygon, else the selected shape. False when
+        nothing is selected (the key is not taken)."""
+        if self.selected is None:
+            return False
+        if self.active_vertex is not None and self.active_vertex[0] >= 0:
+            part, index = self.active_vertex
+            if self.delete_vertex(self.selected, part, index):
+                self.active_vertex = None
+        else:
+            self.delete_selected()
+        return True
+
+    # ------------------------------------------------------------------ edits: one undoable command each
+    def do(self, command: Command) -> bool:
+        if not self.editable():
+            return False
+        try:
+            self.stack.do(command)  # type: ignore[union-attr]
+        except StudioError as e:
+            self.say(str(e))
+            return False
+        return True
+
+    def add_polygon(self, flat: list[float]) -> bool:
+        return self._add(polygon=[float(v) for v in flat])
+
+    def add_box(self, bbox: list[float]) -> bool:
+        return self._add(bbox=[float(v) for v in bbox])
+
+    def _add(self, **shape: Any) -> bool:
+        image = self.image
+        if image is None:
+            return False
+        if self.category_id is None or not self.ds.has_category(self.category_id):  # type: ignore[union-attr]
+            self.say("add a class first (the class box in the editor toolbar)")
+            return False
+        return self.do(AddShape(image["id"], self.category_id, **shape))
+
+    def propose(self, image_id: Any, category_id: Any, shape: list[float]) -> AddShape | None:
+        """A shape proposed by a model: a flat polygon, or 4 numbers = an xywh box. The command when added."""
+        if self.ds is None or not self.ds.has_image(image_id):
+            self.say(f"image {image_id} is not in the open dataset")
+            return None
+        vals = [float(v) for v in shape]
+        command = AddShape(image_id, category_id, **({"bbox": vals} if len(vals) == 4 else {"polygon": vals}))
+        return command if self.do(command) else None
+
+    def set_polygon(self, ann_id: Any, part: int, new: list[float]) -> bool:
+        ann = self.annotation(ann_id)
+        if ann is None:
+            return False
+        old = list(ann["segmentation"][part])
+        if [float(v) for v in old] == [float(v) for v in new]:
+            return False  # no change, no undo step
+        return self.do(SetPolygon(ann_id, part, old, new))
+
+    def delete_vertex(self, ann_id: Any, part: int, index: int) -> bool:
+        ann = self.annotation(ann_id)
+        if ann is None:
+            return False
+        old = list(ann["segmentation"][part])
+        if len(old) <= MIN_POLYGON_VALUES:
+            self.say(f"annotation {ann_id}: a polygon keeps at least 3 points (delete the shape instead)")
+            return False
+        return self.do(SetPolygon(ann_id, part, old, hit.deleted_vertex(old, index)))
+
+    def set_box(self, ann_id: Any, new: list[float]) -> bool:
+        ann = self.annotation(ann_id)
+        if ann is None:
+            return False
+        return self.do(SetBox(ann_id, list(ann["bbox"]), new))
+
+    def delete_selected(self) -> bool:
+        if self.selected is None:
+            return False
+        return self.do(DeleteShape(self.selected))
+
+    def add_class(self, name: str) -> Any:
+        """Add a category; returns its id (None when refused: empty or taken name)."""
+        cmd = AddClass(name)
+        return cmd.category_id if self.do(cmd) else None
+
+    def undo(self) -> None:
+        self._step(lambda s: s.undo())
+
+    def redo(self) -> None:
+        self._step(lambda s: s.redo())
+
+    def _step(self, fn: Callable[[EditStack], Any]) -> None:
+        if not self.editable():
+            return
+        try:
+            fn(self.stack)
+        except StudioError as e:
+            self.say(str(e))
+
+    # ------------------------------------------------------------------ after each edit
+    def _on_stack_event(self, event: EditEvent) -> None:
+        if self._journaling and self.journal is not None:
+            try:
+                self.journal.append(event.step, event.command)
+            except OSError as e:
+                self.say(f"{self.journal.path}: cannot write the recovery file ({e.strerror or e}); save soon")
+        if event.categories_changed:
+            self._refresh_names()
+            if self.category_id is not None and not self.ds.has_category(self.category_id):  # type: ignore[union-attr]
+                self.category_id = self._first_category()
+        self.on_event(event)
+
+    def reaction(self, event: EditEvent) -> Reaction:
+        """What the view does after ``event``: an edit of the image shown is redrawn; an undo or redo selects
+        the shape it changed (with the Select tool), and one made on another image shows that image."""
+        cmd = event.command
+        follow = event.kind != "do" and not self.replaying
+        target = next((a for a in cmd.annotation_ids() if self.annotation(a) is not None), None)
+        image = self.image
+        if image is not None and cmd.image is not None and cmd.image == image["id"]:
+            if follow and target is not None and self.tool == "select":
+                select = target
+            elif self.selected is not None and self.annotation(self.selected) is None:
+                select = None
+            else:
+                select = self.selected
+            return Reaction(cmd.annotation_ids(), select)
+        if cmd.image is not None and follow:
+            return Reaction(show=(cmd.image, target))
+        return Reaction()
+
+    def _refresh_names(self) -> None:
+        self._names = {c["id"]: str(c["name"]) for c in self.ds.categories} if self.ds is not None else {}
+
+    def _first_category(self) -> Any:
+        cats = self.categories()
+        return cats[0]["id"] if cats else None
+
+    # ------------------------------------------------------------------ saving
+    def begin_save(self) -> SaveJob | None:
+        """The snapshot to write now (None when nothing is open or a save is running). Serialized here, on the
+        thread that edits, so the write is consistent; edits made meanwhile stay in the journal."""
+        if self.ds is None or self.ann_path is None or self.saving:
+            return None
+        job = SaveJob(self.stack, self.journal, self.ann_path, snapshot(self.ds), self.stack.state)  # type: ignore[arg-type,union-attr]
+        job.journal.begin_save()
+        self.saving = True
+        return job
+
+    def save_ended(self, job: SaveJob, error: str | None = None) -> None:
+        """The write of ``job`` ended (``error``: why it failed). Saved: its session is clean up to the snapshot."""
+        self.saving = False
+        job.journal.end_save(error is None)
+        if error is not None:
+            self.say(f"not saved: {error}")
+        elif job.stack is self.stack:
+            job.stack.mark_clean(job.mark)
