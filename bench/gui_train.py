@@ -51,10 +51,7 @@ def synthetic_history(n: int, terms: int = 6, seed: int = 0):
     rng = np.random.default_rng(seed)
     h = RunHistory()
     h.add(RunStarted("r", "seg_lite", "segm", ("a", "b"), 0, n // 500 + 1, 500, 8, "cpu", 1, False, "segm_mAP"))
-    for g in range(1, n + 1):
-        h._add(_iteration(g, n, rng, terms))
-    h.version += 1
-    return h
+    return h.extend(_iteration(g, n, rng, terms) for g in range(1, n + 1))
 
 
 def measure_redraw(app, charts, history, repeats: int) -> tuple[list[float], list[float]]:

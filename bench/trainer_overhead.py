@@ -34,7 +34,7 @@ def main() -> None:
     from studio.core.config.init import init_config
     from studio.core.demo import generate
     from studio.core.training.seeding import epoch_seed, seed_everything
-    from studio.core.training.trainer import Trainer, _to_device
+    from studio.core.training.trainer import Trainer, to_device
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,10 +47,7 @@ def main() -> None:
         cfg = init_config(d["train"].annotations, tmp / "c.yaml", arch=a.arch, overrides=over)
         tr = Trainer(cfg, tmp / "run", callbacks=[lambda ev: None])
         tr.setup()
-        from studio.core.training.runlog import RunLog
-
-        tr._log = RunLog(tmp / "run")
-        tr._t_start = time.time()
+        tr.open_run_folder()  # the event log the trainer writes to, and its clock
         batches = list(tr.train_loader)
         start_model = copy.deepcopy(tr.model.state_dict())
         start_opt = copy.deepcopy(tr.optimizer.state_dict())
@@ -69,7 +66,7 @@ def main() -> None:
             for i, (images, targets) in enumerate(batches):
                 for g in tr.optimizer.param_groups:
                     g["lr"] = lrs[i]
-                images, targets = _to_device(images, targets, tr.device)
+                images, targets = to_device(images, targets, tr.device)
                 loss = sum(tr.model(images, targets).values())
                 tr.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -91,7 +88,7 @@ def main() -> None:
         for _ in range(a.rounds):
             tb.append(bare())
             ts.append(studio())
-        tr._log.close()
+        tr.close_run_folder()
     mb, ms = statistics.median(tb), statistics.median(ts)
     n = len(batches)
     print(f"model {a.arch} at {a.size}px, batch {a.batch}, {n} iterations per round, {a.rounds} rounds")

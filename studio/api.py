@@ -29,7 +29,7 @@ from studio.core.formats import (
     export_dataset,
     import_dataset,
 )
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 __all__ = [
     "dataset_import",
@@ -127,7 +127,7 @@ def dataset_check(
     images: str | Path | None = None,
     deep: bool = False,
     json_out: str | Path | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> CheckReport:
     ds, images_dir = _load_with_images(ann, images)
@@ -170,7 +170,7 @@ def dataset_split(
 
 
 def dataset_download(
-    name: str, dest: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    name: str, dest: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
     from studio.core.dataset.download import download
 
@@ -218,7 +218,7 @@ def evaluate(
     images=None,
     out=None,
     device: str = "auto",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """``studio eval``: returns (ValResult, report folder)."""
@@ -232,16 +232,16 @@ def predict(
     images: Sequence[str | Path],
     out,
     *,
-    score_threshold: float | None = None,
+    score_thr: float | None = None,
     device: str = "auto",
     to_coco: str | Path | None = None,
-    to_coco_score_thr: float = 0.5,
-    progress: ProgressFn = no_progress,
+    to_coco_thr: float = 0.5,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary.
 
-    ``to_coco``: also an annotation file of the detections scoring ``to_coco_score_thr`` or more
+    ``to_coco``: also an annotation file of the detections scoring ``to_coco_thr`` or more
     (model-assisted labelling).
     """
     from studio.core.inference.jobs import predict_images
@@ -250,10 +250,10 @@ def predict(
         ckpt,
         images,
         out,
-        score_threshold=score_threshold,
+        score_thr=score_thr,
         device=device,
         to_coco=to_coco,
-        to_coco_score_thr=to_coco_score_thr,
+        to_coco_thr=to_coco_thr,
         progress=progress,
         cancel=cancel,
     )

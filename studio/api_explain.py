@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 __all__ = ["featmap", "cam", "model_layers"]
 
@@ -28,7 +28,7 @@ def featmap(
     alpha: float = 0.5,
     colormap: str = "jet",
     device: str = "auto",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """``studio featmap``: feature maps of ``layers`` (default: the neck outputs); overlay PNGs in ``out``.
@@ -63,11 +63,11 @@ def cam(
     class_name: str | None = None,
     max_boxes: int = 5,
     use_iou: bool = False,
-    score_threshold: float | None = None,
+    score_thr: float | None = None,
     alpha: float = 0.5,
     colormap: str = "jet",
     device: str = "auto",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """``studio cam``: Grad-CAM / Grad-CAM++ / EigenCAM of boxes or a class; overlays and stats JSON in ``out``.
@@ -86,7 +86,7 @@ def cam(
         out,
         max_boxes=max_boxes,
         use_iou=use_iou,
-        score_threshold=score_threshold,
+        score_thr=score_thr,
         alpha=alpha,
         colormap=colormap,
         device=device,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 __all__ = ["export", "infer", "export_formats"]
 
@@ -31,7 +31,7 @@ def export(
     verify_images: str | Path | None = None,
     n_verify: int | None = None,
     device: str | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     **options: Any,
 ):
@@ -60,13 +60,13 @@ def infer(
     images: Sequence[str | Path],
     out: str | Path,
     *,
-    score_threshold: float | None = None,
+    score_thr: float | None = None,
     device: str = "cpu",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """``studio infer``: drawn images and predictions.json in ``out`` (as ``studio predict``); returns a
     PredictSummary."""
     from studio.core.export.jobs import infer_images
 
-    return infer_images(model, images, out, score_threshold, progress, cancel, device=device)
+    return infer_images(model, images, out, score_thr, progress, cancel, device=device)

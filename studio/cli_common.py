@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from studio.core.jobs import Progress
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
-def progress_printer(enabled: bool):
+def progress_printer(enabled: bool) -> Progress:
     """A progress callback that redraws one stderr line (when stderr is a terminal)."""
     if not (enabled and sys.stderr.isatty()):
         return lambda done, total, message="": None

@@ -62,10 +62,10 @@ def cmd_predict(a: argparse.Namespace) -> int:
         a.ckpt,
         a.images,
         a.out,
-        score_threshold=a.score_thr,
+        score_thr=a.score_thr,
         device=a.device,
         to_coco=a.to_coco,
-        to_coco_score_thr=a.to_coco_thr,
+        to_coco_thr=a.to_coco_thr,
     )
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
     if s.coco_json is not None:
@@ -123,7 +123,7 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
     p.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True)
-    p.add_argument("--score-thr", type=float, help="minimum score (default: the config's model.score_threshold)")
+    p.add_argument("--score-thr", type=float, help="minimum score (default: the config's model.score_thr)")
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--to-coco",

@@ -44,7 +44,7 @@ def cmd_cam(a: argparse.Namespace) -> int:
         class_name=a.class_name,
         max_boxes=a.max_boxes,
         use_iou=a.iou,
-        score_threshold=a.score_thr,
+        score_thr=a.score_thr,
         alpha=a.alpha,
         device=a.device,
     )
@@ -126,7 +126,7 @@ def add_parsers(sub) -> None:
         "--score-thr",
         type=float,
         metavar="SCORE",
-        help="minimum detection score (default: the config's model.score_threshold)",
+        help="minimum detection score (default: the config's model.score_thr)",
     )
     c.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
     c.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs and the statistics JSON")

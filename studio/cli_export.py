@@ -60,7 +60,7 @@ def cmd_infer(a: argparse.Namespace) -> int:
     from studio import api_export
 
     s = api_export.infer(
-        a.model, a.images, a.out, score_threshold=a.score_thr, device=a.device, progress=progress_printer(True)
+        a.model, a.images, a.out, score_thr=a.score_thr, device=a.device, progress=progress_printer(True)
     )
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
     return EXIT_OK

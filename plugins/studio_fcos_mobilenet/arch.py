@@ -43,7 +43,7 @@ def backbone() -> BackboneWithFPN:
     )
 
 
-def build(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> FCOS:
+def build(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> FCOS:
     """The zoo builder: ``num_classes`` object classes (+ the unused column 0), random weights."""
     anchors = AnchorGenerator(SIZES, ((1.0,),) * len(SIZES))
     head = FCOSHead(FPN_CHANNELS, anchors.num_anchors_per_location()[0], num_classes + 1, num_convs=HEAD_CONVS)
@@ -52,20 +52,20 @@ def build(num_classes: int, image_size: int, score_threshold: float, max_detecti
         num_classes + 1,
         anchor_generator=anchors,
         head=head,
-        score_thresh=score_threshold,
+        score_thresh=score_thr,
         detections_per_img=max_detections,
     )
 
 
 SPEC = ArchSpec(
     "fcos_mobilenet_v3",
-    "detect",
-    "fcos",
-    "FCOS, MobileNetV3-Large FPN (plugin): anchor-free one-stage detector, trains from scratch on a CPU",
-    320,
-    False,
-    True,
-    None,
-    build,
+    task="detect",
+    family="fcos",
+    description="FCOS, MobileNetV3-Large FPN (plugin): anchor-free one-stage detector, trains from scratch on a CPU",
+    default_size=320,
+    square_input=False,
+    cpu_friendly=True,
+    tv_weights=None,
+    builder=build,
     min_size=64,
 )

@@ -41,7 +41,7 @@ def export(ctx: ExportContext) -> ExportOutput:
         "classes": list(ctx.classes),
         "image_size": int(ctx.predictor.size),
         "letterbox": bool(ctx.predictor.letterbox),
-        "score_threshold": float(ctx.options["score_thr"]),
+        "score_thr": float(ctx.options["score_thr"]),
         "max_detections": int(ctx.options["max_det"]),
         "fp16_weights": half,
         "state_dict": state,
@@ -58,7 +58,7 @@ def export(ctx: ExportContext) -> ExportOutput:
             classes=", ".join(ctx.classes),
             size=payload["image_size"],
             letterbox="(letterboxed to a square)" if payload["letterbox"] else "(longest side, aspect ratio kept)",
-            score=payload["score_threshold"],
+            score=payload["score_thr"],
             max_det=payload["max_detections"],
         ),
     )
@@ -74,7 +74,7 @@ def export(ctx: ExportContext) -> ExportOutput:
             letterbox=payload["letterbox"],
             device=torch.device("cpu"),
             task=ctx.task,
-            score_threshold=payload["score_threshold"],
+            score_thr=payload["score_thr"],
             max_detections=payload["max_detections"],
             batch_size=1,
         )
@@ -87,7 +87,7 @@ def export(ctx: ExportContext) -> ExportOutput:
             "classes",
             "image_size",
             "letterbox",
-            "score_threshold",
+            "score_thr",
             "max_detections",
             "fp16_weights",
         )
@@ -112,7 +112,7 @@ def load_model(path: str | Path) -> nn.Module:
         payload["arch"],
         len(payload["classes"]),
         image_size=payload["image_size"],
-        score_threshold=payload["score_threshold"],
+        score_thr=payload["score_thr"] if "score_thr" in payload else payload["score_threshold"],  # older files
         max_detections=payload["max_detections"],
     )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})

@@ -13,13 +13,16 @@ import random
 import shutil
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from studio.core.atomic import clean_stale_temps, fsync_dir, fsync_file, naming
+from studio.core.config.loader import validation_problems
+from studio.core.config.schema import Config
 from studio.core.data.classes import ClassMap
 from studio.core.errors import StudioError
 
@@ -132,6 +135,8 @@ def _discard(tmp: Path) -> None:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A loaded checkpoint: ``data`` is the saved dict, :attr:`config` its run config, validated once."""
+
     path: Path
     data: dict
 
@@ -144,8 +149,24 @@ class Checkpoint:
         return ClassMap.from_dict(self.data["classes"])
 
     @property
-    def config(self) -> dict:
+    def raw_config(self) -> dict:
+        """The config as saved (a plain dict): for writing it back; read :attr:`config` otherwise."""
         return self.data["config"]
+
+    @cached_property
+    def config(self) -> Config:
+        """The run config, validated on first use (a checkpoint that is only resumed or copied never needs
+        it). CheckpointError naming the file and the first bad key when it no longer validates (a config
+        from an older Studio, or a hand-edited file)."""
+        try:
+            return Config.model_validate(self.raw_config)
+        except ValidationError as e:
+            problems = validation_problems(e)
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise CheckpointError(
+                f"its config does not validate (written by an older Studio, or edited?): {problems[0]}{more}",
+                file=self.path,
+            ) from None
 
     @property
     def epoch(self) -> int:
@@ -154,6 +175,20 @@ class Checkpoint:
     def weights(self, prefer_ema: bool = True) -> dict:
         ema = self.data.get("ema")
         return ema if (prefer_ema and ema) else self.data["model"]
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint is, without its weights: :func:`describe`."""
+
+    path: Path
+    arch: str
+    task: str | None  # "detect" / "segment"; None in a checkpoint that does not say
+    classes: tuple[str, ...]
+    epoch: int
+    best_metric: float | None
+    metric_name: str | None  # what best_metric measures, e.g. segm_mAP
+    image_size: int  # the config's data.image_size: the model's input size
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -198,11 +233,16 @@ def resolve(path_or_run: str | Path) -> Path:
     return p
 
 
-def describe(ckpt: Checkpoint) -> dict[str, Any]:
-    return {
-        "arch": ckpt.arch,
-        "classes": list(ckpt.classes.names),
-        "epoch": ckpt.epoch,
-        "best_metric": ckpt.data.get("best_metric"),
-        "metric_name": ckpt.data.get("metric_name"),
-    }
+def describe(ckpt: Checkpoint) -> CheckpointInfo:
+    """What ``ckpt`` is: architecture, task, classes, epoch, best metric and input size."""
+    d = ckpt.data
+    return CheckpointInfo(
+        path=ckpt.path,
+        arch=ckpt.arch,
+        task=d.get("task"),
+        classes=tuple(ckpt.classes.names),
+        epoch=ckpt.epoch,
+        best_metric=d.get("best_metric"),
+        metric_name=d.get("metric_name"),
+        image_size=ckpt.config.data.image_size,
+    )

@@ -16,7 +16,7 @@ from studio.core.errors import StudioError
 TP, FP, FN, IGNORED = "TP", "FP", "FN", "ignored"
 
 
-def check_score_threshold(value: Any, option: str = "--score-thr") -> float | None:
+def check_score_thr(value: Any, option: str = "--score-thr") -> float | None:
     """``value`` (None: the model's default) when it is a number from 0 to 1; else StudioError naming ``option``."""
     if value is None:
         return None

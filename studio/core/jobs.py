@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Protocol
 
 from studio.core.errors import CancelledError
 
 
 class Progress(Protocol):
+    """``progress(done, total, message="")``: ``total`` 0 means unknown. Every job's ``progress`` parameter
+    has this type; dataset importers and exporters call it with two arguments (``ImportOptions.progress``)."""
+
     def __call__(self, done: int, total: int, message: str = "") -> None: ...
 
 
@@ -33,6 +35,3 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise CancelledError()
-
-
-ProgressFn = Callable[..., None]

@@ -597,7 +597,7 @@ CASES: list[Case] = [
     Case("config_lr_negative", lambda ws: (["config", "show", _config(ws), "--set", "train.lr=-0.1"], ["train.lr"])),
     Case(
         "config_score_threshold_above_one",
-        lambda ws: (["config", "show", _config(ws), "--set", "model.score_threshold=5"], ["model.score_threshold"]),
+        lambda ws: (["config", "show", _config(ws), "--set", "model.score_thr=5"], ["model.score_thr"]),
     ),
 ]
 

@@ -179,7 +179,7 @@ def test_predict_to_coco_writes_reviewable_annotations(checkpoint_factory, demo,
     assert all(a["score"] >= 0.1 for a in ds.annotations)
     assert check_dataset(ds, images_dir).exit_code == 0  # valid geometry, ready for the editor
 
-    s = api.predict(ckpt, [demo["val"].images], tmp_path / "again", score_threshold=0.05)
+    s = api.predict(ckpt, [demo["val"].images], tmp_path / "again", score_thr=0.05)
     assert s.coco_json is None and s.coco_annotations == 0
 
 

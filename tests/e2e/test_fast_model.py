@@ -118,7 +118,7 @@ def test_exports_and_verifies_itself(run, demo, tmp_path, fmt, options):
 
 def test_cam_and_feature_maps(run, demo, tmp_path):
     image = list_images(demo["val"].images)[0]
-    res = api_explain.cam(run / "last.pt", image, tmp_path / "cam", method="gradcam", max_boxes=2, score_threshold=0.01)
+    res = api_explain.cam(run / "last.pt", image, tmp_path / "cam", method="gradcam", max_boxes=2, score_thr=0.01)
     h, w = imread_rgb(image).shape[:2]
     assert res.cam.combined.shape == (h, w) and np.isfinite(res.cam.combined).all()
     assert res.cam.targets and all(t.map.shape == (h, w) for t in res.cam.targets)

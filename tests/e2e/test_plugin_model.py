@@ -48,7 +48,7 @@ def run(demo, tmp_path_factory):
                     "extra": [{"name": "grayscale", "p": 0.3}, {"name": "cutout", "p": 0.5, "params": {"size": 0.2}}]
                 },
             },
-            "model": {"score_threshold": 0.01},
+            "model": {"score_thr": 0.01},
             "train": {"epochs": 1, "batch_size": 2, "device": "cpu", "warmup_iters": 2},
         },
     )
@@ -73,7 +73,7 @@ def test_it_trains_evaluates_and_predicts(run, demo, tmp_path, capsys):
 
     ck = ckpt_io.load(run / "best.pt")
     assert ck.arch == ARCH and ck.data["finished"] is True
-    assert [e["name"] for e in ck.config["data"]["augment"]["extra"]] == ["grayscale", "cutout"]
+    assert [e.name for e in ck.config.data.augment.extra] == ["grayscale", "cutout"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["bbox_mAP"] is not None and metrics.get("segm_mAP") is None
     assert main(["eval", str(run), "--out", str(tmp_path / "ev")]) == 0

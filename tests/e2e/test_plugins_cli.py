@@ -242,6 +242,13 @@ def test_export_to_a_plugin_format_verifies_itself(repo_plugins, checkpoint_fact
 
     model = load_model(tmp_path / "tw" / "model.pt")
     assert model.studio_arch == "det_lite" and not model.training
+    import torch
+
+    payload = torch.load(tmp_path / "tw" / "model.pt", weights_only=True)
+    assert payload["score_thr"] == report["options"]["score_thr"] and "score_threshold" not in payload
+    payload["score_threshold"] = payload.pop("score_thr")  # a model.pt written before the key was renamed
+    torch.save(payload, tmp_path / "older.pt")
+    assert load_model(tmp_path / "older.pt").roi_heads.score_thresh == model.roi_heads.score_thresh
     res = export_checkpoint(ckpt, "torch-weights", {"fp16_weights": True}, tmp_path / "half", n_verify=0)
     assert res.model.stat().st_size < (tmp_path / "tw" / "model.pt").stat().st_size * 0.6
     assert res.report["verified"] is False and any("not verified" in w for w in res.report["warnings"])

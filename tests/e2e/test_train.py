@@ -114,7 +114,7 @@ def test_train_two_epochs_then_eval_and_predict(tiny_cfg, tmp_path, capsys):
     # a checkpoint alone is enough: config and classes travel with it
     ck = ckpt_io.load(run / "last.pt")
     assert ck.classes.names == ("circle", "square", "star", "triangle") or len(ck.classes.names) == 4
-    assert ck.config["model"]["arch"] == "seg_lite" and ck.data["finished"] is True
+    assert ck.config.model.arch == "seg_lite" and ck.data["finished"] is True
     metrics = json.loads((run / "metrics.json").read_text())
     for k in (
         "bbox_mAP",
@@ -386,7 +386,7 @@ def test_other_architectures_train_evaluate_and_predict(arch, tiny_cfg, tmp_path
     )
     assert res.status == "finished"
     assert ("segm_mAP" in res.metrics) == (spec.task == "segment") and "bbox_mAP" in res.metrics
-    s = api.predict(tmp_path / arch, [demo["val"].images], tmp_path / "pred", score_threshold=0.0)
+    s = api.predict(tmp_path / arch, [demo["val"].images], tmp_path / "pred", score_thr=0.0)
     assert s.images == 4
     preds = json.loads(s.results_json.read_text())
     assert all(("segmentation" in p) == (spec.task == "segment") for p in preds)

@@ -15,7 +15,7 @@ from studio import api
 from studio.cli import main
 from studio.core.data import decode
 from studio.core.data.decode import decode_for_model
-from studio.core.detections import Detections, ImagePrediction, UpscaledMasks, check_score_threshold
+from studio.core.detections import Detections, ImagePrediction, UpscaledMasks, check_score_thr
 from studio.core.errors import StudioError
 from studio.core.geometry import iou_matrix
 from studio.core.imageio import imread_rgb
@@ -130,7 +130,7 @@ def test_predict_decodes_a_big_image_reduced_and_writes_original_pixels(
 
     factors = _recording(monkeypatch, predictor)
     ckpt = checkpoint_factory("det_lite", calibrate_bn=True)  # a 96 px model
-    s = api.predict(ckpt, [big_jpeg], tmp_path / "pred", score_threshold=0.0, device="cpu")
+    s = api.predict(ckpt, [big_jpeg], tmp_path / "pred", score_thr=0.0, device="cpu")
     assert factors == [8]  # 6000 x 4000 decoded at 750 x 500
     results = json.loads(s.results_json.read_text())
     assert s.detections == len(results) > 0
@@ -153,7 +153,7 @@ def test_reduced_and_full_decode_give_the_same_predictions(checkpoint_factory, t
     runs = {}
     for name, limit in (("full", 10**12), ("reduced", 0)):
         monkeypatch.setattr(decode, "BIG_IMAGE_PIXELS", limit)
-        s = api.predict(ckpt, [photo], tmp_path / name, score_threshold=0.0, device="cpu")
+        s = api.predict(ckpt, [photo], tmp_path / name, score_thr=0.0, device="cpu")
         runs[name] = json.loads(s.results_json.read_text())
     assert factors == [1, 8]
     full, red = runs["full"], runs["reduced"]
@@ -208,7 +208,7 @@ def test_infer_decodes_a_big_image_reduced_and_writes_original_pixels(big_jpeg, 
     monkeypatch.setattr(
         runtime,
         "load_exported",
-        lambda path, device="cpu", score_threshold=None: ExportedModel(_FakeSegBackend(), info),
+        lambda path, device="cpu", score_thr=None: ExportedModel(_FakeSegBackend(), info),
     )
     factors = _recording(monkeypatch, runtime)
     s = infer_images(tmp_path / "model.onnx", [big_jpeg], tmp_path / "out")
@@ -226,7 +226,7 @@ def test_infer_decodes_a_big_image_reduced_and_writes_original_pixels(big_jpeg, 
 
 # ---------------------------------------------------------------------------------------- --score-thr
 def test_check_score_threshold():
-    assert check_score_threshold(None) is None and check_score_threshold(0) == 0.0 and check_score_threshold(1) == 1.0
+    assert check_score_thr(None) is None and check_score_thr(0) == 0.0 and check_score_thr(1) == 1.0
     for bad, shown in (
         (5, "5"),
         (5.0, "5"),
@@ -237,10 +237,10 @@ def test_check_score_threshold():
         ("0.5", "'0.5'"),
     ):
         with pytest.raises(StudioError) as e:
-            check_score_threshold(bad)
+            check_score_thr(bad)
         assert str(e.value) == f"--score-thr must be between 0 and 1, got {shown}"
     with pytest.raises(StudioError, match="--to-coco-thr must be between 0 and 1, got 2"):
-        check_score_threshold(2, "--to-coco-thr")
+        check_score_thr(2, "--to-coco-thr")
 
 
 @pytest.mark.parametrize(
@@ -280,4 +280,4 @@ def test_infer_score_thr_range(tmp_path, capsys, value):
     assert f"error: --score-thr must be between 0 and 1, got {value}" in out.err and "Traceback" not in out.err
     assert not (tmp_path / "out").exists()
     with pytest.raises(StudioError, match="--score-thr must be between 0 and 1"):
-        api.infer(model, [tmp_path / "a.jpg"], tmp_path / "out", score_threshold=float(value))
+        api.infer(model, [tmp_path / "a.jpg"], tmp_path / "out", score_thr=float(value))

@@ -88,3 +88,46 @@ def test_cli_config_show(cfg_dir, capsys):
     assert shown["train"]["epochs"] == 5 and shown["train"]["optimizer"] == "adamw"
     assert main(["config", "show", str(cfg_dir / "exp" / "cfg.yaml"), "--set", "train.nope=1"]) == 2
     assert "train.nope: unknown key" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ renamed keys
+OLD_NAME = """
+model: {arch: det_fast, score_threshold: 0.3}
+data:
+  train: {ann: data/train.json}
+"""
+
+
+def test_a_config_with_the_old_score_threshold_key_loads_and_is_written_with_score_thr(tmp_path, capsys):
+    old = tmp_path / "old.yaml"
+    old.write_text(OLD_NAME)
+    c = load_config(old)
+    assert c.model.score_thr == 0.3
+    assert load_config(old, ["model.score_threshold=0.4"]).model.score_thr == 0.4  # the old name in --set too
+    assert load_config(old, ["model.score_thr=0.45"]).model.score_thr == 0.45
+    save_config(c, tmp_path / "new.yaml")
+    written = yaml.safe_load((tmp_path / "new.yaml").read_text())["model"]
+    assert written["score_thr"] == 0.3 and "score_threshold" not in written
+    assert main(["config", "show", str(old)]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)["model"]
+    assert shown["score_thr"] == 0.3 and "score_threshold" not in shown
+    # a base and its child spelling the key differently: one key, the child's value wins
+    (tmp_path / "child_new.yaml").write_text("_base_: old.yaml\nmodel: {score_thr: 0.5}\n")
+    assert load_config(tmp_path / "child_new.yaml").model.score_thr == 0.5
+    (tmp_path / "child_old.yaml").write_text("_base_: new.yaml\nmodel: {score_threshold: 0.6}\n")
+    assert load_config(tmp_path / "child_old.yaml").model.score_thr == 0.6
+
+
+def test_both_names_of_a_renamed_key_in_one_file_are_refused(tmp_path):
+    both = tmp_path / "both.yaml"
+    both.write_text(OLD_NAME.replace("score_threshold: 0.3", "score_threshold: 0.3, score_thr: 0.2"))
+    with pytest.raises(ConfigError) as e:
+        load_config(both)
+    assert "both.yaml" in str(e.value) and "score_threshold is the old name of score_thr: keep one" in str(e.value)
+
+
+def test_the_old_key_is_checked_like_the_new_one(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(OLD_NAME.replace("score_threshold: 0.3", "score_threshold: 3"))
+    with pytest.raises(ConfigError, match="model.score_thr: Input should be less than or equal to 1"):
+        load_config(bad)

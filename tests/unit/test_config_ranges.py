@@ -51,7 +51,7 @@ def test_every_float_field_is_found():
         "train.time_limit",
         "train.step_gamma",
         "train.step_milestones",
-        "model.score_threshold",
+        "model.score_thr",
         "data.augment.hflip",
         "data.augment.scale_jitter",
     } <= set(fields)
@@ -84,8 +84,8 @@ def test_the_messages_name_the_key_and_the_range(cfg):
         "train.grad_clip=-1": "train.grad_clip: Input should be greater than or equal to 0",
         "train.time_limit=-5": "train.time_limit: Input should be greater than or equal to 0",
         "train.time_limit=.inf": "train.time_limit: must be a finite number >= 0, got inf",
-        "model.score_threshold=5": "model.score_threshold: Input should be less than or equal to 1",
-        "model.score_threshold=nan": "model.score_threshold: must be a finite number >= 0 and <= 1, got nan",
+        "model.score_thr=5": "model.score_thr: Input should be less than or equal to 1",
+        "model.score_thr=nan": "model.score_thr: must be a finite number >= 0 and <= 1, got nan",
         "train.step_milestones=[0.5, 2]": (
             "train.step_milestones: step_milestones must be fractions of training between 0 and 1"
         ),
@@ -107,7 +107,7 @@ def test_good_values_still_load(cfg):
             "train.grad_clip=null",
             "train.time_limit=20m",
             "train.step_milestones=[0.5, 1]",
-            "model.score_threshold=0",
+            "model.score_thr=0",
         ],
     )
     assert c.train.lr == 0.02 and c.train.grad_clip is None and c.train.time_limit == 1200
@@ -129,7 +129,7 @@ def test_the_form_shows_the_same_message(cfg):
     [
         ("train.lr=nan", "train.lr: must be a finite number > 0 and <= 10, got nan"),
         ("train.lr=-1", "train.lr: Input should be greater than 0"),
-        ("model.score_threshold=5", "model.score_threshold"),
+        ("model.score_thr=5", "model.score_thr"),
     ],
 )
 def test_config_show_exits_2_with_the_message(cfg, capsys, override, expect):

@@ -251,3 +251,17 @@ def test_close_and_workspace_decisions(cfg_path, spec, tmp_path):
     assert st.current_path is None and st.config is None and st.preflight is None and st.diff is None
     assert st.text == "" and not st.can_start() and not st.is_outside(tmp_path / "elsewhere")
     assert st.set_text("") and not st.dirty, "the dirty flag follows"
+
+
+def test_a_file_with_the_old_score_threshold_key_edits_as_score_thr(cfg_path, spec):
+    text = cfg_path.read_text()
+    assert "score_thr: 0.05" in text  # what config init writes now
+    cfg_path.write_text(text.replace("score_thr: 0.05", "score_threshold: 0.2"))
+    st = opened(cfg_path, spec)
+    assert st.errors == {} and st.config.model.score_thr == 0.2
+    assert st.display["model"]["score_thr"] == 0.2 and "score_threshold" not in st.own["model"]
+    assert list(st.own["model"]).index("score_thr") == list(yaml.safe_load(cfg_path.read_text())["model"]).index(
+        "score_threshold"
+    )  # in the old key's place
+    assert st.form_edited("model.score_thr", 0.3) and st.config.model.score_thr == 0.3
+    assert "score_thr: 0.3" in st.text and "score_threshold" not in st.text  # the form writes the new name

@@ -172,7 +172,7 @@ def test_cam_job_targets_by_class_name_and_thresholds():
         letterbox=False,
         device=torch.device("cpu"),
         task="detect",
-        score_threshold=0.0,
+        score_thr=0.0,
     )
     img = _toy_image()
     res = cam_job(pred, img, "gradcam", class_name="thing")
@@ -182,7 +182,7 @@ def test_cam_job_targets_by_class_name_and_thresholds():
     with pytest.raises(StudioError, match="unknown class 'cat'.*thing"):
         cam_job(pred, img, class_name="cat")
     with pytest.raises(StudioError, match="no detection above score 0.99"):
-        cam_job(pred, img, score_threshold=0.99)
+        cam_job(pred, img, score_thr=0.99)
 
 
 # --------------------------------------------------------------------------- the maths

@@ -43,7 +43,7 @@ def make_predictor(arch: str, seed: int = 0) -> Predictor:
         letterbox=spec.square_input,
         device=torch.device("cpu"),
         task=spec.task,
-        score_threshold=0.0,
+        score_thr=0.0,
         max_detections=10,
     )
 

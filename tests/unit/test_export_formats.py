@@ -283,12 +283,12 @@ def test_the_runner_batches_same_shaped_images_and_fills_static_batches():
     m.predict([square, square, wide, square])
     assert backend.calls == [(2, 3, 64, 64), (1, 3, 32, 64), (1, 3, 64, 64)]  # never padded to a common size
     m, _ = _model(batch=1)
-    assert m.score_threshold == 0.05 and len(m.predict(imgs[:1])[0]) == 1
+    assert m.score_thr == 0.05 and len(m.predict(imgs[:1])[0]) == 1
     from studio.core.export.runtime import ExportedModel
 
-    higher = ExportedModel(m.backend, m.info, score_threshold=0.6)
-    assert higher.score_threshold == 0.6 and len(higher.predict(imgs[:1])[0]) == 0
-    assert ExportedModel(m.backend, m.info, score_threshold=0.01).score_threshold == 0.05  # never below the graph's
+    higher = ExportedModel(m.backend, m.info, score_thr=0.6)
+    assert higher.score_thr == 0.6 and len(higher.predict(imgs[:1])[0]) == 0
+    assert ExportedModel(m.backend, m.info, score_thr=0.01).score_thr == 0.05  # never below the graph's
 
 
 def test_report_has_the_required_keys_even_unverified(tmp_path):

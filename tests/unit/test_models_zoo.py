@@ -104,6 +104,25 @@ def test_spec_validates_its_fields():
         replace(base, size_divisible=0)
 
 
+def test_spec_fields_after_the_name_are_keyword_only():
+    base = get_arch("det_lite")
+    fields = ("detect", "lite", "a detector", 320, False, True, None, base.builder)
+    with pytest.raises(TypeError):
+        ArchSpec("positional", *fields)
+    spec = ArchSpec(
+        "keywords",
+        task="detect",
+        family="lite",
+        description="a detector",
+        default_size=320,
+        square_input=False,
+        cpu_friendly=True,
+        tv_weights=None,
+        builder=base.builder,
+    )
+    assert spec == replace(base, name="keywords", description="a detector")
+
+
 def test_build_model_refuses_no_classes_and_too_small_images():
     with pytest.raises(ModelError, match="at least one object class"):
         build_model("det_lite", 0, image_size=320)
@@ -138,7 +157,7 @@ def _inputs(spec: ArchSpec, masks: bool):
 def _train_and_eval(name: str, backward: bool = False) -> None:
     spec = get_arch(name)
     torch.manual_seed(0)
-    model = build_model(name, K, image_size=spec.default_size, score_threshold=0.0, max_detections=20)
+    model = build_model(name, K, image_size=spec.default_size, score_thr=0.0, max_detections=20)
     assert (model.studio_arch, model.studio_task, model.num_classes) == (name, spec.task, K)
     assert uses_no_resize(model) and model.transform.size_divisible == spec.size_divisible
     assert model.studio_weights is None
@@ -223,7 +242,7 @@ def test_model_sees_its_input_unresized_and_padded_to_the_stride():
 def test_predictions_equal_the_stock_transform_when_it_would_not_resize():
     """Stock transform with min/max size equal to the input keeps the pixels: same predictions, same coordinates."""
     torch.manual_seed(0)
-    model = build_model("seg_lite", K, image_size=320, score_threshold=0.0).eval()
+    model = build_model("seg_lite", K, image_size=320, score_thr=0.0).eval()
     images = [torch.rand(3, 96, 128), torch.rand(3, 96, 128)]
     ours_shape, ours = _backbone_input_shape(model, images)
     model.transform = GeneralizedRCNNTransform(96, 128, model.transform.image_mean, model.transform.image_std).eval()

@@ -530,7 +530,7 @@ def test_cam_method_from_a_plugin_explains_a_model(repo_plugins):
         letterbox=False,
         device=torch.device("cpu"),
         task="detect",
-        score_threshold=0.0,
+        score_thr=0.0,
         max_detections=5,
     )
     x, meta = model_input(pred, (torch.rand(80, 96, 3) * 255).to(torch.uint8).numpy())

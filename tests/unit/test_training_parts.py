@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from studio.core import checkpoint as ckpt_io
+from studio.core.config.schema import Config
 from studio.core.errors import StudioError
 from studio.core.training.ema import ModelEMA
 from studio.core.training.events import (
@@ -136,6 +138,73 @@ def test_truncated_checkpoint(tmp_path):
         ckpt_io.load(p)
     with pytest.raises(ckpt_io.CheckpointError, match="not found"):
         ckpt_io.load(tmp_path / "nope.pt")
+
+
+RUN_CONFIG = {"model": {"arch": "det_fast"}, "data": {"train": {"ann": "train.json"}, "image_size": 320}}
+
+
+def _with_config(path, config, **more):
+    payload = {"arch": "det_fast", "classes": {"cat_ids": [1], "names": ["a"]}, "config": config, **more}
+    return ckpt_io.save(path, {**payload, "model": {"w": torch.ones(1)}})
+
+
+def test_checkpoint_config_is_validated_once_and_described(tmp_path):
+    p = _with_config(tmp_path / "c.pt", RUN_CONFIG, task="detect", epoch=3, best_metric=0.5, metric_name="bbox_mAP")
+    ck = ckpt_io.load(p)
+    assert isinstance(ck.config, Config) and ck.config is ck.config  # validated once, then kept
+    assert ck.config.data.image_size == 320 and ck.config.model.score_thr == 0.05 and ck.raw_config == RUN_CONFIG
+    info = ckpt_io.describe(ck)
+    assert info == ckpt_io.CheckpointInfo(
+        path=p,
+        arch="det_fast",
+        task="detect",
+        classes=("a",),
+        epoch=3,
+        best_metric=0.5,
+        metric_name="bbox_mAP",
+        image_size=320,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.epoch = 4
+
+
+def test_an_old_checkpoint_with_score_threshold_still_loads(tmp_path, checkpoint_factory):
+    from studio.core.inference.predictor import Predictor
+
+    old = {**RUN_CONFIG, "model": {"arch": "det_fast", "score_threshold": 0.25}}
+    ck = ckpt_io.load(_with_config(tmp_path / "old.pt", old))
+    assert ck.config.model.score_thr == 0.25
+    assert ck.config.model_dump()["model"]["score_thr"] == 0.25  # written back under the new name
+    # a real model, its config as an older Studio saved it
+    data = dict(ckpt_io.load(checkpoint_factory("det_lite", 64)).data)
+    model = {("score_threshold" if k == "score_thr" else k): v for k, v in data["config"]["model"].items()}
+    data["config"] = {**data["config"], "model": {**model, "score_threshold": 0.25}}
+    p = ckpt_io.save(tmp_path / "older.pt", {k: v for k, v in data.items() if k not in ("format", "version")})
+    assert "score_thr" not in ckpt_io.load(p).raw_config["model"]
+    assert Predictor.from_checkpoint(p, device="cpu").score_thr == 0.25
+
+
+@pytest.mark.parametrize(
+    "config, first",
+    [
+        ({**RUN_CONFIG, "model": {"arch": "det_fast", "nms_thr": 0.5}}, "model.nms_thr: unknown key"),
+        ({**RUN_CONFIG, "data": {"train": {"ann": "t.json"}, "image_size": "big"}}, "data.image_size: Input should"),
+        ({"model": {"arch": "det_fast"}}, "data: Field required"),
+    ],
+)
+def test_a_checkpoint_whose_config_no_longer_validates_names_the_file_and_the_key(tmp_path, config, first):
+    from studio.core.inference.predictor import Predictor
+
+    p = _with_config(tmp_path / "hand_edited.pt", config)
+    ck = ckpt_io.load(p)  # loads: resuming and copying never read the config
+    with pytest.raises(ckpt_io.CheckpointError) as e:
+        _ = ck.config
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: its config does not validate") and first in msg
+    assert "validation error" not in msg and "pydantic" not in msg  # one line, not pydantic's report
+    for use in (lambda: ckpt_io.describe(ckpt_io.load(p)), lambda: Predictor.from_checkpoint(p)):
+        with pytest.raises(ckpt_io.CheckpointError, match="hand_edited.pt: its config does not validate"):
+            use()
 
 
 def test_ema_follows_weights_and_ramps():

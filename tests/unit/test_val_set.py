@@ -25,12 +25,10 @@ def test_the_given_file_else_the_configs_val_set():
     assert val_ref(_cfg(None)) is None and val_ref(None) is None
 
 
-def test_no_val_set_says_what_the_caller_says(tmp_path, monkeypatch):
-    from studio.core.config import schema
-
-    monkeypatch.setattr(schema.Config, "model_validate", classmethod(lambda cls, raw: _cfg(None)))
+def test_no_val_set_says_what_the_caller_says(tmp_path):
+    ck = SimpleNamespace(config=_cfg(None))  # a checkpoint whose config names no val set
     with pytest.raises(StudioError, match="name one with --ann") as e:
-        val_split(SimpleNamespace(config={}), tmp_path / "best.pt", no_val_set="no val set; name one with --ann")
+        val_split(ck, tmp_path / "best.pt", no_val_set="no val set; name one with --ann")
     assert e.value.file == str(tmp_path / "best.pt")
     with pytest.raises(StudioError, match="eval annotation file not found"):
-        val_split(SimpleNamespace(config={}), tmp_path / "best.pt", tmp_path / "gone.json", no_val_set="-", name="eval")
+        val_split(ck, tmp_path / "best.pt", tmp_path / "gone.json", no_val_set="-", name="eval")

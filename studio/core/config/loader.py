@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from studio.core import atomic
-from studio.core.config.schema import Config
+from studio.core.config.schema import Config, rename_old_keys, renamed_path
 from studio.core.errors import StudioError
 
 BASE_KEY = "_base_"
@@ -50,7 +50,7 @@ def _read_yaml(path: Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
-    return data
+    return rename_old_keys(data)  # before any merge: a base and its child may spell a key differently
 
 
 def resolve_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
@@ -96,6 +96,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
         raise ConfigError(f"override has an empty key: {text!r}")
+    parts = renamed_path(parts)
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
@@ -119,18 +120,23 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
     return out
 
 
+def validation_problems(e: ValidationError) -> list[str]:
+    """One ``key: message`` line per problem of a failed :class:`Config` validation, in pydantic's order."""
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `studio config show` lists the keys)"
+        lines.append(f"{loc}: {msg}")
+    return lines
+
+
 def validate(raw: dict, source: str | Path | None = None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; `studio config show` lists the keys)"
-            lines.append(f"{loc}: {msg}")
-        raise ConfigError("; ".join(lines), file=source) from None
+        raise ConfigError("; ".join(validation_problems(e)), file=source) from None
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:

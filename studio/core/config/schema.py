@@ -11,7 +11,7 @@ import re
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 def _holds_floats(annotation: Any) -> bool:
@@ -46,6 +46,32 @@ def _range_text(metadata: list) -> str:
             if v is not None:
                 parts.append(f"{op} {v:g}")
     return " " + " and ".join(parts) if parts else ""
+
+
+#: Keys renamed since configs were first written, ``section.old`` -> ``section.new``. Old YAML files and
+#: checkpoints still load: the loader renames them in each file before merging (and in ``--set`` keys), and the
+#: schema accepts the old name on input; configs are written with the new name.
+RENAMED_KEYS: dict[str, str] = {"model.score_threshold": "model.score_thr"}
+
+
+def renamed_path(keys: list[str]) -> list[str]:
+    """A dotted key (as a list) under its current name: ``model.score_threshold`` -> ``model.score_thr``."""
+    new = RENAMED_KEYS.get(".".join(keys))
+    return new.split(".") if new else keys
+
+
+def rename_old_keys(raw: Any) -> Any:
+    """``raw`` (one config file's mapping) with the keys of :data:`RENAMED_KEYS` under their new names, each in
+    its old place; ``raw`` itself is not changed. A section holding both names keeps both: validation refuses it."""
+    if not isinstance(raw, dict):
+        return raw
+    out = raw
+    for old, new in RENAMED_KEYS.items():
+        (section, old_key), new_key = old.split("."), new.split(".")[1]
+        node = out.get(section)
+        if isinstance(node, dict) and old_key in node and new_key not in node:
+            out = {**out, section: {new_key if k == old_key else k: v for k, v in node.items()}}
+    return out
 
 
 class _Section(BaseModel):
@@ -127,8 +153,22 @@ class ModelConfig(_Section):
         description="Pretrained weights: a torchvision weights name (e.g. DEFAULT), a file path, "
         "a previous run's checkpoint, or none",
     )
-    score_threshold: float = Field(0.05, ge=0, le=1, description="Minimum score of a kept detection")
+    score_thr: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        validation_alias=AliasChoices("score_thr", "score_threshold"),  # and its old name: RENAMED_KEYS
+        description="Minimum score of a kept detection",
+    )
     max_detections: int = Field(100, ge=1, le=1000, description="Detections kept per image")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_both_names(cls, data: Any) -> Any:
+        """A section setting a key under its old and its new name: say so, rather than "unknown key"."""
+        if isinstance(data, dict) and "score_thr" in data and "score_threshold" in data:
+            raise ValueError("score_threshold is the old name of score_thr: keep one")
+        return data
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr)?\s*$")

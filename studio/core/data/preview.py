@@ -22,7 +22,7 @@ from studio.core.detections import Detections
 from studio.core.draw import draw_detections, tile_grid
 from studio.core.errors import DatasetError
 from studio.core.imageio import save_image
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 PREVIEW_NAME = "augment_preview.png"
 TILE_MAX = 384  # px per tile in the grid
@@ -57,7 +57,7 @@ def preview_augmentations(
     out_dir: str | Path,
     n: int = 16,
     seed: int = 0,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cancel: CancelToken | None = None,
     with_masks: bool | None = None,
 ) -> Path:

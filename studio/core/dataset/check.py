@@ -17,7 +17,7 @@ from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
 from studio.core.geometry import repair_polygon, rle_problem
 from studio.core.imageio import read_image_size
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.safe_names import quoted, unsafe_images
 
 ERROR, WARNING = "error", "warning"
@@ -163,7 +163,7 @@ def _check_images(
     ds: Dataset,
     images_dir: Path,
     deep: bool,
-    progress: ProgressFn,
+    progress: Progress,
     cancel: CancelToken | None,
     threads: int = 4,
     skip: frozenset = frozenset(),
@@ -273,7 +273,7 @@ def check_dataset(
     source: str | Path | Dataset,
     images_dir: str | Path | None = None,
     deep: bool = False,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     threads: int = 4,
 ) -> CheckReport:
@@ -319,7 +319,7 @@ def check_dataset(
     for k, a in enumerate(ds.annotations):
         if cancel is not None and k % 1024 == 0:
             cancel.raise_if_cancelled()
-        im = ds._img.get(a["image_id"])
+        im = ds.image(a["image_id"]) if ds.has_image(a["image_id"]) else None
         if im is None:
             P.append(
                 Problem(

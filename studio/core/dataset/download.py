@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ PUBLIC = {
 def download(
     name: str,
     dest: str | Path,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     timeout: float = 20.0,
 ) -> Path:

@@ -24,7 +24,7 @@ from studio.core import atomic
 from studio.core.dataset.edits import Command, EditStack, command_from_record
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError, StudioError
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 SUFFIX = ".recovery.jsonl"
 FORMAT = "studio-recovery"
@@ -264,7 +264,7 @@ def snapshot(ds: Dataset) -> bytes:
 
 
 def write_snapshot(
-    path: str | Path, payload: bytes, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    path: str | Path, payload: bytes, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
     """Write a :func:`snapshot` atomically (a job for a worker thread).
 

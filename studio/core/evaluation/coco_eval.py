@@ -31,7 +31,7 @@ from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
 from studio.core.evaluation.results import listing, resolve_results
 from studio.core.geometry import bbox_polygon, is_rle, segmentation_area_bbox
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 IOU_TYPES = ("bbox", "segm")
 # pycocotools' stats[0:6], in order
@@ -84,7 +84,7 @@ def evaluate(
     iou_types: Sequence[str] | None = None,
     image_ids: Iterable[Any] | None = None,
     class_map: ClassMap | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> EvalResult:
     """COCO evaluation of ``results`` (COCO results dicts) against the ground truth ``gt``.

@@ -29,7 +29,7 @@ from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
 from studio.core.evaluation.results import resolve_results
 from studio.core.geometry import polygons_bbox
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 BACKGROUND = "background"
 
@@ -102,7 +102,7 @@ def confusion_matrix(
     score_thr: float = 0.25,
     class_map: ClassMap | None = None,
     image_ids: Iterable[Any] | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> ConfusionMatrix:
     """The confusion matrix of COCO-form ``results`` against ``gt`` (see the module docstring).

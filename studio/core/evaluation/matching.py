@@ -24,7 +24,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import FN, FP, IGNORED, TP, Detections
 from studio.core.geometry import iou_matrix, polygons_bbox
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 __all__ = [
     "FN",  # the outcome names live with the detections (studio.core.draw colours them too); kept importable here
@@ -136,7 +136,7 @@ def match_dataset(
     *,
     score_thr: float = 0.5,
     iou_thr: float = 0.5,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> dict[Any, ImageMatch]:
     """:func:`match_image` for every image that has detections, keyed by image id, in ``detections`` order."""

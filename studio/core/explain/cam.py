@@ -235,7 +235,7 @@ def explain(
     layers: str | Sequence[str] | None = None,
     targets: Sequence[Target] | None = None,
     max_boxes: int = 5,
-    score_threshold: float = 0.0,
+    score_thr: float = 0.0,
     use_iou: bool = False,
     min_iou: float = 0.5,
     class_names: Sequence[str] | None = None,
@@ -264,13 +264,13 @@ def explain(
     if not layers and not grad_based:  # no layer chosen: the method's default
         acts = finest(acts)
     raw_scores = out["scores"]
-    dets = to_detections(out, meta, with_masks=False).above(score_threshold)
+    dets = to_detections(out, meta, with_masks=False).above(score_thr)
     order = np.argsort(-raw_scores.detach().float().cpu().numpy(), kind="stable")[: len(dets)]
 
     wanted = list(targets) if targets is not None else list(range(min(max_boxes, len(dets))))
     if not wanted:
         raise StudioError(
-            f"no detection above score {score_threshold:g} to explain: lower the score threshold, or name a class"
+            f"no detection above score {score_thr:g} to explain: lower the score threshold, or name a class"
         )
 
     shared: np.ndarray | None = None
@@ -283,7 +283,7 @@ def explain(
         if cancel is not None:
             cancel.raise_if_cancelled()
         score_t, kind, label, boxes, det_idx, iou = _target_score(
-            t, out, dets, order, meta, use_iou, min_iou, score_threshold, names
+            t, out, dets, order, meta, use_iou, min_iou, score_thr, names
         )
         if grad_based:
             if not score_t.requires_grad:
@@ -353,7 +353,7 @@ def _target_score(
     meta: Meta,
     use_iou: bool,
     min_iou: float,
-    score_threshold: float,
+    score_thr: float,
     names,
 ):
     """(score tensor in the graph, kind, label, boxes in original pixels, detection index, IoU) of one target."""
@@ -362,18 +362,16 @@ def _target_score(
         i = int(t)
         if not 0 <= i < len(dets):
             raise StudioError(
-                f"there are {len(dets)} detections above score {score_threshold:g} (indices 0..{len(dets) - 1})",
+                f"there are {len(dets)} detections above score {score_thr:g} (indices 0..{len(dets) - 1})",
                 item=f"box index {i}",
             )
         j = int(order[i])  # a detection of this very forward: no matching needed
         score = scores[j] * _iou(boxes[j], boxes[j].detach()) if use_iou else scores[j]
         return score, "box", int(dets.labels[i]), dets.boxes[i : i + 1].copy(), i, 1.0
     if isinstance(t, ClassTarget):
-        sel = torch.nonzero((labels == int(t.label)) & (scores >= score_threshold)).flatten()
+        sel = torch.nonzero((labels == int(t.label)) & (scores >= score_thr)).flatten()
         if sel.numel() == 0:
-            raise StudioError(
-                f"no detection of {names(int(t.label))} above score {score_threshold:g}", item="class target"
-            )
+            raise StudioError(f"no detection of {names(int(t.label))} above score {score_thr:g}", item="class target")
         class_boxes = dets.boxes[dets.labels == int(t.label)]
         return scores[sel].sum(), "class", int(t.label), class_boxes, None, None
     if not isinstance(t, BoxTarget):

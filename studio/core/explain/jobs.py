@@ -27,15 +27,15 @@ from studio.core.explain.featmap import FeatureMap, feature_maps
 from studio.core.explain.layers import ModelLayers, ensure_list, inspect_layers
 from studio.core.imageio import imread_rgb, save_image
 from studio.core.inference.predictor import Predictor
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
 # ------------------------------------------------------------------------------------ inputs
-def load_predictor(ckpt: Any, device: str = "auto", score_threshold: float | None = None) -> Predictor:
+def load_predictor(ckpt: Any, device: str = "auto", score_thr: float | None = None) -> Predictor:
     """A checkpoint file, a run folder or a loaded Predictor (returned as it is) -> Predictor."""
     if isinstance(ckpt, Predictor):
         return ckpt
-    return Predictor.from_checkpoint(ckpt, device=device, score_threshold=score_threshold)
+    return Predictor.from_checkpoint(ckpt, device=device, score_thr=score_thr)
 
 
 def read_image(image: Any) -> tuple[np.ndarray, Path | None]:
@@ -83,7 +83,7 @@ def featmap_job(
     alpha: float = 0.5,
     colormap: str = "jet",
     device: str = "auto",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> FeatmapJobResult:
     """Feature maps of ``layers`` (default: the neck outputs) on one image; overlay PNGs into ``out_dir``."""
@@ -164,18 +164,18 @@ def cam_job(
     targets: Sequence[Target] | None = None,
     max_boxes: int = 5,
     use_iou: bool = False,
-    score_threshold: float | None = None,
+    score_thr: float | None = None,
     alpha: float = 0.5,
     colormap: str = "jet",
     device: str = "auto",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> CamJobResult:
     """CAM of one image on ``layer`` (default: the neck outputs, all levels; for EigenCAM, the finest).
 
     What is explained: ``targets`` when given (detection indices, :class:`BoxTarget`,
     :class:`ClassTarget`), else ``class_name``, else the detections ``box_index`` (one or several),
-    else the ``max_boxes`` best detections. ``score_threshold`` (default: the checkpoint's) decides
+    else the ``max_boxes`` best detections. ``score_thr`` (default: the checkpoint's) decides
     which detections exist; a loaded Predictor keeps its own post-processing threshold, so only a
     higher value filters more.
     """
@@ -183,8 +183,8 @@ def cam_job(
     if method not in methods():
         raise StudioError(f"unknown CAM method {method!r}: use one of {', '.join(methods())}")
     progress(0, 3, "loading the model")
-    pred = load_predictor(ckpt, device, score_threshold)
-    thr = pred.score_threshold if score_threshold is None else float(score_threshold)
+    pred = load_predictor(ckpt, device, score_thr)
+    thr = pred.score_thr if score_thr is None else float(score_thr)
     names = tuple(pred.class_map.names)
     rgb, path = read_image(image)
     wanted = _targets(targets, class_name, box_index, names)
@@ -199,7 +199,7 @@ def cam_job(
         layers=layer,
         targets=wanted,
         max_boxes=max_boxes,
-        score_threshold=thr,
+        score_thr=thr,
         use_iou=use_iou,
         class_names=names,
         cancel=cancel,

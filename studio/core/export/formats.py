@@ -156,7 +156,7 @@ def _score_thr() -> OptionSpec:
         "score_thr",
         "float",
         None,
-        "lowest score the graph keeps (default: the checkpoint's model.score_threshold); "
+        "lowest score the graph keeps (default: the checkpoint's model.score_thr); "
         "`studio infer --score-thr` can raise it, never lower it",
         minimum=0.0,
         maximum=1.0,

@@ -29,7 +29,7 @@ from studio.core.export.setup import (
     jsonable,
     prepare_export,
 )
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 MODEL_ONNX = "model.onnx"
 MODEL_ENGINE = "model.engine"
@@ -118,7 +118,7 @@ def export_checkpoint(
     verify_ann: str | Path | None = None,
     verify_images: str | Path | None = None,
     n_verify: int = DEFAULT_VERIFY_IMAGES,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     *,
     device: str | None = None,
@@ -281,8 +281,8 @@ def _verify(
     images,
     vset: VerifySet,
     latency_runs: int,
-    progress,
-    cancel,
+    progress: Progress,
+    cancel: CancelToken | None,
 ) -> tuple[dict, dict[str, str]]:
     """Run the verification; returns (its report part, backends not measured with the reason)."""
     import onnxruntime as ort
@@ -354,7 +354,7 @@ def _predictor_on(predictor, device: str):
         letterbox=predictor.letterbox,
         device=torch.device(device),
         task=predictor.task,
-        score_threshold=predictor.score_threshold,
+        score_thr=predictor.score_thr,
         batch_size=1,
     )
 
@@ -365,7 +365,7 @@ def infer_images(
     inputs: Iterable[str | Path],
     out_dir: str | Path,
     score_thr: float | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     *,
     device: str = "cpu",
@@ -376,16 +376,16 @@ def infer_images(
     Returns :class:`studio.core.inference.jobs.PredictSummary`. Imports no torch.
     """
     from studio.core import atomic
-    from studio.core.detections import check_score_threshold
+    from studio.core.detections import check_score_thr
     from studio.core.draw import draw_detections
     from studio.core.evaluation.results import to_coco_results
     from studio.core.export.runtime import load_exported
     from studio.core.imageio import save_image
     from studio.core.inference.jobs import PredictSummary, expand_inputs, out_names
 
-    score_thr = check_score_threshold(score_thr)
+    score_thr = check_score_thr(score_thr)
     paths = expand_inputs(inputs)
-    model = load_exported(model_path, device=device, score_threshold=score_thr)
+    model = load_exported(model_path, device=device, score_thr=score_thr)
     out = Path(out_dir)
     atomic.ensure_dir(out)
     names = out_names(paths)

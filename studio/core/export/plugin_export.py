@@ -21,12 +21,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import StudioError
 from studio.core.export.formats import ExportFormat, exporter_of
 from studio.core.export.setup import DEFAULT_VERIFY_IMAGES, ExportResult, jsonable, prepare_export
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
+
+if TYPE_CHECKING:  # types only: these import torch (or pydantic)
+    from studio.core.config.schema import Config
+    from studio.core.inference.predictor import Predictor
+    from studio.core.models.spec import ArchSpec
 
 
 @dataclass
@@ -34,14 +39,14 @@ class ExportContext:
     """What an exporter gets. Write only inside ``out_dir`` (a temporary folder, moved into place afterwards)."""
 
     checkpoint: Path
-    arch: Any  # the zoo's ArchSpec
-    config: Any  # the run's Config
+    arch: ArchSpec  # the zoo's entry
+    config: Config  # the run's config
     classes: list[str]
-    predictor: Any  # studio.core.inference.predictor.Predictor on the CPU: predictor.predict([rgb]) -> [Detections]
+    predictor: Predictor  # on the CPU: predictor.predict([rgb]) -> [Detections]
     options: dict  # the format's options, checked, with score_thr and max_det resolved from the checkpoint
     out_dir: Path
     images: list[tuple[Any, str, Any]]  # the verification images: (image id, name, HxWx3 uint8 RGB)
-    progress: ProgressFn = no_progress
+    progress: Progress = no_progress
     cancel: CancelToken | None = None
     latency_runs: int = 10
     _vset: Any = field(default=None, repr=False)
@@ -102,7 +107,7 @@ def run_plugin_export(
     verify_ann=None,
     verify_images=None,
     n_verify: int = DEFAULT_VERIFY_IMAGES,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     *,
     device: str | None = None,

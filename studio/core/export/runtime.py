@@ -24,10 +24,10 @@ import numpy as np
 from studio.core.data.classes import ClassMap
 from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess
-from studio.core.detections import Detections, ImagePrediction, check_score_threshold
+from studio.core.detections import Detections, ImagePrediction, check_score_thr
 from studio.core.errors import StudioError
 from studio.core.export.postprocess import to_detections
-from studio.core.jobs import CancelToken, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 META_KEY = "studio"
 
@@ -184,13 +184,13 @@ def sidecar_path(engine: str | Path) -> Path:
 class ExportedModel:
     """An exported model ready to predict: RGB uint8 images in, :class:`Detections` in original pixels out."""
 
-    def __init__(self, backend, info: ModelInfo, score_threshold: float | None = None):
+    def __init__(self, backend, info: ModelInfo, score_thr: float | None = None):
         self.backend = backend
         self.info = info
         self.class_map = info.class_map
         self.with_masks = info.with_masks
-        thr = info.score_thr if score_threshold is None else float(score_threshold)
-        self.score_threshold = max(thr, info.score_thr)
+        thr = info.score_thr if score_thr is None else float(score_thr)
+        self.score_thr = max(thr, info.score_thr)
 
     @property
     def name(self) -> str:
@@ -207,7 +207,7 @@ class ExportedModel:
         for group in self._batches([x.shape for x, _ in pre]):
             x = np.stack([pre[i][0] for i in group])
             for i, dets in zip(group, self._run(x, [pre[i][1] for i in group])):
-                out[i] = dets.above(self.score_threshold)
+                out[i] = dets.above(self.score_thr)
         return out  # type: ignore[return-value]
 
     def _batches(self, shapes: list[tuple]) -> Iterator[list[int]]:
@@ -249,7 +249,7 @@ class ExportedModel:
         return to_detections(raw["boxes"], raw["scores"], raw["labels"], masks, meta, self.with_masks)
 
     def predict_files(
-        self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None
+        self, paths: Iterable[str | Path], progress: Progress = no_progress, cancel: CancelToken | None = None
     ) -> Iterator[ImagePrediction]:
         """Yield an :class:`ImagePrediction` for each file (big images decoded reduced, as ``studio predict`` does)."""
         paths = [Path(p) for p in paths]
@@ -273,11 +273,11 @@ class ExportedModel:
 
 
 def load_exported(
-    path: str | Path, device: str = "cpu", score_threshold: float | None = None, threads: int | None = None
+    path: str | Path, device: str = "cpu", score_thr: float | None = None, threads: int | None = None
 ) -> ExportedModel:
     """Open ``model.onnx`` (ONNX Runtime on ``device``) or ``model.engine`` (TensorRT) with its Studio metadata."""
     path = Path(path)
-    score_threshold = check_score_threshold(score_threshold)
+    score_thr = check_score_thr(score_thr)
     if not path.is_file():
         raise StudioError("model file not found", file=path)
     if path.suffix.lower() in (".engine", ".plan", ".trt"):
@@ -294,4 +294,4 @@ def load_exported(
             "`studio export` can be run by `studio infer`",
             file=path,
         )
-    return ExportedModel(backend, ModelInfo.from_dict(meta, path), score_threshold)
+    return ExportedModel(backend, ModelInfo.from_dict(meta, path), score_thr)

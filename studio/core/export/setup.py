@@ -15,11 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import StudioError
 from studio.core.export.formats import ArchInfo, ExportFormat, validate_options
 from studio.core.export.report import summary_lines
+
+if TYPE_CHECKING:  # types only: these import torch (or pydantic), and this module stays light
+    from studio.core.checkpoint import Checkpoint
+    from studio.core.config.schema import Config
+    from studio.core.models.spec import ArchSpec
 
 DEFAULT_VERIFY_IMAGES = 20
 
@@ -51,11 +56,11 @@ def default_out_dir(ckpt_path: Path, fmt: str) -> Path:
     return ckpt_path.parent / f"export-{fmt}"
 
 
-def resolved_thresholds(opts: Mapping[str, Any], cfg) -> dict:
+def resolved_thresholds(opts: Mapping[str, Any], cfg: Config) -> dict:
     """``opts`` with ``score_thr`` / ``max_det`` left at None taken from the checkpoint's config."""
     opts = dict(opts)
     if opts.get("score_thr") is None:
-        opts["score_thr"] = float(cfg.model.score_threshold)
+        opts["score_thr"] = float(cfg.model.score_thr)
     if opts.get("max_det") is None:
         opts["max_det"] = int(cfg.model.max_detections)
     return opts
@@ -126,9 +131,9 @@ class ExportSetup:
 
     fmt: ExportFormat
     checkpoint: Path  # the checkpoint file (a run folder resolved to its best, else last)
-    ck: Any  # studio.core.checkpoint.Checkpoint
-    spec: Any  # the zoo's ArchSpec
-    config: Any  # the run's Config
+    ck: Checkpoint
+    spec: ArchSpec  # the zoo's entry of the checkpoint's architecture
+    config: Config  # the run's config (ck.config)
     device: str  # "cpu" or "gpu": what the options were checked for
     options: dict  # the format's options, checked, with score_thr and max_det resolved
     vset: VerifySet
@@ -142,7 +147,7 @@ class ExportSetup:
         predictor = Predictor.from_checkpoint(
             self.ck,
             device="cpu",
-            score_threshold=self.options["score_thr"],
+            score_thr=self.options["score_thr"],
             max_detections=self.options["max_det"],
             batch_size=1,
         )
@@ -164,13 +169,12 @@ def prepare_export(
     (``verify_ann`` / ``verify_images``, default the checkpoint's val set) and the output folder (default
     ``export-FORMAT`` beside the checkpoint). Raises StudioError before any model is built."""
     from studio.core import checkpoint as ckpt_io
-    from studio.core.config.schema import Config
     from studio.core.models import get_arch
 
     path = ckpt_io.resolve(ckpt)
     ck = ckpt_io.load(path)
     spec = get_arch(ck.arch)
-    cfg = Config.model_validate(ck.config)
+    cfg = ck.config
     device = device or detect_device()
     opts = resolved_thresholds(
         validate_options(fmt, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input), device), cfg

@@ -35,7 +35,7 @@ from studio.core.errors import CancelledError, StudioError
 from studio.core.export.runtime import META_KEY, sidecar_path
 from studio.core.export.trt_runtime import DeviceBuffer, cuda_runtime, import_tensorrt
 from studio.core.imageio import imread_rgb
-from studio.core.jobs import CancelToken, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 ENGINE_WARNING = (
     "a TensorRT engine runs only on the GPU model and with the TensorRT version it was built with: "
@@ -269,7 +269,7 @@ def build_engine(
     calib_paths: Sequence[str | Path] = (),
     trt=None,
     cudart=None,
-    progress=no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> dict:
     """Build ``engine_path`` from the end-to-end ``onnx_path``; writes and returns the sidecar dict.

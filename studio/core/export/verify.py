@@ -25,7 +25,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import Detections
 from studio.core.geometry import iou_matrix
-from studio.core.jobs import CancelToken, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 IOU_MATCH = 0.9
 
@@ -148,7 +148,7 @@ def verify(
     with_masks: bool,
     latency_fns: Mapping[str, PredictFn] | None = None,
     latency_runs: int = 10,
-    progress=no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> dict:
     """The verification part of the export report (see the module docstring)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -16,9 +16,8 @@ from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
 from studio.core.geometry import repair_polygon
 from studio.core.imageio import read_image_size  # noqa: F401  (re-exported for the format modules)
+from studio.core.jobs import Progress
 from studio.core.output_folder import OutputFolder, output_folder
-
-ProgressFn = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass
@@ -30,7 +29,7 @@ class ImportOptions:
     class_attr: str | None = None  # VIA region attribute holding the class name
     split: str | None = None  # VOC ImageSets/Main split or YOLO data.yaml split
     labels: list[str] | None = None  # fixed class list (labelme labels.txt); unknown labels are errors
-    progress: ProgressFn | None = None
+    progress: Progress | None = None
 
 
 @dataclass
@@ -58,7 +57,7 @@ class ExportOptions:
     copy_images: bool = True  # place images (hard links where possible) in the output folder
     task: str | None = None  # YOLO: "detect" or "segment"; None picks segment when there are masks
     overwrite: bool = False  # replace a previous export in a non-empty output folder (else refused)
-    progress: ProgressFn | None = None
+    progress: Progress | None = None
 
 
 def is_number(value: Any) -> bool:

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.detections import check_score_threshold
+from studio.core.detections import check_score_thr
 from studio.core.errors import StudioError
 from studio.core.imageio import list_images
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
 def evaluate_checkpoint(
@@ -20,7 +20,7 @@ def evaluate_checkpoint(
     out: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 4,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """Evaluate a checkpoint on its val set (or ``ann``); writes the report into ``out``. Returns (ValResult, out)."""
@@ -88,12 +88,12 @@ def predict_images(
     inputs: Iterable[str | Path],
     out: str | Path,
     *,
-    score_threshold: float | None = None,
+    score_thr: float | None = None,
     device: str = "auto",
     draw: bool = True,
     to_coco: str | Path | None = None,
-    to_coco_score_thr: float = 0.5,
-    progress: ProgressFn = no_progress,
+    to_coco_thr: float = 0.5,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> PredictSummary:
     """Predict on images; write drawn copies and ``predictions.json`` (COCO results + file_name) into ``out``.
@@ -101,9 +101,9 @@ def predict_images(
     predictions.json is in the images' own pixels. An image of more than 16 MP is decoded at 1/2, 1/4 or
     1/8 of its size (no less than the model's input size; see
     :func:`studio.core.data.decode.decode_for_model`), and its drawn copy has that reduced size.
-    ``score_threshold`` and ``to_coco_score_thr`` must be from 0 to 1.
+    ``score_thr`` and ``to_coco_thr`` must be from 0 to 1.
 
-    ``to_coco``: also write the detections scoring at least ``to_coco_score_thr`` as an annotation
+    ``to_coco``: also write the detections scoring at least ``to_coco_thr`` as an annotation
     file (polygons from masks, boxes otherwise) that opens in the editor for review: model-assisted
     labelling. Its images are named relative to the folder holding all inputs, recorded in
     ``info.images_dir``.
@@ -116,11 +116,11 @@ def predict_images(
     from studio.core.inference.predictor import Predictor
     from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
 
-    score_threshold = check_score_threshold(score_threshold)
+    score_thr = check_score_thr(score_thr)
     if to_coco is not None:
-        to_coco_score_thr = check_score_threshold(to_coco_score_thr, "--to-coco-thr")
+        to_coco_thr = check_score_thr(to_coco_thr, "--to-coco-thr")
     paths = expand_inputs(inputs)
-    pred = Predictor.from_checkpoint(ckpt, device=device, score_threshold=score_threshold)
+    pred = Predictor.from_checkpoint(ckpt, device=device, score_thr=score_thr)
     coco = start_dataset(pred.class_map) if to_coco is not None else None
     root = common_root(paths)
     out = Path(out)
@@ -137,9 +137,7 @@ def predict_images(
         n_det += len(dets)
         if coco is not None:
             im = coco.add_image(p.resolve().relative_to(root).as_posix(), item.width, item.height)
-            add_predictions(
-                coco, im["id"], dets, pred.class_map, score_thr=to_coco_score_thr, with_masks=pred.with_masks
-            )
+            add_predictions(coco, im["id"], dets, pred.class_map, score_thr=to_coco_thr, with_masks=pred.with_masks)
         if draw:  # on the decoded image: a big image is drawn at its reduced size
             save_image(out / names[i], draw_detections(item.image, item.detections, list(pred.class_map.names)))
     results_json = out / "predictions.json"

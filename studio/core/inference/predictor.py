@@ -16,19 +16,17 @@ from torch import nn
 from studio.core.data.classes import ClassMap
 from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess, unmap_boxes, unmap_masks
-from studio.core.detections import Detections, ImagePrediction, check_score_threshold
-from studio.core.jobs import CancelToken, no_progress
+from studio.core.detections import Detections, ImagePrediction, check_score_thr
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
-def configure_postprocess(
-    model: nn.Module, score_threshold: float | None = None, max_detections: int | None = None
-) -> None:
+def configure_postprocess(model: nn.Module, score_thr: float | None = None, max_detections: int | None = None) -> None:
     """Set the score threshold and detections per image on any torchvision-style detector."""
     for holder in (getattr(model, "roi_heads", None), model):
         if holder is None:
             continue
-        if score_threshold is not None and hasattr(holder, "score_thresh"):
-            holder.score_thresh = float(score_threshold)
+        if score_thr is not None and hasattr(holder, "score_thresh"):
+            holder.score_thresh = float(score_thr)
         if max_detections is not None and hasattr(holder, "detections_per_img"):
             holder.detections_per_img = int(max_detections)
 
@@ -79,7 +77,7 @@ class Predictor:
         letterbox: bool,
         device: torch.device,
         task: str,
-        score_threshold: float = 0.05,
+        score_thr: float = 0.05,
         max_detections: int = 100,
         batch_size: int = 4,
     ):
@@ -91,8 +89,8 @@ class Predictor:
         self.with_masks = task == "segment"
         self.task = task
         self.batch_size = batch_size
-        self.score_threshold = score_threshold
-        configure_postprocess(self.model, score_threshold, max_detections)
+        self.score_thr = score_thr
+        configure_postprocess(self.model, score_thr, max_detections)
 
     @classmethod
     def from_checkpoint(
@@ -100,26 +98,25 @@ class Predictor:
         path,
         *,
         device: str = "auto",
-        score_threshold: float | None = None,
+        score_thr: float | None = None,
         max_detections: int | None = None,
         prefer_ema: bool = True,
         batch_size: int = 4,
     ) -> Predictor:
         """``path``: a checkpoint file, a run folder (its best.pt, else last.pt) or an already loaded Checkpoint."""
         from studio.core import checkpoint as ckpt_io
-        from studio.core.config.schema import Config
         from studio.core.device import resolve_device
         from studio.core.models import build_model, get_arch
 
-        score_threshold = check_score_threshold(score_threshold)
+        score_thr = check_score_thr(score_thr)
         ck = path if isinstance(path, ckpt_io.Checkpoint) else ckpt_io.load(ckpt_io.resolve(path))
-        cfg = Config.model_validate(ck.config)
+        cfg = ck.config
         spec = get_arch(ck.arch)
         model = build_model(
             ck.arch,
             ck.classes.num_classes,
             image_size=cfg.data.image_size,
-            score_threshold=cfg.model.score_threshold,
+            score_thr=cfg.model.score_thr,
             max_detections=cfg.model.max_detections,
         )
         try:
@@ -128,7 +125,7 @@ class Predictor:
             raise ckpt_io.CheckpointError(
                 f"weights do not fit {ck.arch}: {str(e).splitlines()[0]}", file=ck.path
             ) from None
-        thr = cfg.model.score_threshold if score_threshold is None else score_threshold
+        thr = cfg.model.score_thr if score_thr is None else score_thr
         return cls(
             model,
             ck.classes,
@@ -136,7 +133,7 @@ class Predictor:
             letterbox=cfg.data.letterbox or spec.square_input,
             device=resolve_device(device),
             task=spec.task,
-            score_threshold=thr,
+            score_thr=thr,
             max_detections=max_detections or cfg.model.max_detections,
             batch_size=batch_size,
         )
@@ -149,11 +146,11 @@ class Predictor:
             pre = [preprocess(im, self.size, self.letterbox) for im in chunk]
             tensors = [torch.from_numpy(x) for x, _ in pre]
             dets = run_batch(self.model, tensors, [m for _, m in pre], self.device, self.with_masks)
-            out.extend(d.above(self.score_threshold) for d in dets)
+            out.extend(d.above(self.score_thr) for d in dets)
         return out
 
     def predict_files(
-        self, paths: Iterable[str | Path], progress=no_progress, cancel: CancelToken | None = None
+        self, paths: Iterable[str | Path], progress: Progress = no_progress, cancel: CancelToken | None = None
     ) -> Iterator[ImagePrediction]:
         """Yield an :class:`ImagePrediction` for each file, one batch at a time.
 

@@ -16,7 +16,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import Detections
 from studio.core.inference.predictor import run_batch
-from studio.core.jobs import CancelToken, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
 @dataclass
@@ -61,7 +61,7 @@ def predict_dataset(
     with_masks: bool = False,
     amp_dtype=None,
     cancel: CancelToken | None = None,
-    progress=no_progress,
+    progress: Progress = no_progress,
 ) -> dict[int, Detections]:
     """image id -> Detections for every image of a val-mode DetectionDataset."""
     from studio.core.data.loader import make_loader
@@ -91,7 +91,7 @@ def evaluate_model(
     workers: int = 0,
     amp_dtype=None,
     cancel: CancelToken | None = None,
-    progress=no_progress,
+    progress: Progress = no_progress,
 ) -> ValResult:
     from studio.core.evaluation.coco_eval import evaluate
     from studio.core.evaluation.results import to_coco_results

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.config.schema import Config, DatasetRef
 from studio.core.data.classes import ClassMap
 from studio.core.data.splits import Split, open_split
 from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
+
+if TYPE_CHECKING:  # types only: the checkpoint module imports torch
+    from studio.core.checkpoint import Checkpoint
 
 
 def eval_class_map(ckpt_classes: ClassMap, ds: Dataset, ann: str | Path) -> ClassMap:
@@ -46,7 +49,7 @@ def val_ref(cfg: Config | None, ann: str | Path | None = None, images: str | Pat
 
 
 def val_split(
-    ck: Any,
+    ck: Checkpoint,
     path: Path,
     ann: str | Path | None = None,
     images: str | Path | None = None,
@@ -56,7 +59,7 @@ def val_split(
 ) -> Split:
     """The loaded checkpoint ``ck``'s val set (see :func:`val_ref`), opened as split ``name`` (the word its
     errors use); StudioError(``no_val_set``, file=``path``) when neither names one."""
-    ref = val_ref(Config.model_validate(ck.config) if ann is None else None, ann, images)
+    ref = val_ref(ck.config if ann is None else None, ann, images)
     if ref is None:
         raise StudioError(no_val_set, file=path)
     return open_split(ref, name)
@@ -82,7 +85,7 @@ def evaluate_on_val(
     split_name: str = "val",
     device: str = "auto",
     batch_size: int = 4,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> CheckpointEval:
     """Load ``ckpt`` (a checkpoint file or a run folder), open its val set (:func:`val_split`) and score

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.models.errors import ModelError
 from studio.core.models.spec import ArchSpec
 from studio.core.models.transform import install_transform
@@ -19,12 +19,12 @@ def build_model(
     num_classes: int,
     *,
     image_size: int,
-    score_threshold: float = 0.05,
+    score_thr: float = 0.05,
     max_detections: int = 100,
     weights: str | Path | WeightsSource | None = None,
     log: LogFn | None = None,
     finetune: bool | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> nn.Module:
     """Build ``arch`` for ``num_classes`` object classes (background not counted), then load ``weights``.
@@ -49,7 +49,7 @@ def build_model(
             f"{spec.name} needs images of at least {spec.min_size} px, got {image_size}", item="data.image_size"
         )
     source = check_weights(spec, weights, progress=progress, cancel=cancel)
-    model = spec.builder(int(num_classes), int(image_size), float(score_threshold), int(max_detections))
+    model = spec.builder(int(num_classes), int(image_size), float(score_thr), int(max_detections))
     install_transform(model, spec.size_divisible)
     model.studio_arch = spec.name
     model.studio_task = spec.task

@@ -22,7 +22,7 @@ from torch.hub import HASH_REGEX
 from torchvision.models import detection as tvd
 
 from studio.core.atomic import atomic_path
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.models.errors import WeightsError
 
 CHUNK = 1 << 20
@@ -90,7 +90,7 @@ def download(
     w: HubWeights,
     *,
     timeout: float = 10.0,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> Path:
     """Fetch ``w.url`` into the hub cache (atomically, sha256-checked like torch.hub) or raise WeightsError.

@@ -95,7 +95,7 @@ def build_lite(
     num_classes: int,
     *,
     masks: bool,
-    score_threshold: float = 0.05,
+    score_thr: float = 0.05,
     max_detections: int = 100,
     config: LiteConfig = DEFAULT,
 ) -> FasterRCNN:
@@ -116,7 +116,7 @@ def build_lite(
         box_head=_box_head(cfg),
         box_predictor=FastRCNNPredictor(cfg.box_representation, num_classes + 1),
         box_batch_size_per_image=cfg.box_batch_size_per_image,
-        box_score_thresh=score_threshold,
+        box_score_thresh=score_thr,
         box_detections_per_img=max_detections,
     )
     if not masks:
@@ -132,38 +132,42 @@ def build_lite(
     )
 
 
-def seg_lite(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> MaskRCNN:
+def seg_lite(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> MaskRCNN:
     """Zoo builder of ``seg_lite`` (anchors are in pixels, so ``image_size`` does not change the model)."""
-    return build_lite(num_classes, masks=True, score_threshold=score_threshold, max_detections=max_detections)
+    return build_lite(num_classes, masks=True, score_thr=score_thr, max_detections=max_detections)
 
 
-def det_lite(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> FasterRCNN:
+def det_lite(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> FasterRCNN:
     """Zoo builder of ``det_lite``: ``seg_lite`` without the mask branch."""
-    return build_lite(num_classes, masks=False, score_threshold=score_threshold, max_detections=max_detections)
+    return build_lite(num_classes, masks=False, score_thr=score_thr, max_detections=max_detections)
 
 
 def lite_specs() -> list[ArchSpec]:
     return [
         ArchSpec(
             "seg_lite",
-            "segment",
-            "lite",
-            "Light Mask R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for polygon datasets",
-            320,
-            False,
-            True,
-            None,
-            seg_lite,
+            task="segment",
+            family="lite",
+            description=(
+                "Light Mask R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for polygon datasets"
+            ),
+            default_size=320,
+            square_input=False,
+            cpu_friendly=True,
+            tv_weights=None,
+            builder=seg_lite,
         ),
         ArchSpec(
             "det_lite",
-            "detect",
-            "lite",
-            "Light Faster R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for box-only datasets",
-            320,
-            False,
-            True,
-            None,
-            det_lite,
+            task="detect",
+            family="lite",
+            description=(
+                "Light Faster R-CNN (MobileNetV3 FPN), trains from scratch on a CPU: the default for box-only datasets"
+            ),
+            default_size=320,
+            square_input=False,
+            cpu_friendly=True,
+            tv_weights=None,
+            builder=det_lite,
         ),
     ]

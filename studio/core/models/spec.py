@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 
 from torch import nn
 
 Task = Literal["detect", "segment"]
 
-#: builder(num_classes, image_size, score_threshold, max_detections) -> model, with random weights.
+#: builder(num_classes, image_size, score_thr, max_detections) -> model, with random weights.
 #: ``num_classes`` counts object classes only (K); a builder adds the background class itself where
 #: its family needs one (every torchvision detector here takes K + 1 and uses labels 1..K).
 Builder = Callable[[int, int, float, int], nn.Module]
@@ -19,6 +19,8 @@ Builder = Callable[[int, int, float, int], nn.Module]
 @dataclass(frozen=True)
 class ArchSpec:
     """One entry of the model zoo, as the GUI lists it and as :func:`studio.core.models.build_model` builds it.
+
+    Every field but ``name`` is keyword-only: ``ArchSpec("my_arch", task="detect", family="fcos", ...)``.
 
     ``finetune_setup`` reproduces what torchvision does to a model it builds *with* pretrained weights
     (frozen batch norm, frozen first stages) so that fine-tuning from loaded weights behaves like the
@@ -30,6 +32,7 @@ class ArchSpec:
     """
 
     name: str
+    _: KW_ONLY
     task: Task
     family: str
     description: str

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.models import hub
 from studio.core.models.checkpoint_files import load_weights_file
 from studio.core.models.errors import WeightsError
@@ -103,7 +103,7 @@ def check_weights(
     *,
     download: bool = True,
     timeout: float = 10.0,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> WeightsSource:
     """Resolve ``model.weights`` for ``arch`` without building a model; raise WeightsError if unusable.

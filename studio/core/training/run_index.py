@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.training.events import EpochEnd, RunCancelled, RunFailed, RunFinished, RunStarted
 from studio.core.training.run_lock import LockInfo, RunHeldError, live_lock, lock_holder
 from studio.core.training.runlog import LOG_NAME, read_events
@@ -131,7 +131,7 @@ def _first_time(log: Path, max_lines: int = 20) -> float:
 def list_runs(
     root: str | Path,
     live: Callable[[Path], bool] = lambda p: False,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[RunSummary]:
     """Every run folder directly under ``root``, newest first."""

@@ -58,7 +58,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _to_device(images, targets, device):
+def to_device(images, targets, device):
+    """A batch (images and their target dicts) on ``device``."""
     nb = device.type == "cuda"
     images = [im.as_subclass(torch.Tensor).to(device, non_blocking=nb) for im in images]
     out = []
@@ -163,7 +164,7 @@ class Trainer:
             cfg.model.arch,
             self.class_map.num_classes,
             image_size=cfg.data.image_size,
-            score_threshold=cfg.model.score_threshold,
+            score_thr=cfg.model.score_thr,
             max_detections=cfg.model.max_detections,
             weights=None if resume_ckpt else cfg.model.weights,
             log=self.message,
@@ -244,7 +245,7 @@ class Trainer:
         self._elapsed_before = float(d.get("elapsed_s", 0.0))
         self.best_metric = d.get("best_metric")
         self.best_epoch = d.get("best_epoch")
-        prev_epochs = int(d.get("config", {}).get("train", {}).get("epochs", self.cfg.train.epochs))
+        prev_epochs = ck.config.train.epochs
         if d.get("finished"):
             if self.cfg.train.epochs <= self.epoch_done:
                 raise StudioError(
@@ -263,10 +264,12 @@ class Trainer:
         self._resumed = True
 
     # ---------------------------------------------------------------- the run folder
-    def _open_run_folder(self) -> None:
+    def open_run_folder(self) -> None:
         """Rank 0 takes the folder's lock (refusing one another process trains), refuses to replace a run
         unless resuming (checked again here: another process may have started since train_job looked), then
-        opens the event log and writes the config. In DDP every rank learns whether that worked."""
+        opens the event log, writes the config and starts the run's clock. In DDP every rank learns whether that
+        worked. :meth:`run` calls it after :meth:`setup`, and :meth:`close_run_folder` at the end (as does a
+        benchmark that drives :meth:`train_epoch` itself)."""
         failed: BaseException | None = None
         if self.is_main:
             try:
@@ -287,8 +290,9 @@ class Trainer:
             raise StudioError("rank 0 could not open the run folder", file=self.run_dir)
         if failed is not None:
             raise failed
+        self._t_start = time.time()
 
-    def _close_run_folder(self) -> None:
+    def close_run_folder(self) -> None:
         if self._log is not None:
             self._log.close()
         if self._lock is not None:
@@ -389,7 +393,7 @@ class Trainer:
             t_prev += self._pause_point(epoch, i)  # the rate ignores the pause
             if self._stop_flag(self.cancel.cancelled):
                 raise CancelledError()
-            images, targets = _to_device(images, targets, self.device)
+            images, targets = to_device(images, targets, self.device)
             lr = self.schedule.apply(self.optimizer, self.peak_lrs, self.global_iter, self.elapsed)
             with autocast:
                 loss_dict = model(images, targets)
@@ -509,8 +513,7 @@ class Trainer:
         epoch = self.epoch_done
         try:
             self.setup()  # refuses bad configs and data before anything is written
-            self._open_run_folder()
-            self._t_start = time.time()
+            self.open_run_folder()
             self.emit(
                 RunStarted(
                     str(self.run_dir),
@@ -576,7 +579,7 @@ class Trainer:
             self._failed(e, epoch)
             raise
         finally:
-            self._close_run_folder()
+            self.close_run_folder()
 
     def _failed(self, e: BaseException, epoch: int) -> None:
         """Report a failure once: RunFailed with the one-line message (the traceback goes to the log)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 _EPOCH = re.compile(r"epoch_(\d+)\.pt$")
 
@@ -55,7 +55,7 @@ def _val_set(config: Path) -> tuple[Path | None, Path | None, str]:
 
 
 def list_checkpoint_runs(
-    root: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    root: Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> list[CheckpointRun]:
     """Every folder directly under ``root`` holding a checkpoint, newest first."""
     from studio.core.training.run_index import summarize_run

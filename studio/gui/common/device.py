@@ -12,7 +12,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: this module imports nothing of studio.core
+    from studio.core.jobs import CancelToken, Progress
 
 PROBE = "from studio.gui.common.device import detect_device; print(detect_device())"
 
@@ -21,7 +24,9 @@ _cache: dict[str, str] = {}
 _lock = threading.Lock()
 
 
-def detect_device_in_subprocess(progress: Any = None, cancel: Any = None, timeout_s: float = 120.0) -> str:
+def detect_device_in_subprocess(
+    progress: Progress | None = None, cancel: CancelToken | None = None, timeout_s: float = 120.0
+) -> str:
     """:func:`detect_device` in a child Python, so this process never loads torch just to name a device.
     The answer is kept for the life of the process (devices do not come and go under a running app)."""
     with _lock:
@@ -44,7 +49,7 @@ def _probe_in_child(timeout_s: float) -> str:
     return line
 
 
-def detect_device(progress: Any = None, cancel: Any = None) -> str:
+def detect_device(progress: Progress | None = None, cancel: CancelToken | None = None) -> str:
     """A short label: the CUDA device name (and its memory), "Apple MPS", or "CPU"."""
     try:
         import torch

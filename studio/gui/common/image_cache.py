@@ -15,12 +15,13 @@ from PySide6.QtGui import QImage
 
 from studio.core.errors import StudioError
 from studio.core.imageio import imread_rgb
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.gui.common.workers import Jobs, Worker
 
 log = logging.getLogger("studio.gui.images")
 
 
-def decode_qimage(path: str | Path, progress=None, cancel=None) -> QImage:
+def decode_qimage(path: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None) -> QImage:
     """Decode a file into an RGB QImage that owns its pixels (QImage is safe off the GUI thread)."""
     arr = imread_rgb(path)
     h, w = arr.shape[:2]

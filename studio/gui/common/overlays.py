@@ -62,14 +62,14 @@ class LabelItem(QGraphicsItem):
         painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
 
 
-def _pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+def cosmetic_pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
     pen = QPen(color, width, style)
     pen.setCosmetic(True)  # constant on-screen width whatever the zoom
     pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
     return pen
 
 
-def _polygon(flat: Iterable[float]) -> QPolygonF:
+def qpolygon(flat: Iterable[float]) -> QPolygonF:
     v = list(flat)
     return QPolygonF([QPointF(float(v[i]), float(v[i + 1])) for i in range(0, len(v) - 1, 2)])
 
@@ -171,7 +171,7 @@ class Overlays:
         fill = QColor(a.color)
         fill.setAlphaF(min(1.0, self.opacity * (1.6 if sel else 1.0)))
         for p in a.polygons:
-            p.setPen(_pen(palette.SELECTION if sel else a.color, 3.0 if sel else 1.5))
+            p.setPen(cosmetic_pen(palette.SELECTION if sel else a.color, 3.0 if sel else 1.5))
             p.setBrush(QBrush(fill))
             p.setZValue(Z_SELECTED if sel else Z_POLYGON)
         for m in a.masks:
@@ -179,7 +179,7 @@ class Overlays:
             m.setZValue(Z_SELECTED if sel else Z_MASK)
         if a.box is not None:
             a.box.setPen(
-                _pen(
+                cosmetic_pen(
                     palette.SELECTION if sel else a.color,
                     2.5 if sel else 1.2,
                     Qt.PenStyle.SolidLine if sel else Qt.PenStyle.DashLine,
@@ -203,12 +203,12 @@ def build_overlays(
     for region in image.get("ignore_regions") or []:
         if not isinstance(region, list) or len(region) < 6:
             continue
-        shade = QGraphicsPolygonItem(_polygon(region))  # a grey veil under the hatching
-        shade.setPen(_pen(palette.IGNORE.darker(160), 1.5, Qt.PenStyle.DashLine))
+        shade = QGraphicsPolygonItem(qpolygon(region))  # a grey veil under the hatching
+        shade.setPen(cosmetic_pen(palette.IGNORE.darker(160), 1.5, Qt.PenStyle.DashLine))
         veil = QColor(palette.IGNORE)
         veil.setAlpha(110)
         shade.setBrush(veil)
-        hatch = QGraphicsPolygonItem(_polygon(region), shade)
+        hatch = QGraphicsPolygonItem(qpolygon(region), shade)
         hatch.setPen(Qt.PenStyle.NoPen)
         hatch.setBrush(QBrush(palette.IGNORE.darker(220), Qt.BrushStyle.BDiagPattern))
         shade.setZValue(Z_IGNORE)
@@ -242,7 +242,7 @@ def _add_annotation(
     elif isinstance(seg, list):
         for part in seg:
             if isinstance(part, list) and len(part) >= 6 and all(isinstance(v, (int, float)) for v in part):
-                a.polygons.append(_tag(QGraphicsPolygonItem(_polygon(part)), ann["id"], "polygon", tip))
+                a.polygons.append(_tag(QGraphicsPolygonItem(qpolygon(part)), ann["id"], "polygon", tip))
     box = ann.get("bbox")
     if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
         a.box = _tag(QGraphicsRectItem(QRectF(*map(float, box))), ann["id"], "box", tip)

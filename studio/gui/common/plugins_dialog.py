@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.plugins import KIND_TITLES, registry
 from studio.core.plugins.report import counts_line
 
@@ -37,7 +38,7 @@ STATE_COLORS = {"loaded": "#2e7d32", "failed": "#c1121f", "broken": "#c1121f", "
 ROLE = Qt.ItemDataRole.UserRole
 
 
-def _check_all(progress=None, cancel=None):
+def _check_all(progress: Progress = no_progress, cancel: CancelToken | None = None):
     from studio.core.plugin_check import load_everything
 
     return load_everything(panels=False)  # panels were built (and checked) when the window started

@@ -14,13 +14,16 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
 
 from studio.core.errors import StudioError
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.workspace import Workspace, ensure_demo_workspace, recent_workspaces, remember_workspace
 from studio.gui.common.workers import Jobs
 
 log = logging.getLogger("studio.gui.workspace")
 
 
-def prepare_demo_workspace(root: str | Path | None = None, progress=None, cancel=None) -> Workspace:
+def prepare_demo_workspace(
+    root: str | Path | None = None, progress: Progress = no_progress, cancel: CancelToken | None = None
+) -> Workspace:
     """Worker job: the demo workspace, generated on first use."""
     return ensure_demo_workspace(root)
 

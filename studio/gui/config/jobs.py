@@ -15,7 +15,7 @@ from pathlib import Path
 from studio.core.config.form import FormSpec, field_specs
 from studio.core.config.schema import Config
 from studio.core.errors import StudioError
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.training.memory import GiB, MemoryEstimate
 from studio.core.training.preflight import Finding, PreflightReport
 
@@ -46,7 +46,7 @@ class PreflightResult:
         return [*self.report.findings, *self.extra]
 
 
-def load_form_spec(progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> FormSpec:
+def load_form_spec(progress: Progress = no_progress, cancel: CancelToken | None = None) -> FormSpec:
     """The form's field specs, with the model zoo's architectures (plugins' included) read now."""
     progress(0, 1, "reading the model zoo")
     spec = field_specs()
@@ -57,7 +57,7 @@ def load_form_spec(progress: ProgressFn = no_progress, cancel: CancelToken | Non
 def run_preflight(
     cfg: Config,
     previous: PreflightResult | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> PreflightResult:
     """The pre-flight report of ``cfg`` with the GPU memory estimate and, on CUDA, the device's memory.
@@ -105,7 +105,7 @@ def new_config(
     train_ann: Path,
     out: Path,
     val_ann: Path | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> Path:
     """``studio config init`` for ``train_ann`` (and ``val_ann``) written to ``out``; returns ``out``."""

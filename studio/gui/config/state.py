@@ -24,7 +24,7 @@ from studio.core.config.diff import ConfigDiff, config_diff, load_bases, resolve
 from studio.core.config.form import ARCH_PATH, Choice, FormSpec, del_path, get_path, set_path, validate_raw
 from studio.core.config.loader import BASE_KEY, ConfigError, merge
 from studio.core.config.presets import PRESETS, apply_preset
-from studio.core.config.schema import Config
+from studio.core.config.schema import Config, rename_old_keys
 from studio.core.errors import StudioError
 from studio.gui.config.jobs import PreflightResult
 
@@ -119,11 +119,12 @@ class ConfigState:
         return changed
 
     def yaml_parsed(self, data: dict) -> bool:
-        """The text parsed to ``data``: it becomes the own dict. False when no file is open (nothing follows)."""
+        """The text parsed to ``data``: it becomes the own dict (keys renamed since the file was written under
+        their new names, as the loader reads them). False when no file is open (nothing follows)."""
         self.yaml_error = None
         if self.current_path is None:
             return False
-        self.own = data
+        self.own = rename_old_keys(data)
         self._derive()
         return True
 

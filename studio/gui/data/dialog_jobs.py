@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from studio.core.formats import (
     import_dataset,
 )
 from studio.core.imageio import imread_rgb
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 THUMBNAILS = 5  # images drawn on the preview page (as many as fit the wizard without scrolling)
 THUMB_SIZE = 168  # px, longest side
@@ -58,13 +58,14 @@ _GENERIC_STEMS = frozenset(
 )
 
 
-def _item_progress(progress: ProgressFn, cancel: CancelToken | None, message: str) -> Callable[[int, int], None]:
-    """An importer/exporter ``(done, total)`` callback that reports ``message`` and honours ``cancel``."""
+def _item_progress(progress: Progress, cancel: CancelToken | None, message: str) -> Progress:
+    """An importer/exporter's callback (called as ``(done, total)``) that reports ``message`` and honours
+    ``cancel``."""
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, message_: str = "") -> None:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        progress(done, total, message)
+        progress(done, total, message_ or message)
 
     return report
 
@@ -133,7 +134,7 @@ class SourceInfo:
         return f"Detected: {self.summary} ({self.name})" + (f" — {self.detail}" if self.detail else "")
 
 
-def probe_source(src: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> SourceInfo:
+def probe_source(src: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None) -> SourceInfo:
     """Detect the format of ``src`` and gather the choices its options offer (attribute keys, splits): the
     format's ``probe`` (see :mod:`studio.core.formats`); a format without one is shown by its name."""
     src = Path(src)
@@ -209,7 +210,7 @@ class ImportPreview:
 
 
 def preview_import(
-    request: ImportRequest, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    request: ImportRequest, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> ImportPreview:
     """Import into memory (nothing written), check the result against its images, draw a few of them."""
     options = request.options()
@@ -260,7 +261,7 @@ def render_thumbnail(ds: Dataset, im: dict, images_dir: Path | None, size: int =
 
 
 def save_import(
-    preview: ImportPreview, out: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    preview: ImportPreview, out: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
     """Write the previewed import as COCO, recording its images folder as ``studio.api.dataset_import`` does."""
     out = Path(out)
@@ -291,7 +292,7 @@ def export_dataset_job(
     copy_images: bool = True,
     task: str | None = None,
     overwrite: bool = False,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[Path]:
     """``studio dataset export`` with progress and cancel: the files written."""
@@ -320,7 +321,7 @@ def preview_split(
     ratios: Sequence[float],
     names: Sequence[str],
     seed: int = 0,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> SplitPreview:
     """The counts :func:`write_split` will produce (same ids: ``split_ids`` is deterministic for a seed)."""
@@ -351,7 +352,7 @@ def write_split(
     seed: int = 0,
     images_dir: str | Path | None = None,
     overwrite: bool = False,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[tuple[Path, int, int]]:
     """Write the subsets with ``studio.api.dataset_split``: ``(file, images, annotations)`` per subset.

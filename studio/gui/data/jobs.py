@@ -17,7 +17,7 @@ from studio.core.dataset.check import ERROR, CheckReport, Problem, check_dataset
 from studio.core.dataset.model import Dataset, recorded_images_dir, usual_images_dir
 from studio.core.dataset.summary import ClassStat, ImageSummary, summarize
 from studio.core.demo import ensure_demo
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
 @dataclass
@@ -49,7 +49,7 @@ class CheckResult:
 def load_dataset(
     annotations: str | Path,
     images_dir: str | Path | None = None,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> LoadedDataset:
     """Parse the annotation file and count what the Data page shows.
@@ -92,7 +92,7 @@ def _frozen_for_gc() -> Iterator[None]:
 def check_loaded(
     dataset: Dataset,
     images_dir: str | Path,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> CheckResult:
     """Run the dataset check and index its problems by image."""
@@ -111,7 +111,7 @@ def check_loaded(
     return CheckResult(report, by_image)
 
 
-def prepare_demo(progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> tuple[Path, Path]:
+def prepare_demo(progress: Progress = no_progress, cancel: CancelToken | None = None) -> tuple[Path, Path]:
     """The built-in demo's train split, generated on first use: ``(annotation file, images folder)``."""
     progress(0, 1, "preparing the demo dataset")
     train = ensure_demo()["train"]

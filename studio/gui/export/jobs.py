@@ -9,45 +9,36 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.core.export.formats import ArchInfo
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
+
+if TYPE_CHECKING:  # types only: the checkpoint module imports torch, which stays in the worker
+    from studio.core.checkpoint import CheckpointInfo
 
 
 @dataclass(frozen=True)
-class CheckpointInfo:
-    path: Path
+class ExportSource:
+    """The checkpoint the Export page is to export: what it is (core's :class:`CheckpointInfo`) and what the
+    formats' availability depends on (its architecture's family and the device exporting here)."""
+
+    checkpoint: CheckpointInfo
     arch: ArchInfo
-    classes: tuple[str, ...]
-    epoch: int
-    best_metric: float | None
-    metric_name: str | None
-    image_size: int | None
     device: str  # "gpu" or "cpu": what formats.unavailable is asked about
 
 
 def describe_checkpoint(
-    path: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
-) -> CheckpointInfo:
+    path: Path, progress: Progress = no_progress, cancel: CancelToken | None = None
+) -> ExportSource:
     """Load ``path`` and say what it holds (architecture, classes, epoch) and which device exports here."""
     from studio.core import checkpoint as ckpt_io
     from studio.core.export.formats import arch_info
     from studio.core.export.setup import detect_device
 
     progress(0, 1, f"reading {Path(path).name}")
-    ck = ckpt_io.load(path)
-    d = ckpt_io.describe(ck)
-    size = (ck.config.get("data") or {}).get("image_size")
-    return CheckpointInfo(
-        Path(path),
-        arch_info(ck.arch),
-        tuple(d["classes"]),
-        d["epoch"],
-        d["best_metric"],
-        d["metric_name"],
-        size,
-        detect_device(),
-    )
+    info = ckpt_io.describe(ckpt_io.load(path))
+    return ExportSource(info, arch_info(info.arch), detect_device())
 
 
 def infer_command(model: Path, images: Path | None, out_dir: Path) -> str:

@@ -40,7 +40,7 @@ from studio.gui.common.messages import colored, error_html, status_label, warnin
 from studio.gui.common.path_field import PathField
 from studio.gui.common.run_picker import RunPicker
 from studio.gui.common.workers import Jobs, Worker
-from studio.gui.export.jobs import CheckpointInfo, describe_checkpoint, infer_command
+from studio.gui.export.jobs import ExportSource, describe_checkpoint, infer_command
 from studio.gui.export.options import ExportOptions
 from studio.gui.export.report_view import ExportReportView
 
@@ -70,7 +70,7 @@ class ExportPage(RunPicker, QWidget):
         self.jobs = jobs
         self._init_run_picker()
         self.exports_root: Path | None = None
-        self.info: CheckpointInfo | None = None
+        self.info: ExportSource | None = None  # the checkpoint being exported, once read
         self.worker: Worker | None = None
         self.latency_runs = 10  # median of this many timed runs per backend (tests lower it)
         self._out_auto = ""  # the output folder the page last proposed: replaced while the user has not edited it
@@ -248,19 +248,20 @@ class ExportPage(RunPicker, QWidget):
             on_failed=lambda msg, _tb, p=path: self._on_info_failed(p, msg),
         )
 
-    def _on_info(self, info: CheckpointInfo) -> None:
+    def _on_info(self, source: ExportSource) -> None:
+        info = source.checkpoint
         if info.path != self.checkpoint:
             return  # another checkpoint was picked meanwhile
-        self.info = info
+        self.info = source
         classes = ", ".join(info.classes[:12]) + (f" … ({len(info.classes)})" if len(info.classes) > 12 else "")
         best = (
             f"<br>best {info.metric_name or 'metric'}: {info.best_metric:.4f}" if info.best_metric is not None else ""
         )
         size = f", {info.image_size} px" if info.image_size else ""
         self.ckpt_info.setText(
-            f"<b>{info.arch.name}</b> ({info.arch.task}{size})<br>epoch {info.epoch}{best}<br>"
+            f"<b>{source.arch.name}</b> ({source.arch.task}{size})<br>epoch {info.epoch}{best}<br>"
             f"{plural(len(info.classes), 'class', 'classes')}: {classes}<br>"
-            f"<span style='color:gray'>exporting on: {info.device.upper()}</span>"
+            f"<span style='color:gray'>exporting on: {source.device.upper()}</span>"
         )
         self._update()
 

@@ -21,7 +21,7 @@ from studio.core.detections import FN, Detections
 from studio.core.draw import OUTCOME_COLORS, ground_truth_marks, prediction_marks
 from studio.core.evaluation.matching import ImageMatch
 from studio.gui.common import palette
-from studio.gui.common.overlays import LabelItem, _pen, _polygon, mask_image
+from studio.gui.common.overlays import LabelItem, cosmetic_pen, mask_image, qpolygon
 
 COLORS = {k: QColor(v) for k, v in OUTCOME_COLORS.items()}  # TP, FP, FN, IGNORED (studio.core.draw)
 Z_MASK, Z_SHAPE, Z_LABEL, Z_SELECTED = 1, 3, 5, 10
@@ -60,12 +60,12 @@ def draw_ground_truth(
     n = 0
     for ann, mark in ground_truth_marks(anns, match, class_name, cat_ids):
         color, missed = QColor(mark.color), mark.outcome == FN
-        pen = _pen(color, 2.2 if missed else 1.6, Qt.PenStyle.DashLine)
+        pen = cosmetic_pen(color, 2.2 if missed else 1.6, Qt.PenStyle.DashLine)
         seg = ann.get("segmentation")
         if isinstance(seg, list) and seg:
             for part in seg:
                 if isinstance(part, list) and len(part) >= 6:
-                    poly = QGraphicsPolygonItem(_polygon(part))
+                    poly = QGraphicsPolygonItem(qpolygon(part))
                     poly.setPen(pen)
                     fill = QColor(color)
                     fill.setAlphaF(0.12)
@@ -74,7 +74,7 @@ def draw_ground_truth(
                     n += 1
         x, y, w, h = (float(v) for v in ann["bbox"])
         box = QGraphicsRectItem(QRectF(x, y, w, h))
-        box.setPen(_pen(color, 1.0, Qt.PenStyle.DashLine))
+        box.setPen(cosmetic_pen(color, 1.0, Qt.PenStyle.DashLine))
         _add(scene, box, Z_SHAPE, mark.tip)
         n += 1
         if labels:
@@ -104,7 +104,7 @@ def draw_predictions(
             n += 1
         x0, y0, x1, y1 = (float(v) for v in dets.boxes[i])
         box = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0))
-        box.setPen(_pen(palette.SELECTION if sel else color, 3.0 if sel else 1.8))
+        box.setPen(cosmetic_pen(palette.SELECTION if sel else color, 3.0 if sel else 1.8))
         _add(scene, box, Z_SELECTED if sel else Z_SHAPE, mark.tip)
         n += 1
         if labels or sel:

@@ -22,7 +22,7 @@ from studio.core.errors import StudioError
 from studio.core.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from studio.core.evaluation.curves import PRCurves, pr_curves
 from studio.core.evaluation.matching import ImageMatch, match_dataset, totals, worst_first
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 
 
 # ------------------------------------------------------------------------------------ predictions
@@ -54,7 +54,7 @@ def predict_val(
     images: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 4,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> ValPredictions:
     """Run ``ckpt`` on a val set (``ann``, default: the one its config names): detections, COCO metrics, PR curves.
@@ -100,7 +100,7 @@ def rematch(
     preds: ValPredictions,
     score_thr: float,
     iou_thr: float,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> Matching:
     matches = match_dataset(
@@ -125,7 +125,7 @@ def rematch(
     return Matching(score_thr, iou_thr, matches, worst_first(matches), tp, fp, fn, conf)
 
 
-def read_rgb(path: str | Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
+def read_rgb(path: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
     from studio.core.imageio import imread_rgb
 
     return imread_rgb(path)
@@ -163,7 +163,7 @@ def proposal(preds: ValPredictions, image_id: Any, det_index: int) -> Proposal |
 def accept_into_file(
     ann: str | Path,
     proposals: Sequence[Proposal],
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[dict]:
     """Add the proposals to the annotation file through the editor's edits (same checks), saved atomically.
@@ -188,7 +188,7 @@ def accept_into_file(
 def accept_and_reload(
     preds: ValPredictions,
     proposals: Sequence[Proposal],
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> tuple[list[dict], ValPredictions]:
     """:func:`accept_into_file` on the val file, then the predictions with the reloaded ground truth.
@@ -218,7 +218,7 @@ def open_explain(
     ann: str | Path | None = None,
     images: str | Path | None = None,
     device: str = "auto",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> ExplainSession:
     """Load the model, probe its layers, and list its val images (none when the config names no val set)."""
@@ -255,7 +255,7 @@ def render_featmaps(
     maps: Sequence,
     alpha: float,
     colormap: str,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[np.ndarray]:
     from studio.core.explain.jobs import featmap_picture
@@ -276,7 +276,7 @@ def run_featmap(
     topk: int,
     alpha: float,
     colormap: str = "jet",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> FeatmapView:
     from studio.core.explain.jobs import featmap_job, read_image
@@ -308,7 +308,7 @@ def render_cam(
     result,
     alpha: float,
     colormap: str,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[np.ndarray]:
     from studio.core.explain.jobs import cam_pictures
@@ -325,7 +325,7 @@ def run_cam(
     class_name: str | None,
     alpha: float,
     colormap: str = "jet",
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> CamView:
     """CAM of one box (``box_index``), one class (``class_name``) or, with neither, the best boxes."""
@@ -346,7 +346,7 @@ def run_cam(
 
 
 def save_picture(
-    path: str | Path, rgb: np.ndarray, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    path: str | Path, rgb: np.ndarray, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
     from studio.core.imageio import save_image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from studio.core.jobs import CancelToken, ProgressFn, no_progress
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.training.events import Event, EventKind
 from studio.core.training.history import RunHistory
 from studio.core.training.run_index import RunSummary, list_runs
@@ -20,7 +20,7 @@ def run_training(
     overrides: Sequence[str] = (),
     on_event: Callable[[Event], None] | None = None,
     isolate: bool = True,
-    progress: ProgressFn = no_progress,
+    progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ):
     """Train ``config`` into ``run_dir`` (continuing ``resume`` when given), filling ``history`` as events come.
@@ -46,13 +46,13 @@ def run_training(
     )
 
 
-def load_history(run_dir: Path, progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> RunHistory:
+def load_history(run_dir: Path, progress: Progress = no_progress, cancel: CancelToken | None = None) -> RunHistory:
     progress(0, 1, f"reading {run_dir.name}")
     return RunHistory.from_run(run_dir)
 
 
 def load_histories(
-    run_dirs: Sequence[Path], progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    run_dirs: Sequence[Path], progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> list[RunHistory]:
     out = []
     for k, d in enumerate(run_dirs):
@@ -64,13 +64,13 @@ def load_histories(
 
 
 def scan_runs(
-    root: Path, live: Sequence[Path] = (), progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    root: Path, live: Sequence[Path] = (), progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> list[RunSummary]:
     live_set = {Path(p).resolve() for p in live}
     return list_runs(root, live=lambda p: p.resolve() in live_set, progress=progress, cancel=cancel)
 
 
-def delete_runs(run_dirs: Sequence[Path], progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> int:
+def delete_runs(run_dirs: Sequence[Path], progress: Progress = no_progress, cancel: CancelToken | None = None) -> int:
     from studio.core.training.run_index import delete_run
 
     for k, d in enumerate(run_dirs):

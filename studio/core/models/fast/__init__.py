@@ -6,17 +6,17 @@ from studio.core.models.fast.net import DEFAULT, FastConfig, FastDetector
 from studio.core.models.spec import ArchSpec
 
 
-def seg_fast(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> FastDetector:
+def seg_fast(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> FastDetector:
     """Zoo builder of ``seg_fast``."""
     return FastDetector(
-        num_classes, masks=True, image_size=image_size, score_threshold=score_threshold, max_detections=max_detections
+        num_classes, masks=True, image_size=image_size, score_thr=score_thr, max_detections=max_detections
     )
 
 
-def det_fast(num_classes: int, image_size: int, score_threshold: float, max_detections: int) -> FastDetector:
+def det_fast(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> FastDetector:
     """Zoo builder of ``det_fast``: ``seg_fast`` without prototypes and mask coefficients."""
     return FastDetector(
-        num_classes, masks=False, image_size=image_size, score_threshold=score_threshold, max_detections=max_detections
+        num_classes, masks=False, image_size=image_size, score_thr=score_thr, max_detections=max_detections
     )
 
 
@@ -24,27 +24,31 @@ def fast_specs() -> list[ArchSpec]:
     return [
         ArchSpec(
             "seg_fast",
-            "segment",
-            "fast",
-            "One-stage segmenter (CSP backbone, PAN, task-aligned head, prototype masks), learns fastest from "
-            "scratch on a CPU: the default for polygon datasets",
-            320,
-            False,
-            True,
-            None,
-            seg_fast,
+            task="segment",
+            family="fast",
+            description=(
+                "One-stage segmenter (CSP backbone, PAN, task-aligned head, prototype masks), learns fastest "
+                "from scratch on a CPU: the default for polygon datasets"
+            ),
+            default_size=320,
+            square_input=False,
+            cpu_friendly=True,
+            tv_weights=None,
+            builder=seg_fast,
         ),
         ArchSpec(
             "det_fast",
-            "detect",
-            "fast",
-            "One-stage detector (seg_fast without masks), learns fastest from scratch on a CPU: the default for "
-            "box-only datasets",
-            320,
-            False,
-            True,
-            None,
-            det_fast,
+            task="detect",
+            family="fast",
+            description=(
+                "One-stage detector (seg_fast without masks), learns fastest from scratch on a CPU: the default "
+                "for box-only datasets"
+            ),
+            default_size=320,
+            square_input=False,
+            cpu_friendly=True,
+            tv_weights=None,
+            builder=det_fast,
         ),
     ]
 

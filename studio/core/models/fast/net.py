@@ -204,7 +204,7 @@ class FastDetector(nn.Module):
         *,
         masks: bool,
         image_size: int = 320,
-        score_threshold: float = 0.05,
+        score_thr: float = 0.05,
         max_detections: int = 100,
         config: FastConfig = DEFAULT,
     ):
@@ -219,8 +219,8 @@ class FastDetector(nn.Module):
         self.head = Head(self.neck.out_channels, self.num_classes, cfg, masks, image_size)
         self.protos = Protos(self.neck.out_channels[0], cfg.proto_channels, cfg.num_masks) if masks else None
         self.register_buffer("bins", torch.arange(cfg.reg_max, dtype=torch.float32), persistent=False)
-        # read by studio.core.inference.predictor.configure_postprocess
-        self.score_thresh = float(score_threshold)
+        # set by studio.core.inference.predictor.configure_postprocess: torchvision detectors' attribute names
+        self.score_thresh = float(score_thr)
         self.detections_per_img = int(max_detections)
         self.nms_thresh = cfg.nms_threshold
         self.mask_size = cfg.mask_size if masks else None
