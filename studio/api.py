@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from studio.core import atomic
 from studio.core.dataset.check import CheckReport, check_dataset
+from studio.core.dataset.download import download
 from studio.core.dataset.model import Dataset, record_images_dir, recorded_images_dir
 from studio.core.dataset.split import (
     check_names,
@@ -20,6 +22,7 @@ from studio.core.dataset.split import (
     write_splits,
 )
 from studio.core.dataset.stats import DatasetStats, compute_stats, save_plots
+from studio.core.demo import generate
 from studio.core.errors import DatasetError
 from studio.core.formats import (
     ExportOptions,
@@ -28,8 +31,12 @@ from studio.core.formats import (
     detect_format,
     export_dataset,
     import_dataset,
+    import_formats,
 )
+from studio.core.inference.jobs import evaluate_checkpoint, predict_images
 from studio.core.jobs import CancelToken, Progress, no_progress
+from studio.core.plugin_check import load_everything
+from studio.core.plugins import registry
 
 __all__ = [
     "dataset_import",
@@ -74,8 +81,6 @@ def dataset_import(
     if fmt is None:
         fmt = detect_format(src)
         if fmt is None:
-            from studio.core.formats import import_formats
-
             raise DatasetError(f"cannot tell the format; pass --format {{{','.join(import_formats())}}}", file=src)
     res = import_dataset(fmt, src, images, options)
     info = record_images_dir(res.dataset, res.images_dir, Path(out).parent)
@@ -133,8 +138,6 @@ def dataset_check(
     ds, images_dir = _load_with_images(ann, images)
     rep = check_dataset(ds, images_dir, deep=deep, progress=progress, cancel=cancel)
     if json_out is not None:
-        from studio.core import atomic
-
         atomic.write_json(json_out, rep.to_dict())
     return rep
 
@@ -172,14 +175,10 @@ def dataset_split(
 def dataset_download(
     name: str, dest: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
-    from studio.core.dataset.download import download
-
     return download(name, dest, progress=progress, cancel=cancel)
 
 
 def dataset_demo(out_dir: str | Path, n_train: int = 40, n_val: int = 12, seed: int = 0):
-    from studio.core.demo import generate
-
     return generate(out_dir, n_train=n_train, n_val=n_val, seed=seed)
 
 
@@ -188,7 +187,7 @@ def config_init(
     train: str | Path, out: str | Path, *, train_images=None, val=None, val_images=None, arch: str | None = None
 ):
     """``studio config init``: write a runnable config for ``train`` (and ``val``); returns the Config."""
-    from studio.core.config.init import init_config
+    from studio.core.config.init import init_config  # deferred: pydantic
 
     return init_config(train, out, train_images=train_images, val_ann=val, val_images=val_images, arch=arch)
 
@@ -204,7 +203,7 @@ def train(
     cancel: CancelToken | None = None,
 ):
     """``studio train``: ``cfg`` is a YAML path or a Config; ``resume`` True (last.pt of the run) or a path."""
-    from studio.core.training.runs import train_job
+    from studio.core.training.runs import train_job  # deferred: pydantic
 
     return train_job(
         cfg, overrides=overrides, work_dir=work_dir, resume=resume, devices=devices, callbacks=callbacks, cancel=cancel
@@ -222,8 +221,6 @@ def evaluate(
     cancel: CancelToken | None = None,
 ):
     """``studio eval``: returns (ValResult, report folder)."""
-    from studio.core.inference.jobs import evaluate_checkpoint
-
     return evaluate_checkpoint(ckpt, ann=ann, images=images, out=out, device=device, progress=progress, cancel=cancel)
 
 
@@ -244,8 +241,6 @@ def predict(
     ``to_coco``: also an annotation file of the detections scoring ``to_coco_thr`` or more
     (model-assisted labelling).
     """
-    from studio.core.inference.jobs import predict_images
-
     return predict_images(
         ckpt,
         images,
@@ -261,8 +256,8 @@ def predict(
 
 def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Sequence[str] = ()) -> Path:
     """``studio dataset preview-aug``: a grid PNG of augmented training samples."""
-    from studio.core.config.loader import load_config
-    from studio.core.data.preview import preview_augmentations as _preview
+    from studio.core.config.loader import load_config  # deferred: pydantic
+    from studio.core.data.preview import preview_augmentations as _preview  # deferred: pydantic, torch, torchvision
 
     config = load_config(cfg, overrides) if not hasattr(cfg, "model_dump") else cfg
     return _preview(config, out, n=n, seed=seed)
@@ -271,9 +266,6 @@ def preview_augmentations(cfg, out, *, n: int = 16, seed: int = 0, overrides: Se
 def plugins(load: bool = True):
     """``studio plugins``: the plugin registry (``.plugins``: each with its status, contributions and errors;
     ``.errors()``), with every contribution imported and checked unless ``load`` is False."""
-    from studio.core.plugin_check import load_everything
-    from studio.core.plugins import registry
-
     return load_everything() if load else registry()
 
 

@@ -35,7 +35,7 @@ def featmap(
 
     Returns a :class:`studio.core.explain.jobs.FeatmapJobResult`.
     """
-    from studio.core.explain.jobs import featmap_job
+    from studio.core.explain.jobs import featmap_job  # deferred: cv2, numpy, torch, torchvision
 
     return featmap_job(
         ckpt,
@@ -74,7 +74,7 @@ def cam(
 
     Returns a :class:`studio.core.explain.jobs.CamJobResult` (``.stats()``: CAM mass in box vs area share).
     """
-    from studio.core.explain.jobs import cam_job
+    from studio.core.explain.jobs import cam_job  # deferred: cv2, numpy, torch, torchvision
 
     return cam_job(
         ckpt,
@@ -97,6 +97,6 @@ def cam(
 
 def model_layers(ckpt: Any, image: Any = None, device: str = "auto"):
     """The model's module tree with output shapes and the backbone / neck shortcuts (a ModelLayers)."""
-    from studio.core.explain.jobs import model_layers as _layers
+    from studio.core.explain.jobs import model_layers as _layers  # deferred: cv2, numpy, torch, torchvision
 
     return _layers(ckpt, image, device)

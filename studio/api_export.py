@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from studio.core.export.formats import FORMATS
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 __all__ = ["export", "infer", "export_formats"]
@@ -17,8 +18,6 @@ __all__ = ["export", "infer", "export_formats"]
 
 def export_formats():
     """The format table: {name: ExportFormat} with each option's type, default, choices and help."""
-    from studio.core.export.formats import FORMATS
-
     return dict(FORMATS)
 
 
@@ -39,7 +38,7 @@ def export(
 
     Returns :class:`studio.core.export.jobs.ExportResult` (out_dir, model, files, report_path, report).
     """
-    from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint
+    from studio.core.export.jobs import DEFAULT_VERIFY_IMAGES, export_checkpoint  # deferred: numpy
 
     return export_checkpoint(
         ckpt,
@@ -67,6 +66,6 @@ def infer(
 ):
     """``studio infer``: drawn images and predictions.json in ``out`` (as ``studio predict``); returns a
     PredictSummary."""
-    from studio.core.export.jobs import infer_images
+    from studio.core.export.jobs import infer_images  # deferred: numpy
 
     return infer_images(model, images, out, score_thr, progress, cancel, device=device)

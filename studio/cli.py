@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from studio import __version__
 from studio.cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, progress_printer
-from studio.core.errors import StudioError, os_error_message
+from studio.cli_engine import add_parsers
+from studio.cli_explain import add_parsers as add_explain
+from studio.cli_export import add_parsers as add_export
+from studio.core.doctor import collect, format_report
+from studio.core.errors import DatasetError, StudioError, os_error_message
+from studio.core.plugins import format_text, to_dict
 from studio.core.text import plural
 
 
 # ------------------------------------------------------------------------------------ dataset
 def cmd_dataset_import(a: argparse.Namespace) -> int:
-    from studio import api
-    from studio.core.formats import ImportOptions
+    from studio import api  # deferred: cv2, numpy
+    from studio.core.formats import ImportOptions  # deferred: cv2, numpy
 
     labels = None
     if a.labels:
@@ -39,8 +46,6 @@ def cmd_dataset_import(a: argparse.Namespace) -> int:
 
 def _read_labels(path: Path) -> list[str]:
     """Class names from a labels file, one a line; errors name the file."""
-    from studio.core.errors import DatasetError
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -58,8 +63,8 @@ def _read_labels(path: Path) -> list[str]:
 
 
 def cmd_dataset_export(a: argparse.Namespace) -> int:
-    from studio import api
-    from studio.core.formats import ExportOptions
+    from studio import api  # deferred: cv2, numpy
+    from studio.core.formats import ExportOptions  # deferred: cv2, numpy
 
     opts = ExportOptions(copy_images=not a.no_copy_images, task=a.task, overwrite=a.overwrite)
     written = api.dataset_export(a.ann, a.format, a.output, images=a.images, options=opts)
@@ -68,7 +73,7 @@ def cmd_dataset_export(a: argparse.Namespace) -> int:
 
 
 def cmd_dataset_check(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     rep = api.dataset_check(a.ann, a.images, deep=a.deep, json_out=a.json, progress=progress_printer(True))
     print(rep.format_text(max_per_kind=a.max_per_kind))
@@ -78,7 +83,7 @@ def cmd_dataset_check(a: argparse.Namespace) -> int:
 
 
 def cmd_dataset_stats(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     stats, written = api.dataset_stats(a.ann, a.out)
     print(stats.format_text())
@@ -88,7 +93,7 @@ def cmd_dataset_stats(a: argparse.Namespace) -> int:
 
 
 def cmd_dataset_split(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     parts = api.dataset_split(a.ann, a.ratios, a.output, seed=a.seed, names=a.names, overwrite=a.overwrite)
     for name, ds in parts.items():
@@ -97,7 +102,7 @@ def cmd_dataset_split(a: argparse.Namespace) -> int:
 
 
 def cmd_dataset_download(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     dest = api.dataset_download(a.name, a.dest, progress=progress_printer(True))
     print(f"{a.name} is in {dest}")
@@ -105,7 +110,7 @@ def cmd_dataset_download(a: argparse.Namespace) -> int:
 
 
 def cmd_dataset_demo(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     splits = api.dataset_demo(a.output, n_train=a.train, n_val=a.val, seed=a.seed)
     for name, s in splits.items():
@@ -115,8 +120,8 @@ def cmd_dataset_demo(a: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ config
 def cmd_config_show(a: argparse.Namespace) -> int:
-    from studio.core.config import load_config
-    from studio.core.config.loader import to_yaml
+    from studio.core.config import load_config  # deferred: pydantic
+    from studio.core.config.loader import to_yaml  # deferred: pydantic
 
     print(to_yaml(load_config(a.cfg, a.set or [])), end="")
     return EXIT_OK
@@ -124,20 +129,15 @@ def cmd_config_show(a: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ other
 def cmd_doctor(a: argparse.Namespace) -> int:
-    from studio.core.doctor import collect, format_report
-
     print(format_report(collect()))
     return EXIT_OK
 
 
 def cmd_plugins(a: argparse.Namespace) -> int:
-    from studio import api
-    from studio.core.plugins import format_text, to_dict
+    from studio import api  # deferred: cv2, numpy
 
     reg = api.plugins(load=not a.no_load)
     if a.json:
-        import json
-
         print(json.dumps(to_dict(reg), indent=2))
     else:
         print(format_text(reg))
@@ -158,8 +158,6 @@ def cmd_gui(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studio import __version__
-
     p = argparse.ArgumentParser(
         prog="studio", description="Annotate, convert, train, inspect and export detectors and instance segmenters."
     )
@@ -201,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("dataset", help="import, export, check, describe and split datasets").add_subparsers(
         dest="dataset_command", metavar="ACTION", required=True
     )
-    from studio.core.formats import export_formats, import_formats
+    from studio.core.formats import export_formats, import_formats  # deferred: cv2, numpy
 
     i = ds.add_parser("import", help="convert VIA / COCO / labelme / VOC / YOLO into Studio's COCO file")
     i.add_argument("src", help="annotation file or folder")
@@ -270,10 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--val", type=int, default=12)
     dm.add_argument("--seed", type=int, default=0)
     dm.set_defaults(func=cmd_dataset_demo)
-
-    from studio.cli_engine import add_parsers
-    from studio.cli_explain import add_parsers as add_explain
-    from studio.cli_export import add_parsers as add_export
 
     add_parsers(sub, cf, ds)
     add_explain(sub)

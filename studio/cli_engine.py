@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from studio.core.jobs import CancelToken
 from studio.core.training.console import ConsoleReporter
 
 EXIT_OK = 0
 
 
 def cmd_config_init(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     cfg = api.config_init(
         a.train, a.output, train_images=a.train_images, val=a.val, val_images=a.val_images, arch=a.arch
@@ -23,8 +24,7 @@ def cmd_config_init(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from studio import api
-    from studio.core.jobs import CancelToken
+    from studio import api  # deferred: cv2, numpy
 
     resume = a.resume if a.resume != "" else True
     cancel = CancelToken()
@@ -46,7 +46,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     res, out = api.evaluate(a.ckpt, ann=a.ann, images=a.images, out=a.out, device=a.device)
     for k, v in res.metrics.items():
@@ -56,7 +56,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     s = api.predict(
         a.ckpt,
@@ -77,7 +77,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_preview_aug(a: argparse.Namespace) -> int:
-    from studio import api
+    from studio import api  # deferred: cv2, numpy
 
     p = api.preview_augmentations(a.cfg, a.out, n=a.n, seed=a.seed, overrides=a.set or [])
     print(f"wrote {p}")
@@ -152,7 +152,7 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from studio.core.models import list_archs
+    from studio.core.models import list_archs  # deferred: torch, torchvision
 
     for s in list_archs():
         flags = ", ".join(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from studio import api_explain
 from studio.cli_common import EXIT_OK
 from studio.core.errors import StudioError
+from studio.core.explain.methods import methods  # the table's names: imports no torch
 
 
 def _need_out(a: argparse.Namespace) -> None:
@@ -15,8 +17,6 @@ def _need_out(a: argparse.Namespace) -> None:
 
 
 def cmd_featmap(a: argparse.Namespace) -> int:
-    from studio import api_explain
-
     if a.list_layers:
         print(api_explain.model_layers(a.ckpt, a.image, device=a.device).format_text())
         return EXIT_OK
@@ -32,8 +32,6 @@ def cmd_featmap(a: argparse.Namespace) -> int:
 
 
 def cmd_cam(a: argparse.Namespace) -> int:
-    from studio import api_explain
-
     res = api_explain.cam(
         a.ckpt,
         a.image,
@@ -89,8 +87,6 @@ def add_parsers(sub) -> None:
         help="print the layers with their output shapes and the shortcuts, then exit",
     )
     f.set_defaults(func=cmd_featmap)
-
-    from studio.core.explain.methods import methods  # the table's names: imports no torch
 
     c = sub.add_parser("cam", help="class activation maps (Grad-CAM, Grad-CAM++, EigenCAM) of predicted boxes")
     c.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio import api_export
 from studio.cli_common import EXIT_OK, EXIT_USAGE, progress_printer
+from studio.core.errors import StudioError
+from studio.core.export.formats import FORMATS
+from studio.core.export.setup import DEFAULT_VERIFY_IMAGES
 
 
 def _option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per option of any format (their help says which formats take them); values are checked by the table."""
-    from studio.core.export.formats import FORMATS
-
     helps: dict[str, dict[str, str]] = {}  # option -> {format: its help there}
     specs = {}
     for f in FORMATS.values():
@@ -38,8 +40,6 @@ def options_from_args(a: argparse.Namespace) -> dict:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from studio import api_export
-
     res = api_export.export(
         a.ckpt,
         a.format,
@@ -57,8 +57,6 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_infer(a: argparse.Namespace) -> int:
-    from studio import api_export
-
     s = api_export.infer(
         a.model, a.images, a.out, score_thr=a.score_thr, device=a.device, progress=progress_printer(True)
     )
@@ -67,9 +65,6 @@ def cmd_infer(a: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    from studio.core.export.formats import FORMATS
-    from studio.core.export.setup import DEFAULT_VERIFY_IMAGES
-
     formats = "; ".join(f"{f.name}: {f.title} ({f.device.upper()})" for f in FORMATS.values())
     e = sub.add_parser(
         "export",
@@ -117,8 +112,6 @@ def add_parsers(sub) -> None:
 
 def main(argv=None) -> int:
     """Run ``export`` / ``infer`` on their own (what ``studio`` does once it registers these parsers)."""
-    from studio.core.errors import StudioError
-
     p = argparse.ArgumentParser(prog="studio")
     add_parsers(p.add_subparsers(dest="command", metavar="COMMAND", required=True))
     a = p.parse_args(argv)

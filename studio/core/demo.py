@@ -7,14 +7,17 @@ follow what stays visible, so the masks are exact. Deterministic for a given see
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 from shapely.geometry import Polygon, box
 
 from studio.core import atomic
 from studio.core.dataset.model import Dataset
+from studio.core.environment import user_data_dir
 from studio.core.geometry import ellipse_polygon, exterior_flat, flat_to_xy, polygons_of
 
 CLASSES = ("disc", "triangle", "square", "star")
@@ -39,7 +42,7 @@ def _shape(cls: str, cx: float, cy: float, r: float, angle: float) -> list[float
 
 
 def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
-    import cv2
+    import cv2  # deferred: cv2
 
     c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     kind = rng.integers(0, 4)
@@ -61,7 +64,7 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
 
 
 def _draw(img: np.ndarray, flat: list[float], color: np.ndarray, rng: np.random.Generator) -> None:
-    import cv2
+    import cv2  # deferred: cv2
 
     # COCO polygons use pixel-corner coordinates, OpenCV pixel centres: shift by half a pixel,
     # with 4 fractional bits so the drawn outline matches the polygon to 1/16 px.
@@ -76,7 +79,7 @@ def generate(
     out_dir: str | Path, n_train: int = 40, n_val: int = 12, size: tuple[int, int] = (320, 240), seed: int = 0
 ) -> dict[str, DemoSplit]:
     """Write ``OUT/images/{train,val}/*.jpg`` and ``OUT/annotations/{train,val}.json`` atomically."""
-    import cv2
+    import cv2  # deferred: cv2
 
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -118,15 +121,11 @@ def splits(root: str | Path) -> dict[str, DemoSplit]:
 
 
 def default_root() -> Path:
-    from studio.core.environment import user_data_dir
-
     return user_data_dir() / "demo"
 
 
 def ensure_demo(root: str | Path | None = None) -> dict[str, DemoSplit]:
     """The demo data under ``root`` (default: the per-user data folder), generated if absent or stale."""
-    import orjson
-
     root = Path(root) if root is not None else default_root()
     marker = root / "demo.json"
     try:
@@ -136,7 +135,5 @@ def ensure_demo(root: str | Path | None = None) -> dict[str, DemoSplit]:
     if ok and all(s.annotations.is_file() for s in splits(root).values()):
         return splits(root)
     if root.exists():
-        import shutil
-
         shutil.rmtree(root)
     return generate(root)

@@ -93,7 +93,7 @@ class UpscaledMasks:
         return UpscaledMasks(self.small[index], self.factor, self.shape[1], self.shape[2])
 
     def _one(self, i: int) -> np.ndarray:
-        import cv2
+        import cv2  # deferred: cv2
 
         m = self.small[i].astype(np.uint8) * np.uint8(255)
         h, w = m.shape

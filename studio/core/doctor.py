@@ -10,6 +10,9 @@ import sys
 from dataclasses import dataclass
 
 from studio.core.environment import package_version, tensorrt_status, weights_dirs
+from studio.core.plugin_check import load_everything
+from studio.core.plugins import registry
+from studio.core.plugins.report import contributions_text, counts_line
 
 
 @dataclass
@@ -26,10 +29,6 @@ def plugins_line() -> str:
 
 def plugin_checks() -> list[Check]:
     """The plugins line, then one line per plugin: what it contributes, or its errors (not ok)."""
-    from studio.core.plugin_check import load_everything
-    from studio.core.plugins import registry
-    from studio.core.plugins.report import contributions_text, counts_line
-
     try:
         reg = registry()
         load_everything(panels=False)  # panels are Qt widgets: the app (and `studio plugins`) checks them

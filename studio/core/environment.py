@@ -12,6 +12,8 @@ import importlib.metadata
 import importlib.util
 from pathlib import Path
 
+import platformdirs
+
 APP_NAME = "studio"
 REPOSITORY = Path(__file__).resolve().parents[2]  # the source checkout (holds plugins/ in a checkout)
 
@@ -19,28 +21,22 @@ REPOSITORY = Path(__file__).resolve().parents[2]  # the source checkout (holds p
 # ---------------------------------------------------------------------- per-user folders
 def user_data_dir() -> Path:
     """``~/.local/share/studio`` on Linux (platformdirs' user data folder)."""
-    import platformdirs
-
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
 def user_config_dir() -> Path:
     """``~/.config/studio`` on Linux."""
-    import platformdirs
-
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
 def user_cache_dir() -> Path:
     """``~/.cache/studio`` on Linux."""
-    import platformdirs
-
     return platformdirs.user_cache_path(APP_NAME, appauthor=False)
 
 
 def weights_dirs() -> list[Path]:
     """Folders searched for pretrained weights, in order."""
-    import torch.hub
+    import torch.hub  # deferred: torch
 
     return [Path(torch.hub.get_dir()) / "checkpoints", user_data_dir() / "weights"]
 

@@ -56,14 +56,14 @@ def is_rle(seg: Any) -> bool:
 
 
 def rle_area_bbox(rle: dict) -> tuple[float, list[float]]:
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # deferred: pycocotools
 
     r = _compressed(rle)
     return float(mask_utils.area(r)), [float(v) for v in mask_utils.toBbox(r)]
 
 
 def _compressed(rle: dict) -> dict:
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # deferred: pycocotools
 
     if isinstance(rle["counts"], list):
         h, w = rle["size"]
@@ -258,7 +258,7 @@ def bbox_polygon(bbox: Sequence[float]) -> Flat:
 # masks
 def segmentation_to_mask(seg: Any, height: int, width: int) -> np.ndarray:
     """Decode polygons or RLE into a ``(height, width)`` uint8 mask."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # deferred: pycocotools
 
     if is_rle(seg):
         return mask_utils.decode(_compressed(seg)).astype(np.uint8)
@@ -271,7 +271,7 @@ def segmentation_to_mask(seg: Any, height: int, width: int) -> np.ndarray:
 
 def mask_to_rle(mask: np.ndarray) -> dict:
     """Compressed RLE with ``counts`` as str (JSON-serialisable)."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # deferred: pycocotools
 
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
@@ -279,7 +279,7 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 
 def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float = 0.0) -> list[Flat]:
     """Outer contours of a binary mask as polygons (pixel-corner convention, holes dropped)."""
-    import cv2
+    import cv2  # deferred: cv2
 
     m = (np.asarray(mask) > 0).astype(np.uint8)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

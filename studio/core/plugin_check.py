@@ -7,7 +7,10 @@ the registry knows none of them.
 
 from __future__ import annotations
 
+from studio.core.data.augmentations import augmentation_names
 from studio.core.errors import StudioError
+from studio.core.explain.methods import cam_method_names
+from studio.core.export.formats import FORMATS, exporter_of
 from studio.core.plugins import KINDS, Contribution, Registry, check_callable, register_kind, registry
 
 # panels: factories the main window calls with its panel context (Qt stays in studio.gui, which builds them)
@@ -23,11 +26,8 @@ def panel_contributions() -> list[Contribution]:
 def load_everything(panels: bool = True) -> Registry:
     """Import and check every contribution and put each where it goes, so every error shows now."""
     # the owners of the kinds, imported only now: the app lists its panels at start without importing torch
-    from studio.core.data.augmentations import augmentation_names
-    from studio.core.explain.methods import cam_method_names
-    from studio.core.export.formats import FORMATS, exporter_of
-    from studio.core.formats import formats
-    from studio.core.models.zoo import list_archs
+    from studio.core.formats import formats  # deferred: cv2, numpy
+    from studio.core.models.zoo import list_archs  # deferred: torch, torchvision
 
     reg = registry()
     if reg.contributions("dataset_formats"):

@@ -27,6 +27,7 @@ import numpy as np
 
 from studio.core import atomic
 from studio.core.data.decode import decode_rgb
+from studio.core.environment import user_cache_dir
 from studio.core.errors import DatasetError
 
 log = logging.getLogger("studio.thumbnails")
@@ -38,8 +39,6 @@ STALE_TEMP_S = 3600  # temporary files older than this are leftovers of a crash;
 
 def default_cache_dir() -> Path:
     """The per-user cache folder: ``<user cache dir>/studio/thumbnails``."""
-    from studio.core.environment import user_cache_dir
-
     return user_cache_dir() / "thumbnails"
 
 

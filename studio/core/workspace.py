@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from studio.core import atomic
+from studio.core.environment import user_config_dir
 from studio.core.errors import StudioError
 
 PROJECT_FILE = "studio-project.json"
@@ -143,7 +144,6 @@ def _recent_file() -> Path:
     env = os.environ.get("STUDIO_CONFIG_DIR")
     if env:
         return Path(env) / "recent_workspaces.json"
-    from studio.core.environment import user_config_dir
 
     return user_config_dir() / "recent_workspaces.json"
 
@@ -166,14 +166,14 @@ def remember_workspace(root: str | Path) -> None:
 
 # ---------------------------------------------------------------------- demo workspace
 def default_demo_workspace() -> Path:
-    from studio.core.demo import default_root
+    from studio.core.demo import default_root  # deferred: numpy
 
     return default_root().parent / "demo-workspace"
 
 
 def ensure_demo_workspace(root: str | Path | None = None) -> Workspace:
     """The built-in demo workspace (generated offline on first use): demo train/val sets and a config."""
-    from studio.core.demo import DEMO_VERSION, generate
+    from studio.core.demo import DEMO_VERSION, generate  # deferred: numpy
 
     root = Path(root) if root is not None else default_demo_workspace()
     if is_workspace(root):
@@ -188,7 +188,7 @@ def ensure_demo_workspace(root: str | Path | None = None) -> Workspace:
     splits = generate(ws.folder("datasets") / "demo")
     cfg = ws.folder("configs") / "demo.yaml"
     if not cfg.exists():
-        from studio.core.config.init import init_config
+        from studio.core.config.init import init_config  # deferred: numpy, pydantic
 
         init_config(
             splits["train"].annotations,

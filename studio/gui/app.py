@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from studio.core.workspace import recent_workspaces
+
 log = logging.getLogger("studio.gui")
 qt_log = logging.getLogger("studio.gui.qt")
 
@@ -16,7 +18,7 @@ _QT_NOISE = ("This plugin does not support propagateSizeHints",)
 
 def _qt_message(mode, context, message: str) -> None:
     """Route Qt's own warnings into the "studio" log (and so into the log panel)."""
-    from PySide6.QtCore import QtMsgType
+    from PySide6.QtCore import QtMsgType  # deferred: PySide6
 
     if any(message.startswith(n) for n in _QT_NOISE):
         return
@@ -39,10 +41,12 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
     """
     if screenshot_dir is not None and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # screenshots never need a display
-    from PySide6.QtCore import qInstallMessageHandler
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import qInstallMessageHandler  # deferred: PySide6
+    from PySide6.QtWidgets import QApplication  # deferred: PySide6
 
-    from studio.gui.main_window import MainWindow
+    from studio.gui.main_window import (
+        MainWindow,  # deferred: PySide6, cv2, numpy, pydantic, pyqtgraph, torch, torchvision
+    )
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     previous_handler = qInstallMessageHandler(_qt_message)
@@ -50,7 +54,6 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
     app.setOrganizationName("Studio")
     window = MainWindow(persist=screenshot_dir is None)
     window.show()
-    from studio.core.workspace import recent_workspaces
 
     if ann is not None and Path(ann).is_dir():
         window.open_workspace(Path(ann))
@@ -68,7 +71,9 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
         finally:
             qInstallMessageHandler(previous_handler)
 
-    from studio.gui.screenshots import save_screenshots
+    from studio.gui.screenshots import (
+        save_screenshots,  # deferred: PySide6, cv2, numpy, pydantic, pyqtgraph, torch, torchvision
+    )
 
     try:
         written = save_screenshots(window, Path(screenshot_dir))

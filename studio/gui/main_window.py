@@ -25,12 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.plugins import registry
 from studio.core.plugins.discovery import logged_problems
+from studio.core.plugins.report import counts_line
 from studio.gui.common.device import detect_device_in_subprocess
 from studio.gui.common.job_status import JobStatus
 from studio.gui.common.log_panel import LogPanel
 from studio.gui.common.open_dialog import ask_dataset_paths
 from studio.gui.common.plugin_panels import PanelContext, install_panels
+from studio.gui.common.plugins_dialog import PluginsDialog
 from studio.gui.common.workers import Jobs
 from studio.gui.common.workspace_ui import WelcomeBar, WorkspaceUI
 from studio.gui.config.page import ConfigPage
@@ -190,9 +193,6 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ plugins
     def _install_plugins(self) -> None:
         """Plugin panels as docks (View > Plugin panels); broken plugins to the log and the status bar."""
-        from studio.core.plugins import registry
-        from studio.core.plugins.report import counts_line
-
         self.panel_context = PanelContext(self)
         self.plugin_docks = install_panels(self, self.panel_context)
         self.data_page.dataset_opened.connect(
@@ -213,8 +213,6 @@ class MainWindow(QMainWindow):
             plog.info(counts_line(reg))
 
     def plugins_dialog(self):
-        from studio.gui.common.plugins_dialog import PluginsDialog
-
         d = getattr(self, "_plugins_dialog", None)
         if d is None:
             d = self._plugins_dialog = PluginsDialog(self.jobs, parent=self)

@@ -237,7 +237,9 @@ def _default(info) -> Any:
 def arch_choices(archs=None) -> tuple[Choice, ...]:
     """The zoo's architectures (plugins' included: the registry is read now), segmenters first."""
     if archs is None:
-        from studio.core.models import list_archs  # imports torch: call from a worker in the GUI
+        from studio.core.models import (
+            list_archs,  # deferred: torch, torchvision; imports torch: call from a worker in the GUI
+        )
 
         archs = list_archs()
     ordered = sorted(archs, key=lambda s: (s.task != "segment", not s.cpu_friendly))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from studio.core.config.loader import merge, save_config, validate
+from studio.core.config.loader import load_config, merge, save_config, validate
 from studio.core.config.recipes import recipe_for
 from studio.core.config.schema import Config
 from studio.core.dataset.model import Dataset
@@ -18,7 +18,7 @@ from studio.core.errors import StudioError
 
 def default_arch(train_ann: str | Path) -> str:
     """The zoo's default instance segmenter when the set has polygons or masks, else its default detector."""
-    from studio.core.models import default_arch as zoo_default
+    from studio.core.models import default_arch as zoo_default  # deferred: torch, torchvision
 
     return zoo_default(Dataset.load(train_ann).has_masks())
 
@@ -44,7 +44,7 @@ def init_config(
     overrides: dict | None = None,
 ) -> Config:
     """Write a config for ``arch`` (or the default for the data) to ``out`` and return it (paths absolute)."""
-    from studio.core.models import get_arch
+    from studio.core.models import get_arch  # deferred: torch, torchvision
 
     for label, p in (("--train", train_ann), ("--val", val_ann)):
         if p is not None and not Path(p).is_file():
@@ -70,6 +70,5 @@ def init_config(
     cfg_rel = validate(raw, out)
     folder.mkdir(parents=True, exist_ok=True)
     save_config(cfg_rel, out)
-    from studio.core.config.loader import load_config
 
     return load_config(out)

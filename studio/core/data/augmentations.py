@@ -56,7 +56,7 @@ def augment_steps(extra: Sequence[Any]) -> list:
     """The train transforms for ``data.augment.extra``, in order, each applied with its probability ``p``."""
     if not extra:
         return []
-    from torchvision.transforms import v2
+    from torchvision.transforms import v2  # deferred: torchvision
 
     steps = []
     for i, entry in enumerate(extra):

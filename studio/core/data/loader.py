@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -114,7 +115,6 @@ def make_loader(
         # OpenCV's pthreads pool is not fork-safe: a worker forked while pool threads hold its lock
         # hangs on its first parallel cv2 call. With one thread there is no pool to inherit. Workers
         # are single-threaded anyway; the cost is serial cv2 in this process from now on.
-        import cv2
 
         cv2.setNumThreads(1)
         extra.update(persistent_workers=True, worker_init_fn=_worker_init)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import DatasetError
 from studio.core.geometry import repair_polygon, rle_problem
@@ -149,8 +151,6 @@ def _probe_image(path: Path, deep: bool) -> tuple[str, Any]:
     except DatasetError as e:
         return "unreadable", e.message
     if deep:
-        from PIL import Image
-
         try:
             with Image.open(path) as im:
                 im.load()  # full decode: raises on truncated or corrupt data

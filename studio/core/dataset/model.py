@@ -27,7 +27,7 @@ import orjson
 from studio.core import atomic
 from studio.core.dataset.json_child import JSONChildError, load_in_child, should_use_child
 from studio.core.errors import DatasetError
-from studio.core.geometry import is_rle, segmentation_area_bbox
+from studio.core.geometry import bbox_polygon, is_rle, segmentation_area_bbox
 
 _TOP_KEYS = ("images", "annotations", "categories")
 
@@ -187,8 +187,6 @@ class Dataset:
 
     def has_masks(self) -> bool:
         """True when any annotation has a polygon or RLE that is more than its own box."""
-        from studio.core.geometry import bbox_polygon
-
         for a in self.annotations:
             seg = a.get("segmentation")
             if not seg:

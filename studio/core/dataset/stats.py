@@ -127,10 +127,10 @@ def compute_stats(ds: Dataset) -> DatasetStats:
 
 def save_plots(stats: DatasetStats, out_dir: str | Path) -> list[Path]:
     """``class_counts.png``, ``box_sizes.png``, ``aspect_ratios.png`` and ``stats.json`` in ``out_dir``."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib
 
     out_dir = Path(out_dir)
     atomic.ensure_dir(out_dir)

@@ -223,7 +223,7 @@ def _iou_types(gt: Dataset, results: list[dict], iou_types: Sequence[str] | None
 # pycocotools objects
 def _coco_gt(gt: Dataset, index: dict[Any, int], cat_ids: list[int], with_masks: bool, where: str | None):
     """A pycocotools COCO object built from copies of the dataset's records (no file read)."""
-    from pycocotools.coco import COCO
+    from pycocotools.coco import COCO  # deferred: pycocotools
 
     images = []
     for im in gt.images:
@@ -297,7 +297,7 @@ def _gt_ann(a: dict, image_id: int, ann_id: int, with_masks: bool, where: str | 
 
 def _coco_dt(coco_gt, res: list[dict], iou_type: str):
     """The results object; without results, an empty one (``loadRes`` rejects an empty list)."""
-    from pycocotools.coco import COCO
+    from pycocotools.coco import COCO  # deferred: pycocotools
 
     anns = copy.deepcopy(res)
     if iou_type == "segm":
@@ -322,7 +322,7 @@ def _coco_dt(coco_gt, res: list[dict], iou_type: str):
 
 
 def _run_cocoeval(coco_gt, res: list[dict], iou_type: str, image_ids: list[int], cat_ids: list[int]):
-    from pycocotools.cocoeval import COCOeval
+    from pycocotools.cocoeval import COCOeval  # deferred: pycocotools
 
     ev = COCOeval(coco_gt, _coco_dt(coco_gt, res, iou_type), iouType=iou_type)
     ev.params.imgIds = list(image_ids)

@@ -183,7 +183,7 @@ def _iou(dt: list, gt: list, crowd: bool) -> np.ndarray:
     """pycocotools' box IoU (xywh); with ``crowd``, intersection over the ``dt`` box's area."""
     if not dt or not gt:
         return np.zeros((len(dt), len(gt)))
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # deferred: pycocotools
 
     d = np.asarray(dt, dtype=np.float64).reshape(-1, 4)
     g = np.asarray(gt, dtype=np.float64).reshape(-1, 4)

@@ -23,7 +23,7 @@ _MAX_ANNOTATED = 30  # confusion cells get their count written up to this many r
 
 def plot_pr_curves(curves: PRCurves, path: str | Path, dpi: int = 120) -> Path:
     """One panel per IoU type: each class's precision/recall at IoU 0.5, AP@0.5 in the legend."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib
 
     types = curves.iou_types or ["bbox"]
     fig = Figure(figsize=(6.2 * len(types), 5.6), layout="constrained")
@@ -74,7 +74,7 @@ def plot_pr_curves(curves: PRCurves, path: str | Path, dpi: int = 120) -> Path:
 
 def plot_confusion_matrix(cm: ConfusionMatrix, path: str | Path, dpi: int = 120) -> Path:
     """The matrix coloured by the row-normalised share (where each true class went), counts written in."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib
 
     n = len(cm.names)
     side = min(max(4.8, 0.55 * n + 2.4), 30.0)
@@ -112,7 +112,7 @@ def plot_confusion_matrix(cm: ConfusionMatrix, path: str | Path, dpi: int = 120)
 
 def _save(fig, path: str | Path, dpi: int) -> Path:
     """Render with the Agg canvas and write the PNG atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: matplotlib
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()

@@ -139,7 +139,7 @@ def resolve_results(
         if need_bbox and "bbox" not in rec:
             if "segmentation" not in rec:
                 raise StudioError("a result needs 'bbox' (or 'segmentation') for box matching", item=item)
-            from pycocotools import mask as mask_utils
+            from pycocotools import mask as mask_utils  # deferred: pycocotools
 
             rec["bbox"] = [float(v) for v in mask_utils.toBbox(rec["segmentation"])]
         if need_segm and "segmentation" not in rec:
@@ -170,7 +170,7 @@ def _check_bbox(bbox: Any, item: str) -> list[float]:
 
 def _result_rle(seg: Any, image: dict, item: str) -> dict:
     """A result's segmentation as compressed RLE with bytes counts (what pycocotools requires)."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # deferred: pycocotools
 
     if is_rle(seg) and isinstance(seg["counts"], (str, bytes)):
         counts = seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]

@@ -68,8 +68,8 @@ def loop_over_batch(model, input_name: str = "images", batch_dim: str = "batch")
     Loop stacks the iterations' outputs back into (B, ...). The weights move to the outer graph (a
     Loop body may read outer-scope values), so the file does not grow.
     """
-    import onnx
-    from onnx import TensorProto, helper
+    import onnx  # deferred: onnx
+    from onnx import TensorProto, helper  # deferred: onnx
 
     g = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
@@ -137,7 +137,7 @@ def loop_over_batch(model, input_name: str = "images", batch_dim: str = "batch")
 
 
 def copy_node(node):
-    from onnx import NodeProto
+    from onnx import NodeProto  # deferred: onnx
 
     n = NodeProto()
     n.CopyFrom(node)
@@ -145,7 +145,7 @@ def copy_node(node):
 
 
 def _axes_node(name: str, axis: int):
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper  # deferred: onnx
 
     return helper.make_node(
         "Constant", [], [name], value=helper.make_tensor(name + "_v", TensorProto.INT64, [1], [axis])
@@ -153,7 +153,7 @@ def _axes_node(name: str, axis: int):
 
 
 def _unsqueeze(src: str, dst: str, axis: int, opset: int, axes_name: str) -> list:
-    from onnx import helper
+    from onnx import helper  # deferred: onnx
 
     if opset >= 13:
         return [_axes_node(axes_name, axis), helper.make_node("Unsqueeze", [src, axes_name], [dst])]
@@ -161,7 +161,7 @@ def _unsqueeze(src: str, dst: str, axis: int, opset: int, axes_name: str) -> lis
 
 
 def _squeeze(src: str, dst: str, axis: int, opset: int, axes_name: str) -> list:
-    from onnx import helper
+    from onnx import helper  # deferred: onnx
 
     if opset >= 13:
         return [_axes_node(axes_name, axis), helper.make_node("Squeeze", [src, axes_name], [dst])]
@@ -170,7 +170,7 @@ def _squeeze(src: str, dst: str, axis: int, opset: int, axes_name: str) -> list:
 
 def fix_output_shapes(path, batch: int, max_det: int, mask_size: int | None) -> None:
     """Write the padded outputs' fixed sizes into the ONNX file (the tracer leaves them symbolic)."""
-    import onnx
+    import onnx  # deferred: onnx
 
     model = onnx.load(str(path))
     want = {

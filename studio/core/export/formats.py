@@ -361,7 +361,9 @@ class ArchInfo:
 def arch_info(arch: str | ArchInfo) -> ArchInfo:
     if isinstance(arch, ArchInfo):
         return arch
-    from studio.core.models import get_arch  # imports torch: only when asked about an architecture
+    from studio.core.models import (
+        get_arch,  # deferred: torch, torchvision; imports torch: only when asked about an architecture
+    )
 
     spec = get_arch(arch)
     return ArchInfo(spec.name, spec.family, spec.task, spec.square_input)

@@ -11,6 +11,7 @@ val images and writes ``export_report.json``. Everything lands in the output fol
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from collections.abc import Iterable, Mapping
@@ -19,8 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from studio.core import atomic
+from studio.core.detections import check_score_thr
 from studio.core.errors import StudioError
-from studio.core.export.formats import ExportFormat, get_format
+from studio.core.evaluation.results import to_coco_results
+from studio.core.export.formats import ExportFormat, get_format, tensorrt_missing
+from studio.core.export.plugin_export import run_plugin_export
 from studio.core.export.report import REPORT_NAME, build_report, summary_lines, write_report
 from studio.core.export.setup import (
     DEFAULT_VERIFY_IMAGES,
@@ -29,6 +34,7 @@ from studio.core.export.setup import (
     jsonable,
     prepare_export,
 )
+from studio.core.export.verify import VerifyImage, verify
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 MODEL_ONNX = "model.onnx"
@@ -40,11 +46,11 @@ README_NAME = "README.md"
 # ------------------------------------------------------------------------------------ the graph
 def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sample: np.ndarray | None) -> dict:
     """Trace ``predictor``'s model into ``path`` as ``fmt`` with ``opts``; returns the model's metadata dict."""
-    import onnx
-    import torch
+    import onnx  # deferred: onnx
+    import torch  # deferred: torch
 
-    from studio.core.data.preprocess import preprocess
-    from studio.core.export import e2e, onnx_export
+    from studio.core.data.preprocess import preprocess  # deferred: cv2
+    from studio.core.export import e2e, onnx_export  # deferred: torch, torchvision
 
     with_masks = spec.task == "segment"
     size, letterbox = predictor.size, predictor.letterbox
@@ -133,13 +139,10 @@ def export_checkpoint(
     :func:`studio.core.export.plugin_export.run_plugin_export`; both start from
     :func:`studio.core.export.setup.prepare_export`.
     """
-    from studio.core import atomic
-    from studio.core.export.readme import render_readme
+    from studio.core.export.readme import render_readme  # deferred: cv2
 
     f = get_format(fmt)
     if f.exporter is not None:  # a plugin's format: the same job around the plugin's own export function
-        from studio.core.export.plugin_export import run_plugin_export
-
         return run_plugin_export(
             f,
             ckpt,
@@ -190,7 +193,7 @@ def export_checkpoint(
         files = [onnx_path]
         check()
         if f.name == "engine":
-            from studio.core.export.tensorrt_build import ENGINE_WARNING, EngineSettings, build_engine
+            from studio.core.export.tensorrt_build import ENGINE_WARNING, EngineSettings, build_engine  # deferred: cv2
 
             step(2, "building the TensorRT engine")
             t = time.perf_counter()
@@ -285,11 +288,10 @@ def _verify(
     cancel: CancelToken | None,
 ) -> tuple[dict, dict[str, str]]:
     """Run the verification; returns (its report part, backends not measured with the reason)."""
-    import onnxruntime as ort
-    import torch
+    import onnxruntime as ort  # deferred: onnxruntime
+    import torch  # deferred: torch
 
-    from studio.core.export.runtime import load_exported
-    from studio.core.export.verify import VerifyImage, verify
+    from studio.core.export.runtime import load_exported  # deferred: cv2
 
     threads = torch.get_num_threads()  # ONNX Runtime gets the threads PyTorch has: the same machine for both
     exported = load_exported(model_path, device="gpu" if half else "cpu", threads=threads)  # fp16 needs a GPU provider
@@ -321,8 +323,6 @@ def _verify(
             continue
         latency[name] = lambda im, m=other: m.predict([im])[0]
     if info.get("format") != "engine":
-        from studio.core.export.formats import tensorrt_missing
-
         skipped["tensorrt"] = tensorrt_missing(device) or "only measured for the engine format"
     items = [VerifyImage(iid, name, rgb) for iid, name, rgb in images]
     part = verify(
@@ -341,11 +341,9 @@ def _verify(
 
 
 def _predictor_on(predictor, device: str):
-    import copy
+    import torch  # deferred: torch
 
-    import torch
-
-    from studio.core.inference.predictor import Predictor
+    from studio.core.inference.predictor import Predictor  # deferred: cv2, torch
 
     return Predictor(
         copy.deepcopy(predictor.model),
@@ -375,13 +373,10 @@ def infer_images(
 
     Returns :class:`studio.core.inference.jobs.PredictSummary`. Imports no torch.
     """
-    from studio.core import atomic
-    from studio.core.detections import check_score_thr
-    from studio.core.draw import draw_detections
-    from studio.core.evaluation.results import to_coco_results
-    from studio.core.export.runtime import load_exported
-    from studio.core.imageio import save_image
-    from studio.core.inference.jobs import PredictSummary, expand_inputs, out_names
+    from studio.core.draw import draw_detections  # deferred: cv2
+    from studio.core.export.runtime import load_exported  # deferred: cv2
+    from studio.core.imageio import save_image  # deferred: cv2
+    from studio.core.inference.jobs import PredictSummary, expand_inputs, out_names  # deferred: cv2
 
     score_thr = check_score_thr(score_thr)
     paths = expand_inputs(inputs)

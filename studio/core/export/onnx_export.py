@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.ops import poolers
 
 from studio.core.errors import StudioError
 from studio.core.models.transform import NoResizeTransform
@@ -49,7 +50,7 @@ class ExportTransform(NoResizeTransform):
 
 def export_ready(model: nn.Module, score_thr: float, max_det: int) -> nn.Module:
     """A copy of ``model`` in eval mode, with the export transform and the given thresholds."""
-    from studio.core.inference.predictor import configure_postprocess
+    from studio.core.inference.predictor import configure_postprocess  # deferred: cv2, numpy
 
     m = copy.deepcopy(model).cpu().eval()
     old = getattr(m, "transform", None)
@@ -108,8 +109,6 @@ def _merge_levels_by_gather(levels: torch.Tensor, unmerged_results: list[torch.T
 @contextlib.contextmanager
 def _fast_roi_merge():
     """Trace MultiScaleRoIAlign with :func:`_merge_levels_by_gather` (only the traced path uses it)."""
-    from torchvision.ops import poolers
-
     original = poolers._onnx_merge_levels
     poolers._onnx_merge_levels = _merge_levels_by_gather
     try:
@@ -153,7 +152,7 @@ def trace_to_onnx(
 
 def simplify(path: str | Path) -> str:
     """Simplify the ONNX file in place with onnxslim (or onnxsim); returns the tool used."""
-    import onnx
+    import onnx  # deferred: onnx
 
     path = Path(path)
     model = onnx.load(str(path))
@@ -202,7 +201,7 @@ FP32_OPS = [
 
 def convert_fp16(path: str | Path) -> None:
     """fp16 weights and compute, fp32 inputs and outputs (``keep_io_types``), in place."""
-    import onnx
+    import onnx  # deferred: onnx
 
     try:
         from onnxconverter_common import float16  # type: ignore
@@ -225,7 +224,7 @@ def copy_metadata(src, dst) -> None:
 
 def set_metadata(path: str | Path, meta: dict) -> None:
     """Store ``meta`` as JSON under the ``studio`` key of the model's metadata (ONNX Runtime reads it back)."""
-    import onnx
+    import onnx  # deferred: onnx
 
     model = onnx.load(str(path))
     for p in list(model.metadata_props):
@@ -238,7 +237,7 @@ def set_metadata(path: str | Path, meta: dict) -> None:
 
 def check_model(path: str | Path) -> None:
     """The ONNX checker, as a StudioError naming the file."""
-    import onnx
+    import onnx  # deferred: onnx
 
     try:
         onnx.checker.check_model(str(path))

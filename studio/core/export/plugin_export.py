@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.core import atomic
 from studio.core.errors import StudioError
 from studio.core.export.formats import ExportFormat, exporter_of
+from studio.core.export.report import REPORT_NAME, build_report, write_report
 from studio.core.export.setup import DEFAULT_VERIFY_IMAGES, ExportResult, jsonable, prepare_export
 from studio.core.jobs import CancelToken, Progress, no_progress
 
@@ -70,7 +72,7 @@ class ExportContext:
         Returns the report part to pass as ``ExportOutput.verification`` (None without images)."""
         if not self.images:
             return None
-        from studio.core.export.verify import VerifyImage, verify
+        from studio.core.export.verify import VerifyImage, verify  # deferred: numpy
 
         items = [VerifyImage(iid, n, rgb) for iid, n, rgb in self.images]
         pt = lambda im: self.predictor.predict([im])[0]  # noqa: E731
@@ -114,9 +116,6 @@ def run_plugin_export(
     latency_runs: int = 10,
 ) -> ExportResult:
     """Export ``ckpt`` with the plugin format ``fmt`` (an ExportFormat with ``exporter``)."""
-    from studio.core import atomic
-    from studio.core.export.report import REPORT_NAME, build_report, write_report
-
     exporter = exporter_of(fmt)  # a missing exporter fails before any work
     t0 = time.perf_counter()
     setup = prepare_export(fmt, ckpt, options, out_dir, verify_ann, verify_images, n_verify, device)

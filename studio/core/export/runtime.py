@@ -27,6 +27,7 @@ from studio.core.data.preprocess import Meta, preprocess
 from studio.core.detections import Detections, ImagePrediction, check_score_thr
 from studio.core.errors import StudioError
 from studio.core.export.postprocess import to_detections
+from studio.core.export.trt_runtime import EngineRunner, import_tensorrt
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 META_KEY = "studio"
@@ -139,8 +140,6 @@ class TensorRTBackend:
     """A deserialised TensorRT engine run through the v3 (named tensors) API, memory moved with cuda-python."""
 
     def __init__(self, path: str | Path):
-        from studio.core.export.trt_runtime import EngineRunner, import_tensorrt
-
         self.path = Path(path)
         built_with = self._sidecar().get("tensorrt")
         here = str(import_tensorrt().__version__)

@@ -47,7 +47,7 @@ class ExportResult:
 
 def detect_device() -> str:
     """ "gpu" when PyTorch sees a CUDA device, else "cpu": the ``device`` :func:`formats.unavailable` takes."""
-    import torch
+    import torch  # deferred: torch
 
     return "gpu" if torch.cuda.is_available() else "cpu"
 
@@ -89,10 +89,10 @@ class VerifySet:
 def verification_set(cfg, ck_classes, ann=None, images=None, n: int = DEFAULT_VERIFY_IMAGES) -> VerifySet:
     """Val images with annotations where possible: ``ann`` (+ ``images``), else the checkpoint's val set
     (in ``images`` when given and it holds the val files), else ``images`` as a plain folder."""
-    from studio.core.data.splits import open_split
-    from studio.core.dataset.model import image_path
-    from studio.core.imageio import list_images
-    from studio.core.inference.val_set import eval_class_map, val_ref
+    from studio.core.data.splits import open_split  # deferred: numpy, pydantic
+    from studio.core.dataset.model import image_path  # deferred: numpy
+    from studio.core.imageio import list_images  # deferred: cv2, numpy
+    from studio.core.inference.val_set import eval_class_map, val_ref  # deferred: numpy, pydantic
 
     if n <= 0:
         return VerifySet([], why_none="verification was turned off (n_verify=0)")
@@ -141,8 +141,8 @@ class ExportSetup:
 
     def load(self) -> tuple[Any, list[tuple[Any, str, Any]]]:
         """The CPU predictor at the export's thresholds, and the verification images read (id, name, RGB)."""
-        from studio.core.imageio import imread_rgb
-        from studio.core.inference.predictor import Predictor
+        from studio.core.imageio import imread_rgb  # deferred: cv2, numpy
+        from studio.core.inference.predictor import Predictor  # deferred: cv2, numpy, torch
 
         predictor = Predictor.from_checkpoint(
             self.ck,
@@ -168,8 +168,8 @@ def prepare_export(
     ``device`` (default: what is visible) with the checkpoint's thresholds, the ``n_verify`` verification images
     (``verify_ann`` / ``verify_images``, default the checkpoint's val set) and the output folder (default
     ``export-FORMAT`` beside the checkpoint). Raises StudioError before any model is built."""
-    from studio.core import checkpoint as ckpt_io
-    from studio.core.models import get_arch
+    from studio.core import checkpoint as ckpt_io  # deferred: numpy, pydantic, torch
+    from studio.core.models import get_arch  # deferred: torch, torchvision
 
     path = ckpt_io.resolve(ckpt)
     ck = ckpt_io.load(path)

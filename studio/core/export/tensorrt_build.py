@@ -196,14 +196,14 @@ class TrtApi:
 
 def fp16_graph(src: Path, dst: Path) -> Path:
     """An fp16 copy of the ONNX graph with fp32 inputs and outputs (TensorRT 11's way to fp16)."""
-    import onnx
+    import onnx  # deferred: onnx
 
     try:
         from modelopt.onnx import autocast  # type: ignore
 
         model = autocast.convert_to_mixed_precision(onnx_path=str(src), low_precision_type="fp16", keep_io_types=True)
     except ImportError:
-        from studio.core.export.onnx_export import FP32_OPS
+        from studio.core.export.onnx_export import FP32_OPS  # deferred: torch, torchvision
 
         try:
             from onnxconverter_common import float16  # type: ignore

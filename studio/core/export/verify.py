@@ -24,6 +24,8 @@ import numpy as np
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import Detections
+from studio.core.evaluation.coco_eval import evaluate
+from studio.core.evaluation.results import to_coco_results
 from studio.core.geometry import iou_matrix
 from studio.core.jobs import CancelToken, Progress, no_progress
 
@@ -89,9 +91,6 @@ def box_match(ref: Sequence[Detections], got: Sequence[Detections], iou_thr: flo
 
 def evaluate_detections(dets: Mapping[Any, Detections], gt: Dataset, class_map: ClassMap, with_masks: bool) -> dict:
     """COCO metrics of image id -> Detections (original pixels) on ``gt``'s images, with ``class_map``'s categories."""
-    from studio.core.evaluation.coco_eval import evaluate
-    from studio.core.evaluation.results import to_coco_results
-
     results: list[dict] = []
     for image_id, d in dets.items():
         results.extend(to_coco_results(d, gt.image(image_id), class_map))

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from PIL import Image
 
 from studio.core.dataset.model import Dataset, image_path, read_json
 from studio.core.errors import DatasetError
@@ -299,8 +300,6 @@ def _b64_bytes(text: str) -> bytes:
 
 def _decode_image(text: str) -> Any:
     """A PIL image from base64 text (loaded, so the buffer can go)."""
-    from PIL import Image
-
     im = Image.open(io.BytesIO(_b64_bytes(text)))
     im.load()
     return im

@@ -6,9 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core import atomic
+from studio.core.dataset.model import record_images_dir
 from studio.core.detections import check_score_thr
+from studio.core.draw import draw_detections
 from studio.core.errors import StudioError
-from studio.core.imageio import list_images
+from studio.core.evaluation.results import to_coco_results
+from studio.core.imageio import list_images, save_image
+from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 
@@ -24,7 +29,7 @@ def evaluate_checkpoint(
     cancel: CancelToken | None = None,
 ):
     """Evaluate a checkpoint on its val set (or ``ann``); writes the report into ``out``. Returns (ValResult, out)."""
-    from studio.core.inference.val_set import evaluate_on_val
+    from studio.core.inference.val_set import evaluate_on_val  # deferred: pydantic
 
     ev = evaluate_on_val(
         ckpt_or_run,
@@ -108,13 +113,7 @@ def predict_images(
     labelling. Its images are named relative to the folder holding all inputs, recorded in
     ``info.images_dir``.
     """
-    from studio.core import atomic
-    from studio.core.dataset.model import record_images_dir
-    from studio.core.draw import draw_detections
-    from studio.core.evaluation.results import to_coco_results
-    from studio.core.imageio import save_image
-    from studio.core.inference.predictor import Predictor
-    from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
+    from studio.core.inference.predictor import Predictor  # deferred: torch
 
     score_thr = check_score_thr(score_thr)
     if to_coco is not None:

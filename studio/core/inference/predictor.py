@@ -17,6 +17,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess, unmap_boxes, unmap_masks
 from studio.core.detections import Detections, ImagePrediction, check_score_thr
+from studio.core.device import resolve_device
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 
@@ -104,9 +105,8 @@ class Predictor:
         batch_size: int = 4,
     ) -> Predictor:
         """``path``: a checkpoint file, a run folder (its best.pt, else last.pt) or an already loaded Checkpoint."""
-        from studio.core import checkpoint as ckpt_io
-        from studio.core.device import resolve_device
-        from studio.core.models import build_model, get_arch
+        from studio.core import checkpoint as ckpt_io  # deferred: pydantic
+        from studio.core.models import build_model, get_arch  # deferred: torchvision
 
         score_thr = check_score_thr(score_thr)
         ck = path if isinstance(path, ckpt_io.Checkpoint) else ckpt_io.load(ckpt_io.resolve(path))

@@ -15,6 +15,11 @@ from torch import nn
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import Detections
+from studio.core.evaluation.coco_eval import evaluate
+from studio.core.evaluation.confusion import confusion_matrix
+from studio.core.evaluation.curves import pr_curves
+from studio.core.evaluation.report import write_report
+from studio.core.evaluation.results import to_coco_results
 from studio.core.inference.predictor import run_batch
 from studio.core.jobs import CancelToken, Progress, no_progress
 
@@ -42,10 +47,6 @@ class ValResult:
         return out
 
     def write_report(self, out_dir: str | Path, class_map: ClassMap) -> dict[str, Path]:
-        from studio.core.evaluation.confusion import confusion_matrix
-        from studio.core.evaluation.curves import pr_curves
-        from studio.core.evaluation.report import write_report
-
         conf = confusion_matrix(self.gt, self.results, class_map=class_map)
         curves = pr_curves(self.evaluation)
         return write_report(out_dir, self.evaluation, conf, curves)
@@ -64,7 +65,7 @@ def predict_dataset(
     progress: Progress = no_progress,
 ) -> dict[int, Detections]:
     """image id -> Detections for every image of a val-mode DetectionDataset."""
-    from studio.core.data.loader import make_loader
+    from studio.core.data.loader import make_loader  # deferred: pydantic, torchvision
 
     loader = make_loader(val_set, batch_size, train=False, workers=workers, device_type=device.type)
     out: dict[int, Detections] = {}
@@ -93,9 +94,6 @@ def evaluate_model(
     cancel: CancelToken | None = None,
     progress: Progress = no_progress,
 ) -> ValResult:
-    from studio.core.evaluation.coco_eval import evaluate
-    from studio.core.evaluation.results import to_coco_results
-
     with_masks = getattr(model, "studio_task", "detect") == "segment"
     dets = predict_dataset(
         model,

@@ -93,10 +93,10 @@ def evaluate_on_val(
 
     ``no_val_set``: the error when neither ``ann`` nor the checkpoint's config names a val set (each caller
     says how its user names one); ``split_name``: the word the val set's errors use."""
-    from studio.core import checkpoint as ckpt_io
-    from studio.core.data.dataset import DetectionDataset
-    from studio.core.inference.predictor import Predictor
-    from studio.core.inference.val import evaluate_model
+    from studio.core import checkpoint as ckpt_io  # deferred: torch
+    from studio.core.data.dataset import DetectionDataset  # deferred: cv2, torch, torchvision
+    from studio.core.inference.predictor import Predictor  # deferred: cv2, torch
+    from studio.core.inference.val import evaluate_model  # deferred: cv2, torch
 
     path = ckpt_io.resolve(ckpt)
     progress(0, 0, f"loading {path.name}")

@@ -17,7 +17,7 @@ class ConsoleReporter:
         self._last = 0.0
 
     def __call__(self, ev) -> None:
-        from studio.core.training.events import EventKind as K
+        from studio.core.training.events import EventKind as K  # deferred: numpy
 
         out = self.out or sys.stdout  # looked up per call: stdout may be replaced (tests, GUI)
         w = lambda s: (out.write(s + "\n"), out.flush())  # noqa: E731

@@ -30,6 +30,7 @@ from studio.core.training.events import (
     RunFinished,
     RunStarted,
 )
+from studio.core.training.runlog import read_events
 
 
 class Series:
@@ -261,8 +262,6 @@ class RunHistory:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> RunHistory:
         """Replay a run folder's ``events.jsonl`` (to reopen a run or overlay it on another)."""
-        from studio.core.training.runlog import read_events
-
         return cls().extend(read_events(run_dir))
 
     def _add(self, ev: Event) -> None:

@@ -66,7 +66,7 @@ def _child(
     """The child process: lower its priority unless it inherited a lower one already, then train."""
     if nice and not _below(window_nice):
         lower_priority(nice)
-    from studio.core.training.ddp import worker
+    from studio.core.training.ddp import worker  # deferred: torch
 
     worker(0, 1, 0, cfg_json, run_dir, resume, source, events, cancel_flag, pause_flag, 0)
 

@@ -40,10 +40,18 @@ minutes for the ResNet-50 models).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from studio.core.device import resolve_device
+from studio.core.errors import StudioError
+from studio.core.models import build_model, get_arch
 
 if TYPE_CHECKING:  # torch is imported lazily: the GUI imports this module for MemoryEstimate alone
     from torch import nn
@@ -132,9 +140,6 @@ def activation_constants(arch: str, family: str | None = None) -> tuple[tuple[fl
 def count_parameters(arch: str, num_classes: int = DEFAULT_NUM_CLASSES, finetune: bool = False) -> tuple[int, int, int]:
     """``(parameters, trainable parameters, buffer elements)`` of ``arch``, built on the meta device
     (kept per arguments: the pre-flight panel asks again after every edit)."""
-    import torch
-
-    from studio.core.models import get_arch
 
     spec = get_arch(arch)
     with torch.device("meta"):
@@ -160,8 +165,6 @@ def estimate_gpu_memory(cfg: Config, num_classes: int | None = None) -> MemoryEs
     ``num_classes`` only changes the size of the class heads (a few MB); the default is a typical 10.
     Raises :class:`studio.core.models.ModelError` for an unknown architecture.
     """
-    from studio.core.models import get_arch
-
     spec = get_arch(cfg.model.arch)
     finetune = cfg.model.weights not in (None, "", "none")
     params, trainable, buffers = count_parameters(spec.name, num_classes or DEFAULT_NUM_CLASSES, finetune)
@@ -187,10 +190,6 @@ def estimate_gpu_memory(cfg: Config, num_classes: int | None = None) -> MemoryEs
 
 def device_memory_bytes(device: str = "auto") -> tuple[str, int] | None:
     """``(name, total bytes)`` of the CUDA device a run on ``device`` would use, or None without one."""
-    import torch
-
-    from studio.core.device import resolve_device
-    from studio.core.errors import StudioError
 
     try:
         dev = resolve_device(device)
@@ -204,8 +203,6 @@ def device_memory_bytes(device: str = "auto") -> tuple[str, int] | None:
 
 # ---------------------------------------------------------------------- calibration (slow, CPU)
 def _random_targets(n: int, size: int, masks: bool, seed: int = 0) -> list[dict]:
-    import torch
-
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(n):
@@ -229,12 +226,6 @@ def measure_activation_bytes(arch: str, size: int, batch: int = 1, amp: bool = F
     each free to a ``[memory]`` event (< 0); summed in time order they give the live bytes, whose
     maximum is the peak. ``amp``: bf16 CPU autocast.
     """
-    import contextlib
-
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    from studio.core.models import build_model, get_arch
 
     spec = get_arch(arch)
     torch.manual_seed(0)
@@ -273,8 +264,6 @@ def _per_image(arch: str, size: int) -> float:
 def calibrate(arch: str, sizes: tuple[int, ...] = CALIBRATION_SIZES) -> tuple[float, float, dict[int, float]]:
     """``(per_pixel, per_image, {size: measured bytes per image})`` of ``arch``: a least-squares line
     through the measurements at ``sizes``."""
-    from studio.core.models import get_arch
-
     spec = get_arch(arch)
     sizes = tuple(max(s, math.ceil(spec.min_size / PAD) * PAD) for s in sizes)  # SSD300 needs 268 px
     measured = {s: _per_image(arch, s) for s in sizes}

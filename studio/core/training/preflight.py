@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.config.schema import Config
+from studio.core.data.augmentations import check_augmentations
 from studio.core.data.classes import ClassMap
 from studio.core.data.splits import Split, class_mismatch, open_split
 from studio.core.dataset.model import image_path
@@ -65,8 +66,8 @@ def _missing_images(split: Split) -> list[str]:
 
 def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightReport:
     """Check ``cfg`` (and the checkpoint being resumed, if any) without building the model."""
-    from studio.core.device import resolve_device
-    from studio.core.models import ModelError, WeightsError, check_weights, get_arch
+    from studio.core.device import resolve_device  # deferred: torch
+    from studio.core.models import ModelError, WeightsError, check_weights, get_arch  # deferred: torch, torchvision
 
     rep = PreflightReport()
     spec = None
@@ -91,7 +92,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
                 f"this run would use {dev.type} (set train.amp=none)",
             )
         if world_size > 1 and dev.type == "cuda":
-            import torch
+            import torch  # deferred: torch
 
             if torch.cuda.device_count() < world_size:
                 rep.add(
@@ -126,8 +127,6 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
             rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations")
 
     if cfg.data.augment.extra:  # plugins' augmentations: known names, params their factories take
-        from studio.core.data.augmentations import check_augmentations
-
         for item, message in check_augmentations(cfg.data.augment.extra):
             rep.add("error", item, message)
 

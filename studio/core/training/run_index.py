@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.training.events import EpochEnd, RunCancelled, RunFailed, RunFinished, RunStarted
@@ -114,8 +116,6 @@ def summarize_run(run_dir: str | Path, live: Callable[[Path], bool] = lambda p: 
 
 def _first_time(log: Path, max_lines: int = 20) -> float:
     """Unix time of the log's first readable event (a torn or empty line is skipped), else the file's mtime."""
-    import orjson
-
     with open(log, "rb") as f:
         for _ in range(max_lines):
             line = f.readline()

@@ -10,6 +10,7 @@ from studio.core.config.schema import Config
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken
 from studio.core.training.events import Event
+from studio.core.training.isolated import launch_isolated
 from studio.core.training.run_folder import refuse_existing_run
 from studio.core.training.run_lock import refuse_if_held
 
@@ -85,10 +86,8 @@ def train_job(
         raise StudioError(f"--devices must be at least 1, got {devices}")
     run_dir, ckpt = resolve_run(source or name, work_dir, resume)
     if isolate and devices < 2:  # the app: a child process, and no torch import in the window's threads
-        from studio.core.training.isolated import launch_isolated
-
         return launch_isolated(config, run_dir, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source, nice=5)
-    from studio.core.training.ddp import launch
+    from studio.core.training.ddp import launch  # deferred: torch
 
     return launch(
         config,

@@ -21,11 +21,13 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from studio.core import checkpoint as ckpt_io
 from studio.core.config.loader import save_config
 from studio.core.config.schema import Config
+from studio.core.device import resolve_device
 from studio.core.errors import CancelledError, StudioError, error_message
 from studio.core.jobs import CancelToken
 from studio.core.training.ema import ModelEMA
@@ -132,10 +134,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- setup
     def setup(self) -> None:
-        from studio.core.data.dataset import DetectionDataset
-        from studio.core.data.loader import make_loader
-        from studio.core.device import resolve_device
-        from studio.core.models import build_model, get_arch
+        from studio.core.data.dataset import DetectionDataset  # deferred: cv2, torchvision
+        from studio.core.data.loader import make_loader  # deferred: cv2, torchvision
+        from studio.core.models import build_model, get_arch  # deferred: torchvision
 
         cfg = self.cfg
         resume_ckpt = ckpt_io.load(self.resume_path) if self.resume_path else None
@@ -350,7 +351,6 @@ class Trainer:
         """In DDP every rank must stop at the same iteration: rank 0's clock and token decide."""
         if self.world_size == 1:
             return local
-        import torch.distributed as dist
 
         flag = torch.tensor([1.0 if local else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
         dist.broadcast(flag, 0)
@@ -370,7 +370,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int, batches: Iterable | None = None) -> dict[str, float]:
         """One pass over the training set (or over ``batches``); returns the mean of each loss term."""
-        from studio.core.data.loader import set_epoch
+        from studio.core.data.loader import set_epoch  # deferred: cv2, torchvision
 
         cfg = self.cfg.train
         model = self.model
@@ -448,7 +448,7 @@ class Trainer:
 
     def evaluate(self, epoch: int):
         """Val metrics of the weights being trained (the EMA when on); rank 0 only."""
-        from studio.core.inference.val import evaluate_model
+        from studio.core.inference.val import evaluate_model  # deferred: cv2
 
         model = self.ema.module if self.ema is not None else _unwrap(self.model)
         return evaluate_model(

@@ -43,7 +43,7 @@ def checkpoint_names(run_dir: Path) -> tuple[str, ...]:
 def _val_set(config: Path) -> tuple[Path | None, Path | None, str]:
     if not config.is_file():
         return None, None, ""
-    from studio.core.config.loader import load_config
+    from studio.core.config.loader import load_config  # deferred: pydantic
 
     try:
         cfg = load_config(config)
@@ -58,7 +58,7 @@ def list_checkpoint_runs(
     root: Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> list[CheckpointRun]:
     """Every folder directly under ``root`` holding a checkpoint, newest first."""
-    from studio.core.training.run_index import summarize_run
+    from studio.core.training.run_index import summarize_run  # deferred: numpy
 
     root = Path(root)
     if not root.is_dir():

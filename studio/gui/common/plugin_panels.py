@@ -13,6 +13,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
+from studio.core.plugin_check import panel_contributions
+from studio.core.plugins.discovery import exception_text
+
 log = logging.getLogger("studio.plugins")
 
 AREAS = {
@@ -54,9 +57,6 @@ class PanelContext(QObject):
 
 def install_panels(window: QMainWindow, context: PanelContext) -> list[QDockWidget]:
     """Build every plugin panel into a (hidden) dock of ``window``; failures are recorded, never raised."""
-    from studio.core.plugin_check import panel_contributions
-    from studio.core.plugins.discovery import exception_text
-
     docks = []
     try:
         contributions = panel_contributions()

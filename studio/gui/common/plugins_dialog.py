@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.jobs import CancelToken, Progress, no_progress
+from studio.core.plugin_check import load_everything
 from studio.core.plugins import KIND_TITLES, registry
+from studio.core.plugins.discovery import user_folder
 from studio.core.plugins.report import counts_line
 
 STATE_TEXT = {
@@ -39,8 +41,6 @@ ROLE = Qt.ItemDataRole.UserRole
 
 
 def _check_all(progress: Progress = no_progress, cancel: CancelToken | None = None):
-    from studio.core.plugin_check import load_everything
-
     return load_everything(panels=False)  # panels were built (and checked) when the window started
 
 
@@ -217,8 +217,6 @@ class PluginsDialog(QDialog):
             self.details.setPlainText(f"checking the plugins failed: {error}")
 
     def open_user_folder(self) -> None:
-        from studio.core.plugins.discovery import user_folder
-
         folder = user_folder()
         folder.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))

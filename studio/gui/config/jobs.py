@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.config.form import FormSpec, field_specs
+from studio.core.config.init import init_config
 from studio.core.config.schema import Config
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Progress, no_progress
-from studio.core.training.memory import GiB, MemoryEstimate
-from studio.core.training.preflight import Finding, PreflightReport
+from studio.core.training.memory import GiB, MemoryEstimate, device_memory_bytes, estimate_gpu_memory
+from studio.core.training.preflight import Finding, PreflightReport, preflight
 
 MEMORY_WARNING_FRACTION = 0.9  # of the GPU's memory: above it the estimate warns
 #: the train keys :func:`studio.core.training.preflight.preflight` reads (with all of model and data)
@@ -65,9 +66,6 @@ def run_preflight(
     ``previous``: the last result; its report is reused when ``cfg`` differs only in keys the check
     does not read (the memory estimate, which depends on the batch and the optimiser, is always new).
     """
-    from studio.core.training.memory import device_memory_bytes, estimate_gpu_memory
-    from studio.core.training.preflight import preflight
-
     key = preflight_key(cfg)
     progress(0, 2, "checking the config")
     if previous is not None and previous.key == key:
@@ -109,8 +107,6 @@ def new_config(
     cancel: CancelToken | None = None,
 ) -> Path:
     """``studio config init`` for ``train_ann`` (and ``val_ann``) written to ``out``; returns ``out``."""
-    from studio.core.config.init import init_config
-
     progress(0, 1, f"reading {Path(train_ann).name}")
     init_config(train_ann, out, val_ann=val_ann)
     progress(1, 1, f"wrote {Path(out).name}")

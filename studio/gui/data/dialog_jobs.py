@@ -32,6 +32,7 @@ from studio.core.formats import (
     get_format,
     import_dataset,
 )
+from studio.core.formats.labelme import read_labels
 from studio.core.imageio import imread_rgb
 from studio.core.jobs import CancelToken, Progress, no_progress
 
@@ -176,8 +177,6 @@ class ImportRequest:
     def options(self) -> ImportOptions:
         labels = None
         if self.labels_file is not None:
-            from studio.core.formats.labelme import read_labels
-
             labels = read_labels(self.labels_file)
         return ImportOptions(
             strict=self.strict,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.core.export.formats import ArchInfo
+from studio.core.export.formats import ArchInfo, arch_info
+from studio.core.export.setup import detect_device
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 if TYPE_CHECKING:  # types only: the checkpoint module imports torch, which stays in the worker
@@ -32,9 +33,7 @@ def describe_checkpoint(
     path: Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> ExportSource:
     """Load ``path`` and say what it holds (architecture, classes, epoch) and which device exports here."""
-    from studio.core import checkpoint as ckpt_io
-    from studio.core.export.formats import arch_info
-    from studio.core.export.setup import detect_device
+    from studio.core import checkpoint as ckpt_io  # deferred: numpy, pydantic, torch
 
     progress(0, 1, f"reading {Path(path).name}")
     info = ckpt_io.describe(ckpt_io.load(path))

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from studio.core.draw import COLORMAPS
 from studio.core.explain.cam import methods
 from studio.core.explain.featmap import REDUCTIONS
+from studio.core.explain.methods import cam_method_title
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import error_html, status_label
@@ -410,7 +411,6 @@ class CamPanel(_ExplainTab):
         super().__init__(jobs, slot, parent)
         self.cam_view = None
         self.method = QComboBox()
-        from studio.core.explain.methods import cam_method_title
 
         for m in methods():  # the built-in methods, then the plugins'
             self.method.addItem(METHOD_TITLES.get(m) or cam_method_title(m) or m, m)

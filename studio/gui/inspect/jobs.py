@@ -9,19 +9,21 @@ on the GUI thread. Each takes ``progress`` and ``cancel`` as every core job does
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from studio.core.data.classes import ClassMap
+from studio.core.dataset.edits import AddShape
 from studio.core.dataset.model import Dataset, image_path
 from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from studio.core.evaluation.curves import PRCurves, pr_curves
 from studio.core.evaluation.matching import ImageMatch, match_dataset, totals, worst_first
+from studio.core.inference.to_coco import detection_shape
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 
@@ -62,7 +64,7 @@ def predict_val(
     The pipeline of ``studio eval`` (:func:`studio.core.inference.val_set.evaluate_on_val`), but nothing is
     written: the page only shows.
     """
-    from studio.core.inference.val_set import evaluate_on_val
+    from studio.core.inference.val_set import evaluate_on_val  # deferred: pydantic
 
     ev = evaluate_on_val(
         ckpt, ann, images, no_val_set=_NO_VAL, device=device, batch_size=batch_size, progress=progress, cancel=cancel
@@ -126,7 +128,7 @@ def rematch(
 
 
 def read_rgb(path: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
-    from studio.core.imageio import imread_rgb
+    from studio.core.imageio import imread_rgb  # deferred: cv2
 
     return imread_rgb(path)
 
@@ -149,8 +151,6 @@ class Proposal:
 
 def proposal(preds: ValPredictions, image_id: Any, det_index: int) -> Proposal | None:
     """Detection ``det_index`` of an image as an annotation proposal; None when nothing is left of it."""
-    from studio.core.inference.to_coco import detection_shape
-
     image = preds.gt.image(image_id)
     dets = preds.detections[image_id]
     h, w = int(image.get("height") or 0), int(image.get("width") or 0)
@@ -170,8 +170,6 @@ def accept_into_file(
 
     Returns the new annotation records. All or nothing: a proposal that fails its checks saves none.
     """
-    from studio.core.dataset.edits import AddShape
-
     ds = Dataset.load(ann)
     added = []
     for p in proposals:
@@ -195,8 +193,6 @@ def accept_and_reload(
 
     A new object, never the shown one changed in place: a re-match may still be reading that one.
     """
-    from dataclasses import replace
-
     added = accept_into_file(preds.ann, proposals, progress=progress, cancel=cancel)
     return added, replace(preds, gt=Dataset.load(preds.ann))
 
@@ -222,9 +218,9 @@ def open_explain(
     cancel: CancelToken | None = None,
 ) -> ExplainSession:
     """Load the model, probe its layers, and list its val images (none when the config names no val set)."""
-    from studio.core import checkpoint as ckpt_io
-    from studio.core.explain.jobs import load_predictor, model_layers
-    from studio.core.inference.val_set import val_split
+    from studio.core import checkpoint as ckpt_io  # deferred: pydantic, torch
+    from studio.core.explain.jobs import load_predictor, model_layers  # deferred: cv2, torch, torchvision
+    from studio.core.inference.val_set import val_split  # deferred: pydantic
 
     path = ckpt_io.resolve(ckpt)
     progress(0, 2, f"loading {path.name}")
@@ -258,7 +254,7 @@ def render_featmaps(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[np.ndarray]:
-    from studio.core.explain.jobs import featmap_picture
+    from studio.core.explain.jobs import featmap_picture  # deferred: cv2, torch, torchvision
 
     out = []
     for fm in maps:
@@ -279,7 +275,7 @@ def run_featmap(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> FeatmapView:
-    from studio.core.explain.jobs import featmap_job, read_image
+    from studio.core.explain.jobs import featmap_job, read_image  # deferred: cv2, torch, torchvision
 
     rgb = read_image(image)[0]
     res = featmap_job(
@@ -311,7 +307,7 @@ def render_cam(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> list[np.ndarray]:
-    from studio.core.explain.jobs import cam_pictures
+    from studio.core.explain.jobs import cam_pictures  # deferred: cv2, torch, torchvision
 
     return cam_pictures(result.cam, rgb, result.class_names, alpha, colormap)
 
@@ -329,7 +325,7 @@ def run_cam(
     cancel: CancelToken | None = None,
 ) -> CamView:
     """CAM of one box (``box_index``), one class (``class_name``) or, with neither, the best boxes."""
-    from studio.core.explain.jobs import cam_job, read_image
+    from studio.core.explain.jobs import cam_job, read_image  # deferred: cv2, torch, torchvision
 
     rgb = read_image(image)[0]
     res = cam_job(
@@ -348,6 +344,6 @@ def run_cam(
 def save_picture(
     path: str | Path, rgb: np.ndarray, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
-    from studio.core.imageio import save_image
+    from studio.core.imageio import save_image  # deferred: cv2
 
     return save_image(path, rgb, suffix=".png")

@@ -8,7 +8,7 @@ from pathlib import Path
 from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.training.events import Event, EventKind
 from studio.core.training.history import RunHistory
-from studio.core.training.run_index import RunSummary, list_runs
+from studio.core.training.run_index import RunSummary, delete_run, list_runs
 
 
 def run_training(
@@ -30,7 +30,7 @@ def run_training(
     under its lock; the page's chart timer reads it. ``on_event`` gets the events the page reacts to at
     once (not iterations: those only feed the charts).
     """
-    from studio.core.training.runs import train_job
+    from studio.core.training.runs import train_job  # deferred: pydantic
 
     def cb(ev: Event) -> None:
         history.add(ev)
@@ -71,8 +71,6 @@ def scan_runs(
 
 
 def delete_runs(run_dirs: Sequence[Path], progress: Progress = no_progress, cancel: CancelToken | None = None) -> int:
-    from studio.core.training.run_index import delete_run
-
     for k, d in enumerate(run_dirs):
         delete_run(d)
         progress(k + 1, len(run_dirs), f"deleted {d.name}")
