@@ -61,9 +61,7 @@ def cmd_cam(a: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Add ``featmap`` and ``cam`` to the ``studio`` subcommands."""
-    f = sub.add_parser("featmap", help="feature maps of chosen layers over an image (PNG overlays)")
-    f.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
-    f.add_argument("image")
+    f = _explain_parser(sub, "featmap", "feature maps of chosen layers over an image (PNG overlays)")
     f.add_argument(
         "--layers",
         nargs="+",
@@ -78,9 +76,7 @@ def add_parsers(sub) -> None:
         help="one map per layer: the channel mean, or the channel with the largest activation sum",
     )
     f.add_argument("--topk", type=int, default=0, metavar="K", help="instead, a grid of the K strongest channels")
-    f.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
-    f.add_argument("--out", metavar="DIR", help="folder for the PNGs")
-    f.add_argument("--device", default="auto")
+    _output_args(f, "folder for the PNGs", required=False)
     f.add_argument(
         "--list-layers",
         action="store_true",
@@ -88,9 +84,7 @@ def add_parsers(sub) -> None:
     )
     f.set_defaults(func=cmd_featmap)
 
-    c = sub.add_parser("cam", help="class activation maps (Grad-CAM, Grad-CAM++, EigenCAM) of predicted boxes")
-    c.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
-    c.add_argument("image")
+    c = _explain_parser(sub, "cam", "class activation maps (Grad-CAM, Grad-CAM++, EigenCAM) of predicted boxes")
     c.add_argument(
         "--method",
         choices=methods(),
@@ -124,7 +118,20 @@ def add_parsers(sub) -> None:
         metavar="SCORE",
         help="minimum detection score (default: the config's model.score_thr)",
     )
-    c.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
-    c.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs and the statistics JSON")
-    c.add_argument("--device", default="auto")
+    _output_args(c, "folder for the PNGs and the statistics JSON", required=True)
     c.set_defaults(func=cmd_cam)
+
+
+def _explain_parser(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """The ``featmap`` or ``cam`` subcommand with what both start with: the checkpoint and the image."""
+    p = sub.add_parser(name, help=text)
+    p.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
+    p.add_argument("image")
+    return p
+
+
+def _output_args(p: argparse.ArgumentParser, out_help: str, required: bool) -> None:
+    """The overlay's opacity, the output folder and the device, as ``featmap`` and ``cam`` take them."""
+    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map over the image (0..1)")
+    p.add_argument("--out", metavar="DIR", required=required, help=out_help)
+    p.add_argument("--device", default="auto")

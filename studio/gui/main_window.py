@@ -328,17 +328,16 @@ class MainWindow(QMainWindow):
         return w
 
     def export_dialog(self) -> ExportDialog | None:
-        if (loaded := self.data_page.loaded) is None:
-            return None
-        d = ExportDialog(self.jobs, loaded.annotations, loaded.images_dir, parent=self)
-        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        d.open()
-        return d
+        return self._dataset_dialog(ExportDialog)
 
     def split_dialog(self) -> SplitDialog | None:
+        return self._dataset_dialog(SplitDialog)
+
+    def _dataset_dialog(self, dialog: type[ExportDialog] | type[SplitDialog]) -> ExportDialog | SplitDialog | None:
+        """Open ``dialog`` on the Data page's dataset (None when none is open)."""
         if (loaded := self.data_page.loaded) is None:
             return None
-        d = SplitDialog(self.jobs, loaded.annotations, loaded.images_dir, parent=self)
+        d = dialog(self.jobs, loaded.annotations, loaded.images_dir, parent=self)
         d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         d.open()
         return d

@@ -24,7 +24,7 @@ from studio.core import atomic
 from studio.core.detections import check_score_thr
 from studio.core.errors import StudioError
 from studio.core.evaluation.results import to_coco_results
-from studio.core.export.formats import ExportFormat, get_format, tensorrt_missing
+from studio.core.export.formats import ExportFormat, exporter_of, get_format, tensorrt_missing
 from studio.core.export.plugin_export import run_plugin_export
 from studio.core.export.report import REPORT_NAME, build_report, summary_lines, write_report
 from studio.core.export.setup import (
@@ -135,30 +135,20 @@ def export_checkpoint(
     ``verify_ann`` / ``verify_images`` pick the verification images (default: the checkpoint's val set),
     ``n_verify`` how many (0: no verification). ``device`` ("cpu" / "gpu") defaults to what is
     visible. Progress goes through ``progress(done, total, message)``; ``cancel`` is checked between
-    steps and on every verification image. A plugin's format (one with an ``exporter``) is handed to
-    :func:`studio.core.export.plugin_export.run_plugin_export`; both start from
-    :func:`studio.core.export.setup.prepare_export`.
+    steps and on every verification image. Both a built-in format and a plugin's (one with an ``exporter``)
+    start from :func:`studio.core.export.setup.prepare_export`; a plugin's setup is then handed to
+    :func:`studio.core.export.plugin_export.run_plugin_export`.
     """
     from studio.core.export.readme import render_readme  # deferred: cv2
 
     f = get_format(fmt)
-    if f.exporter is not None:  # a plugin's format: the same job around the plugin's own export function
-        return run_plugin_export(
-            f,
-            ckpt,
-            options,
-            out_dir,
-            verify_ann,
-            verify_images,
-            n_verify,
-            progress,
-            cancel,
-            device=device,
-            latency_runs=latency_runs,
-        )
+    # a plugin's format: the same job around the plugin's own export function (a missing one fails before any work)
+    exporter = exporter_of(f) if f.exporter is not None else None
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
     setup = prepare_export(f, ckpt, options, out_dir, verify_ann, verify_images, n_verify, device)
+    if exporter is not None:
+        return run_plugin_export(setup, exporter, progress, cancel, latency_runs=latency_runs, started=t0)
+    timings: dict[str, float] = {}
     path, spec, device, opts, vset, out_dir = (
         setup.checkpoint,
         setup.spec,

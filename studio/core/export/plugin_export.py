@@ -1,10 +1,10 @@
 """Export formats from plugins: the job around a plugin's export function.
 
-:func:`studio.core.export.jobs.export_checkpoint` hands a format with an ``exporter`` to
-:func:`run_plugin_export`, which does what it does for the built-in formats -- the same setup
-(:func:`studio.core.export.setup.prepare_export`: options checked against the table, the checkpoint loaded,
-the verification images read), everything written into a temporary folder that replaces the output folder
-only on success, ``export_report.json`` -- and calls the plugin's function in the middle::
+:func:`studio.core.export.jobs.export_checkpoint` prepares the export of a format with an ``exporter`` as
+it does a built-in one (:func:`studio.core.export.setup.prepare_export`: options checked against the table,
+the checkpoint loaded, the verification images read) and hands it to :func:`run_plugin_export`, which does
+the rest as for the built-in formats -- everything written into a temporary folder that replaces the output
+folder only on success, ``export_report.json`` -- and calls the plugin's function in the middle::
 
     def export(ctx: ExportContext) -> ExportOutput:
         path = ctx.out_dir / "model.xyz"
@@ -18,16 +18,15 @@ Plugins written against ``studio.core.export.plugin_export`` find the same two c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.core import atomic
 from studio.core.errors import StudioError
-from studio.core.export.formats import ExportFormat, exporter_of
 from studio.core.export.report import REPORT_NAME, build_report, write_report
-from studio.core.export.setup import DEFAULT_VERIFY_IMAGES, ExportResult, jsonable, prepare_export
+from studio.core.export.setup import ExportResult, ExportSetup, jsonable
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 if TYPE_CHECKING:  # types only: these import torch (or pydantic)
@@ -102,24 +101,20 @@ class ExportOutput:
 
 
 def run_plugin_export(
-    fmt: ExportFormat,
-    ckpt,
-    options: Mapping[str, Any] | None,
-    out_dir,
-    verify_ann=None,
-    verify_images=None,
-    n_verify: int = DEFAULT_VERIFY_IMAGES,
+    setup: ExportSetup,
+    exporter: Callable[[ExportContext], ExportOutput],
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     *,
-    device: str | None = None,
     latency_runs: int = 10,
+    started: float | None = None,
 ) -> ExportResult:
-    """Export ``ckpt`` with the plugin format ``fmt`` (an ExportFormat with ``exporter``)."""
-    exporter = exporter_of(fmt)  # a missing exporter fails before any work
-    t0 = time.perf_counter()
-    setup = prepare_export(fmt, ckpt, options, out_dir, verify_ann, verify_images, n_verify, device)
-    spec, vset, opts, out_dir = setup.spec, setup.vset, setup.options, setup.out_dir
+    """Run the export ``setup`` of a plugin's format with its ``exporter``
+    (:func:`studio.core.export.formats.exporter_of` of ``setup.fmt``).
+
+    ``started``: the :func:`time.perf_counter` the report's total time counts from (default: now)."""
+    t0 = time.perf_counter() if started is None else started
+    fmt, spec, vset, opts, out_dir = setup.fmt, setup.spec, setup.vset, setup.options, setup.out_dir
     total = 2 + len(vset.items)
     progress(0, total, "loading the checkpoint")
     predictor, images = setup.load()

@@ -96,23 +96,20 @@ def _categories(cats: list[dict], src: Path) -> dict[int, dict]:
             raise DatasetError(f"category name must be a non-empty string, got {name!r}", file=src, item=item)
         if cid in by_id:
             j, first = by_id[cid]
-            raise DatasetError(
-                f"category id {cid} is used twice (also by categories[{j}], {first['name']!r}); "
-                "category ids must be unique",
-                file=src,
-                item=item,
-            )
+            raise _used_twice("id", cid, f"categories[{j}], {first['name']!r}", src, item)
         if name in by_name:
             j, first_id = by_name[name]
-            raise DatasetError(
-                f"category name {name!r} is used twice (also by categories[{j}] (id {first_id})); "
-                "category names must be unique",
-                file=src,
-                item=item,
-            )
+            raise _used_twice("name", repr(name), f"categories[{j}] (id {first_id})", src, item)
         by_id[cid] = (k, c)
         by_name[name] = (k, cid)
     return {cid: c for cid, (_, c) in by_id.items()}
+
+
+def _used_twice(key: str, value: Any, other: str, src: Path, item: str) -> DatasetError:
+    """The error for a category whose ``key`` ("id" or "name") is ``value``, as the earlier category ``other``'s is."""
+    return DatasetError(
+        f"category {key} {value} is used twice (also by {other}); category {key}s must be unique", file=src, item=item
+    )
 
 
 def _images(images: list[dict], src: Path, col: Collector) -> tuple[dict[int, dict], set]:

@@ -13,15 +13,25 @@ from collections.abc import Callable
 
 from torch import nn
 from torchvision.models import detection as tvd
+from torchvision.models import get_model_weights
 
 from studio.core.models import finetune
 from studio.core.models.spec import ArchSpec
 
+#: family: (task, the prefix of its builder's ``score_thresh`` / ``detections_per_img`` keywords, whether it
+#: takes square letterboxed inputs). The R-CNNs take ``box_score_thresh`` / ``box_detections_per_img``;
+#: RetinaNet, FCOS, SSD and SSDlite the same two without the ``box_`` prefix.
+_FAMILIES: dict[str, tuple[str, str, bool]] = {
+    "faster_rcnn": ("detect", "box_", False),
+    "mask_rcnn": ("segment", "box_", False),
+    "retinanet": ("detect", "", False),
+    "fcos": ("detect", "", False),
+    "ssd": ("detect", "", True),
+    "ssdlite": ("detect", "", True),
+}
+
 
 def _builder(fn: Callable[..., nn.Module], prefix: str) -> Callable[[int, int, float, int], nn.Module]:
-    """The R-CNNs take ``box_score_thresh`` / ``box_detections_per_img``; RetinaNet, FCOS, SSD and
-    SSDlite take the same two without the ``box_`` prefix."""
-
     def build(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> nn.Module:
         return fn(
             weights=None,
@@ -34,154 +44,110 @@ def _builder(fn: Callable[..., nn.Module], prefix: str) -> Callable[[int, int, f
     return build
 
 
-def _rcnn(fn: Callable[..., nn.Module]) -> Callable[[int, int, float, int], nn.Module]:
-    return _builder(fn, "box_")
+def _spec(
+    fn: Callable[..., nn.Module],
+    family: str,
+    description: str,
+    finetune_setup: Callable[[nn.Module], None] | None,
+    *,
+    size: int = 800,
+    cpu_friendly: bool = False,
+    min_size: int = 32,
+) -> ArchSpec:
+    """The zoo entry of the torchvision builder ``fn``: named after it, with torchvision's weights enum for it.
 
-
-def _dense(fn: Callable[..., nn.Module]) -> Callable[[int, int, float, int], nn.Module]:
-    return _builder(fn, "")
+    Square-input families are letterboxed to ``size`` and not padded further (``size_divisible`` 1)."""
+    task, prefix, square = _FAMILIES[family]
+    return ArchSpec(
+        fn.__name__,
+        task=task,
+        family=family,
+        description=description,
+        default_size=size,
+        square_input=square,
+        cpu_friendly=cpu_friendly,
+        tv_weights=get_model_weights(fn).__name__,
+        builder=_builder(fn, prefix),
+        finetune_setup=finetune_setup,
+        size_divisible=1 if square else 32,
+        min_size=min_size,
+    )
 
 
 def torchvision_specs() -> list[ArchSpec]:
-    r50 = "ResNet-50 FPN"
+    r50, mnv3 = "ResNet-50 FPN", "MobileNetV3-Large"
     return [
-        ArchSpec(
-            "fasterrcnn_resnet50_fpn",
-            task="detect",
-            family="faster_rcnn",
-            description=f"Faster R-CNN, {r50}: the classic two-stage detector (COCO box mAP 37.0)",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="FasterRCNN_ResNet50_FPN_Weights",
-            builder=_rcnn(tvd.fasterrcnn_resnet50_fpn),
-            finetune_setup=finetune.resnet_v1,
+        _spec(
+            tvd.fasterrcnn_resnet50_fpn,
+            "faster_rcnn",
+            f"Faster R-CNN, {r50}: the classic two-stage detector (COCO box mAP 37.0)",
+            finetune.resnet_v1,
         ),
-        ArchSpec(
-            "fasterrcnn_resnet50_fpn_v2",
-            task="detect",
-            family="faster_rcnn",
-            description=f"Faster R-CNN v2, {r50}: the most accurate detector here (COCO box mAP 46.7), slow on CPU",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="FasterRCNN_ResNet50_FPN_V2_Weights",
-            builder=_rcnn(tvd.fasterrcnn_resnet50_fpn_v2),
-            finetune_setup=finetune.resnet_v2,
+        _spec(
+            tvd.fasterrcnn_resnet50_fpn_v2,
+            "faster_rcnn",
+            f"Faster R-CNN v2, {r50}: the most accurate detector here (COCO box mAP 46.7), slow on CPU",
+            finetune.resnet_v2,
         ),
-        ArchSpec(
-            "fasterrcnn_mobilenet_v3_large_fpn",
-            task="detect",
-            family="faster_rcnn",
-            description="Faster R-CNN, MobileNetV3-Large FPN: fast, weak on small objects (COCO box mAP 32.8)",
-            default_size=800,
-            square_input=False,
+        _spec(
+            tvd.fasterrcnn_mobilenet_v3_large_fpn,
+            "faster_rcnn",
+            f"Faster R-CNN, {mnv3} FPN: fast, weak on small objects (COCO box mAP 32.8)",
+            finetune.mobilenet_fpn,
             cpu_friendly=True,
-            tv_weights="FasterRCNN_MobileNet_V3_Large_FPN_Weights",
-            builder=_rcnn(tvd.fasterrcnn_mobilenet_v3_large_fpn),
-            finetune_setup=finetune.mobilenet_fpn,
         ),
-        ArchSpec(
-            "fasterrcnn_mobilenet_v3_large_320_fpn",
-            task="detect",
-            family="faster_rcnn",
-            description=(
-                "Faster R-CNN, MobileNetV3-Large FPN at 320 px: the fastest two-stage detector (COCO box mAP 22.8)"
-            ),
-            default_size=320,
-            square_input=False,
+        _spec(
+            tvd.fasterrcnn_mobilenet_v3_large_320_fpn,
+            "faster_rcnn",
+            f"Faster R-CNN, {mnv3} FPN at 320 px: the fastest two-stage detector (COCO box mAP 22.8)",
+            finetune.mobilenet_fpn,
+            size=320,
             cpu_friendly=True,
-            tv_weights="FasterRCNN_MobileNet_V3_Large_320_FPN_Weights",
-            builder=_rcnn(tvd.fasterrcnn_mobilenet_v3_large_320_fpn),
-            finetune_setup=finetune.mobilenet_fpn,
         ),
-        ArchSpec(
-            "retinanet_resnet50_fpn",
-            task="detect",
-            family="retinanet",
-            description=f"RetinaNet, {r50}: one-stage detector with focal loss (COCO box mAP 36.4)",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="RetinaNet_ResNet50_FPN_Weights",
-            builder=_dense(tvd.retinanet_resnet50_fpn),
-            finetune_setup=finetune.resnet_v1,
+        _spec(
+            tvd.retinanet_resnet50_fpn,
+            "retinanet",
+            f"RetinaNet, {r50}: one-stage detector with focal loss (COCO box mAP 36.4)",
+            finetune.resnet_v1,
         ),
-        ArchSpec(
-            "retinanet_resnet50_fpn_v2",
-            task="detect",
-            family="retinanet",
-            description=f"RetinaNet v2, {r50}: improved one-stage detector (COCO box mAP 41.5)",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="RetinaNet_ResNet50_FPN_V2_Weights",
-            builder=_dense(tvd.retinanet_resnet50_fpn_v2),
-            finetune_setup=finetune.resnet_v2,
+        _spec(
+            tvd.retinanet_resnet50_fpn_v2,
+            "retinanet",
+            f"RetinaNet v2, {r50}: improved one-stage detector (COCO box mAP 41.5)",
+            finetune.resnet_v2,
         ),
-        ArchSpec(
-            "fcos_resnet50_fpn",
-            task="detect",
-            family="fcos",
-            description=f"FCOS, {r50}: anchor-free one-stage detector (COCO box mAP 39.2)",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="FCOS_ResNet50_FPN_Weights",
-            builder=_dense(tvd.fcos_resnet50_fpn),
-            finetune_setup=finetune.resnet_v1,
+        _spec(
+            tvd.fcos_resnet50_fpn,
+            "fcos",
+            f"FCOS, {r50}: anchor-free one-stage detector (COCO box mAP 39.2)",
+            finetune.resnet_v1,
         ),
-        ArchSpec(
-            "ssd300_vgg16",
-            task="detect",
-            family="ssd",
-            description="SSD300, VGG16: single-shot detector on square 300 px inputs (COCO box mAP 25.1)",
-            default_size=300,
-            square_input=True,
-            cpu_friendly=False,
-            tv_weights="SSD300_VGG16_Weights",
-            builder=_dense(tvd.ssd300_vgg16),
-            finetune_setup=finetune.vgg_ssd,
-            size_divisible=1,
+        _spec(
+            tvd.ssd300_vgg16,
+            "ssd",
+            "SSD300, VGG16: single-shot detector on square 300 px inputs (COCO box mAP 25.1)",
+            finetune.vgg_ssd,
+            size=300,
             min_size=268,
         ),
-        ArchSpec(
-            "ssdlite320_mobilenet_v3_large",
-            task="detect",
-            family="ssdlite",
-            description=(
-                "SSDlite, MobileNetV3-Large: tiny single-shot detector on square 320 px inputs (COCO box mAP 21.3)"
-            ),
-            default_size=320,
-            square_input=True,
+        _spec(
+            tvd.ssdlite320_mobilenet_v3_large,
+            "ssdlite",
+            f"SSDlite, {mnv3}: tiny single-shot detector on square 320 px inputs (COCO box mAP 21.3)",
+            None,
+            size=320,
             cpu_friendly=True,
-            tv_weights="SSDLite320_MobileNet_V3_Large_Weights",
-            builder=_dense(tvd.ssdlite320_mobilenet_v3_large),
-            finetune_setup=None,
-            size_divisible=1,
         ),
-        ArchSpec(
-            "maskrcnn_resnet50_fpn",
-            task="segment",
-            family="mask_rcnn",
-            description=f"Mask R-CNN, {r50}: the classic instance segmenter (COCO mask mAP 34.6)",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="MaskRCNN_ResNet50_FPN_Weights",
-            builder=_rcnn(tvd.maskrcnn_resnet50_fpn),
-            finetune_setup=finetune.resnet_v1,
+        _spec(
+            tvd.maskrcnn_resnet50_fpn,
+            "mask_rcnn",
+            f"Mask R-CNN, {r50}: the classic instance segmenter (COCO mask mAP 34.6)",
+            finetune.resnet_v1,
         ),
-        ArchSpec(
-            "maskrcnn_resnet50_fpn_v2",
-            task="segment",
-            family="mask_rcnn",
-            description=f"Mask R-CNN v2, {r50}: the most accurate instance segmenter here (COCO mask mAP 41.8)",
-            default_size=800,
-            square_input=False,
-            cpu_friendly=False,
-            tv_weights="MaskRCNN_ResNet50_FPN_V2_Weights",
-            builder=_rcnn(tvd.maskrcnn_resnet50_fpn_v2),
-            finetune_setup=finetune.resnet_v2,
+        _spec(
+            tvd.maskrcnn_resnet50_fpn_v2,
+            "mask_rcnn",
+            f"Mask R-CNN v2, {r50}: the most accurate instance segmenter here (COCO mask mAP 41.8)",
+            finetune.resnet_v2,
         ),
     ]

@@ -548,7 +548,7 @@ def exception_text(e: BaseException) -> str:
 # ---------------------------------------------------------------------- the registry in use
 _lock = threading.RLock()
 _current: Registry | None = None
-_explicit: dict | None = None
+_explicit: dict | None = None  # the Registry arguments of the last configure(), until reset()
 
 
 def repository_folder() -> Path:
@@ -559,13 +559,8 @@ def user_folder() -> Path:
     return plugin_places()[1]
 
 
-def _from_settings(
-    paths: Iterable[str | Path] = (),
-    repo: bool = True,
-    user: bool = True,
-    entry_points: bool = True,
-    env_paths: bool = True,
-) -> Registry:
+def _standard_places(repo: bool, user: bool, env_paths: bool) -> list[Place]:
+    """The repository's plugins folder, the per-user one and the ``STUDIO_PLUGIN_PATH`` folders, those switched on."""
     places: list[Place] = []
     if repo:
         places.append(Place(repository_folder(), "repository"))
@@ -575,8 +570,7 @@ def _from_settings(
         places += [
             Place(Path(p).expanduser(), ENV_PATH) for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p.strip()
         ]
-    places += [Place(Path(p), "configured") for p in paths]
-    return Registry(places, entry_points=entry_points)
+    return places
 
 
 def registry() -> Registry:
@@ -586,11 +580,12 @@ def registry() -> Registry:
     with _lock:
         if _current is None:
             if _explicit is not None:
-                _current = _from_settings(**_explicit)
+                _current = Registry(**_explicit)
             elif os.environ.get(ENV_ENABLED, "1").strip().lower() in _OFF:
                 _current = Registry(disabled=f"{ENV_ENABLED}={os.environ.get(ENV_ENABLED)}")
             else:
-                _current = _from_settings(user=os.environ.get(ENV_USER, "1").strip().lower() not in _OFF)
+                user = os.environ.get(ENV_USER, "1").strip().lower() not in _OFF
+                _current = Registry(_standard_places(repo=True, user=user, env_paths=True))
         return _current
 
 
@@ -607,9 +602,8 @@ def configure(
     global _explicit
     with _lock:
         _close_current()
-        _explicit = dict(
-            paths=[Path(p) for p in paths], repo=repo, user=user, entry_points=entry_points, env_paths=env_paths
-        )
+        places = _standard_places(repo, user, env_paths) + [Place(Path(p), "configured") for p in paths]
+        _explicit = {"places": places, "entry_points": entry_points}
         return registry()
 
 

@@ -594,16 +594,3 @@ def _gpu_mb(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     return torch.cuda.max_memory_allocated(device) / 2**20
-
-
-def train(
-    cfg: Config,
-    run_dir: str | Path,
-    *,
-    callbacks: Iterable[Callable[[Event], None]] = (),
-    cancel: CancelToken | None = None,
-    resume: str | Path | None = None,
-    source: str | Path | None = None,
-) -> RunResult:
-    """Train in this process (one device). See :func:`studio.core.training.ddp.launch` for several."""
-    return Trainer(cfg, run_dir, callbacks=callbacks, cancel=cancel, resume=resume, source=source).run()

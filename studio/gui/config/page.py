@@ -38,6 +38,7 @@ from studio.core.config.schema import Config
 from studio.gui.common import palette
 from studio.gui.common.job_slot import JobSlot
 from studio.gui.common.messages import colored, error_html
+from studio.gui.common.sections import section_label, titled
 from studio.gui.common.workers import Jobs
 from studio.gui.config.form import ConfigForm
 from studio.gui.config.jobs import PreflightResult, load_form_spec, new_config, run_preflight
@@ -49,12 +50,6 @@ from studio.gui.config.yaml_editor import YamlEditor
 log = logging.getLogger("studio.gui.config")
 
 PREFLIGHT_DELAY_MS = 500
-
-
-def _section(title: str) -> QLabel:
-    label = QLabel(title)
-    label.setObjectName("section")
-    return label
 
 
 class ConfigPage(QWidget):
@@ -130,26 +125,15 @@ class ConfigPage(QWidget):
         self.form = ConfigForm()
         self.form.edited.connect(self._on_form_edited)
         self.form.reset_requested.connect(self._on_reset)
-        form_box = QWidget()
-        fl = QVBoxLayout(form_box)
-        fl.setContentsMargins(0, 0, 0, 0)
-        fl.setSpacing(3)
-        self.form_title = _section("Settings")
-        fl.addWidget(self.form_title)
-        fl.addWidget(self.banner)
-        fl.addWidget(self.form, 1)
+        self.form_title = section_label("Settings")
+        form_box = titled(self.form_title, self.banner, self.form)
 
         self.yaml = YamlEditor()
         self.yaml.parsed.connect(self._on_yaml_parsed)
         self.yaml.invalid.connect(self._on_yaml_invalid)
         self.yaml.edited.connect(self._render)
-        yaml_box = QWidget()
-        yl = QVBoxLayout(yaml_box)
-        yl.setContentsMargins(0, 0, 0, 0)
-        yl.setSpacing(3)
-        self.yaml_title = _section("YAML")
-        yl.addWidget(self.yaml_title)
-        yl.addWidget(self.yaml, 1)
+        self.yaml_title = section_label("YAML")
+        yaml_box = titled(self.yaml_title, self.yaml)
 
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(form_box)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QTextBrowser, Q
 from studio.core.training.memory import GiB
 from studio.gui.common import palette
 from studio.gui.common.messages import colored, warning_color
+from studio.gui.common.sections import section_label
 from studio.gui.config.jobs import PreflightResult
 
 LEVEL_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -29,8 +30,7 @@ class PreflightView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.title = QLabel("Pre-flight check")
-        self.title.setObjectName("section")
+        self.title = section_label("Pre-flight check")
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         # rich text rather than a tree: messages name long paths, which must wrap anywhere, and stay copyable

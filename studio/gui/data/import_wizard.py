@@ -43,6 +43,7 @@ from studio.gui.common import palette
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import colored, error_html, status_label, warning_color
 from studio.gui.common.path_field import PathField
+from studio.gui.common.sections import section_label, titled
 from studio.gui.common.workers import Jobs
 from studio.gui.data.check_panel import CheckPanel
 from studio.gui.data.class_stats import ClassStatsTable
@@ -344,17 +345,18 @@ class PreviewPage(_Page):
         self.warnings.setWordWrap(True)
         self.warnings.setAlternatingRowColors(True)
         self.report = CheckPanel()
-        self.warnings_title = QLabel("Import warnings")
-        self.report_title = QLabel("Check report")
-        for t in (self.warnings_title, self.report_title):
-            t.setObjectName("section")
+        self.warnings_title = section_label("Import warnings")
+        self.report_title = section_label("Check report")
+        classes_title = section_label("Classes")
+        for t in (self.warnings_title, self.report_title, classes_title):
+            t.setStyleSheet("font-weight: 600")
 
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(_titled(self.report_title, self.report))
-        right.addWidget(_titled(self.warnings_title, self.warnings))
+        right.addWidget(titled(self.report_title, self.report))
+        right.addWidget(titled(self.warnings_title, self.warnings))
         right.setChildrenCollapsible(False)
         self.body = QSplitter(Qt.Orientation.Horizontal)
-        self.body.addWidget(_titled(QLabel("Classes"), self.classes))
+        self.body.addWidget(titled(classes_title, self.classes))
         self.body.addWidget(right)
         self.body.setSizes([260, 600])
         self.body.setChildrenCollapsible(False)
@@ -473,18 +475,6 @@ def summary_html(preview: ImportPreview) -> str:
 def _thumb_text(name: str, anns: int, note: str) -> str:
     short = name if len(name) <= 24 else name[:10] + "…" + name[-12:]
     return f"{short}\n{note}" if note else f"{short}\n{anns} annotation(s)"
-
-
-def _titled(title: QLabel, widget: QWidget) -> QWidget:
-    box = QWidget()
-    lay = QVBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.setSpacing(3)
-    title.setObjectName("section")
-    title.setStyleSheet("font-weight: 600")
-    lay.addWidget(title)
-    lay.addWidget(widget, 1)
-    return box
 
 
 # ---------------------------------------------------------------------------------------- page 3

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from studio.core.dataset.model import image_path
 from studio.core.dataset.summary import follow_class_stats, image_summary
 from studio.gui.common import palette
+from studio.gui.common.sections import titled
 from studio.gui.common.workers import Jobs, Worker
 from studio.gui.data.check_panel import CheckPanel
 from studio.gui.data.class_stats import ClassStatsTable
@@ -30,18 +31,6 @@ from studio.gui.editor.toolbar import EditorToolbar
 log = logging.getLogger("studio.gui.data")
 
 EMPTY, LOADING, CHECKING, READY, FAILED = "empty", "loading", "checking", "ready", "failed"
-
-
-def _section(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    lay = QVBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.setSpacing(3)
-    label = QLabel(title)
-    label.setObjectName("section")
-    lay.addWidget(label)
-    lay.addWidget(widget, 1)
-    return box
 
 
 class DataPage(QWidget):
@@ -79,13 +68,13 @@ class DataPage(QWidget):
         center_lay.addWidget(self.viewer, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(_section("Classes", self.classes))
-        right.addWidget(_section("Check report", self.problems))
+        right.addWidget(titled("Classes", self.classes))
+        right.addWidget(titled("Check report", self.problems))
         right.setStretchFactor(0, 1)
         right.setStretchFactor(1, 2)
         right.setChildrenCollapsible(False)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(_section("Images", self.images))
+        self.splitter.addWidget(titled("Images", self.images))
         self.splitter.addWidget(center)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)

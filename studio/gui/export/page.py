@@ -39,6 +39,7 @@ from studio.gui.common.job_slot import progress_bar, show_progress
 from studio.gui.common.messages import colored, error_html, status_label, warning_color
 from studio.gui.common.path_field import PathField
 from studio.gui.common.run_picker import RunPicker
+from studio.gui.common.sections import section_label, title_row
 from studio.gui.common.workers import Jobs, Worker
 from studio.gui.export.jobs import ExportSource, describe_checkpoint, infer_command
 from studio.gui.export.options import ExportOptions
@@ -47,12 +48,6 @@ from studio.gui.export.report_view import ExportReportView
 log = logging.getLogger("studio.gui.export")
 
 DEVICE_TAGS = {"cpu": "CPU", "gpu": "GPU"}
-
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("section")
-    return label
 
 
 def _muted(text: str = "") -> QLabel:
@@ -94,14 +89,10 @@ class ExportPage(RunPicker, QWidget):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 6, 0)
-        head = QHBoxLayout()
-        head.addWidget(_section("Runs"))
-        head.addStretch(1)
-        head.addWidget(self.refresh_button)
-        ll.addLayout(head)
+        ll.addLayout(title_row("Runs", self.refresh_button))
         ll.addWidget(self.run_list, 1)
         ll.addWidget(self.runs_empty)
-        ll.addWidget(_section("Checkpoint"))
+        ll.addWidget(section_label("Checkpoint"))
         ll.addWidget(self.ckpt_combo)
         ll.addWidget(self.ckpt_info)
 
@@ -159,17 +150,17 @@ class ExportPage(RunPicker, QWidget):
         body = QWidget()
         ml = QVBoxLayout(body)
         ml.setContentsMargins(6, 0, 10, 0)
-        ml.addWidget(_section("Format"))
+        ml.addWidget(section_label("Format"))
         ml.addWidget(self.format_list)
         ml.addWidget(self.format_desc)
         ml.addWidget(self.format_note)
-        ml.addWidget(_section("Options"))
+        ml.addWidget(section_label("Options"))
         ml.addWidget(self.options)
         ml.addSpacing(4)
-        ml.addWidget(_section("Verify on"))
+        ml.addWidget(section_label("Verify on"))
         ml.addLayout(form)
         ml.addSpacing(4)
-        ml.addWidget(_section("Output"))
+        ml.addWidget(section_label("Output"))
         ml.addLayout(out_form)
         ml.addStretch(1)
         scroll = QScrollArea()

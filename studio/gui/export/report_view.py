@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.export.report import MAP_WARN, MATCH_WARN
 from studio.gui.common import palette
 from studio.gui.common.messages import colored, warning_color
+from studio.gui.common.sections import section_label
 
 LATENCY_COLUMNS = ["Backend", "ms / image", "vs PyTorch", "Note"]
 BACKEND_TITLES = {
@@ -57,8 +58,7 @@ class ExportReportView(QWidget):
         self.report: dict | None = None
         self.out_dir: Path | None = None
         self.command = ""
-        title = QLabel("Verification")
-        title.setObjectName("section")
+        title = section_label("Verification")
         self.headline = QLabel(
             "Export a checkpoint to see how the exported model agrees with PyTorch and how fast it runs."
         )
@@ -87,8 +87,7 @@ class ExportReportView(QWidget):
             grid.addWidget(name, r, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(val, r, 1)
             self.values[key] = val
-        lat_title = QLabel("Latency")
-        lat_title.setObjectName("section")
+        lat_title = section_label("Latency")
         self.latency = QTableWidget(0, len(LATENCY_COLUMNS))
         self.latency.setHorizontalHeaderLabels(LATENCY_COLUMNS)
         self.latency.verticalHeader().hide()

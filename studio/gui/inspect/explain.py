@@ -41,6 +41,7 @@ from studio.core.explain.methods import cam_method_title
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import error_html, status_label
+from studio.gui.common.sections import section_label
 from studio.gui.common.workers import Jobs
 from studio.gui.inspect.draw import qimage_of
 from studio.gui.inspect.jobs import ExplainSession, render_cam, render_featmaps, run_cam, run_featmap, save_picture
@@ -48,12 +49,6 @@ from studio.gui.inspect.jobs import ExplainSession, render_cam, render_featmaps,
 TOPK = "top-k channels (grid)"
 METHOD_TITLES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "eigencam": "EigenCAM"}
 RERENDER_DELAY_MS = 120
-
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("section")
-    return label
 
 
 class _ExplainTab(QWidget):
@@ -112,6 +107,33 @@ class _ExplainTab(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
         return w
+
+    def controls(self) -> tuple[QWidget, QVBoxLayout]:
+        """The left column and its layout, started with the image choice; the tab adds its own rows, then
+        :meth:`lay_out`."""
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 4, 0)
+        ll.addWidget(section_label("Image"))
+        ll.addLayout(self.image_row())
+        return left, ll
+
+    def add_run_rows(self, controls: QVBoxLayout) -> None:
+        """Compute, its progress bar and the status line."""
+        controls.addWidget(self.run_button)
+        controls.addWidget(self.progress)
+        controls.addWidget(self.status)
+
+    def lay_out(self, controls: QWidget) -> None:
+        """The tab: the controls column beside :meth:`result_column`, in a splitter."""
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(controls)
+        split.addWidget(self.result_column())
+        split.setStretchFactor(1, 1)
+        split.setSizes([430, 900])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 6, 0, 0)
+        lay.addWidget(split)
 
     # ------------------------------------------------------------------ session and image
     def set_session(self, session: ExplainSession | None) -> None:
@@ -188,6 +210,20 @@ class _ExplainTab(QWidget):
         """Re-blend the last result at the new alpha / colormap: each tab knows its own result."""
         raise NotImplementedError
 
+    def blend(self, render, *result) -> None:
+        """Re-blend ``result`` with ``render(*result, alpha, colormap)`` in the job slot (no forward), unless busy."""
+        if self.slot.running:
+            return
+        self.slot.start(
+            render,
+            *result,
+            self.alpha.value() / 100,
+            self.colormap.currentText(),
+            title="Blending",
+            done=self._on_done,
+            failed=self._on_failed,
+        )
+
     def save_png(self, path: str | Path | None = None) -> bool:
         """Save the picture shown (asks where when ``path`` is None), in a worker."""
         i = self.picture_combo.currentIndex()
@@ -256,27 +292,14 @@ class FeatmapPanel(_ExplainTab):
         form = QFormLayout()
         form.addRow("Reduction", self.reduction)
         form.addRow("Top-k", self.topk)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 4, 0)
-        ll.addWidget(_section("Image"))
-        ll.addLayout(self.image_row())
-        ll.addWidget(_section("Layers"))
+        left, ll = self.controls()
+        ll.addWidget(section_label("Layers"))
         ll.addWidget(self.shortcut_box)
         ll.addWidget(self.tree, 1)
         ll.addWidget(self.chosen_label)
         ll.addLayout(form)
-        ll.addWidget(self.run_button)
-        ll.addWidget(self.progress)
-        ll.addWidget(self.status)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.result_column())
-        split.setStretchFactor(1, 1)
-        split.setSizes([430, 900])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 6, 0, 0)
-        lay.addWidget(split)
+        self.add_run_rows(ll)
+        self.lay_out(left)
         self.run_button.setText("Compute feature maps")
         self._update()
 
@@ -382,18 +405,8 @@ class FeatmapPanel(_ExplainTab):
             self.set_pictures(result, self._titles)
 
     def _rerender(self) -> None:
-        if self.view_result is None or self.slot.running:
-            return
-        self.slot.start(
-            render_featmaps,
-            self.view_result.rgb,
-            self.view_result.maps,
-            self.alpha.value() / 100,
-            self.colormap.currentText(),
-            title="Blending",
-            done=self._on_done,
-            failed=self._on_failed,
-        )
+        if self.view_result is not None:
+            self.blend(render_featmaps, self.view_result.rgb, self.view_result.maps)
 
     def _update(self) -> None:
         super()._update()
@@ -440,26 +453,13 @@ class CamPanel(_ExplainTab):
             "A map that follows the object has a ratio well above 1."
         )
         self.run_button.setText("Compute CAM")
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 4, 0)
-        ll.addWidget(_section("Image"))
-        ll.addLayout(self.image_row())
-        ll.addWidget(_section("Explain"))
+        left, ll = self.controls()
+        ll.addWidget(section_label("Explain"))
         ll.addLayout(form)
-        ll.addWidget(self.run_button)
-        ll.addWidget(self.progress)
-        ll.addWidget(self.status)
-        ll.addWidget(_section("Where the map falls"))
+        self.add_run_rows(ll)
+        ll.addWidget(section_label("Where the map falls"))
         ll.addWidget(self.stats, 1)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.result_column())
-        split.setStretchFactor(1, 1)
-        split.setSizes([430, 900])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 6, 0, 0)
-        lay.addWidget(split)
+        self.lay_out(left)
         self._update()
 
     def set_session(self, session: ExplainSession | None) -> None:
@@ -546,18 +546,8 @@ class CamPanel(_ExplainTab):
                 self.stats.setItem(r, c, it)
 
     def _rerender(self) -> None:
-        if self.cam_view is None or self.slot.running:
-            return
-        self.slot.start(
-            render_cam,
-            self.cam_view.rgb,
-            self.cam_view.result,
-            self.alpha.value() / 100,
-            self.colormap.currentText(),
-            title="Blending",
-            done=self._on_done,
-            failed=self._on_failed,
-        )
+        if self.cam_view is not None:
+            self.blend(render_cam, self.cam_view.rgb, self.cam_view.result)
 
     def _update(self) -> None:
         super()._update()

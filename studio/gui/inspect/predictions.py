@@ -39,6 +39,7 @@ from studio.gui.common.image_cache import ImageLoader
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import colored, error_html, status_label
+from studio.gui.common.sections import section_label, title_row
 from studio.gui.common.workers import Jobs
 from studio.gui.inspect.draw import COLORS, draw_ground_truth, draw_predictions
 from studio.gui.inspect.jobs import Matching, ValPredictions, accept_and_reload, predict_val, rematch
@@ -48,12 +49,6 @@ from studio.gui.inspect.predictions_state import DEFAULT_SCORE, OVERLAID, SIDE_B
 log = logging.getLogger("studio.gui.inspect")
 
 REMATCH_DELAY_MS = 150  # a dragged slider re-matches once it rests
-
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("section")
-    return label
 
 
 class PredictionsPanel(QWidget):
@@ -145,7 +140,7 @@ class PredictionsPanel(QWidget):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 4, 0)
-        ll.addWidget(_section("Images"))
+        ll.addWidget(section_label("Images"))
         fl = QHBoxLayout()
         fl.addWidget(self.filter_label, 1)
         fl.addWidget(self.show_all_button)
@@ -180,17 +175,12 @@ class PredictionsPanel(QWidget):
         self.write_button = QPushButton("Add to val file")
         self.write_button.setToolTip("Write the selected predictions into the val annotation file as new annotations")
         self.write_button.clicked.connect(self.write_selected)
-        acc = QHBoxLayout()
-        acc.addWidget(_section("Detections of this image"))
-        acc.addStretch(1)
-        acc.addWidget(self.accept_button)
-        acc.addWidget(self.write_button)
         middle = QWidget()
         ml = QVBoxLayout(middle)
         ml.setContentsMargins(4, 0, 4, 0)
         ml.addLayout(views, 3)
         ml.addWidget(self.legend)
-        ml.addLayout(acc)
+        ml.addLayout(title_row("Detections of this image", self.accept_button, self.write_button))
         ml.addWidget(self.det_table, 1)
 
         # right: confusion matrix and PR curves
@@ -204,13 +194,9 @@ class PredictionsPanel(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(4, 0, 0, 0)
-        rl.addWidget(_section("Confusion matrix (true × predicted)"))
+        rl.addWidget(section_label("Confusion matrix (true × predicted)"))
         rl.addWidget(self.confusion, 1)
-        ph = QHBoxLayout()
-        ph.addWidget(_section("PR curves at IoU 0.5"))
-        ph.addStretch(1)
-        ph.addWidget(self.iou_type_combo)
-        rl.addLayout(ph)
+        rl.addLayout(title_row("PR curves at IoU 0.5", self.iou_type_combo))
         rl.addWidget(self.pr_plot, 1)
         rl.addWidget(self.metrics_label)
 

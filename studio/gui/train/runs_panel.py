@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.training.run_index import RunSummary
 from studio.core.training.run_lock import held_message
+from studio.gui.common.sections import section_label
 
 COLUMNS = ["Run", "Arch", "Epochs", "Best", "Duration", "Status"]
 STATUS_COLORS = {
@@ -53,8 +54,7 @@ class RunsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.runs: list[RunSummary] = []
-        title = QLabel("Runs")
-        title.setObjectName("section")
+        title = section_label("Runs")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
