@@ -77,6 +77,7 @@ LABELS: dict[str, str] = {
     "arch": "Architecture",
     "copy_paste": "Copy-paste",
     "warmup_iters": "Warm-up iterations",
+    "score_thr": "Score threshold",
 }
 GROUP_TITLES: dict[str, str] = {
     "model": "Model",
