@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 from studio.core.config.loader import merge
 from studio.core.config.recipes import recipe_for
@@ -116,3 +117,35 @@ def get_preset(name: str) -> Preset:
 def apply_preset(raw: dict, name: str, has_masks: bool) -> dict:
     """A copy of ``raw`` (a config file's own dict) with preset ``name`` merged in for the dataset's task."""
     return merge(copy.deepcopy(raw), get_preset(name).overrides_for(has_masks))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One key a preset changes: its dotted name, the value before (None: not set) and after."""
+
+    key: str
+    old: Any
+    new: Any
+
+
+def changes(before: dict, after: dict) -> list[Change]:
+    """The leaf keys whose value differs between two config dicts, in the order of ``after``."""
+    flat_before, flat_after = _flatten(before), _flatten(after)
+    keys = list(flat_after) + [k for k in flat_before if k not in flat_after]
+    return [Change(k, flat_before.get(k), flat_after.get(k)) for k in keys if flat_before.get(k) != flat_after.get(k)]
+
+
+def preset_changes(raw: dict, name: str, has_masks: bool) -> list[Change]:
+    """What applying preset ``name`` to ``raw`` would change, to show before it is applied."""
+    return changes(raw, apply_preset(raw, name, has_masks))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

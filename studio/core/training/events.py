@@ -43,6 +43,7 @@ class RunStarted:
     world_size: int
     resumed: bool
     metric_name: str  # what best.pt and early stopping follow, e.g. segm_mAP
+    time_limit_s: float | None = None  # train.time_limit: with it, progress is measured in time
     kind: EventKind = field(default=EventKind.STARTED, init=False)
 
 

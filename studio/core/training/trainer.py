@@ -528,6 +528,7 @@ class Trainer:
                     self.world_size,
                     self._resumed,
                     self.metric_name,
+                    self.cfg.train.time_limit or None,
                 )
             )
             reason = "completed"
