@@ -47,8 +47,17 @@ def first_run(work: Path, minutes: float, extra: list[str]) -> dict:
     work.mkdir(parents=True)
     t0 = time.time()
     studio("dataset", "demo", "-o", "demo", cwd=work)
-    studio("config", "init", "--train", "demo/annotations/train.json", "--val", "demo/annotations/val.json",
-           "-o", "demo.yaml", cwd=work)
+    studio(
+        "config",
+        "init",
+        "--train",
+        "demo/annotations/train.json",
+        "--val",
+        "demo/annotations/val.json",
+        "-o",
+        "demo.yaml",
+        cwd=work,
+    )
     sets = ["--set", f"train.time_limit={minutes * 60:g}"]
     for kv in extra:
         sets += ["--set", kv]
@@ -78,7 +87,8 @@ def main() -> int:
         new = first_run(root / f"new_{minutes:g}m", minutes, a.set)
         m = new["metrics"]
         row = f"{minutes:g} min: bbox mAP50 {m['bbox_mAP_50']:.3f}, segm mAP50 {m['segm_mAP_50']:.3f}"
-        row += f" (bbox mAP {m['bbox_mAP']:.3f}, segm mAP {m['segm_mAP']:.3f}; {new['epochs']} epochs, {new['wall_s']:.0f} s)"
+        row += f" (bbox mAP {m['bbox_mAP']:.3f}, segm mAP {m['segm_mAP']:.3f};"
+        row += f" {new['epochs']} epochs, {new['wall_s']:.0f} s)"
         goal = GOALS.get(minutes)
         if goal is not None:
             met = min(m["bbox_mAP_50"], m["segm_mAP_50"]) >= goal
@@ -86,8 +96,10 @@ def main() -> int:
         if not a.no_baseline:
             old = first_run(root / f"baseline_{minutes:g}m", minutes, BASELINE)["metrics"]
             ratio = m["bbox_mAP_50"] / max(old["bbox_mAP_50"], 1e-3), m["segm_mAP_50"] / max(old["segm_mAP_50"], 1e-3)
-            row += (f"; previous recipe: bbox mAP50 {old['bbox_mAP_50']:.3f}, segm mAP50 {old['segm_mAP_50']:.3f}"
-                    f" (ratio {ratio[0]:.1f}x / {ratio[1]:.1f}x)")
+            row += (
+                f"; previous recipe: bbox mAP50 {old['bbox_mAP_50']:.3f}, segm mAP50 {old['segm_mAP_50']:.3f}"
+                f" (ratio {ratio[0]:.1f}x / {ratio[1]:.1f}x)"
+            )
         print(row, flush=True)
         lines.append(row)
     print("\n".join(lines))

@@ -288,6 +288,18 @@ def test_unsaved_edits_are_replayed_or_dropped(tmp_path):
     assert declined.replayed == 0 and len(declined.ds.annotations) == 4 and not recovery_path(declined.path).exists()
 
 
+def test_a_session_whose_edits_were_all_undone_leaves_no_journal(tmp_path):
+    first = Editor(tmp_path)
+    first.st.add_class("bird")
+    first.st.undo()
+    assert recovery_path(first.path).is_file() and not first.st.dirty()
+    first.st.close()  # a clean quit with nothing unsaved
+    assert not recovery_path(first.path).exists()
+    asked = []
+    again = Editor(tmp_path, ask=lambda info: asked.append(info) or True)
+    assert asked == [] and again.replayed == 0
+
+
 def test_discard_and_close(ed):
     st = ed.st
     st.add_box([1, 2, 10, 10])

@@ -24,6 +24,7 @@ from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import (
     RecoveryJournal,
     find_recovery,
+    net_steps,
     read_journal,
     recovery_path,
     replay,
@@ -483,6 +484,28 @@ def test_find_recovery_needs_a_newer_journal_with_steps(ds, saved):
     recovery_path(saved).write_bytes(b"")
     os.utime(saved, ns=(1, 1))
     assert find_recovery(saved) is None  # a journal with no step holds nothing to recover
+
+
+def test_steps_that_cancel_out_are_nothing_to_recover(ds, saved):
+    stack, journal = _session(ds, saved)
+    stack.do(AddClass("bird"))
+    stack.undo()  # an edit and its undo
+    journal.close()
+    assert len(read_journal(recovery_path(saved)).steps) == 2
+    assert find_recovery(saved) is None and not recovery_path(saved).exists()  # removed: no false prompt
+
+    stack, journal = _session(Dataset.load(saved), saved)
+    stack.do(AddShape(1, 2, bbox=[0, 0, 5, 5]))
+    stack.do(AddClass("bird"))
+    stack.undo()
+    stack.redo()  # an undo and its redo cancel too
+    stack.do(ChangeLabel(5, 1, 2))
+    stack.undo()
+    journal.close()
+    steps = read_journal(recovery_path(saved)).steps
+    assert len(steps) == 6 and [s for s, _ in net_steps(steps)] == ["apply", "apply"]
+    info = find_recovery(saved)
+    assert info is not None and info.steps == 6 and info.net == 2
 
 
 def test_a_new_journal_replaces_a_stale_one(ds, saved):

@@ -7,7 +7,9 @@ returns. Saving writes the COCO file atomically and then removes the journal (or
 while the save was running, rewrites it with only those, on top of the new file).
 
 On open, a journal newer than its annotation file means unsaved edits: :func:`find_recovery` describes it
-and :func:`replay` applies it. A torn last line (the crash came mid-write) is ignored.
+and :func:`replay` applies it. A torn last line (the crash came mid-write) is ignored. Steps that cancel out
+(an edit and its undo, an undo and its redo) are not unsaved edits: a journal whose steps all cancel
+(:func:`net_steps`) holds nothing to recover, and :func:`find_recovery` removes it.
 """
 
 from __future__ import annotations
@@ -110,15 +112,29 @@ def _parse_line(path: Path, n: int, line: bytes, steps: list[tuple[str, dict]]) 
     steps.append((obj["step"], obj["edit"]))
 
 
+def net_steps(steps: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The steps left once those that cancel out are taken away: an ``apply`` followed by the ``revert`` of the
+    same edit (an edit and its undo), or a ``revert`` followed by its ``apply`` (an undo and its redo), with
+    only cancelled steps between them. Empty: replaying the journal gives back the file as it is."""
+    left: list[tuple[str, dict]] = []
+    for step, record in steps:
+        if left and left[-1][1] == record and left[-1][0] != step:
+            left.pop()
+        else:
+            left.append((step, record))
+    return left
+
+
 @dataclass(frozen=True)
 class RecoveryInfo:
     """Unsaved edits found next to an annotation file."""
 
     path: Path
     annotations: Path
-    steps: int
+    steps: int  # the journal's steps, all replayed
     modified: float  # the journal's modification time (seconds since the epoch)
     base_changed: bool  # the annotation file is not the one the edits were made on
+    net: int | None = None  # the steps left once an edit and its undo cancel out (None: not counted)
 
     def describe(self) -> str:
         note = " The annotation file has changed since; the edits may not apply cleanly." if self.base_changed else ""
@@ -126,7 +142,10 @@ class RecoveryInfo:
 
 
 def find_recovery(ann: str | Path) -> RecoveryInfo | None:
-    """The journal of ``ann`` when it holds edits and is newer than the file, else None."""
+    """The journal of ``ann`` when it holds edits and is newer than the file, else None.
+
+    A journal whose steps all cancel out (an edit and its undo) holds nothing to recover: it is removed.
+    """
     ann = Path(ann)
     path = recovery_path(ann)
     if not path.is_file():
@@ -138,9 +157,13 @@ def find_recovery(ann: str | Path) -> RecoveryInfo | None:
     content = read_journal(path)
     if not content.steps or content.header is None:
         return None
+    net = net_steps(content.steps)
+    if not net:
+        path.unlink(missing_ok=True)
+        return None
     head = content.header
     changed = (head.get("base_mtime_ns"), head.get("base_size")) != (ann_mtime, ann_size)
-    return RecoveryInfo(path, ann, len(content.steps), st.st_mtime, changed)
+    return RecoveryInfo(path, ann, len(content.steps), st.st_mtime, changed, len(net))
 
 
 def replay(stack: EditStack, path: str | Path) -> JournalContent:
@@ -294,6 +317,7 @@ __all__ = [
     "RecoveryInfo",
     "RecoveryJournal",
     "find_recovery",
+    "net_steps",
     "read_journal",
     "recovery_path",
     "replay",

@@ -137,9 +137,12 @@ class EditorState:
                 self.replaying = True
                 try:
                     content = replay(self.stack, info.path)
-                    journal = RecoveryJournal.resume(self.ann_path, content)
                     replayed = len(content.steps)
                     log.info("replayed %d unsaved edit(s) from %s", replayed, info.path.name)
+                    if self.stack.dirty:
+                        journal = RecoveryJournal.resume(self.ann_path, content)
+                    else:  # the edits net to the file as it is: nothing is unsaved, the journal goes
+                        info.path.unlink(missing_ok=True)
                 except StudioError as e:  # replay took its steps back; the journal is kept aside
                     self._set_aside(f"the unsaved edits could not be recovered: {e}")
                 finally:
@@ -159,10 +162,14 @@ class EditorState:
         self.say(f"{why} (kept as {aside.name})")
 
     def close(self) -> None:
-        """Stop editing; unsaved edits stay in the recovery journal (see :meth:`discard`)."""
+        """Stop editing; unsaved edits stay in the recovery journal (see :meth:`discard`). With nothing unsaved
+        (no edit, saved, or every edit undone back to the file) the journal goes: there is nothing to recover."""
         self.selected = None
         if self.journal is not None:
-            self.journal.close()
+            if self.stack is not None and not self.stack.dirty and not self.saving:
+                self.journal.discard()
+            else:
+                self.journal.close()
         self.ds = self.ann_path = self.stack = self.journal = None
         self._journaling = False
         self._names = {}
