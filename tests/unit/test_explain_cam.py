@@ -152,8 +152,14 @@ def test_box_and_class_targets():
         explain(model, t, meta, layers=["neck"], targets=[BoxTarget((0.0, 0.0, 4.0, 4.0), 1)])
     with pytest.raises(StudioError, match="predicts no label 2"):
         explain(model, t, meta, layers=["neck"], targets=[BoxTarget(tuple(BRIGHT), 2)])
-    with pytest.raises(StudioError, match="no detection of label 2"):
+    with pytest.raises(StudioError, match="predicts no label 2 on this image, at any score"):
         explain(model, t, meta, layers=["neck"], targets=[ClassTarget(2)])
+    # a class with no detection at the threshold: its strongest candidate below it, flagged as such
+    below = explain(model, t, meta, layers=["encoder:0"], targets=[ClassTarget(1)], score_thr=0.9999)
+    (b,) = below.targets
+    assert b.below_threshold and len(b.boxes) == 1 and len(below.detections) == 0
+    assert b.score == pytest.approx(float(res.detections.scores.max()), rel=1e-5)
+    assert not c.below_threshold
     with pytest.raises(StudioError, match=r"box index 3.*3 detections"):
         explain(model, t, meta, layers=["neck"], targets=[3])
     with pytest.raises(StudioError, match="unknown CAM method"):

@@ -14,7 +14,13 @@ Targets:
   prediction, the GUI). It is matched to the re-predicted box of the same class with the highest IoU;
   the target is that box's score, or score x IoU(re-predicted, given) with ``use_iou`` (the IoU is
   differentiable in the predicted box, so box regression counts too);
-* a class: the sum of the scores of all its detections.
+* a class: the sum of the scores of all its detections at or above the score threshold; when it has
+  none there, its strongest candidate below it (where the model sees that class most, however
+  weakly), so naming a class explains it on any image where the model considers it at all.
+
+The score threshold decides which detections exist. It is the caller's, not the model's: the forward
+runs the model's own post-processing at threshold 0 (restored afterwards), so a threshold below the
+one the model was loaded with finds more detections, and a class below the threshold is still there.
 
 Each box gets its own map. Maps are combined for display after per-box normalisation (each map
 scaled to its own maximum), so a large object with a strong response does not wash out the small
@@ -28,7 +34,8 @@ share; a map that ignores it has about the same.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +56,7 @@ from studio.core.explain.methods import (
     methods,
     table_entry,
 )
-from studio.core.inference.predictor import to_detections
+from studio.core.inference.predictor import configure_postprocess, to_detections
 from studio.core.jobs import CancelToken
 from studio.core.plugins import registry
 
@@ -81,13 +88,14 @@ class Explained:
 
     kind: str  # "box" or "class"
     label: int
-    score: float  # the box's score (times IoU with use_iou), or the class's score sum
+    score: float  # the box's score (times IoU with use_iou), the class's score sum, or its best candidate's score
     boxes: np.ndarray  # (m, 4) xyxy original pixels: the box, or every box of the class
     detection: int | None  # index of the matched detection in CamResult.detections (box targets)
     iou: float | None  # IoU of the re-predicted box with the given box (box targets)
     map: np.ndarray  # (H, W) float32 >= 0 at the original image size, not normalised
     mass_in_box: float | None  # share of the map's mass inside the box(es); None for an all-zero map
     area_share: float  # the box(es)' share of the image area
+    below_threshold: bool = False  # a class with no detection at the threshold: its strongest candidate below it
 
     @property
     def ratio(self) -> float | None:
@@ -258,14 +266,16 @@ def explain(
     grad_based = chosen.gradient
     layer_names = ensure_list(layers)
     rec = Recorder(model, keep=check_names(model, layer_names), detach=False)
-    out = forward(model, image, rec, grad=grad_based)
+    with postprocess_threshold(model, 0.0):  # the caller's threshold decides, below the model's too
+        out = forward(model, image, rec, grad=grad_based)
     batch_hw = rec.batch_hw or (int(image.shape[-2]), int(image.shape[-1]))
     acts = resolve(layer_names, rec, model)
     if not layers and not grad_based:  # no layer chosen: the method's default
         acts = finest(acts)
     raw_scores = out["scores"]
-    dets = to_detections(out, meta, with_masks=False).above(score_thr)
-    order = np.argsort(-raw_scores.detach().float().cpu().numpy(), kind="stable")[: len(dets)]
+    every = to_detections(out, meta, with_masks=False)  # every candidate the post-processing kept, score order
+    dets = every.above(score_thr)
+    order = np.argsort(-raw_scores.detach().float().cpu().numpy(), kind="stable")  # every[k] is out[order[k]]
 
     wanted = list(targets) if targets is not None else list(range(min(max_boxes, len(dets))))
     if not wanted:
@@ -282,8 +292,8 @@ def explain(
     for t in wanted:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        score_t, kind, label, boxes, det_idx, iou = _target_score(
-            t, out, dets, order, meta, use_iou, min_iou, score_thr, names
+        score_t, kind, label, boxes, det_idx, iou, below = _target_score(
+            t, out, every, dets, order, meta, use_iou, min_iou, score_thr, names
         )
         if grad_based:
             if not score_t.requires_grad:
@@ -295,10 +305,27 @@ def explain(
         else:
             cam = shared  # type: ignore[assignment]
         mass, area = mass_in_boxes(cam, boxes)
-        explained.append(Explained(kind, label, float(score_t.detach()), boxes, det_idx, iou, cam, mass, area))
+        explained.append(Explained(kind, label, float(score_t.detach()), boxes, det_idx, iou, cam, mass, area, below))
         maps.append(cam)
     combined = per_box_normalise(maps, [e.boxes for e in explained], shared=not grad_based)
     return CamResult(method, [n for n, _ in acts], dets, explained, combined)
+
+
+@contextmanager
+def postprocess_threshold(model: nn.Module, score_thr: float) -> Iterator[None]:
+    """Run the model's own post-processing at ``score_thr`` inside the block, then restore its threshold.
+
+    A loaded model drops every candidate below the threshold it was built or loaded with, so no later
+    filter could go lower than that; the CAM forward lowers it and filters at the caller's threshold.
+    """
+    holders = [h for h in (getattr(model, "roi_heads", None), model) if h is not None and hasattr(h, "score_thresh")]
+    saved = [h.score_thresh for h in holders]
+    configure_postprocess(model, score_thr)
+    try:
+        yield
+    finally:
+        for h, v in zip(holders, saved):
+            h.score_thresh = v
 
 
 def finest(acts: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:
@@ -348,6 +375,7 @@ def _layer_sum(per_layer: list[Tensor], batch_hw, meta: Meta, each_max: bool) ->
 def _target_score(
     t: Target,
     out: dict,
+    every: Detections,
     dets: Detections,
     order: np.ndarray,
     meta: Meta,
@@ -356,7 +384,9 @@ def _target_score(
     score_thr: float,
     names,
 ):
-    """(score tensor in the graph, kind, label, boxes in original pixels, detection index, IoU) of one target."""
+    """(score tensor in the graph, kind, label, boxes in original pixels, detection index, IoU, below the
+    threshold) of one target. ``every``: all the candidates of the forward in score order (``every[k]`` is
+    output ``order[k]``); ``dets``: those at or above ``score_thr`` (its first ones)."""
     scores, labels, boxes = out["scores"], out["labels"], out["boxes"]
     if isinstance(t, (int, np.integer)):
         i = int(t)
@@ -367,13 +397,17 @@ def _target_score(
             )
         j = int(order[i])  # a detection of this very forward: no matching needed
         score = scores[j] * _iou(boxes[j], boxes[j].detach()) if use_iou else scores[j]
-        return score, "box", int(dets.labels[i]), dets.boxes[i : i + 1].copy(), i, 1.0
+        return score, "box", int(dets.labels[i]), dets.boxes[i : i + 1].copy(), i, 1.0, False
     if isinstance(t, ClassTarget):
-        sel = torch.nonzero((labels == int(t.label)) & (scores >= score_thr)).flatten()
-        if sel.numel() == 0:
-            raise StudioError(f"no detection of {names(int(t.label))} above score {score_thr:g}", item="class target")
-        class_boxes = dets.boxes[dets.labels == int(t.label)]
-        return scores[sel].sum(), "class", int(t.label), class_boxes, None, None
+        label = int(t.label)
+        mine = np.nonzero(dets.labels == label)[0]
+        if len(mine):
+            return scores[torch.as_tensor(order[mine])].sum(), "class", label, dets.boxes[mine], None, None, False
+        below = np.nonzero(every.labels == label)[0]  # none at the threshold: its strongest candidate below it
+        if len(below) == 0:
+            raise StudioError(f"the model predicts no {names(label)} on this image, at any score", item="class target")
+        k = int(below[0])
+        return scores[int(order[k])], "class", label, every.boxes[k : k + 1].copy(), None, None, True
     if not isinstance(t, BoxTarget):
         raise StudioError(f"a CAM target is a detection index, a BoxTarget or a ClassTarget, got {type(t).__name__}")
     sx, sy = meta.resized_w / meta.orig_w, meta.resized_h / meta.orig_h
@@ -393,9 +427,9 @@ def _target_score(
             item=item,
         )
     score = scores[j] * _iou(boxes[j], ref) if t.use_iou else scores[j]
-    hits = np.nonzero(order == j)[0]
+    hits = np.nonzero(order[: len(dets)] == j)[0]
     det_idx = int(hits[0]) if len(hits) else None
-    return score, "box", int(t.label), np.asarray([t.box], np.float32), det_idx, best_iou
+    return score, "box", int(t.label), np.asarray([t.box], np.float32), det_idx, best_iou, False
 
 
 def _iou(a: Tensor, b: Tensor) -> Tensor:
@@ -427,4 +461,5 @@ __all__ = [
     "mass_in_boxes",
     "methods",
     "per_box_normalise",
+    "postprocess_threshold",
 ]
