@@ -132,7 +132,8 @@ def test_yaml_edits_replace_the_own_dict_and_a_syntax_error_blocks_start(cfg_pat
 
 def test_a_base_config_merges_highlights_and_resets(cfg_path, spec):
     child = cfg_path.parent / "exp.yaml"
-    child.write_text("_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: 8\ndata:\n  image_size: 256\n")
+    base_batch = yaml.safe_load(cfg_path.read_text())["train"]["batch_size"]
+    child.write_text(f"_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: {base_batch}\ndata:\n  image_size: 288\n")
     st = opened(child, spec)
     assert st.errors == {} and st.config.train.epochs == 80 and st.config.train.lr == 0.002, "inherited lr"
     assert st.yaml_title() == "YAML — exp.yaml, based on demo.yaml"

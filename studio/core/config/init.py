@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from studio.core.config.loader import load_config, merge, save_config, validate
-from studio.core.config.recipes import recipe_for
+from studio.core.config.recipes import DataFacts, derive, recipe_for
 from studio.core.config.schema import Config
 from studio.core.dataset.model import Dataset
 from studio.core.errors import StudioError
@@ -21,6 +21,13 @@ def default_arch(train_ann: str | Path) -> str:
     from studio.core.models import default_arch as zoo_default  # deferred: torch, torchvision
 
     return zoo_default(Dataset.load(train_ann).has_masks())
+
+
+def _device_type() -> str:
+    """``cuda`` when ``train.device: auto`` would train on a GPU here, else ``cpu``."""
+    from studio.core.device import resolve_device  # deferred: torch
+
+    return resolve_device("auto").type
 
 
 def _rel(path: str | Path | None, folder: Path) -> str | None:
@@ -65,6 +72,10 @@ def init_config(
         },
     }
     raw = merge(raw, recipe_for(spec.family))
+    time_limit = ((overrides or {}).get("train") or {}).get("time_limit")
+    raw = merge(
+        raw, derive(spec.family, DataFacts.of(Dataset.load(train_ann)), device=_device_type(), time_limit=time_limit)
+    )
     if overrides:
         raw = merge(raw, overrides)
     cfg_rel = validate(raw, out)

@@ -1,38 +1,30 @@
-"""Training recipes per architecture family: what ``studio config init`` writes for a new run.
+"""Training recipes: what ``studio config init`` writes for a new run, derived from the data and the budget.
 
-These are starting points a user would otherwise copy from a tutorial: an optimiser and learning
-rate that train the family from scratch, a batch size that fits a laptop, and the input size the
-architecture was designed for. Everything can be overridden in the YAML or with ``--set``.
+A recipe has two parts:
+
+* the family's fixed choices (:data:`RECIPES`): an optimiser and learning rate that train the family,
+  whether to keep an EMA of the weights;
+* what follows the data, the device and the time budget (:func:`derive`): the image size, the batch,
+  the augmentation strength, the number of epochs, and a warm-up and an evaluation cadence that are
+  shares of the run (``warmup_fraction``, ``eval_interval``), so a 3-minute run warms up for a few
+  seconds and is evaluated about ten times, and so is a 3-hour one.
+
+Everything can be overridden in the YAML or with ``--set``.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
+from dataclasses import dataclass
+
+from studio.core.dataset.model import Dataset
+
 RECIPES: dict[str, dict] = {
     # light CPU models: AdamW converges from scratch on small sets where SGD stalls
-    "lite": {
-        "train": {
-            "optimizer": "adamw",
-            "lr": 0.002,
-            "weight_decay": 0.05,
-            "batch_size": 4,
-            "epochs": 50,
-            "warmup_iters": 100,
-        }
-    },
-    # one-stage CPU models: AdamW from scratch, batch 8, EMA of the weights for evaluation, mosaic on half
-    # the samples (balloon val after 80 epochs: segm mAP 0.250 with it, 0.226 without; bench/balloon.py)
-    "fast": {
-        "train": {
-            "optimizer": "adamw",
-            "lr": 0.002,
-            "weight_decay": 0.05,
-            "batch_size": 8,
-            "epochs": 300,
-            "warmup_iters": 100,
-            "ema": True,
-        },
-        "data": {"augment": {"mosaic": 0.5}},
-    },
+    "lite": {"train": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05, "batch_size": 4, "epochs": 50}},
+    # one-stage CPU models: AdamW from scratch, EMA of the weights for evaluation
+    "fast": {"train": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05, "epochs": 300, "ema": True}},
     "faster_rcnn": {"train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
     "mask_rcnn": {"train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
     "retinanet": {"train": {"optimizer": "sgd", "lr": 0.005, "weight_decay": 1e-4, "batch_size": 2, "epochs": 24}},
@@ -41,6 +33,74 @@ RECIPES: dict[str, dict] = {
     "ssdlite": {"train": {"optimizer": "sgd", "lr": 0.02, "weight_decay": 4e-5, "batch_size": 8, "epochs": 60}},
 }
 
+#: every recipe: warm-up over 3 % of the run, an evaluation at least every 10 % of it
+SHARES = {"warmup_fraction": 0.03, "eval_interval": 0.1}
+#: a from-scratch run wants about this many optimiser steps when no time limit says otherwise
+TARGET_ITERS = 3000
+
 
 def recipe_for(family: str) -> dict:
     return RECIPES.get(family, RECIPES["faster_rcnn"])
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What a recipe looks at in a training set."""
+
+    images: int
+    instances: int
+    long_side: int  # median of the images' longer side, pixels
+    has_masks: bool
+
+    @classmethod
+    def of(cls, ds: Dataset) -> DataFacts:
+        sides = [max(int(im.get("width") or 0), int(im.get("height") or 0)) for im in ds.images]
+        return cls(
+            images=len(ds.images),
+            instances=len(ds.annotations),
+            long_side=int(statistics.median(sides)) if sides else 0,
+            has_masks=ds.has_masks(),
+        )
+
+
+def derive(family: str, facts: DataFacts, *, device: str = "cpu", time_limit: float | None = None) -> dict:
+    """The overrides that follow the data, the device (``cpu`` or ``cuda``) and the budget, for ``family``."""
+    out: dict = {"train": dict(SHARES), "data": {}}
+    if family in ("fast", "lite"):
+        gpu = device.startswith("cuda")
+        out["data"]["image_size"] = _image_size(facts, gpu)
+        batch = _batch(facts, gpu)
+        out["train"]["batch_size"] = batch
+        if time_limit is None:
+            per_epoch = max(1, facts.images // batch)
+            out["train"]["epochs"] = int(min(300, max(30, math.ceil(TARGET_ITERS / per_epoch))))
+        else:
+            out["train"]["epochs"] = 1000  # the time limit ends the run; the schedule follows the time
+        out["data"]["augment"] = _augment(facts)
+    return out
+
+
+def _image_size(facts: DataFacts, gpu: bool) -> int:
+    """On a CPU: 256 px for small images (the demo's 320 x 240), 320 for photos; on a GPU 640 (or less when
+    the images are smaller)."""
+    if gpu:
+        return int(min(640, max(320, _round32(facts.long_side))))
+    return 256 if facts.long_side <= 480 else 320
+
+
+def _batch(facts: DataFacts, gpu: bool) -> int:
+    """Small sets want many optimiser steps: batch 4 below 200 images on a CPU (about twice the steps of 8 in
+    the same time), 8 above; 16 on a GPU. Never more than a quarter of the set, so an epoch has 4 steps."""
+    want = 16 if gpu else (4 if facts.images < 200 else 8)
+    return int(max(1, min(want, facts.images // 4 or 1)))
+
+
+def _augment(facts: DataFacts) -> dict:
+    """Mosaic on half the samples and a wider scale jitter for small sets, lighter for large ones."""
+    if facts.images < 300:
+        return {"mosaic": 0.5, "scale_jitter": [0.75, 1.25]}
+    return {"mosaic": 0.3, "scale_jitter": [0.8, 1.2]}
+
+
+def _round32(v: int) -> int:
+    return int(round(v / 32) * 32)

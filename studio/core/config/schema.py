@@ -188,7 +188,14 @@ class TrainConfig(_Section):
     lr: float = Field(0.01, gt=0, le=10, description="Peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(1e-4, ge=0, le=1, description="Weight decay")
-    warmup_iters: int = Field(100, ge=0, description="Linear warm-up iterations")
+    warmup_iters: int = Field(100, ge=0, description="Linear warm-up iterations (when warmup_fraction is not set)")
+    warmup_fraction: float | None = Field(
+        None,
+        ge=0,
+        le=0.5,
+        description="Linear warm-up over this share of the run (of the time limit or of the epochs, whichever is "
+        "further along), so it fits any budget; replaces warmup_iters when set",
+    )
     schedule: Literal["cosine", "step", "constant"] = Field(
         "cosine", description="Learning-rate schedule after warm-up"
     )
@@ -207,6 +214,13 @@ class TrainConfig(_Section):
     keep_checkpoints: int = Field(3, ge=0, description="epoch_N.pt files kept (last.pt and best.pt are always kept)")
     patience: int | None = Field(None, ge=1, description="Early stopping: epochs without val mAP improvement")
     eval_every: int = Field(1, ge=1, description="Evaluate on the val set every N epochs")
+    eval_interval: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Also evaluate at the end of an epoch once this share of the run (time or epochs) has passed "
+        "since the last evaluation: 0.1 gives about 10 evaluations whatever the budget",
+    )
 
     @field_validator("device")
     @classmethod

@@ -216,12 +216,15 @@ class Trainer:
             milestones=tuple(cfg.train.step_milestones),
             gamma=cfg.train.step_gamma,
             time_limit=cfg.train.time_limit,
+            warmup_fraction=cfg.train.warmup_fraction,
         )
+        self._evaluated_at = 0.0  # run progress (0..1) at the last evaluation: train.eval_interval counts from it
         self.amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.train.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and dev.type == "cuda")
 
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
+            self._evaluated_at = self.schedule.progress(self.global_iter, self._elapsed_before)
 
         if self.world_size > 1:
             if dev.type == "cuda":  # per-GPU batches are small: share BatchNorm statistics (NCCL only)
@@ -463,6 +466,19 @@ class Trainer:
             cancel=self.cancel,
         )
 
+    @property
+    def progress(self) -> float:
+        """How far the run is, 0..1 (iterations, or time when the time limit is further along)."""
+        return self.schedule.progress(self.global_iter, self.elapsed)
+
+    def evaluate_now(self, epoch: int, final: bool) -> bool:
+        """Evaluate at this epoch's end: every ``eval_every`` epochs, once ``eval_interval`` of the run has passed
+        since the last evaluation, and at the end."""
+        cfg = self.cfg.train
+        if final or epoch >= cfg.epochs or epoch % cfg.eval_every == 0:
+            return True
+        return cfg.eval_interval is not None and self.progress - self._evaluated_at >= cfg.eval_interval - 1e-9
+
     def _epoch_end(self, epoch: int, train_losses: dict, epoch_t0: float, final: bool) -> bool:
         """Evaluate, save, emit; returns True when early stopping says stop."""
         cfg = self.cfg.train
@@ -471,7 +487,8 @@ class Trainer:
         metric = None
         is_best = False
         evaluated = None
-        if self.val_set is not None and (epoch % cfg.eval_every == 0 or final or epoch == cfg.epochs):
+        if self.val_set is not None and self.evaluate_now(epoch, final):
+            self._evaluated_at = self.progress
             evaluated = self.evaluate(epoch)
             metrics = dict(evaluated.metrics)
             per_class = evaluated.per_class_arrays(self.class_map)
