@@ -39,12 +39,15 @@ def prepare(work: Path, arch: str | None, minutes: float, overrides: list[str], 
     from studio.core.config.init import init_config
     from studio.core.config.loader import apply_overrides, merge, resolve_raw, save_config, validate
     from studio.core.config.presets import apply_preset
+    from studio.core.config.recipes import DataFacts
+    from studio.core.dataset.model import Dataset
 
     for split in ("train", "val"):
         api.dataset_import(BALLOON / split / "via_region_data.json", work / f"{split}.json")
     cfg = work / "balloon.yaml"
     init_config(work / "train.json", cfg, val_ann=work / "val.json", arch=arch)
-    raw = apply_preset(resolve_raw(cfg), "CPU quick", has_masks=True)
+    facts = DataFacts.of(Dataset.load(work / "train.json"))
+    raw = apply_preset(resolve_raw(cfg), "CPU quick", has_masks=True, facts=facts)
     if arch:  # another architecture: its own family's recipe over the preset
         from studio.core.config.recipes import recipe_for
         from studio.core.models import get_arch

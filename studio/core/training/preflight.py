@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.core.config.recipes import DataFacts
 from studio.core.config.schema import Config
 from studio.core.data.augmentations import check_augmentations
 from studio.core.data.classes import ClassMap
@@ -17,6 +18,7 @@ from studio.core.data.splits import Split, class_mismatch, open_split
 from studio.core.dataset.model import image_path
 from studio.core.errors import StudioError
 from studio.core.text import plural
+from studio.core.training.budget import MIN_EVALS, MIN_STEPS_PRETRAINED, MIN_STEPS_SCRATCH, Budget, plan
 
 MAX_LISTED = 5
 
@@ -41,6 +43,8 @@ class PreflightReport:
     train: Split | None = None
     val: Split | None = None
     class_map: ClassMap | None = None
+    facts: DataFacts | None = None  # what the recipe looks at in the training set
+    budget: Budget | None = None  # what the run will do with its epochs and time limit
 
     def add(self, level: str, item: str, message: str) -> None:
         self.findings.append(Finding(level, item, message))
@@ -71,6 +75,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
 
     rep = PreflightReport()
     spec = None
+    device = None
     try:
         spec = get_arch(cfg.model.arch)
     except ModelError as e:
@@ -84,6 +89,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
 
     try:
         dev = resolve_device(cfg.train.device)
+        device = dev.type
         if cfg.train.amp != "none" and dev.type != "cuda":
             rep.add(
                 "error",
@@ -168,6 +174,9 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         if spec is not None and spec.task == "detect" and ds.has_masks():
             rep.add("info", "model.arch", f"{spec.name} is a detector: the polygons train boxes only")
 
+    if rep.train is not None and device is not None:
+        _check_budget(cfg, rep, device, world_size)
+
     if spec is not None and cfg.model.weights not in (None, "", "none"):
         try:
             src = check_weights(spec.name, cfg.model.weights)
@@ -200,3 +209,59 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
                 f"to train on the new classes start a new run with model.weights={resume.path}",
             )
     return rep
+
+
+def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: int) -> None:
+    """Warn about a recipe that cannot work in its budget: a warm-up longer than the run, no validation
+    before the end, too few optimiser steps to learn anything."""
+    import torch  # deferred: torch
+
+    rep.facts = DataFacts.of(rep.train.dataset)
+    b = rep.budget = plan(cfg, rep.facts.images, device=device, threads=torch.get_num_threads(), world_size=world_size)
+    t = cfg.train
+    if b.iters is None:
+        rep.add(
+            "info",
+            "train.time_limit",
+            f"{b.planned_iters} iterations planned ({b.iters_per_epoch} per epoch); "
+            f"how many fit in {t.time_limit:g} s is not known for {cfg.model.arch} on {device}",
+        )
+    else:
+        speed = f" at about {b.images_per_s:.0f} images/s (estimated)" if b.images_per_s else ""
+        ends = "the time limit ends it" if b.time_limited else "the epochs end it"
+        rep.add(
+            "info",
+            "train.epochs",
+            f"about {b.iters} iterations, {b.epochs:.1f} epochs of {b.iters_per_epoch}{speed}; {ends}",
+        )
+        minimum = MIN_STEPS_SCRATCH if cfg.model.weights in (None, "", "none") else MIN_STEPS_PRETRAINED
+        if b.iters < minimum:
+            rep.add(
+                "warning",
+                "train.time_limit" if b.time_limited else "train.epochs",
+                f"about {b.iters} optimiser steps: too few to learn much "
+                f"(a model {'from scratch' if minimum == MIN_STEPS_SCRATCH else 'from pretrained weights'} "
+                f"wants at least {minimum}); give it more time or epochs, or smaller images",
+            )
+        if b.warmup_iters is not None and b.warmup_iters >= 0.25 * b.iters:
+            rep.add(
+                "warning",
+                "train.warmup_iters",
+                f"the warm-up ({b.warmup_iters:.0f} iterations) is {b.warmup_iters / b.iters:.0%} of the run "
+                f"(about {b.iters} iterations); set train.warmup_fraction=0.03 to make it a share of the run",
+            )
+    if cfg.data.val is not None:
+        if b.first_eval_epoch is None and (b.iters is None or b.epochs > 1):
+            rep.add(
+                "warning",
+                "train.eval_every",
+                f"no validation before the end of the run (every {t.eval_every} epochs"
+                + (f", about {b.epochs:.0f} epochs in the run" if b.epochs is not None else "")
+                + "): no mAP curve to follow; set train.eval_interval=0.1 to validate every 10 % of the run",
+            )
+        elif b.evals is not None and b.evals < MIN_EVALS and b.epochs is not None and b.epochs >= MIN_EVALS:
+            rep.add(
+                "warning",
+                "train.eval_every",
+                f"only {b.evals} validations in the run: set train.eval_interval=0.1 for about 10",
+            )

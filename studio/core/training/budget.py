@@ -1,0 +1,139 @@
+"""What a run will do with its budget, known before it starts: iterations, epochs, warm-up and evaluations.
+
+The pre-flight check uses it to warn about a recipe that cannot work in the time given: a warm-up longer
+than the run, no validation before the end, or too few optimiser steps to learn anything.
+
+With ``train.time_limit`` the number of iterations depends on the machine's speed. The speed is an
+estimate: images per second of a training step (forward, backward, the data pipeline) measured here
+for the CPU models (:data:`CPU_IMAGES_PER_S`), scaled to the image size (time follows the pixel count)
+and the number of CPU threads. Without a measurement (GPU runs, the big torchvision models on a CPU),
+the time-based checks say the estimate is unknown rather than guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from studio.core.config.schema import Config
+
+#: training images per second at 320 px on 2 CPU threads (``bench/first_run.py`` machine: 2 cores),
+#: batch 4-8, mosaic on half the samples, measured with ``python -m studio.core.training.budget``
+CPU_IMAGES_PER_S: dict[str, float] = {
+    "seg_fast": 17.0,
+    "det_fast": 21.0,
+    "seg_lite": 9.0,
+    "det_lite": 11.0,
+}
+MEASURED_THREADS = 2
+#: optimiser steps below which a from-scratch model learns next to nothing (the demo set at 150 steps:
+#: mAP50 under 0.05); a model started from pretrained weights needs fewer
+MIN_STEPS_SCRATCH = 300
+MIN_STEPS_PRETRAINED = 60
+#: fewer validations than this leave no curve to read
+MIN_EVALS = 5
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The run a config describes, on a training set of ``images`` images."""
+
+    images: int
+    iters_per_epoch: int
+    planned_iters: int  # epochs x iterations per epoch
+    images_per_s: float | None  # the speed estimate (None: unknown here)
+    iters: int | None  # the iterations the run will do: planned, or what the time limit allows (None: unknown)
+    warmup_iters: float | None  # the warm-up's length in iterations (None: unknown)
+    evals: int | None  # validations in the run (None: no val set, or unknown)
+    first_eval_epoch: int | None  # the first epoch with a validation (None: none before the last)
+    time_limited: bool  # the time limit, not the epochs, ends the run
+
+    @property
+    def epochs(self) -> float | None:
+        return None if self.iters is None else self.iters / self.iters_per_epoch
+
+
+def images_per_s(arch: str, image_size: int, device: str, threads: int) -> float | None:
+    """The estimated training speed, or None where nothing was measured (GPUs, the big models on a CPU)."""
+    base = CPU_IMAGES_PER_S.get(arch)
+    if base is None or device != "cpu":
+        return None
+    return base * (320 / image_size) ** 2 * max(1, threads) / MEASURED_THREADS
+
+
+def plan(cfg: Config, images: int, *, device: str, threads: int = MEASURED_THREADS, world_size: int = 1) -> Budget:
+    """The budget of ``cfg`` on ``images`` training images on ``device`` (``cpu`` or ``cuda``)."""
+    t = cfg.train
+    per_epoch = max(1, math.ceil(images / max(1, t.batch_size * world_size)))
+    planned = t.epochs * per_epoch
+    speed = images_per_s(cfg.model.arch, cfg.data.image_size, device, threads)
+    time_limited = False
+    iters: int | None = planned
+    if t.time_limit:
+        if speed is None:
+            iters = None
+        else:
+            in_time = int(t.time_limit * speed / max(1, t.batch_size * world_size))
+            time_limited = in_time < planned
+            iters = min(planned, in_time)
+    warmup: float | None
+    if t.warmup_fraction is not None:
+        warmup = None if iters is None else t.warmup_fraction * iters
+    else:  # the trainer caps a fixed warm-up at a third of the planned iterations
+        warmup = float(min(t.warmup_iters, max(1, planned // 3)))
+    evals, first = _evaluations(cfg, per_epoch, iters) if cfg.data.val is not None else (None, None)
+    return Budget(images, per_epoch, planned, speed, iters, warmup, evals, first, time_limited)
+
+
+def _evaluations(cfg: Config, per_epoch: int, iters: int | None) -> tuple[int | None, int | None]:
+    """(validations in the run, the first epoch with one before the last), following Trainer.evaluate_now."""
+    t = cfg.train
+    if iters is None:  # the time limit ends the run at an unknown epoch: count by epochs only
+        return None, (t.eval_every if t.eval_every < t.epochs else None)
+    last = max(1, math.ceil(iters / per_epoch))
+    done, first, at = 0, None, 0.0
+    for epoch in range(1, last + 1):
+        progress = min(1.0, epoch * per_epoch / iters)
+        final = epoch == last
+        due = epoch % t.eval_every == 0 or (t.eval_interval is not None and progress - at >= t.eval_interval - 1e-9)
+        if final or epoch >= t.epochs or due:
+            done += 1
+            at = progress
+            if first is None and not final:
+                first = epoch
+    return done, first
+
+
+def measure(arch: str, image_size: int = 320, batch: int = 4, steps: int = 8) -> float:
+    """Training images per second of ``arch`` on this machine's CPU, on the demo set (for the table above)."""
+    import itertools  # deferred: stdlib, measuring only
+    import tempfile  # deferred: stdlib, measuring only
+    import time  # deferred: stdlib, measuring only
+
+    from studio.core.config.loader import validate  # deferred: measuring only
+    from studio.core.demo import generate  # deferred: measuring only
+    from studio.core.training.trainer import Trainer  # deferred: torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = generate(f"{tmp}/demo")
+        raw = {
+            "model": {"arch": arch},
+            "data": {"train": {"ann": str(demo["train"].annotations)}, "image_size": image_size, "workers": 0},
+            "train": {"device": "cpu", "batch_size": batch, "epochs": 1000, "optimizer": "adamw", "lr": 0.002},
+        }
+        trainer = Trainer(validate(raw, f"{tmp}/c.yaml"), f"{tmp}/run")
+        trainer.setup()
+        trainer.train_epoch(1, itertools.islice(trainer.train_loader, 2))  # caches built, kernels warm
+        t0 = time.perf_counter()
+        trainer.train_epoch(2, itertools.islice(trainer.train_loader, steps))  # 10 batches in the demo
+        return steps * batch / (time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    import sys  # deferred: stdlib, measuring only
+
+    import torch  # deferred: torch
+
+    print(f"{torch.get_num_threads()} CPU threads")
+    for name in sys.argv[1:] or list(CPU_IMAGES_PER_S):
+        print(f"{name}: {measure(name):.1f} images/s at 320 px", flush=True)
