@@ -1,12 +1,17 @@
 """The Inspect page on a random det_lite checkpoint and the demo val set: predictions worst first, the
-score slider and IoU changing TP / FP / FN, a confusion cell filtering the list, accepting a prediction,
-feature maps of a shortcut layer and a CAM with its mass-in-box figures."""
+score slider and IoU changing TP / FP / FN, a confusion cell filtering the list, the overlaid view filling
+its area and the side-by-side views sharing zoom and pan, accepting a prediction (sent with the val file it
+belongs to), feature maps of a shortcut layer and a CAM with its mass-in-box figures, its score threshold
+and a named class below it."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
 
 from studio.core.dataset.model import Dataset
 from studio.gui.inspect.page import InspectPage
@@ -117,18 +122,26 @@ def test_confusion_cell_filters_the_list(page, qtbot):
     assert len(pp.pr_plot.getPlotItem().listDataItems()) >= 1  # PR curves of the classes with GT
 
 
-def test_accepting_a_prediction(page, qtbot, workspace, tmp_path):
+def test_accepting_a_prediction(page, qtbot, workspace, tmp_path, demo):
     pp = page.predictions
     pp.score_slider.setValue(5)
     pp = _predict(page, qtbot)
     assert not pp.accept_button.isEnabled()
     pp.det_table.selectRow(0)
     det = pp.selected_detections()[0]
-    proposed = []
+    proposed, sent = [], []
     page.annotation_proposed.connect(lambda *a: proposed.append(a))
+    pp.send_to_editor.connect(sent.append)
     pp.accept_button.click()
     iid = pp.image_id
     assert len(proposed) == 1
+    # what the editor needs to open the right file itself: the run's val set (named by the checkpoint's config)
+    (s,) = sent
+    assert s.ann.resolve() == (tmp_path / "val.json").resolve()
+    assert s.images_dir.resolve() == demo["val"].images.resolve()
+    assert s.image_id == iid and s.file_name == pp.preds.gt.image(iid)["file_name"]
+    assert [(p.image_id, p.category_id, p.shape) for p in s.proposals] == [proposed[0]]
+    assert "val.json" in pp.status.text()
     image_id, cat, shape = proposed[0]
     assert image_id == iid and cat in pp.preds.class_map.cat_ids
     assert cat == pp.preds.class_map.cat_ids[int(pp.preds.detections[iid].labels[det]) - 1]
@@ -197,3 +210,113 @@ def test_cam_shows_mass_figures(page, qtbot):
     eig_layers = cam.cam_view.result.cam.layers
     assert len(eig_layers) == 1 and eig_layers[0] in gradcam_layers  # EigenCAM's default: the finest level
     assert eig_layers[0] in cam.status.text()
+
+
+def _wheel(view, at: QPoint, clicks: int = 1) -> None:
+    """A real wheel event (``clicks`` notches up: zoom in) at viewport position ``at``."""
+    QApplication.sendEvent(
+        view.viewport(),
+        QWheelEvent(
+            QPointF(at),
+            QPointF(view.viewport().mapToGlobal(at)),
+            QPoint(),
+            QPoint(0, 120 * clicks),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        ),
+    )
+
+
+def _drag(view, start: QPoint, end: QPoint, steps: int = 6) -> None:
+    """A left-button drag on the viewport (the view pans with it)."""
+    vp = view.viewport()
+
+    def send(kind, pos, button, buttons):
+        ev = QMouseEvent(
+            kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier
+        )
+        QApplication.sendEvent(vp, ev)
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    send(QEvent.Type.MouseButtonPress, start, left, left)
+    for i in range(1, steps + 1):
+        send(QEvent.Type.MouseMove, start + (end - start) * (i / steps), none, left)
+    send(QEvent.Type.MouseButtonRelease, end, left, none)
+
+
+def test_overlaid_fills_the_area_and_side_by_side_views_share_zoom_and_pan(page, qtbot):
+    pp = page.predictions
+    pp.score_slider.setValue(5)
+    pp = _predict(page, qtbot)
+    area = pp.views.width()
+    assert area > 300
+    # side by side: two equal views, each about half of the area
+    assert abs(pp.gt_view.width() - pp.pred_view.width()) <= 2 and pp.gt_view.width() < 0.55 * area
+
+    pp.mode_combo.setCurrentIndex(1)  # overlaid: one view, the whole width
+    qtbot.waitUntil(lambda: pp.pred_view.width() >= area - 2)
+    assert not pp.gt_view.isVisibleTo(pp) and pp.pred_view.width() <= area
+    pp.mode_combo.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: pp.gt_view.isVisible() and pp.pred_view.width() < 0.55 * area)
+
+    gt, pred = pp.gt_view, pp.pred_view
+    assert gt.zoom() == pytest.approx(pred.zoom()) and gt.auto_fit and pred.auto_fit
+    z0 = gt.zoom()
+    at = gt.viewport().rect().center() + QPoint(30, 20)
+    _wheel(gt, at, 6)  # zoom the ground truth in (the image overflows both ways), around a point off centre
+    assert gt.zoom() == pytest.approx(z0 * 1.25**6)
+    assert pred.zoom() == pytest.approx(gt.zoom()), "the prediction view zooms by the same factor"
+    assert not pred.auto_fit
+    c_gt, c_pred = gt.center(), pred.center()
+    assert abs(c_gt.x() - c_pred.x()) < 1.0 and abs(c_gt.y() - c_pred.y()) < 1.0, "and shows the same place"
+
+    before = gt.center()
+    _drag(gt, gt.viewport().rect().center(), gt.viewport().rect().center() + QPoint(-60, -40))
+    moved = gt.center() - before
+    assert abs(moved.x()) > 5 and abs(moved.y()) > 5, "the drag panned the ground-truth view"
+    assert abs(pred.center().x() - gt.center().x()) < 1.0 and abs(pred.center().y() - gt.center().y()) < 1.0
+
+    _wheel(pred, pred.viewport().rect().center(), -1)  # and the other way round
+    assert gt.zoom() == pytest.approx(z0 * 1.25**5) and pred.zoom() == pytest.approx(gt.zoom())
+    gt.fit_to_window()
+    assert pred.auto_fit and pred.zoom() == pytest.approx(z0)
+
+
+def test_cam_score_threshold_and_a_class_below_it(page, qtbot):
+    cam = page.cam
+    model_thr = page.session.predictor.score_thr
+    assert cam.score_spin.value() == pytest.approx(model_thr), "the CAM starts at the model's threshold"
+    pp = page.predictions
+    followed = []
+    pp.score_changed.connect(followed.append)
+    pp.score_slider.setValue(40)
+    assert followed == [pytest.approx(0.4)]
+    cam.follow_score(followed[-1])
+    assert cam.score_spin.value() == pytest.approx(0.4)
+
+    cam.score_spin.setValue(0.0)  # every candidate of the random model is a detection
+    cam.target.setCurrentIndex(0)  # best boxes
+    assert cam.compute()
+    qtbot.waitUntil(lambda: cam.cam_view is not None, timeout=TIMEOUT)
+    res = cam.cam_view.result
+    assert res.score_thr == 0.0 and len(res.cam.detections) > 0 and "score ≥ 0" in cam.status.text()
+    best = res.cam.targets[0]
+    cls, score = res.class_names[best.label - 1], float(res.cam.detections.scores[0])
+    assert score < 0.99
+
+    cam.score_spin.setValue(0.99)  # above every score: no detection at all
+    assert cam.compute()
+    qtbot.waitUntil(lambda: "no detection above score 0.99" in cam.status.text(), timeout=TIMEOUT)
+    assert "lower the score threshold" in cam.status.text()
+
+    cam.target.setCurrentIndex(2)  # name the class: its strongest candidate, with a note
+    cam.class_combo.setCurrentText(cls)
+    assert cam.compute()
+    qtbot.waitUntil(lambda: cam.cam_view.result.score_thr == 0.99, timeout=TIMEOUT)
+    (e,) = cam.cam_view.result.cam.targets
+    assert e.kind == "class" and e.below_threshold and e.score == pytest.approx(score, abs=1e-4)
+    assert f"no {cls} at score ≥ 0.99; showing its strongest candidate, score {e.score:.3f}" in cam.status.text()
+    assert cam.stats.item(0, 0).text() == "0: class (below the threshold)" and cam.stats.item(0, 1).text() == cls
+    assert "strongest candidate" in cam.picture_combo.itemText(1)

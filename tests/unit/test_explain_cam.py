@@ -24,7 +24,7 @@ from studio.core.explain.cam import (
     mass_in_boxes,
     per_box_normalise,
 )
-from studio.core.explain.jobs import cam_job
+from studio.core.explain.jobs import _shown_score, cam_job, cam_pictures
 from studio.core.inference.predictor import Predictor
 from studio.core.jobs import CancelToken
 
@@ -189,6 +189,36 @@ def test_cam_job_targets_by_class_name_and_thresholds():
         cam_job(pred, img, class_name="cat")
     with pytest.raises(StudioError, match="no detection above score 0.99"):
         cam_job(pred, img, score_thr=0.99)
+    assert res.score_thr == 0.0 and res.notes() == [] and row["below_threshold"] is False
+
+
+def test_a_named_class_below_the_threshold_explains_its_strongest_candidate_and_says_so():
+    """The GUI's CAM tab names a class at its own threshold: above every score, the class's best candidate is
+    explained, the result says so in words, and its pictures draw that candidate's score (it is no detection)."""
+    pred = Predictor(
+        ToyDetector([BRIGHT, DARK]),
+        ClassMap.from_names(["thing"]),
+        size=100,
+        letterbox=False,
+        device=torch.device("cpu"),
+        task="detect",
+        score_thr=0.5,
+    )
+    img = _toy_image()
+    at_zero = cam_job(pred, img, "gradcam", score_thr=0.0)
+    best = float(at_zero.cam.detections.scores[0])
+    assert at_zero.score_thr == 0.0 and len(at_zero.cam.detections) == 2
+    res = cam_job(pred, img, "gradcam", class_name="thing", score_thr=0.9999)
+    (e,) = res.cam.targets
+    assert res.score_thr == pytest.approx(0.9999) and len(res.cam.detections) == 0
+    assert e.below_threshold and e.score == pytest.approx(best, rel=1e-5) and np.allclose(e.boxes[0], BRIGHT)
+    assert res.notes() == [f"no thing at score ≥ 0.9999; showing its strongest candidate, score {best:.3f}"]
+    assert res.stats()[0]["below_threshold"] is True
+    assert _shown_score(e, res.cam.detections, 0) == pytest.approx(best, rel=1e-5)
+    assert len(cam_pictures(res.cam, img, res.class_names)) == 2
+    default = cam_job(pred, img, "gradcam", max_boxes=5)
+    assert default.score_thr == 0.5, "no threshold given: the loaded model's"
+    assert (default.cam.detections.scores >= 0.5).all()
 
 
 # --------------------------------------------------------------------------- the maths

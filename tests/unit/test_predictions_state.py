@@ -218,3 +218,20 @@ def test_proposals_and_writing_them(preds, tmp_path):
     ]
     assert st.written(props, preds) == "Added 2 annotation(s) to val.json."
     assert st.proposals([]) == []
+
+
+def test_sending_to_the_editor_names_the_val_file_the_predictions_were_made_on(preds, tmp_path):
+    """The editor may show another file (or none): what is sent says which file and image the shapes belong to,
+    the val set of the predictions (the run's, or the one its checkpoint's config names), not the slider's source."""
+    st = predicted(preds)
+    st.val_ann = None  # the source named no file: the config's val set, which predicting resolved
+    st.show_image(3)
+    sent = st.to_editor([1, 0])
+    assert sent.ann == tmp_path / "val.json" and sent.images_dir == tmp_path / "images"
+    assert (sent.image_id, sent.file_name) == (3, "im3.jpg")
+    assert [(p.image_id, p.category_id, p.shape) for p in sent.proposals] == [
+        (3, CAT, [0.0, 0.0, 5.0, 5.0]),
+        (3, DOG, [30.0, 30.0, 10.0, 10.0]),
+    ]
+    assert st.sent_text(sent) == "Sent 2 prediction(s) of im3.jpg to the editor (val.json)."
+    assert st.to_editor([]) is None, "nothing selected: nothing to send"

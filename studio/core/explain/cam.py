@@ -112,6 +112,7 @@ class CamResult:
     detections: Detections  # every prediction of the forward (original pixels, score order, no masks)
     targets: list[Explained]
     combined: np.ndarray  # (H, W) float32 in [0, 1]: the targets' maps after per-box normalisation
+    score_thr: float = 0.0  # the threshold that decided which detections exist (``detections``, box indices)
 
 
 # ------------------------------------------------------------------------------- per-layer maps
@@ -308,7 +309,7 @@ def explain(
         explained.append(Explained(kind, label, float(score_t.detach()), boxes, det_idx, iou, cam, mass, area, below))
         maps.append(cam)
     combined = per_box_normalise(maps, [e.boxes for e in explained], shared=not grad_based)
-    return CamResult(method, [n for n, _ in acts], dets, explained, combined)
+    return CamResult(method, [n for n, _ in acts], dets, explained, combined, float(score_thr))
 
 
 @contextmanager

@@ -147,9 +147,25 @@ class CamJobResult:
                     "mass_in_box": None if e.mass_in_box is None else round(e.mass_in_box, 5),
                     "area_share": round(e.area_share, 5),
                     "ratio": None if e.ratio is None else round(e.ratio, 3),
+                    "below_threshold": e.below_threshold,
                 }
             )
         return rows
+
+    @property
+    def score_thr(self) -> float:
+        """The score threshold the targets were chosen at."""
+        return self.cam.score_thr
+
+    def notes(self) -> list[str]:
+        """A line per class target explained below the score threshold: the class had no detection at it, so
+        its strongest candidate was explained instead."""
+        return [
+            f"no {self.class_names[e.label - 1]} at score ≥ {self.score_thr:g}; "
+            f"showing its strongest candidate, score {e.score:.3f}"
+            for e in self.cam.targets
+            if e.below_threshold
+        ]
 
 
 def cam_job(
@@ -175,9 +191,10 @@ def cam_job(
 
     What is explained: ``targets`` when given (detection indices, :class:`BoxTarget`,
     :class:`ClassTarget`), else ``class_name``, else the detections ``box_index`` (one or several),
-    else the ``max_boxes`` best detections. ``score_thr`` (default: the checkpoint's) decides
-    which detections exist; a loaded Predictor keeps its own post-processing threshold, so only a
-    higher value filters more.
+    else the ``max_boxes`` best detections. ``score_thr`` (default: the checkpoint's, or a loaded
+    Predictor's) decides which detections exist, below the model's own threshold too (the CAM forward
+    post-processes at 0); a named class with no detection at it explains its strongest candidate below
+    it (``Explained.below_threshold``, :meth:`CamJobResult.notes`).
     """
     t0 = time.perf_counter()
     if method not in methods():
@@ -276,8 +293,9 @@ def safe_name(layer: str) -> str:
 
 
 def _shown_score(e, dets: Detections, k: int) -> float:
-    """The score drawn next to a box: its detection's score (a class target draws each of its boxes' own)."""
-    if e.kind == "box":
+    """The score drawn next to a box: its detection's score (a class target draws each of its boxes' own; a
+    class below the threshold, its candidate's, which is no detection)."""
+    if e.kind == "box" or e.below_threshold:
         return float(dets.scores[e.detection]) if e.detection is not None else e.score
     same = np.nonzero(dets.labels == e.label)[0]
     return float(dets.scores[same[k]]) if k < len(same) else 0.0

@@ -1,11 +1,12 @@
 """A zoomable, pannable image canvas: wheel zoom around the cursor, drag to pan, fit to window, click to pick;
-an editing tool (see ``set_tool``) may take mouse and key events first."""
+an editing tool (see ``set_tool``) may take mouse and key events first; views of the same image may share
+zoom and pan (see ``link``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -58,6 +59,10 @@ class ImageView(QGraphicsView):
         self._press: QPoint | None = None
         self.pick_area = lambda ann_id: 0.0  # area used to prefer the smallest shape under a click
         self.tool: Any = None  # an editing tool that sees mouse and key events first (see set_tool)
+        self._linked: list[ImageView] = []  # views that share this one's zoom and pan (see link)
+        self._following = False  # taking a linked view's zoom and pan: do not send them back
+        self.horizontalScrollBar().valueChanged.connect(self._moved)
+        self.verticalScrollBar().valueChanged.connect(self._moved)
 
     # ------------------------------------------------------------------ content
     def clear(self) -> None:
@@ -119,6 +124,7 @@ class ImageView(QGraphicsView):
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self._update_sampling()
         self.zoom_changed.emit(self.zoom())
+        self._moved()
 
     def fit_to_window(self) -> None:
         self.auto_fit = True
@@ -142,6 +148,44 @@ class ImageView(QGraphicsView):
         self.centerOn(self.mapToScene(vp.center()) - shift)
         self._update_sampling()
         self.zoom_changed.emit(self.zoom())
+        self._moved()
+
+    def center(self) -> QPointF:
+        """The image point at the middle of the view."""
+        return self.mapToScene(self.viewport().rect().center())
+
+    # ------------------------------------------------------------------ shared zoom and pan
+    def link(self, other: ImageView) -> None:
+        """Share zoom and pan with ``other``, both ways (two pictures of one image side by side): zooming or
+        panning either one gives the other the same scale and the same image point in the middle; fitting
+        either one to its window fits the other to its own."""
+        if other is self or other in self._linked:
+            return
+        self._linked.append(other)
+        other._linked.append(self)
+        other._follow(self)
+
+    def _moved(self, *_args) -> None:
+        """Zoom or pan changed (a wheel, a drag, a fit, a scroll bar): the linked views follow."""
+        if self._following:
+            return
+        for view in self._linked:
+            view._follow(self)
+
+    def _follow(self, source: ImageView) -> None:
+        self._following = True
+        try:
+            if source.auto_fit:
+                if not self.auto_fit:
+                    self.fit_to_window()
+                return
+            self.auto_fit = False
+            self.setTransform(source.transform())
+            self.centerOn(source.center())
+            self._update_sampling()
+            self.zoom_changed.emit(self.zoom())
+        finally:
+            self._following = False
 
     def _update_sampling(self) -> None:
         """Smooth when zoomed out, sharp pixels when zoomed in (to judge edges against the image)."""

@@ -5,10 +5,15 @@ with the output shape of each module) or with the shortcut buttons for the backb
 neck (FPN) outputs, never typed. The model is loaded once per checkpoint (an
 :class:`~studio.gui.inspect.jobs.ExplainSession`); both tabs share one job slot so a single forward
 uses it at a time. The alpha slider re-blends the maps already computed (in a worker, no forward).
+
+The CAM tab's score threshold (the model's at first; it follows the Predictions tab's slider when that
+moves) decides which detections exist: the best boxes and box indices count those at or above it, and a
+named class with none there is explained by its strongest candidate below it, which the tab says.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -40,7 +46,7 @@ from studio.core.explain.featmap import REDUCTIONS
 from studio.core.explain.methods import cam_method_title
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
-from studio.gui.common.messages import error_html, status_label
+from studio.gui.common.messages import colored, error_html, status_label, warning_color
 from studio.gui.common.sections import section_label
 from studio.gui.common.workers import Jobs
 from studio.gui.inspect.draw import qimage_of
@@ -434,11 +440,23 @@ class CamPanel(_ExplainTab):
         self.target.currentIndexChanged.connect(lambda _i: self._update())
         self.box_index = QSpinBox()
         self.box_index.setRange(0, 99)
-        self.box_index.setToolTip("Index of the detection (0: the highest score)")
+        self.box_index.setToolTip("Index of the detection at or above the score threshold (0: the highest score)")
         self.class_combo = QComboBox()
+        self.class_combo.setToolTip(
+            "The class's detections at or above the score threshold; with none there, its strongest candidate"
+        )
+        self.score_spin = QDoubleSpinBox()
+        self.score_spin.setRange(0.0, 1.0)
+        self.score_spin.setDecimals(2)
+        self.score_spin.setSingleStep(0.05)
+        self.score_spin.setToolTip(
+            "Detections scoring below this do not exist for the CAM (best boxes, box indices, a class's boxes). "
+            "Starts at the model's threshold and follows the Predictions tab's slider."
+        )
         form = QFormLayout()
         form.addRow("Method", self.method)
         form.addRow("Layer", self.layer)
+        form.addRow("Score ≥", self.score_spin)
         form.addRow("Explain", self.target)
         form.addRow("Box #", self.box_index)
         form.addRow("Class", self.class_combo)
@@ -484,6 +502,14 @@ class CamPanel(_ExplainTab):
             self.layer.addItem(name, name)
         self.layer.setCurrentIndex(0)
         self.class_combo.addItems(list(session.class_names))
+        self.score_spin.setValue(float(session.predictor.score_thr))
+
+    def follow_score(self, score_thr: float) -> None:
+        """The Predictions tab's threshold moved: the CAM uses the same from now on."""
+        self.score_spin.setValue(float(score_thr))
+
+    def score_thr(self) -> float:
+        return round(self.score_spin.value(), 4)
 
     def compute(self) -> bool:
         if self.session is None or self.image() is None:
@@ -499,6 +525,7 @@ class CamPanel(_ExplainTab):
             self.layer.currentData(),
             box,
             cls,
+            self.score_thr(),
             self.alpha.value() / 100,
             self.colormap.currentText(),
             title=f"Computing {self.method.currentText()}",
@@ -509,7 +536,8 @@ class CamPanel(_ExplainTab):
         out = ["all targets"]
         for i, e in enumerate(res.cam.targets):
             what = f"box #{e.detection}" if e.kind == "box" else "class"
-            out.append(f"target {i}: {what} {res.class_names[e.label - 1]}")
+            below = f" (strongest candidate, score {e.score:.3f})" if e.below_threshold else ""
+            out.append(f"target {i}: {what} {res.class_names[e.label - 1]}{below}")
         return out
 
     def _on_done(self, result) -> None:
@@ -518,10 +546,12 @@ class CamPanel(_ExplainTab):
             self.cam_view = result
             self._fill_stats()
             res = result.result
-            self.status.setText(
+            done = (
                 f"{METHOD_TITLES.get(res.cam.method, res.cam.method)} on {', '.join(res.cam.layers)} "
-                f"in {res.seconds:.1f} s"
+                f"at score ≥ {res.score_thr:g} in {res.seconds:.1f} s"
             )
+            notes = [colored(n, warning_color(), bold=True) for n in res.notes()]
+            self.status.setText("<br>".join([*notes, html.escape(done)]))
             self.set_pictures(result.pictures, self._titles())
         else:
             self.set_pictures(result, self._titles())
@@ -531,6 +561,8 @@ class CamPanel(_ExplainTab):
         self.stats.setRowCount(len(rows))
         for r, s in enumerate(rows):
             target = f"box #{s['detection']}" if s["kind"] == "box" else "class"
+            if s["below_threshold"]:
+                target += " (below the threshold)"
             vals = [
                 f"{s['target']}: {target}",
                 s["class"],

@@ -149,6 +149,19 @@ class Proposal:
         return self.polygon if self.polygon is not None else self.bbox
 
 
+@dataclass(frozen=True)
+class EditorProposals:
+    """Predictions sent to the Data page's editor: the annotation file they belong to (the val set they were
+    predicted on, which the editor opens when it shows another file), its images folder, the image and the
+    shapes to add there."""
+
+    ann: Path
+    images_dir: Path
+    image_id: Any
+    file_name: str
+    proposals: tuple[Proposal, ...]
+
+
 def proposal(preds: ValPredictions, image_id: Any, det_index: int) -> Proposal | None:
     """Detection ``det_index`` of an image as an annotation proposal; None when nothing is left of it."""
     image = preds.gt.image(image_id)
@@ -319,12 +332,17 @@ def run_cam(
     layer: str | None,
     box_index: int | None,
     class_name: str | None,
+    score_thr: float | None,
     alpha: float,
     colormap: str = "jet",
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> CamView:
-    """CAM of one box (``box_index``), one class (``class_name``) or, with neither, the best boxes."""
+    """CAM of one box (``box_index``), one class (``class_name``) or, with neither, the best boxes.
+
+    ``score_thr`` (None: the model's) decides which detections exist: box indices count those at or above it,
+    and a class with none there is explained by its strongest candidate below it.
+    """
     from studio.core.explain.jobs import cam_job, read_image  # deferred: cv2, torch, torchvision
 
     rgb = read_image(image)[0]
@@ -335,6 +353,7 @@ def run_cam(
         layer,
         box_index=box_index,
         class_name=class_name,
+        score_thr=score_thr,
         progress=progress,
         cancel=cancel,
     )

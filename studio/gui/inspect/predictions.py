@@ -1,12 +1,13 @@
 """The Predictions tab: a checkpoint's val predictions image by image, worst first.
 
 Left: the val images sorted by error score (missed objects + scores of false alarms) with their TP /
-FP / FN counts, filterable by a confusion-matrix cell. Middle: ground truth and predictions side by
-side or overlaid, TP green / FP red / FN orange, and the current image's detections, any of which can
-be accepted as an annotation. Right: the confusion matrix (click a cell to list its images) and the
-per-class PR curves. What the tab knows and decides (the thresholds, the list, the image shown, what
-the buttons allow) is the Qt-free :class:`~studio.gui.inspect.predictions_state.PredictionsState`; the
-panel renders it and runs predicting, re-matching at a new score / IoU and decoding in workers.
+FP / FN counts, filterable by a confusion-matrix cell. Middle: ground truth and predictions side by side
+(sharing zoom and pan) or overlaid (one view, the whole width), TP green / FP red / FN orange, and the
+current image's detections, any of which can be sent to the editor or written as an annotation. Right: the
+confusion matrix (click a cell to list its images) and the per-class PR curves. What the tab knows and
+decides (the thresholds, the list, the image shown, what the buttons allow) is the Qt-free
+:class:`~studio.gui.inspect.predictions_state.PredictionsState`; the panel renders it and runs predicting,
+re-matching at a new score / IoU and decoding in workers.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ REMATCH_DELAY_MS = 150  # a dragged slider re-matches once it rests
 class PredictionsPanel(QWidget):
     """See the module docstring. ``set_source`` names the checkpoint and its val set; ``run`` predicts."""
 
-    annotation_proposed = Signal(object, object, object)  # image id, category id, polygon (flat xy) or bbox (xywh)
+    # "Send to editor": the selected detections with the annotation file they belong to (an EditorProposals)
+    send_to_editor = Signal(object)
+    # the same, one signal per shape without the file: image id, category id, polygon (flat xy) or bbox (xywh)
+    annotation_proposed = Signal(object, object, object)
     image_shown = Signal(object)  # the path of the image now shown (the explain tabs follow it)
+    score_changed = Signal(float)  # the score threshold the user set (the CAM tab follows it)
 
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
@@ -150,6 +155,7 @@ class PredictionsPanel(QWidget):
         # middle: the image(s) and its detections
         self.gt_view = ImageView()
         self.pred_view = ImageView()
+        self.gt_view.link(self.pred_view)  # side by side: one zoom and pan for both
         self.gt_title = QLabel("Ground truth")
         self.pred_title = QLabel("Predictions")
         legend = " ".join(
@@ -157,19 +163,29 @@ class PredictionsPanel(QWidget):
         )
         self.legend = QLabel(legend + "  <span style='color:gray'>(dashed: ground truth)</span>")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
-        views = QHBoxLayout()
-        for title, view in ((self.gt_title, self.gt_view), (self.pred_title, self.pred_view)):
+        # each view in a column widget: hiding the ground-truth column (overlaid) gives its room to the other
+        self.views = QWidget()
+        views = QHBoxLayout(self.views)
+        views.setContentsMargins(0, 0, 0, 0)
+        self.gt_column, self.pred_column = QWidget(), QWidget()
+        for column, title, view in (
+            (self.gt_column, self.gt_title, self.gt_view),
+            (self.pred_column, self.pred_title, self.pred_view),
+        ):
             # a long file name in a title must not widen its column: the two views stay the same size
             title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            col = QVBoxLayout()
+            column.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+            col = QVBoxLayout(column)
+            col.setContentsMargins(0, 0, 0, 0)
             col.addWidget(title)
             col.addWidget(view, 1)
-            views.addLayout(col, 1)
+            views.addWidget(column, 1)
         self.det_table = DetectionTable()
         self.det_table.itemSelectionChanged.connect(self._on_det_selection)
         self.accept_button = QPushButton("Send to editor")
         self.accept_button.setToolTip(
-            "Propose the selected predictions as annotations in the editor (model-assisted labelling)"
+            "Add the selected predictions as annotations in the Data page's editor (model-assisted labelling); "
+            "it opens the val annotation file they were predicted on when another file is open"
         )
         self.accept_button.clicked.connect(self.propose_selected)
         self.write_button = QPushButton("Add to val file")
@@ -178,7 +194,7 @@ class PredictionsPanel(QWidget):
         middle = QWidget()
         ml = QVBoxLayout(middle)
         ml.setContentsMargins(4, 0, 4, 0)
-        ml.addLayout(views, 3)
+        ml.addWidget(self.views, 3)
         ml.addWidget(self.legend)
         ml.addLayout(title_row("Detections of this image", self.accept_button, self.write_button))
         ml.addWidget(self.det_table, 1)
@@ -297,8 +313,11 @@ class PredictionsPanel(QWidget):
 
     # ------------------------------------------------------------------ thresholds and matching
     def _on_threshold(self, *_a) -> None:
+        before = self.score_thr
         pending = self.state.set_thresholds(self.score_slider.value() / 100.0, self.iou_spin.value())
         self.score_label.setText(f"{self.score_thr:.2f}")
+        if self.score_thr != before:
+            self.score_changed.emit(self.score_thr)
         if pending:
             self._rematch_timer.start()
 
@@ -397,6 +416,7 @@ class PredictionsPanel(QWidget):
         """Side by side or overlaid (``mode``), masks or not (``masks``)."""
         for k, v in how.items():
             setattr(self.state, k, v)
+        self.gt_column.setVisible(self.state.mode == SIDE_BY_SIDE)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -411,8 +431,6 @@ class PredictionsPanel(QWidget):
             v.set_canvas(int(image.get("width") or 1), int(image.get("height") or 1))
             if self._image is not None:
                 v.set_image(self._image)
-        self.gt_view.setVisible(side)
-        self.gt_title.setVisible(side)
         names = st.class_names()
         draw_ground_truth(
             (self.gt_view if side else self.pred_view).scene(),
@@ -436,13 +454,16 @@ class PredictionsPanel(QWidget):
 
     # ------------------------------------------------------------------ accepting predictions
     def propose_selected(self) -> int:
-        """Emit ``annotation_proposed`` for each selected detection; returns how many."""
-        props = self.state.proposals(self.selected_detections())
-        for p in props:
+        """Send the selected detections to the editor: ``send_to_editor`` with the annotation file they belong
+        to, and ``annotation_proposed`` for each; returns how many."""
+        sent = self.state.to_editor(self.selected_detections())
+        if sent is None:
+            return 0
+        self.send_to_editor.emit(sent)
+        for p in sent.proposals:
             self.annotation_proposed.emit(p.image_id, p.category_id, p.shape)
-        if props:
-            self.status.setText(f"Sent {len(props)} prediction(s) to the editor.")
-        return len(props)
+        self.status.setText(self.state.sent_text(sent))
+        return len(sent.proposals)
 
     def write_selected(self) -> bool:
         """Add the selected detections to the val annotation file (in a worker), then re-match."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.evaluation.matching import FP, TP
-from studio.gui.inspect.jobs import Matching, Proposal, ValPredictions, proposal
+from studio.gui.inspect.jobs import EditorProposals, Matching, Proposal, ValPredictions, proposal
 
 DEFAULT_SCORE = 0.25
 DEFAULT_IOU = 0.5
@@ -243,6 +243,21 @@ class PredictionsState:
             if p is not None:
                 out.append(p)
         return out
+
+    def to_editor(self, selected: list[int]) -> EditorProposals | None:
+        """The ``selected`` detections of the image shown as shapes for the Data page's editor, with the annotation
+        file they belong to: the val set they were predicted on (the run's, or the one its config names), which
+        the editor opens when it shows another file. None when nothing is left of them."""
+        props = self.proposals(selected)
+        if not props:
+            return None
+        preds = self.preds
+        name = str(preds.gt.image(self.image_id).get("file_name"))
+        return EditorProposals(preds.ann, preds.images_dir, self.image_id, name, tuple(props))
+
+    @staticmethod
+    def sent_text(sent: EditorProposals) -> str:
+        return f"Sent {len(sent.proposals)} prediction(s) of {sent.file_name} to the editor ({sent.ann.name})."
 
     def buttons(self, predicting: bool, writing: bool, selected: bool) -> Buttons:
         """``selected``: detections are selected in the table."""
