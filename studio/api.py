@@ -22,7 +22,7 @@ from studio.core.dataset.split import (
     write_splits,
 )
 from studio.core.dataset.stats import DatasetStats, compute_stats, save_plots
-from studio.core.demo import generate
+from studio.core.demo import N_TRAIN, N_VAL, generate
 from studio.core.errors import DatasetError
 from studio.core.formats import (
     ExportOptions,
@@ -178,7 +178,7 @@ def dataset_download(
     return download(name, dest, progress=progress, cancel=cancel)
 
 
-def dataset_demo(out_dir: str | Path, n_train: int = 40, n_val: int = 12, seed: int = 0):
+def dataset_demo(out_dir: str | Path, n_train: int = N_TRAIN, n_val: int = N_VAL, seed: int = 0):
     return generate(out_dir, n_train=n_train, n_val=n_val, seed=seed)
 
 

@@ -1,8 +1,18 @@
 """Built-in offline demo data: a small synthetic instance-segmentation set.
 
 Shapes of four classes (disc, triangle, square, star) with exact polygons, drawn over varied
-backgrounds (gradients, stripes, noise, blobs). Later shapes occlude earlier ones and the polygons
+backgrounds (gradients, stripes, noise, checkers). Later shapes occlude earlier ones and the polygons
 follow what stays visible, so the masks are exact. Deterministic for a given seed.
+
+Designed together with the default recipe (``bench/first_run.py``), and kept honest:
+
+* the classes differ by shape only: every colour goes with every class;
+* a shape's colour differs from the background under it (a shape nobody could see is no label);
+* occlusion is kept partial: a shape that would hide most of an earlier one is placed elsewhere, so
+  no label is a sliver, but overlaps stay common;
+* 120 training images and 30 validation images (about 300 and 75 objects): the val set is large
+  enough for a mAP that does not jump by 0.1 when one object flips, and each split has its own
+  random stream, so the val set is the same whatever the size of the training set.
 """
 
 from __future__ import annotations
@@ -21,7 +31,10 @@ from studio.core.environment import user_data_dir
 from studio.core.geometry import ellipse_polygon, exterior_flat, flat_to_xy, polygons_of
 
 CLASSES = ("disc", "triangle", "square", "star")
-DEMO_VERSION = 2
+DEMO_VERSION = 3
+N_TRAIN, N_VAL = 120, 30
+MIN_VISIBLE = 0.5  # a shape keeps at least this share of its area visible
+MIN_CONTRAST = 60.0  # distance between a shape's colour and the background under it (RGB, 0..441)
 
 
 @dataclass(frozen=True)
@@ -75,36 +88,74 @@ def _draw(img: np.ndarray, flat: list[float], color: np.ndarray, rng: np.random.
         cv2.polylines(img, [pts], True, dark, 2, lineType=cv2.LINE_AA, shift=4)
 
 
+def _color(rng: np.random.Generator, img: np.ndarray, flat: list[float]) -> np.ndarray:
+    """A random colour that stands out from the background under the shape (a few tries, then the best)."""
+    xy = flat_to_xy(flat)
+    x0, y0 = np.floor(xy.min(0)).astype(int).clip(0)
+    x1, y1 = np.ceil(xy.max(0)).astype(int)
+    under = img[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)].reshape(-1, 3).mean(0)
+    best, best_d = None, -1.0
+    for _ in range(8):
+        c = rng.integers(0, 256, 3)
+        d = float(np.linalg.norm(c - under))
+        if d >= MIN_CONTRAST:
+            return c
+        if d > best_d:
+            best, best_d = c, d
+    return best
+
+
+Placed = list[tuple[str, Polygon, float]]  # class, visible part, full area
+
+
+def _place(rng: np.random.Generator, w: int, h: int, placed: Placed) -> tuple[str, list[float], Polygon, Placed] | None:
+    """A new shape (class, polygon, visible area, the earlier shapes with it on top), or None when every try
+    would hide more than half of an earlier shape."""
+    for _ in range(10):
+        cls = CLASSES[int(rng.integers(0, len(CLASSES)))]
+        r = float(rng.uniform(0.08, 0.22) * min(w, h))
+        cx, cy = rng.uniform(r * 0.6, w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6)
+        flat = _shape(cls, cx, cy, r, float(rng.uniform(0, 2 * np.pi)))
+        new = Polygon(flat_to_xy(flat)).buffer(0).intersection(box(0, 0, w, h))
+        after = [(c, p.difference(new), full) for c, p, full in placed]
+        if all(p.area >= MIN_VISIBLE * full for _, p, full in after):
+            return cls, flat, new, after
+    return None
+
+
 def generate(
-    out_dir: str | Path, n_train: int = 40, n_val: int = 12, size: tuple[int, int] = (320, 240), seed: int = 0
+    out_dir: str | Path,
+    n_train: int = N_TRAIN,
+    n_val: int = N_VAL,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
 ) -> dict[str, DemoSplit]:
     """Write ``OUT/images/{train,val}/*.jpg`` and ``OUT/annotations/{train,val}.json`` atomically."""
     import cv2  # deferred: cv2
 
     out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
     w, h = size
     with atomic.atomic_dir(out_dir) as tmp:
-        for split, n in (("train", n_train), ("val", n_val)):
+        for k, (split, n) in enumerate((("train", n_train), ("val", n_val))):
+            rng = np.random.default_rng([seed, k])  # each split its own stream
             ds = Dataset()
             cat_ids = {c: ds.add_category(c, "shape") for c in CLASSES}
             img_dir = tmp / "images" / split
             img_dir.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 img = _background(rng, w, h)
-                placed: list[tuple[str, Polygon]] = []
+                placed: Placed = []
                 for _ in range(int(rng.integers(1, 5))):
-                    cls = CLASSES[int(rng.integers(0, len(CLASSES)))]
-                    r = float(rng.uniform(0.08, 0.22) * min(w, h))
-                    cx, cy = rng.uniform(r * 0.6, w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6)
-                    flat = _shape(cls, cx, cy, r, float(rng.uniform(0, 2 * np.pi)))
-                    _draw(img, flat, rng.integers(0, 256, 3), rng)
-                    new = Polygon(flat_to_xy(flat)).buffer(0).intersection(box(0, 0, w, h))
-                    placed = [(c, p.difference(new)) for c, p in placed] + [(cls, new)]
+                    got = _place(rng, w, h, placed)
+                    if got is None:
+                        continue
+                    cls, flat, new, placed = got
+                    _draw(img, flat, _color(rng, img, flat), rng)
+                    placed.append((cls, new, new.area))
                 name = f"{split}_{i:04d}.jpg"
                 cv2.imwrite(str(img_dir / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
                 im = ds.add_image(name, w, h)
-                for cls, geom in placed:
+                for cls, geom, _ in placed:
                     parts = [exterior_flat(p) for p in polygons_of(geom) if p.area >= 30.0]
                     parts = [[round(v, 2) for v in p] for p in parts]
                     if parts:

@@ -172,7 +172,8 @@ def default_demo_workspace() -> Path:
 
 
 def ensure_demo_workspace(root: str | Path | None = None) -> Workspace:
-    """The built-in demo workspace (generated offline on first use): demo train/val sets and a config."""
+    """The built-in demo workspace (generated offline on first use): demo train/val sets and a config that
+    trains for 3 minutes (the recipe ``config init`` derives for the demo with that budget)."""
     from studio.core.demo import DEMO_VERSION, generate  # deferred: numpy
 
     root = Path(root) if root is not None else default_demo_workspace()
@@ -194,7 +195,7 @@ def ensure_demo_workspace(root: str | Path | None = None) -> Workspace:
             splits["train"].annotations,
             cfg,
             val_ann=splits["val"].annotations,
-            overrides={"train": {"device": "auto", "epochs": 30}},
+            overrides={"train": {"device": "auto", "time_limit": 180.0}},  # a first training: 3 minutes
         )
     ws.extra["demo_version"] = DEMO_VERSION
     ws.set_last_dataset(splits["train"].annotations)

@@ -88,7 +88,7 @@ def test_evaluation_every_share_of_the_run_and_at_the_end():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("demo") / "demo")
+    return generate(tmp_path_factory.mktemp("demo") / "demo", n_train=40, n_val=12)
 
 
 def _cfg(demo, **train):

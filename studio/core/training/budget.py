@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from studio.core.config.schema import Config
 
 #: training images per second at 320 px on 2 CPU threads (``bench/first_run.py`` machine: 2 cores),
-#: batch 4-8, mosaic on half the samples, measured with ``python -m studio.core.training.budget``
+#: batch 4-8, mosaic on half the samples, measured with ``python bench/train_speed.py``
 CPU_IMAGES_PER_S: dict[str, float] = {
     "seg_fast": 17.0,
     "det_fast": 21.0,
@@ -102,38 +102,3 @@ def _evaluations(cfg: Config, per_epoch: int, iters: int | None) -> tuple[int | 
             if first is None and not final:
                 first = epoch
     return done, first
-
-
-def measure(arch: str, image_size: int = 320, batch: int = 4, steps: int = 8) -> float:
-    """Training images per second of ``arch`` on this machine's CPU, on the demo set (for the table above)."""
-    import itertools  # deferred: stdlib, measuring only
-    import tempfile  # deferred: stdlib, measuring only
-    import time  # deferred: stdlib, measuring only
-
-    from studio.core.config.loader import validate  # deferred: measuring only
-    from studio.core.demo import generate  # deferred: measuring only
-    from studio.core.training.trainer import Trainer  # deferred: torch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        demo = generate(f"{tmp}/demo")
-        raw = {
-            "model": {"arch": arch},
-            "data": {"train": {"ann": str(demo["train"].annotations)}, "image_size": image_size, "workers": 0},
-            "train": {"device": "cpu", "batch_size": batch, "epochs": 1000, "optimizer": "adamw", "lr": 0.002},
-        }
-        trainer = Trainer(validate(raw, f"{tmp}/c.yaml"), f"{tmp}/run")
-        trainer.setup()
-        trainer.train_epoch(1, itertools.islice(trainer.train_loader, 2))  # caches built, kernels warm
-        t0 = time.perf_counter()
-        trainer.train_epoch(2, itertools.islice(trainer.train_loader, steps))  # 10 batches in the demo
-        return steps * batch / (time.perf_counter() - t0)
-
-
-if __name__ == "__main__":
-    import sys  # deferred: stdlib, measuring only
-
-    import torch  # deferred: torch
-
-    print(f"{torch.get_num_threads()} CPU threads")
-    for name in sys.argv[1:] or list(CPU_IMAGES_PER_S):
-        print(f"{name}: {measure(name):.1f} images/s at 320 px", flush=True)
