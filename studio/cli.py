@@ -112,7 +112,8 @@ def cmd_dataset_download(a: argparse.Namespace) -> int:
 def cmd_dataset_demo(a: argparse.Namespace) -> int:
     from studio import api  # deferred: cv2, numpy
 
-    splits = api.dataset_demo(a.output, n_train=a.train, n_val=a.val, seed=a.seed)
+    sizes = {k: v for k, v in (("n_train", a.train), ("n_val", a.val)) if v is not None}
+    splits = api.dataset_demo(a.output, seed=a.seed, **sizes)
     for name, s in splits.items():
         print(f"{name}: {s.annotations} (images in {s.images})")
     return EXIT_OK
@@ -264,8 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = ds.add_parser("demo", help="write the built-in synthetic demo dataset")
     dm.add_argument("-o", "--output", required=True)
-    dm.add_argument("--train", type=int, default=40)
-    dm.add_argument("--val", type=int, default=12)
+    dm.add_argument("--train", type=int, help="training images (default 120)")
+    dm.add_argument("--val", type=int, help="validation images (default 30)")
     dm.add_argument("--seed", type=int, default=0)
     dm.set_defaults(func=cmd_dataset_demo)
 
