@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 GOALS = {3.0: 0.5, 10.0: 0.8}
 #: what `studio config init` wrote for the fast family before recipes followed the data and the budget
 BASELINE = [
+    "train.epochs=300",
     "train.warmup_fraction=null",
     "train.warmup_iters=100",
     "train.eval_every=10",

@@ -1,15 +1,24 @@
-"""``studio doctor``: what this installation has (versions, devices, providers, weights folders, plugins).
+"""``studio doctor``: what this installation has (versions, devices, providers, weights folders, plugins,
+and on Linux the system libraries the app needs on an X display).
 
 Only the report: the facts come from :mod:`studio.core.environment` and the plugin registry.
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from studio.core.environment import package_version, tensorrt_status, weights_dirs
+from studio.core.environment import (
+    missing_display_libraries,
+    package_version,
+    tensorrt_status,
+    weights_dirs,
+)
 from studio.core.plugin_check import load_everything
 from studio.core.plugins import registry
 from studio.core.plugins.report import contributions_text, counts_line
@@ -44,6 +53,41 @@ def plugin_checks() -> list[Check]:
             text = f"{p.version} ({p.source}): {contributions_text(p)}" + (f"; errors: {errors}" if errors else "")
             out.append(Check(f"  {p.name}", text, ok=not errors))
     return out
+
+
+def apt_get_command(packages: list[str], root: bool | None = None) -> str:
+    """The exact command that installs ``packages`` on Debian / Ubuntu (``sudo`` unless ``root``)."""
+    if root is None:
+        root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return f"{'' if root else 'sudo '}apt-get install -y {' '.join(packages)}"
+
+
+def display_check(
+    find: Callable[[str], str | None] | None = None,
+    system: str | None = None,
+    root: bool | None = None,
+    has_apt: bool | None = None,
+) -> Check | None:
+    """On Linux: whether the libraries Qt needs on an X display are installed, and if not which are missing
+    and the command that installs them. None elsewhere (the wheels bring what they need). The arguments
+    replace the look-ups (tests): the library finder, ``platform.system()``, running as root, apt-get present.
+    """
+    if (system or platform.system()) != "Linux":
+        return None
+    missing = missing_display_libraries(find) if find is not None else missing_display_libraries()
+    if not missing:
+        return Check("display libs", "the X11 / OpenGL libraries the app needs on a display are installed")
+    packages = list(dict.fromkeys(pkg for pkg, _lib in missing))
+    command = apt_get_command(packages, root)
+    if has_apt is None:
+        has_apt = shutil.which("apt-get") is not None
+    how = command if has_apt else f"install the packages that provide them (Debian / Ubuntu: {command})"
+    libs = ", ".join(lib for _pkg, lib in missing)
+    return Check(
+        "display libs",
+        f"missing {libs}: the app stops at start on an X display without them (offscreen screenshots work); {how}",
+        ok=False,
+    )
 
 
 def collect() -> list[Check]:
@@ -89,6 +133,8 @@ def collect() -> list[Check]:
         checks.append(Check("weights", "; ".join(str(p) for p in weights_dirs())))
     except Exception as e:
         checks.append(Check("weights", f"unknown ({e})", ok=False))
+    if (display := display_check()) is not None:
+        checks.append(display)
     checks += plugin_checks()
     return checks
 

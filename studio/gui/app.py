@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from studio.core.doctor import Check, display_check
 from studio.core.workspace import recent_workspaces
 
 log = logging.getLogger("studio.gui")
@@ -30,6 +32,22 @@ def _qt_message(mode, context, message: str) -> None:
     qt_log.log(level, "%s", message)
 
 
+def display_libraries_warning(
+    environ: Mapping[str, str] = os.environ,
+    platform: str = sys.platform,
+    check: Callable[[], Check | None] = display_check,
+) -> str | None:
+    """Before Qt starts on an X display (Linux, ``DISPLAY`` set, not Wayland nor offscreen): the libraries
+    Qt's xcb plugin needs that are missing and the command that installs them, else None. Qt itself would
+    only abort with "xcb-cursor0 or libxcb-cursor0 is needed"."""
+    qpa = environ.get("QT_QPA_PLATFORM", "")
+    on_x = qpa == "xcb" or (qpa == "" and environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"))
+    if not platform.startswith("linux") or not on_x:
+        return None
+    result = check()
+    return None if result is None or result.ok else f"studio: {result.value} (`studio doctor` checks again)"
+
+
 def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir: Path | None = None) -> int:
     """Open ``ann``: a workspace folder, or a COCO file with its ``images`` folder (default: recorded or
     guessed). Without ``ann``: the most recent workspace, or on a first start the demo workspace with a
@@ -41,6 +59,8 @@ def run_app(ann: Path | None = None, images: Path | None = None, screenshot_dir:
     """
     if screenshot_dir is not None and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # screenshots never need a display
+    if (warning := display_libraries_warning()) is not None:
+        print(warning, file=sys.stderr)  # Qt may abort next: this line says what to install
     from PySide6.QtCore import qInstallMessageHandler  # deferred: PySide6
     from PySide6.QtWidgets import QApplication  # deferred: PySide6
 

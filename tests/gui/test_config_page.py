@@ -104,7 +104,8 @@ def test_yaml_edits_reach_the_form_and_a_syntax_error_keeps_it(qtbot, page):
     qtbot.waitUntil(lambda: page.yaml.error is not None, timeout=5_000)
     assert "line" in page.yaml.error and page.yaml.status.isVisible()
     assert page.form.text_of("train.epochs") == "7", "the form keeps the last valid state"
-    assert not page.form.isEnabled() and not page.start_button.isEnabled()
+    assert page.form.isEnabled() and not page.start_button.isEnabled(), "the form stays usable"
+    assert page.pending_bar.isVisible() and "last valid version" in page.pending_label.text()
     assert page.preflight_view.rows() == []
 
     page.yaml.edit.setPlainText(page.yaml.text().replace("train: [\n", "train:\n").replace("epochs: 7", "epochs: 9"))
@@ -160,14 +161,17 @@ def test_presets_apply_for_the_datasets_task(qtbot, page):
 
 def test_config_with_base_highlights_its_overrides(qtbot, page, workspace):
     child = workspace.folder("configs") / "exp.yaml"
-    child.write_text("_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: 8\ndata:\n  image_size: 256\n")
+    base = yaml.safe_load((workspace.folder("configs") / "demo.yaml").read_text())
+    epochs, batch = base["train"]["epochs"], base["train"]["batch_size"]
+    assert epochs != 80 and base["data"]["image_size"] != 320
+    child.write_text(f"_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: {batch}\ndata:\n  image_size: 320\n")
     assert page.open_config(child)
     settle(qtbot, page)
     form = page.form
     assert form.is_highlighted("train.epochs") and form.is_highlighted("data.image_size")
     assert not form.is_highlighted("train.batch_size"), "the same value as the base"
     assert not form.is_highlighted("train.lr") and form.text_of("train.lr") == "0.002", "inherited"
-    assert "Overrides demo.yaml: 300" in form.rows["train.epochs"].label.toolTip()
+    assert f"Overrides demo.yaml: {epochs}" in form.rows["train.epochs"].label.toolTip()
     assert "based on demo.yaml" in page.yaml_title.text()
     assert form.rows["train.epochs"].reset.isVisibleTo(form) and not form.rows["train.lr"].reset.isVisibleTo(form)
     assert [page.picker.itemText(i) for i in range(page.picker.count())] == ["demo.yaml", "exp.yaml"]
@@ -176,7 +180,7 @@ def test_config_with_base_highlights_its_overrides(qtbot, page, workspace):
     assert form.is_highlighted("train.lr")
     assert yaml.safe_load(page.yaml.text())["train"]["lr"] == 0.001, "a form edit becomes an override"
     form.rows["train.epochs"].reset.click()
-    assert form.text_of("train.epochs") == "300" and not form.is_highlighted("train.epochs")
+    assert form.text_of("train.epochs") == str(epochs) and not form.is_highlighted("train.epochs")
     assert "epochs" not in yaml.safe_load(page.yaml.text())["train"]
 
     page.yaml.edit.setPlainText(page.yaml.text().replace("_base_: demo.yaml", "_base_: gone.yaml"))
@@ -253,7 +257,139 @@ def test_preflight_report_is_reused_while_only_other_keys_change(qtbot, page):
     retype(qtbot, page.form.editor("train.lr"), "0.005")
     settle(qtbot, page)
     assert page.preflight is not first and page.preflight.report is first.report, "no second parse of the data"
-    retype(qtbot, page.form.editor("data.image_size"), "256")
+    assert page.config.data.image_size != 160
+    retype(qtbot, page.form.editor("data.image_size"), "160")
     settle(qtbot, page)
     assert page.preflight.report is not first.report
     assert page.preflight.memory.bytes < first.memory.bytes
+
+
+def _break(qtbot, page) -> str:
+    broken = page.yaml.text().replace("train:\n", "train: [\n")
+    page.yaml.edit.setPlainText(broken)
+    qtbot.waitUntil(lambda: page.yaml.error is not None, timeout=5_000)
+    return broken
+
+
+def test_the_form_stays_usable_and_never_overwrites_the_yaml_being_fixed(qtbot, page):
+    page.window().activateWindow()
+    page.yaml.edit.setFocus()
+    page.yaml.edit.selectAll()  # what made typing replace the whole YAML: the focus stayed there
+    broken = _break(qtbot, page)
+    line = page.form.editor("train.lr")
+    assert page.form.isEnabled() and line.isEnabled()
+    qtbot.mouseClick(line, Qt.MouseButton.LeftButton)
+    assert line.hasFocus(), "a click in a field takes the focus"
+    line.selectAll()
+    qtbot.keyClicks(line, "0.0123")
+    assert page.yaml.text() == broken, "typing in the form leaves the YAML alone"
+    assert page.form.text_of("train.lr") == "0.0123" and page.state.pending == {"train.lr": 0.0123}
+    assert "train.lr" in page.pending_label.text() and page.drop_button.isVisible()
+    assert page.is_dirty() and not page.start_button.isEnabled()
+
+    # the user fixes the YAML: it takes the form's edit
+    page.yaml.edit.setPlainText(broken.replace("train: [\n", "train:\n"))
+    qtbot.waitUntil(lambda: page.yaml.error is None, timeout=5_000)
+    assert yaml.safe_load(page.yaml.text())["train"]["lr"] == 0.0123
+    assert not page.pending_bar.isVisible() and page.state.pending == {}
+    settle(qtbot, page)
+    assert page.start_button.isEnabled()
+
+
+def test_the_broken_yaml_can_be_replaced_with_the_form_and_that_undone(qtbot, page):
+    broken = _break(qtbot, page)
+    retype(qtbot, page.form.editor("train.epochs"), "11")
+    assert page.yaml.text() == broken
+    qtbot.mouseClick(page.replace_button, Qt.MouseButton.LeftButton)
+    assert page.yaml.error is None and yaml.safe_load(page.yaml.text())["train"]["epochs"] == 11
+    assert not page.pending_bar.isVisible()
+    page.yaml.edit.undo()  # one undo step: the broken text is back
+    assert page.yaml.text() == broken
+    qtbot.waitUntil(lambda: page.yaml.error is not None, timeout=5_000)
+    retype(qtbot, page.form.editor("train.epochs"), "12")
+    qtbot.mouseClick(page.drop_button, Qt.MouseButton.LeftButton)
+    assert page.state.pending == {} and page.form.text_of("train.epochs") != "12"
+    assert page.yaml.text() == broken
+
+
+def test_a_preset_shows_what_it_changes_and_can_be_undone(qtbot, page):
+    original, own = page.yaml.text(), yaml.safe_load(page.yaml.text())
+    qtbot.mouseClick(page.preset_buttons["GPU accurate"], Qt.MouseButton.LeftButton)
+    d = page.preset_dialog
+    assert d is not None and d.isVisible()
+    rows = {key: (now, after) for key, now, after in d.rows()}
+    assert rows["model.arch"] == ("seg_fast", "maskrcnn_resnet50_fpn_v2")
+    assert rows["data.image_size"] == (str(own["data"]["image_size"]), "800")
+    assert not any(k.startswith("data.train") for k in rows), "paths kept"
+    assert page.yaml.text() == original, "nothing changes before Apply"
+    d.reject()
+    assert page.yaml.text() == original and page.preset_dialog is None
+
+    qtbot.mouseClick(page.preset_buttons["GPU accurate"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.preset_dialog.apply_button, Qt.MouseButton.LeftButton)
+    assert page.form.text_of("model.arch") == "maskrcnn_resnet50_fpn_v2"
+    assert page.undo_preset_button.isVisible() and "GPU accurate" in page.preset_note.text()
+    qtbot.mouseClick(page.undo_preset_button, Qt.MouseButton.LeftButton)
+    assert page.yaml.text() == original and page.own == own, "the file exactly as it was"
+    assert page.form.text_of("model.arch") == "seg_fast" and not page.undo_preset_button.isVisible()
+    assert not page.is_dirty()
+
+    page.apply_preset("CPU quick")
+    retype(qtbot, page.form.editor("train.lr"), "0.003")
+    assert not page.undo_preset_button.isVisible(), "edited since: the preset is no longer one step back"
+
+
+def test_unsaved_changes_offer_save_discard_and_cancel(qtbot, page, workspace, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio.gui.config import page as page_module
+
+    other = workspace.folder("configs") / "other.yaml"
+    other.write_text(page.current_path.read_text())
+    page.refresh_configs()
+    asked = []
+    buttons = QMessageBox.StandardButton
+
+    def question(parent, title, text, shown, default):
+        asked.append(shown)
+        return answer[0]
+
+    monkeypatch.setattr(page_module.QMessageBox, "question", question)
+    answer = [buttons.Cancel]
+    retype(qtbot, page.form.editor("train.epochs"), "5")
+    page._on_picked(page.picker.findText("other.yaml"))
+    assert asked and asked[-1] == buttons.Save | buttons.Discard | buttons.Cancel
+    assert page.current_path.name == "demo.yaml" and page.is_dirty(), "Cancel: nothing happens"
+    answer[0] = buttons.Save
+    page._on_picked(page.picker.findText("other.yaml"))
+    assert page.current_path.name == "other.yaml"
+    assert yaml.safe_load((workspace.folder("configs") / "demo.yaml").read_text())["train"]["epochs"] == 5, "saved"
+    retype(qtbot, page.form.editor("train.epochs"), "6")
+    answer[0] = buttons.Discard
+    page._on_picked(page.picker.findText("demo.yaml"))
+    assert page.current_path.name == "demo.yaml"
+    assert yaml.safe_load(other.read_text())["train"]["epochs"] != 6, "discarded"
+
+
+def test_the_tooltip_names_one_default_the_one_the_highlight_compares_with(qtbot, page):
+    default = yaml.safe_load(page.yaml.text())["train"]["epochs"]  # config init writes the family's default
+    retype(qtbot, page.form.editor("train.epochs"), str(default + 1))
+    assert page.form.is_highlighted("train.epochs")
+    tip = page.form.rows["train.epochs"].label.toolTip()
+    assert f"Differs from the default: {default}" in tip
+    defaults = [line for line in tip.splitlines() if line.startswith("Default:")]
+    assert defaults == [f"Default: {default}"], tip
+    assert page.form.editor("train.epochs").placeholderText().startswith(f"default {default}")
+
+
+def test_edit_commands_undo_the_yaml_and_form_edits(qtbot, page):
+    cmds = page.commands()
+    assert not cmds["save"].enabled and cmds["select_all"].enabled
+    before = page.yaml.text()
+    retype(qtbot, page.form.editor("train.epochs"), "4")
+    cmds = page.commands()
+    assert cmds["save"].enabled and cmds["undo"].enabled
+    cmds["undo"].run()
+    assert page.yaml.text() == before
+    qtbot.waitUntil(lambda: page.form.text_of("train.epochs") == str(yaml.safe_load(before)["train"]["epochs"]))
+    assert page.commands()["redo"].enabled

@@ -15,6 +15,7 @@ from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import recovery_path
 from studio.core.dataset.summary import follow_class_stats
 from studio.core.geometry import polygons_bbox, shoelace_area
+from studio.gui.common.commands import PageCommands
 from studio.gui.common.workers import Jobs
 from studio.gui.data.page import READY, DataPage
 from studio.gui.editor.controller import EditorController
@@ -44,6 +45,7 @@ class Studio:
     bar: EditorToolbar
     host: QWidget
     jobs: Jobs
+    commands: PageCommands
 
     @property
     def view(self):
@@ -56,7 +58,8 @@ class Studio:
 
 @pytest.fixture
 def open_studio(qtbot):
-    """``open_studio(ann, ask=...)``: a Data page with the editor wired as the lead wires it, dataset loaded."""
+    """``open_studio(ann, ask=...)``: a Data page with the editor wired as the window wires it (its File > Save
+    and Edit > Undo / Redo / Delete actions on the host), dataset loaded."""
     made: list[Studio] = []
 
     def make(ann: Path, ask=lambda info: True) -> Studio:
@@ -68,12 +71,14 @@ def open_studio(qtbot):
         lay = QVBoxLayout(host)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(page)
+        commands = PageCommands(host, lambda: page)  # Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y, Ctrl+S: as in the window
+        commands.watch(page)
         qtbot.addWidget(host)
         host.resize(1300, 800)
         host.show()
         page.open(ann)
         qtbot.waitUntil(lambda: page.state == READY, timeout=30_000)
-        s = Studio(page, editor, bar, host, jobs)
+        s = Studio(page, editor, bar, host, jobs, commands)
         made.append(s)
         _wait_image(qtbot, s)
         return s

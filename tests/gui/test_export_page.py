@@ -4,9 +4,11 @@ its verification report and latency table, and Cancel."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QGuiApplication
 
 from studio.core.export.report import REPORT_NAME
@@ -123,3 +125,156 @@ def test_cancel_leaves_no_export(page, qtbot):
     assert "cancelled" in page.status.text()
     assert not (out / "model.onnx").exists() and page.report_view.report is None
     assert page.export_button.isEnabled()
+
+
+def _long_report(out) -> dict:
+    """A report as an export writes it, with the long texts that made the page grow: skipped backends' reasons,
+    many warnings, a long note and many files."""
+    why = (
+        "TensorRT is not installed in this environment (pip install tensorrt, and an NVIDIA GPU with a driver that "
+        "supports CUDA 12 is needed); the engine format and the TensorRT execution provider are skipped"
+    )
+    return {
+        "format": "onnx",
+        "arch": "det_lite",
+        "model": "model.onnx",
+        "files": [f"file_with_a_rather_long_name_{i}.onnx" for i in range(12)],
+        "verified": True,
+        "box_match": {
+            "images": 4,
+            "pytorch_detections": 40,
+            "exported_detections": 40,
+            "matched": 40,
+            "match_rate": 1.0,
+            "mean_iou": 1.0,
+            "max_score_diff": 1e-6,
+            "mean_score_diff": 1e-7,
+            "iou_threshold": 0.9,
+            "compared": True,
+        },
+        "metric": "bbox_mAP",
+        "map_pytorch": 0.5,
+        "map_exported": 0.5,
+        "map_delta": 0.0,
+        "latency_ms": {"pytorch_cpu": 20.0, "onnxruntime_cpu": 10.0},
+        "speedup_vs_pytorch": {"onnxruntime_cpu": 2.0},
+        "latency_skipped": {k: f"{why} ({k})" for k in ("pytorch_cuda", "onnxruntime_cuda", "onnxruntime_tensorrt")}
+        | {"tensorrt": why * 3},
+        "latency_note": "median ms per image of predict (preprocess, forward, post-processing to original pixels; "
+        "decoding excluded) after 2 warm-up calls, 10 runs, backends interleaved " * 3,
+        "warnings": [f"warning {i}: {why}" for i in range(6)],
+    }
+
+
+def test_a_report_with_long_notes_keeps_the_window_size(qtbot, jobs, tmp_path):
+    """Long latency notes went into tall wrapped rows and the window grew past the screen (800 -> 1023 px)."""
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QMainWindow
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    page = ExportPage(jobs)
+    win.setCentralWidget(page)
+    win.statusBar().showMessage("status bar")
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    size = win.size()
+    out = tmp_path / ("a_long_folder_name_without_any_space_" * 4) / "export"
+    result = SimpleNamespace(report=_long_report(out), out_dir=out, model=out / "model.onnx")
+    page.checkpoint = tmp_path / "best.pt"
+    page._on_exported(result, None)
+    qtbot.wait(50)
+    assert win.size() == size, (win.size(), size)
+    assert win.statusBar().geometry().bottom() < win.height()
+    view = page.report_view
+    assert view.latency.rowCount() == 6
+    for r in range(view.latency.rowCount()):  # one line a row: a long reason is in the note's tooltip
+        note = view.latency.item(r, 3)
+        assert view.latency.rowHeight(r) == view.latency.verticalHeader().defaultSectionSize()
+        assert len(note.text()) <= 60, note.text()
+    trt = next(r for r in range(6) if view.latency.item(r, 0).data(0x0100) == "tensorrt")
+    assert view.latency.item(trt, 3).toolTip().startswith("TensorRT is not installed")
+    win.resize(1280, 700)  # smaller, then back: nothing stays stretched
+    qtbot.wait(50)
+    assert win.size().height() == 700
+    win.resize(1280, 800)
+    qtbot.wait(50)
+    assert win.size() == size
+
+
+def test_the_main_window_keeps_its_size_after_a_report(qtbot, make_window, tmp_path):
+    """The same in the app's window at 1280x800: the window, its log dock and its status bar stay put."""
+    from types import SimpleNamespace
+
+    w = make_window()
+    w.resize(1280, 800)
+    w.show_page(w.pages.index(w.export_page))
+    qtbot.wait(50)
+    size = w.size()
+    out = tmp_path / ("a_long_folder_name_without_any_space_" * 4) / "export"
+    result = SimpleNamespace(report=_long_report(out), out_dir=out, model=out / "model.onnx")
+    w.export_page.checkpoint = tmp_path / "best.pt"
+    w.export_page._on_exported(result, None)
+    qtbot.wait(50)
+    assert w.size() == size == QSize(1280, 800), w.size()
+    assert w.statusBar().geometry().bottom() < w.height()
+    assert w.export_page.report_view.report is not None
+
+
+def test_no_detections_to_compare_is_not_a_green_match(page, tmp_path):
+    """A green "Box match 100.0% · 0 of 0" appeared when neither model detected anything."""
+    from studio.core.detections import Detections
+    from studio.core.export.report import build_report, summary_lines
+    from studio.core.export.verify import box_match
+
+    bm = box_match([Detections.empty(), Detections.empty()], [Detections.empty(), Detections.empty()])
+    assert bm.match_rate == 1.0 and not bm.compared
+    rep = build_report(
+        fmt="onnx",
+        arch="det_lite",
+        task="detect",
+        checkpoint=tmp_path / "best.pt",
+        model_file=tmp_path / "model.onnx",
+        options={},
+        info={},
+        files=[tmp_path / "model.onnx"],
+        verification={"n_images": 2, "box_match": bm.to_dict()},
+        not_verified=None,
+        warnings=[],
+        timings={},
+    )
+    assert any("neither PyTorch nor the export detected anything" in w for w in rep["warnings"])
+    assert "box match: no detections to compare on 2 images" in summary_lines(rep)
+    view = page.report_view
+    view.show_report(rep, tmp_path, "")
+    text = view.values["box_match"].text()
+    assert "No detections to compare" in text and "100.0%" not in text
+    from studio.gui.common import palette
+    from studio.gui.common.messages import warning_color
+
+    assert warning_color().name() in text and palette.OK.darker(130).name() not in text, "the warning colour, not green"
+    old = dict(rep, box_match={k: v for k, v in bm.to_dict().items() if k != "compared"})  # written before the flag
+    view.show_report(old, tmp_path, "")
+    assert "No detections to compare" in view.values["box_match"].text()
+
+
+def test_switching_runs_clears_the_verification(page, qtbot, workspace, checkpoint_factory):
+    """The verification panel kept the previous run's results when another run was chosen."""
+    run = workspace.folder("runs") / "tiny-1"
+    page.report_view.show_report(_long_report(run), run, "studio infer x")
+    assert page.report_view.report is not None
+    other = workspace.folder("runs") / "tiny-0"
+    other.mkdir()
+    shutil.copy(checkpoint_factory("det_lite", 64), other / "best.pt")
+    os.utime(other / "best.pt", (1_000_000, 1_000_000))  # older: listed below tiny-1, not followed
+    page.refresh_runs()
+    qtbot.waitUntil(lambda: page.run_list.count() == 2, timeout=10_000)
+    assert page.run.path == run and page.report_view.report is not None, "a new list keeps the report"
+    page.run_list.setCurrentRow(1)
+    assert page.run.path == other and page.checkpoint == other / "best.pt"
+    view = page.report_view
+    assert view.report is None and not view.open_button.isEnabled()
+    assert all(v.text() == "–" for v in view.values.values()) and view.latency.rowCount() == 0
+    assert "Export a checkpoint" in view.headline.text()

@@ -293,8 +293,9 @@ def test_cam_score_threshold_and_a_class_below_it(page, qtbot):
     pp.score_changed.connect(followed.append)
     pp.score_slider.setValue(40)
     assert followed == [pytest.approx(0.4)]
-    cam.follow_score(followed[-1])
-    assert cam.score_spin.value() == pytest.approx(0.4)
+    assert cam.score_spin.value() == pytest.approx(0.4), "the page links the slider to the CAM threshold"
+    pp.score_slider.setValue(30)
+    assert cam.score_spin.value() == pytest.approx(0.3)
 
     cam.score_spin.setValue(0.0)  # every candidate of the random model is a detection
     cam.target.setCurrentIndex(0)  # best boxes

@@ -1,10 +1,11 @@
-"""The main window shell and run_app's screenshot mode."""
+"""The main window shell (menus, the shortcut table, the Edit menu, next steps, closing) and run_app."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+import pytest
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 
 from studio.core.dataset.model import usual_images_dir
@@ -188,26 +189,314 @@ def test_device_is_detected_in_a_child_process_once(monkeypatch):
     device._cache.clear()
 
 
-def test_a_prediction_sent_from_inspect_becomes_an_undoable_edit(qtbot, make_window, small_demo, monkeypatch):
+def test_send_to_editor_opens_the_val_file_and_adds_the_shapes(qtbot, make_window, small_demo, monkeypatch):
+    from PySide6.QtCore import SIGNAL
     from PySide6.QtWidgets import QMessageBox
 
-    ann, images = small_demo
-    w = make_window(ann, images)
-    told = []
-    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: told.append(a[2]))
-    w.inspect_page.predictions.val_ann = None
-    w.inspect_page.annotation_proposed.emit(1, 1, [2, 2, 20, 20])
-    assert told and "Open the val annotation file" in told[0]
-    w.inspect_page.predictions.val_ann = ann
+    from studio.core.dataset.model import Dataset
+    from studio.gui.inspect.jobs import EditorProposals, Proposal
+
+    train, images = small_demo
+    root = train.parent.parent
+    val, val_images = root / "annotations" / "val.json", root / "images" / "val"
+    w = make_window(train, images)  # the Data page shows the training set, not the val set predicted on
+    vds = Dataset.load(val)
+    iid, cat, n = vds.images[0]["id"], vds.categories[0]["id"], len(vds.annotations)
+    box = EditorProposals(val, val_images, iid, vds.images[0]["file_name"], (Proposal(iid, cat, None, [2, 2, 20, 20]),))
+    w.inspect_page.predictions.send_to_editor.emit(box)
+    qtbot.waitUntil(lambda: w.data_page.loaded is not None and w.data_page.loaded.annotations == val, timeout=20000)
+    qtbot.waitUntil(lambda: len(w.data_page.loaded.dataset.annotations) == n + 1, timeout=20000)
     ds = w.data_page.loaded.dataset
-    n = len(ds.annotations)
-    image_id = ds.images[0]["id"]
-    cat = ds.categories[0]["id"]
-    w.inspect_page.annotation_proposed.emit(image_id, cat, [2, 2, 20, 20])
-    assert len(ds.annotations) == n + 1 and ds.annotations[-1]["bbox"] == [2.0, 2.0, 20.0, 20.0]
-    assert w.data_page.editor.dirty and w.current_page() is w.data_page
-    w.inspect_page.annotation_proposed.emit(image_id, cat, [5, 5, 30, 5, 30, 30, 5, 30])
-    assert len(ds.annotations[-1]["segmentation"][0]) == 8
+    assert ds.annotations[-1]["bbox"] == [2.0, 2.0, 20.0, 20.0] and w.current_page() is w.data_page
+    assert w.data_page.editor.dirty() and w.data_page.viewer.image["id"] == iid
+    poly = EditorProposals(
+        val, val_images, iid, "", (Proposal(iid, cat, [5, 5, 30, 5, 30, 30, 5, 30], [5, 5, 25, 25]),)
+    )
+    w.inspect_page.predictions.send_to_editor.emit(poly)  # the file is open: added at once
+    assert len(ds.annotations) == n + 2 and len(ds.annotations[-1]["segmentation"][0]) == 8
+    # another file, unsaved edits, the user cancels: nothing opened, nothing added, no link left behind
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    links = w.data_page.receivers(SIGNAL("state_changed(QString)"))
+    w.inspect_page.predictions.send_to_editor.emit(
+        EditorProposals(train, images, 1, "", (Proposal(1, 1, None, [1, 1, 5, 5]),))
+    )
+    assert w.data_page.loaded.annotations == val and len(ds.annotations) == n + 2
+    assert w.data_page.receivers(SIGNAL("state_changed(QString)")) == links
     w.data_page.editor.undo()
     w.data_page.editor.undo()
     assert len(ds.annotations) == n
+    w.data_page.editor.discard_changes()
+
+
+# ---------------------------------------------------------------------------------------------- shortcuts
+def test_every_shortcut_is_bound_from_the_one_table_and_listed_in_help(qtbot, make_window):
+    import re
+
+    from PySide6.QtGui import QAction, QShortcut
+
+    from studio.gui.common.commands import SHORTCUT_ID, qt_keys
+    from studio.gui.editor import controller, tools
+    from studio.gui.shortcuts import ACTION, KEY, SHORTCUTS, shortcut
+
+    w = make_window()
+    bound_ids = set()
+    for act in w.findChildren(QAction):
+        keys = [k.toString() for k in act.shortcuts()]
+        if not keys:
+            continue
+        sid = act.property(SHORTCUT_ID)
+        assert sid, f"{act.text()!r} has {keys} but not from the table"
+        assert set(keys) <= {QKeySequence(k).toString() for k in shortcut(sid).keys}, (act.text(), keys)
+        bound_ids.add(sid)
+    assert w.findChildren(QShortcut) == []
+    action_rows = {s.id for s in SHORTCUTS if s.kind == ACTION}
+    assert action_rows <= bound_ids, f"rows of the table nothing binds: {action_rows - bound_ids}"
+    # the editing tools read their keys from the table too
+    assert set(controller.TOOL_KEYS) == {k for n in ("select", "polygon", "box") for k in qt_keys(f"editor.{n}")}
+    assert tools.DELETE_KEYS == qt_keys("editor.delete") and tools.ENTER_KEYS == qt_keys("editor.finish")
+    assert tools.CANCEL_KEYS == qt_keys("editor.cancel") and tools.BACK_KEYS == qt_keys("editor.back")
+    assert {s.id for s in SHORTCUTS if s.kind == KEY} == {
+        "editor.select",
+        "editor.polygon",
+        "editor.box",
+        "editor.delete",
+        "editor.back",
+        "editor.finish",
+        "editor.cancel",
+    }
+    # no key sequence is made anywhere else in the GUI's source
+    gui = Path(__file__).resolve().parents[2] / "studio" / "gui"
+    allowed = {gui / "common" / "commands.py", gui / "common" / "shortcuts_dialog.py"}
+    pattern = re.compile(r"QKeySequence\(|QShortcut\(|setShortcuts?\(|StandardKey\.|Qt\.Key\.Key_")
+    offenders = [
+        f"{p.relative_to(gui)}:{n}"
+        for p in gui.rglob("*.py")
+        if p not in allowed
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
+
+    w.shortcuts_action.trigger()
+    dialog = w._shortcuts_dialog
+    listed = dialog.listed_ids()
+    assert dialog.isVisible() and sorted(listed) == sorted(s.id for s in SHORTCUTS) and len(listed) == len(SHORTCUTS)
+    assert w.shortcuts_action.shortcut() == QKeySequence("F1")
+    dialog.close()
+
+
+def test_edit_menu_follows_and_drives_the_current_page(qtbot, make_window, small_demo):
+    from PySide6.QtWidgets import QLineEdit
+
+    ann, images = small_demo
+    w = make_window(ann, images)
+    acts = w.commands.actions
+    assert [a.text() for a in w.edit_menu.actions() if not a.isSeparator()][:2] == ["Undo", "Redo"]
+    assert not acts["undo"].isEnabled() and not acts["redo"].isEnabled() and not acts["delete"].isEnabled()
+    editor = w.data_page.editor
+    n = len(editor.ds.categories)
+    editor.add_class("kite")
+    assert acts["undo"].isEnabled() and acts["undo"].text() == "Undo add class"
+    assert acts["save"].isEnabled()
+    acts["undo"].trigger()
+    assert len(editor.ds.categories) == n and acts["redo"].isEnabled() and not acts["undo"].isEnabled()
+    acts["redo"].trigger()
+    assert len(editor.ds.categories) == n + 1
+    # the keys reach the page through the window
+    w.data_page.viewer.view.setFocus()
+    qtbot.keyClick(w.data_page.viewer.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(editor.ds.categories) == n
+    editor.redo()
+
+    w.show_page(w.pages.index(w.train_page))
+    assert not any(acts[c].isEnabled() for c in ("save", "undo", "redo", "delete")), "the Train page has none"
+
+    w.show_page(w.pages.index(w.data_page))
+    box = w.data_page.images.findChild(QLineEdit)  # the image list's search box
+    w.activateWindow()
+    box.setFocus()
+    qtbot.keyClicks(box, "abc")
+    assert box.hasFocus() and acts["undo"].isEnabled() and acts["select_all"].isEnabled()
+    acts["select_all"].trigger()
+    assert box.selectedText() == "abc"
+    acts["undo"].trigger()
+    assert box.text() == "" and len(editor.ds.categories) == n + 1, "the box undid its typing, not the editor"
+    editor.undo()  # nothing unsaved: the window closes without asking
+
+
+# ---------------------------------------------------------------------------------------------- next steps
+def _workspace(tmp_path, small_demo, dataset: bool = True, config: bool = False):
+    import shutil
+
+    from studio.core.config.init import init_config
+    from studio.core.workspace import Workspace
+
+    ann, _images = small_demo
+    ws = Workspace.create(tmp_path / "proj", "Proj")
+    if dataset:
+        shutil.copytree(ann.parents[1], ws.folder("datasets") / "shapes")
+    if config:
+        data = ws.folder("datasets") / "shapes" / "annotations"
+        init_config(data / "train.json", ws.folder("configs") / "shapes.yaml", val_ann=data / "val.json")
+    return ws
+
+
+def _wait_idle(qtbot, w) -> None:
+    qtbot.waitUntil(lambda: w.jobs.is_idle() and not w.data_page.busy(), timeout=30_000)
+
+
+def test_next_steps_follow_what_the_workspace_has(qtbot, make_window, tmp_path, small_demo, monkeypatch):
+    ws = _workspace(tmp_path, small_demo, dataset=False)
+    w = make_window()
+    w.open_workspace(ws.root)
+    _wait_idle(qtbot, w)
+    assert w.welcome.isVisible() and "has no dataset yet" in w.welcome.text.text()
+    assert w.steps.primary() == "import" and w.welcome.labels()[0] == "Import your data…"
+    opened = []
+    monkeypatch.setattr(w, "import_dialog", lambda: opened.append("wizard"))
+    w.welcome.buttons["Import your data…"].click()
+    assert opened == ["wizard"]
+
+    ws2 = _workspace(tmp_path / "2", small_demo, dataset=True)
+    w.open_workspace(ws2.root)
+    _wait_idle(qtbot, w)
+    assert w.steps.primary() == "create_config" and "a training config for" in w.welcome.text.text()
+    w.welcome.buttons["Create config…"].click()
+    d = w.new_config_dialog
+    assert d.isVisible() and Path(d.train.currentText()).name == w.data_page.loaded.annotations.name
+    d.accept()
+    qtbot.waitUntil(lambda: w.config_page.current_path is not None and not w.config_page.busy(), timeout=60_000)
+    assert w.current_page() is w.config_page and w.config_page.current_path.parent == ws2.folder("configs")
+    qtbot.waitUntil(lambda: w.steps.primary() == "train", timeout=5_000)
+    assert w.welcome.isVisible() and "Ready to train" in w.welcome.text.text()
+
+    w.welcome.buttons["Label images"].click()
+    assert w.current_page() is w.data_page and w.data_page.editor.state.tool == "polygon"
+    w.welcome.close_button.click()
+    assert not w.welcome.isVisible()
+    w._refresh_steps()
+    assert not w.welcome.isVisible(), "hidden for this workspace"
+
+
+def test_train_step_starts_once_the_preflight_passes(qtbot, make_window, tmp_path, small_demo, monkeypatch):
+    ws = _workspace(tmp_path, small_demo, dataset=True, config=True)
+    w = make_window()
+    w._welcome_pending = True  # as on a first start, on a workspace that is complete: the bar offers Train
+    w.open_workspace(ws.root)
+    _wait_idle(qtbot, w)
+    started = []
+    monkeypatch.setattr(w.train_page, "start", started.append)
+    w._welcome = True
+    w._refresh_steps()
+    w.run_step("train")
+    assert w.current_page() is w.config_page
+    qtbot.waitUntil(lambda: bool(started), timeout=90_000)
+    assert Path(started[0]) == (ws.folder("configs") / "shapes.yaml").resolve()
+
+
+def test_an_import_offers_a_config_for_the_new_dataset(qtbot, make_window, tmp_path, small_demo):
+    import yaml
+
+    from studio import api
+
+    ws = _workspace(tmp_path, small_demo, dataset=True, config=True)
+    w = make_window()
+    w.open_workspace(ws.root)
+    _wait_idle(qtbot, w)
+    # the two splits of "kites" imported into the workspace, as the wizard writes them (images stay in place)
+    shapes = ws.folder("datasets") / "shapes"
+    train, val = ws.folder("datasets") / "kites_train.json", ws.folder("datasets") / "kites_val.json"
+    for split, out in (("train", train), ("val", val)):
+        api.dataset_import(shapes / "annotations" / f"{split}.json", out, fmt="coco", images=shapes / "images" / split)
+    wizard = w.import_dialog()
+    wizard.imported.emit(val)
+    wizard.close()
+    _wait_idle(qtbot, w)
+    assert w.welcome.isVisible() and "Imported kites_val.json" in w.welcome.text.text()
+    assert "shapes.yaml trains on other data" in w.welcome.text.text()
+    w.welcome.buttons["Create config…"].click()
+    d = w.new_config_dialog
+    assert Path(d.train.currentText()) == train and Path(d.val.currentText()) == val, "both splits proposed"
+    d.accept()
+    qtbot.waitUntil(lambda: w.config_page.current_path is not None and "kites" in w.config_page.current_path.name)
+    own = yaml.safe_load(w.config_page.current_path.read_text())
+    assert own["data"]["train"]["ann"].endswith("kites_train.json")
+    assert own["data"]["val"]["ann"].endswith("kites_val.json")
+
+
+# ---------------------------------------------------------------------------------------------- recovery
+def _journal_left_by_a_crash(ann: Path) -> None:
+    """What a crash leaves: an edit in the recovery journal, never saved."""
+    from studio.core.dataset.model import Dataset
+    from studio.gui.editor.state import EditorState
+
+    st = EditorState()
+    st.open(Dataset.load(ann), ann, lambda info: False)
+    st.add_class("kite")
+    st.close()  # dirty: the journal stays
+
+
+def _window_on(qtbot, make_window, root: Path, asked: list, answer: bool = True):
+    w = make_window()
+    w.data_page.recovery_ask = lambda info: asked.append(info) or answer
+    w.open_workspace(root)
+    qtbot.waitUntil(lambda: w.data_page.state == "ready" and w.jobs.is_idle(), timeout=30_000)
+    return w
+
+
+def test_a_clean_quit_leaves_no_recovery_prompt(qtbot, make_window, tmp_path, small_demo):
+    from studio.core.dataset.recovery import recovery_path
+
+    ws = _workspace(tmp_path, small_demo)
+    asked: list = []
+    w = _window_on(qtbot, make_window, ws.root, asked)
+    ann = w.data_page.loaded.annotations
+    w.data_page.editor.add_class("kite")
+    assert recovery_path(ann).is_file()
+    w.data_page.editor.undo()
+    w.quit_action.trigger()
+    assert not w.isVisible() and not recovery_path(ann).exists(), "closing went through the editor's close"
+    _window_on(qtbot, make_window, ws.root, asked)
+    assert asked == []
+
+
+def test_recovered_edits_then_saved_or_undone_are_not_offered_again(qtbot, make_window, tmp_path, small_demo):
+    from studio.core.dataset.model import Dataset
+
+    ws = _workspace(tmp_path, small_demo)
+    asked: list = []
+    first = _window_on(qtbot, make_window, ws.root, [])
+    ann = first.data_page.loaded.annotations
+    first.quit_action.trigger()
+    for finish in ("undo", "save"):
+        _journal_left_by_a_crash(ann)
+        w = _window_on(qtbot, make_window, ws.root, asked)
+        assert len(asked) == 1 and w.data_page.editor.dirty(), "Yes replays the edit"
+        if finish == "undo":
+            w.data_page.editor.undo()
+        else:
+            assert w.data_page.editor.save(block=True)
+        w.quit_action.trigger()
+        assert not w.isVisible()
+        asked.clear()
+        _window_on(qtbot, make_window, ws.root, asked).quit_action.trigger()
+        assert asked == [], f"after {finish}: no prompt"
+    assert "kite" in [c["name"] for c in Dataset.load(ann).categories], "the recovered edit was saved"
+
+
+def test_the_app_names_missing_display_libraries_before_qt_starts():
+    from studio.core.doctor import Check
+    from studio.gui.app import display_libraries_warning
+
+    missing = Check("display libs", "missing libxcb-cursor.so.0: ...; sudo apt-get install -y libxcb-cursor0", ok=False)
+    fine = Check("display libs", "installed")
+    x11 = {"DISPLAY": ":0"}
+    msg = display_libraries_warning(x11, "linux", lambda: missing)
+    assert msg.startswith("studio: missing libxcb-cursor.so.0") and "apt-get install -y libxcb-cursor0" in msg
+    assert display_libraries_warning(x11, "linux", lambda: fine) is None
+    never = lambda: pytest.fail("not asked")  # noqa: E731
+    assert display_libraries_warning({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, "linux", never) is None
+    assert display_libraries_warning({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux", never) is None
+    assert display_libraries_warning({}, "linux", never) is None, "no display: screenshots or offscreen"
+    assert display_libraries_warning(x11, "darwin", never) is None
+    assert display_libraries_warning({"QT_QPA_PLATFORM": "xcb"}, "linux", lambda: missing) is not None

@@ -28,7 +28,7 @@ def test_open_workspace_opens_its_last_dataset_and_is_remembered(qtbot, make_win
     assert w.data_page.loaded.annotations.name in ("train.json", "val.json")
     assert w.windowTitle().endswith("proj — Studio")
     assert recent_workspaces()[0] == ws.root
-    assert not w.welcome.isVisible()
+    assert w.welcome.isVisible() and w.steps.primary() == "create_config", "a dataset, no config: the next step"
     # the dataset opened is remembered as the workspace's last one
     assert Workspace.open(ws.root).last_dataset_path() == w.data_page.loaded.annotations.resolve()
 
@@ -50,6 +50,8 @@ def test_first_start_offers_the_demo_workspace(qtbot, make_window, tmp_path):
     w._welcome_pending = True
     wait_ready(qtbot, w, timeout=60_000)
     assert w.welcome.isVisible() and "demo workspace" in w.welcome.text.text()
+    assert w.welcome.labels() == ["Train on the demo", "Label images", "Import your data…", "New workspace…"]
+    assert w.steps.primary() == "train"
     assert w.data_page.loaded.annotations.name == "train.json"
     assert w.workspace_ui.current.name == "Demo"
     assert [p.name for p in w.workspace_ui.current.configs()] == ["demo.yaml"]

@@ -176,12 +176,12 @@ def test_presets_pick_the_task_and_validate(has_masks):
     assert quick.train.time_limit == 1200 and quick.data.image_size == 320 and quick.train.optimizer == "adamw"
     assert (quick.train.batch_size, quick.train.ema, quick.train.eval_every) == (8, True, 1)
     assert (quick.train.warmup_fraction, quick.train.eval_interval) == (0.03, 0.1), "shares of the run"
-    # sized to the training set: the demo's 40 small images get 256 px and batch 4
+    # sized to the training set: small images get a lower resolution, batch 4 and no mosaic
     small = DataFacts(images=40, instances=200, long_side=320, has_masks=has_masks)
     sized = validate(apply_preset(base, "CPU quick", has_masks, facts=small))
-    assert (sized.data.image_size, sized.train.batch_size) == (256, 4)
+    assert (sized.data.image_size, sized.train.batch_size, sized.data.augment.mosaic) == (192, 4, 0.0)
     listed = {c.key: (c.old, c.new) for c in preset_changes(base, "CPU quick", has_masks, facts=small)}
-    assert listed["data.image_size"] == (None, 256) and listed["train.device"] == ("auto", "cpu")
+    assert listed["data.image_size"] == (None, 192) and listed["train.device"] == ("auto", "cpu")
     assert "data.train.ann" not in listed, "only what changes is listed"
     accurate = validate(apply_preset(base, "GPU accurate", has_masks))
     assert accurate.model.arch.endswith("_v2") and accurate.train.amp == "fp16" and accurate.train.ema

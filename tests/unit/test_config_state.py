@@ -124,10 +124,55 @@ def test_yaml_edits_replace_the_own_dict_and_a_syntax_error_blocks_start(cfg_pat
     st.yaml_invalid("YAML error at line 3, column 1: ...")
     assert not st.can_start() and st.start_hint(checking=False) == "Fix the YAML error"
     assert st.config.train.epochs == 7, "the last valid state stays"
-    st.form_edited("train.epochs", 7)  # the same text: the editor keeps its error
-    assert st.yaml_error is not None
-    st.form_edited("train.epochs", 8)  # a new text replaces the broken one
-    assert st.yaml_error is None and "epochs: 8" in st.text
+
+
+def _broken(cfg_path, spec) -> tuple[ConfigState, str]:
+    """A state whose text was edited (epochs 7) and then broken; returns it and the broken text."""
+    st = opened(cfg_path, spec)
+    fixed = st.text.replace("epochs: 300", "epochs: 7")
+    st.set_text(fixed)
+    st.yaml_parsed(yaml.safe_load(fixed))
+    broken = fixed.replace("train:\n", "train: [\n")
+    st.set_text(broken)
+    st.yaml_invalid("YAML error at line 3, column 1: ...")
+    return st, broken
+
+
+def test_form_edits_while_the_yaml_is_broken_wait_and_are_merged_once_it_parses(cfg_path, spec):
+    st, broken = _broken(cfg_path, spec)
+    assert st.form_edited("train.epochs", 8) and st.form_edited("train.lr", 0.01)
+    assert st.text == broken and st.yaml_error is not None, "typing in the form never replaces the YAML"
+    assert st.pending == {"train.epochs": 8, "train.lr": 0.01}
+    assert st.config.train.epochs == 8 and st.display["train"]["lr"] == 0.01, "the form validates its edits"
+    assert "2 form changes (train.epochs, train.lr) wait for the YAML" in st.pending_note()
+    assert not st.can_start()
+    st.set_text(broken)
+    assert st.dirty
+    # the user fixes the YAML (and changes the batch there): the YAML takes the waiting edits
+    assert "batch_size: 2\n" in broken
+    fixed = broken.replace("train: [\n", "train:\n").replace("batch_size: 2\n", "batch_size: 6\n")
+    st.set_text(fixed)
+    assert st.yaml_parsed(yaml.safe_load(fixed))
+    assert st.pending == {} and st.yaml_error is None
+    own = yaml.safe_load(st.text)
+    assert own["train"]["epochs"] == 8 and own["train"]["lr"] == 0.01 and own["train"]["batch_size"] == 6
+
+
+def test_the_broken_yaml_can_be_replaced_by_the_form_or_the_form_edits_dropped(cfg_path, spec):
+    st, broken = _broken(cfg_path, spec)
+    assert not st.drop_pending(), "nothing waits"
+    st.form_edited("train.epochs", 9)
+    st.reset_key("train.seed")
+    assert "train.seed" in st.pending
+    assert st.drop_pending() and st.pending == {}
+    assert st.config.train.epochs == 7 and st.own["train"]["seed"] is not None, "the last valid values"
+    assert st.text == broken and st.yaml_error is not None
+
+    st.form_edited("train.epochs", 9)
+    assert st.replace_yaml_with_form()
+    assert st.yaml_error is None and st.pending == {}
+    assert st.text == dump_yaml(st.own) and yaml.safe_load(st.text)["train"]["epochs"] == 9
+    assert not st.replace_yaml_with_form(), "the YAML parses: nothing to replace"
 
 
 def test_a_base_config_merges_highlights_and_resets(cfg_path, spec):
@@ -266,3 +311,50 @@ def test_a_file_with_the_old_score_threshold_key_edits_as_score_thr(cfg_path, sp
     )  # in the old key's place
     assert st.form_edited("model.score_thr", 0.3) and st.config.model.score_thr == 0.3
     assert "score_thr: 0.3" in st.text and "score_threshold" not in st.text  # the form writes the new name
+
+
+def test_a_preset_is_previewed_then_applied_then_undone_exactly(cfg_path, spec):
+    st = opened(cfg_path, spec)
+    commented = "# my notes\n" + st.text
+    st.set_text(commented)
+    st.yaml_parsed(yaml.safe_load(commented))
+    own_before = yaml.safe_load(commented)
+    changes = {c.key: (c.old, c.new) for c in st.preset_preview("GPU accurate")}
+    assert changes["model.arch"] == ("seg_fast", "maskrcnn_resnet50_fpn_v2")
+    assert changes["data.image_size"][1] == 800 and "data.train.ann" not in changes, "paths kept"
+    assert st.own == own_before and st.text == commented, "a preview changes nothing"
+
+    assert st.apply_preset("GPU accurate") and st.can_undo_preset()
+    assert st.own["data"]["image_size"] == 800 and "# my notes" not in st.text
+    assert st.undo_preset()
+    assert st.own == own_before and st.text == commented, "the own dict and the text exactly as before"
+    assert st.preset is None and not st.can_undo_preset() and not st.undo_preset()
+    assert st.config.model.arch == "seg_fast"
+
+
+def test_preset_undo_is_offered_only_while_nothing_else_changed(cfg_path, spec):
+    st = opened(cfg_path, spec)
+    st.apply_preset("CPU quick")
+    st.set_text(st.text)
+    assert st.can_undo_preset()
+    st.form_edited("train.lr", 0.05)
+    assert not st.can_undo_preset() and not st.undo_preset()
+    assert st.preset == "CPU quick", "the note still names it"
+    st.yaml_invalid("YAML error")
+    assert not st.apply_preset("GPU balanced"), "no preset over a YAML being fixed"
+
+
+def test_the_form_default_is_the_one_the_diff_compares_with(cfg_path, spec):
+    from studio.core.config.diff import defaults_for
+    from studio.core.config.form import schema_defaults
+
+    st = opened(cfg_path, spec)
+    family = st.arch_choice().family
+    ref = st.reference_defaults()
+    assert ref == defaults_for(family)
+    st.form_edited("train.epochs", 5)
+    assert ref["train"]["epochs"] != schema_defaults()["train"]["epochs"], "the family recipe sets its own"
+    assert st.diff.describe("train.epochs") == f"Differs from the default: {ref['train']['epochs']}"
+    child = cfg_path.parent / "exp.yaml"
+    child.write_text("_base_: demo.yaml\ntrain:\n  epochs: 80\n")
+    assert opened(child, spec).reference_defaults() is None, "a base: the diff names the base's values"

@@ -23,20 +23,25 @@ BIG = DataFacts(images=5000, instances=40000, long_side=1280, has_masks=False)
 
 def test_derive_sizes_the_recipe_to_the_data_device_and_budget():
     demo = derive("fast", DEMO, device="cpu")
-    assert demo["data"]["image_size"] == 256 and demo["train"]["batch_size"] == 4
+    assert demo["data"]["image_size"] == 192 and demo["train"]["batch_size"] == 4
+    assert demo["data"]["augment"]["mosaic"] == 0.0, "no mosaic on small images"
     assert demo["train"]["warmup_fraction"] == SHARES["warmup_fraction"]
     assert demo["train"]["eval_interval"] == SHARES["eval_interval"]
     per_epoch = 40 // 4
     assert demo["train"]["epochs"] * per_epoch >= 3000 > (demo["train"]["epochs"] - 1) * per_epoch
-    assert derive("fast", BALLOON, device="cpu")["data"]["image_size"] == 320
+    short = derive("fast", DEMO, device="cpu", time_limit=180)
+    assert short["train"]["epochs"] == 1000 and short["data"]["image_size"] == 192, "the time ends the run"
+    assert derive("fast", DEMO, device="cpu", time_limit="20m")["train"]["epochs"] == 1000
+    balloon = derive("fast", BALLOON, device="cpu", time_limit=1200)
+    assert balloon["data"]["image_size"] == 320 and balloon["train"]["batch_size"] == 8
+    assert balloon["data"]["augment"] == {"mosaic": 0.5, "scale_jitter": [0.75, 1.25]}, "the recipe measured there"
     big = derive("fast", BIG, device="cpu")
     assert big["train"]["batch_size"] == 8 and big["train"]["epochs"] == 30, "at least 30 epochs on a big set"
-    assert big["data"]["augment"]["mosaic"] < demo["data"]["augment"]["mosaic"], "lighter augmentation"
+    assert big["data"]["augment"]["mosaic"] < balloon["data"]["augment"]["mosaic"], "lighter augmentation"
     gpu = derive("fast", BIG, device="cuda")
     assert gpu["data"]["image_size"] == 640 and gpu["train"]["batch_size"] == 16
     tiny = derive("fast", DataFacts(images=6, instances=6, long_side=200, has_masks=False), device="cpu")
     assert tiny["train"]["batch_size"] == 1, "an epoch keeps a few steps"
-    assert derive("fast", DEMO, device="cpu", time_limit=180)["train"]["epochs"] == 1000, "the time ends it"
     rcnn = derive("mask_rcnn", BALLOON, device="cuda")
     assert rcnn == {"train": dict(SHARES), "data": {}}, "the big models keep their family's size and batch"
 
@@ -139,3 +144,14 @@ def test_no_speed_estimate_means_no_time_based_guess(demo):
     del raw["train"]["time_limit"]
     exact = plan(validate(raw), 61, device="cuda")
     assert exact.iters == 24 * 31 and exact.warmup_iters == pytest.approx(0.03 * 24 * 31)
+
+
+def test_a_reused_report_makes_its_budget_findings_again(demo):
+    first = preflight(_cfg(demo, batch_size=8, epochs=4, eval_every=10))
+    assert "train.eval_every" in _warnings(first) and "train.epochs" in _warnings(first)
+    again = first.replan(_cfg(demo, batch_size=4, epochs=1000, warmup_fraction=0.03, eval_interval=0.1))
+    assert not {"train.eval_every", "train.epochs", "train.warmup_iters"} & set(_warnings(again))
+    assert again.budget.iters_per_epoch == 10 and again.class_map is first.class_map
+    kept = [f for f in first.findings if f.topic != "budget"]
+    assert kept and all(f in again.findings for f in kept), "what read the files stays"
+    assert first.budget.iters == 20, "the first report is left as it was"

@@ -67,8 +67,17 @@ def st(tmp_path) -> TrainState:
     cfg.write_text("model: {}\n")
     s.config = cfg
     s.runs_root = tmp_path / "runs"
-    s.lines = []
-    s.on_log = s.lines.append
+    s.lines = []  # what the log view shows
+    s.clears = 0
+
+    def on_log(line):  # the view: None clears it
+        if line is None:
+            s.lines.clear()
+            s.clears += 1
+        else:
+            s.lines.append(line)
+
+    s.on_log = on_log
     return s
 
 
@@ -105,7 +114,8 @@ def test_start_pause_resume_stop_and_the_outcome(st, tmp_path):
     assert st.stop() and st.phase == STOPPING and control.cancelled
     assert not st.stop() and not st.buttons().stop and not st.buttons().start
     st.cancelled()
-    assert st.is_training(), "until the worker is gone"
+    assert st.phase == CANCELLED and not st.is_training(), "the outcome shows at once, while the worker winds down"
+    assert st.control is control and st.lines[-1] == "stopped" and st.live_dirs() == []
     st.ended()
     assert st.phase == CANCELLED and st.control_state == IDLE and st.control is None and st.lines[-1] == "stopped"
     assert st.buttons().start and st.live_dirs() == []
@@ -253,18 +263,19 @@ def test_open_a_run_replays_its_log_sections(st, tmp_path):
     )
     assert st.open_run(tmp_path / "runs" / "old") is None and st.shown_dir == tmp_path / "runs" / "old"
     st.take_section()
-    st.lines.clear()
+    clears = st.clears
     st.show(failed)
-    assert st.lines[0] is None, "the log is cleared first"
-    assert any("training det_lite" in line for line in st.lines[1:]) and any(
-        "few images" in line for line in st.lines[1:]
-    )
-    assert not any("out of memory" in line for line in st.lines[1:])
+    assert st.clears == clears + 1, "the log is cleared first"
+    assert st.lines[0] == "──── old ────", "one section per run, under its header"
+    assert any("training det_lite" in line for line in st.lines) and any("few images" in line for line in st.lines)
+    assert not any(str(st.config) in line for line in st.lines), "none of the live run's lines"
+    assert not any("out of memory" in line for line in st.lines)
     assert [c.role for c in st.checkpoints] == ["last"]
     assert st.error.startswith("out of memory") and st.take_section() == ERROR
-    n = len(st.lines)
     st.show(run.history)
-    assert len(st.lines) == n, "the live run's log is the live log"
+    assert st.lines == [f"──── {run.run_dir.name} ────", f"starting {st.config} -> {run.run_dir}"], (
+        "the live run's own lines, kept while another run was shown"
+    )
 
 
 def test_the_log_keeps_the_last_lines(st):
@@ -308,6 +319,135 @@ def test_status_headline_and_detail(st, tmp_path):
     assert st.headline(RunHistory()) == "done: no events"
     st.shown_dir = None
     assert st.headline(RunHistory()) == "run: no events"
+
+
+def test_an_outcome_shows_at_once_and_no_later_report_overwrites_it(st):
+    """The header said "training" with Stop enabled 5-10 s after the log said "finished" (the process winding
+    down); a Cancel pressed meanwhile, or the worker's own result, must not relabel the run."""
+    run = st.start()
+    st.event(started(run.run_dir))
+    control = st.control
+    st.event(RunFinished("completed", 2, 0.3, 2, 5.0, {}))
+    run.history.add(RunFinished("completed", 2, 0.3, 2, 5.0, {}))  # the worker fills the history first
+    assert st.phase == FINISHED and not st.is_training() and st.control is control, "at once, worker still alive"
+    b = st.buttons()
+    assert not b.stop and not b.pause and b.start
+    assert st.headline(run.history).startswith("tiny: finished (completed)")
+    assert not st.pause() and not st.stop() and not control.cancelled
+    st.cancelled()  # the status bar's Cancel while the process exits
+    st.finished("cancelled")
+    st.failed("the process exited with code 1", "tb")
+    assert st.phase == FINISHED and st.outcome == FINISHED
+    st.ended()
+    assert st.phase == FINISHED and st.control is None
+
+    run = st.start()
+    st.event(started(run.run_dir))
+    assert st.pause() and st.phase == PAUSED
+    st.event(Message("info", "paused before epoch 1, iteration 2"))
+    assert st.phase == PAUSED and st.headline(run.history).startswith("tiny: paused"), "a later event keeps it"
+    st.stop()
+    st.event(RunCancelled(1, 2, str(run.run_dir / "last.pt")))
+    assert st.phase == CANCELLED and not st.is_training()
+    st.finished("finished")
+    st.ended()
+    assert st.phase == CANCELLED
+
+
+def test_a_stopped_extension_leaves_the_run_finished(st, tmp_path):
+    """Cancelling an Extend relabelled the completed run as cancelled: only the extension was stopped."""
+    from studio.core.training.runlog import RunLog
+
+    run_dir = tmp_path / "runs" / "done"
+    log = RunLog(run_dir)
+    for ev in (started(run_dir), epoch_end(1), epoch_end(2), RunFinished("completed", 2, 0.25, 1, 2.0, {})):
+        log(ev)
+    log.close()
+    st.selected = [summary(run_dir, "finished")]
+    run = st.extend_run(st.extendable(), 3)
+    assert st.extending and run.history.finished is not None
+    ext = RunStarted(str(run_dir), "det_lite", "detect", ("a", "b"), 2, 5, 5, 2, "cpu", 1, True, "bbox_mAP")
+    for ev in (ext, iteration(epoch=3, it=2)):
+        run.history.add(ev)
+        st.event(ev)
+    row = st.live_row(summary(run_dir, "finished"))
+    assert (row.status, row.epochs_done, row.epochs) == ("running", 2, 5)
+    st.stop()
+    cancel = RunCancelled(3, 12, str(run_dir / "last.pt"))
+    run.history.add(cancel)
+    st.event(cancel)
+    assert st.phase == FINISHED and st.outcome == FINISHED
+    assert st.lines[-1].startswith("the extension was stopped: the run stays finished")
+    assert st.headline(run.history).startswith("done: finished (completed), extension stopped")
+    row = st.live_row(summary(run_dir, "cancelled"))
+    assert row.status == "finished" and row.extension == "stopped" and row.epochs_done == row.epochs == 2
+    st.cancelled()
+    st.ended()
+    assert st.phase == FINISHED
+    assert st.headline(RunHistory.from_run(run_dir).extend([ext, cancel])).startswith(
+        "done: finished (completed), extension stopped"
+    ), "replayed from its log too"
+
+    # stopped before the extension's trainer reported anything: the worker's cancel alone
+    st.selected = [summary(run_dir, "finished")]
+    st.extend_run(st.extendable(), 1)
+    st.stop()
+    st.cancelled()
+    assert st.phase == FINISHED and st.lines[-1] == "extension stopped: the run stays finished"
+
+
+def test_one_log_section_per_run(st, tmp_path):
+    """A new run's log was appended under the old one's: each run has its own section under a header line."""
+    a = st.start()
+    st.event(started(a.run_dir))
+    st.event(Message("info", "hello from a"))
+    st.finished("finished")
+    st.ended()
+    a_lines = list(st.lines)
+    assert a_lines[0] == f"──── {a.run_dir.name} ────" and "hello from a" in a_lines
+    st.config = st.config.with_name("other.yaml")
+    b = st.start()
+    assert b.run_dir != a.run_dir
+    assert st.lines[0] == f"──── {b.run_dir.name} ────", "the log starts over with the new run's header"
+    assert not any("hello from a" in line for line in st.lines)
+    st.event(started(b.run_dir))
+    old = RunHistory().extend([started(a.run_dir), Message("info", "hello from a")])
+    st.open_run(a.run_dir)
+    st.show(old)  # while b trains, the user shows a
+    assert st.lines[0] == f"──── {a.run_dir.name} ────" and "hello from a" in st.lines
+    st.event(Message("info", "hello from b"))
+    assert "hello from b" not in st.lines, "b's lines go to b's section"
+    assert st.open_run(b.run_dir) is b.history
+    st.show(b.history)
+    assert st.lines[0] == f"──── {b.run_dir.name} ────" and st.lines[-1] == "hello from b"
+
+
+def test_the_live_runs_row_follows_its_history_and_shows_paused(st, tmp_path):
+    """The runs table showed "0/4 · 0m00s" and "running" while paused: the row follows the live history."""
+    run = st.start()
+    s = summary(run.run_dir, "running", epochs_done=0)
+    other = summary(tmp_path / "runs" / "other", "finished")
+    assert st.live_row(other) is other
+    limited = RunStarted(
+        str(run.run_dir), "det_lite", "detect", ("a",), 0, 4, 5, 2, "cpu", 1, False, "bbox_mAP", time_limit_s=40.0
+    )
+    run.history.add(limited)
+    st.event(limited)
+    run.history.add(iteration(epoch=2, it=3))  # 12 s of training
+    run.history.add(epoch_end(1))
+    row = st.live_row(s)
+    assert (row.status, row.epochs_done, row.epochs, row.duration_s) == ("running", 1, 4, 12.0)
+    assert row.time_limit_s == 40.0 and row.progress == pytest.approx(0.3)
+    assert "elapsed 0m12s of 0m40s (30%)" in st.detail(run.history)
+    st.pause()
+    assert st.live_row(s).status == "paused"
+    st.unpause()
+    st.stop()
+    assert st.live_row(s).status == "stopping"
+    st.cancelled()
+    assert st.live_row(s).status == "cancelled"
+    st.ended()
+    assert st.live_row(s) is s, "once the worker is gone, the folder says"
 
 
 def test_the_state_modules_import_without_qt():

@@ -296,3 +296,119 @@ def test_decimating_a_long_curve_is_cheap_once_built():
         s.decimated(bins=500)
     per_call = (time.perf_counter() - t) / 50
     assert per_call < 0.002, f"{per_call * 1000:.2f} ms per redraw"  # O(bins); a full pass over 200k points is ~1 ms
+
+
+def _it(epoch, it, elapsed, ipe=4, progress=None) -> IterationEnd:
+    return IterationEnd(
+        epoch, it, (epoch - 1) * ipe + it, ipe, {"l": 1.0}, 1.0, 0.01, 5.0, elapsed, 10.0, progress=progress
+    )
+
+
+def _epoch(epoch, epochs=2, elapsed=1.0) -> EpochEnd:
+    return EpochEnd(epoch, epochs, {"l": 1.0}, {"segm_mAP": 0.1}, {}, 0.1, 0.1, epoch, True, 1.0, elapsed)
+
+
+def test_the_run_index_follows_a_growing_log_and_reads_only_what_was_appended(tmp_path, monkeypatch):
+    """A running run's row follows its log (it showed "0/4 · 0m00s" throughout): epochs done and time from the
+    newest iteration; each call parses only the lines appended since the last."""
+    from studio.core.training import run_index
+    from studio.core.training.runlog import RunLog
+
+    run = tmp_path / "runs" / "live"
+    log = RunLog(run, iter_interval_s=0)
+    log(_started(epochs=4, time_limit_s=60.0))
+    s = summarize_run(run)
+    assert (s.status, s.epochs_done, s.epochs, s.duration_s, s.time_limit_s) == ("interrupted", 0, 4, 0.0, 60.0)
+    parsed = []
+    real = run_index.from_record
+    monkeypatch.setattr(run_index, "from_record", lambda rec: parsed.append(rec["kind"]) or real(rec))
+    log(_it(1, 4, 7.5))
+    log(_epoch(1, 4, 8.0))
+    log(_it(2, 1, 9.0))
+    s = summarize_run(run)
+    assert parsed == ["iteration", "epoch", "iteration"], "the start was not read again"
+    assert (s.epochs_done, s.epochs, s.duration_s) == (1, 4, 9.0)
+    assert s.progress == pytest.approx(9.0 / 60.0), "a time limit: progress in time"
+    parsed.clear()
+    assert summarize_run(run) == s and parsed == [], "nothing appended: nothing parsed"
+    with open(run / "events.jsonl", "ab") as f:
+        f.write(b'{"kind": "iteration", "t": 5, "epo')  # being written: not yet a line
+    assert summarize_run(run).duration_s == 9.0
+    log.close()
+    # the same file rewritten (not appended to): read again from its start
+    log = RunLog(tmp_path / "runs" / "other", iter_interval_s=0)
+    log(_started(epochs=3))
+    log(_epoch(1, 3, 2.0))
+    log(RunFinished("completed", 1, 0.1, 1, 2.0, {}))
+    log.close()
+    (run / "events.jsonl").write_bytes((tmp_path / "runs" / "other" / "events.jsonl").read_bytes())
+    s = summarize_run(run)
+    assert (s.status, s.epochs_done, s.epochs, s.time_limit_s) == ("finished", 1, 3, None)
+
+
+def test_a_finished_run_whose_extension_stopped_stays_finished(tmp_path):
+    from studio.core.training.events import RunCancelled
+    from studio.core.training.runlog import RunLog
+
+    run = tmp_path / "runs" / "r"
+    log = RunLog(run, iter_interval_s=0)
+    for ev in (_started(), _epoch(1), _epoch(2, elapsed=2.0), RunFinished("completed", 2, 0.1, 2, 2.0, {})):
+        log(ev)
+    (run / "last.pt").write_bytes(b"x")
+    assert summarize_run(run).status == "finished"
+    log(_started(start_epoch=2, epochs=5, resumed=True))  # Extend by 3 epochs
+    log(_epoch(3, 5, elapsed=3.0))
+    log(_it(4, 1, 3.5))
+    s = summarize_run(run)
+    assert (s.status, s.extension) == ("finished", "interrupted"), "the extension's process died: still finished"
+    log(RunCancelled(4, 13, str(run / "last.pt")))
+    log.close()
+    s = summarize_run(run)
+    assert (s.status, s.reason, s.extension, s.epochs_done, s.epochs) == ("finished", "completed", "stopped", 3, 3)
+    assert s.duration_s == 3.5
+    h = RunHistory.from_run(run)
+    assert h.extension_ended == "stopped" and h.finished.reason == "completed"
+    # a run that never finished stays cancelled
+    other = tmp_path / "runs" / "o"
+    log = RunLog(other, iter_interval_s=0)
+    log(_started())
+    log(RunCancelled(1, 2, None))
+    log.close()
+    assert summarize_run(other).status == "cancelled" and RunHistory.from_run(other).extension_ended == ""
+
+
+def test_run_progress_is_in_time_with_a_time_limit():
+    """The progress bar counted epochs while the time limit ended the run at 32 %."""
+    from studio.core.training.events import run_progress
+
+    st = _started(epochs=10, time_limit_s=100.0)
+    assert run_progress(st, _it(1, 2, 50.0)) == pytest.approx(0.5), "time is further along than 2 of 40 iterations"
+    assert run_progress(_started(epochs=10), _it(1, 2, 50.0)) == pytest.approx(2 / 40)
+    assert run_progress(st, _it(1, 2, 500.0)) == 1.0
+    assert run_progress(st, _it(1, 2, 50.0, progress=0.42)) == pytest.approx(0.42), "the trainer's own figure"
+    h = RunHistory().extend([st, _it(1, 2, 32.0)])
+    assert h.progress() == pytest.approx(0.32) and RunHistory().progress() is None
+
+
+def test_runs_stamp_moves_with_new_runs_files_and_log_growth(tmp_path):
+    import os
+
+    from studio.core.training.run_index import runs_stamp
+    from studio.core.training.runlog import RunLog
+
+    root = tmp_path / "runs"
+    assert runs_stamp(root) == ()
+    log = RunLog(root / "a", iter_interval_s=0)
+    log(_started())
+    a, a_ckpt = runs_stamp(root), runs_stamp(root, logs=False)
+    time.sleep(0.05)
+    log(_it(1, 1, 1.0))
+    assert runs_stamp(root) != a and runs_stamp(root, logs=False) == a_ckpt, "a longer log moves the log stamp only"
+    before = runs_stamp(root, logs=False)
+    time.sleep(0.05)  # file times move by the kernel's tick
+    (root / "a" / "best.pt.tmp").write_bytes(b"x")
+    os.replace(root / "a" / "best.pt.tmp", root / "a" / "best.pt")
+    assert runs_stamp(root, logs=False) != before, "a new checkpoint (written aside, then renamed) moves it"
+    (root / "b").mkdir()
+    assert len(runs_stamp(root, logs=False)) == 2
+    log.close()

@@ -174,6 +174,17 @@ class ModelConfig(_Section):
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr)?\s*$")
 
 
+def parse_duration(v):
+    """Seconds from a number or a string like ``'20m'`` / ``'1.5h'`` / ``'90s'``; None stays None."""
+    if v is None or isinstance(v, (int, float)):
+        return v
+    m = _DURATION.match(str(v))
+    if not m:
+        raise ValueError(f"time_limit must be seconds or like '20m' / '1.5h', got {v!r}")
+    mult = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}[m.group(2)]
+    return float(m.group(1)) * mult
+
+
 class TrainConfig(_Section):
     epochs: int = Field(12, ge=1, le=100000, description="Number of passes over the training set")
     batch_size: int = Field(2, ge=1, le=1024, description="Images per iteration (per device)")
@@ -240,13 +251,7 @@ class TrainConfig(_Section):
     @field_validator("time_limit", mode="before")
     @classmethod
     def _duration(cls, v):
-        if v is None or isinstance(v, (int, float)):
-            return v
-        m = _DURATION.match(str(v))
-        if not m:
-            raise ValueError(f"time_limit must be seconds or like '20m' / '1.5h', got {v!r}")
-        mult = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}[m.group(2)]
-        return float(m.group(1)) * mult
+        return parse_duration(v)
 
 
 class Config(_Section):

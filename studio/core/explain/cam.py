@@ -34,8 +34,7 @@ share; a map that ignores it has about the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +55,7 @@ from studio.core.explain.methods import (
     methods,
     table_entry,
 )
-from studio.core.inference.predictor import configure_postprocess, to_detections
+from studio.core.inference.predictor import postprocess_threshold, to_detections
 from studio.core.jobs import CancelToken
 from studio.core.plugins import registry
 
@@ -312,23 +311,6 @@ def explain(
     return CamResult(method, [n for n, _ in acts], dets, explained, combined, float(score_thr))
 
 
-@contextmanager
-def postprocess_threshold(model: nn.Module, score_thr: float) -> Iterator[None]:
-    """Run the model's own post-processing at ``score_thr`` inside the block, then restore its threshold.
-
-    A loaded model drops every candidate below the threshold it was built or loaded with, so no later
-    filter could go lower than that; the CAM forward lowers it and filters at the caller's threshold.
-    """
-    holders = [h for h in (getattr(model, "roi_heads", None), model) if h is not None and hasattr(h, "score_thresh")]
-    saved = [h.score_thresh for h in holders]
-    configure_postprocess(model, score_thr)
-    try:
-        yield
-    finally:
-        for h, v in zip(holders, saved):
-            h.score_thresh = v
-
-
 def finest(acts: list[tuple[str, Tensor]]) -> list[tuple[str, Tensor]]:
     """The layer with the most positions (the finest level), alone: EigenCAM's default.
 
@@ -462,5 +444,4 @@ __all__ = [
     "mass_in_boxes",
     "methods",
     "per_box_normalise",
-    "postprocess_threshold",
 ]

@@ -50,7 +50,12 @@ def build_report(
     v = verification or {}
     warnings = list(warnings)
     bm = v.get("box_match") or {}
-    if bm and bm.get("match_rate", 1.0) < MATCH_WARN:
+    if bm and not box_compared(bm) and bm.get("images"):
+        warnings.append(
+            f"neither PyTorch nor the export detected anything on the {bm['images']} verification image(s): "
+            "the box match compared nothing (an untrained model, or a score threshold nothing reaches)"
+        )
+    elif bm and bm.get("match_rate", 1.0) < MATCH_WARN:
         warnings.append(
             f"only {bm['matched']} of {max(bm['pytorch_detections'], bm['exported_detections'])} detections "
             f"agree (IoU >= {bm['iou_threshold']}) between PyTorch and the export"
@@ -88,6 +93,14 @@ def build_report(
     }
 
 
+def box_compared(box_match: dict) -> bool:
+    """Whether a report's box match compared any detection (False: neither model detected anything, so its
+    rate of 1.0 says nothing). Reports written before the ``compared`` flag: from the detection counts."""
+    if "compared" in box_match:
+        return bool(box_match["compared"])
+    return box_match.get("pytorch_detections", 0) + box_match.get("exported_detections", 0) > 0
+
+
 def write_report(folder: str | Path, report: dict) -> Path:
     path = Path(folder) / REPORT_NAME
     atomic.write_json(path, report)
@@ -102,7 +115,9 @@ def summary_lines(report: dict) -> list[str]:
     """The report in a few lines: files, agreement, mAP, latency, warnings."""
     lines = [f"{report['format']} export of {report['arch']}: {report['model']} ({', '.join(report['files'])})"]
     bm = report.get("box_match")
-    if bm:
+    if bm and not box_compared(bm):
+        lines.append(f"box match: no detections to compare on {bm['images']} images")
+    elif bm:
         lines.append(
             f"box match: {bm['matched']} of {bm['pytorch_detections']} PyTorch / {bm['exported_detections']} exported "
             f"detections paired at IoU >= {bm['iou_threshold']} on {bm['images']} images "

@@ -57,11 +57,12 @@ class BoxMatch:
     pytorch_detections: int
     exported_detections: int
     matched: int
-    match_rate: float  # matched / max(pytorch, exported); 1.0 when neither found anything
+    match_rate: float  # matched / max(pytorch, exported); 1.0 when neither found anything (see ``compared``)
     mean_iou: float | None
     max_score_diff: float | None
     mean_score_diff: float | None
     iou_threshold: float = IOU_MATCH
+    compared: bool = True  # False when neither model detected anything: the rate then says nothing
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +87,7 @@ def box_match(ref: Sequence[Detections], got: Sequence[Detections], iou_thr: flo
         max_score_diff=float(np.max(diffs)) if diffs else None,
         mean_score_diff=float(np.mean(diffs)) if diffs else None,
         iou_threshold=iou_thr,
+        compared=denom > 0,
     )
 
 

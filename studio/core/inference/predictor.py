@@ -7,6 +7,7 @@ exported-model runner uses, so PyTorch and ONNX predictions start from identical
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,23 @@ def configure_postprocess(model: nn.Module, score_thr: float | None = None, max_
             holder.score_thresh = float(score_thr)
         if max_detections is not None and hasattr(holder, "detections_per_img"):
             holder.detections_per_img = int(max_detections)
+
+
+@contextmanager
+def postprocess_threshold(model: nn.Module, score_thr: float) -> Iterator[None]:
+    """Run the model's own post-processing at ``score_thr`` inside the block, then restore its threshold.
+
+    A loaded model drops every candidate below the threshold it was built or loaded with, so no later
+    filter could go lower than that; evaluation and CAM lower it for the length of one job.
+    """
+    holders = [h for h in (getattr(model, "roi_heads", None), model) if h is not None and hasattr(h, "score_thresh")]
+    saved = [h.score_thresh for h in holders]
+    configure_postprocess(model, score_thr)
+    try:
+        yield
+    finally:
+        for h, v in zip(holders, saved):
+            h.score_thresh = v
 
 
 def to_detections(output: dict, meta: Meta, with_masks: bool) -> Detections:

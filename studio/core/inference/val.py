@@ -20,7 +20,7 @@ from studio.core.evaluation.confusion import confusion_matrix
 from studio.core.evaluation.curves import pr_curves
 from studio.core.evaluation.report import write_report
 from studio.core.evaluation.results import to_coco_results
-from studio.core.inference.predictor import run_batch
+from studio.core.inference.predictor import postprocess_threshold, run_batch
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 
@@ -81,6 +81,12 @@ def predict_dataset(
     return out
 
 
+#: the score threshold of mAP evaluation: mAP ranks every detection, so the threshold only cuts the tail of
+#: the precision-recall curve; COCO-style evaluations (YOLO's val, MMDetection's one-stage configs) use
+#: 0.001, as here. On the demo set after 1300 iterations: bbox mAP50 0.465 at 0.001, 0.438 at 0.05.
+EVAL_SCORE_THR = 0.001
+
+
 def evaluate_model(
     model: nn.Module,
     val_set,
@@ -91,21 +97,24 @@ def evaluate_model(
     batch_size: int = 4,
     workers: int = 0,
     amp_dtype=None,
+    score_thr: float = EVAL_SCORE_THR,
     cancel: CancelToken | None = None,
     progress: Progress = no_progress,
 ) -> ValResult:
+    """Predict ``val_set`` with the model's post-processing at ``score_thr`` (then restored) and score it."""
     with_masks = getattr(model, "studio_task", "detect") == "segment"
-    dets = predict_dataset(
-        model,
-        val_set,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        with_masks=with_masks,
-        amp_dtype=amp_dtype,
-        cancel=cancel,
-        progress=progress,
-    )
+    with postprocess_threshold(model, score_thr):
+        dets = predict_dataset(
+            model,
+            val_set,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            with_masks=with_masks,
+            amp_dtype=amp_dtype,
+            cancel=cancel,
+            progress=progress,
+        )
     results: list[dict] = []
     for image_id, d in dets.items():
         results.extend(to_coco_results(d, gt.image(image_id), class_map))

@@ -73,7 +73,7 @@ def plan(cfg: Config, images: int, *, device: str, threads: int = MEASURED_THREA
         if speed is None:
             iters = None
         else:
-            in_time = int(t.time_limit * speed / max(1, t.batch_size * world_size))
+            in_time = max(1, int(t.time_limit * speed / max(1, t.batch_size * world_size)))
             time_limited = in_time < planned
             iters = min(planned, in_time)
     warmup: float | None

@@ -60,6 +60,9 @@ class IterationEnd:
     elapsed_s: float
     eta_s: float
     gpu_mem_mb: float | None = None
+    #: how far the run is, 0..1 (Trainer.progress: iterations or, with a time limit, time, whichever is further);
+    #: None from a trainer that does not say (then: :func:`run_progress`)
+    progress: float | None = None
     kind: EventKind = field(default=EventKind.ITERATION, init=False)
 
 
@@ -133,6 +136,18 @@ class RunResult:
     best_metric: float | None
     best_epoch: int | None
     metrics: dict
+
+
+def run_progress(started: RunStarted | None, it: IterationEnd) -> float:
+    """How far a run is at iteration ``it``, 0..1: the event's own ``progress`` when the trainer sent it, else the
+    iteration fraction or, with a time limit, the time fraction when that is further along (as Trainer.progress)."""
+    if it.progress is not None:
+        return min(1.0, max(0.0, float(it.progress)))
+    epochs = started.epochs if started is not None else it.epoch
+    p = it.global_iter / max(1, epochs * it.iters_per_epoch)
+    if started is not None and started.time_limit_s:
+        p = max(p, it.elapsed_s / started.time_limit_s)
+    return min(1.0, max(0.0, p))
 
 
 Event = RunStarted | IterationEnd | EpochEnd | CheckpointSaved | Message | RunFinished | RunFailed | RunCancelled

@@ -29,6 +29,7 @@ from studio.core.training.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    run_progress,
 )
 from studio.core.training.runlog import read_events
 
@@ -231,7 +232,8 @@ class RunHistory:
     started: RunStarted | None = None
     last_iteration: IterationEnd | None = None
     last_epoch: EpochEnd | None = None
-    outcome: RunFinished | RunFailed | RunCancelled | None = None
+    outcome: RunFinished | RunFailed | RunCancelled | None = None  # the latest session's (a resume starts one)
+    finished: RunFinished | None = None  # the latest RunFinished of any session (a later extension keeps it)
     losses: dict[str, Series] = field(default_factory=dict)  # per iteration: "loss" (the sum) and every term
     lr: Series = field(default_factory=Series)
     speed: Series = field(default_factory=Series)  # images / s
@@ -292,6 +294,8 @@ class RunHistory:
             self.messages.append(ev)
         elif isinstance(ev, (RunFinished, RunFailed, RunCancelled)):
             self.outcome = ev
+            if isinstance(ev, RunFinished):
+                self.finished = ev
 
     @staticmethod
     def _series(d: dict[str, Series], key: str) -> Series:
@@ -312,6 +316,20 @@ class RunHistory:
     def metric_curve(self) -> Series | None:
         """The curve of the metric best.pt follows (e.g. segm_mAP)."""
         return self.metrics.get(self.metric_name or "")
+
+    @property
+    def extension_ended(self) -> str:
+        """``stopped`` or ``interrupted`` when the latest session extended a finished run and did not finish (the
+        run stays finished: its checkpoints hold the completed schedule); "" otherwise."""
+        if self.finished is None or isinstance(self.outcome, (RunFinished, RunFailed)):
+            return ""
+        return "stopped" if isinstance(self.outcome, RunCancelled) else "interrupted"
+
+    def progress(self) -> float | None:
+        """How far the run is, 0..1 (in time with a time limit, else in iterations); None before its first iteration."""
+        if self.last_iteration is None:
+            return None
+        return run_progress(self.started, self.last_iteration)
 
     def best(self) -> tuple[float | None, int | None]:
         for ev in (self.outcome, self.last_epoch):

@@ -32,6 +32,7 @@ class Finding:
     level: str  # error, warning, info
     item: str  # the config key or thing at fault
     message: str
+    topic: str = ""  # "budget": follows the epochs, batch and time limit (PreflightReport.replan)
 
     def __str__(self) -> str:
         return f"{self.level}: {self.item}: {self.message}"
@@ -45,9 +46,29 @@ class PreflightReport:
     class_map: ClassMap | None = None
     facts: DataFacts | None = None  # what the recipe looks at in the training set
     budget: Budget | None = None  # what the run will do with its epochs and time limit
+    device: str | None = None  # the device type the run would use (cpu, cuda)
+    world_size: int = 1
 
-    def add(self, level: str, item: str, message: str) -> None:
-        self.findings.append(Finding(level, item, message))
+    def add(self, level: str, item: str, message: str, topic: str = "") -> None:
+        self.findings.append(Finding(level, item, message, topic))
+
+    def replan(self, cfg: Config) -> PreflightReport:
+        """A copy with the budget findings made again for ``cfg``: the rest of the check (the data, the
+        classes, the model) read the files and stays; epochs, batch, time limit, warm-up and evaluation
+        cadence are cheap to check again on every edit."""
+        copy = PreflightReport(
+            [f for f in self.findings if f.topic != "budget"],
+            self.train,
+            self.val,
+            self.class_map,
+            self.facts,
+            None,
+            self.device,
+            self.world_size,
+        )
+        if copy.train is not None and copy.device is not None:
+            _check_budget(cfg, copy)
+        return copy
 
     @property
     def errors(self) -> list[Finding]:
@@ -73,9 +94,8 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
     from studio.core.device import resolve_device  # deferred: torch
     from studio.core.models import ModelError, WeightsError, check_weights, get_arch  # deferred: torch, torchvision
 
-    rep = PreflightReport()
+    rep = PreflightReport(world_size=world_size)
     spec = None
-    device = None
     try:
         spec = get_arch(cfg.model.arch)
     except ModelError as e:
@@ -89,7 +109,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
 
     try:
         dev = resolve_device(cfg.train.device)
-        device = dev.type
+        rep.device = dev.type
         if cfg.train.amp != "none" and dev.type != "cuda":
             rep.add(
                 "error",
@@ -174,8 +194,8 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         if spec is not None and spec.task == "detect" and ds.has_masks():
             rep.add("info", "model.arch", f"{spec.name} is a detector: the polygons train boxes only")
 
-    if rep.train is not None and device is not None:
-        _check_budget(cfg, rep, device, world_size)
+    if rep.train is not None and rep.device is not None:
+        _check_budget(cfg, rep)
 
     if spec is not None and cfg.model.weights not in (None, "", "none"):
         try:
@@ -211,13 +231,17 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
     return rep
 
 
-def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: int) -> None:
+def _check_budget(cfg: Config, rep: PreflightReport) -> None:
     """Warn about a recipe that cannot work in its budget: a warm-up longer than the run, no validation
     before the end, too few optimiser steps to learn anything."""
     import torch  # deferred: torch
 
-    rep.facts = DataFacts.of(rep.train.dataset)
-    b = rep.budget = plan(cfg, rep.facts.images, device=device, threads=torch.get_num_threads(), world_size=world_size)
+    if rep.facts is None:
+        rep.facts = DataFacts.of(rep.train.dataset)
+    device = rep.device
+    b = rep.budget = plan(
+        cfg, rep.facts.images, device=device, threads=torch.get_num_threads(), world_size=rep.world_size
+    )
     t = cfg.train
     if b.iters is None:
         rep.add(
@@ -225,6 +249,7 @@ def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: in
             "train.time_limit",
             f"{b.planned_iters} iterations planned ({b.iters_per_epoch} per epoch); "
             f"how many fit in {t.time_limit:g} s is not known for {cfg.model.arch} on {device}",
+            topic="budget",
         )
     else:
         speed = f" at about {b.images_per_s:.0f} images/s (estimated)" if b.images_per_s else ""
@@ -233,6 +258,7 @@ def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: in
             "info",
             "train.epochs",
             f"about {b.iters} iterations, {b.epochs:.1f} epochs of {b.iters_per_epoch}{speed}; {ends}",
+            topic="budget",
         )
         minimum = MIN_STEPS_SCRATCH if cfg.model.weights in (None, "", "none") else MIN_STEPS_PRETRAINED
         if b.iters < minimum:
@@ -242,6 +268,7 @@ def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: in
                 f"about {b.iters} optimiser steps: too few to learn much "
                 f"(a model {'from scratch' if minimum == MIN_STEPS_SCRATCH else 'from pretrained weights'} "
                 f"wants at least {minimum}); give it more time or epochs, or smaller images",
+                topic="budget",
             )
         if b.warmup_iters is not None and b.warmup_iters >= 0.25 * b.iters:
             rep.add(
@@ -249,6 +276,7 @@ def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: in
                 "train.warmup_iters",
                 f"the warm-up ({b.warmup_iters:.0f} iterations) is {b.warmup_iters / b.iters:.0%} of the run "
                 f"(about {b.iters} iterations); set train.warmup_fraction=0.03 to make it a share of the run",
+                topic="budget",
             )
     if cfg.data.val is not None:
         if b.first_eval_epoch is None and (b.iters is None or b.epochs > 1):
@@ -258,10 +286,12 @@ def _check_budget(cfg: Config, rep: PreflightReport, device: str, world_size: in
                 f"no validation before the end of the run (every {t.eval_every} epochs"
                 + (f", about {b.epochs:.0f} epochs in the run" if b.epochs is not None else "")
                 + "): no mAP curve to follow; set train.eval_interval=0.1 to validate every 10 % of the run",
+                topic="budget",
             )
         elif b.evals is not None and b.evals < MIN_EVALS and b.epochs is not None and b.epochs >= MIN_EVALS:
             rep.add(
                 "warning",
                 "train.eval_every",
                 f"only {b.evals} validations in the run: set train.eval_interval=0.1 for about 10",
+                topic="budget",
             )

@@ -101,7 +101,8 @@ class Trainer:
         self.is_main = rank == 0
         self._log: RunLog | None = None
         self._lock: RunLock | None = None  # rank 0's hold on the run folder
-        self._pending: list[Event] = []
+        self._pending: list[Event] = []  # events before RunStarted: logged and handed on after it
+        self._started = False
         self._t_start = 0.0
         self._elapsed_before = 0.0  # seconds trained before this session (resume)
         self.epoch_done = 0
@@ -112,21 +113,37 @@ class Trainer:
 
     # ---------------------------------------------------------------- events
     def emit(self, event: Event) -> None:
+        """Log ``event`` and hand it to the callbacks. The run opens with RunStarted: what setup said before
+        (the pre-flight's warnings) waits and follows it, or comes just before a RunFailed."""
         if not self.is_main:
             return
+        if not self._started and not isinstance(event, (RunStarted, RunFailed)):
+            self._pending.append(event)
+            return
+        self._deliver(event)
+        if isinstance(event, RunStarted):
+            self._started = True
+            self._flush_pending()
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, RunFailed) and not self._started:  # failed before it started: what led there first
+            self._flush_pending()
         if self._log is not None:
             try:
                 self._log(event)
             except OSError:
                 if not isinstance(event, RunFailed):  # else the run is failing already: its error is the one to report
                     raise
-        else:  # before the run folder exists (setup may still refuse): logged once it does
-            self._pending.append(event)
         for cb in self.callbacks:
             cb(event)
 
     def message(self, text: str, level: str = "info") -> None:
         self.emit(Message(level, text))
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for ev in pending:
+            self._deliver(ev)
 
     @property
     def elapsed(self) -> float:
@@ -282,9 +299,6 @@ class Trainer:
                 if self.resume_path is None:
                     refuse_existing_run(self.run_dir)
                 self._log = RunLog(self.run_dir)
-                for ev in self._pending:
-                    self._log(ev)
-                self._pending.clear()
                 if stale is not None:
                     self.message(f"took over a stale lock of pid {stale.pid} on host {stale.host}")
                 save_config(self.cfg, self.run_dir / "config.yaml")
@@ -298,6 +312,7 @@ class Trainer:
 
     def close_run_folder(self) -> None:
         if self._log is not None:
+            self._flush_pending()  # a driver that never emitted RunStarted (a benchmark)
             self._log.close()
         if self._lock is not None:
             self._lock.release()
@@ -442,6 +457,7 @@ class Trainer:
                     self.elapsed,
                     eta,
                     _gpu_mb(self.device),
+                    progress=self.progress,
                 )
             )
             if self._stop_flag(bool(cfg.time_limit) and self.elapsed >= cfg.time_limit):

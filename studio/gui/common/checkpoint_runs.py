@@ -1,7 +1,9 @@
 """The workspace's runs that hold a checkpoint, for the Inspect and Export pages' run pickers: plain Python
 over ``studio.core`` (no Qt), run in a Worker.
 
-Listing runs reads folders, run logs and small YAML files, so it stays off the GUI thread.
+Listing runs reads folders, run logs and small YAML files, so it stays off the GUI thread. The newest run
+comes first: the latest started (the first event of its log), or for a folder without a log the latest
+written checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Progress, no_progress
+from studio.core.training.run_lock import live_lock
 
 _EPOCH = re.compile(r"epoch_(\d+)\.pt$")
 
@@ -30,6 +33,13 @@ class CheckpointRun:
     verify_ann: Path | None  # the run config's data.val: the default verification set
     verify_images: Path | None
     config_error: str = ""  # why the run's config.yaml could not be read, if it could not
+    started_at: float = 0.0  # unix time: the run log's first event, else the newest checkpoint's mtime
+    mtime: float = 0.0  # the newest checkpoint's mtime
+
+    @property
+    def training(self) -> bool:
+        """A process (this app's trainer, a terminal's ``studio train``) trains it now: its checkpoints change."""
+        return self.status == "training"
 
 
 def checkpoint_names(run_dir: Path) -> tuple[str, ...]:
@@ -57,7 +67,10 @@ def _val_set(config: Path) -> tuple[Path | None, Path | None, str]:
 def list_checkpoint_runs(
     root: Path, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> list[CheckpointRun]:
-    """Every folder directly under ``root`` holding a checkpoint, newest first."""
+    """Every folder directly under ``root`` holding a checkpoint, newest first (see the module docstring).
+
+    ``status`` is the run index's, or "training" while a live process holds the run's lock (its own
+    trainer included)."""
     from studio.core.training.run_index import summarize_run  # deferred: numpy
 
     root = Path(root)
@@ -70,20 +83,27 @@ def list_checkpoint_runs(
             cancel.raise_if_cancelled()
         names = checkpoint_names(p)
         if names:
+            try:
+                mtime = max((p / n).stat().st_mtime for n in names)
+            except OSError:  # a checkpoint being replaced: the next read sees it
+                continue
             s = summarize_run(p)
             ann, images, err = _val_set(p / "config.yaml")
+            status = "training" if live_lock(p) is not None else (s.status if s else "")
             run = CheckpointRun(
                 p,
                 p.name,
                 s.arch if s else "",
-                s.status if s else "",
+                status,
                 s.metric_name if s else "",
                 s.best_metric if s else None,
                 names,
                 ann,
                 images,
                 err,
+                s.started_at if s else mtime,
+                mtime,
             )
-            found.append((max((p / n).stat().st_mtime for n in names), run))
+            found.append(run)
         progress(k + 1, len(folders), "reading runs")
-    return [r for _, r in sorted(found, key=lambda t: -t[0])]
+    return sorted(found, key=lambda r: (-r.started_at, r.name))

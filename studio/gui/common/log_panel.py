@@ -1,4 +1,5 @@
-"""The log dock: Python logging records from the "studio" logger, delivered through a Qt signal."""
+"""The log dock: Python logging records from the "studio" logger, delivered through a Qt signal; and
+:class:`TailLog`, the read-only text view that follows its newest line (the dock, the Train page's log)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,49 @@ class QtLogHandler(logging.Handler):
             self.handleError(record)
 
 
+class TailLog(QPlainTextEdit):
+    """A read-only log view that follows its tail: while the view is at its last line (or was never scrolled), a
+    new line scrolls to it, also one added while the view is hidden; scrolled up, it stays where the user put it
+    until they scroll back to the bottom. :meth:`clear` starts following again."""
+
+    def __init__(self, max_lines: int = 5000, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(max_lines)
+        self.following = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(lambda _lo, _hi: self.follow_tail())
+
+    def _on_scrolled(self, value: int) -> None:
+        self.following = value >= self.verticalScrollBar().maximum()
+
+    def follow_tail(self) -> None:
+        if self.following:
+            bar = self.verticalScrollBar()
+            bar.setValue(bar.maximum())
+
+    def append_line(self, line: str) -> None:
+        self.appendPlainText(line)
+        self.follow_tail()
+
+    def clear(self) -> None:
+        super().clear()
+        self.following = True
+
+    def at_bottom(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum()
+
+    def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().showEvent(event)
+        self.follow_tail()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().resizeEvent(event)
+        self.follow_tail()
+
+
 class LogPanel(QDockWidget):
     """Dockable, read-only view of the "studio" log; attaches its handler on creation."""
 
@@ -40,9 +84,7 @@ class LogPanel(QDockWidget):
     def __init__(self, parent: QWidget | None = None, logger_name: str = "studio"):
         super().__init__("Log", parent)
         self.setObjectName("log_dock")
-        self.text = QPlainTextEdit()
-        self.text.setReadOnly(True)
-        self.text.setMaximumBlockCount(self.MAX_LINES)
+        self.text = TailLog(self.MAX_LINES)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         font.setPointSizeF(max(8.0, font.pointSizeF() - 1))
@@ -64,8 +106,7 @@ class LogPanel(QDockWidget):
         if not self.text.document().isEmpty():
             cursor.insertBlock()
         cursor.insertText(text, fmt)
-        bar = self.text.verticalScrollBar()
-        bar.setValue(bar.maximum())
+        self.text.follow_tail()  # at the bottom: the new record shows; scrolled up: the view stays
 
     def plain_text(self) -> str:
         return self.text.toPlainText()

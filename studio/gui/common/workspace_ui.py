@@ -1,4 +1,4 @@
-"""Workspace menu actions (new, open, recent, demo) and the first-start welcome bar.
+"""Workspace menu actions (new, open, recent, demo).
 
 The window calls :meth:`WorkspaceUI.open` / :meth:`open_demo`; the demo workspace is generated in a
 worker (first start only), opening an existing one reads one small JSON file.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Progress, no_progress
@@ -26,41 +26,6 @@ def prepare_demo_workspace(
 ) -> Workspace:
     """Worker job: the demo workspace, generated on first use."""
     return ensure_demo_workspace(root)
-
-
-class WelcomeBar(QFrame):
-    """Shown over the pages while the demo workspace is open on a first start: what this is, and the way out."""
-
-    new_requested = Signal()
-    open_requested = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("welcome")
-        self.setStyleSheet(
-            "QFrame#welcome { background: #e8f0fe; border-bottom: 1px solid #b9cdf5; } "
-            "QFrame#welcome QLabel { color: #1d3c78; }"
-        )
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(12, 6, 8, 6)
-        self.text = QLabel(
-            "<b>Welcome to Studio.</b> This is the built-in demo workspace: 52 synthetic images of four shape "
-            "classes and a ready config, generated offline. Browse it, or start your own project:"
-        )
-        self.text.setWordWrap(True)
-        lay.addWidget(self.text, 1)
-        self.new_button = QPushButton("New workspace…")
-        self.open_button = QPushButton("Open workspace…")
-        close = QToolButton()
-        close.setText("✕")
-        close.setToolTip("Hide")
-        close.setAutoRaise(True)
-        for b in (self.new_button, self.open_button):
-            lay.addWidget(b)
-        lay.addWidget(close)
-        self.new_button.clicked.connect(self.new_requested)
-        self.open_button.clicked.connect(self.open_requested)
-        close.clicked.connect(self.hide)
 
 
 class WorkspaceUI(QObject):

@@ -4,7 +4,9 @@ The form renders values and forwards intent: a user edit emits ``edited(path, ra
 page decides what follows (validation, the YAML text, the diff). What it shows comes back through
 :meth:`ConfigForm.set_values` (the merged raw values), :meth:`set_errors` (one message under each
 field at fault) and :meth:`set_diff` (keys this file changes from its base: bold on a tinted label,
-the base value in the tooltip, a reset button in base mode).
+the base value in the tooltip, a reset button in base mode). A file without a base is compared with the
+defaults of its architecture's family: those are the "Default:" of every tooltip and placeholder then, so
+the tooltip never names two different defaults.
 
 Numbers and lists are line edits, not spin boxes: a value out of range or of the wrong type is typed
 as the user means it and the validation message says what is wrong, instead of the box refusing keys.
@@ -13,6 +15,7 @@ as the user means it and the validation message says what is wrong, instead of t
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -377,8 +380,19 @@ class ConfigForm(QScrollArea):
                 box.setToolTip(unplaced[path])
         return unplaced
 
-    def set_diff(self, diff: ConfigDiff | None) -> None:
-        """Highlight the keys ``diff`` reports as added or changed; the tooltip names the base value."""
+    def field_spec(self, path: str, defaults: dict | None = None) -> FieldSpec:
+        """The spec of field ``path`` with its default taken from ``defaults`` (the diff's reference) when
+        that has one."""
+        spec = self.rows[path].spec
+        if defaults is None:
+            return spec
+        value = get_path(defaults, path)
+        return spec if value is MISSING else replace(spec, default=value)
+
+    def set_diff(self, diff: ConfigDiff | None, defaults: dict | None = None) -> None:
+        """Highlight the keys ``diff`` reports as added or changed; the tooltip names the base value.
+        ``defaults``: what a file without a base is compared with (the family's defaults): the tooltips' and
+        placeholders' "Default:" is that value, the one "Differs from the default" means."""
         self.diff = diff
         differing = diff.differing() if diff is not None else {}
         own = set(diff.keys) if diff is not None else set()
@@ -388,8 +402,13 @@ class ConfigForm(QScrollArea):
             if row.label.property("diff") != on:
                 row.label.setProperty("diff", on)
                 _repolish(row.label)
+            spec = self.field_spec(path, defaults)
             why = diff.describe(hit[0]) if on and diff is not None else ""
-            row.label.setToolTip(f"{why}\n\n{row.spec.tooltip()}" if why else row.spec.tooltip())
+            tip = f"{why}\n\n{spec.tooltip()}" if why else spec.tooltip()
+            row.label.setToolTip(tip)
+            row.editor.setToolTip(spec.tooltip())
+            if row.line is not None:
+                row.line.setPlaceholderText(self._placeholder(spec))
             sets = any(k == path or k.startswith(path + ".") for k in own)
             row.reset.setVisible(diff is not None and diff.reference == BASE and sets)
 

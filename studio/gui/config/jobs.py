@@ -26,8 +26,8 @@ PREFLIGHT_TRAIN_KEYS = ("device", "amp", "patience")
 
 
 def preflight_key(cfg: Config) -> dict:
-    """What the pre-flight report depends on: editing anything else (lr, epochs...) reuses the report
-    rather than parsing the annotation files again."""
+    """What the pre-flight report's reading of the files depends on: editing anything else (lr, epochs...)
+    reuses it rather than parsing the annotation files again, and only its budget findings are made again."""
     d = cfg.model_dump(mode="json")
     return {"model": d["model"], "data": d["data"], "train": {k: d["train"][k] for k in PREFLIGHT_TRAIN_KEYS}}
 
@@ -69,7 +69,7 @@ def run_preflight(
     key = preflight_key(cfg)
     progress(0, 2, "checking the config")
     if previous is not None and previous.key == key:
-        report, has_masks = previous.report, previous.has_masks
+        report, has_masks = previous.report.replan(cfg), previous.has_masks  # the budget follows every edit
     else:
         report = preflight(cfg)
         has_masks = report.train.dataset.has_masks() if report.train is not None else None

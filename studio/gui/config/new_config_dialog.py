@@ -1,7 +1,8 @@
 """ "New from dataset…": which training set (and validation set) a new config trains on, and its file.
 
 The dialog only asks; the Config page runs ``init_config`` in a worker with the answers. Picking a
-``train.json`` proposes the ``val.json`` next to it, as ``studio dataset split`` writes them.
+``train.json`` proposes the ``val.json`` next to it, as ``studio dataset split`` writes them. The window
+opens it pre-filled for a dataset just imported (:func:`train_val_pair`: given either split, both).
 """
 
 from __future__ import annotations
@@ -50,6 +51,23 @@ def _ann_picker(paths: list[Path], optional: bool) -> tuple[QWidget, QComboBox]:
     return holder, combo
 
 
+def _swap(path: Path, old: str, new: str) -> Path | None:
+    """``path`` with the split name ``old`` in its file name replaced by ``new``, when that file exists."""
+    if old not in path.name:
+        return None
+    other = path.with_name(path.name.replace(old, new))
+    return other if other.is_file() else None
+
+
+def train_val_pair(path: Path) -> tuple[Path, Path | None]:
+    """The training and validation files for ``path``: ``x_val.json`` with an ``x_train.json`` beside it is the
+    val set of that one; otherwise ``path`` trains, with the ``val`` file beside it if there is one."""
+    path = Path(path)
+    if (train := _swap(path, "val", "train")) is not None:
+        return train, path
+    return path, _swap(path, "train", "val")
+
+
 def unique_config_path(folder: Path, stem: str) -> Path:
     """``folder/stem.yaml``, or ``stem_2.yaml``... when taken."""
     out = folder / f"{stem}.yaml"
@@ -63,7 +81,15 @@ def unique_config_path(folder: Path, stem: str) -> Path:
 class NewConfigDialog(QDialog):
     """After ``exec()``: :meth:`answers` gives ``(train_ann, val_ann or None, config path)``."""
 
-    def __init__(self, datasets: list[Path], configs_dir: Path | None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        datasets: list[Path],
+        configs_dir: Path | None,
+        parent: QWidget | None = None,
+        train: Path | None = None,
+        val: Path | None = None,
+    ):
+        """``train`` / ``val``: the sets to propose (a dataset just imported), else the first of ``datasets``."""
         super().__init__(parent)
         self.setWindowTitle("New config from a dataset")
         self.configs_dir = configs_dir
@@ -85,7 +111,11 @@ class NewConfigDialog(QDialog):
         lay.addWidget(buttons)
         self.train.currentTextChanged.connect(self._on_train)
         self.resize(720, self.sizeHint().height())
+        if train is not None:
+            self.train.setEditText(str(train))  # proposes the val file beside it and the config's name
         self._on_train(self.train.currentText())
+        if val is not None:
+            self.val.setEditText(str(val))
 
     def _on_train(self, text: str) -> None:
         if not text:

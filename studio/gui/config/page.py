@@ -8,6 +8,12 @@ and "New from dataset…" in workers. Form edits rewrite the YAML text; YAML edi
 and replace the own dict. The editor's text is what Save writes, so comments survive as long as the YAML is
 edited as text.
 
+While the YAML has a syntax error the form stays usable on the last valid values; its edits wait (the line
+under the YAML lists them) and the YAML takes them once it parses, or the user replaces the YAML with the
+form's values in one step (Ctrl+Z in the YAML brings the broken text back). Typing in the form never
+touches the text being fixed. A preset button shows what the preset would change (key: now -> after)
+before applying it; "Undo preset" puts the file back exactly as it was.
+
 "Start training" is enabled only when the config validates and the pre-flight check of that very
 config found no error; it saves the file and emits ``start_requested(path)``.
 """
@@ -22,6 +28,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -36,6 +43,7 @@ from studio.core.config.form import FormSpec
 from studio.core.config.presets import PRESETS
 from studio.core.config.schema import Config
 from studio.gui.common import palette
+from studio.gui.common.commands import Command
 from studio.gui.common.job_slot import JobSlot
 from studio.gui.common.messages import colored, error_html
 from studio.gui.common.sections import section_label, titled
@@ -44,12 +52,28 @@ from studio.gui.config.form import ConfigForm
 from studio.gui.config.jobs import PreflightResult, load_form_spec, new_config, run_preflight
 from studio.gui.config.new_config_dialog import NewConfigDialog, unique_config_path
 from studio.gui.config.preflight_view import PreflightView
+from studio.gui.config.preset_dialog import PresetDialog
 from studio.gui.config.state import INVALID, RUN, ConfigState
 from studio.gui.config.yaml_editor import YamlEditor
+from studio.gui.shortcuts import with_keys
 
 log = logging.getLogger("studio.gui.config")
 
 PREFLIGHT_DELAY_MS = 500
+PRESET_HINT = "Architecture, size, batch, schedule and device for the situation; data paths are kept."
+
+
+def ask_unsaved(parent: QWidget, name: str) -> str:
+    """ "save", "discard" or "cancel" for unsaved changes to the config ``name``."""
+    buttons = QMessageBox.StandardButton
+    answer = QMessageBox.question(
+        parent,
+        "Unsaved changes",
+        f"{name} has unsaved changes. Save them?",
+        buttons.Save | buttons.Discard | buttons.Cancel,
+        buttons.Save,
+    )
+    return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
 
 
 class ConfigPage(QWidget):
@@ -57,6 +81,8 @@ class ConfigPage(QWidget):
 
     start_requested = Signal(object)  # Path of the saved config
     dirty_changed = Signal(bool)
+    configs_changed = Signal()  # a config was written ("New from dataset…"): the window's next steps follow
+    commands_changed = Signal()  # what File > Save and Edit > Undo / Redo may do changed
 
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
@@ -64,8 +90,10 @@ class ConfigPage(QWidget):
         self.workspace = None
         self.state = ConfigState()
         self._pending_open: Path | None = None  # set_workspace while hidden: opened on first show
-        #: asked before unsaved changes are dropped; None shows a question box (tests set a function)
-        self.confirm_discard: Callable[[], bool] | None = None
+        #: asked before unsaved changes are dropped: (parent, file name) -> "save", "discard" or "cancel"
+        self.ask_unsaved: Callable[[QWidget, str], str] = ask_unsaved
+        self.preset_dialog: PresetDialog | None = None  # the preview of the preset clicked, while open
+        self._start_when_ready = False  # the window's "Train" step: start once the pre-flight check passes
 
         self.spec_slot = JobSlot(jobs, self)
         self.preflight_slot = JobSlot(jobs, self)
@@ -91,8 +119,8 @@ class ConfigPage(QWidget):
         self.state_label = QLabel()
         self.state_label.setObjectName("muted")
         self.save_button = QPushButton("Save")
-        # no Ctrl+S here: the window's File > Save (the Data page's edits) owns it; two would be ambiguous
-        self.save_button.setToolTip("Write the YAML to the file")
+        # Ctrl+S is the window's File > Save, which runs this page's "save" command (commands()) while it is shown
+        self.save_button.setToolTip(with_keys("Write the YAML to the file", "file.save"))
         self.save_button.clicked.connect(self.save)
         top = QHBoxLayout()
         top.addWidget(QLabel("Config:"))
@@ -108,14 +136,21 @@ class ConfigPage(QWidget):
         self.preset_buttons: dict[str, QPushButton] = {}
         for name, p in PRESETS.items():
             b = QPushButton(name)
-            b.setToolTip(p.description + "\n\nMerged into this file's keys; the other keys stay as they are.")
-            b.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
+            b.setToolTip(
+                p.description + "\n\nShows the keys it would change first; merged into this file's keys, the "
+                "other keys stay as they are."
+            )
+            b.clicked.connect(lambda _=False, n=name: self.preview_preset(n))
             presets.addWidget(b)
             self.preset_buttons[name] = b
-        self.preset_note = QLabel(
-            "Architecture, size, batch, schedule and device for the situation; data paths are kept."
-        )
+        self.undo_preset_button = QPushButton("Undo preset")
+        self.undo_preset_button.setToolTip("Put this file back exactly as it was before the preset")
+        self.undo_preset_button.clicked.connect(self.undo_preset)
+        self.undo_preset_button.setVisible(False)
+        presets.addWidget(self.undo_preset_button)
+        self.preset_note = QLabel(PRESET_HINT)
         self.preset_note.setObjectName("muted")
+        self.preset_note.setWordWrap(True)
         presets.addWidget(self.preset_note, 1)
 
         self.banner = QLabel()
@@ -132,8 +167,39 @@ class ConfigPage(QWidget):
         self.yaml.parsed.connect(self._on_yaml_parsed)
         self.yaml.invalid.connect(self._on_yaml_invalid)
         self.yaml.edited.connect(self._render)
+        self.yaml.edit.undoAvailable.connect(lambda _on: self.commands_changed.emit())
+        self.yaml.edit.redoAvailable.connect(lambda _on: self.commands_changed.emit())
         self.yaml_title = section_label("YAML")
-        yaml_box = titled(self.yaml_title, self.yaml)
+        # while the YAML does not parse: what happens to the form's edits, and the two ways out
+        self.pending_label = QLabel()
+        self.pending_label.setObjectName("muted")
+        self.pending_label.setWordWrap(True)
+        self.replace_button = QPushButton("Replace the YAML with the form")
+        self.replace_button.setToolTip(
+            "Write the form's values (the last valid ones and your edits since) over the broken YAML; "
+            "Ctrl+Z in the YAML brings the broken text back"
+        )
+        self.replace_button.clicked.connect(self.replace_yaml_with_form)
+        self.drop_button = QPushButton("Drop the form's changes")
+        self.drop_button.setToolTip("Forget the form edits made since the YAML broke")
+        self.drop_button.clicked.connect(self.drop_pending)
+        self.pending_bar = QWidget()
+        pl = QVBoxLayout(self.pending_bar)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.pending_label)
+        pb = QHBoxLayout()
+        pb.addWidget(self.replace_button)
+        pb.addWidget(self.drop_button)
+        pb.addStretch(1)
+        pl.addLayout(pb)
+        self.pending_bar.setVisible(False)
+        yaml_area = QWidget()
+        ya = QVBoxLayout(yaml_area)
+        ya.setContentsMargins(0, 0, 0, 0)
+        ya.setSpacing(3)
+        ya.addWidget(self.yaml, 1)
+        ya.addWidget(self.pending_bar)
+        yaml_box = titled(self.yaml_title, yaml_area)
 
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(form_box)
@@ -284,17 +350,18 @@ class ConfigPage(QWidget):
             self.refresh_configs()
 
     def _may_discard(self) -> bool:
+        """Before the open file is replaced or the window closes: True when that may go ahead (nothing unsaved,
+        saved now, or the user discards the changes), False when the user cancelled or the save failed."""
         if not self.state.dirty:
             return True
-        if self.confirm_discard is not None:
-            return self.confirm_discard()
-        answer = QMessageBox.question(
-            self,
-            "Unsaved changes",
-            f"Discard the changes to {self.current_path.name}?",
-            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Discard
+        answer = self.ask_unsaved(self.window(), self.current_path.name)
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def confirm_close(self) -> bool:
+        """The window is closing: ask about unsaved changes (Save, Discard, Cancel)."""
+        return self._may_discard()
 
     # ------------------------------------------------------------------ new config
     def ask_new(self) -> None:
@@ -327,6 +394,7 @@ class ConfigPage(QWidget):
         self.new_button.setEnabled(True)
         log.info("new config %s", path)
         self.open_config(path)
+        self.configs_changed.emit()
 
     def _on_new_failed(self, message: str) -> None:
         self.new_button.setEnabled(True)
@@ -345,7 +413,6 @@ class ConfigPage(QWidget):
         self.form.build(spec)
         if self.state.set_spec(spec):
             self._refreshed(rewrite=False)
-        self.form.setEnabled(self.state.yaml_error is None)
 
     def _on_spec_failed(self, message: str) -> None:
         if message != "cancelled":
@@ -354,30 +421,79 @@ class ConfigPage(QWidget):
     # ------------------------------------------------------------------ edits (forwarded to the state)
     def _on_form_edited(self, path: str, value: Any) -> None:
         if self.state.form_edited(path, value):
-            self._refreshed()
+            self._after_form_edit()
 
     def _on_reset(self, path: str) -> None:
         if self.state.reset_key(path):
+            self._after_form_edit()
+
+    def _after_form_edit(self) -> None:
+        if self.state.yaml_error is None:
             self._refreshed()
+        else:  # the text is being fixed: it is not touched, the edit waits (the line under the YAML says so)
+            self.form.set_values(self.state.display)
+            self.form.set_errors(self.state.errors)
+            self.form.set_diff(self.state.diff, self.state.reference_defaults())
+            self._render()
 
     def _on_yaml_parsed(self, data: dict) -> None:
+        merging = bool(self.state.pending)
         if self.state.yaml_parsed(data):
-            self._refreshed(rewrite=False)
-            self.form.setEnabled(True)
+            self._refreshed(rewrite=merging)  # form edits made while it was broken: into the text now
+            if merging:
+                log.info("the form's edits made while the YAML was broken are in the YAML now")
 
     def _on_yaml_invalid(self, message: str) -> None:
-        """Broken YAML: the form keeps the last valid state, greyed out, and nothing can start."""
+        """Broken YAML: the form keeps the last valid state and stays usable (its edits wait), nothing starts."""
         self.state.yaml_invalid(message)
-        self.form.setEnabled(False)
         self._stop_preflight()
         self.preflight_view.set_message("Fix the YAML to check the config", error=True)
         self._render()
+
+    def replace_yaml_with_form(self) -> None:
+        """Write the form's values over the broken YAML (one undo step in the YAML editor)."""
+        if self.state.replace_yaml_with_form():
+            self._refreshed()
+
+    def drop_pending(self) -> None:
+        """Forget the form's edits made while the YAML is broken."""
+        if self.state.drop_pending():
+            self._after_form_edit()
+
+    # ------------------------------------------------------------------ presets: preview, apply, undo
+    def preview_preset(self, name: str) -> PresetDialog | None:
+        """Show what preset ``name`` would change (key: now -> after) with Apply and Cancel; None when it
+        changes nothing (the note says so) or nothing can take it."""
+        if self.state.own is None or self.state.yaml_error is not None:
+            return None
+        changes = self.state.preset_preview(name)
+        if not changes:
+            self.preset_note.setText(f"“{name}” changes nothing: this file already has its values.")
+            return None
+        if self.preset_dialog is not None:
+            self.preset_dialog.close()
+        d = self.preset_dialog = PresetDialog(name, PRESETS[name].description, changes, self.state.own, self)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.accepted.connect(lambda n=name: self.apply_preset(n))
+        d.finished.connect(lambda _r, d=d: self._preset_dialog_closed(d))
+        d.open()
+        return d
+
+    def _preset_dialog_closed(self, d: QDialog) -> None:
+        if self.preset_dialog is d:
+            self.preset_dialog = None
 
     def apply_preset(self, name: str) -> None:
         """Merge preset ``name`` into the file's keys for the dataset's task (polygons -> a segmenter)."""
         if self.state.apply_preset(name):
             self._refreshed()
             self.preset_note.setText(self.state.preset_note())
+
+    def undo_preset(self) -> None:
+        """Put the own dict and the YAML back exactly as before the last preset (one undo step in the YAML)."""
+        if self.state.undo_preset():
+            self._refreshed()
+            self.preset_note.setText(PRESET_HINT)
 
     # ------------------------------------------------------------------ rendering the state
     def _refreshed(self, rewrite: bool = True) -> None:
@@ -389,7 +505,7 @@ class ConfigPage(QWidget):
         if self.form.ready:
             self.form.set_errors(self.state.errors)
         self._show_banner(self.state.banner())
-        self.form.set_diff(self.state.diff)
+        self.form.set_diff(self.state.diff, self.state.reference_defaults())
         self._schedule_preflight()
 
     def _show_banner(self, message: str | None) -> None:
@@ -414,8 +530,16 @@ class ConfigPage(QWidget):
         self.start_hint.setText(hint)
         self.start_button.setToolTip(hint)
         for b in self.preset_buttons.values():
-            b.setEnabled(st.own is not None)
+            b.setEnabled(st.own is not None and st.yaml_error is None)
+        self.undo_preset_button.setVisible(st.can_undo_preset())
+        if st.preset is not None and not st.can_undo_preset():
+            self.preset_note.setText(st.preset_note())  # edited since: no undo any more
+        self.pending_bar.setVisible(st.yaml_error is not None and st.own is not None)
+        if st.yaml_error is not None:
+            self.pending_label.setText(st.pending_note())
+            self.drop_button.setVisible(bool(st.pending))
         self.yaml.edit.setReadOnly(st.current_path is None)
+        self.commands_changed.emit()
 
     # ------------------------------------------------------------------ pre-flight (a worker, after a pause)
     def _stop_preflight(self) -> None:
@@ -449,6 +573,10 @@ class ConfigPage(QWidget):
         self.state.preflight_done(result, cfg)
         self.preflight_view.set_result(result)
         self._render()
+        if self._start_when_ready:
+            self._start_when_ready = False
+            if self.can_start():
+                self.start()
 
     def _on_preflight_failed(self, message: str) -> None:
         if self.state.preflight_failed(message):
@@ -467,6 +595,37 @@ class ConfigPage(QWidget):
         self._render()
         log.info("saved %s", self.current_path)
         return True
+
+    def start_when_ready(self) -> str:
+        """The window's "Train" step: "started" (the config may start: it did), "waiting" (it starts once the
+        pending pre-flight check passes) or "blocked" (no config, or errors to fix: :attr:`start_hint` says)."""
+        self.yaml.flush()
+        if self.current_path is None and self._pending_open is not None:
+            path, self._pending_open = self._pending_open, None
+            self.open_config(path)
+        if self.can_start():
+            self.start()
+            return "started"
+        waiting = self.state.config is not None and self.state.yaml_error is None and self.preflight_busy()
+        self._start_when_ready = waiting
+        return "waiting" if waiting else "blocked"
+
+    # ------------------------------------------------------------------ the window's File and Edit commands
+    def commands(self) -> dict[str, Command]:
+        """Save; Undo, Redo and Select all of the YAML, where form edits are undo steps too."""
+        edit, doc = self.yaml.edit, self.yaml.edit.document()
+        writable = not edit.isReadOnly()
+
+        def select_all() -> None:
+            edit.setFocus()
+            edit.selectAll()
+
+        return {
+            "save": Command(self.save, self.state.dirty, "&Save config"),
+            "undo": Command(edit.undo, writable and doc.isUndoAvailable(), "&Undo (YAML)"),
+            "redo": Command(edit.redo, writable and doc.isRedoAvailable(), "&Redo (YAML)"),
+            "select_all": Command(select_all, not doc.isEmpty(), "Select &all (YAML)"),
+        }
 
     def start(self) -> None:
         """Save and emit ``start_requested(path)``, when the config validates and passed its pre-flight check."""

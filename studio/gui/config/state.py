@@ -7,6 +7,15 @@ Start is allowed. It mirrors the YAML editor's text (for the dirty flag) and its
 error blocks Start); form edits and presets write into the own dict and give the text the editor is to
 show; YAML edits replace the own dict once they parse.
 
+While the text has a syntax error the form stays usable on the last valid own dict, but its edits never
+overwrite the text the user is fixing: they wait in :attr:`ConfigState.pending` and are merged into the
+YAML once it parses again, unless the user replaces the YAML with the form's values
+(:meth:`~ConfigState.replace_yaml_with_form`) or drops them (:meth:`~ConfigState.drop_pending`).
+
+A preset is shown before it is applied (:meth:`~ConfigState.preset_preview`: each key, old and new) and can
+be undone (:meth:`~ConfigState.undo_preset`) while nothing else changed: the own dict and the text come
+back exactly as they were.
+
 The page (:class:`studio.gui.config.page.ConfigPage`) renders this and forwards intent; the workers it
 runs (the model zoo, the pre-flight check, ``config init``) report back through the methods here.
 """
@@ -20,16 +29,18 @@ from typing import Any
 import yaml
 
 from studio.core import atomic
-from studio.core.config.diff import ConfigDiff, config_diff, load_bases, resolve_own
+from studio.core.config.diff import DEFAULTS, ConfigDiff, config_diff, defaults_for, load_bases, resolve_own
 from studio.core.config.form import ARCH_PATH, Choice, FormSpec, del_path, get_path, set_path, validate_raw
 from studio.core.config.loader import BASE_KEY, ConfigError, merge
-from studio.core.config.presets import PRESETS, apply_preset
+from studio.core.config.presets import PRESETS, Change, apply_preset, preset_changes
 from studio.core.config.schema import Config, rename_old_keys
 from studio.core.errors import StudioError
 from studio.gui.config.jobs import PreflightResult
 
 #: what :meth:`ConfigState.preflight_plan` asks of the page
 RUN, REUSE, INVALID = "run", "reuse", "invalid"
+#: a pending form edit that removes the key (the reset button)
+RESET = object()
 
 
 def dump_yaml(own: dict) -> str:
@@ -59,6 +70,11 @@ class ConfigState:
         self.yaml_error: str | None = None  # the editor's text does not parse (the form keeps the last valid state)
         self.dirty = False
         self.preset: str | None = None  # the last preset applied (the note under the preset buttons names it)
+        #: form edits made while the text does not parse (path -> value, or RESET), merged once it does
+        self.pending: dict[str, Any] = {}
+        self._valid_own: dict | None = None  # the own dict of the last text that parsed, while the text is broken
+        self._before_preset: tuple[dict, str] | None = None  # (own, text) before the last preset
+        self._after_preset: str | None = None  # the text the preset gave: undo is offered while it is unchanged
         self._bases: dict = {}
         self._bases_key: tuple | None = None
 
@@ -75,13 +91,19 @@ class ConfigState:
         self.own, self.config, self.errors, self.preflight, self.preflight_for = None, None, {}, None, None
         self._bases_key = None
         self.saved_text = self.text = text
+        self._forget_edits()
         return None
+
+    def _forget_edits(self) -> None:
+        self.pending, self._valid_own, self.yaml_error = {}, None, None
+        self.preset = self._before_preset = self._after_preset = None
 
     def close(self) -> None:
         """No config open (another workspace was opened)."""
         self.current_path, self.own, self.config, self.errors, self.preflight = None, None, None, {}, None
         self.preflight_for, self._bases_key, self.display, self.diff = None, None, {}, None
         self.saved_text = self.text = ""
+        self._forget_edits()
 
     def save(self, text: str) -> str | None:
         """Write ``text`` (the editor's) to the open file atomically; returns why not, else None. The dirty flag
@@ -109,28 +131,42 @@ class ConfigState:
 
     # ------------------------------------------------------------------ the YAML text
     def set_text(self, text: str) -> bool:
-        """The editor's text now (typed, or loaded); True when the dirty flag changed."""
+        """The editor's text now (typed, or loaded); True when the dirty flag changed (the text differs from
+        the file's, or form edits are pending). The page calls it after every change it renders."""
         self.text = text
         return self._update_dirty()
 
     def _update_dirty(self) -> bool:
-        dirty = self.current_path is not None and self.text != self.saved_text
+        dirty = self.current_path is not None and (self.text != self.saved_text or bool(self.pending))
         changed, self.dirty = dirty != self.dirty, dirty
         return changed
 
     def yaml_parsed(self, data: dict) -> bool:
         """The text parsed to ``data``: it becomes the own dict (keys renamed since the file was written under
-        their new names, as the loader reads them). False when no file is open (nothing follows)."""
+        their new names, as the loader reads them), with the form edits made while it was broken merged in
+        (then :attr:`text` is the text that gives: the page shows it). False when no file is open."""
         self.yaml_error = None
+        self._valid_own = None
         if self.current_path is None:
             return False
         self.own = rename_old_keys(data)
+        if self.pending:
+            for path, value in self.pending.items():
+                if value is RESET:
+                    del_path(self.own, path)
+                else:
+                    set_path(self.own, path, value)
+            self.pending = {}
+            self._rewrite()
         self._derive()
         return True
 
     def yaml_invalid(self, message: str) -> None:
-        """The text does not parse: the form keeps the last valid state and nothing can start."""
+        """The text does not parse: the form keeps the last valid state (and stays usable, see
+        :attr:`pending`) and nothing can start."""
         self.yaml_error = message
+        if self._valid_own is None and self.own is not None:
+            self._valid_own = copy.deepcopy(self.own)
 
     def _rewrite(self) -> None:
         """The text a change of the own dict gives; the editor is given it (it clears a syntax error)."""
@@ -138,6 +174,45 @@ class ConfigState:
         if text != self.text:
             self.text = text
             self.yaml_error = None
+
+    def _edited(self, path: str, value: Any) -> None:
+        """A form edit of the own dict is in: into the text, or pending while the text does not parse."""
+        if self.yaml_error is not None:
+            self.pending[path] = value
+        else:
+            self._rewrite()
+        self._derive()
+
+    def replace_yaml_with_form(self) -> bool:
+        """The text does not parse: replace it with the form's values (the last valid own dict and the pending
+        edits); the editor takes :attr:`text` as one undo step. False when there is nothing to replace."""
+        if self.yaml_error is None or self.own is None:
+            return False
+        self.pending, self._valid_own, self.yaml_error = {}, None, None
+        self.text = dump_yaml(self.own)
+        self._derive()
+        return True
+
+    def drop_pending(self) -> bool:
+        """Forget the form edits made while the text does not parse: the form shows the last valid values."""
+        if not self.pending:
+            return False
+        self.pending = {}
+        if self._valid_own is not None:
+            self.own = copy.deepcopy(self._valid_own)
+        self._derive()
+        return True
+
+    def pending_note(self) -> str:
+        """What the YAML's status line says about the form while the text does not parse."""
+        if not self.pending:
+            return "The form shows the last valid version; you may edit it: the YAML takes its changes once fixed."
+        n = len(self.pending)
+        keys = ", ".join(self.pending)
+        return (
+            f"{n} form change{'s' if n != 1 else ''} ({keys}) wait{'s' if n == 1 else ''} for the YAML: fix the error "
+            "and the YAML takes them, or replace the YAML with the form's values."
+        )
 
     # ------------------------------------------------------------------ form edits and presets
     def set_spec(self, spec: FormSpec) -> bool:
@@ -149,34 +224,69 @@ class ConfigState:
         return True
 
     def form_edited(self, path: str, value: Any) -> bool:
-        """A form input now holds the raw ``value``: it goes into the own dict (and the text)."""
+        """A form input now holds the raw ``value``: it goes into the own dict (and the text, or :attr:`pending`
+        while the text does not parse)."""
         if self.own is None:
             return False
         set_path(self.own, path, value)
-        self._rewrite()
-        self._derive()
+        self._edited(path, value)
         return True
 
     def reset_key(self, path: str) -> bool:
         """Drop the file's own value of ``path`` (it falls back to the base); False when it had none."""
         if self.own is None or not del_path(self.own, path):
             return False
-        self._rewrite()
-        self._derive()
+        self._edited(path, RESET)
         return True
 
-    def apply_preset(self, name: str) -> bool:
-        """Merge preset ``name`` into the own dict for the dataset's task (polygons -> a segmenter)."""
+    def preset_preview(self, name: str) -> list[Change]:
+        """What preset ``name`` would change in the own dict (key, old, new), for the dataset's task."""
         if self.own is None:
+            return []
+        return preset_changes(raw=self.own, name=name, has_masks=self.has_masks(), facts=self.data_facts())
+
+    def apply_preset(self, name: str) -> bool:
+        """Merge preset ``name`` into the own dict for the dataset's task (polygons -> a segmenter). The own dict
+        and text before it are kept for :meth:`undo_preset`. Refused while the text does not parse."""
+        if self.own is None or self.yaml_error is not None:
             return False
-        self.own = apply_preset(self.own, name, self.has_masks())
+        before = (copy.deepcopy(self.own), self.text)
+        self.own = apply_preset(raw=self.own, name=name, has_masks=self.has_masks(), facts=self.data_facts())
         self.preset = name
         self._rewrite()
+        self._derive()
+        self._before_preset, self._after_preset = before, self.text
+        return True
+
+    def can_undo_preset(self) -> bool:
+        """A preset was applied and nothing changed since (the text is the one it gave)."""
+        return self._before_preset is not None and self.text == self._after_preset and self.yaml_error is None
+
+    def undo_preset(self) -> bool:
+        """Put the own dict and the text back exactly as they were before the last preset."""
+        if not self.can_undo_preset():
+            return False
+        own, text = self._before_preset
+        self.own, self.text = copy.deepcopy(own), text
+        self.preset = self._before_preset = self._after_preset = None
         self._derive()
         return True
 
     def preset_note(self) -> str | None:
         return f"Applied “{self.preset}”: {PRESETS[self.preset].description}." if self.preset else None
+
+    def reference_defaults(self) -> dict | None:
+        """The defaults the diff compares with (a file without ``_base_``: the schema defaults and its
+        architecture family's recipe), for the form's "Default:" lines; None when the file has a base (the diff
+        names the base's values)."""
+        if self.diff is None or self.diff.reference != DEFAULTS:
+            return None
+        choice = self.arch_choice()
+        return defaults_for(choice.family if choice else None)
+
+    def data_facts(self):
+        """What the recipe looks at in the training set (from the pre-flight report), or None before it ran."""
+        return getattr(self.preflight.report, "facts", None) if self.preflight is not None else None
 
     def has_masks(self) -> bool:
         """The training set has polygons or masks (from the pre-flight report), else the architecture's task."""

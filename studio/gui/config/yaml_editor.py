@@ -1,10 +1,11 @@
 """The YAML view of the Config page: a plain-text editor kept in sync with the form both ways.
 
 Typing is parsed after a short pause (:data:`DEBOUNCE_MS`), not on every key: half-typed YAML is
-broken YAML. A syntax error is shown with its line (and the line is marked) and nothing is emitted,
-so the form keeps the last valid state. When the form changes a value the page rewrites the text
-with :meth:`YamlEditor.set_text`, which replaces only the span that differs: the cursor, the
-selection and the scroll position stay where they were, and the change is one undo step.
+broken YAML. A syntax error is shown with its line (and the line is marked) and ``invalid`` is
+emitted, so the form keeps the last valid state (the page says what happens to the form's edits
+meanwhile). When the form changes a value the page rewrites the text with
+:meth:`YamlEditor.set_text`, which replaces only the span that differs: the cursor, the selection
+and the scroll position stay where they were, and the change is one undo step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTextEdit, QVBoxLayout, QWidget
 
-from studio.gui.common import palette
 from studio.gui.common.messages import error_html
 
 DEBOUNCE_MS = 350
@@ -179,12 +179,7 @@ class YamlEditor(QWidget):
     def _set_error(self, message: str | None, line: int | None = None) -> None:
         self.error, self.error_line = message, line
         self.status.setVisible(message is not None)
-        self.status.setText(
-            error_html(message) + f'<br><span style="color:{palette.ERROR.darker(130).name()}">'
-            "The form shows the last valid version.</span>"
-            if message
-            else ""
-        )
+        self.status.setText(error_html(message) if message else "")
         selections = []
         if line is not None:
             sel = QTextEdit.ExtraSelection()

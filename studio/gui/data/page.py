@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 from studio.core.dataset.model import image_path
 from studio.core.dataset.summary import follow_class_stats, image_summary
 from studio.gui.common import palette
+from studio.gui.common.commands import Command
 from studio.gui.common.sections import titled
 from studio.gui.common.workers import Jobs, Worker
 from studio.gui.data.check_panel import CheckPanel
@@ -39,6 +40,7 @@ class DataPage(QWidget):
     state_changed = Signal(str)
     dataset_opened = Signal(object)  # Path of the annotation file, once loaded
     dirty_changed = Signal(bool)  # unsaved edits
+    commands_changed = Signal()  # what File > Save and Edit > Undo / Redo / Delete may do changed
 
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
         super().__init__(parent)
@@ -93,6 +95,18 @@ class DataPage(QWidget):
         self.editor.edited.connect(self._on_edited)
         self.editor.show_request.connect(self.select_image)
         self.editor.dirty_changed.connect(self.dirty_changed)
+        self.editor.changed.connect(self.commands_changed)
+
+    # ------------------------------------------------------------------ the window's File and Edit commands
+    def commands(self) -> dict[str, Command]:
+        """Save, Undo, Redo and Delete of the annotation editor, as its toolbar allows them."""
+        a = self.editor.actions()
+        return {
+            "save": Command(lambda: self.editor.save(), a.save and self.loaded is not None, "&Save annotations"),
+            "undo": Command(self.editor.undo, a.undo, a.undo_text),
+            "redo": Command(self.editor.redo, a.redo, a.redo_text),
+            "delete": Command(self.editor.delete, a.delete, "&Delete shape"),
+        }
 
     # ------------------------------------------------------------------ opening
     def open(self, annotations: str | Path, images_dir: str | Path | None = None) -> None:

@@ -24,6 +24,7 @@ from studio.core.dataset.edits import EditEvent
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import RecoveryInfo, write_snapshot
 from studio.core.errors import StudioError
+from studio.gui.common.commands import qt_keys
 from studio.gui.common.workers import Jobs, Worker
 from studio.gui.data.image_panel import ImagePanel
 from studio.gui.editor.handles import HIT_PX
@@ -32,7 +33,8 @@ from studio.gui.editor.tools import TOOLS, Tool
 
 log = logging.getLogger("studio.gui.editor")
 
-TOOL_KEYS = {Qt.Key.Key_V: "select", Qt.Key.Key_P: "polygon", Qt.Key.Key_B: "box"}
+# from the app's shortcut table (studio/gui/shortcuts.py): the key of each tool
+TOOL_KEYS = {key: name for name in ("select", "polygon", "box") for key in qt_keys(f"editor.{name}")}
 
 AskRecovery = Callable[[RecoveryInfo], bool]
 
@@ -205,13 +207,27 @@ class EditorController(QObject):
     def delete_selected(self) -> bool:
         return self.state.delete_selected()
 
+    def delete(self) -> bool:
+        """What the Delete key does in the image view (Edit > Delete too): the active vertex of the selected
+        polygon, else the selected shape. False when nothing is selected."""
+        if not self.state.editable() or not self.state.delete():
+            return False
+        self.tool.refresh()
+        return True
+
+    def actions(self):
+        """:meth:`EditorState.actions` with the gesture in progress (Undo steps back a shape being drawn)."""
+        return self.state.actions(gesture=self.tool.in_gesture())
+
     def add_class(self, name: str) -> Any:
         """Add a category; returns its id (None when refused: empty or taken name)."""
         return self.state.add_class(name)
 
     def undo(self) -> None:
         """Undo the last edit; while a shape is being drawn or dragged, step that gesture back instead."""
-        if not self.tool.step_back() and self.state.editable():
+        if self.tool.step_back():
+            self.changed.emit()  # the gesture may have ended: Undo's state follows
+        elif self.state.editable():
             self.tool.cancel()
             self.state.undo()
 
@@ -289,22 +305,30 @@ class EditorController(QObject):
             self.selection_changed.emit(None)
         self.changed.emit()
 
+    def _gesture(self, handle: Callable[[], bool]) -> bool:
+        """Run a tool's event handler; when a gesture began or ended, say so (Undo's state follows it)."""
+        was = self.tool.in_gesture()
+        taken = handle()
+        if self.tool.in_gesture() != was:
+            self.changed.emit()
+        return taken
+
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
-        return self.state.active() and self.tool.mouse_press(event, pos)
+        return self.state.active() and self._gesture(lambda: self.tool.mouse_press(event, pos))
 
     def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
         return self.state.active() and self.tool.mouse_move(event, pos)
 
     def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
-        return self.state.active() and self.tool.mouse_release(event, pos)
+        return self.state.active() and self._gesture(lambda: self.tool.mouse_release(event, pos))
 
     def mouse_double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
-        return self.state.active() and self.tool.mouse_double_click(event, pos)
+        return self.state.active() and self._gesture(lambda: self.tool.mouse_double_click(event, pos))
 
     def key_press(self, event: QKeyEvent) -> bool:
         if not self.state.active():
             return False
-        if self.tool.key_press(event):
+        if self._gesture(lambda: self.tool.key_press(event)):
             return True
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
         if mods == Qt.KeyboardModifier.NoModifier and event.key() in TOOL_KEYS:

@@ -44,6 +44,7 @@ from studio.core.dataset.recovery import (
     snapshot,
 )
 from studio.core.errors import StudioError
+from studio.gui.shortcuts import with_keys
 
 log = logging.getLogger("studio.gui.editor")
 
@@ -75,6 +76,8 @@ class EditActions:
     undo_tip: str
     redo: bool
     redo_tip: str
+    undo_text: str  # the Edit menu's entry: "Undo add shape"
+    redo_text: str
     delete: bool
     save: bool
     save_tip: str
@@ -236,7 +239,9 @@ class EditorState:
         im = self.image or {}
         return hit.clamp_point(x, y, im.get("width") or 0, im.get("height") or 0)
 
-    def actions(self) -> EditActions:
+    def actions(self, gesture: bool = False) -> EditActions:
+        """What the toolbar and the Edit menu allow; ``gesture``: a shape is being drawn or dragged (Undo steps
+        that back first)."""
         on = self.editable()
         undo, redo = (self.stack.peek_undo(), self.stack.peek_redo()) if self.stack is not None else (None, None)
         if self.saving:
@@ -245,15 +250,22 @@ class EditorState:
             mark = "unsaved"
         else:
             mark = "saved" if self.stack is not None else ""
+        if on and gesture:
+            undo_text = "Undo the last step of the shape drawn"
+        else:
+            undo_text = f"Undo {undo.label}" if undo else ""
+        redo_text = f"Redo {redo.label}" if redo else ""
         return EditActions(
             on=on,
-            undo=on and undo is not None,
-            undo_tip=f"Undo {undo.label} (Ctrl+Z)" if undo else "Nothing to undo (Ctrl+Z)",
+            undo=on and (gesture or undo is not None),
+            undo_tip=with_keys(undo_text or "Nothing to undo", "edit.undo"),
             redo=on and redo is not None,
-            redo_tip=f"Redo {redo.label} (Ctrl+Shift+Z)" if redo else "Nothing to redo (Ctrl+Shift+Z)",
+            redo_tip=with_keys(redo_text or "Nothing to redo", "edit.redo"),
+            undo_text=undo_text or "Undo",
+            redo_text=redo_text or "Redo",
             delete=on and self.selected is not None,
             save=on and not self.saving,
-            save_tip=f"Save {self.ann_path.name} (Ctrl+S)" if self.ann_path else "Save (Ctrl+S)",
+            save_tip=with_keys(f"Save {self.ann_path.name}" if self.ann_path else "Save", "file.save"),
             mark=mark,
         )
 

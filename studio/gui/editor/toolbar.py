@@ -1,9 +1,10 @@
 """The editor toolbar above the image: tools, the class of new shapes, undo / redo / delete / save, dirty marker.
 
 It only forwards intent to the :class:`~studio.gui.editor.controller.EditorController` and shows its
-state (what :meth:`~studio.gui.editor.state.EditorState.actions` allows). Undo (Ctrl+Z), redo (Ctrl+Shift+Z,
-Ctrl+Y) and save (Ctrl+S) are window shortcuts that hold while the toolbar is visible; a text field with
-focus keeps its own Ctrl+Z.
+state (what :meth:`~studio.gui.editor.state.EditorState.actions` allows). Its buttons have no keys of their
+own: Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y and Ctrl+S are the window's Edit > Undo / Redo and File > Save, which run
+the Data page's commands (:meth:`~studio.gui.data.page.DataPage.commands`, the same controller calls), and
+the tool keys (V, P, B) are the image view's; all of them are in the table of :mod:`studio.gui.shortcuts`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence, QResizeEvent
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from studio.gui.common import palette
 from studio.gui.editor.controller import EditorController
+from studio.gui.shortcuts import keys_text
 
 ADD_CLASS = "\0add-class"  # item data of the "Add class…" entry (no category id looks like it)
 MESSAGE_MS = 10_000
@@ -42,18 +44,18 @@ TOOL_BUTTONS = (
     (
         "select",
         "Select",
-        "V",
+        keys_text("editor.select"),
         "Select a shape and drag its vertices; double-click an edge to add a vertex, "
         "right-click a vertex or press Delete to remove it; Delete removes a selected shape",
     ),
     (
         "polygon",
         "Polygon",
-        "P",
+        keys_text("editor.polygon"),
         "Click to add points; double-click, Enter or a click on the first point closes; "
         "Backspace removes the last point; Esc cancels",
     ),
-    ("box", "Box", "B", "Press, drag and release to draw a box; Esc cancels"),
+    ("box", "Box", keys_text("editor.box"), "Press, drag and release to draw a box; Esc cancels"),
 )
 
 
@@ -84,13 +86,11 @@ class EditorToolbar(QWidget):
         self.class_combo.setMinimumContentsLength(9)
         self.class_combo.setToolTip("Class of new shapes; with a shape selected, picking a class relabels it")
 
-        self.undo_action = self._action("Undo", self.editor.undo, [QKeySequence("Ctrl+Z")])
-        self.redo_action = self._action(
-            "Redo", self.editor.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
-        )
-        self.delete_action = self._action("Delete", self.editor.delete_selected, [])
-        self.delete_action.setToolTip("Delete the selected shape (Delete)")
-        self.save_action = self._action("Save", lambda: self.editor.save(), [QKeySequence("Ctrl+S")])
+        self.undo_action = self._action("Undo", self.editor.undo)
+        self.redo_action = self._action("Redo", self.editor.redo)
+        self.delete_action = self._action("Delete", self.editor.delete_selected)
+        self.delete_action.setToolTip(f"Delete the selected shape ({keys_text('editor.delete')})")
+        self.save_action = self._action("Save", lambda: self.editor.save())
         self.dirty_label = QLabel()
         bold = QFont(self.dirty_label.font())
         bold.setBold(True)
@@ -135,12 +135,9 @@ class EditorToolbar(QWidget):
         self._fill_classes()
         self._refresh()
 
-    def _action(self, text: str, slot: Callable[[], Any], keys: list[QKeySequence]) -> QAction:
+    def _action(self, text: str, slot: Callable[[], Any]) -> QAction:
         act = QAction(text, self)
-        act.setShortcuts(keys)
-        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         act.triggered.connect(lambda _=False: slot())
-        self.addAction(act)
         return act
 
     # ------------------------------------------------------------------ classes
@@ -178,7 +175,7 @@ class EditorToolbar(QWidget):
 
     # ------------------------------------------------------------------ state
     def _refresh(self) -> None:
-        a = self.editor.state.actions()
+        a = self.editor.actions()
         self.undo_action.setEnabled(a.undo)
         self.redo_action.setEnabled(a.redo)
         self.undo_action.setToolTip(a.undo_tip)

@@ -17,12 +17,16 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from studio.core.dataset import hit
+from studio.gui.common.commands import qt_keys
 from studio.gui.editor.handles import Marks
 from studio.gui.editor.host import ToolHost
 
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
-DELETE_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
-ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+# the keys come from the app's shortcut table (studio/gui/shortcuts.py), which Help > Keyboard shortcuts lists
+DELETE_KEYS = qt_keys("editor.delete")
+ENTER_KEYS = qt_keys("editor.finish")
+BACK_KEYS = qt_keys("editor.back")
+CANCEL_KEYS = qt_keys("editor.cancel")
 MIN_BOX_PX = 3  # a box smaller than this on screen (either side) is a slip, not a box
 
 
@@ -54,6 +58,10 @@ class Tool:
 
     def refresh(self) -> None:
         """The selection or the selected shape changed."""
+
+    def in_gesture(self) -> bool:
+        """A shape is being drawn or dragged (Undo steps that back: :meth:`step_back`)."""
+        return False
 
     def step_back(self) -> bool:
         """Undo within the gesture in progress (True when there was one): Ctrl+Z while drawing removes the
@@ -102,6 +110,9 @@ class SelectTool(Tool):
 
     def _shape(self) -> tuple[str, Any] | None:
         return self.editor.state.shape()
+
+    def in_gesture(self) -> bool:
+        return self._drag is not None
 
     def step_back(self) -> bool:
         if self._drag is None:
@@ -202,7 +213,7 @@ class SelectTool(Tool):
         if key in DELETE_KEYS and self.editor.state.delete():
             self._draw()
             return True
-        if key == Qt.Key.Key_Escape:
+        if key in CANCEL_KEYS:
             if self._drag is not None:
                 self.cancel()
                 self._draw()
@@ -238,6 +249,9 @@ class PolygonTool(Tool):
             return
         outline = self.points + ([self._cursor] if self._cursor is not None else [])
         self.marks.show(self.editor.view.scene(), self.points, outline=outline, closed=False, first_bigger=True)
+
+    def in_gesture(self) -> bool:
+        return bool(self.points)
 
     def step_back(self) -> bool:
         if not self.points:
@@ -296,10 +310,10 @@ class PolygonTool(Tool):
         key = event.key()
         if key in ENTER_KEYS:
             return self.finish() or bool(self.points)
-        if key == Qt.Key.Key_Escape and self.points:
+        if key in CANCEL_KEYS and self.points:
             self.cancel()
             return True
-        if key == Qt.Key.Key_Backspace:
+        if key in BACK_KEYS:
             return self.step_back()
         return False
 
@@ -316,6 +330,9 @@ class BoxTool(Tool):
     def cancel(self) -> None:
         self.start = None
         super().cancel()
+
+    def in_gesture(self) -> bool:
+        return self.start is not None
 
     def step_back(self) -> bool:
         if self.start is None:
@@ -350,7 +367,7 @@ class BoxTool(Tool):
         return True
 
     def key_press(self, event: QKeyEvent) -> bool:
-        if event.key() == Qt.Key.Key_Escape and self.start is not None:
+        if event.key() in CANCEL_KEYS and self.start is not None:
             self.cancel()
             return True
         return False

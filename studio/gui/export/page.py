@@ -1,9 +1,11 @@
 """The Export page: pick a run and checkpoint, a format and its options, export and verify in a worker.
 
-Left: the workspace's runs that hold a checkpoint, the checkpoint and what it holds. Middle: the
+Left: the workspace's runs that hold a checkpoint (kept current: a new or finished run shows without a
+Refresh, see :mod:`studio.gui.common.run_picker`), the checkpoint and what it holds. Middle: the
 format table (:data:`studio.core.export.formats.FORMATS`) with the options generated from it, each
 greyed with the reason :func:`~studio.core.export.formats.unavailable` gives; the verification set
-and the output folder. Right: the verification report and latency table of the last export.
+and the output folder. Right: the verification report and latency table of the last export (cleared
+when another run or checkpoint is chosen).
 Listing runs, reading a checkpoint and the export itself are core jobs in workers.
 """
 
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -142,6 +145,9 @@ class ExportPage(RunPicker, QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = progress_bar()
         self.status = status_label()
+        # a long path or command in the status never widens the window: the label takes the width it is given
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setMinimumWidth(40)
         buttons = QHBoxLayout()
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
@@ -217,13 +223,20 @@ class ExportPage(RunPicker, QWidget):
         self._update()
 
     def _run_shown(self, run: CheckpointRun | None, changed: bool) -> None:
+        if changed:
+            self.report_view.clear()  # the report was another run's
         if changed and run is not None:
             self.verify_ann.set_path(run.verify_ann)
             self.verify_images.set_path(run.verify_images)
 
+    def _busy(self) -> bool:
+        return self.running  # the list follows new runs once the export has ended
+
     def _set_checkpoint(self, path: Path) -> None:
         if path == self.checkpoint:
             return
+        if not self.running:
+            self.report_view.clear()  # the report was another checkpoint's
         self.checkpoint, self.info = path, None
         if self.run is None:
             self._show_run(None, None)
@@ -426,8 +439,9 @@ class ExportPage(RunPicker, QWidget):
         n = len(rep.get("warnings") or [])
         tail = f", {n} warning(s)" if n else ""
         self.status.setText(
-            colored(f"Exported to {result.out_dir}{tail}", warning_color() if n else self.palette().text().color())
+            colored(f"Exported to {result.out_dir.name}{tail}", warning_color() if n else self.palette().text().color())
         )
+        self.status.setToolTip(str(result.out_dir))
         log.info("exported %s to %s", self.checkpoint, result.out_dir)
 
     def _on_failed(self, message: str, tb: str) -> None:
@@ -438,6 +452,7 @@ class ExportPage(RunPicker, QWidget):
         self.worker = None
         self.progress.setVisible(False)
         self._update()
+        self.follow()  # a run that ended or appeared during the export
 
     def stop_and_wait(self, timeout_ms: int = 30_000) -> bool:
         """Cancel a running export and wait for its thread (the window is closing); True when it ended."""

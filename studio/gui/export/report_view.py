@@ -1,7 +1,9 @@
 """The result of an export as the wizard shows it: agreement with PyTorch, mAP, latency and warnings.
 
 It renders the ``export_report.json`` dict (:mod:`studio.core.export.report`), nothing more: a pass /
-warn colour comes from the same thresholds the report's warnings use.
+warn colour comes from the same thresholds the report's warnings use. A report never makes the window
+grow: the report scrolls inside its column, every latency row is one line (a long reason is cut short in
+its cell and whole in its tooltip) and long paths are named in tooltips.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.core.export.report import MAP_WARN, MATCH_WARN
+from studio.core.export.report import MAP_WARN, MATCH_WARN, box_compared
 from studio.gui.common import palette
 from studio.gui.common.messages import colored, warning_color
 from studio.gui.common.sections import section_label
@@ -44,8 +49,31 @@ def _f(v, spec: str = ".4f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+EMPTY = "Export a checkpoint to see how the exported model agrees with PyTorch and how fast it runs."
+NOTE_CHARS = 48  # a latency note longer than this is cut short in its cell (whole in the tooltip)
+
+
 def _ok_color(ok: bool) -> QColor:
     return palette.OK.darker(130) if ok else warning_color()
+
+
+def short_note(text: str, limit: int = NOTE_CHARS) -> str:
+    """The first clause of ``text``, at most ``limit`` characters (… when cut)."""
+    cut = min((i for i in (text.find(c) for c in ";:(\n") if i > 0), default=len(text))
+    head = text[:cut].rstrip(" ,.")
+    if len(head) > limit:
+        head = head[: limit - 1].rstrip() + "…"
+    elif cut < len(text):
+        head += " …"
+    return head
+
+
+def _wrapping(label: QLabel) -> QLabel:
+    """A word-wrapped label that takes the width it is given (its text never widens the column)."""
+    label.setWordWrap(True)
+    label.setMinimumWidth(40)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
 
 
 class ExportReportView(QWidget):
@@ -59,11 +87,9 @@ class ExportReportView(QWidget):
         self.out_dir: Path | None = None
         self.command = ""
         title = section_label("Verification")
-        self.headline = QLabel(
-            "Export a checkpoint to see how the exported model agrees with PyTorch and how fast it runs."
-        )
+        self.headline = QLabel(EMPTY)
         self.headline.setObjectName("muted")
-        self.headline.setWordWrap(True)
+        _wrapping(self.headline)
         self.values: dict[str, QLabel] = {}
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
@@ -82,7 +108,7 @@ class ExportReportView(QWidget):
             name = QLabel(text)
             val = QLabel("–")
             val.setTextFormat(Qt.TextFormat.RichText)
-            val.setWordWrap(True)
+            _wrapping(val)
             val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(name, r, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(val, r, 1)
@@ -93,17 +119,20 @@ class ExportReportView(QWidget):
         self.latency.verticalHeader().hide()
         self.latency.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.latency.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.latency.setWordWrap(True)
+        self.latency.setWordWrap(False)  # one line a row: a long note is cut short, whole in its tooltip
+        self.latency.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.latency.setShowGrid(False)
+        self.latency.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.latency.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.latency.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.latency.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         head = self.latency.horizontalHeader()
         for c in range(3):
             head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         head.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.latency_note = QLabel()
+        self.latency_note = _wrapping(QLabel())
         self.latency_note.setObjectName("muted")
-        self.latency_note.setWordWrap(True)
-        self.warnings = QLabel()
-        self.warnings.setWordWrap(True)
+        self.warnings = _wrapping(QLabel())
         self.warnings.setTextFormat(Qt.TextFormat.RichText)
         self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.open_button = QPushButton("Open output folder")
@@ -114,24 +143,38 @@ class ExportReportView(QWidget):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.copy_button)
         buttons.addStretch(1)
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        bl.setContentsMargins(0, 0, 4, 0)
+        bl.addWidget(self.headline)
+        bl.addLayout(grid)
+        bl.addSpacing(6)
+        bl.addWidget(lat_title)
+        bl.addWidget(self.latency)
+        bl.addWidget(self.latency_note)
+        bl.addWidget(self.warnings)
+        bl.addStretch(1)
+        self.scroll = QScrollArea()  # a long report scrolls here: it never makes the window taller
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(body)
+        self.scroll.setMinimumWidth(200)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(title)
-        lay.addWidget(self.headline)
-        lay.addLayout(grid)
-        lay.addSpacing(6)
-        lay.addWidget(lat_title)
-        lay.addWidget(self.latency)
-        lay.addWidget(self.latency_note)
-        lay.addWidget(self.warnings)
-        lay.addStretch(1)
+        lay.addWidget(self.scroll, 1)
         lay.addLayout(buttons)
         self.clear()
 
     def clear(self) -> None:
+        """Back to empty (a new export, another run or checkpoint chosen)."""
         self.report, self.out_dir, self.command = None, None, ""
+        self.headline.setText(EMPTY)
+        self.headline.setToolTip("")
         for v in self.values.values():
             v.setText("–")
+            v.setToolTip("")
         self.latency.setRowCount(0)
         self._fit_latency()
         self.latency_note.setText("")
@@ -141,8 +184,8 @@ class ExportReportView(QWidget):
 
     def show_report(self, report: dict, out_dir: Path, command: str) -> None:
         self.report, self.out_dir, self.command = report, Path(out_dir), command
-        self.headline.setText(f"{report['format']} export of {report['arch']} → {Path(out_dir) / report['model']}")
-        self.headline.setToolTip(str(out_dir))
+        self.headline.setText(f"{report['format']} export of {report['arch']} → {report['model']}")
+        self.headline.setToolTip(str(Path(out_dir) / report["model"]))
         self._fill_values(report)
         self._fill_latency(report)
         warnings = report.get("warnings") or []
@@ -154,7 +197,13 @@ class ExportReportView(QWidget):
     def _fill_values(self, rep: dict) -> None:
         v = self.values
         bm = rep.get("box_match")
-        if bm:
+        if bm and not box_compared(bm):  # a rate of 100 % over nothing says nothing: not green
+            v["box_match"].setText(
+                colored("No detections to compare", warning_color(), bold=True)
+                + html.escape(f"  ·  neither PyTorch nor the export detected anything on {bm['images']} images")
+            )
+            v["score_diff"].setText("–")
+        elif bm:
             ok = bm["match_rate"] >= MATCH_WARN
             v["box_match"].setText(
                 colored(f"{bm['match_rate']:.1%}", _ok_color(ok), bold=True)
@@ -183,7 +232,9 @@ class ExportReportView(QWidget):
                 colored(f"{delta:+.4f}", _ok_color(ok), bold=True)
                 + html.escape(f"  (within ±{MAP_WARN:g})" if ok else f"  (more than ±{MAP_WARN:g})")
             )
-        v["files"].setText(html.escape(", ".join(rep.get("files") or [])))
+        files = ", ".join(rep.get("files") or [])
+        v["files"].setText(html.escape(files))
+        v["files"].setToolTip(files)
 
     def _fill_latency(self, rep: dict) -> None:
         lat = rep.get("latency_ms") or {}
@@ -197,7 +248,7 @@ class ExportReportView(QWidget):
         self.latency.setRowCount(len(rows))
         muted = self.palette().placeholderText().color()
         for r, (key, ms, sp, why) in enumerate(rows):
-            for c, text in enumerate((BACKEND_TITLES.get(key, key), ms, sp, why or "measured")):
+            for c, text in enumerate((BACKEND_TITLES.get(key, key), ms, sp, short_note(why) if why else "measured")):
                 it = QTableWidgetItem(text)
                 it.setData(Qt.ItemDataRole.UserRole, key)
                 if c in (1, 2):
@@ -206,12 +257,13 @@ class ExportReportView(QWidget):
                     it.setForeground(muted)
                     it.setToolTip(why)
                 self.latency.setItem(r, c, it)
-        self.latency.resizeRowsToContents()
         self._fit_latency()
-        self.latency_note.setText(rep.get("latency_note") or "")
+        note = rep.get("latency_note") or ""
+        self.latency_note.setText(note)
+        self.latency_note.setToolTip(note)
 
     def _fit_latency(self) -> None:
-        """As tall as its rows: the table never scrolls, and no empty block sits under a short one."""
+        """As tall as its one-line rows: the table never scrolls, and no empty block sits under a short one."""
         rows = sum(self.latency.rowHeight(r) for r in range(self.latency.rowCount()))
         self.latency.setFixedHeight(
             self.latency.horizontalHeader().height() + max(rows, 24) + 2 * self.latency.frameWidth()

@@ -1,8 +1,10 @@
 """The Inspect page: what a trained checkpoint gets right and wrong, and where it looks.
 
 On top: the workspace's runs with a checkpoint and the checkpoint to inspect (any other file through
-:meth:`InspectPage.select_checkpoint`). Below, three tabs: Predictions (val images worst first, TP /
-FP / FN, confusion matrix, PR curves, accepting predictions as annotations), Feature maps and CAM.
+:meth:`InspectPage.select_checkpoint`). The list is kept current without a Refresh: a run that finishes
+or appears is listed and, while the page shows the newest run, shown (:mod:`studio.gui.common.run_picker`).
+Below, three tabs: Predictions (val images worst first, TP / FP / FN, confusion matrix, PR curves,
+accepting predictions as annotations), Feature maps and CAM.
 Every computation is a job in a worker (:mod:`studio.gui.inspect.jobs`); the page only shows.
 
 ``annotation_proposed(image_id, category_id, polygon_or_bbox)`` carries a prediction the user
@@ -71,6 +73,7 @@ class InspectPage(RunPicker, QWidget):
         self.featmaps = FeatmapPanel(self.jobs, self.explain_slot)
         self.cam = CamPanel(self.jobs, self.explain_slot)
         self.predictions.image_shown.connect(self._follow_image)
+        self.predictions.score_changed.connect(self.cam.follow_score)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.predictions, "Predictions")
         self.tabs.addTab(self.featmaps, "Feature maps")
@@ -87,7 +90,8 @@ class InspectPage(RunPicker, QWidget):
         self.run_combo.clear()
         for r in runs:
             best = f" · best {r.best_metric:.3f}" if r.best_metric is not None else ""
-            self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best})", str(r.path))
+            training = " · training" if r.training else ""
+            self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best}{training})", str(r.path))
         self.run_combo.setCurrentIndex(-1)
         self.run_combo.blockSignals(False)
 

@@ -6,9 +6,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from studio.core.jobs import CancelToken, Progress, no_progress
-from studio.core.training.events import Event, EventKind
+from studio.core.text import format_duration
+from studio.core.training.events import Event, EventKind, IterationEnd, RunStarted, run_progress
 from studio.core.training.history import RunHistory
 from studio.core.training.run_index import RunSummary, delete_run, list_runs
+
+PROGRESS_STEPS = 1000  # the status bar's progress of a run, in thousandths
+_OUTCOME = {EventKind.FINISHED: "finished", EventKind.CANCELLED: "stopped", EventKind.FAILED: "failed"}
+
+
+def training_progress(started: RunStarted | None, it: IterationEnd) -> tuple[int, int, str]:
+    """(done, total, message) of a run at iteration ``it`` for the status bar: with a time limit the run is
+    measured in time (a run the limit ends at 32 % of its epochs ends at 100 %), else in iterations."""
+    done = round(run_progress(started, it) * PROGRESS_STEPS)
+    epochs = started.epochs if started is not None else it.epoch
+    where = f"epoch {it.epoch}/{epochs}, iteration {it.iteration}/{it.iters_per_epoch}"
+    if started is not None and started.time_limit_s:
+        where = f"{format_duration(it.elapsed_s)} of {format_duration(started.time_limit_s)}, epoch {it.epoch}"
+    return done, PROGRESS_STEPS, where
 
 
 def run_training(
@@ -35,10 +50,11 @@ def run_training(
     def cb(ev: Event) -> None:
         history.add(ev)
         if ev.kind is EventKind.ITERATION:
-            done = (ev.epoch - 1) * ev.iters_per_epoch + ev.iteration
-            total = (history.started.epochs if history.started else ev.epoch) * ev.iters_per_epoch
-            progress(done, total, f"epoch {ev.epoch}, iteration {ev.iteration}/{ev.iters_per_epoch}")
-        elif on_event is not None:
+            progress(*training_progress(history.started, ev))
+            return
+        if ev.kind in _OUTCOME:
+            progress(PROGRESS_STEPS, PROGRESS_STEPS, f"{_OUTCOME[ev.kind]}; closing the training process")
+        if on_event is not None:
             on_event(ev)
 
     return train_job(

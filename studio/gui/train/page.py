@@ -4,7 +4,13 @@ A thin view over :class:`~studio.gui.train.state.TrainState` (the run state mach
 allows, the status line, the run shown, the log sections). The trainer runs as a core job in a Worker whose
 cancel token is the state's :class:`RunControl` (pause, stop). Its events fill a :class:`RunHistory` in the
 worker thread; the charts redraw from it at 15 Hz, and only the rare events (epoch, checkpoint, message,
-outcome) come to this page as signals, so a fast GPU run never floods the GUI thread.
+outcome) come to this page as signals, so a fast GPU run never floods the GUI thread. An outcome shows at
+once (the header, the buttons, the runs table), while the trainer's process still winds down.
+
+The runs table follows the runs folder (:class:`~studio.gui.common.run_watch.RunWatch`: this page's own
+runs notify every run list of the app at once, runs of other processes are seen by polling); the live
+run's row follows its history at 4 Hz. The log shows one run at a time, under a header line, and follows
+its newest line unless the user scrolled up.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.training.history import RunHistory
+from studio.gui.common.log_panel import TailLog
+from studio.gui.common.run_watch import RunWatch, notify_runs_changed
 from studio.gui.common.workers import Jobs, Worker
 from studio.gui.train.charts import TrainCharts
 from studio.gui.train.jobs import delete_runs, load_histories, load_history, run_training, scan_runs
@@ -40,6 +48,7 @@ from studio.gui.train.state import (  # noqa: F401  (IDLE...STOPPING: the page's
     ERROR,
     IDLE,
     LOG,
+    LOG_LINES,
     PAUSED,
     RUNNING,
     STOPPING,
@@ -71,12 +80,17 @@ class TrainPage(QWidget):
         self.isolate = True  # train in a child process (see studio.core.training.ddp); tests may turn it off
         self._bridge = _EventBridge()
         self._bridge.event.connect(self._on_event)
+        self._select_next: Path | None = None  # a run to select once the table lists it (the one just launched)
+        self.run_watch = RunWatch(
+            jobs, scan_runs, logs=True, args=lambda: (self.train_state.live_dirs(),), title="Reading runs", parent=self
+        )
+        self.run_watch.listed.connect(self._on_runs)
         self._build()
         self.train_state.on_log = self._on_log
         self._shown: tuple[list, str] = ([], "")  # the checkpoints and the error the view shows
         self.status_timer = QTimer(self)
         self.status_timer.setInterval(STATUS_MS)
-        self.status_timer.timeout.connect(self._update_status)
+        self.status_timer.timeout.connect(self._tick)
         self._render()
 
     # ------------------------------------------------------------------ layout
@@ -138,9 +152,7 @@ class TrainPage(QWidget):
         self.runs.refresh_requested.connect(self.refresh_runs)
         self.runs.table.itemSelectionChanged.connect(self._render)
 
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
+        self.log_view = TailLog(LOG_LINES)
         self.log_view.setObjectName("log")
         self.checkpoints = QListWidget()
         self.error_view = QPlainTextEdit()
@@ -193,7 +205,7 @@ class TrainPage(QWidget):
             self._on_config_choice(self.config_combo.currentIndex())
         else:
             self.set_config(self.config)
-        self.refresh_runs()
+        self.run_watch.set_root(self.runs_root)
 
     def set_config(self, path: str | Path) -> None:
         path = Path(path)
@@ -274,11 +286,13 @@ class TrainPage(QWidget):
             token=self.control,
             title=f"Training {run.run_dir.name}",
         )
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self.train_state.cancelled)
-        w.ended.connect(self._on_ended)
+        # a worker still winding down after its run's outcome may outlive it: only the current one reports
+        w.finished.connect(lambda result, w=w: self._on_finished(w, result))
+        w.failed.connect(lambda msg, tb, w=w: self._on_failed(w, msg, tb))
+        w.cancelled.connect(lambda w=w: self._on_cancelled(w))
+        w.ended.connect(lambda w=w: self._on_ended(w))
         self.worker = w
+        self._select_next = run.run_dir
         self._render()
         self.training_changed.emit(True)
         self.jobs.start(w, log_failure=False)
@@ -288,51 +302,68 @@ class TrainPage(QWidget):
 
     # ------------------------------------------------------------------ worker results (GUI thread)
     def _on_event(self, ev) -> None:
-        if self.train_state.event(ev):
-            self.refresh_runs()
+        was = self.is_training()
+        if self.train_state.event(ev) and self.live_dir is not None:
+            notify_runs_changed(self.live_dir)  # every run list of the app reads the runs folder now
         self._render()
+        if was and not self.is_training():  # its outcome: shown now, while the process winds down
+            self.training_changed.emit(False)
 
-    def _on_finished(self, result) -> None:
+    def _on_finished(self, w: Worker, result) -> None:
         log.info(
             "run %s %s (%s) after %d epochs", result.run_dir.name, result.status, result.reason, result.epochs_done
         )
-        self.train_state.finished(result.status)
+        if w is self.worker:
+            self.train_state.finished(result.status)
 
-    def _on_failed(self, message: str, tb: str) -> None:
-        self.train_state.failed(message, tb)
+    def _on_failed(self, w: Worker, message: str, tb: str) -> None:
         log.error("training failed: %s", message)
-        self._render()
+        if w is self.worker:
+            self.train_state.failed(message, tb)
+            self._render()
 
-    def _on_ended(self) -> None:
-        self.worker = None
-        self.status_timer.stop()
-        was = self.is_training()
-        self.train_state.ended()
-        self._render()
-        if was != self.is_training():
-            self.training_changed.emit(self.is_training())
-        self.refresh_runs()
+    def _on_cancelled(self, w: Worker) -> None:
+        if w is self.worker:
+            self.train_state.cancelled()
+            self._render()
+
+    def _on_ended(self, w: Worker) -> None:
+        run_dir = self.live_dir
+        if w is self.worker:
+            self.worker = None
+            self.status_timer.stop()
+            was = self.is_training()
+            self.train_state.ended()
+            self._render()
+            if was != self.is_training():
+                self.training_changed.emit(self.is_training())
+        if run_dir is not None:
+            notify_runs_changed(run_dir)  # its lock is gone: the lists read it as it is now
 
     # ------------------------------------------------------------------ runs table
     def refresh_runs(self) -> None:
-        if self.runs_root is None:
-            return
-        self.jobs.run(
-            scan_runs,
-            self.runs_root,
-            self.train_state.live_dirs(),
-            title="Reading runs",
-            show=False,
-            on_finished=self._on_runs,
-        )
+        """Read the runs folder now (it is also read whenever it changes)."""
+        self.run_watch.refresh()
 
     def _on_runs(self, runs) -> None:
-        self.runs.set_runs(runs)
-        if self.shown_dir is not None:
-            self.runs.table.blockSignals(True)
-            self.runs.select_run(self.shown_dir)
-            self.runs.table.blockSignals(False)
+        """A fresh list: the newest run is selected when it is new and the selection was the newest or none (a
+        run the user picked stays picked); a run just launched here is selected once listed."""
+        table = self.runs
+        before = [Path(s.path) for s in table.runs]
+        selected = table.selected_paths()
+        table.set_runs([self.train_state.live_row(s) for s in runs])
+        newest = Path(runs[0].path) if runs else None
+        if self._select_next is not None and table.select_run(self._select_next):
+            self._select_next = None
+        elif newest is not None and newest not in before and (not selected or selected == before[:1]):
+            table.select_run(newest)
         self._render()
+
+    def _update_live_row(self) -> None:
+        if self.live_dir is not None:
+            s = self.runs.summary_of(self.live_dir)
+            if s is not None:
+                self.runs.update_run(self.train_state.live_row(s))
 
     def open_run(self, run_dir: Path) -> None:
         """Show a run's charts: the live history for the running run, else its events.jsonl replayed."""
@@ -404,7 +435,7 @@ class TrainPage(QWidget):
         if line is None:
             self.log_view.clear()
         else:
-            self.log_view.appendPlainText(line)
+            self.log_view.append_line(line)
 
     def _render(self) -> None:
         """Buttons, log sections and status from the state."""
@@ -430,8 +461,14 @@ class TrainPage(QWidget):
         if (section := st.take_section()) is not None:
             self.tabs.setCurrentIndex([LOG, CHECKPOINTS, ERROR].index(section))
         self._update_status()
+        self._update_live_row()  # paused, stopping, an outcome: at once
 
     def _update_status(self) -> None:
         headline, detail = self.train_state.status(self.charts.history, [n for n, _ in self.charts.compared])
         self.status.setText(headline)
         self.detail.setText(detail)
+
+    def _tick(self) -> None:
+        """4 Hz while a run trains: the status line and the live run's row."""
+        self._update_status()
+        self._update_live_row()

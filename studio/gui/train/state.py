@@ -6,14 +6,20 @@ the run shown and the log sections.
     idle ──start/resume/extend──> starting ──RunStarted──> training <──resume── paused
                                      │                        │ ──pause──────────> │
                                      └──────────stop──────────┴──> stopping <──stop┘
-    any running phase ──the worker ends──> finished | failed | cancelled   (as idle: a new run may start)
+    any running phase ──its outcome──> finished | failed | cancelled   (as idle: a new run may start)
+
+The outcome is settled by the first report of it: the trainer's RunFinished / RunFailed / RunCancelled
+event (at once, while its process still winds down) or else the worker's result. A later report never
+overwrites it (a Cancel pressed while the finished run's process exits does not make it "cancelled"), and
+a stopped extension of a finished run leaves it finished: only the extension was stopped.
 
 It owns the :class:`~studio.core.training.control.RunControl` the trainer polls (pause, resume, stop),
 knows the chosen config, the runs folder, the live run and the run shown, and decides what each button
 allows, whether a selected run can be resumed or extended, which runs another process holds, and the
-headline and detail texts (epoch, speed, ETA, GPU memory). The log sections are here too: the log lines
-(a :class:`~studio.core.training.console.ConsoleReporter` writes into :meth:`TrainState.log_stream`), the
-checkpoints written, the error of a failed run and the section to show.
+headline and detail texts (epoch, speed, ETA, GPU memory, time against the time limit) and the live run's
+row of the runs table. The log sections are here too: the log shows one run at a time under a header line
+(the live run's lines, which a :class:`~studio.core.training.console.ConsoleReporter` writes, are kept
+while another run is shown), the checkpoints written, the error of a failed run and the section to show.
 
 The page (:class:`studio.gui.train.page.TrainPage`) renders this and runs the trainer and the run-folder
 reads in workers.
@@ -21,16 +27,24 @@ reads in workers.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.text import format_duration, plural
 from studio.core.training.console import ConsoleReporter
 from studio.core.training.control import RunControl
-from studio.core.training.events import CheckpointSaved, Event, EventKind, RunCancelled, RunFailed, RunFinished
+from studio.core.training.events import (
+    CheckpointSaved,
+    Event,
+    EventKind,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+)
 from studio.core.training.history import RunHistory
 from studio.core.training.run_index import RunSummary
 from studio.core.training.run_lock import held_message, lock_holder
@@ -68,21 +82,49 @@ class Launch:
     overrides: tuple[str, ...]
 
 
-class _LogStream(io.TextIOBase):
-    """A text stream whose lines go to the log (a ConsoleReporter writes to it)."""
+SETTLED = (FINISHED, FAILED, CANCELLED)
+#: the runs table's status of the live run, by phase
+ROW_STATUS = {
+    STARTING: "running",
+    TRAINING: "running",
+    PAUSED: "paused",
+    STOPPING: "stopping",
+    FINISHED: "finished",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
 
-    def __init__(self, state: TrainState):
-        self.state = state
+
+class _LogStream(io.TextIOBase):
+    """A text stream whose lines go to ``write_line`` (a ConsoleReporter writes to it)."""
+
+    def __init__(self, write_line: Callable[[str], None]):
+        self.write_line = write_line
 
     def write(self, s: str) -> int:
         for line in s.rstrip("\n").split("\n"):
             if line:
-                self.state.log(line)
+                self.write_line(line)
         return len(s)
 
 
 def checkpoint_text(ev: CheckpointSaved) -> str:
     return f"epoch {ev.epoch}  ·  {ev.role}  ·  {Path(ev.path).name}"
+
+
+def section_header(run_dir: Path) -> str:
+    """The first line of a run's log section."""
+    return f"──── {Path(run_dir).name} ────"
+
+
+def replay_lines(events: Iterable[Event]) -> list[str]:
+    """The log lines of replayed events (a failure's error goes to its own section)."""
+    lines: list[str] = []
+    reporter = ConsoleReporter(out=_LogStream(lines.append))
+    for ev in events:
+        if ev.kind is not EventKind.FAILED:
+            reporter(ev)
+    return lines
 
 
 class TrainState:
@@ -99,13 +141,16 @@ class TrainState:
         self.selected: list[RunSummary] = []  # the runs selected in the table
         self.section = LOG  # the log section to show (the user may show another)
         self._section_changed = False
-        self.log_lines: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # what the log shows: the section of log_dir
+        self.log_dir: Path | None = None  # the run whose lines the log shows
+        self.live_log: deque[str] = deque(maxlen=LOG_LINES)  # the live run's lines (kept while another is shown)
         self.checkpoints: list[CheckpointSaved] = []  # newest first
         self.error = ""
-        self.outcome: str | None = None  # how the running run ended, once the worker says so
+        self.outcome: str | None = None  # how the live run ended: its first report (see the module docstring)
+        self.extending = False  # the live run extends a finished run
         #: each new log line, for the view (cleared lines: ``on_log(None)``)
         self.on_log: Callable[[str | None], None] = lambda _line: None
-        self.reporter = ConsoleReporter(out=self.log_stream())
+        self.reporter = ConsoleReporter(out=_LogStream(self._live_line))
 
     # ------------------------------------------------------------------ the state machine
     @property
@@ -117,19 +162,33 @@ class TrainState:
         return self.control_state != IDLE
 
     def launch(
-        self, config: Path, run_dir: Path, *, resume: Path | None, overrides=(), fresh: bool, shown=None
+        self,
+        config: Path,
+        run_dir: Path,
+        *,
+        resume: Path | None,
+        overrides=(),
+        fresh: bool,
+        shown=None,
+        extending: bool = False,
     ) -> Launch:
         """Start a run: a new control, the history to fill (``shown``, the charts' history, is continued when it
-        is that run's; a resumed run's curves are read from its log), the log sections reset."""
+        is that run's; a resumed run's curves are read from its log), the log shows the run's own section (its
+        earlier lines replayed when it is continued)."""
         self.control = RunControl()
         history = RunHistory() if fresh or self.shown_dir != run_dir or shown is None else shown
         if not fresh and history.started is None and (run_dir / "events.jsonl").is_file():
             history = RunHistory.from_run(run_dir)  # continue the curves of the run being resumed
         self.live, self.live_dir, self.shown_dir = history, run_dir, run_dir
         self.checkpoints = list(reversed(history.checkpoints))
-        self.error, self.outcome = "", None
+        self.error, self.outcome, self.extending = "", None, extending
+        self.reporter = ConsoleReporter(out=_LogStream(self._live_line))
         self._switch(LOG)
-        self.log(f"{'resuming' if resume else 'starting'} {config} -> {run_dir}")
+        self.live_log.clear()
+        self.live_log.append(section_header(run_dir))
+        self.live_log.extend(replay_lines(history.notable))
+        self.live_log.append(f"{'resuming' if resume else 'starting'} {config} -> {run_dir}")
+        self._show_section(run_dir, self.live_log)
         self.phase = STARTING
         return Launch(config, run_dir, history, resume, tuple(overrides))
 
@@ -182,7 +241,13 @@ class TrainState:
         """``epochs`` more epochs for a finished run (no time limit for the extension)."""
         overrides = (f"train.epochs={s.epochs_done + int(epochs)}", "train.time_limit=null")
         return self.launch(
-            s.path / "config.yaml", s.path, resume=s.path / "last.pt", overrides=overrides, fresh=False, shown=shown
+            s.path / "config.yaml",
+            s.path,
+            resume=s.path / "last.pt",
+            overrides=overrides,
+            fresh=False,
+            shown=shown,
+            extending=True,
         )
 
     def held(self, run_dirs: list[Path]) -> str | None:
@@ -197,16 +262,32 @@ class TrainState:
 
     # ------------------------------------------------------------------ what the trainer reports
     def event(self, ev: Event) -> bool:
-        """A trainer event (not an iteration); True when the runs table is to be read again (a run started)."""
+        """A trainer event of the live run (not an iteration); True when its run folder changed for the run lists
+        (started, an epoch, a checkpoint, its outcome). An outcome settles the phase at once."""
         if ev.kind is EventKind.CHECKPOINT:
-            self.checkpoints.insert(0, ev)
+            if self.shown_dir == self.live_dir:
+                self.checkpoints.insert(0, ev)
         elif ev.kind is EventKind.FAILED:
             self._show_failure(ev)
+            self._settle(FAILED)
         elif ev.kind is EventKind.STARTED and self.phase == STARTING:
             self.phase = TRAINING
+        elif ev.kind is EventKind.FINISHED:
+            self._settle(FINISHED)
+        elif ev.kind is EventKind.CANCELLED:
+            self._settle(FINISHED if self.extending else CANCELLED)
         if ev.kind is not EventKind.FAILED:  # the error itself goes to the Error section
             self.reporter(ev)
-        return ev.kind is EventKind.STARTED
+        if ev.kind is EventKind.CANCELLED and self.extending:
+            self._live_line("the extension was stopped: the run stays finished (its checkpoints hold its schedule)")
+        return ev.kind is not EventKind.MESSAGE
+
+    def _settle(self, outcome: str) -> None:
+        """The live run's outcome: the first report wins; the phase shows it at once."""
+        if self.outcome is None:
+            self.outcome = outcome
+        if self.phase not in SETTLED and self.control is not None:
+            self.phase = self.outcome
 
     def _show_failure(self, ev: RunFailed) -> None:
         hint = "\n\nlast.pt is kept: fix the cause, select the run and press Resume." if ev.resumable else ""
@@ -214,20 +295,22 @@ class TrainState:
         self._switch(ERROR)
 
     def finished(self, status: str) -> None:
-        """The trainer returned: the run finished, or stopped (status "cancelled")."""
-        self.outcome = FINISHED if status == "finished" else CANCELLED
+        """The trainer returned: the run finished, or stopped (status "cancelled"; an extension stays finished)."""
+        self._settle(FINISHED if status == "finished" or self.extending else CANCELLED)
 
     def failed(self, message: str, tb: str) -> None:
         """The trainer raised (a bad config fails before it could report RunFailed: its error is shown here)."""
         if not self.error:
             self.error = f"{message}\n\n{tb}"
             self._switch(ERROR)
-        self.log(f"error: {message}")
-        self.outcome = FAILED
+        self._live_line(f"error: {message}")
+        self._settle(FAILED)
 
     def cancelled(self) -> None:
-        self.log("stopped")
-        self.outcome = CANCELLED
+        """The worker was cancelled (the trainer stopped before it could report, or after it already had)."""
+        if self.outcome is None:
+            self._live_line("extension stopped: the run stays finished" if self.extending else "stopped")
+        self._settle(FINISHED if self.extending else CANCELLED)
 
     def ended(self) -> None:
         """The worker is gone: the phase is the outcome (as idle: a new run may start)."""
@@ -238,23 +321,49 @@ class TrainState:
         """The run being trained here (the runs table shows it as running)."""
         return [self.live_dir] if self.is_training() and self.live_dir else []
 
+    def live_row(self, s: RunSummary) -> RunSummary:
+        """The runs table's row of ``s``: for the run trained here (until its worker is gone) its status from the
+        phase (running, paused, stopping, or its outcome at once) and its epochs and time from the live history;
+        any other run as read from its folder."""
+        h = self.live
+        if h is None or self.control is None or Path(s.path) != self.live_dir:
+            return s
+        st, it, ep = h.started, h.last_iteration, h.last_epoch
+        done = max(ep.epoch if ep else 0, st.start_epoch) if st else s.epochs_done
+        if isinstance(h.outcome, RunFinished):
+            done = h.outcome.epochs_done
+        elapsed = max([e.elapsed_s for e in (it, ep) if e is not None], default=s.duration_s)
+        if isinstance(h.outcome, RunFinished):
+            elapsed = h.outcome.elapsed_s
+        extension = s.extension
+        if self.extending and self.phase in (FINISHED, CANCELLED) and not isinstance(h.outcome, RunFinished):
+            extension = "stopped"
+        return dataclasses.replace(
+            s,
+            status=ROW_STATUS.get(self.phase, s.status),
+            epochs_done=done,
+            epochs=done if extension == "stopped" else (st.epochs if st else s.epochs),
+            duration_s=elapsed,
+            time_limit_s=st.time_limit_s if st else s.time_limit_s,
+            holder=None,  # this app's own trainer, winding down
+            extension=extension,
+        )
+
     # ------------------------------------------------------------------ the run shown
     def open_run(self, run_dir: Path) -> RunHistory | None:
-        """Show ``run_dir``: its live history when it is the run training here, else None (read its log)."""
+        """Show ``run_dir``: its live history when it is the run trained here, else None (read its log)."""
         self.shown_dir = Path(run_dir)
         return self.live if self.live is not None and self.live_dir == self.shown_dir else None
 
     def show(self, history: RunHistory) -> None:
-        """The log sections of a shown run: replayed from its events, unless it is the live one."""
-        if history is self.live:
-            return
-        self.log_lines.clear()
-        self.on_log(None)
-        replay = ConsoleReporter(out=self.log_stream())
-        for ev in history.notable:
-            if ev.kind is not EventKind.FAILED:
-                replay(ev)
+        """The log sections of a shown run: the live run's own lines, or any other run's replayed from its events."""
         self.checkpoints = list(reversed(history.checkpoints))
+        if history is self.live:
+            self._show_section(self.live_dir, self.live_log)
+            return
+        run_dir = self.shown_dir or Path(history.started.run_dir if history.started else "run")
+        self._show_section(run_dir, [section_header(run_dir), *replay_lines(history.notable)])
+        self.error = ""
         if isinstance(history.outcome, RunFailed):
             self._show_failure(history.outcome)
 
@@ -279,11 +388,27 @@ class TrainState:
         return self.section if changed else None
 
     def log(self, line: str) -> None:
+        """A line in the log as shown now (a note about the run shown: a refusal, a read error)."""
         self.log_lines.append(line)
         self.on_log(line)
 
     def log_stream(self) -> io.TextIOBase:
-        return _LogStream(self)
+        return _LogStream(self.log)
+
+    def _live_line(self, line: str) -> None:
+        """A line of the live run: kept in its section, shown when the log shows that run."""
+        self.live_log.append(line)
+        if self.log_dir is not None and self.log_dir == self.live_dir:
+            self.log(line)
+
+    def _show_section(self, run_dir: Path | None, lines: Iterable[str]) -> None:
+        """The log shows ``run_dir``'s lines from now on (cleared first)."""
+        lines = list(lines)
+        self.log_dir = run_dir
+        self.log_lines.clear()
+        self.on_log(None)
+        for line in lines:
+            self.log(line)
 
     # ------------------------------------------------------------------ buttons and status
     def buttons(self) -> Buttons:
@@ -309,6 +434,7 @@ class TrainState:
         st, it, out = h.started, h.last_iteration, h.outcome
         name = (self.shown_dir or Path("run")).name
         live = h is self.live and self.is_training()
+        settled = h is self.live and self.control is not None and self.phase in SETTLED  # still winding down
         if live and self.phase == PAUSED:
             what = "paused"
         elif live and self.phase == STOPPING:
@@ -317,9 +443,11 @@ class TrainState:
             what = "training" if st else "starting…"
         elif isinstance(out, RunFinished):
             what = f"finished ({out.reason.replace('_', ' ')})"
-        elif isinstance(out, RunFailed):
+        elif isinstance(out, RunFailed) or (settled and self.phase == FAILED):
             what = "failed"
-        elif isinstance(out, RunCancelled):
+        elif h.finished is not None and (h.extension_ended or settled):
+            what = f"finished ({h.finished.reason.replace('_', ' ')}), extension {h.extension_ended or 'stopped'}"
+        elif isinstance(out, RunCancelled) or (settled and self.phase == CANCELLED):
             what = "stopped"
         else:
             what = "interrupted" if st else "no events"
@@ -345,7 +473,13 @@ class TrainState:
             parts.append(f"{it.images_per_s / max(st.batch_size * st.world_size, 1):.2f} it/s")
             if h is self.live and self.is_training():
                 parts.append(f"ETA {format_duration(it.eta_s)}")
-            parts.append(f"elapsed {format_duration(it.elapsed_s)}")
+            if st.time_limit_s:  # the run ends at its time limit: its progress is in time
+                parts.append(
+                    f"elapsed {format_duration(it.elapsed_s)} of {format_duration(st.time_limit_s)} "
+                    f"({h.progress():.0%})"
+                )
+            else:
+                parts.append(f"elapsed {format_duration(it.elapsed_s)}")
             if it.gpu_mem_mb is not None:
                 parts.append(f"GPU {it.gpu_mem_mb / 1024:.2f} GB")
             parts.append(f"lr {it.lr:.2e}")
