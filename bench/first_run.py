@@ -31,7 +31,9 @@ BASELINE = [
     "train.eval_interval=null",
     "train.batch_size=8",
     "data.image_size=320",
+    "train.lr=0.002",
     "data.augment.mosaic=0.5",
+    "data.augment.photometric=0.5",
     "data.augment.scale_jitter=[0.75,1.25]",
 ]
 

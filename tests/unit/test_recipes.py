@@ -24,7 +24,8 @@ BIG = DataFacts(images=5000, instances=40000, long_side=1280, has_masks=False)
 def test_derive_sizes_the_recipe_to_the_data_device_and_budget():
     demo = derive("fast", DEMO, device="cpu")
     assert demo["data"]["image_size"] == 192 and demo["train"]["batch_size"] == 4
-    assert demo["data"]["augment"]["mosaic"] == 0.0, "no mosaic on small images"
+    assert demo["data"]["augment"] == {"mosaic": 0.0, "photometric": 0.0, "scale_jitter": [0.9, 1.1]}
+    assert demo["train"]["lr"] == 0.004 and "lr" not in derive("fast", BALLOON, device="cpu")["train"]
     assert demo["train"]["warmup_fraction"] == SHARES["warmup_fraction"]
     assert demo["train"]["eval_interval"] == SHARES["eval_interval"]
     per_epoch = 40 // 4
@@ -76,6 +77,7 @@ def _evaluations(eval_every: int, eval_interval: float | None, epochs: int, per_
 def test_evaluation_every_share_of_the_run_and_at_the_end():
     assert _evaluations(1000, 0.1, 1000, 10, 1000) == list(range(10, 101, 10)), "10 evaluations in 100 epochs"
     assert _evaluations(1000, None, 1000, 10, 1000) == [100], "eval_every alone: only the last"
+    assert _evaluations(1, 0.1, 1000, 10, 1000) == list(range(10, 101, 10)), "eval_interval replaces eval_every"
     assert _evaluations(3, None, 9, 10, 90) == [3, 6, 9]
     assert _evaluations(1000, 0.1, 1000, 100, 350) == [1, 2, 3, 4], "short runs: every epoch"
     # the pre-flight's count follows the same rule

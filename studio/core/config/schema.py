@@ -229,8 +229,8 @@ class TrainConfig(_Section):
         None,
         gt=0,
         le=1,
-        description="Also evaluate at the end of an epoch once this share of the run (time or epochs) has passed "
-        "since the last evaluation: 0.1 gives about 10 evaluations whatever the budget",
+        description="Evaluate at the end of an epoch once this share of the run (time or epochs) has passed "
+        "since the last evaluation: 0.1 gives about 10 evaluations whatever the budget; replaces eval_every when set",
     )
 
     @field_validator("device")

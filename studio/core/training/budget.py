@@ -88,14 +88,19 @@ def plan(cfg: Config, images: int, *, device: str, threads: int = MEASURED_THREA
 def _evaluations(cfg: Config, per_epoch: int, iters: int | None) -> tuple[int | None, int | None]:
     """(validations in the run, the first epoch with one before the last), following Trainer.evaluate_now."""
     t = cfg.train
-    if iters is None:  # the time limit ends the run at an unknown epoch: count by epochs only
+    if iters is None:  # the time limit ends the run at an unknown epoch
+        if t.eval_interval is not None:
+            return None, 1
         return None, (t.eval_every if t.eval_every < t.epochs else None)
     last = max(1, math.ceil(iters / per_epoch))
     done, first, at = 0, None, 0.0
     for epoch in range(1, last + 1):
         progress = min(1.0, epoch * per_epoch / iters)
         final = epoch == last
-        due = epoch % t.eval_every == 0 or (t.eval_interval is not None and progress - at >= t.eval_interval - 1e-9)
+        if t.eval_interval is not None:
+            due = progress - at >= t.eval_interval - 1e-9
+        else:
+            due = epoch % t.eval_every == 0
         if final or epoch >= t.epochs or due:
             done += 1
             at = progress

@@ -488,12 +488,15 @@ class Trainer:
         return self.schedule.progress(self.global_iter, self.elapsed)
 
     def evaluate_now(self, epoch: int, final: bool) -> bool:
-        """Evaluate at this epoch's end: every ``eval_every`` epochs, once ``eval_interval`` of the run has passed
-        since the last evaluation, and at the end."""
+        """Evaluate at this epoch's end: at the end of the run, and every ``eval_every`` epochs or, when
+        ``eval_interval`` is set (it replaces ``eval_every``), once that share of the run has passed since the
+        last evaluation."""
         cfg = self.cfg.train
-        if final or epoch >= cfg.epochs or epoch % cfg.eval_every == 0:
+        if final or epoch >= cfg.epochs:
             return True
-        return cfg.eval_interval is not None and self.progress - self._evaluated_at >= cfg.eval_interval - 1e-9
+        if cfg.eval_interval is not None:
+            return self.progress - self._evaluated_at >= cfg.eval_interval - 1e-9
+        return epoch % cfg.eval_every == 0
 
     def _epoch_end(self, epoch: int, train_losses: dict, epoch_t0: float, final: bool) -> bool:
         """Evaluate, save, emit; returns True when early stopping says stop."""
