@@ -123,15 +123,15 @@ def test_form_edit_rewrites_only_the_changed_line_and_keeps_the_cursor(qtbot, pa
     cursor.setPosition(editor.document().findBlockByNumber(row).position() + 4)
     editor.setTextCursor(cursor)
     lr = page.form.editor("train.lr")
-    lr.setText("0.004")
-    lr.textEdited.emit("0.004")  # one edit, as a paste would make it
+    lr.setText("0.006")
+    lr.textEdited.emit("0.006")  # one edit, as a paste would make it
     new_lines = page.yaml.text().splitlines()
-    assert [i for i, (a, b) in enumerate(zip(lines, new_lines)) if a != b] == [lines.index("  lr: 0.002")]
-    assert new_lines[lines.index("  lr: 0.002")] == "  lr: 0.004"
+    assert [i for i, (a, b) in enumerate(zip(lines, new_lines)) if a != b] == [lines.index("  lr: 0.004")]
+    assert new_lines[lines.index("  lr: 0.004")] == "  lr: 0.006"
     after = editor.textCursor()
     assert after.blockNumber() == row and after.positionInBlock() == 4
     editor.undo()  # one undo step puts the old value back, and the form follows
-    qtbot.waitUntil(lambda: page.form.text_of("train.lr") == "0.002", timeout=5_000)
+    qtbot.waitUntil(lambda: page.form.text_of("train.lr") == "0.004", timeout=5_000)
 
 
 def test_presets_apply_for_the_datasets_task(qtbot, page):
@@ -170,7 +170,7 @@ def test_config_with_base_highlights_its_overrides(qtbot, page, workspace):
     form = page.form
     assert form.is_highlighted("train.epochs") and form.is_highlighted("data.image_size")
     assert not form.is_highlighted("train.batch_size"), "the same value as the base"
-    assert not form.is_highlighted("train.lr") and form.text_of("train.lr") == "0.002", "inherited"
+    assert not form.is_highlighted("train.lr") and form.text_of("train.lr") == "0.004", "inherited"
     assert f"Overrides demo.yaml: {epochs}" in form.rows["train.epochs"].label.toolTip()
     assert "based on demo.yaml" in page.yaml_title.text()
     assert form.rows["train.epochs"].reset.isVisibleTo(form) and not form.rows["train.lr"].reset.isVisibleTo(form)
@@ -256,7 +256,9 @@ def test_preflight_report_is_reused_while_only_other_keys_change(qtbot, page):
     first = page.preflight
     retype(qtbot, page.form.editor("train.lr"), "0.005")
     settle(qtbot, page)
-    assert page.preflight is not first and page.preflight.report is first.report, "no second parse of the data"
+    again = page.preflight
+    assert again is not first and again.report.train is first.report.train, "no second parse of the data"
+    assert again.report.facts is first.report.facts and again.report.budget is not first.report.budget
     assert page.config.data.image_size != 160
     retype(qtbot, page.form.editor("data.image_size"), "160")
     settle(qtbot, page)

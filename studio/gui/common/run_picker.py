@@ -36,6 +36,7 @@ class RunPicker:
         self.checkpoint: Path | None = None
         self.following = True  # show the newest run as runs come (False once the user picked an older one)
         self._read: tuple[Path, float] | None = None  # the checkpoint read and its mtime then
+        self._ckpt_chosen = False  # the user picked this run's checkpoint: following keeps it
         self.run_watch = RunWatch(self.jobs, list_checkpoint_runs, logs=False, parent=self)
         self.run_watch.listed.connect(self._on_runs)
         self.run_watch.failed.connect(lambda msg: self.status.setText(error_html(f"cannot read the runs: {msg}")))
@@ -65,6 +66,10 @@ class RunPicker:
             return
         newest = self.runs[0]
         if self.run is None or self.run.path != newest.path:
+            self._pick(0)
+            return
+        preferred = newest.path / newest.checkpoints[0]  # best.pt once the run has one
+        if not self._ckpt_chosen and self.checkpoint != preferred:
             self._pick(0)
             return
         if self.checkpoint is not None and not newest.training and self._stale(self.checkpoint):
@@ -99,6 +104,7 @@ class RunPicker:
 
     def _pick(self, row: int) -> None:
         run = self.runs[row]
+        self._ckpt_chosen = False
         self._show_run(run, run.checkpoints[0])
         self._set_checkpoint(run.path / run.checkpoints[0])
         self._note_read(self.checkpoint)
@@ -123,6 +129,7 @@ class RunPicker:
     def _on_ckpt_choice(self, i: int) -> None:
         data = self.ckpt_combo.itemData(i) if i >= 0 else None
         if data:
+            self._ckpt_chosen = True
             self._set_checkpoint(Path(data))
             self._note_read(self.checkpoint)
 
@@ -133,6 +140,7 @@ class RunPicker:
         self.checkpoint = None
         run = self._find_run(path.parent)
         self.following = run is not None and bool(self.runs) and run.path == self.runs[0].path
+        self._ckpt_chosen = True
         self._show_run(run, path.name)
         self._set_checkpoint(path)
         self._note_read(self.checkpoint)
