@@ -2,9 +2,10 @@
 
 ``python bench/train_speed.py [arch ...]`` builds a trainer on the demo set at 320 px, batch 4, and times
 training steps (forward, backward, optimiser, the data pipeline with its workers) after two warm-up steps.
-It prints each architecture's images per second beside the figure in
-:data:`studio.core.training.budget.CPU_IMAGES_PER_S` (the ratio is this machine against the table's), to
-update the table on the reference machine (2 cores) or to see how far another machine is from it.
+It prints each architecture's images per second beside the estimate of
+:func:`studio.core.training.budget.images_per_s` (the ratio is this machine against the table's), to
+refit :data:`~studio.core.training.budget.CPU_SECONDS_PER_IMAGE` on the reference machine (2 cores) or to
+see how far another machine is from it.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ def measure(arch: str, image_size: int, batch: int, steps: int) -> float:
 def main() -> int:
     import torch
 
-    from studio.core.training.budget import CPU_IMAGES_PER_S
+    from studio.core.training.budget import CPU_SECONDS_PER_IMAGE, images_per_s
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("archs", nargs="*", default=list(CPU_IMAGES_PER_S))
-    ap.add_argument("--size", type=int, nargs="+", default=[320])
+    ap.add_argument("archs", nargs="*", default=list(CPU_SECONDS_PER_IMAGE))
+    ap.add_argument("--size", type=int, nargs="+", default=[320, 192])
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=12)
     a = ap.parse_args()
@@ -56,9 +57,8 @@ def main() -> int:
     for arch in a.archs:
         for size in a.size:
             speed = measure(arch, size, a.batch, a.steps)
-            table = CPU_IMAGES_PER_S.get(arch)
-            scaled = table * (320 / size) ** 2 if table else None
-            ratio = f" (table {scaled:.1f}, ratio {speed / scaled:.2f})" if scaled else ""
+            table = images_per_s(arch, size, "cpu", torch.get_num_threads())
+            ratio = f" (table {table:.1f}, ratio {speed / table:.2f})" if table else ""
             print(f"{arch} at {size} px: {speed:.1f} images/s{ratio}", flush=True)
     return 0
 

@@ -4,10 +4,10 @@ The pre-flight check uses it to warn about a recipe that cannot work in the time
 than the run, no validation before the end, or too few optimiser steps to learn anything.
 
 With ``train.time_limit`` the number of iterations depends on the machine's speed. The speed is an
-estimate: images per second of a training step (forward, backward, the data pipeline) measured here
-for the CPU models (:data:`CPU_IMAGES_PER_S`), scaled to the image size (time follows the pixel count)
-and the number of CPU threads. Without a measurement (GPU runs, the big torchvision models on a CPU),
-the time-based checks say the estimate is unknown rather than guess.
+estimate: the seconds per image of a training step (forward, backward, the data pipeline) measured here
+for the CPU models at two sizes (:data:`CPU_SECONDS_PER_IMAGE`: a fixed part and a part that follows
+the pixel count), scaled to the number of CPU threads. Without a measurement (GPU runs, the big
+torchvision models on a CPU), the time-based checks say the estimate is unknown rather than guess.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from dataclasses import dataclass
 
 from studio.core.config.schema import Config
 
-#: training images per second at 320 px on 2 CPU threads (``bench/first_run.py`` machine: 2 cores),
-#: batch 4-8, mosaic on half the samples, measured with ``python bench/train_speed.py``
-CPU_IMAGES_PER_S: dict[str, float] = {
-    "seg_fast": 17.0,
-    "det_fast": 21.0,
-    "seg_lite": 9.0,
-    "det_lite": 11.0,
+#: seconds per training image on 2 CPU threads, ``(a, b)`` with time = a + b x pixels (a square of the
+#: image size): fixed costs (the data pipeline, the loss, the optimiser step) and the part that follows
+#: the pixel count, fitted through 320 and 192 px measured by ``bench/train_speed.py`` (batch 4, the
+#: demo set) on the 2-core reference machine: seg_fast 13.7 / 20.4 images/s, det_fast 17.5 / 30.0,
+#: seg_lite 5.9 / 8.3, det_lite 7.4 / 11.4
+CPU_SECONDS_PER_IMAGE: dict[str, tuple[float, float]] = {
+    "seg_fast": (0.03554, 3.658e-7),
+    "det_fast": (0.01994, 3.633e-7),
+    "seg_lite": (0.09291, 7.479e-7),
+    "det_lite": (0.06105, 7.236e-7),
 }
 MEASURED_THREADS = 2
 #: optimiser steps below which a from-scratch model learns next to nothing (the demo set at 150 steps:
@@ -54,11 +57,13 @@ class Budget:
 
 
 def images_per_s(arch: str, image_size: int, device: str, threads: int) -> float | None:
-    """The estimated training speed, or None where nothing was measured (GPUs, the big models on a CPU)."""
-    base = CPU_IMAGES_PER_S.get(arch)
-    if base is None or device != "cpu":
+    """The estimated training speed, or None where nothing was measured (GPUs, the big models on a CPU).
+    More threads are counted as proportionally faster, which overestimates many-core machines."""
+    fit = CPU_SECONDS_PER_IMAGE.get(arch)
+    if fit is None or device != "cpu":
         return None
-    return base * (320 / image_size) ** 2 * max(1, threads) / MEASURED_THREADS
+    a, b = fit
+    return max(1, threads) / MEASURED_THREADS / (a + b * image_size**2)
 
 
 def plan(cfg: Config, images: int, *, device: str, threads: int = MEASURED_THREADS, world_size: int = 1) -> Budget:
