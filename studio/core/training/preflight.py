@@ -257,7 +257,7 @@ def _check_budget(cfg: Config, rep: PreflightReport) -> None:
         rep.add(
             "info",
             "train.epochs",
-            f"about {b.iters} iterations, {b.epochs:.1f} epochs of {b.iters_per_epoch}{speed}; {ends}",
+            f"about {b.iters} iterations ({b.epochs:.1f} epochs of {b.iters_per_epoch}){speed}; {ends}",
             topic="budget",
         )
         minimum = MIN_STEPS_SCRATCH if cfg.model.weights in (None, "", "none") else MIN_STEPS_PRETRAINED
