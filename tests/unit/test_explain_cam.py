@@ -170,16 +170,21 @@ def test_box_and_class_targets():
         explain(model, t, meta, layers=["neck"], cancel=token)
 
 
-def test_cam_job_targets_by_class_name_and_thresholds():
-    pred = Predictor(
+def _toy_predictor(score_thr: float) -> Predictor:
+    """The toy detector of the bright and the dark square behind a Predictor, one class "thing"."""
+    return Predictor(
         ToyDetector([BRIGHT, DARK]),
         ClassMap.from_names(["thing"]),
         size=100,
         letterbox=False,
         device=torch.device("cpu"),
         task="detect",
-        score_thr=0.0,
+        score_thr=score_thr,
     )
+
+
+def test_cam_job_targets_by_class_name_and_thresholds():
+    pred = _toy_predictor(score_thr=0.0)
     img = _toy_image()
     res = cam_job(pred, img, "gradcam", class_name="thing")
     (row,) = res.stats()
@@ -195,15 +200,7 @@ def test_cam_job_targets_by_class_name_and_thresholds():
 def test_a_named_class_below_the_threshold_explains_its_strongest_candidate_and_says_so():
     """The GUI's CAM tab names a class at its own threshold: above every score, the class's best candidate is
     explained, the result says so in words, and its pictures draw that candidate's score (it is no detection)."""
-    pred = Predictor(
-        ToyDetector([BRIGHT, DARK]),
-        ClassMap.from_names(["thing"]),
-        size=100,
-        letterbox=False,
-        device=torch.device("cpu"),
-        task="detect",
-        score_thr=0.5,
-    )
+    pred = _toy_predictor(score_thr=0.5)
     img = _toy_image()
     at_zero = cam_job(pred, img, "gradcam", score_thr=0.0)
     best = float(at_zero.cam.detections.scores[0])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from studio.core.config.schema import Config
+from studio.core.config.schema import Config, TrainConfig
 
 #: seconds per training image on 2 CPU threads, ``(a, b)`` with time = a + b x pixels (a square of the
 #: image size): fixed costs (the data pipeline, the loss, the optimiser step) and the part that follows
@@ -90,8 +90,20 @@ def plan(cfg: Config, images: int, *, device: str, threads: int = MEASURED_THREA
     return Budget(images, per_epoch, planned, speed, iters, warmup, evals, first, time_limited)
 
 
+def evaluation_due(train: TrainConfig, epoch: int, final: bool, progress: float, evaluated_at: float) -> bool:
+    """Whether the epoch ending now is validated: at the end of the run, and every ``eval_every`` epochs or,
+    when ``eval_interval`` is set (it replaces ``eval_every``), once that share of the run has passed since the
+    last validation (``progress`` and ``evaluated_at``: shares of the run, 0..1). The trainer and the
+    pre-flight's count both ask this."""
+    if final or epoch >= train.epochs:
+        return True
+    if train.eval_interval is not None:
+        return progress - evaluated_at >= train.eval_interval - 1e-9
+    return epoch % train.eval_every == 0
+
+
 def _evaluations(cfg: Config, per_epoch: int, iters: int | None) -> tuple[int | None, int | None]:
-    """(validations in the run, the first epoch with one before the last), following Trainer.evaluate_now."""
+    """(validations in the run, the first epoch with one before the last), by :func:`evaluation_due`."""
     t = cfg.train
     if iters is None:  # the time limit ends the run at an unknown epoch
         if t.eval_interval is not None:
@@ -102,11 +114,7 @@ def _evaluations(cfg: Config, per_epoch: int, iters: int | None) -> tuple[int | 
     for epoch in range(1, last + 1):
         progress = min(1.0, epoch * per_epoch / iters)
         final = epoch == last
-        if t.eval_interval is not None:
-            due = progress - at >= t.eval_interval - 1e-9
-        else:
-            due = epoch % t.eval_every == 0
-        if final or epoch >= t.epochs or due:
+        if evaluation_due(t, epoch, final, progress, at):
             done += 1
             at = progress
             if first is None and not final:

@@ -30,6 +30,7 @@ from studio.core.config.schema import Config
 from studio.core.device import resolve_device
 from studio.core.errors import CancelledError, StudioError, error_message
 from studio.core.jobs import CancelToken
+from studio.core.training.budget import evaluation_due
 from studio.core.training.ema import ModelEMA
 from studio.core.training.events import (
     CheckpointSaved,
@@ -488,15 +489,8 @@ class Trainer:
         return self.schedule.progress(self.global_iter, self.elapsed)
 
     def evaluate_now(self, epoch: int, final: bool) -> bool:
-        """Evaluate at this epoch's end: at the end of the run, and every ``eval_every`` epochs or, when
-        ``eval_interval`` is set (it replaces ``eval_every``), once that share of the run has passed since the
-        last evaluation."""
-        cfg = self.cfg.train
-        if final or epoch >= cfg.epochs:
-            return True
-        if cfg.eval_interval is not None:
-            return self.progress - self._evaluated_at >= cfg.eval_interval - 1e-9
-        return epoch % cfg.eval_every == 0
+        """Evaluate at this epoch's end (:func:`~studio.core.training.budget.evaluation_due`)."""
+        return evaluation_due(self.cfg.train, epoch, final, self.progress, self._evaluated_at)
 
     def _epoch_end(self, epoch: int, train_losses: dict, epoch_t0: float, final: bool) -> bool:
         """Evaluate, save, emit; returns True when early stopping says stop."""
