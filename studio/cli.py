@@ -14,6 +14,8 @@ from studio.cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, progress_print
 from studio.cli_engine import add_parsers
 from studio.cli_explain import add_parsers as add_explain
 from studio.cli_export import add_parsers as add_export
+from studio.cli_project import add_parsers as add_project
+from studio.cli_smart import add_parsers as add_smart
 from studio.core.doctor import collect, format_report
 from studio.core.errors import DatasetError, StudioError, os_error_message
 from studio.core.plugins import format_text, to_dict
@@ -271,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm.set_defaults(func=cmd_dataset_demo)
 
     add_parsers(sub, cf, ds)
+    add_project(ds)
+    add_smart(ds)
     add_explain(sub)
     add_export(sub)
     return p

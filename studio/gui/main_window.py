@@ -20,6 +20,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -50,6 +51,7 @@ from studio.gui.config.new_config_dialog import NewConfigDialog, train_val_pair
 from studio.gui.config.page import ConfigPage
 from studio.gui.data.export_dialog import ExportDialog
 from studio.gui.data.import_wizard import ImportWizard
+from studio.gui.data.new_dataset_dialog import NewDatasetDialog
 from studio.gui.data.page import FAILED, READY, DataPage
 from studio.gui.data.split_dialog import SplitDialog
 from studio.gui.export.page import ExportPage
@@ -189,6 +191,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.open_action = bind(file_menu.addAction("&Open annotations…", self.open_dialog), "file.open")
         self.import_action = bind(file_menu.addAction("&Import dataset…", self.import_dialog), "file.import")
+        self.new_dataset_action = bind(
+            file_menu.addAction("New dataset from image &folder…", lambda: self.new_dataset_dialog()),
+            "file.new_dataset",
+        )
         self.export_action = file_menu.addAction("&Export dataset…", self.export_dialog)
         self.split_action = file_menu.addAction("S&plit dataset…", self.split_dialog)
         self.save_action = self.commands.actions["save"]
@@ -204,6 +210,10 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         for cid in ("delete", "select_all"):
             edit_menu.addAction(self.commands.actions[cid])
+        edit_menu.addSeparator()
+        self.label_manager_action = edit_menu.addAction(
+            "&Label manager…", lambda: self.data_page.labelling.open_manager()
+        )
         edit_menu.aboutToShow.connect(self.commands.refresh)
         file_menu.aboutToShow.connect(self.commands.refresh)
 
@@ -481,7 +491,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(" — ".join([*parts, "Studio"]))
 
     def _on_data_state(self, state: str) -> None:
-        for a in (self.export_action, self.split_action):
+        for a in (self.export_action, self.split_action, self.label_manager_action):
             a.setEnabled(state == READY)
 
     def import_dialog(self, source: Path | None = None) -> ImportWizard:
@@ -489,8 +499,26 @@ class MainWindow(QMainWindow):
         w = ImportWizard(self.jobs, datasets_dir=ws.folder("datasets") if ws else None, source=source, parent=self)
         w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         w.imported.connect(self._on_imported)
+        w.new_dataset_requested.connect(self.new_dataset_dialog)  # a folder of images with no labels
         w.open()
         return w
+
+    def new_dataset_dialog(self, images_dir: Path | None = None) -> NewDatasetDialog | None:
+        """File > New dataset from image folder: pick the folder (unless given), then name the classes and the file;
+        the new dataset opens on the Data page, ready to label."""
+        if images_dir is None:
+            folder = QFileDialog.getExistingDirectory(
+                self, "Folder of images for the new dataset", self._setting("last_dir", "")
+            )
+            if not folder:
+                return None
+            images_dir = Path(folder)
+        ws = self.workspace_ui.current
+        d = NewDatasetDialog(self.jobs, images_dir, ws.folder("datasets") if ws else None, parent=self)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.created.connect(lambda path: self.open_dataset(Path(path)))
+        d.open()
+        return d
 
     def _on_imported(self, path: Path) -> None:
         """A dataset was imported: open it, and offer a config for it (the open one trains on other data)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 ACTION, KEY = "action", "key"
 EVERYWHERE = "Everywhere"
 EDITOR = "Data page, image view"
+DATA = "Data page (not while typing in a text box)"
 
 #: the pages in the order of the page list (Ctrl+1 is the first)
 PAGES = ("Data", "Config", "Train", "Inspect", "Export")
@@ -33,6 +34,7 @@ class Shortcut:
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("file.open", ("Ctrl+O",), "Open an annotation file"),
     Shortcut("file.import", ("Ctrl+I",), "Import a dataset (COCO, YOLO, VOC, LabelMe, VIA…)"),
+    Shortcut("file.new_dataset", ("Ctrl+N",), "New dataset from a folder of unlabelled images"),
     Shortcut("file.save", ("Ctrl+S",), "Save the page's file: the annotation edits (Data), the config (Config)"),
     Shortcut("file.reload", ("F5",), "Reload the dataset from disk"),
     Shortcut("file.quit", ("Ctrl+Q",), "Quit"),
@@ -55,22 +57,77 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("view.log", ("Ctrl+L",), "Show or hide the log panel"),
     Shortcut("view.fullscreen", ("F11",), "Full screen on or off"),
     Shortcut("help.shortcuts", ("F1",), "This list of keyboard shortcuts"),
-    Shortcut("editor.select", ("V",), "Select tool: pick a shape, drag its vertices", EDITOR, KEY),
-    Shortcut("editor.polygon", ("P",), "Polygon tool: click points around an object", EDITOR, KEY),
-    Shortcut("editor.box", ("B",), "Box tool: press, drag and release", EDITOR, KEY),
+    Shortcut("editor.select", ("V",), "Select tool: pick a shape, drag it or its vertices", DATA),
+    Shortcut("editor.polygon", ("P",), "Polygon tool: click points around an object", DATA),
+    Shortcut("editor.box", ("B",), "Box tool: press, drag and release", DATA),
+    Shortcut(
+        "editor.smart_box",
+        ("M",),
+        "Smart box tool: drag a box, GrabCut outlines the object in it; drag to mark object, right-drag or "
+        "Shift+drag to mark background, Enter keeps the outline",
+        DATA,
+    ),
+    Shortcut("editor.scissors", ("I",), "Intelligent scissors tool: click points; the outline follows the edges", DATA),
+    Shortcut("editor.brush", ("Shift+B",), "Brush tool: paint the selected shape (nothing selected: a new one)", DATA),
+    Shortcut("editor.eraser", ("E",), "Eraser tool: erase pixels of a shape; erasing all of it deletes it", DATA),
+    Shortcut("editor.brush_smaller", ("[",), "Brush, eraser and smart box: a smaller brush", DATA),
+    Shortcut("editor.brush_larger", ("]",), "Brush, eraser and smart box: a larger brush", DATA),
+    Shortcut("data.next_image", ("D", "PgDown"), "Next image in the list", DATA),
+    Shortcut("data.prev_image", ("A", "PgUp"), "Previous image in the list", DATA),
+    Shortcut("data.next_unlabelled", ("Shift+D",), "Next image with no shapes (going round the list)", DATA),
+    Shortcut(
+        "editor.class",
+        tuple(str(n) for n in range(1, 10)),
+        "Pick class 1-9 of the class box: relabels the selected shape, else the class of the next shape",
+        DATA,
+    ),
+    Shortcut("editor.duplicate", ("Ctrl+D",), "Duplicate the selected shape (a few pixels off)", DATA),
+    Shortcut("editor.copy", ("Ctrl+C",), "Copy the selected shape, or every shape of the image when none is", DATA),
+    Shortcut("editor.paste", ("Ctrl+V",), "Paste the copied shapes onto the image shown (this or another)", DATA),
+    Shortcut("editor.paste_previous", ("Ctrl+Shift+V",), "Copy every shape of the previous image onto this one", DATA),
+    Shortcut(
+        "editor.delete_part", ("Shift+Del",), "Delete the part of a multi-part polygon whose vertex is picked", DATA
+    ),
     Shortcut(
         "editor.delete",
         ("Del", "Backspace"),
-        "Select tool: delete the active vertex of the selected polygon, else the selected shape",
+        "Select tool: delete the highlighted vertex of the selected polygon, else the selected shape",
         EDITOR,
         KEY,
     ),
-    Shortcut("editor.back", ("Backspace",), "Polygon tool: remove the last point of the polygon drawn", EDITOR, KEY),
-    Shortcut("editor.finish", ("Return", "Enter"), "Polygon tool: close the polygon drawn", EDITOR, KEY),
+    Shortcut(
+        "editor.nudge",
+        ("Left", "Right", "Up", "Down"),
+        "Select tool: move the selected shape by 1 px (with Shift: 10 px); nudges in a row are one undo step",
+        EDITOR,
+        KEY,
+    ),
+    Shortcut(
+        "editor.pan",
+        ("Space",),
+        "Hold and drag (or drag with the middle button) to pan, in every tool; a polygon being drawn stays",
+        EDITOR,
+        KEY,
+    ),
+    Shortcut(
+        "editor.back",
+        ("Backspace",),
+        "Polygon tool, scissors: remove the last point of the outline drawn; smart box: the last stroke",
+        EDITOR,
+        KEY,
+    ),
+    Shortcut(
+        "editor.finish",
+        ("Return", "Enter"),
+        "Polygon tool, scissors: close the outline drawn; smart box: keep the outline proposed; class prompt: give "
+        "the shape the highlighted class",
+        EDITOR,
+        KEY,
+    ),
     Shortcut(
         "editor.cancel",
         ("Esc",),
-        "Cancel the shape being drawn or dragged; else deselect the vertex, then the shape",
+        "Cancel the shape drawn or dragged (class prompt: drop it); else deselect the vertex, then the shape",
         EDITOR,
         KEY,
     ),

@@ -39,6 +39,15 @@ def _app_names(qapp):
     qapp.setOrganizationName("Studio")
 
 
+@pytest.fixture(autouse=True)
+def _editor_switches(_app_names):
+    """No class prompt after each drawn shape and no autosave mid-test, unless a test turns them on."""
+    from studio.gui.editor import settings
+
+    settings.set_flag(settings.LAST_LABEL, True)
+    settings.set_flag(settings.AUTOSAVE, False)
+
+
 @pytest.fixture(scope="session")
 def demo_master(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo_master") / "demo"

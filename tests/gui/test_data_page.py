@@ -81,7 +81,8 @@ def test_selecting_an_image_draws_one_item_per_polygon_part(qtbot, make_window, 
         assert page.viewer.view.image_item.pixmap().width() == 320
 
     page.viewer.masks_box.setChecked(False)
-    assert all(not p.isVisible() for p in page.viewer.overlays.polygon_items())
+    # Masks off drops the fills and keeps the outlines
+    assert all(p.isVisible() and p.brush().color().alpha() == 0 for p in page.viewer.overlays.polygon_items())
     assert all(b.isVisible() for b in page.viewer.overlays.box_items())
     page.viewer.boxes_box.setChecked(False)
     page.viewer.labels_box.setChecked(False)

@@ -18,6 +18,7 @@ from studio.core.geometry import polygons_bbox, shoelace_area
 from studio.gui.common.commands import PageCommands
 from studio.gui.common.workers import Jobs
 from studio.gui.data.page import READY, DataPage
+from studio.gui.editor import settings
 from studio.gui.editor.controller import EditorController
 from studio.gui.editor.handles import Handle
 from studio.gui.editor.toolbar import ADD_CLASS, EditorToolbar
@@ -58,11 +59,16 @@ class Studio:
 
 @pytest.fixture
 def open_studio(qtbot):
-    """``open_studio(ann, ask=...)``: a Data page with the editor wired as the window wires it (its File > Save
-    and Edit > Undo / Redo / Delete actions on the host), dataset loaded."""
+    """``open_studio(ann, ask=..., images=None, last_label=True, autosave=False)``: a Data page with the editor
+    wired as the window wires it (its File > Save and Edit > Undo / Redo / Delete actions on the host), dataset
+    loaded. By default a drawn shape takes the last label (no class prompt) and nothing is saved unasked."""
     made: list[Studio] = []
 
-    def make(ann: Path, ask=lambda info: True) -> Studio:
+    def make(
+        ann: Path, ask=lambda info: True, images: Path | None = None, last_label: bool = True, autosave: bool = False
+    ) -> Studio:
+        settings.set_flag(settings.LAST_LABEL, last_label)
+        settings.set_flag(settings.AUTOSAVE, autosave)
         jobs = Jobs()
         host = QWidget()
         page = DataPage(jobs)
@@ -76,7 +82,7 @@ def open_studio(qtbot):
         qtbot.addWidget(host)
         host.resize(1300, 800)
         host.show()
-        page.open(ann)
+        page.open(ann, images)
         qtbot.waitUntil(lambda: page.state == READY, timeout=30_000)
         s = Studio(page, editor, bar, host, jobs, commands)
         made.append(s)

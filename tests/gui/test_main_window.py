@@ -235,7 +235,7 @@ def test_every_shortcut_is_bound_from_the_one_table_and_listed_in_help(qtbot, ma
     from PySide6.QtGui import QAction, QShortcut
 
     from studio.gui.common.commands import SHORTCUT_ID, qt_keys
-    from studio.gui.editor import controller, tools
+    from studio.gui.editor import tools
     from studio.gui.shortcuts import ACTION, KEY, SHORTCUTS, shortcut
 
     w = make_window()
@@ -252,14 +252,12 @@ def test_every_shortcut_is_bound_from_the_one_table_and_listed_in_help(qtbot, ma
     action_rows = {s.id for s in SHORTCUTS if s.kind == ACTION}
     assert action_rows <= bound_ids, f"rows of the table nothing binds: {action_rows - bound_ids}"
     # the editing tools read their keys from the table too
-    assert set(controller.TOOL_KEYS) == {k for n in ("select", "polygon", "box") for k in qt_keys(f"editor.{n}")}
     assert tools.DELETE_KEYS == qt_keys("editor.delete") and tools.ENTER_KEYS == qt_keys("editor.finish")
     assert tools.CANCEL_KEYS == qt_keys("editor.cancel") and tools.BACK_KEYS == qt_keys("editor.back")
     assert {s.id for s in SHORTCUTS if s.kind == KEY} == {
-        "editor.select",
-        "editor.polygon",
-        "editor.box",
         "editor.delete",
+        "editor.nudge",
+        "editor.pan",
         "editor.back",
         "editor.finish",
         "editor.cancel",

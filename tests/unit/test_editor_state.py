@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 
 from studio.core.dataset.model import Dataset
-from studio.core.dataset.recovery import recovery_path, write_snapshot
+from studio.core.dataset.recovery import recovery_path, snapshot, write_snapshot
+from studio.core.geometry import mask_to_rle, segmentation_to_mask
+from studio.gui.editor.navigation import next_unlabelled
+from studio.gui.editor.shapes import clamped_offset
 from studio.gui.editor.state import KEEP, EditorState
 
 SQUARE = [10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0]
@@ -66,7 +70,8 @@ def test_open_picks_the_first_class_and_nothing_is_dirty(ed):
 
 def test_tools_and_selection(ed):
     st = ed.st
-    assert ed.select(6) == 6 and st.category_id == 2, "the class box follows the selected shape"
+    assert ed.select(6) == 6 and st.shown_category() == 2, "the class box shows the selected shape's class"
+    assert st.category_id == 1, "selecting a shape leaves the class of the next one"
     assert st.actions().delete
     assert ed.select(8) is None and st.selected is None, "annotation 8 is on another image"
     ed.select(6)
@@ -100,22 +105,35 @@ def test_a_new_shape_needs_a_class_and_an_image(ed):
 
 def test_delete_removes_the_active_vertex_else_the_shape(ed):
     st, ds = ed.st, ed.ds
-    assert not st.delete(), "nothing selected: the key is not taken"
+    assert not st.delete(vertex_shown=True), "nothing selected: the key is not taken"
     ed.select(5)
     st.active_vertex = (0, 1)
-    assert st.delete()
+    assert st.delete(vertex_shown=True)
     assert ds.annotation(5)["segmentation"][0] == SQUARE[:2] + SQUARE[4:] and st.active_vertex is None
     assert st.selected == 5
     st.active_vertex = (0, 0)
-    assert st.delete(), "the key is taken even when refused"
+    assert st.delete(vertex_shown=True), "the key is taken even when refused"
     assert ed.messages[-1] == "annotation 5: a polygon keeps at least 3 points (delete the shape instead)"
     assert len(ds.annotation(5)["segmentation"][0]) == 6
     assert st.active_vertex == (0, 0), "a refused delete keeps the vertex active"
     st.active_vertex = None
-    assert st.delete() and not any(a["id"] == 5 for a in ds.anns_for_image(1))
+    assert st.delete(vertex_shown=True) and not any(a["id"] == 5 for a in ds.anns_for_image(1))
     ed.select(6)
     st.active_vertex = (-1, 2)  # a box corner: Delete removes the box
-    assert st.delete() and not any(a["id"] == 6 for a in ds.anns_for_image(1))
+    assert st.delete(vertex_shown=True) and not any(a["id"] == 6 for a in ds.anns_for_image(1))
+
+
+def test_an_active_vertex_the_view_does_not_show_never_takes_the_delete(ed):
+    """The issue: Delete meant for the shape removed a vertex that was still active but not highlighted, and the
+    damaged polygon was saved unnoticed."""
+    st, ds = ed.st, ed.ds
+    ed.select(7)
+    st.active_vertex = (0, 1)
+    assert st.delete(vertex_shown=False)
+    assert not any(a["id"] == 7 for a in ds.anns_for_image(1)), "the shape went, whole"
+    assert st.active_vertex is None
+    st.undo()
+    assert ds.annotation(7)["segmentation"] == [TRIANGLE]
 
 
 def test_handles_and_what_a_drag_does(ed):
@@ -185,7 +203,8 @@ def test_the_active_vertex_goes_with_its_shape_or_its_vertex(ed):
 def test_relabel_add_class_and_propose(ed):
     st, ds = ed.st, ed.ds
     ed.select(5)
-    assert st.set_category(2) and ds.annotation(5)["category_id"] == 2 and st.category_id == 2
+    assert st.set_category(2) and ds.annotation(5)["category_id"] == 2 and st.shown_category() == 2
+    assert st.category_id == 1, "relabelling the selected shape leaves the class of the next shape (the issue)"
     assert not st.set_category(2), "the same class: no edit"
     cid = st.add_class("bird")
     assert cid == 3 and st.class_name(3) == "bird" and ed.events[-1].categories_changed
@@ -310,3 +329,255 @@ def test_discard_and_close(ed):
     st.close()
     assert st.ds is None and st.stack is None and st.selected is None and st.categories() == []
     assert not st.active() and st.begin_save() is None and st.actions().mark == ""
+
+
+# ----------------------------------------------------------------------------------------------- editor parity
+MASK = np.zeros((80, 100), np.uint8)
+MASK[20:40, 50:70] = 1
+RING = np.zeros((80, 100), np.uint8)
+RING[10:50, 10:50] = 1
+RING[25:35, 25:35] = 0  # a hole
+PARTS = [[5.0, 5.0, 15.0, 5.0, 15.0, 15.0, 5.0, 15.0], [60.0, 60.0, 80.0, 60.0, 80.0, 75.0, 60.0, 75.0]]
+
+
+@pytest.fixture
+def rich(tmp_path) -> Editor:
+    """The editor on COCO plus a two-part polygon (9), an RLE mask (10) and a mask with a hole (11) on image 1."""
+    coco = copy.deepcopy(COCO)
+    coco["annotations"] += [
+        {"id": 9, "image_id": 1, "category_id": 2, "bbox": [5, 5, 75, 70], "area": 400, "segmentation": PARTS},
+        {"id": 10, "image_id": 1, "category_id": 1, "bbox": [50, 20, 20, 20], "area": 400, "iscrowd": 1,
+         "segmentation": mask_to_rle(MASK)},
+        {"id": 11, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 40], "area": 1500,
+         "segmentation": mask_to_rle(RING)},
+    ]  # fmt: skip
+    Dataset.from_dict(coco).save(tmp_path / "ann.json")
+    return Editor(tmp_path)
+
+
+def test_a_whole_shape_moves_every_part_kept_on_the_image_in_one_undo_step(rich):
+    st, ds = rich.st, rich.ds
+    assert st.move(5, 7, -3)
+    assert ds.annotation(5)["segmentation"] == [[17.0, 7.0, 37.0, 7.0, 37.0, 27.0, 17.0, 27.0]]
+    assert ds.annotation(5)["bbox"] == [17.0, 7.0, 20.0, 20.0] and ds.annotation(5)["area"] == 400
+    assert st.actions().undo_text == "Undo move shape"
+    st.undo()
+    assert ds.annotation(5)["segmentation"] == [SQUARE] and ds.annotation(5)["bbox"] == [10, 10, 20, 20]
+    assert st.move(9, 100, 100), "both parts move together, up to the image's edge"
+    part0, part1 = ds.annotation(9)["segmentation"]
+    assert part1[4:6] == [100.0, 80.0] and part0[:2] == [25.0, 10.0]
+    assert not st.move(9, 5, 5), "already against the edge: no edit"
+    assert st.move(6, -500, 0) and ds.annotation(6)["bbox"] == [0.0, 40.0, 10.0, 5.0], "a box"
+    assert ds.annotation(6)["segmentation"] == [] and ds.annotation(6)["area"] == 50
+    assert st.move(10, 10.4, -5.6), "a mask moves by whole pixels"
+    moved = segmentation_to_mask(ds.annotation(10)["segmentation"], 80, 100)
+    assert moved.sum() == MASK.sum() and moved[14:34, 60:80].all()
+    assert ds.annotation(10)["bbox"] == [60.0, 14.0, 20.0, 20.0]
+    assert not st.move(8, 1, 1), "a shape of another image"
+
+
+def test_nudges_in_a_row_are_one_undo_step(rich):
+    st, ds = rich.st, rich.ds
+    now = [100.0]
+    st.clock = lambda: now[0]
+    assert not st.nudge(1, 0), "nothing selected: the key is not taken"
+    rich.select(5)
+    st.active_vertex = (0, 2)
+    for _ in range(3):
+        assert st.nudge(1, 0)
+        now[0] += 0.2
+    assert st.nudge(0, 10)
+    assert ds.annotation(5)["bbox"][:2] == [13.0, 20.0] and st.active_vertex is None
+    undo_steps = len(st.stack)
+    assert undo_steps == 1, "four nudges, one step"
+    now[0] += 5  # a pause: a new step
+    st.nudge(-1, 0)
+    assert len(st.stack) == 2
+    st.undo()
+    st.undo()
+    assert ds.annotation(5)["segmentation"] == [SQUARE] and not st.dirty()
+    rich.select(6)
+    st.nudge(0, 1)
+    st.add_box([1, 1, 5, 5])  # another edit between: the next nudge is a new step
+    rich.select(6)
+    st.nudge(0, 1)
+    assert len(st.stack) == 3 and ds.annotation(6)["bbox"][:2] == [50.0, 42.0]
+
+
+def test_duplicate_copy_and_paste_across_images(rich):
+    st, ds = rich.st, rich.ds
+    assert st.duplicate() is None and "select a shape" in rich.messages[-1]
+    rich.select(5)
+    new = st.duplicate()
+    assert ds.annotation(new)["segmentation"] == [[v + 10 for v in SQUARE]] and ds.annotation(new)["category_id"] == 1
+    assert st.actions().undo_text == "Undo duplicate shape"
+    rich.select(9)
+    st.move(9, 100, 100)  # its second part now touches the bottom-right corner
+    twin = st.duplicate()
+    assert ds.annotation(twin)["bbox"][:2] == [ds.annotation(9)["bbox"][0] - 10, ds.annotation(9)["bbox"][1] - 10]
+
+    assert st.paste() == [] and "nothing to paste" in rich.messages[-1]
+    rich.select(None)
+    assert st.copy() == len(ds.anns_for_image(1)), "nothing selected: every shape of the image"
+    rich.select(5)
+    assert st.copy() == 1 and st.actions().paste
+    rich.shown = ds.image(2)  # another image, 64 x 64
+    rich.select(None)
+    (pasted,) = st.paste()
+    assert ds.annotation(pasted)["image_id"] == 2 and ds.annotation(pasted)["segmentation"] == [SQUARE], "in place"
+    rich.shown = ds.image(1)
+    rich.select(9)
+    st.copy()
+    rich.shown = ds.image(2)
+    ids = st.paste()
+    assert len(ids) == 1 and "cut to the image's edges" in rich.messages[-1]
+    x, y, w, h = ds.annotation(ids[0])["bbox"]
+    assert x + w <= 64 and y + h <= 64, "clipped to the smaller image"
+    rich.shown = ds.image(1)
+    rich.select(10)
+    st.copy()
+    rich.shown = ds.image(2)
+    (mask_id,) = st.paste()
+    rle = ds.annotation(mask_id)["segmentation"]
+    assert rle["size"] == [64, 64] and segmentation_to_mask(rle, 64, 64).sum() == 14 * 20, "cropped to 64 x 64"
+    n = len(st.stack)
+    st.undo()
+    assert len(st.stack) == n - 1 and mask_id not in {a["id"] for a in ds.anns_for_image(2)}
+
+
+def test_paste_onto_the_same_image_lands_a_few_pixels_off(rich):
+    st, ds = rich.st, rich.ds
+    rich.select(7)
+    st.copy()
+    (new,) = st.paste()
+    assert ds.annotation(new)["segmentation"] == [[v + 10 for v in TRIANGLE]]
+
+
+def test_copy_every_shape_of_the_previous_image(rich):
+    st, ds = rich.st, rich.ds
+    rich.shown = ds.image(2)
+    ids = st.paste_from(1)
+    assert len(ids) == 6 and {ds.annotation(i)["image_id"] for i in ids} == {2}
+    assert st.actions().undo_text == "Undo paste shapes" and len(st.stack) == 1
+    assert st.paste_from(None) == [] and "no previous image" in rich.messages[-1]
+    assert st.paste_from(99) == [], "an image the dataset does not have"
+    st.undo()
+    assert ds.anns_for_image(2) == [ds.annotation(8)], "one undo takes every pasted shape back"
+
+
+def test_number_keys_pick_a_class_or_relabel_the_selected_shape(rich):
+    st, ds = rich.st, rich.ds
+    assert st.pick_class(2) and st.category_id == 2, "nothing selected: the class of the next shape"
+    st.add_box([1, 1, 5, 5])
+    assert ds.anns_for_image(1)[-1]["category_id"] == 2
+    rich.select(5)
+    assert st.pick_class(1) is True and ds.annotation(5)["category_id"] == 1
+    assert st.pick_class(2) and ds.annotation(5)["category_id"] == 2 and st.category_id == 2
+    st.pick_class(1)
+    assert st.category_id == 2, "relabelling never changes the class of the next shape"
+    assert not st.pick_class(3) and "no class 3" in rich.messages[-1]
+    rich.select(None)
+    st.add_box([2, 2, 5, 5], category_id=1)
+    assert st.category_id == 1, "a class given with a drawn shape (the class prompt) is the last label"
+
+
+def test_delete_a_part_of_a_multi_part_polygon(rich):
+    st, ds = rich.st, rich.ds
+    rich.select(9)
+    assert st.actions().delete_part
+    st.active_vertex = (1, 2)
+    assert not st.delete_part(vertex_shown=False) and "select a vertex" in rich.messages[-1]
+    assert st.delete_part(vertex_shown=True)
+    assert ds.annotation(9)["segmentation"] == [PARTS[0]] and ds.annotation(9)["bbox"] == [5.0, 5.0, 10.0, 10.0]
+    st.active_vertex = (0, 0)
+    assert not st.delete_part(vertex_shown=True) and "only part" in rich.messages[-1]
+    st.undo()
+    assert ds.annotation(9)["segmentation"] == PARTS
+    assert st.handle_at(80, 75, 1) == (1, 2), "each part's vertices are handles"
+    assert st.drag(1, 2, 90, 78) and ds.annotation(9)["segmentation"][1][4:6] == [90.0, 78.0]
+
+
+def test_a_mask_becomes_polygons_and_the_user_is_told_what_that_loses(rich):
+    st, ds = rich.st, rich.ds
+    rich.select(10)
+    assert st.shape() is None and st.actions().convert
+    conversion = st.convert_mask()
+    assert conversion is not None and not conversion.lossy and conversion.iou == pytest.approx(1.0)
+    (outline,) = ds.annotation(10)["segmentation"]
+    assert sorted(zip(outline[::2], outline[1::2])) == [(49.5, 19.5), (49.5, 39.5), (69.5, 19.5), (69.5, 39.5)]
+    assert "lossless" in rich.messages[-1] and st.shape()[0] == "polygon"
+    assert st.actions().undo_text == "Undo convert mask to polygons"
+    rich.select(11)
+    conversion = st.convert_mask()
+    assert conversion.holes == 1 and conversion.lossy and conversion.iou < 0.99
+    assert "1 hole(s) dropped" in rich.messages[-1] and "lossy" in rich.messages[-1]
+    assert f"IoU {conversion.iou:.3f}" in rich.messages[-1]
+    st.undo()
+    assert ds.annotation(11)["segmentation"] == mask_to_rle(RING), "undo gives the mask back"
+    rich.select(5)
+    assert st.convert_mask() is None and "select a mask" in rich.messages[-1]
+
+
+def test_the_new_edits_are_journaled_and_replayed_after_a_crash(tmp_path, rich):
+    st, ds = rich.st, rich.ds
+    st.move(5, 3, 4)
+    rich.select(9)
+    st.duplicate()
+    rich.select(10)
+    st.convert_mask()
+    rich.select(9)
+    st.active_vertex = (0, 0)
+    st.delete_part(vertex_shown=True)
+    rich.shown = ds.image(2)
+    st.paste_from(1)
+    expected = copy.deepcopy(ds.annotations)
+    # the crash: no save, no close
+    again = Editor(tmp_path)
+    assert again.replayed == 5 and again.ds.annotations == expected
+
+
+def test_next_unlabelled_goes_round_the_list():
+    labelled = {1: True, 2: False, 3: True, 4: False}.__getitem__
+    assert next_unlabelled([1, 2, 3, 4], 2, labelled) == 4
+    assert next_unlabelled([1, 2, 3, 4], 4, labelled) == 2, "round to the top"
+    assert next_unlabelled([1, 3], 1, labelled) is None
+    assert next_unlabelled([1, 2, 3], 99, labelled) == 2, "from no current image: the first one"
+
+
+def test_clamped_offsets_keep_a_shape_on_its_image():
+    assert clamped_offset([10, 10, 20, 20], -50, 500, 100, 80) == (-10.0, 50.0)
+    assert clamped_offset([-5, 0, 20, 20], -3, 0, 100, 80) == (0.0, 0.0), "partly off: never further off"
+    assert clamped_offset([-5, 0, 20, 20], 3, 0, 100, 80) == (3.0, 0.0), "but back onto it"
+
+
+def test_a_quiet_failed_save_stays_unsaved(ed):
+    st = ed.st
+    st.add_box([1, 2, 10, 10])
+    n = len(ed.messages)
+    st.save_ended(st.begin_save(), "read-only folder", quiet=True)
+    assert st.dirty() and len(ed.messages) == n and recovery_path(ed.path).is_file()
+
+
+def test_undoing_the_new_edits_gives_back_the_file_byte_for_byte(rich):
+    st, ds = rich.st, rich.ds
+    before = snapshot(ds)
+    st.move(10, -4, 7)
+    rich.select(9)
+    st.duplicate()
+    st.nudge(1, 1)
+    rich.select(11)
+    st.convert_mask()
+    rich.select(9)
+    st.active_vertex = (1, 0)
+    st.delete_part(vertex_shown=True)
+    st.copy()
+    rich.shown = ds.image(2)
+    st.paste()
+    st.paste_from(1)
+    assert snapshot(ds) != before
+    while st.stack.can_undo():
+        st.undo()
+    assert snapshot(ds) == before and not st.dirty()
+    while st.stack.can_redo():
+        st.redo()
+    assert len(ds.anns_for_image(2)) == 1 + 1 + 7

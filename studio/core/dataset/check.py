@@ -352,7 +352,18 @@ def check_dataset(
         for c in ds.categories
         if used_cats[c["id"]] == 0
     ]
-    P += [
+    P += _unannotated(ds, images_dir, src)
+    return rep
+
+
+def _unannotated(ds: Dataset, images_dir: str | Path | None, src: str) -> list[Problem]:
+    """One warning per image without annotations; a dataset with no annotation at all (a new one, made from a
+    folder of images by ``studio dataset new``) gets a single one: nothing is labelled yet, which is no defect of
+    each image."""
+    if ds.images and not ds.annotations:
+        n = len(ds.images)
+        return [Problem("unannotated_image", f"no image has annotations yet ({n} to label)", src)]
+    return [
         Problem(
             "unannotated_image",
             "image has no annotations",
@@ -362,4 +373,3 @@ def check_dataset(
         for im in ds.images
         if not ds.anns_for_image(im["id"])
     ]
-    return rep

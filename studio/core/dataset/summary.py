@@ -4,7 +4,8 @@ with edits.
 Plain Python (no Qt): :func:`summarize` counts a whole dataset once (at load), :func:`follow_class_stats`
 updates the per-class rows from one :class:`~studio.core.dataset.edits.EditEvent` and :func:`image_summary`
 rebuilds the list row of one image. The last two cost what the edited image holds, never what the dataset
-holds.
+holds. :class:`LabelProgress` is the labelling progress (images with at least one annotation, of all), counted
+once by :func:`label_progress` and kept current by :func:`follow_label_progress` in the same way.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def _sort_key(v: Any) -> tuple:
 def follow_class_stats(stats: list[ClassStat], ds: Dataset, event: EditEvent) -> list[ClassStat]:
     """The class rows after ``event``: counts shifted by its deltas, a new class appended, a removed one dropped.
 
-    Rows keep their order; categories that are new come after the known ones, unknown category ids last
-    (as :func:`summarize` orders them).
+    Known categories in id order (a new class last, a class given back by an undo at its place), unknown
+    category ids after them (as :func:`summarize` orders them).
     """
     changes = class_count_changes(ds, event.deltas)
 
@@ -96,6 +97,7 @@ def follow_class_stats(stats: list[ClassStat], ds: Dataset, event: EditEvent) ->
     for cid, ch in changes.items():  # an undo gave an annotation back its unknown category
         if cid not in seen and cid not in names and ch.instances > 0:
             unknown_rows.append(ClassStat(cid, f"unknown category {cid!r}", ch.instances, ch.images, known=False))
+    known_rows.sort(key=lambda s: _sort_key(s.category_id))  # an undone delete or merge: back at its place
     return known_rows + unknown_rows
 
 
@@ -104,3 +106,42 @@ def image_summary(ds: Dataset, image_id: Any) -> ImageSummary:
     im = ds.image(image_id)
     anns = ds.anns_for_image(image_id)
     return ImageSummary(im["id"], str(im["file_name"]), len(anns), frozenset(a["category_id"] for a in anns))
+
+
+@dataclass(frozen=True)
+class LabelProgress:
+    """How far labelling has come: images with at least one annotation ("labelled") of all images."""
+
+    labelled: int
+    total: int
+
+    @property
+    def unlabelled(self) -> int:
+        return self.total - self.labelled
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.labelled / self.total if self.total else 0.0
+
+    def text(self) -> str:
+        """``"12 / 40 images labelled (30%)"``."""
+        return f"{self.labelled} / {self.total} images labelled ({self.percent:.0f}%)"
+
+
+def label_progress(rows: list[ImageSummary]) -> LabelProgress:
+    """The progress of the image rows :func:`summarize` made (no second pass over the annotations)."""
+    return LabelProgress(sum(1 for r in rows if r.num_annotations), len(rows))
+
+
+def follow_label_progress(progress: LabelProgress, ds: Dataset, event: EditEvent) -> LabelProgress:
+    """The progress after ``event``: only the images its deltas touch are looked at; images added or taken
+    out by the event change the total (they have no annotations)."""
+    net: dict[Any, int] = defaultdict(int)
+    for image_id, _cid, d in event.deltas:
+        net[image_id] += d
+    labelled = progress.labelled
+    for image_id, d in net.items():
+        if d:
+            after = len(ds.anns_for_image(image_id))
+            labelled += int(after > 0) - int(after - d > 0)
+    return LabelProgress(labelled, len(ds.images))

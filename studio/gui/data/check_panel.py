@@ -1,21 +1,36 @@
-"""The check report as a tree: one group per problem kind, one row per problem."""
+"""The check report as a tree: one group per problem kind, one row per problem; and its re-run after edits.
+
+:class:`CheckRerun` checks the dataset again a moment after the last edit (a burst of edits is one check), on
+the dataset in memory: a snapshot is taken on the GUI thread (the JSON the save would write) and checked in
+a worker, so the check never reads a dataset that is being edited. Edits never touch image files, so the
+re-run does not read them again: the image-file problems of the last full check are carried over.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+import orjson
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from studio.core.dataset.check import ERROR, KINDS, CheckReport
+from studio.core.dataset.check import ERROR, KINDS, CheckReport, Problem
+from studio.core.dataset.model import Dataset
+from studio.core.dataset.recovery import snapshot
+from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.gui.common import palette
+from studio.gui.common.workers import Jobs, Worker
+from studio.gui.data.jobs import CheckResult, ImageProblems, check_loaded
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 IMAGE_ROLE = Qt.ItemDataRole.UserRole + 2
 ANN_ROLE = Qt.ItemDataRole.UserRole + 3
 MAX_ROWS_PER_KIND = 2000  # a tree of 100k rows is unusable; the CLI's --json has them all
+RERUN_MS = 1500  # after the last edit
+FILE_KINDS = frozenset({"missing_image", "unreadable_image", "size_mismatch"})  # what only the image files tell
 
 
 class CheckPanel(QTreeWidget):
@@ -121,3 +136,91 @@ class CheckPanel(QTreeWidget):
         ann_id: Any = item.data(0, ANN_ROLE)
         if image_id is not None or ann_id is not None:
             self.problem_activated.emit(image_id, ann_id)
+
+
+# ----------------------------------------------------------------------------------------------- re-run after edits
+def recheck(
+    payload: bytes,
+    source: Path | None,
+    images_dir: Path | None,
+    file_problems: list[Problem],
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> CheckResult:
+    """Check a snapshot of the dataset (:func:`studio.core.dataset.recovery.snapshot`) without reading its images;
+    ``file_problems`` (missing, unreadable, wrongly sized image files, from the last full check) are kept."""
+    ds = Dataset.from_dict(orjson.loads(payload), source=source)
+    result = check_loaded(ds, None, progress, cancel)  # type: ignore[arg-type]  # no folder: no image is read
+    report = result.report
+    report.images_dir = str(images_dir) if images_dir is not None else None
+    report.problems[:0] = file_problems
+    for p in file_problems:
+        entry = result.by_image.setdefault(p.image_id, ImageProblems())
+        entry.problems.insert(0, p)
+        if p.severity == ERROR:
+            entry.errors += 1
+        else:
+            entry.warnings += 1
+    return result
+
+
+class CheckRerun(QObject):
+    """Re-runs the check :data:`RERUN_MS` after the last :meth:`schedule` (the editor's edits).
+
+    ``loaded()`` gives ``(dataset, annotation file, images folder, last CheckResult)`` or None while there is
+    nothing to check (no dataset, or the full check has not finished); ``done(result)`` shows a new result.
+    A re-run that is overtaken by newer edits is dropped.
+    """
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        loaded: Callable[[], tuple[Dataset, Path, Path, CheckResult] | None],
+        done: Callable[[CheckResult], None],
+        parent: QObject | None = None,
+        delay_ms: int = RERUN_MS,
+    ):
+        super().__init__(parent)
+        self.jobs, self.loaded, self.done = jobs, loaded, done
+        self.timer = QTimer(self, singleShot=True, interval=delay_ms)
+        self.timer.timeout.connect(self.run)
+        self._worker: Worker | None = None
+        self._generation = 0
+
+    def schedule(self, *_args: Any) -> None:
+        self._generation += 1
+        self.timer.start()
+
+    def pending(self) -> bool:
+        """A re-run is due or running."""
+        return self.timer.isActive() or self._worker is not None
+
+    def cancel(self) -> None:
+        """Another dataset: forget the due and the running re-run."""
+        self._generation += 1
+        self.timer.stop()
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+
+    def run(self) -> None:
+        what = self.loaded()
+        if what is None:
+            return
+        if self._worker is not None:  # one at a time: the newer edits get a run once this one ends
+            self.timer.start()
+            return
+        ds, ann, images_dir, last = what
+        files = [p for p in last.report.problems if p.kind in FILE_KINDS]
+        generation = self._generation
+        w = Worker(recheck, snapshot(ds), ann, images_dir, files, title=f"Checking {ann.name} again")
+        w.finished.connect(lambda result, g=generation: self._ended(w, result if g == self._generation else None))
+        w.failed.connect(lambda _msg, _tb: self._ended(w, None))
+        self._worker = w
+        self.jobs.start(w, show=False)
+
+    def _ended(self, worker: Worker, result: CheckResult | None) -> None:
+        if worker is self._worker:
+            self._worker = None
+        if result is not None:
+            self.done(result)

@@ -75,6 +75,13 @@ class ImageListModel(QAbstractListModel):
             self.rows[row] = summary
             self.dataChanged.emit(self.index(row), self.index(row))
 
+    def replace_rows(self, rows: list[ImageSummary]) -> None:
+        """All rows again after images were added or taken out; the check's markers stay with their images."""
+        self.beginResetModel()
+        self.rows = list(rows)
+        self._row_of = {r.image_id: i for i, r in enumerate(self.rows)}
+        self.endResetModel()
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
@@ -103,7 +110,7 @@ class ImageListModel(QAbstractListModel):
 
 
 class ImageFilterProxy(QAbstractListModel):
-    """File-name search, class, "has problems" and "unannotated" filters (all must hold) over an
+    """File-name search, class, "has problems" and "unlabelled" / "labelled" filters (all must hold) over an
     :class:`ImageListModel`.
 
     Not a QSortFilterProxyModel: that calls a Python ``filterAcceptsRow`` once per row (10,000 calls
@@ -120,7 +127,8 @@ class ImageFilterProxy(QAbstractListModel):
         self.search = ""
         self.category_id: Any = None
         self.problems_only = False
-        self.unannotated_only = False
+        self.unannotated_only = False  # only images with no annotation yet
+        self.labelled_only = False  # only images with at least one
 
     # ------------------------------------------------------------------ source
     def setSourceModel(self, model: ImageListModel) -> None:
@@ -145,7 +153,7 @@ class ImageFilterProxy(QAbstractListModel):
     # ------------------------------------------------------------------ filtering
     def set_filters(self, **kw: Any) -> None:
         for k in kw:
-            if k not in ("search", "category_id", "problems_only", "unannotated_only"):
+            if k not in ("search", "category_id", "problems_only", "unannotated_only", "labelled_only"):
                 raise AttributeError(k)
         self.beginResetModel()
         for k, v in kw.items():
@@ -164,6 +172,7 @@ class ImageFilterProxy(QAbstractListModel):
             if (not search or search in r.file_name.lower())
             and (cid is None or cid in r.category_ids)
             and (not self.unannotated_only or not r.num_annotations)
+            and (not self.labelled_only or r.num_annotations)
             and (not self.problems_only or r.image_id in problems)
         ]
         self._pos = {src: i for i, src in enumerate(self._rows)}
@@ -251,7 +260,10 @@ class ImageListPanel(QWidget):
         self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.class_combo.setMinimumContentsLength(10)
         self.problems_box = QCheckBox("has problems")
-        self.unannotated_box = QCheckBox("unannotated")
+        self.unannotated_box = QCheckBox("unlabelled")
+        self.unannotated_box.setToolTip("Only the images with no annotation yet")
+        self.labelled_box = QCheckBox("labelled")
+        self.labelled_box.setToolTip("Only the images with at least one annotation")
         self.count_label = QLabel()
         self.count_label.setObjectName("muted")
 
@@ -281,6 +293,7 @@ class ImageListPanel(QWidget):
         checks = QHBoxLayout()
         checks.addWidget(self.problems_box)
         checks.addWidget(self.unannotated_box)
+        checks.addWidget(self.labelled_box)
         checks.addStretch(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -295,7 +308,8 @@ class ImageListPanel(QWidget):
             lambda _i: self._filter(category_id=self.class_combo.currentData())
         )
         self.problems_box.toggled.connect(lambda on: self._filter(problems_only=on))
-        self.unannotated_box.toggled.connect(lambda on: self._filter(unannotated_only=on))
+        self.unannotated_box.toggled.connect(lambda on: self._labels_filter(self.unannotated_box, on))
+        self.labelled_box.toggled.connect(lambda on: self._labels_filter(self.labelled_box, on))
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.grid_button.toggled.connect(lambda on: self.set_view_mode("grid" if on else "list"))
         self.set_classes([])
@@ -333,6 +347,14 @@ class ImageListPanel(QWidget):
         if isinstance(view, QAbstractItemView) and rows:
             view.doItemsLayout()
 
+    def replace_images(self, rows: list[ImageSummary]) -> None:
+        """All rows again after images were added or taken out; the current image stays selected when listed."""
+        current = self.current_image_id()
+        self.model.replace_rows(rows)
+        self._update_count()
+        if current is not None and self.model.row_of(current) is not None:
+            self.select_image(current)
+
     def set_classes(self, stats: list[ClassStat]) -> None:
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
@@ -363,6 +385,7 @@ class ImageListPanel(QWidget):
         self.class_combo.setCurrentIndex(0)
         self.problems_box.setChecked(False)
         self.unannotated_box.setChecked(False)
+        self.labelled_box.setChecked(False)
 
     def visible_count(self) -> int:
         return self.proxy.rowCount()
@@ -394,6 +417,15 @@ class ImageListPanel(QWidget):
             return False
         self.view.setCurrentIndex(idx)
         return True
+
+    def _labels_filter(self, box: QCheckBox, on: bool) -> None:
+        """The "unlabelled" and "labelled" filters exclude each other: ticking one unticks the other (one refilter)."""
+        other = self.labelled_box if box is self.unannotated_box else self.unannotated_box
+        if on and other.isChecked():
+            other.blockSignals(True)
+            other.setChecked(False)
+            other.blockSignals(False)
+        self._filter(unannotated_only=self.unannotated_box.isChecked(), labelled_only=self.labelled_box.isChecked())
 
     def _filter(self, **kw: Any) -> None:
         current = self.current_image_id()

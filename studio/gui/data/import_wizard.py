@@ -6,6 +6,9 @@
    the page shows counts, classes, a few drawn images, the importer's warnings and the check report.
 3. Output: where the COCO file goes; Finish writes it (atomically, in a worker) and emits ``imported``.
 
+A folder of images with no labels is no format to import: page 1 recognises it and offers to start a new dataset
+from it instead (``new_dataset_requested``; the window then asks for the class names).
+
 Every error (broken JSON, missing split...) is shown on the page with the file and item it names.
 """
 
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
@@ -55,10 +59,10 @@ from studio.gui.data.dialog_jobs import (
     default_output,
     format_title,
     preview_import,
-    probe_source,
     save_import,
     suggested_stem,
 )
+from studio.gui.data.new_dataset_jobs import ImageFolder, probe_source_or_images
 
 log = logging.getLogger("studio.gui.import")
 
@@ -132,6 +136,10 @@ class SourcePage(_Page):
         self.source.edit.setPlaceholderText("Path of an annotation file or a dataset folder")
         self.folder_button = QPushButton("Folder…")
         self.source.layout().addWidget(self.folder_button)
+        self.image_folder: ImageFolder | None = None  # the source is a folder of images with no labels
+        self.new_dataset_button = QPushButton("New dataset from these images…")
+        self.new_dataset_button.setToolTip("Name the classes, and every image of the folder is listed, ready to label")
+        self.new_dataset_button.setVisible(False)
         self.detected = QLabel("Pick a file or a folder to import.")
         self.detected.setWordWrap(True)
         self.detected.setTextFormat(Qt.TextFormat.RichText)
@@ -165,6 +173,10 @@ class SourcePage(_Page):
         top = QFormLayout()
         top.addRow("Source:", self.source)
         top.addRow("", self.detected)
+        offer = QHBoxLayout()
+        offer.addWidget(self.new_dataset_button)
+        offer.addStretch(1)
+        top.addRow("", offer)
         top.addRow("Format:", self.format_combo)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
@@ -174,6 +186,7 @@ class SourcePage(_Page):
         self.setAcceptDrops(True)
         self.source.edit.installEventFilter(self)  # the line edit would take a dropped path as text
         self.folder_button.clicked.connect(self._browse_folder)
+        self.new_dataset_button.clicked.connect(self._new_dataset)
         self.source.changed.connect(self._on_path_edited)
         self._probe_timer.timeout.connect(self._start_probe)
         self.format_combo.activated.connect(self._on_format_picked)
@@ -236,6 +249,7 @@ class SourcePage(_Page):
     def _on_path_edited(self, _text: str) -> None:
         self.probe.cancel()
         self.info, self._overridden = None, False
+        self._show_image_folder(None)
         if self.source.text():
             self.detected.setText("Detecting the format…")
             self._probe_timer.start()
@@ -249,7 +263,7 @@ class SourcePage(_Page):
         if path is None:
             return
         self.probe.start(
-            probe_source,
+            probe_source_or_images,
             path,
             title=f"Detecting the format of {path.name}",
             done=self._on_probed,
@@ -257,7 +271,13 @@ class SourcePage(_Page):
         )
         self.update_complete()
 
-    def _on_probed(self, info: SourceInfo) -> None:
+    def _on_probed(self, found: SourceInfo | ImageFolder) -> None:
+        folder = found if isinstance(found, ImageFolder) else None
+        info = (
+            found
+            if folder is None
+            else SourceInfo(folder.path, None, "a folder of images", suggested_stem(folder.path))
+        )
         self.info = info
         color = palette.OK.darker(130) if info.fmt else warning_color()
         self.detected.setText(colored(info.label, color, bold=info.fmt is not None))
@@ -265,7 +285,28 @@ class SourcePage(_Page):
             self.format_combo.setCurrentIndex(self.format_combo.findData(info.fmt) if info.fmt else -1)
         self._fill_choices(info)
         self._show_options()
+        self._show_image_folder(folder)
         self.update_complete()
+
+    def _show_image_folder(self, folder: ImageFolder | None) -> None:
+        """A folder of images with no labels: say so and offer a new dataset instead of an import (a format picked
+        below still imports it)."""
+        self.image_folder = folder
+        self.new_dataset_button.setVisible(folder is not None)
+        if folder is not None:
+            self.detected.setText(
+                colored(f"A folder of images with no labels: {folder.describe()}.", palette.OK.darker(130), bold=True)
+                + "<br>There is nothing to import: start a new dataset from these images, name its classes and "
+                "label them in Studio."
+            )
+
+    def _new_dataset(self) -> None:
+        wizard = self.wizard()
+        if self.image_folder is None or wizard is None:
+            return
+        folder = self.image_folder.path
+        wizard.reject()
+        wizard.new_dataset_requested.emit(folder)
 
     def _on_probe_failed(self, message: str) -> None:
         self.info = None
@@ -599,6 +640,7 @@ class ImportWizard(QWizard):
     """``imported(Path)`` is emitted once the COCO file is written (the Data page opens it)."""
 
     imported = Signal(object)
+    new_dataset_requested = Signal(object)  # Path of a folder of images with no labels (page 1 offers it)
 
     def __init__(
         self,

@@ -6,8 +6,9 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
+from studio.core.dataset.summary import LabelProgress
 from studio.core.text import plural
 from studio.gui.common import palette
 
@@ -18,7 +19,8 @@ def _badge(text: str, color: str | None = None) -> str:
 
 
 class InfoHeader(QWidget):
-    """Title line (file, images folder) and a counts line (images, annotations, classes, errors, warnings)."""
+    """Title line (file, images folder) and a counts line (images, annotations, classes, labelling progress,
+    errors, warnings)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -36,11 +38,21 @@ class InfoHeader(QWidget):
         self.check = QLabel()
         self.check.setTextFormat(Qt.TextFormat.RichText)
         self.check.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.progress_label = QLabel()
+        self.progress_label.setTextFormat(Qt.TextFormat.RichText)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setFixedSize(120, 10)
+        self.progress_bar.setToolTip("Labelling progress: images with at least one annotation")
         top = QHBoxLayout()
         top.addWidget(self.title)
         top.addWidget(self.paths, 1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.counts, 1)
+        bottom = self._bottom = QHBoxLayout()
+        bottom.addWidget(self.counts)
+        bottom.addSpacing(16)
+        bottom.addWidget(self.progress_bar)
+        bottom.addWidget(self.progress_label)
+        bottom.addStretch(1)
         bottom.addWidget(self.check)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 0, 2, 4)
@@ -54,20 +66,25 @@ class InfoHeader(QWidget):
         self.paths.setText("File › Open annotations… (Ctrl+O) opens a COCO annotation file and its images folder")
         self.counts.setText("")
         self.check.setText("")
+        self.show_progress(None)
 
     def show_opening(self, annotations: Path, images_dir: Path | None) -> None:
         self.title.setText(annotations.name)
         self.paths.setText(f"{annotations}   ·   images: {images_dir or 'looking for the images folder…'}")
         self.counts.setText("loading…")
         self.check.setText("")
+        self.show_progress(None)
 
     def show_preparing(self, title: str, text: str) -> None:
         self.title.setText(title)
         self.paths.setText(text)
         self.counts.setText("")
         self.check.setText("")
+        self.show_progress(None)
 
     def show_counts(self, images: int, annotations: int, classes: int) -> None:
+        self.counts.setWordWrap(False)
+        self._bottom.setStretchFactor(self.counts, 0)
         self.counts.setText(
             " · ".join(
                 [
@@ -76,6 +93,21 @@ class InfoHeader(QWidget):
                     _badge(plural(classes, "class", "classes")),
                 ]
             )
+        )
+
+    def show_progress(self, progress: LabelProgress | None) -> None:
+        """Images labelled (at least one annotation) of all, as a bar and a line; None hides both."""
+        self.progress_bar.setVisible(progress is not None)
+        self.progress_label.setVisible(progress is not None)
+        if progress is None:
+            self.progress_label.setText("")
+            return
+        self.progress_bar.setRange(0, max(progress.total, 1))
+        self.progress_bar.setValue(progress.labelled)
+        done = progress.total > 0 and progress.labelled == progress.total
+        self.progress_label.setText(_badge(progress.text(), palette.OK.name() if done else None))
+        self.progress_label.setToolTip(
+            f"{plural(progress.unlabelled, 'image')} without annotations yet (the 'unlabelled' filter lists them)"
         )
 
     def show_checking(self, text: str) -> None:
@@ -89,4 +121,6 @@ class InfoHeader(QWidget):
     def show_error(self, message: str) -> None:
         self.counts.setText(_badge(f"Could not open: {message}", palette.ERROR.name()))
         self.counts.setWordWrap(True)
+        self._bottom.setStretchFactor(self.counts, 1)  # the whole line for the message
         self.check.setText("")
+        self.show_progress(None)

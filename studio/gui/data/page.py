@@ -19,14 +19,18 @@ from studio.gui.common import palette
 from studio.gui.common.commands import Command
 from studio.gui.common.sections import titled
 from studio.gui.common.workers import Jobs, Worker
-from studio.gui.data.check_panel import CheckPanel
+from studio.gui.data.box2mask_dialog import BoxToMaskAction
+from studio.gui.data.check_panel import CheckPanel, CheckRerun
 from studio.gui.data.class_stats import ClassStatsTable
 from studio.gui.data.image_list import ImageListPanel
 from studio.gui.data.image_panel import ImagePanel
 from studio.gui.data.info_header import InfoHeader
 from studio.gui.data.jobs import CheckResult, LoadedDataset, check_loaded, load_dataset, prepare_demo
+from studio.gui.data.labelling import Labelling, titled_with
 from studio.gui.data.thumb_grid import ThumbGrid
+from studio.gui.editor.actions import EditorActions
 from studio.gui.editor.controller import EditorController
+from studio.gui.editor.shape_list import ShapeList
 from studio.gui.editor.toolbar import EditorToolbar
 
 log = logging.getLogger("studio.gui.data")
@@ -61,6 +65,13 @@ class DataPage(QWidget):
         self.editor = EditorController(self.viewer, jobs, parent=self)
         self.recovery_ask = None  # None: a question box decides whether unsaved edits are replayed
         self.edit_bar = EditorToolbar(self.editor)
+        self.edit_actions = EditorActions(self, self.editor, self.images)  # V/P/B, D/A, 1-9, Ctrl+C/V/D… page-wide
+        self.box2mask = BoxToMaskAction(self)  # Actions > Box → mask…
+        self.edit_bar.set_actions([*self.edit_actions.menu(), None, self.box2mask.action])
+        self.addActions(self.edit_bar.options_bar.key_actions)  # [ and ]: the brush's size, page-wide
+        self.shapes = ShapeList(self.editor, self.viewer)
+        self.rechecker = CheckRerun(jobs, self._check_input, self._show_check, parent=self)
+        self.labelling = Labelling(self)  # progress in the header, Add images…, the label manager
         self.editor.set_enabled(False)  # until the check worker is done reading the dataset
         center = QWidget()
         center_lay = QVBoxLayout(center)
@@ -70,13 +81,15 @@ class DataPage(QWidget):
         center_lay.addWidget(self.viewer, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(titled("Classes", self.classes))
+        right.addWidget(titled_with("Classes", self.classes, self.labelling.manage_button))
+        right.addWidget(titled("Shapes", self.shapes))
         right.addWidget(titled("Check report", self.problems))
         right.setStretchFactor(0, 1)
         right.setStretchFactor(1, 2)
+        right.setStretchFactor(2, 2)
         right.setChildrenCollapsible(False)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(titled("Images", self.images))
+        self.splitter.addWidget(titled_with("Images", self.images, self.labelling.add_button))
         self.splitter.addWidget(center)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
@@ -93,6 +106,7 @@ class DataPage(QWidget):
         self.problems.problem_activated.connect(self.go_to_problem)
         self.classes.class_activated.connect(self.images.set_class_filter)
         self.editor.edited.connect(self._on_edited)
+        self.editor.edited.connect(self.rechecker.schedule)
         self.editor.show_request.connect(self.select_image)
         self.editor.dirty_changed.connect(self.dirty_changed)
         self.editor.changed.connect(self.commands_changed)
@@ -116,6 +130,7 @@ class DataPage(QWidget):
         """
         if not self.editor.confirm_close(self.window()):
             return
+        self.rechecker.cancel()
         self.editor.close_dataset()
         self.editor.set_enabled(False)
         annotations = Path(annotations)
@@ -140,6 +155,7 @@ class DataPage(QWidget):
     def clear(self, message: str) -> None:
         """No dataset: an empty page that says why and what to do."""
         self._cancel()
+        self.rechecker.cancel()
         self.loaded, self.check = None, None
         self.images.set_images([])
         self.images.set_classes([])
@@ -194,6 +210,7 @@ class DataPage(QWidget):
         ds = loaded.dataset
         self.header.show_opening(loaded.annotations, loaded.images_dir)
         self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
+        self.labelling.loaded(loaded)
         self.grid.set_images_dir(loaded.images_dir)
         self.images.set_images(loaded.images)
         self.images.set_classes(loaded.class_stats)
@@ -203,7 +220,7 @@ class DataPage(QWidget):
         self.viewer.clear("Select an image in the list" if ds.images else "This dataset has no images")
         # the rest in the next event-loop turn: each turn stays short and the list is laid out before
         # the check's thread starts competing for the GIL
-        QTimer.singleShot(0, lambda: self._select_first_and_check(loaded))
+        QTimer.singleShot(0, self, lambda: self._select_first_and_check(loaded))  # dropped if the page goes
 
     def _select_first_and_check(self, loaded: LoadedDataset) -> None:
         if self.loaded is not loaded:  # another dataset was opened meanwhile
@@ -234,13 +251,8 @@ class DataPage(QWidget):
         self._set_state(FAILED)
 
     def _on_checked(self, result: CheckResult) -> None:
-        self.check = result
+        self._show_check(result)
         rep = result.report
-        self.images.set_problems(result.by_image)
-        self.problems.set_report(rep)
-        self.header.show_check(len(rep.errors), len(rep.warnings))
-        if self.viewer.image is not None:
-            self.viewer.set_problems(self._problems_of(self.viewer.image["id"]))
         log.info(
             "check of %s: %d error(s), %d warning(s)",
             Path(rep.annotation_file or "").name,
@@ -249,6 +261,22 @@ class DataPage(QWidget):
         )
         self.editor.set_enabled(True)
         self._set_state(READY)
+
+    def _show_check(self, result: CheckResult) -> None:
+        """A check's result in the report, the image list and the header (the first one, or a re-run after edits)."""
+        self.check = result
+        rep = result.report
+        self.images.set_problems(result.by_image)
+        self.problems.set_report(rep)
+        self.header.show_check(len(rep.errors), len(rep.warnings))
+        if self.viewer.image is not None:
+            self.viewer.set_problems(self._problems_of(self.viewer.image["id"]))
+
+    def _check_input(self) -> tuple | None:
+        """What a re-run of the check after edits needs, once the first check is done."""
+        if self.state != READY or self.loaded is None or self.check is None:
+            return None
+        return self.loaded.dataset, self.loaded.annotations, self.loaded.images_dir, self.check
 
     def _on_check_failed(self, message: str, _tb: str) -> None:
         self.problems.set_message(f"The check failed: {message}", palette.ERROR)
@@ -280,13 +308,20 @@ class DataPage(QWidget):
         if event.command.image is not None:
             self.images.model.update_image(image_summary(ds, event.command.image))
         self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
+        self.labelling.follow(event)
+
+    def redraw_image(self) -> None:
+        """Draw the image shown again from the dataset: after an edit across the dataset (a class renamed, merged or
+        deleted), whose shapes and names the editor does not redraw one by one."""
+        if self.viewer.image is not None and self.loaded is not None:
+            self._show_image(self.viewer.image.get("id"), again=True)
 
     # ------------------------------------------------------------------ helpers
-    def _show_image(self, image_id: Any) -> None:
-        if self.loaded is None or image_id is None:
+    def _show_image(self, image_id: Any, again: bool = False) -> None:
+        if self.loaded is None or image_id is None or not self.loaded.dataset.has_image(image_id):
             return
         ds = self.loaded.dataset
-        if self.viewer.image is not None and self.viewer.image.get("id") == image_id:
+        if not again and self.viewer.image is not None and self.viewer.image.get("id") == image_id:
             return
         im = ds.image(image_id)
         names = {c["id"]: c["name"] for c in ds.categories}

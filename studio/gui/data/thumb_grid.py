@@ -65,6 +65,8 @@ PIXMAP_CAPACITY = 2000
 PIXMAP_MAX_BYTES = 256 << 20
 PRUNE_BYTES = 1 << 30  # the disk cache is trimmed to this once per loader, in the background...
 PRUNE_DELAY_MS = 20_000  # ...a while after start-up, when opening a dataset no longer competes for the GIL
+UNLABELLED = "unlabelled"  # the badge of a tile whose image has no annotation yet
+UNLABELLED_COLOR = QColor(150, 96, 20, 215)  # amber: to do, not a problem (problems are the red / orange corner)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -231,7 +233,8 @@ def _pixmap_bytes(pm: QPixmap) -> int:
 
 # ---------------------------------------------------------------------------------------- painting
 class ThumbDelegate(QStyledItemDelegate):
-    """A tile: thumbnail (or placeholder / broken image), elided file name, instance badge, problem corner."""
+    """A tile: thumbnail (or placeholder / broken image), elided file name, instance badge ("unlabelled" when
+    none), problem corner."""
 
     def __init__(self, grid: ThumbGrid):
         super().__init__(grid)
@@ -284,16 +287,16 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.drawPolygon(QPolygon([corner, corner + QPoint(d, 0), corner + QPoint(0, d)]))
 
         count = index.data(ANN_COUNT_ROLE)
-        if count is not None:
+        if count is not None:  # the instance count, or "unlabelled" for an image nobody has labelled yet
             painter.setFont(self.badge_font)
-            text = str(count)
+            text = str(count) if count else UNLABELLED
             fm = painter.fontMetrics()
             bw, bh = max(fm.horizontalAdvance(text) + 10, 20), fm.height() + 2
             badge = QRect(shown.right() - bw - 3, shown.top() + 4, bw, bh)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(20, 22, 26, 190) if count else QColor(90, 92, 98, 190))
+            painter.setBrush(QColor(20, 22, 26, 190) if count else UNLABELLED_COLOR)
             painter.drawRoundedRect(badge, bh / 2, bh / 2)
-            painter.setPen(QColor(255, 255, 255) if count else QColor(215, 215, 215))
+            painter.setPen(QColor(255, 255, 255))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
         painter.setFont(option.font)

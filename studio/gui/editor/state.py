@@ -1,13 +1,19 @@
 """What the annotation editor knows and decides, without Qt: the editing session, the selection, the active
-tool and vertex, and which command each intent becomes.
+tool and vertex, the class of new shapes, the clipboard, and which command each intent becomes.
 
 :class:`EditorState` owns the :class:`~studio.core.dataset.edits.EditStack` of the open dataset and its
 recovery journal (every step is appended as it happens; unsaved edits found on opening are replayed when
 the user says so). It decides what an intent does: which shape a Delete removes (the active vertex of the
-selected polygon, else the shape), what a drag of a handle does (moves a polygon vertex, or a box corner),
-where a double-click inserts a vertex, whether a new shape can be added (a class is needed), which shape
-an undo or redo selects and whether it has to show another image, and what the toolbar allows (undo,
-redo, delete, save) and says.
+selected polygon when the view shows it highlighted, else the shape), what a drag of a handle does (moves a
+polygon vertex, or a box corner), what a drag inside a shape or an arrow key does (moves the whole shape,
+kept on the image; nudges in a row merge into one undo step), where a double-click inserts a vertex,
+whether a new shape can be added (a class is needed), what a copy, paste or duplicate adds, which shape an
+undo or redo selects and whether it has to show another image, and what the toolbar allows and says.
+
+Two classes matter: ``category_id`` is the class of the next shape drawn (the last label); the class box
+shows :meth:`EditorState.shown_category`, the selected shape's class while one is selected. Picking a class
+(the box, or the keys 1-9) relabels the selected shape, else sets the class of the next shape; relabelling
+never changes the class of the next shape.
 
 The :class:`~studio.gui.editor.controller.EditorController` is the view side: it gives the state the
 image shown, hands it the tools' gestures, redraws what an edit touched (``on_event``), shows the refusals
@@ -17,6 +23,7 @@ image shown, hands it the tools' gestures, redraws what an edit touched (``on_ev
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +32,22 @@ from typing import Any
 from studio.core.dataset import hit
 from studio.core.dataset.edits import (
     AddClass,
+    AddParts,
     AddShape,
     ChangeLabel,
     Command,
+    DeletePart,
     DeleteShape,
+    DuplicateShape,
     EditEvent,
     EditStack,
+    MaskToPolygons,
+    MoveShape,
+    PasteShapes,
     SetBox,
     SetPolygon,
+    SetShape,
+    geometry_of,
 )
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import (
@@ -44,6 +59,8 @@ from studio.core.dataset.recovery import (
     snapshot,
 )
 from studio.core.errors import StudioError
+from studio.core.geometry import is_rle, polygons_bbox
+from studio.gui.editor import shapes
 from studio.gui.shortcuts import with_keys
 
 log = logging.getLogger("studio.gui.editor")
@@ -51,6 +68,8 @@ log = logging.getLogger("studio.gui.editor")
 TOOLS = ("select", "polygon", "box")
 KEEP = object()  # Reaction.select: leave the selection as it is
 MIN_POLYGON_VALUES = 6  # a polygon keeps at least 3 points
+NUDGE_MERGE_S = 1.5  # arrow-key nudges of one shape closer together than this are one undo step
+COPY_OFFSET = 10.0  # px: where a duplicate, or a paste onto the image it was copied from, lands
 
 
 def _id_key(v: Any) -> tuple:
@@ -82,6 +101,19 @@ class EditActions:
     save: bool
     save_tip: str
     mark: str  # "unsaved", "saving", "saved", or "" when no dataset is open
+    duplicate: bool = False  # a shape is selected
+    copy: bool = False  # the image shown has shapes
+    paste: bool = False  # shapes were copied and an image is shown
+    convert: bool = False  # the selected shape is an RLE mask
+    delete_part: bool = False  # the selected shape is a polygon of several parts
+
+
+@dataclass(frozen=True)
+class Clipboard:
+    """Shapes copied from one image (see :func:`studio.gui.editor.shapes.copied`)."""
+
+    image_id: Any
+    shapes: list[dict]
 
 
 @dataclass(frozen=True)
@@ -120,6 +152,10 @@ class EditorState:
         self._journaling = False
         self._active_for: Any = None  # the selection the active vertex belongs to
         self._was_dirty = False
+        self.clipboard: Clipboard | None = None
+        self.clock: Callable[[], float] = time.monotonic  # when a nudge happens (tests set it)
+        #: the last nudge, when, and the whole move it holds: the next one may merge with it
+        self._nudge: tuple[Command | None, float, tuple[float, float]] | None = None
 
     # ------------------------------------------------------------------ session
     def open(self, ds: Dataset, ann_path: str | Path, ask: Callable[[RecoveryInfo], bool]) -> int:
@@ -267,7 +303,20 @@ class EditorState:
             save=on and not self.saving,
             save_tip=with_keys(f"Save {self.ann_path.name}" if self.ann_path else "Save", "file.save"),
             mark=mark,
+            **self._shape_actions(on),
         )
+
+    def _shape_actions(self, on: bool) -> dict[str, bool]:
+        image, ann = self.image, self.selected_annotation()
+        on = on and image is not None
+        kind = shapes.kind_of(ann) if ann is not None else None
+        return {
+            "duplicate": on and ann is not None,
+            "copy": on and self.ds is not None and bool(self.ds.anns_for_image(image["id"])),  # type: ignore[index]
+            "paste": on and self.clipboard is not None,
+            "convert": on and kind == "mask",
+            "delete_part": on and kind == "parts",
+        }
 
     # ------------------------------------------------------------------ tool, selection, class
     def set_tool(self, name: str) -> bool:
@@ -278,15 +327,17 @@ class EditorState:
         return changed
 
     def select(self, ann_id: Any, shown: Container) -> Any:
-        """Select ``ann_id`` when it is one of the annotations ``shown`` (else nothing); the class box follows
-        the selected shape. Returns what is selected."""
+        """Select ``ann_id`` when it is one of the annotations ``shown`` (else nothing). The class box shows its
+        class (:meth:`shown_category`); the class of the next shape stays. Returns what is selected."""
         if ann_id is not None and ann_id not in shown:
             ann_id = None
         self.selected = ann_id
-        ann = self.selected_annotation()
-        if ann is not None and self.ds is not None and self.ds.has_category(ann.get("category_id")):
-            self.category_id = ann["category_id"]
         return ann_id
+
+    def shown_category(self) -> Any:
+        """What the class box shows: the selected shape's class, else the class of the next shape."""
+        ann = self.selected_annotation()
+        return ann.get("category_id") if ann is not None else self.category_id
 
     def scene_cleared(self) -> bool:
         """Another image is shown: no selection, no active vertex. True when something was selected."""
@@ -310,13 +361,25 @@ class EditorState:
         return 0 <= part < len(shape[1]) and 0 <= index < len(shape[1][part]) // 2
 
     def set_category(self, category_id: Any) -> bool:
-        """The class picked in the toolbar: the class of new shapes, and the new label of the selected shape
-        (True when that relabelled it)."""
-        self.category_id = category_id
+        """The class picked in the toolbar (or with a number key): the new label of the selected shape (True when
+        that relabelled it), else the class of the next shape. A relabel leaves the next shape's class as it is."""
         ann = self.selected_annotation()
-        if ann is not None and ann.get("category_id") != category_id:
+        if ann is None:
+            self.category_id = category_id
+            return False
+        if ann.get("category_id") != category_id:
             return self.do(ChangeLabel(ann["id"], ann.get("category_id"), category_id))
         return False
+
+    def pick_class(self, number: int) -> bool:
+        """Number key ``number`` (1-9): the number-th class of the class box, as if picked there. False when
+        there is no such class (the user is told)."""
+        cats = self.categories()
+        if not 1 <= number <= len(cats):
+            self.say(f"there is no class {number}: the dataset has {len(cats)} class(es)")
+            return False
+        self.set_category(cats[number - 1]["id"])
+        return True
 
     # ------------------------------------------------------------------ gestures on the selected shape
     def handle_at(self, x: float, y: float, tolerance: float) -> tuple[int, int] | None:
@@ -371,18 +434,40 @@ class EditorState:
             return True
         return False
 
-    def delete(self) -> bool:
-        """The Delete key: removes the active vertex of the selected polygon, else the selected shape. False when
-        nothing is selected (the key is not taken)."""
+    def delete(self, vertex_shown: bool) -> bool:
+        """The Delete key: removes the active vertex of the selected polygon when the view shows it highlighted
+        (``vertex_shown``), else the selected shape: a vertex the user cannot see never takes the Delete meant
+        for the shape. False when nothing is selected (the key is not taken)."""
         if self.selected is None:
             return False
-        if self.active_vertex is not None and self.active_vertex[0] >= 0:
+        if vertex_shown and self.active_vertex is not None and self.active_vertex[0] >= 0:
             part, index = self.active_vertex
             if self.delete_vertex(self.selected, part, index):
                 self.active_vertex = None
         else:
+            self.active_vertex = None
             self.delete_selected()
         return True
+
+    def delete_part(self, vertex_shown: bool) -> bool:
+        """Remove the part of the selected multi-part polygon that holds the highlighted vertex (one undo step).
+        False (and the user is told why) without a shown vertex, or when it is the only part."""
+        shape = self.shape()
+        if shape is None or shape[0] != "polygon" or not vertex_shown or self.active_vertex is None:
+            self.say("select a vertex of the part to delete (Select tool: click a vertex of it)")
+            return False
+        part = self.active_vertex[0]
+        parts = shape[1]
+        if len(parts) < 2 or not 0 <= part < len(parts):
+            self.say(f"annotation {self.selected}: its only part cannot go (delete the shape instead)")
+            return False
+        ann = self.selected_annotation()
+        old = geometry_of(ann)  # type: ignore[arg-type]
+        new = {"segmentation": [p for i, p in enumerate(parts) if i != part], "bbox": None, "area": None}
+        if self.do(DeletePart(self.selected, old, new)):
+            self.active_vertex = None
+            return True
+        return False
 
     # ------------------------------------------------------------------ edits: one undoable command each
     def do(self, command: Command) -> bool:
@@ -395,20 +480,37 @@ class EditorState:
             return False
         return True
 
-    def add_polygon(self, flat: list[float]) -> bool:
-        return self._add(polygon=[float(v) for v in flat])
+    def add_polygon(self, flat: list[float], category_id: Any = None) -> bool:
+        return self._add(category_id, polygon=[float(v) for v in flat])
 
-    def add_box(self, bbox: list[float]) -> bool:
-        return self._add(bbox=[float(v) for v in bbox])
+    def add_box(self, bbox: list[float], category_id: Any = None) -> bool:
+        return self._add(category_id, bbox=[float(v) for v in bbox])
 
-    def _add(self, **shape: Any) -> bool:
+    def add_parts(self, parts: list[list[float]], category_id: Any = None) -> bool:
+        """A drawn shape of one or more polygon parts (a smart tool's, a brush's)."""
+        if len(parts) == 1:
+            return self.add_polygon(parts[0], category_id)
+        return self._add(category_id, parts=[[float(v) for v in p] for p in parts])
+
+    def _add(self, category_id: Any, **shape: Any) -> bool:
+        """A drawn shape of class ``category_id`` (None: the class of the next shape), which becomes the class
+        of the next shape (the last label)."""
         image = self.image
         if image is None:
             return False
-        if self.category_id is None or not self.ds.has_category(self.category_id):  # type: ignore[union-attr]
+        cid = self.category_id if category_id is None else category_id
+        if cid is None or not self.ds.has_category(cid):  # type: ignore[union-attr]
             self.say("add a class first (the class box in the editor toolbar)")
             return False
-        return self.do(AddShape(image["id"], self.category_id, **shape))
+        if "parts" in shape:
+            new = {"category_id": cid, "segmentation": shape["parts"], "bbox": None, "iscrowd": 0}
+            command: Command = AddParts(image["id"], [new])
+        else:
+            command = AddShape(image["id"], cid, **shape)
+        if self.do(command):
+            self.category_id = cid
+            return True
+        return False
 
     def propose(self, image_id: Any, category_id: Any, shape: list[float]) -> AddShape | None:
         """A shape proposed by a model: a flat polygon, or 4 numbers = an xywh box. The command when added."""
@@ -418,6 +520,17 @@ class EditorState:
         vals = [float(v) for v in shape]
         command = AddShape(image_id, category_id, **({"bbox": vals} if len(vals) == 4 else {"polygon": vals}))
         return command if self.do(command) else None
+
+    def paint(self, ann_id: Any, parts: list[list[float]]) -> bool:
+        """A brush or eraser stroke on shape ``ann_id``: its geometry becomes the polygons ``parts`` (a box or a mask
+        becomes polygons too); with no part left (the eraser took it all) the shape is deleted. One undo step."""
+        ann = self.annotation(ann_id)
+        if ann is None:
+            return False
+        if not parts:
+            return self.do(DeleteShape(ann_id))
+        new = {"segmentation": [[float(v) for v in p] for p in parts], "bbox": None, "area": None}
+        return self.do(SetShape(ann_id, geometry_of(ann), new))
 
     def set_polygon(self, ann_id: Any, part: int, new: list[float]) -> bool:
         ann = self.annotation(ann_id)
@@ -448,6 +561,149 @@ class EditorState:
         if self.selected is None:
             return False
         return self.do(DeleteShape(self.selected))
+
+    # ------------------------------------------------------------------ whole shapes: move, nudge, copy, paste
+    def move_offset(self, ann_id: Any, dx: float, dy: float) -> tuple[float, float]:
+        """The part of a move by (``dx``, ``dy``) that keeps the shape on the image shown (whole pixels for a
+        mask); (0, 0) when the shape is not on it."""
+        ann, im = self.annotation(ann_id), self.image
+        if ann is None or im is None or ann.get("image_id") != im["id"]:
+            return 0.0, 0.0
+        geom = geometry_of(ann)
+        dx, dy = shapes.mask_offset(geom, dx, dy)
+        seg = geom["segmentation"]
+        box = polygons_bbox(seg) if isinstance(seg, list) and seg else geom["bbox"] or [0.0, 0.0, 0.0, 0.0]
+        return shapes.clamped_offset(box, dx, dy, im.get("width") or 0, im.get("height") or 0)
+
+    def move(self, ann_id: Any, dx: float, dy: float) -> bool:
+        """A whole shape dragged by (``dx``, ``dy``): every part moves, kept on the image; one undo step. False
+        when it did not move (already against the edge, or not on the image shown)."""
+        return self._move(ann_id, dx, dy) is not None
+
+    def _move(self, ann_id: Any, dx: float, dy: float) -> tuple[float, float] | None:
+        """The move made (the offset, clamped), or None."""
+        dx, dy = self.move_offset(ann_id, dx, dy)
+        if dx == 0 and dy == 0:
+            return None
+        old = geometry_of(self.annotation(ann_id))  # type: ignore[arg-type]
+        if not self.do(MoveShape(ann_id, old, shapes.moved(old, dx, dy))):
+            return None
+        if ann_id == self.selected:
+            self.active_vertex = None  # a whole-shape edit: no vertex stays picked
+        return dx, dy
+
+    def nudge(self, dx: float, dy: float) -> bool:
+        """An arrow key: the selected shape moves by (``dx``, ``dy``). Nudges of one shape in a row (no other edit
+        between, each within :data:`NUDGE_MERGE_S` of the last) are one undo step: the last one is taken back
+        and the whole move made again from where the shape was before the first. False when nothing is selected."""
+        aid = self.selected
+        if aid is None or not self.editable() or self.annotation(aid) is None:
+            return False
+        now, last = self.clock(), self._nudge
+        top = self.stack.peek_undo()  # type: ignore[union-attr]
+        self._nudge = None
+        if last is not None and top is last[0] and top.ann_id == aid and now - last[1] <= NUDGE_MERGE_S:  # type: ignore[attr-defined]
+            done = last[2]
+            self.stack.undo()  # type: ignore[union-attr]
+            total = self._move(aid, done[0] + dx, done[1] + dy)
+        else:
+            total = self._move(aid, dx, dy)
+        if total is not None:
+            self._nudge = (self.stack.peek_undo(), now, total)  # type: ignore[union-attr,assignment]
+        return True  # against the edge too: the key is still the editor's
+
+    def duplicate(self) -> Any:
+        """Ctrl+D: a copy of the selected shape a few pixels off (one undo step); returns its id (None: nothing)."""
+        ann, im = self.selected_annotation(), self.image
+        if ann is None or im is None:
+            self.say("select a shape to duplicate")
+            return None
+        command = DuplicateShape(im["id"], [self._offset_copy(shapes.copied(ann), im)])
+        return command.ann_ids[0] if self.do(command) else None  # type: ignore[index]
+
+    def _offset_copy(self, shape: dict, im: dict) -> dict:
+        """``shape`` moved by :data:`COPY_OFFSET` down and right, or up and left when it cannot go there."""
+        w, h = im.get("width") or 0, im.get("height") or 0
+        out = shapes.offset_shape(shape, COPY_OFFSET, COPY_OFFSET, w, h)
+        if out["segmentation"] == shape["segmentation"] and out["bbox"] == shape["bbox"]:
+            out = shapes.offset_shape(shape, -COPY_OFFSET, -COPY_OFFSET, w, h)
+        return out
+
+    def copy(self) -> int:
+        """Ctrl+C: the selected shape, or every shape of the image shown when none is selected (how labelme's
+        "copy" of a whole image works). Returns how many were copied."""
+        im = self.image
+        if im is None or self.ds is None:
+            return 0
+        anns = [self.selected_annotation()] if self.selected is not None else list(self.ds.anns_for_image(im["id"]))
+        anns = [a for a in anns if a is not None and shapes.kind_of(a) != "?"]
+        if not anns:
+            self.say("nothing to copy: this image has no shapes")
+            return 0
+        self.clipboard = Clipboard(im["id"], [shapes.copied(a) for a in anns])
+        return len(anns)
+
+    def paste(self) -> list:
+        """Ctrl+V: the copied shapes onto the image shown, in one undo step: where they were when it is another
+        image (clipped to it), a few pixels off on the image they came from. Returns the new ids."""
+        im = self.image
+        if self.clipboard is None:
+            self.say("nothing to paste: copy a shape first (Ctrl+C)")
+            return []
+        if im is None:
+            return []
+        same = self.clipboard.image_id == im["id"]
+        items = [self._offset_copy(s, im) for s in self.clipboard.shapes] if same else self.clipboard.shapes
+        return self._paste(im, items)
+
+    def paste_from(self, image_id: Any) -> list:
+        """Every shape of image ``image_id`` (the previous one in the list) onto the image shown, in one undo step,
+        where they are there and clipped to this image. Returns the new ids."""
+        im = self.image
+        if im is None or self.ds is None or image_id is None or not self.ds.has_image(image_id):
+            self.say("there is no previous image to copy from")
+            return []
+        anns = [a for a in self.ds.anns_for_image(image_id) if shapes.kind_of(a) != "?"]
+        if not anns:
+            self.say(f"the previous image ({self.ds.image(image_id).get('file_name')}) has no shapes to copy")
+            return []
+        return self._paste(im, [shapes.copied(a) for a in anns])
+
+    def _paste(self, im: dict, items: list[dict]) -> list:
+        kept, cut, left_out = [], 0, 0
+        for item in items:
+            shape, was_cut = shapes.fitted(item, im.get("width") or 0, im.get("height") or 0)
+            if shape is None:
+                left_out += 1
+                continue
+            kept.append(shape)
+            cut += int(was_cut)
+        if not kept:
+            self.say("nothing pasted: every copied shape lies outside this image")
+            return []
+        command = PasteShapes(im["id"], kept)
+        if not self.do(command):
+            return []
+        if cut or left_out:
+            self.say(f"{len(kept)} shape(s) pasted: {cut} cut to the image's edges, {left_out} outside it left out")
+        return list(command.ann_ids or [])
+
+    def convert_mask(self) -> shapes.Conversion | None:
+        """The selected RLE mask becomes polygons (one undo step) so its vertices can be edited; the user is told
+        how faithful they are (IoU with the mask, holes dropped) and whether that is lossy."""
+        ann = self.selected_annotation()
+        if ann is None or not is_rle(ann.get("segmentation")):
+            self.say("select a mask (RLE) shape to convert it to polygons")
+            return None
+        conversion = shapes.mask_to_parts(ann["segmentation"])
+        if not conversion.parts:
+            self.say(f"annotation {ann['id']}: the mask has no region of 1 px² or more to outline")
+            return None
+        new = {"segmentation": conversion.parts, "bbox": None, "area": None}
+        if not self.do(MaskToPolygons(ann["id"], geometry_of(ann), new)):
+            return None
+        self.say(conversion.describe(ann["id"]))
+        return conversion
 
     def add_class(self, name: str) -> Any:
         """Add a category; returns its id (None when refused: empty or taken name)."""
@@ -518,11 +774,13 @@ class EditorState:
         self.saving = True
         return job
 
-    def save_ended(self, job: SaveJob, error: str | None = None) -> None:
-        """The write of ``job`` ended (``error``: why it failed). Saved: its session is clean up to the snapshot."""
+    def save_ended(self, job: SaveJob, error: str | None = None, quiet: bool = False) -> None:
+        """The write of ``job`` ended (``error``: why it failed, said unless ``quiet``; the journal keeps every
+        edit). Saved: its session is clean up to the snapshot."""
         self.saving = False
         job.journal.end_save(error is None)
         if error is not None:
-            self.say(f"not saved: {error}")
+            if not quiet:
+                self.say(f"not saved: {error}")
         elif job.stack is self.stack:
             job.stack.mark_clean(job.mark)

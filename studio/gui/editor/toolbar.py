@@ -1,10 +1,14 @@
-"""The editor toolbar above the image: tools, the class of new shapes, undo / redo / delete / save, dirty marker.
+"""The editor toolbar above the image: tools, the class box, undo / redo / delete and the shape actions; under
+them save, the dirty marker, the autosave and "use last label" switches, and a message line.
 
 It only forwards intent to the :class:`~studio.gui.editor.controller.EditorController` and shows its
-state (what :meth:`~studio.gui.editor.state.EditorState.actions` allows). Its buttons have no keys of their
-own: Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y and Ctrl+S are the window's Edit > Undo / Redo and File > Save, which run
-the Data page's commands (:meth:`~studio.gui.data.page.DataPage.commands`, the same controller calls), and
-the tool keys (V, P, B) are the image view's; all of them are in the table of :mod:`studio.gui.shortcuts`.
+state (what :meth:`~studio.gui.editor.state.EditorState.actions` allows). The class box shows the selected
+shape's class (picking one relabels it: "Relabel") or, with nothing selected, the class of the next shape
+("Draw as"). Its buttons have no keys of their own: Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y and Ctrl+S are the window's
+Edit > Undo / Redo and File > Save, which run the Data page's commands
+(:meth:`~studio.gui.data.page.DataPage.commands`, the same controller calls); the tool keys and the shape
+actions of the Actions menu are the Data page's actions (:mod:`studio.gui.editor.actions`); all of them
+are in the table of :mod:`studio.gui.shortcuts`.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QMenu,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -28,9 +34,11 @@ from PySide6.QtWidgets import (
 
 from studio.gui.common import palette
 from studio.gui.editor.controller import EditorController
+from studio.gui.editor.options_bar import ToolOptionsBar
 from studio.gui.shortcuts import keys_text
 
 ADD_CLASS = "\0add-class"  # item data of the "Add class…" entry (no category id looks like it)
+CLASS_LABELS = ("Draw as", "Relabel")  # the class box's caption: nothing selected / a shape selected
 MESSAGE_MS = 10_000
 DIRTY_TEXTS = ("● unsaved", "saving…", "saved")
 DIRTY_MARKS = {  # EditActions.mark -> the dirty label's text and style
@@ -39,24 +47,6 @@ DIRTY_MARKS = {  # EditActions.mark -> the dirty label's text and style
     "saved": (DIRTY_TEXTS[2], "color: palette(placeholder-text)"),
     "": ("", "color: palette(placeholder-text)"),
 }
-
-TOOL_BUTTONS = (
-    (
-        "select",
-        "Select",
-        keys_text("editor.select"),
-        "Select a shape and drag its vertices; double-click an edge to add a vertex, "
-        "right-click a vertex or press Delete to remove it; Delete removes a selected shape",
-    ),
-    (
-        "polygon",
-        "Polygon",
-        keys_text("editor.polygon"),
-        "Click to add points; double-click, Enter or a click on the first point closes; "
-        "Backspace removes the last point; Esc cancels",
-    ),
-    ("box", "Box", keys_text("editor.box"), "Press, drag and release to draw a box; Esc cancels"),
-)
 
 
 def ask_class_name(parent: QWidget) -> str | None:
@@ -72,9 +62,9 @@ class EditorToolbar(QWidget):
 
         self.tool_group = QButtonGroup(self)
         self.tool_buttons: dict[str, QToolButton] = {}
-        for name, text, key, tip in TOOL_BUTTONS:
-            b = QToolButton(text=text, checkable=True)
-            b.setToolTip(f"{tip} ({key})")
+        for name, tool in editor.tools.items():  # a tool's button, like its key, comes with the tool
+            b = QToolButton(text=tool.title, checkable=True)
+            b.setToolTip(f"{tool.tip} ({keys_text(f'editor.{name}')})")
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             self.tool_group.addButton(b)
             self.tool_buttons[name] = b
@@ -84,8 +74,20 @@ class EditorToolbar(QWidget):
         self.class_combo = QComboBox()
         self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.class_combo.setMinimumContentsLength(9)
-        self.class_combo.setToolTip("Class of new shapes; with a shape selected, picking a class relabels it")
+        self.class_label = QLabel()
+        self.class_label.setFixedWidth(max(self.class_label.fontMetrics().horizontalAdvance(t) for t in CLASS_LABELS))
+        self.actions_button = QToolButton(text="Actions")
+        self.actions_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.actions_button.setToolTip("Duplicate, copy and paste shapes, convert a mask to polygons, delete a part")
+        self.actions_button.setEnabled(False)  # until the Data page gives its actions (set_actions)
+        self.last_label_box = QCheckBox("Use last label")
+        self.last_label_box.setToolTip("On: a drawn shape takes the class of the last one; off: a prompt asks it")
+        self.last_label_box.setChecked(editor.use_last_label)
+        self.autosave_box = QCheckBox("Autosave")
+        self.autosave_box.setToolTip("Save a few seconds after the last edit (the recovery file keeps every edit)")
+        self.autosave_box.setChecked(editor.autosave.enabled)
 
+        self.options_bar = ToolOptionsBar(editor)
         self.undo_action = self._action("Undo", self.editor.undo)
         self.redo_action = self._action("Redo", self.editor.redo)
         self.delete_action = self._action("Delete", self.editor.delete_selected)
@@ -102,38 +104,72 @@ class EditorToolbar(QWidget):
         self.message_label.setFixedHeight(self.message_label.fontMetrics().height() + 2)
         self.message_label.setStyleSheet(f"color: {palette.ERROR.name()}")
         self._message = ""
+        self._noting = False  # the line shows a tool's note, not a warning
         self._message_timer = QTimer(self, singleShot=True, interval=MESSAGE_MS)
         self._message_timer.timeout.connect(self.clear_message)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 2)
         outer.setSpacing(2)
+        # three rows, to fit the centre of a 1280 px window: the tools and undo / redo; the class box, the shape
+        # actions and the settings of the tool (brush radius, simplify tolerance: only for the tools using them);
+        # saving, the switches and the message line
         lay = QHBoxLayout()
         lay.setSpacing(4)
         outer.addLayout(lay)
-        outer.addWidget(self.message_label)
+        shape_row = QHBoxLayout()
+        shape_row.setSpacing(4)
+        outer.addLayout(shape_row)
+        below = QHBoxLayout()
+        below.setSpacing(8)
         for b in self.tool_buttons.values():
             lay.addWidget(b)
-        lay.addSpacing(8)
-        lay.addWidget(QLabel("Class"))
-        lay.addWidget(self.class_combo)
-        lay.addSpacing(8)
-        for act in (self.undo_action, self.redo_action, self.delete_action, self.save_action):
-            b = QToolButton()
-            b.setDefaultAction(act)
-            lay.addWidget(b)
-        lay.addWidget(self.dirty_label)
         lay.addStretch(1)
+        for act in (self.undo_action, self.redo_action):
+            lay.addWidget(self._button(act))
+        shape_row.addWidget(self.class_label)
+        shape_row.addWidget(self.class_combo)
+        shape_row.addSpacing(6)
+        shape_row.addWidget(self._button(self.delete_action))
+        shape_row.addWidget(self.actions_button)
+        shape_row.addStretch(1)
+        shape_row.addWidget(self.options_bar)
+        below.addWidget(self._button(self.save_action))
+        below.addWidget(self.dirty_label)
+        below.addWidget(self.autosave_box)
+        below.addWidget(self.last_label_box)
+        below.addWidget(self.message_label, 1)
+        outer.addLayout(below)
 
         self.class_combo.activated.connect(self._on_class_activated)
+        self.last_label_box.toggled.connect(editor.set_use_last_label)
+        self.autosave_box.toggled.connect(editor.autosave.set_enabled)
         editor.changed.connect(self._refresh)
         editor.classes_changed.connect(self._fill_classes)
         editor.selection_changed.connect(lambda _a: self._show_category())
         editor.tool_changed.connect(lambda n: self.tool_buttons[n].setChecked(True))
         editor.message.connect(self.show_message)
+        editor.note.connect(self.show_note)
         editor.saved.connect(lambda _p: self.clear_message())
         self._fill_classes()
         self._refresh()
+
+    def set_actions(self, actions: list[QAction | None]) -> None:
+        """The Data page's shape actions (None: a separator) behind the Actions button; their keys show there."""
+        menu = QMenu(self)
+        for act in actions:
+            if act is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(act)
+        self.actions_button.setMenu(menu)
+        self.actions_button.setEnabled(True)
+
+    @staticmethod
+    def _button(action: QAction) -> QToolButton:
+        b = QToolButton()
+        b.setDefaultAction(action)
+        return b
 
     def _action(self, text: str, slot: Callable[[], Any]) -> QAction:
         act = QAction(text, self)
@@ -154,10 +190,19 @@ class EditorToolbar(QWidget):
         self._show_category()
 
     def _show_category(self) -> None:
-        i = self.class_combo.findData(self.editor.category_id) if self.editor.category_id is not None else -1
+        """The selected shape's class ("Relabel"), else the class of the next shape ("Draw as")."""
+        cid = self.editor.state.shown_category()
+        i = self.class_combo.findData(cid) if cid is not None else -1
         self.class_combo.blockSignals(True)
         self.class_combo.setCurrentIndex(i)
         self.class_combo.blockSignals(False)
+        selected = self.editor.selected is not None
+        self.class_label.setText(CLASS_LABELS[1] if selected else CLASS_LABELS[0])
+        self.class_combo.setToolTip(
+            "Class of the selected shape: picking one relabels it (keys 1-9 too); the next shape keeps its class"
+            if selected
+            else "Class of the next shape drawn (keys 1-9 pick one)"
+        )
 
     def _on_class_activated(self, index: int) -> None:
         data = self.class_combo.itemData(index)
@@ -186,21 +231,35 @@ class EditorToolbar(QWidget):
         for b in self.tool_buttons.values():
             b.setEnabled(a.on)
         self.class_combo.setEnabled(a.on)
+        self._show_category()
         text, style = DIRTY_MARKS[a.mark]
         self.dirty_label.setText(text)
         self.dirty_label.setStyleSheet(style)
 
     def show_message(self, text: str) -> None:
         """Why an edit was refused or a save failed; it goes after a while, or at the next save."""
+        self.message_label.setStyleSheet(f"color: {palette.ERROR.name()}")
+        self._noting = False
         self._message = text
         self.message_label.setToolTip(text)
         self._elide()
         self._message_timer.start()
 
+    def show_note(self, text: str) -> None:
+        """What a tool is doing or found (GrabCut working…), in the muted colour; "" takes it away (a warning stays)."""
+        if not text:
+            if self._noting:
+                self.clear_message()
+            return
+        self.show_message(text)
+        self.message_label.setStyleSheet("color: palette(placeholder-text)")
+        self._noting = True
+
     def message(self) -> str:
         return self._message
 
     def clear_message(self) -> None:
+        self._noting = False
         self._message = ""
         self.message_label.clear()
         self.message_label.setToolTip("")

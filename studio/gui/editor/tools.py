@@ -1,10 +1,17 @@
-"""The editing tools: Select/Edit (vertex handles), Polygon (click points) and Box (press-drag-release).
+"""The editing tools: Select/Edit (move shapes, vertex handles), Polygon (click points) and Box
+(press-drag-release).
 
 A tool receives the view's mouse and key events in image coordinates and returns True for those it
 takes; it only tracks the gesture in progress and draws its marks. What a gesture does (which handle a
-press takes, what a drag or a Delete changes) is decided by the editor's Qt-free state
+press takes, what a drag, an arrow key or a Delete changes) is decided by the editor's Qt-free state
 (:class:`~studio.gui.editor.state.EditorState`, reached through the
-:class:`~studio.gui.editor.host.ToolHost`), where every change of the dataset is one command.
+:class:`~studio.gui.editor.host.ToolHost`), where every change of the dataset is one command. A drawing tool
+hands its finished shape to ``ToolHost.add_shape`` (which asks its class); panning (middle button, Space) is
+the editor's, before any tool sees the event. A new tool subclasses :class:`Tool` (its name, title and tip),
+joins :data:`TOOLS` (or, in a module of its own, ``EDITOR_TOOLS`` of :mod:`studio.gui.editor.controller`, as the
+smart box, the scissors, the brush and the eraser do) and gets the row ``editor.<name>`` in the shortcut table:
+its toolbar button and its key (:mod:`studio.gui.editor.actions`) follow from those, and the settings it names in
+``options`` show in the toolbar while it is active (:mod:`studio.gui.editor.options_bar`).
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from studio.core.dataset import hit
 from studio.gui.common.commands import qt_keys
+from studio.gui.common.image_view import CLICK_SLOP
 from studio.gui.editor.handles import Marks
 from studio.gui.editor.host import ToolHost
 
@@ -27,13 +35,23 @@ DELETE_KEYS = qt_keys("editor.delete")
 ENTER_KEYS = qt_keys("editor.finish")
 BACK_KEYS = qt_keys("editor.back")
 CANCEL_KEYS = qt_keys("editor.cancel")
+NUDGE_KEYS = qt_keys("editor.nudge")  # left, right, up, down, in the table's order
+NUDGE_STEPS = dict(zip(NUDGE_KEYS, ((-1, 0), (1, 0), (0, -1), (0, 1))))
+NUDGE_PX, NUDGE_SHIFT_PX = 1.0, 10.0
 MIN_BOX_PX = 3  # a box smaller than this on screen (either side) is a slip, not a box
 
 
 class Tool:
+    """A tool: ``name`` (its key is the shortcut table's row ``editor.<name>``), the ``title`` of its toolbar
+    button and the ``tip`` that explains it."""
+
     name = ""
+    title = ""
+    tip = ""
     cursor = Qt.CursorShape.CrossCursor
     drag_mode = QGraphicsView.DragMode.NoDrag
+    options: tuple[str, ...] = ()  # the shared settings it uses (tool_options: "radius", "tolerance"), in the toolbar
+    keeps_selection = False  # True: picking this tool keeps the selected shape (the brush paints on it)
 
     def __init__(self, editor: ToolHost):
         self.editor = editor
@@ -63,6 +81,12 @@ class Tool:
         """A shape is being drawn or dragged (Undo steps that back: :meth:`step_back`)."""
         return False
 
+    def shape_added(self, ann_id: Any) -> None:
+        """The shape this tool handed to ``ToolHost.add_shape`` was added (after its class prompt) as ``ann_id``."""
+
+    def options_changed(self) -> None:
+        """The toolbar's brush radius or simplify tolerance (``ToolHost`` options) changed."""
+
     def step_back(self) -> bool:
         """Undo within the gesture in progress (True when there was one): Ctrl+Z while drawing removes the
         last point rather than the last finished edit."""
@@ -85,12 +109,28 @@ class Tool:
         return False
 
 
+class _ShapeDrag:
+    """A whole shape being dragged: where the press was, and how far its items have been moved so far."""
+
+    def __init__(self, ann_id: Any, at: tuple[float, float], press: QPoint):
+        self.ann_id, self.at, self.press = ann_id, at, press
+        self.offset = (0.0, 0.0)
+        self.dragging = False  # the press moved further than a click's slop
+
+
 class SelectTool(Tool):
-    """Click picks a shape (the view does that); handles of the selected shape can be dragged, a double-click on
-    an edge inserts a vertex, right-click on a handle or Delete removes the active vertex, Delete removes the
-    selected shape when no vertex is active."""
+    """A click picks a shape (the smallest under the cursor); a drag inside the selected shape moves it whole (one
+    undo step), a drag anywhere else pans and a click on the background deselects (the view does those).
+    Handles of the selected shape can be dragged, a double-click on an edge inserts a vertex (on a mask:
+    converts it to polygons), right-click on a handle or Delete removes the highlighted vertex, Delete removes
+    the selected shape when no vertex is highlighted, the arrow keys nudge the selected shape."""
 
     name = "select"
+    title = "Select"
+    tip = (
+        "Drag a shape to move it (arrow keys nudge it); drag its vertices, double-click an edge to add one, "
+        "right-click a vertex to remove it; Delete removes the highlighted vertex, else the shape"
+    )
     cursor = Qt.CursorShape.OpenHandCursor
     drag_mode = QGraphicsView.DragMode.ScrollHandDrag
 
@@ -98,6 +138,7 @@ class SelectTool(Tool):
         super().__init__(editor)
         self._drag: tuple[int, int] | None = None
         self._drag_at: tuple[float, float] | None = None
+        self._move: _ShapeDrag | None = None
 
     @property
     def active(self) -> tuple[int, int] | None:
@@ -106,16 +147,23 @@ class SelectTool(Tool):
 
     def cancel(self) -> None:
         self._drag = self._drag_at = None
+        self._undrag()
         super().cancel()
 
+    def scene_cleared(self) -> None:
+        self._move = None  # its items went with the scene
+        super().scene_cleared()
+
     def _shape(self) -> tuple[str, Any] | None:
+        if self.editor.selected is not None and not self.editor.shape_visible(self.editor.selected):
+            return None  # a hidden shape shows no handles
         return self.editor.state.shape()
 
     def in_gesture(self) -> bool:
-        return self._drag is not None
+        return self._drag is not None or (self._move is not None and self._move.dragging)
 
     def step_back(self) -> bool:
-        if self._drag is None:
+        if not self.in_gesture():
             return False
         self.cancel()
         self._draw()
@@ -152,10 +200,8 @@ class SelectTool(Tool):
     # ------------------------------------------------------------------ mouse
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
         state = self.editor.state
-        if state.shape() is None:
-            return False
         x, y, tol = pos.x(), pos.y(), self.editor.tolerance()
-        handle = state.handle_at(x, y, tol)
+        handle = state.handle_at(x, y, tol) if self._shape() is not None else None
         if handle is not None:
             part, index = handle
             if event.button() == RIGHT:
@@ -168,11 +214,25 @@ class SelectTool(Tool):
                 self._draw()
                 return True
             return False
-        # a press on an edge of the selected polygon keeps the selection (a double-click there inserts)
-        return event.button() == LEFT and state.on_edge(x, y, tol)
+        if event.button() != LEFT:
+            return False
+        target = self.editor.shape_at(event.position().toPoint())
+        if target is None or target != self.editor.selected:
+            return False  # the view picks (a click) or pans (a drag), as elsewhere on the canvas
+        self._move = _ShapeDrag(target, (x, y), event.position().toPoint())
+        return True
 
     def mouse_move(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self._move is not None:
+            self._move_shape(event, pos)
+            return True
         if self._drag is None:
+            if not event.buttons():  # hovering: say what a press would take
+                sel = self.editor.selected
+                over = sel is not None and self.editor.shape_at(event.position().toPoint()) == sel
+                cursor = Qt.CursorShape.SizeAllCursor if over else self.cursor
+                if self.editor.view.viewport().cursor().shape() != cursor:
+                    self.editor.view.viewport().setCursor(cursor)
             return False
         part, index = self._drag
         moved = self.editor.state.dragged(part, index, pos.x(), pos.y())
@@ -186,7 +246,48 @@ class SelectTool(Tool):
         self.marks.set_outline(self.editor.view.scene(), hit.vertices(moved))
         return True
 
+    def _move_shape(self, event: QMouseEvent, pos: QPointF) -> None:
+        """The dragged shape's items (and handles) follow the cursor, kept on the image; nothing is edited yet."""
+        move = self._move
+        if move is None:
+            return
+        if not move.dragging:
+            if (event.position().toPoint() - move.press).manhattanLength() <= CLICK_SLOP:
+                return
+            move.dragging = True
+        sx, sy = move.at
+        offset = self.editor.state.move_offset(move.ann_id, pos.x() - sx, pos.y() - sy)
+        self._shift_items(offset[0] - move.offset[0], offset[1] - move.offset[1])
+        move.offset = offset
+
+    def _shift_items(self, dx: float, dy: float) -> None:
+        if self._move is None or (dx == 0 and dy == 0):
+            return
+        for item in [*self.editor.shape_items(self._move.ann_id), *self.marks.handles, self.marks.outline]:
+            if item is not None:
+                item.moveBy(dx, dy)
+
+    def _undrag(self) -> None:
+        """Put the dragged items back where the shape is (a cancelled drag, or just before the edit redraws it)."""
+        if self._move is not None:
+            self._shift_items(-self._move.offset[0], -self._move.offset[1])
+            self._move = None
+
     def mouse_release(self, event: QMouseEvent, pos: QPointF) -> bool:
+        if self._move is not None and event.button() == LEFT:
+            self._move_shape(event, pos)  # where the release is, even with no move event before it
+            move = self._move
+            offset = move.offset
+            self._undrag()
+            if move.dragging:
+                self.editor.state.move(move.ann_id, *offset)
+            else:  # a click: the view's pick (the smallest shape there); on the selected one's outline it stays
+                picked = self.editor.view.annotation_at(event.position().toPoint())
+                if picked is not None or move.ann_id != self.editor.selected:
+                    self.editor.select(picked)
+                self.editor.state.active_vertex = None
+            self._draw()
+            return True
         if self._drag is None or event.button() != LEFT:
             return False
         start, (part, index) = self._drag_at, self._drag
@@ -202,7 +303,12 @@ class SelectTool(Tool):
     def mouse_double_click(self, event: QMouseEvent, pos: QPointF) -> bool:
         if event.button() != LEFT:
             return False
-        inserted = self.editor.state.insert_vertex(pos.x(), pos.y(), self.editor.tolerance())
+        state = self.editor.state
+        ann = state.selected_annotation()
+        if ann is not None and state.shape() is None and self.editor.shape_at(event.position().toPoint()) == ann["id"]:
+            self.editor.convert_mask()  # a mask: its vertices are edited as polygons
+            return True
+        inserted = state.insert_vertex(pos.x(), pos.y(), self.editor.tolerance())
         if inserted:
             self._draw()
         return inserted is not None
@@ -210,11 +316,18 @@ class SelectTool(Tool):
     # ------------------------------------------------------------------ keys
     def key_press(self, event: QKeyEvent) -> bool:
         key = event.key()
-        if key in DELETE_KEYS and self.editor.state.delete():
+        if key in DELETE_KEYS and self.editor.delete():
+            self._draw()
+            return True
+        if key in NUDGE_STEPS and self.editor.selected is not None and not self.in_gesture():
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            step = NUDGE_SHIFT_PX if shift else NUDGE_PX
+            dx, dy = NUDGE_STEPS[key]
+            self.editor.state.nudge(dx * step, dy * step)
             self._draw()
             return True
         if key in CANCEL_KEYS:
-            if self._drag is not None:
+            if self.in_gesture():
                 self.cancel()
                 self._draw()
             elif self.active is not None:
@@ -233,6 +346,11 @@ class PolygonTool(Tool):
     removes the last point; Esc cancels."""
 
     name = "polygon"
+    title = "Polygon"
+    tip = (
+        "Click to add points; double-click, Enter or a click on the first point closes; "
+        "Backspace removes the last point; Esc cancels"
+    )
 
     def __init__(self, editor: ToolHost):
         super().__init__(editor)
@@ -266,7 +384,7 @@ class PolygonTool(Tool):
             return False
         flat = [v for p in self.points for v in p]
         self.cancel()
-        self.editor.state.add_polygon(flat)
+        self.editor.add_shape("polygon", flat)
         return True
 
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> bool:
@@ -322,6 +440,8 @@ class BoxTool(Tool):
     """Press at one corner, drag, release at the opposite one; Esc while dragging cancels."""
 
     name = "box"
+    title = "Box"
+    tip = "Press, drag and release to draw a box; Esc cancels"
 
     def __init__(self, editor: ToolHost):
         super().__init__(editor)
@@ -363,7 +483,7 @@ class BoxTool(Tool):
         box = self._box(pos)
         self.cancel()
         if min(box[2], box[3]) * self.editor.view.zoom() >= MIN_BOX_PX:
-            self.editor.state.add_box(box)
+            self.editor.add_shape("box", box)
         return True
 
     def key_press(self, event: QKeyEvent) -> bool:
