@@ -86,8 +86,8 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     root = Path(a.work_dir) if a.work_dir else Path(tempfile.mkdtemp(prefix="first_run_"))
     lines = []
-    for minutes in a.minutes:
-        new = first_run(root / f"new_{minutes:g}m", minutes, a.set)
+    for i, minutes in enumerate(a.minutes):  # the same budget may repeat (--minutes 3 3 3: the spread of runs)
+        new = first_run(root / f"new_{minutes:g}m_{i}", minutes, a.set)
         m = new["metrics"]
         row = f"{minutes:g} min: bbox mAP50 {m['bbox_mAP_50']:.3f}, segm mAP50 {m['segm_mAP_50']:.3f}"
         row += f" (bbox mAP {m['bbox_mAP']:.3f}, segm mAP {m['segm_mAP']:.3f};"
@@ -97,7 +97,7 @@ def main() -> int:
             met = min(m["bbox_mAP_50"], m["segm_mAP_50"]) >= goal
             row += f"; goal >= {goal}: {'met' if met else 'NOT met'}"
         if not a.no_baseline:
-            old = first_run(root / f"baseline_{minutes:g}m", minutes, BASELINE)["metrics"]
+            old = first_run(root / f"baseline_{minutes:g}m_{i}", minutes, BASELINE)["metrics"]
             ratio = m["bbox_mAP_50"] / max(old["bbox_mAP_50"], 1e-3), m["segm_mAP_50"] / max(old["segm_mAP_50"], 1e-3)
             row += (
                 f"; previous recipe: bbox mAP50 {old['bbox_mAP_50']:.3f}, segm mAP50 {old['segm_mAP_50']:.3f}"

@@ -126,12 +126,12 @@ def test_form_edit_rewrites_only_the_changed_line_and_keeps_the_cursor(qtbot, pa
     lr.setText("0.006")
     lr.textEdited.emit("0.006")  # one edit, as a paste would make it
     new_lines = page.yaml.text().splitlines()
-    assert [i for i, (a, b) in enumerate(zip(lines, new_lines)) if a != b] == [lines.index("  lr: 0.008")]
-    assert new_lines[lines.index("  lr: 0.008")] == "  lr: 0.006"
+    assert [i for i, (a, b) in enumerate(zip(lines, new_lines)) if a != b] == [lines.index("  lr: 0.004")]
+    assert new_lines[lines.index("  lr: 0.004")] == "  lr: 0.006"
     after = editor.textCursor()
     assert after.blockNumber() == row and after.positionInBlock() == 4
     editor.undo()  # one undo step puts the old value back, and the form follows
-    qtbot.waitUntil(lambda: page.form.text_of("train.lr") == "0.008", timeout=5_000)
+    qtbot.waitUntil(lambda: page.form.text_of("train.lr") == "0.004", timeout=5_000)
 
 
 def test_presets_apply_for_the_datasets_task(qtbot, page):
@@ -170,7 +170,7 @@ def test_config_with_base_highlights_its_overrides(qtbot, page, workspace):
     form = page.form
     assert form.is_highlighted("train.epochs") and form.is_highlighted("data.image_size")
     assert not form.is_highlighted("train.batch_size"), "the same value as the base"
-    assert not form.is_highlighted("train.lr") and form.text_of("train.lr") == "0.008", "inherited"
+    assert not form.is_highlighted("train.lr") and form.text_of("train.lr") == "0.004", "inherited"
     assert f"Overrides demo.yaml: {epochs}" in form.rows["train.epochs"].label.toolTip()
     assert "based on demo.yaml" in page.yaml_title.text()
     assert form.rows["train.epochs"].reset.isVisibleTo(form) and not form.rows["train.lr"].reset.isVisibleTo(form)

@@ -180,7 +180,7 @@ def test_a_base_config_merges_highlights_and_resets(cfg_path, spec):
     base_batch = yaml.safe_load(cfg_path.read_text())["train"]["batch_size"]
     child.write_text(f"_base_: demo.yaml\ntrain:\n  epochs: 80\n  batch_size: {base_batch}\ndata:\n  image_size: 288\n")
     st = opened(child, spec)
-    assert st.errors == {} and st.config.train.epochs == 80 and st.config.train.lr == 0.008, "inherited lr"
+    assert st.errors == {} and st.config.train.epochs == 80 and st.config.train.lr == 0.004, "inherited lr"
     assert st.yaml_title() == "YAML — exp.yaml, based on demo.yaml"
     differing = st.diff.differing()
     assert "train.epochs" in differing and "data.image_size" in differing
@@ -207,7 +207,7 @@ def test_a_changed_base_file_is_read_again(cfg_path, spec):
     child = cfg_path.parent / "exp.yaml"
     child.write_text("_base_: demo.yaml\ntrain:\n  epochs: 80\n")
     st = opened(child, spec)
-    assert st.config.train.lr == 0.008
+    assert st.config.train.lr == 0.004
     base = yaml.safe_load(cfg_path.read_text())
     base["train"]["lr"] = 0.003
     cfg_path.write_text(dump_yaml(base))

@@ -25,7 +25,7 @@ def test_derive_sizes_the_recipe_to_the_data_device_and_budget():
     demo = derive("fast", DEMO, device="cpu")
     assert demo["data"]["image_size"] == 192 and demo["train"]["batch_size"] == 4
     assert demo["data"]["augment"] == {"mosaic": 0.0, "photometric": 0.0, "scale_jitter": [0.9, 1.1]}
-    assert demo["train"]["lr"] == 0.008 and "lr" not in derive("fast", BALLOON, device="cpu")["train"]
+    assert demo["train"]["lr"] == 0.004 and "lr" not in derive("fast", BALLOON, device="cpu")["train"]
     assert demo["train"]["warmup_fraction"] == SHARES["warmup_fraction"]
     assert demo["train"]["eval_interval"] == SHARES["eval_interval"]
     per_epoch = 40 // 4
