@@ -23,16 +23,22 @@ Three methods, all with polygons simplified at ``--tolerance`` px:
 * polygon tool: one click per vertex of the ground-truth polygon simplified (Douglas-Peucker) at
   ``--click-tolerance`` px, i.e. the fewest vertices of a polygon that stays that close to the ground
   truth (the raw vertex count of the annotator's polygons is shown too);
-* intelligent scissors (``studio.core.smart.scissors.Scissors`` on the whole photo, as a user who does
-  not zoom gets it): the ground-truth outline is resampled every pixel; the first anchor is its first
-  vertex. From each anchor, the target walks forward along the outline one sample at a time while the
-  scissors' path from the anchor to the target follows the outline: every path point lies within
-  ``--click-tolerance`` px of it, and nearest to a sample between anchor and target (give or take
-  2 x tolerance + 2 samples), so the path cannot take the other way round. At the first target that
-  fails, the last one that passed becomes the next anchor (one click). When the path from the last anchor
-  back to the first one passes, the outline is closed. Closing (Enter, or a click on the first point)
-  is the same in both tools and is not counted. The scissors' closed polygons are compared with the
-  ground truth too (median IoU), as a check that the simulation outlines the right thing.
+* intelligent scissors (``studio.core.smart.scissors.Scissors`` with its defaults: full resolution, path
+  maps in a 768 px window around each anchor): the ground-truth outline is resampled every pixel; the
+  first anchor is its first vertex. From each anchor, the target walks forward along the outline one
+  sample at a time while the scissors' path from the anchor to the target follows the outline: every
+  path point lies within ``--click-tolerance`` px of the ground-truth polygon (exact distance to its
+  edges), every point is nearest to a sample between anchor and target (give or take 2 x tolerance + 2
+  samples) and those samples are all reached (no gap of more than that), so the path can neither take
+  the other way round nor a shortcut. At the first target that fails, the last one that passed becomes
+  the next anchor (one click). Whenever the path from the last anchor back to the first one passes, the
+  outline is closed. Closing (Enter, or a click on the first point) is the same in both tools and is
+  not counted. The scissors' closed polygons are compared with the ground truth too (median IoU), as a
+  check that the simulation outlines the right thing.
+
+``--click-tolerance`` defaults to 3 px ("within a few px"; a 2048 px photo's JPEG edges are 2-3 px wide).
+``--data ../shared/data/balloon/train`` runs the same on the training photos (the scissors' feature
+weights were chosen there, on 6 photos).
 
 Prints a Markdown table and the ratios: box_to_polygon's share of IoU >= 0.8 against the baseline's,
 and scissors clicks / polygon clicks (goal: < 1).
@@ -269,7 +275,7 @@ def main() -> int:
         print(f"  {im['file_name']}: {len(anns)} instance(s)", file=sys.stderr, flush=True)
 
     print(
-        f"\nballoon val: {n_inst} instances on {len(ds.images[: a.photos])} photos; cv2 threads {a.threads}, "
+        f"\nballoon {a.data.name}: {n_inst} instances on {len(ds.images[: a.photos])} photos; cv2 threads {a.threads}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; polygon tolerance {a.tolerance:g} px\n"
     )
     print("| method | IoU >= 0.8 | median IoU | mean IoU | median ms | max ms |")

@@ -46,6 +46,9 @@ __all__ = [
     "dataset_split",
     "dataset_download",
     "dataset_demo",
+    "dataset_new",
+    "dataset_classes",
+    "dataset_box2mask",
     "images_dir_of",
     "config_init",
     "train",
@@ -269,6 +272,9 @@ def plugins(load: bool = True):
     return load_everything() if load else registry()
 
 
-# explanation (studio featmap, studio cam) and export (studio export, studio infer) live in their own modules
+# explanation (studio featmap, studio cam), export (studio export, studio infer), new projects and class edits
+# (studio dataset new / classes) and the smart tools (studio dataset box2mask) live in their own modules
 from studio.api_explain import cam, featmap  # noqa: E402
 from studio.api_export import export, export_formats, infer  # noqa: E402
+from studio.api_project import dataset_classes, dataset_new  # noqa: E402
+from studio.api_smart import dataset_box2mask  # noqa: E402

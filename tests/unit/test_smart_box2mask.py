@@ -153,3 +153,24 @@ def test_bad_options_and_cancel(scene):
     token.cancel()
     with pytest.raises(CancelledError):
         boxes_to_masks(ds, images, cancel=token)
+
+
+def test_an_error_on_one_box_does_not_stop_the_job(scene, monkeypatch):
+    from studio.core.smart import box2mask
+
+    ds, images, truth = scene
+    first = next(iter(truth))
+    real = box2mask.METHODS["grabcut"]
+
+    calls = []
+
+    def flaky(img, box, **kw):  # fails on the first box it is given (the first image's first annotation)
+        calls.append(box)
+        if len(calls) == 1:
+            raise cv2.error("odd box")
+        return real(img, box, **kw)
+
+    monkeypatch.setitem(box2mask.METHODS, "grabcut", flaky)
+    res = boxes_to_masks(ds, images)
+    assert first in res.failed and len(res.converted) == len(truth) - 1
+    assert any(f"annotation {first}: error" in w and "odd box" in w for w in res.warnings)

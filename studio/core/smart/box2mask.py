@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from studio.core.dataset.model import Dataset, image_path
 from studio.core.errors import StudioError
 from studio.core.geometry import bbox_polygon, is_rle, polygons_area
@@ -156,7 +158,10 @@ def _convert_one(
     box = a.get("bbox")
     if not _valid_box(box):
         return _fail(res, [a], f"{path}: annotation {a['id']}: bbox {box!r} is not 4 numbers with a size; left as is")
-    r = method(img, box, tolerance=tolerance)
+    try:
+        r = method(img, box, tolerance=tolerance)
+    except (cv2.error, ValueError) as e:  # one odd box must not stop the job
+        return _fail(res, [a], f"{path}: annotation {a['id']}: {type(e).__name__}: {e}; left as is")
     if not r.ok:
         return _fail(res, [a], f"{path}: annotation {a['id']}: {r.fallback}; left as a box")
     a["segmentation"] = r.polygons

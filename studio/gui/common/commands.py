@@ -186,7 +186,14 @@ class PageCommands(QObject):
                 pass
 
     def _on_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
-        if self._detached or not self.host.isVisible():  # a hidden host is closing or not shown yet
+        if self._detached:
+            return
+        try:
+            shown = self.host.isVisible()
+        except RuntimeError:  # the host was deleted without closing (a test's window, a failed start)
+            self.detach()
+            return
+        if not shown:  # a hidden host is closing or not shown yet
             return
         box = new if text_commands(new) is not None else None
         if box is self._text_box:
