@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.core.dataset.edits import Command, DeleteClass, EditStack, MergeClass, RenameClass
+from studio.core.dataset.dataset_edits import DeleteClass, MergeClass, RenameClass
+from studio.core.dataset.edits import Command, EditStack
 from studio.core.dataset.model import Dataset, record_images_dir, recorded_images_dir
 from studio.core.dataset.new_project import (
     NOT_CLASSES,

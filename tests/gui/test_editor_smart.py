@@ -23,8 +23,9 @@ from tests.gui.test_editor import Studio, _at, _click, _drag, _wait_image
 from tests.gui.test_editor import balloon as balloon  # a fixture
 from tests.gui.test_editor import open_studio as open_studio  # a fixture
 
-from studio.core.dataset.edits import Batch, command_from_record
+from studio.core.dataset.edits import command_from_record
 from studio.core.dataset.recovery import read_journal, recovery_path
+from studio.core.dataset.shape_edits import Batch
 from studio.core.geometry import segmentation_to_mask
 from studio.gui.editor.options_bar import ToolOptionsBar
 from studio.gui.editor.shape_list import EYE

@@ -10,16 +10,8 @@ import time
 import orjson
 import pytest
 
-from studio.core.dataset.edits import (
-    AddClass,
-    AddImages,
-    AddShape,
-    DeleteClass,
-    EditStack,
-    MergeClass,
-    RenameClass,
-    command_from_record,
-)
+from studio.core.dataset.dataset_edits import AddImages, DeleteClass, MergeClass, RenameClass
+from studio.core.dataset.edits import AddClass, AddShape, EditStack, command_from_record
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import RecoveryJournal, find_recovery, replay
 from studio.core.dataset.summary import (

@@ -9,9 +9,10 @@ import numpy as np
 import orjson
 import pytest
 
-from studio.core.dataset.edits import AddParts, Batch, BoxToMask, EditStack, SetShape, command_from_record
+from studio.core.dataset.edits import EditStack, command_from_record
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import RecoveryJournal, read_journal, recovery_path, replay, save
+from studio.core.dataset.shape_edits import AddParts, Batch, BoxToMask, SetShape
 from studio.core.errors import DatasetError
 from studio.core.geometry import mask_to_rle, polygons_bbox, segmentation_to_mask
 from studio.gui.editor.paint import paint, stroke_window

@@ -21,8 +21,7 @@ from typing import Any, ClassVar
 
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError
-from studio.core.geometry import is_rle, rle_problem, segmentation_area_bbox, shoelace_area
-from studio.core.safe_names import name_problem, quoted
+from studio.core.geometry import shoelace_area
 
 DEFAULT_MAX_DEPTH = 1000
 MIN_AREA = 1e-6  # px²: a shape below this is a click, not an object
@@ -104,6 +103,8 @@ class Command:
 
     op: ClassVar[str]
     label: ClassVar[str]  # for "Undo <label>" tooltips
+    changes_categories: ClassVar[bool] = False  # adds, renames or removes classes (the class lists follow)
+    changes_images: ClassVar[bool] = False  # adds or removes image records (the image list follows)
 
     def apply(self, ds: Dataset) -> None:
         raise NotImplementedError
@@ -318,6 +319,7 @@ class AddClass(Command):
 
     op: ClassVar[str] = "add_class"
     label: ClassVar[str] = "add class"
+    changes_categories: ClassVar[bool] = True
     name: str
     supercategory: str = ""
     category_id: Any = None  # assigned at the first apply, reused by redo and replay
@@ -344,231 +346,16 @@ class AddClass(Command):
         ds.remove_category(self.category_id)
 
 
-# ----------------------------------------------------------------------------------------------- dataset-wide edits
-# The label manager's class edits and "Add images": each one undoable and journaled like a shape edit. Their records
-# hold what revert needs (the removed records and their places), so undo gives back the same ids in the same order.
-def _category(ds: Dataset, category_id: Any, item: str) -> dict:
-    if not ds.has_category(category_id):
-        raise _fail(ds, "no such class (deleted or never saved)", item)
-    return ds.category(category_id)
-
-
-def _name_taken(ds: Dataset, name: str, but: Any = None) -> str | None:
-    """The existing class name equal to ``name`` ignoring case and spaces around (``but``: a category id to skip)."""
-    low = name.strip().lower()
-    return next(
-        (str(c["name"]) for c in ds.categories if c["id"] != but and str(c["name"]).strip().lower() == low), None
-    )
-
-
-def _put_category_back(ds: Dataset, record: dict, index: int | None) -> None:
-    """A removed category record back under its own id, at its old place in ``ds.categories``."""
-    ds.insert_category(copy.deepcopy(record))
-    if index is not None and 0 <= index < len(ds.categories) - 1:
-        ds.categories.insert(index, ds.categories.pop())
-
-
-def _class_item(category_id: Any, record: dict | None = None) -> str:
-    name = record.get("name") if record is not None else None
-    return f"class {name!r} (id {category_id!r})" if name is not None else f"class id {category_id!r}"
-
-
-@dataclass
-class RenameClass(Command):
-    """Give a class another name; the name must be non-empty and differ from every other class's (ignoring case)."""
-
-    op: ClassVar[str] = "rename_class"
-    label: ClassVar[str] = "rename class"
-    category_id: Any
-    old: str
-    new: str
-
-    def apply(self, ds: Dataset) -> None:
-        item = _class_item(self.category_id, {"name": self.old})
-        cat = _category(ds, self.category_id, item)
-        if cat.get("name") != self.old:
-            raise _fail(ds, f"its name is {cat.get('name')!r}, expected {self.old!r}", item)
-        new = str(self.new).strip()
-        if not new:
-            raise _fail(ds, "a class needs a name", item)
-        if new == self.old:
-            raise _fail(ds, "the new name is the old one", item)
-        taken = _name_taken(ds, new, but=self.category_id)
-        if taken is not None:
-            raise _fail(ds, f"a class named {taken!r} already exists (merge into it instead)", item)
-        self.new = new
-        cat["name"] = new
-
-    def revert(self, ds: Dataset) -> None:
-        item = _class_item(self.category_id, {"name": self.new})
-        cat = _category(ds, self.category_id, item)
-        if cat.get("name") != self.new:
-            raise _fail(ds, f"its name is {cat.get('name')!r}, expected {self.new!r}", item)
-        cat["name"] = self.old
-
-
-@dataclass
-class MergeClass(Command):
-    """Every annotation of class ``source`` becomes ``target``, and ``source`` goes; revert puts ``source`` back at
-    its place in the class list and gives it its annotations back."""
-
-    op: ClassVar[str] = "merge_class"
-    label: ClassVar[str] = "merge classes"
-    source: Any
-    target: Any
-    moved: list | None = None  # [annotation id, image id] of each annotation moved, in dataset order
-    category: dict | None = None  # the source category as it was
-    index: int | None = None  # its position in ds.categories
-
-    def apply(self, ds: Dataset) -> None:
-        item = _class_item(self.source)
-        src = _category(ds, self.source, item)
-        item = _class_item(self.source, src)
-        _category(ds, self.target, _class_item(self.target))
-        if self.source == self.target:
-            raise _fail(ds, "a class cannot be merged into itself", item)
-        anns = [a for a in ds.annotations if a.get("category_id") == self.source]
-        self.category, self.index = copy.deepcopy(src), _list_index(ds.categories, src)
-        self.moved = [[a["id"], a["image_id"]] for a in anns]
-        for a in anns:
-            a["category_id"] = self.target
-        ds.remove_category(self.source)
-
-    def revert(self, ds: Dataset) -> None:
-        item = _class_item(self.source, self.category)
-        if self.category is None or self.moved is None:
-            raise _fail(ds, "cannot undo a merge that was never made", item)
-        if ds.has_category(self.source):
-            raise _fail(ds, f"category id {self.source!r} is already used", item)
-        anns = []
-        for aid, _image in self.moved:
-            ann = _annotation(ds, aid)
-            if ann.get("category_id") != self.target:
-                raise _fail(
-                    ds, f"its category is {ann.get('category_id')!r}, expected {self.target!r}", f"annotation {aid}"
-                )
-            anns.append(ann)
-        _put_category_back(ds, self.category, self.index)
-        for ann in anns:
-            ann["category_id"] = self.source
-
-    def deltas(self) -> list[Delta]:
-        return [d for _aid, image in self.moved or [] for d in ((image, self.source, -1), (image, self.target, 1))]
-
-
-@dataclass
-class DeleteClass(Command):
-    """Remove a class and every annotation of it; revert puts the class and each annotation back, records and
-    places in their lists as they were."""
-
-    op: ClassVar[str] = "delete_class"
-    label: ClassVar[str] = "delete class"
-    category_id: Any
-    category: dict | None = None  # the category as it was
-    index: int | None = None  # its position in ds.categories
-    removed: list | None = None  # [position in ds.annotations, record] of each annotation deleted, in list order
-
-    def apply(self, ds: Dataset) -> None:
-        cat = _category(ds, self.category_id, _class_item(self.category_id))
-        self.category, self.index = copy.deepcopy(cat), _list_index(ds.categories, cat)
-        removed, kept = [], []
-        for i, ann in enumerate(ds.annotations):
-            if ann.get("category_id") == self.category_id:
-                removed.append([i, copy.deepcopy(ann)])
-            else:
-                kept.append(ann)
-        self.removed = removed
-        ds.remove_category(self.category_id)
-        if removed:  # one pass over the list, not one list.remove per annotation
-            ds.annotations[:] = kept
-            ds.reindex()
-
-    def revert(self, ds: Dataset) -> None:
-        item = _class_item(self.category_id, self.category)
-        if self.category is None or self.removed is None:
-            raise _fail(ds, "cannot undo a deletion that was never made", item)
-        if ds.has_category(self.category_id):
-            raise _fail(ds, f"category id {self.category_id!r} is already used", item)
-        for _pos, rec in self.removed:
-            if _has_annotation(ds, rec["id"]):
-                raise _fail(ds, "this annotation id is already taken", f"annotation {rec['id']}")
-            if not ds.has_image(rec["image_id"]):
-                raise _fail(ds, f"its image {rec['image_id']} is gone", f"annotation {rec['id']}")
-        _put_category_back(ds, self.category, self.index)
-        if self.removed:
-            merged: list[dict] = []
-            rest = iter(ds.annotations)
-            for pos, rec in self.removed:  # positions ascend: fill up to each one from the annotations kept
-                while len(merged) < pos and (nxt := next(rest, None)) is not None:
-                    merged.append(nxt)
-                merged.append(copy.deepcopy(rec))
-            merged.extend(rest)
-            ds.annotations[:] = merged
-            ds.reindex()
-
-    def deltas(self) -> list[Delta]:
-        return [(rec["image_id"], self.category_id, -1) for _pos, rec in self.removed or []]
-
-
-@dataclass
-class AddImages(Command):
-    """New image records with no annotations (``file_name`` relative to the images folder, ``width``, ``height``);
-    ids are assigned at the first apply and reused by redo and replay. Revert takes them out again, which needs
-    them unannotated (the stack undoes the shapes drawn on them first)."""
-
-    op: ClassVar[str] = "add_images"
-    label: ClassVar[str] = "add images"
-    images: list[dict]
-
-    def __post_init__(self) -> None:
-        self.images = [dict(rec) for rec in self.images]  # ids are written into these: never into the caller's
-
-    def apply(self, ds: Dataset) -> None:
-        listed = {im.get("file_name") for im in ds.images}
-        names: set[Any] = set()
-        ids: set[Any] = set()
-        for rec in self.images:
-            name = rec.get("file_name")
-            item = f"image {quoted(name)}"
-            problem = name_problem(name)
-            if problem is not None:
-                raise _fail(ds, f"the file name {problem}", item)
-            if name in listed or name in names:
-                raise _fail(ds, "this file is listed already", item)
-            size = (rec.get("width"), rec.get("height"))
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-                raise _fail(
-                    ds, f"an image needs a positive integer width and height, got {size[0]!r} x {size[1]!r}", item
-                )
-            rid = rec.get("id")
-            if rid is not None and (ds.has_image(rid) or rid in ids):
-                raise _fail(ds, f"image id {rid!r} is already taken", item)
-            names.add(name)
-            ids.add(rid)
-        for rec in self.images:
-            extra = {k: copy.deepcopy(v) for k, v in rec.items() if k not in ("file_name", "width", "height")}
-            if extra.get("id") is None:
-                extra.pop("id", None)
-            rec["id"] = ds.add_image(rec["file_name"], rec["width"], rec["height"], **extra)["id"]
-
-    def revert(self, ds: Dataset) -> None:
-        ids = [rec.get("id") for rec in self.images]
-        for rec in self.images:
-            item = f"image {quoted(rec.get('file_name'))}"
-            if rec.get("id") is None or not ds.has_image(rec["id"]):
-                raise _fail(ds, "no such image (removed or never added)", item)
-            if ds.anns_for_image(rec["id"]):
-                raise _fail(ds, "it has annotations now: undo them first", item)
-        gone = set(ids)
-        ds.images[:] = [im for im in ds.images if im["id"] not in gone]
-        ds.reindex()
-
-
+#: every command by its ``op``; the modules with more kinds (dataset_edits, shape_edits) add theirs with
+#: :func:`register`, and :mod:`studio.core.dataset.recovery` imports them so that a journal replays every kind
 COMMANDS: dict[str, type[Command]] = {
-    c.op: c
-    for c in (AddShape, DeleteShape, SetPolygon, SetBox, ChangeLabel, AddClass)
-    + (RenameClass, MergeClass, DeleteClass, AddImages)
+    c.op: c for c in (AddShape, DeleteShape, SetPolygon, SetBox, ChangeLabel, AddClass)
 }
+
+
+def register(*kinds: type[Command]) -> None:
+    """Make ``kinds`` known to :func:`command_from_record` (under their ``op``)."""
+    COMMANDS.update({c.op: c for c in kinds})
 
 
 def command_from_record(record: dict) -> Command:
@@ -603,12 +390,12 @@ class EditEvent:
 
     @property
     def categories_changed(self) -> bool:
-        return isinstance(self.command, (AddClass, RenameClass, MergeClass, DeleteClass))
+        return self.command.changes_categories
 
     @property
     def images_changed(self) -> bool:
         """Image records were added or taken out (the image list follows)."""
-        return isinstance(self.command, AddImages)
+        return self.command.changes_images
 
 
 Listener = Callable[[EditEvent], None]
@@ -753,288 +540,18 @@ def class_count_changes(ds: Dataset, deltas: Sequence[Delta]) -> dict[Any, Class
 
 __all__ = [
     "AddClass",
-    "AddImages",
     "AddShape",
     "ChangeLabel",
     "ClassChange",
     "Command",
-    "DeleteClass",
     "DeleteShape",
     "EditEvent",
     "EditStack",
-    "MergeClass",
-    "RenameClass",
     "SetBox",
     "SetPolygon",
     "check_box",
     "check_polygon",
     "class_count_changes",
     "command_from_record",
+    "register",
 ]
-
-
-# ----------------------------------------------------------------------------------------------- whole-shape edits
-# The editor's moves, nudges, deleted polygon parts and masks turned into polygons replace an annotation's whole
-# geometry (SetShape and its kinds); duplicates and pastes add finished shapes of any kind (PasteShapes).
-GEOMETRY_KEYS = ("segmentation", "bbox", "area")
-
-
-def geometry_of(ann: dict) -> dict:
-    """``{"segmentation", "bbox", "area"}`` of an annotation, copied (None for a key it lacks)."""
-    return {k: copy.deepcopy(ann.get(k)) for k in GEOMETRY_KEYS}
-
-
-def _same_shape(a: dict, b: dict) -> bool:
-    return a.get("segmentation") == b.get("segmentation") and a.get("bbox") == b.get("bbox")
-
-
-def _checked_geometry(ds: Dataset, geom: dict, image: dict, item: str) -> dict:
-    """``geom`` made whole: polygons (every part checked) or an RLE mask of the image's size with the bbox and
-    area they span, or a box-only shape (``segmentation`` empty or absent) with the area of its box."""
-    seg = geom.get("segmentation")
-    if is_rle(seg):
-        problem = rle_problem(seg, image.get("height"), image.get("width"))
-        if problem is not None:
-            raise _fail(ds, problem, item)
-        area, box = segmentation_area_bbox(seg)
-        if area <= 0:
-            raise _fail(ds, "the mask is empty", item)
-        return {"segmentation": copy.deepcopy(seg), "bbox": box, "area": area}
-    if isinstance(seg, list) and seg:
-        parts = [check_polygon(ds, p, item) for p in seg]
-        area, box = segmentation_area_bbox(parts)
-        return {"segmentation": parts, "bbox": box, "area": area}
-    if seg not in (None, []):
-        raise _fail(ds, f"a segmentation is a list of polygons or an RLE mask, got {type(seg).__name__}", item)
-    box = check_box(ds, geom.get("bbox") or [], item)
-    return {"segmentation": copy.deepcopy(seg), "bbox": box, "area": box[2] * box[3]}
-
-
-def _set_geometry(ann: dict, geom: dict) -> None:
-    """Write ``geom`` into the record: existing keys keep their place, a None takes the key out."""
-    for key in GEOMETRY_KEYS:
-        if geom.get(key) is None:
-            ann.pop(key, None)
-        else:
-            ann[key] = copy.deepcopy(geom[key])
-
-
-@dataclass
-class SetShape(Command):
-    """Replace an annotation's whole geometry: ``old`` and ``new`` are ``{"segmentation", "bbox", "area"}``
-    (:func:`geometry_of`); the bbox and area of ``new`` follow from its segmentation, and revert puts ``old``
-    back exactly. The subclasses only name the edit for "Undo …"."""
-
-    op: ClassVar[str] = "set_shape"
-    label: ClassVar[str] = "edit shape"
-    ann_id: Any
-    old: dict
-    new: dict
-    image_id: Any = None
-
-    def apply(self, ds: Dataset) -> None:
-        ann = _annotation(ds, self.ann_id)
-        item = f"annotation {self.ann_id}"
-        if not _same_shape(ann, self.old):
-            raise _fail(ds, "its shape changed since this edit was made", item)
-        if not ds.has_image(ann["image_id"]):
-            raise _fail(ds, f"its image {ann['image_id']} is gone", item)
-        self.new = _checked_geometry(ds, self.new, ds.image(ann["image_id"]), item)
-        self.image_id = ann["image_id"]
-        _set_geometry(ann, self.new)
-
-    def revert(self, ds: Dataset) -> None:
-        ann = _annotation(ds, self.ann_id)
-        if not _same_shape(ann, self.new):
-            raise _fail(ds, "its shape changed since this edit was made", f"annotation {self.ann_id}")
-        _set_geometry(ann, self.old)
-
-
-@dataclass
-class MoveShape(SetShape):
-    """A whole shape dragged or nudged: every part of it by the same offset."""
-
-    op: ClassVar[str] = "move_shape"
-    label: ClassVar[str] = "move shape"
-
-
-@dataclass
-class DeletePart(SetShape):
-    """One part of a multi-part polygon taken out."""
-
-    op: ClassVar[str] = "delete_part"
-    label: ClassVar[str] = "delete polygon part"
-
-
-@dataclass
-class MaskToPolygons(SetShape):
-    """An RLE mask replaced by the polygons of its outline (so its vertices can be edited)."""
-
-    op: ClassVar[str] = "mask_to_polygons"
-    label: ClassVar[str] = "convert mask to polygons"
-
-
-@dataclass
-class PasteShapes(Command):
-    """Finished shapes added to one image in one step (paste, duplicate, copy from another image): each of
-    ``shapes`` is ``{"category_id", "segmentation", "bbox", "iscrowd"}``, a polygon list, an RLE mask of the
-    image's size or a box; ids are assigned at the first apply and reused by redo and replay."""
-
-    op: ClassVar[str] = "paste_shapes"
-    label: ClassVar[str] = "paste shapes"
-    image_id: Any
-    shapes: list[dict]
-    ann_ids: list | None = None
-
-    def apply(self, ds: Dataset) -> None:
-        item = f"image {self.image_id}"
-        if not ds.has_image(self.image_id):
-            raise _fail(ds, "no such image", item)
-        if not self.shapes:
-            raise _fail(ds, "nothing to paste", item)
-        if self.ann_ids is not None and len(self.ann_ids) != len(self.shapes):
-            raise _fail(ds, f"{len(self.ann_ids)} ids for {len(self.shapes)} shapes", item)
-        image = ds.image(self.image_id)
-        checked = []
-        for k, shape in enumerate(self.shapes):
-            _check_category(ds, shape.get("category_id"), item)
-            aid = self.ann_ids[k] if self.ann_ids is not None else None
-            if aid is not None and _has_annotation(ds, aid):
-                raise _fail(ds, "this annotation id is already taken", f"annotation {aid}")
-            checked.append(_checked_geometry(ds, shape, image, f"{item}, shape {k + 1}"))
-        ids = []
-        for k, (shape, geom) in enumerate(zip(self.shapes, checked)):
-            extra = {"id": self.ann_ids[k]} if self.ann_ids is not None else {}
-            ann = ds.add_annotation(
-                self.image_id,
-                shape["category_id"],
-                segmentation=geom["segmentation"] if geom["segmentation"] is not None else [],
-                bbox=geom["bbox"],
-                iscrowd=int(shape.get("iscrowd") or 0),
-                **extra,
-            )
-            ann["area"] = geom["area"]
-            ids.append(ann["id"])
-        self.ann_ids = ids
-
-    def revert(self, ds: Dataset) -> None:
-        for aid in self.ann_ids or []:
-            _annotation(ds, aid)
-        for aid in reversed(self.ann_ids or []):
-            ds.remove_annotation(aid)
-
-    def annotation_ids(self) -> list[Any]:
-        return list(self.ann_ids or [])
-
-    def deltas(self) -> list[Delta]:
-        return [(self.image_id, s.get("category_id"), 1) for s in self.shapes]
-
-
-@dataclass
-class DuplicateShape(PasteShapes):
-    """A copy of a shape next to it, on the same image."""
-
-    op: ClassVar[str] = "duplicate_shape"
-    label: ClassVar[str] = "duplicate shape"
-
-
-COMMANDS.update({c.op: c for c in (SetShape, MoveShape, DeletePart, MaskToPolygons, PasteShapes, DuplicateShape)})
-
-__all__ += [
-    "DeletePart",
-    "DuplicateShape",
-    "MaskToPolygons",
-    "MoveShape",
-    "PasteShapes",
-    "SetShape",
-    "geometry_of",
-]
-
-
-# ----------------------------------------------------------------------------------------------- smart tools, batches
-# The smart tools' edits: a box given the polygon of the object in it (the box as drawn stays), a new shape of several
-# parts, and a batch of edits made as one undo step (Data page > Box → mask…).
-@dataclass
-class BoxToMask(SetShape):
-    """A box-only annotation given the polygon(s) of the object in its box. Unlike the other whole-shape edits the box
-    stays as drawn: ``new["bbox"]`` is kept when given (None: the polygons' own box, a refit). The area is the
-    polygons'."""
-
-    op: ClassVar[str] = "box_to_mask"
-    label: ClassVar[str] = "box to mask"
-
-    def apply(self, ds: Dataset) -> None:
-        keep = self.new.get("bbox")
-        if keep is not None:
-            keep = check_box(ds, keep, f"annotation {self.ann_id}")
-        super().apply(ds)
-        if keep is not None:
-            self.new["bbox"] = keep
-            _annotation(ds, self.ann_id)["bbox"] = list(keep)
-
-
-@dataclass
-class AddParts(PasteShapes):
-    """A new shape of several polygon parts, drawn at once (a smart box whose strokes keep separate parts)."""
-
-    op: ClassVar[str] = "add_parts"
-    label: ClassVar[str] = "add shape"
-
-
-@dataclass
-class Batch(Command):
-    """Several edits as one undo step: applied in order, reverted in reverse order. When one of them fails, those done
-    before it are taken back, so a failing batch changes nothing, like any command. Its record holds theirs."""
-
-    op: ClassVar[str] = "batch"
-    edits: list
-    title: str = "edits"  # what "Undo …" says
-
-    def __post_init__(self) -> None:
-        self.edits = [e if isinstance(e, Command) else command_from_record(e) for e in self.edits]
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        return self.title
-
-    def apply(self, ds: Dataset) -> None:
-        self._run(ds, self.edits, "apply", "revert")
-
-    def revert(self, ds: Dataset) -> None:
-        self._run(ds, list(reversed(self.edits)), "revert", "apply")
-
-    @staticmethod
-    def _run(ds: Dataset, edits: list[Command], step: str, back: str) -> None:
-        done: list[Command] = []
-        try:
-            for e in edits:
-                getattr(e, step)(ds)
-                done.append(e)
-        except Exception:
-            for e in reversed(done):
-                getattr(e, back)(ds)
-            raise
-
-    @property
-    def image(self) -> Any:
-        """The image every edit touches; None when they touch several (or none)."""
-        images = {e.image for e in self.edits}
-        return images.pop() if len(images) == 1 else None
-
-    def annotation_ids(self) -> list[Any]:
-        return list(dict.fromkeys(a for e in self.edits for a in e.annotation_ids()))
-
-    def deltas(self) -> list[Delta]:
-        return [d for e in self.edits for d in e.deltas()]
-
-    def images_touched(self) -> list[Any]:
-        """Every image an edit of the batch touches, in order."""
-        return list(dict.fromkeys(e.image for e in self.edits if e.image is not None))
-
-    def to_record(self) -> dict:
-        return {"op": self.op, "edits": [e.to_record() for e in self.edits], "title": self.title}
-
-
-COMMANDS.update({c.op: c for c in (BoxToMask, AddParts, Batch)})
-
-__all__ += ["AddParts", "Batch", "BoxToMask"]

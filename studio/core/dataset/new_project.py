@@ -9,7 +9,7 @@ annotations and the classes in the order given (ids 1..N). Images get ids 1..M i
 never replaced unless asked.
 
 :func:`add_images` adds files or folders to an open dataset through the undoable
-:class:`~studio.core.dataset.edits.AddImages` edit. A dataset names its images relative to one folder, so a file
+:class:`~studio.core.dataset.dataset_edits.AddImages` edit. A dataset names its images relative to one folder, so a file
 outside that folder cannot be listed as it is: with ``copy_outside`` it is copied into the folder (never replacing a
 file there), as labelme and X-AnyLabeling users, who pick files anywhere, would expect; without it, it is left out
 with a warning. Copies stay when the edit is undone (a file more in the folder loses nothing).
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core import atomic
-from studio.core.dataset.edits import AddImages
+from studio.core.dataset.dataset_edits import AddImages
 from studio.core.dataset.model import Dataset, record_images_dir
 from studio.core.errors import DatasetError, StudioError
 from studio.core.imageio import IMAGE_SUFFIXES, read_image_size

@@ -3,10 +3,10 @@
 The core job (:func:`studio.core.smart.boxes_to_masks`, GrabCut on a crop around each box, as
 ``studio dataset box2mask`` runs it) works on a copy of the dataset in a worker, with progress and Cancel, while the
 editor is switched off (nothing may change what the job reads). Its result becomes one
-:class:`~studio.core.dataset.edits.Batch` of :class:`~studio.core.dataset.edits.BoxToMask` edits on the editor's
-stack: journaled like any edit, saved with the dataset, and one Ctrl+Z takes it all back. The dialog then says how
-many were converted, skipped (they had a mask already, or are crowd regions) and failed (left as boxes, each with a
-warning naming the image file and the annotation).
+:class:`~studio.core.dataset.shape_edits.Batch` of :class:`~studio.core.dataset.shape_edits.BoxToMask` edits on the
+editor's stack: journaled like any edit, saved with the dataset, and one Ctrl+Z takes it all back. The dialog then
+says how many were converted, skipped (they had a mask already, or are crowd regions) and failed (left as boxes, each
+with a warning naming the image file and the annotation).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.dataset.edits import Batch, BoxToMask, EditEvent, geometry_of
+from studio.core.dataset.edits import EditEvent
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.shape_edits import Batch, BoxToMask, geometry_of
 from studio.core.smart import Box2MaskResult, boxes_to_masks, is_box_only
 from studio.core.smart.box2mask import TOLERANCE
 from studio.core.text import plural

@@ -1,7 +1,7 @@
 """The label manager: rename, merge and delete classes across the whole dataset, and add new ones.
 
-Each change is one command on the editor's undo stack (:class:`~studio.core.dataset.edits.RenameClass`,
-:class:`~studio.core.dataset.edits.MergeClass`, :class:`~studio.core.dataset.edits.DeleteClass`,
+Each change is one command on the editor's undo stack (:class:`~studio.core.dataset.dataset_edits.RenameClass`,
+:class:`~studio.core.dataset.dataset_edits.MergeClass`, :class:`~studio.core.dataset.dataset_edits.DeleteClass`,
 :class:`~studio.core.dataset.edits.AddClass`), so it is journaled like a drawn shape, saved with the dataset, and
 Ctrl+Z takes it back, here or in the window. The table shows the Data page's class statistics, which follow every
 edit. Deleting a class deletes its annotations too: the question says how many, and No changes nothing.
@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.dataset.edits import AddClass, Command, DeleteClass, EditEvent, MergeClass, RenameClass
+from studio.core.dataset.dataset_edits import DeleteClass, MergeClass, RenameClass
+from studio.core.dataset.edits import AddClass, Command, EditEvent
 from studio.core.dataset.summary import ClassStat
 from studio.core.text import plural
 from studio.gui.common import palette

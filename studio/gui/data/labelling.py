@@ -3,8 +3,8 @@
 
 :class:`Labelling` is owned by the :class:`~studio.gui.data.page.DataPage`, which calls :meth:`Labelling.loaded`
 when a dataset is open and :meth:`Labelling.follow` after every edit (as it does for its class statistics). Added
-images go through the editor's undo stack (:class:`~studio.core.dataset.edits.AddImages`), so they are journaled,
-saved with the dataset and undoable like any edit.
+images go through the editor's undo stack (:class:`~studio.core.dataset.dataset_edits.AddImages`), so they are
+journaled, saved with the dataset and undoable like any edit.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
-from studio.core.dataset.edits import AddImages, DeleteClass, EditEvent, MergeClass, RenameClass
+from studio.core.dataset.dataset_edits import AddImages, DeleteClass, MergeClass, RenameClass
+from studio.core.dataset.edits import EditEvent
 from studio.core.dataset.new_project import outside_images
 from studio.core.dataset.summary import LabelProgress, follow_label_progress, image_summary, label_progress
 from studio.core.imageio import IMAGE_SUFFIXES

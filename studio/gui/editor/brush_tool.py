@@ -19,7 +19,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
-from studio.core.dataset.edits import geometry_of
+from studio.core.dataset.shape_edits import geometry_of
 from studio.gui.common import palette
 from studio.gui.editor.handles import Z_EDIT
 from studio.gui.editor.paint import Painted, paint

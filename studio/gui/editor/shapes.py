@@ -1,9 +1,9 @@
 """Whole-shape geometry for the editor, without Qt: what kind a shape is, where a move may take it, how a copied
 shape fits another image, and how an RLE mask becomes polygons (and what that loses).
 
-Geometries are the ``{"segmentation", "bbox", "area"}`` dicts of :func:`studio.core.dataset.edits.geometry_of`;
+Geometries are the ``{"segmentation", "bbox", "area"}`` dicts of :func:`studio.core.dataset.shape_edits.geometry_of`;
 copied shapes are ``{"category_id", "segmentation", "bbox", "iscrowd"}`` (what
-:class:`~studio.core.dataset.edits.PasteShapes` adds). Every function returns new lists: the dataset's records
+:class:`~studio.core.dataset.shape_edits.PasteShapes` adds). Every function returns new lists: the dataset's records
 are never changed here, only by the commands built from the results.
 """
 

@@ -32,22 +32,14 @@ from typing import Any
 from studio.core.dataset import hit
 from studio.core.dataset.edits import (
     AddClass,
-    AddParts,
     AddShape,
     ChangeLabel,
     Command,
-    DeletePart,
     DeleteShape,
-    DuplicateShape,
     EditEvent,
     EditStack,
-    MaskToPolygons,
-    MoveShape,
-    PasteShapes,
     SetBox,
     SetPolygon,
-    SetShape,
-    geometry_of,
 )
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import (
@@ -57,6 +49,16 @@ from studio.core.dataset.recovery import (
     recovery_path,
     replay,
     snapshot,
+)
+from studio.core.dataset.shape_edits import (
+    AddParts,
+    DeletePart,
+    DuplicateShape,
+    MaskToPolygons,
+    MoveShape,
+    PasteShapes,
+    SetShape,
+    geometry_of,
 )
 from studio.core.errors import StudioError
 from studio.core.geometry import is_rle, polygons_bbox
