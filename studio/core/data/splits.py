@@ -8,6 +8,7 @@ from pathlib import Path
 from studio.core.config.schema import Config, DatasetRef
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset, recorded_images_dir, usual_images_dir
+from studio.core.dataset.provenance import accepted_only
 from studio.core.errors import StudioError
 
 
@@ -16,21 +17,22 @@ class Split:
     name: str  # train or val
     ann: Path
     images_dir: Path
-    dataset: Dataset
+    dataset: Dataset  # accepted annotations only: pending model proposals are never ground truth
+    pending: int = 0  # pending proposals left out of ``dataset``
 
 
 def open_split(ref: DatasetRef, name: str) -> Split:
     ann = Path(ref.ann)
     if not ann.is_file():
         raise StudioError(f"{name} annotation file not found", file=ann, item=f"data.{name}.ann")
-    ds = Dataset.load(ann)
+    ds, pending = accepted_only(Dataset.load(ann))
     if ref.images:
         images = Path(ref.images)
     else:
         images = recorded_images_dir(ann, ds) or usual_images_dir(ann)
     if not Path(images).is_dir():
         raise StudioError(f"{name} images folder not found: {images}", file=ann, item=f"data.{name}.images")
-    return Split(name, ann, Path(images), ds)
+    return Split(name, ann, Path(images), ds, pending)
 
 
 def open_splits(cfg: Config) -> tuple[Split, Split | None]:

@@ -149,8 +149,23 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
                 f"data.{name}.images",
                 f"{len(missing)} of {len(split.dataset.images)} images missing in {split.images_dir}: {listed}",
             )
+        if split.pending:
+            rep.add(
+                "info",
+                f"data.{name}.ann",
+                f"{split.ann.name}: {plural(split.pending, 'pending proposal')} left out "
+                f"({'never trained on' if name == 'train' else 'not ground truth'}): review them to use them",
+            )
         if not split.dataset.annotations:
-            rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations")
+            why = (
+                f" (only {plural(split.pending, 'pending proposal')}: accept some first, "
+                "in the review mode or with `studio label accept`)"
+                if split.pending
+                else ""
+            )
+            rep.add(
+                "error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations{why}"
+            )
 
     if cfg.data.augment.extra:  # plugins' augmentations: known names, params their factories take
         for item, message in check_augmentations(cfg.data.augment.extra):
