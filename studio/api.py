@@ -26,10 +26,12 @@ from studio.core.demo import N_TRAIN, N_VAL, generate
 from studio.core.errors import DatasetError
 from studio.core.formats import (
     ExportOptions,
+    ExportReport,
     ImportOptions,
     ImportResult,
     detect_format,
     export_dataset,
+    export_dataset_report,
     import_dataset,
     import_formats,
 )
@@ -41,6 +43,7 @@ from studio.core.plugins import registry
 __all__ = [
     "dataset_import",
     "dataset_export",
+    "dataset_export_report",
     "dataset_check",
     "dataset_stats",
     "dataset_split",
@@ -49,6 +52,10 @@ __all__ = [
     "dataset_new",
     "dataset_classes",
     "dataset_box2mask",
+    "label_auto",
+    "label_accept",
+    "label_next",
+    "retrain",
     "images_dir_of",
     "config_init",
     "train",
@@ -126,8 +133,22 @@ def dataset_export(
     images: str | Path | None = None,
     options: ExportOptions | None = None,
 ) -> list[Path]:
+    """The files written (warnings go to the log); :func:`dataset_export_report` returns them instead."""
     ds, images_dir = _load_with_images(ann, images)
     return export_dataset(fmt, ds, images_dir, out_dir, options)
+
+
+def dataset_export_report(
+    ann: str | Path,
+    fmt: str,
+    out_dir: str | Path,
+    images: str | Path | None = None,
+    options: ExportOptions | None = None,
+) -> ExportReport:
+    """``studio dataset export``: the files written, the pending proposals written or left out
+    (``options.include_pending``), and the warnings to show."""
+    ds, images_dir = _load_with_images(ann, images)
+    return export_dataset_report(fmt, ds, images_dir, out_dir, options)
 
 
 def dataset_check(
@@ -273,8 +294,10 @@ def plugins(load: bool = True):
 
 
 # explanation (studio featmap, studio cam), export (studio export, studio infer), new projects and class edits
-# (studio dataset new / classes) and the smart tools (studio dataset box2mask) live in their own modules
+# (studio dataset new / classes), the smart tools (studio dataset box2mask) and model-in-the-loop labelling
+# (studio label auto / accept / next, retrain) live in their own modules
 from studio.api_explain import cam, featmap  # noqa: E402
 from studio.api_export import export, export_formats, infer  # noqa: E402
+from studio.api_label import label_accept, label_auto, label_next, retrain  # noqa: E402
 from studio.api_project import dataset_classes, dataset_new  # noqa: E402
 from studio.api_smart import dataset_box2mask  # noqa: E402

@@ -14,6 +14,7 @@ from studio.cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, progress_print
 from studio.cli_engine import add_parsers
 from studio.cli_explain import add_parsers as add_explain
 from studio.cli_export import add_parsers as add_export
+from studio.cli_label import add_parsers as add_label
 from studio.cli_project import add_parsers as add_project
 from studio.cli_smart import add_parsers as add_smart
 from studio.core.doctor import collect, format_report
@@ -68,9 +69,17 @@ def cmd_dataset_export(a: argparse.Namespace) -> int:
     from studio import api  # deferred: cv2, numpy
     from studio.core.formats import ExportOptions  # deferred: cv2, numpy
 
-    opts = ExportOptions(copy_images=not a.no_copy_images, task=a.task, overwrite=a.overwrite)
-    written = api.dataset_export(a.ann, a.format, a.output, images=a.images, options=opts)
-    print(f"exported {a.ann} as {a.format} into {a.output} ({len(written)} file(s) written)")
+    opts = ExportOptions(
+        copy_images=not a.no_copy_images, task=a.task, overwrite=a.overwrite, include_pending=a.include_pending
+    )
+    rep = api.dataset_export_report(a.ann, a.format, a.output, images=a.images, options=opts)
+    print(f"exported {a.ann} as {a.format} into {a.output} ({len(rep.written)} file(s) written)")
+    if rep.pending_written:
+        print(f"{plural(rep.pending_written, 'pending proposal')} written")
+    if rep.pending_left_out:
+        print(f"{plural(rep.pending_left_out, 'pending proposal')} left out (--include-pending writes them)")
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -233,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a previous Studio export in a non-empty output folder (atomically; other folders are refused)",
     )
+    e.add_argument(
+        "--include-pending",
+        action="store_true",
+        help="also write the pending model proposals (COCO and labelme keep them marked as pending; "
+        "other formats write them as plain objects)",
+    )
     e.set_defaults(func=cmd_dataset_export)
 
     c = ds.add_parser("check", help="report problems; exit 1 on errors, 0 when only warnings")
@@ -243,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-per-kind", type=int, default=10, help="problems listed per kind")
     c.set_defaults(func=cmd_dataset_check)
 
-    s = ds.add_parser("stats", help="per-class counts, box size and aspect histograms")
+    s = ds.add_parser(
+        "stats", help="per-class counts, annotations by source and status, box size and aspect histograms"
+    )
     s.add_argument("ann")
     s.add_argument("--images", help="accepted for symmetry with the other commands")
     s.add_argument("--out", help="folder for the PNG plots and stats.json")
@@ -277,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_smart(ds)
     add_explain(sub)
     add_export(sub)
+    add_label(sub)
     return p
 
 

@@ -98,7 +98,13 @@ def add_parsers(sub, config_sub, dataset_sub) -> None:
 
     t = sub.add_parser("train", help="train a config into a run folder (checkpoints, events.jsonl, metrics)")
     t.add_argument("cfg")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable); with --resume, train.epochs=+N trains N more epochs "
+        "(without the first run's time limit unless train.time_limit is set too)",
+    )
     t.add_argument("--work-dir", help="run folder (default: runs/<config name>, numbered when taken)")
     t.add_argument(
         "--resume",

@@ -125,6 +125,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.pages: list[QWidget] = []
         self.data_page = self.add_page(DataPage(self.jobs))
+        page = self.data_page
+        self.label_menu.addActions([page.labelling_model_action.action, page.auto_label.action, page.retrain.action])
         self.page_list.setCurrentRow(0)
         self.data_page.dataset_opened.connect(self._on_dataset)
         self.data_page.dirty_changed.connect(lambda _d: self._update_title())
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         self.data_page.state_changed.connect(self._on_data_state)
         self.config_page = self.add_page(ConfigPage(self.jobs))
         self.train_page = self.add_page(TrainPage(self.jobs))
+        self.data_page.retrain.link_train(self.train_page, lambda: self.show_page(self.pages.index(self.train_page)))
         self.inspect_page = self.add_page(InspectPage(self.jobs))
         self.inspect_page.predictions.send_to_editor.connect(self._accept_prediction)
         self.export_page = self.add_page(ExportPage(self.jobs))
@@ -214,6 +217,7 @@ class MainWindow(QMainWindow):
         self.label_manager_action = edit_menu.addAction(
             "&Label manager…", lambda: self.data_page.labelling.open_manager()
         )
+        self.label_menu = self.menuBar().addMenu("&Label")  # the Data page's model-in-the-loop actions
         edit_menu.aboutToShow.connect(self.commands.refresh)
         file_menu.aboutToShow.connect(self.commands.refresh)
 
@@ -440,7 +444,7 @@ class MainWindow(QMainWindow):
         def add() -> None:
             self.show_page(self.pages.index(page))
             for p in sent.proposals:
-                page.editor.propose(p.image_id, p.category_id, p.shape)
+                page.editor.propose(p.image_id, p.category_id, p.shape, p.provenance)
 
         if here() and page.state == READY:
             add()

@@ -72,9 +72,29 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("editor.eraser", ("E",), "Eraser tool: erase pixels of a shape; erasing all of it deletes it", DATA),
     Shortcut("editor.brush_smaller", ("[",), "Brush, eraser and smart box: a smaller brush", DATA),
     Shortcut("editor.brush_larger", ("]",), "Brush, eraser and smart box: a larger brush", DATA),
-    Shortcut("data.next_image", ("D", "PgDown"), "Next image in the list", DATA),
-    Shortcut("data.prev_image", ("A", "PgUp"), "Previous image in the list", DATA),
+    Shortcut(
+        "data.next_image", ("D", "PgDown"), "Next image in the list (review mode: the next one with proposals)", DATA
+    ),
+    Shortcut(
+        "data.prev_image",
+        ("A", "PgUp"),
+        "Previous image in the list (review mode: the one before with proposals)",
+        DATA,
+    ),
+    Shortcut(
+        "review.toggle",
+        ("R",),
+        "Review mode on or off: walk the model's pending proposals image by image (Enter accepts, Backspace rejects)",
+        DATA,
+    ),
+    Shortcut(
+        "review.accept_image", ("Shift+Return", "Shift+Enter"), "Review mode: accept every proposal of the image", DATA
+    ),
     Shortcut("data.next_unlabelled", ("Shift+D",), "Next image with no shapes (going round the list)", DATA),
+    Shortcut("label.auto", ("Ctrl+Shift+A",), "Auto-label with a model: pending proposals to review (Data page)"),
+    Shortcut(
+        "label.retrain", ("Ctrl+Shift+T",), "Retrain: save, then train the newest finished run on the dataset further"
+    ),
     Shortcut(
         "editor.class",
         tuple(str(n) for n in range(1, 10)),
@@ -112,7 +132,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(
         "editor.back",
         ("Backspace",),
-        "Polygon tool, scissors: remove the last point of the outline drawn; smart box: the last stroke",
+        "Polygon tool, scissors: remove the last point of the outline drawn; smart box: the last stroke; review mode: "
+        "reject the selected proposal",
         EDITOR,
         KEY,
     ),
@@ -120,7 +141,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "editor.finish",
         ("Return", "Enter"),
         "Polygon tool, scissors: close the outline drawn; smart box: keep the outline proposed; class prompt: give "
-        "the shape the highlighted class",
+        "the shape the highlighted class; review mode: accept the selected proposal and select the next",
         EDITOR,
         KEY,
     ),

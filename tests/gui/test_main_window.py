@@ -209,11 +209,14 @@ def test_send_to_editor_opens_the_val_file_and_adds_the_shapes(qtbot, make_windo
     ds = w.data_page.loaded.dataset
     assert ds.annotations[-1]["bbox"] == [2.0, 2.0, 20.0, 20.0] and w.current_page() is w.data_page
     assert w.data_page.editor.dirty() and w.data_page.viewer.image["id"] == iid
-    poly = EditorProposals(
-        val, val_images, iid, "", (Proposal(iid, cat, [5, 5, 30, 5, 30, 30, 5, 30], [5, 5, 25, 25]),)
-    )
+    assert (ds.annotations[-1]["source"], ds.annotations[-1]["status"]) == ("model", "accepted")
+    assert "score" not in ds.annotations[-1], "no score given: none written"
+    shape = Proposal(iid, cat, [5, 5, 30, 5, 30, 30, 5, 30], [5, 5, 25, 25], score=0.9, checkpoint="best.pt")
+    poly = EditorProposals(val, val_images, iid, "", (shape,))
     w.inspect_page.predictions.send_to_editor.emit(poly)  # the file is open: added at once
     assert len(ds.annotations) == n + 2 and len(ds.annotations[-1]["segmentation"][0]) == 8
+    prov = {k: ds.annotations[-1][k] for k in ("source", "status", "score", "checkpoint")}
+    assert prov == {"source": "model", "status": "accepted", "score": 0.9, "checkpoint": "best.pt"}
     # another file, unsaved edits, the user cancels: nothing opened, nothing added, no link left behind
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
     links = w.data_page.receivers(SIGNAL("state_changed(QString)"))

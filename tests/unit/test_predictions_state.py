@@ -233,5 +233,8 @@ def test_sending_to_the_editor_names_the_val_file_the_predictions_were_made_on(p
         (3, CAT, [0.0, 0.0, 5.0, 5.0]),
         (3, DOG, [30.0, 30.0, 10.0, 10.0]),
     ]
+    prov = sent.proposals[0].provenance  # a person picked them: the model's, accepted, with score and checkpoint
+    assert (prov["source"], prov["status"], prov["checkpoint"]) == ("model", "accepted", st.preds.checkpoint.name)
+    assert prov["score"] == pytest.approx(float(st.preds.detections[3].scores[1]), abs=1e-5)
     assert st.sent_text(sent) == "Sent 2 prediction(s) of im3.jpg to the editor (val.json)."
     assert st.to_editor([]) is None, "nothing selected: nothing to send"

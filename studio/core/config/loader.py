@@ -6,6 +6,7 @@ Errors name the file and the key: ``cfg.yaml: train.epochs: Input should be a va
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,20 @@ def absolutise_data_paths(own: dict, merged: dict, folder: Path) -> None:
                 merged["data"][split][key] = str((folder / v).resolve())
 
 
+RELATIVE = re.compile(r"^\+\s*(\d+(?:\.\d+)?)$")
+
+
+def _added(raw: dict, keys: list[str], more: float) -> float:
+    """The config's value at ``keys`` plus ``more`` (a ``key=+N`` override); an error when it has no number there."""
+    node: Any = raw
+    for k in keys:
+        node = node.get(k) if isinstance(node, dict) else None
+    name = ".".join(keys)
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise ConfigError(f"{name}=+{more:g} adds to the config's {name}, but it sets no number there")
+    return node + more
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``train.epochs=24`` -> (["train", "epochs"], 24); values are parsed as YAML scalars or lists."""
     if "=" not in text:
@@ -104,10 +119,25 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return parts, parsed
 
 
+def relative_amount(text: str) -> float | None:
+    """``train.epochs=+5`` -> 5 (an amount to add); None for an absolute value (``=5``, ``=-1``, ``=abc``)."""
+    value = text.split("=", 1)[1].strip() if "=" in text else ""
+    m = RELATIVE.match(value)
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1).isdigit() else float(m.group(1))
+
+
 def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
+    """``raw`` with each ``key=value`` set; ``key=+N`` adds N to the value the config has (``train.epochs=+5``:
+    five more epochs than the file says; resuming a run, :func:`studio.core.training.runs.train_job` counts
+    them from the epochs the run has done)."""
     out = copy.deepcopy(raw)
     for ov in overrides:
         keys, value = parse_override(ov)
+        more = relative_amount(ov)
+        if more is not None:
+            value = _added(out, keys, more)
         node = out
         for k in keys[:-1]:
             nxt = node.get(k)

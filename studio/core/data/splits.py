@@ -7,8 +7,8 @@ from pathlib import Path
 
 from studio.core.config.schema import Config, DatasetRef
 from studio.core.data.classes import ClassMap
+from studio.core.dataset.ground_truth import ground_truth
 from studio.core.dataset.model import Dataset, recorded_images_dir, usual_images_dir
-from studio.core.dataset.provenance import accepted_only
 from studio.core.errors import StudioError
 
 
@@ -17,22 +17,24 @@ class Split:
     name: str  # train or val
     ann: Path
     images_dir: Path
-    dataset: Dataset  # accepted annotations only: pending model proposals are never ground truth
+    dataset: Dataset  # the ground truth: accepted annotations of labelled images (studio.core.dataset.ground_truth)
     pending: int = 0  # pending proposals left out of ``dataset``
+    unlabelled: int = 0  # images left out: not labelled yet, or holding only pending proposals
 
 
 def open_split(ref: DatasetRef, name: str) -> Split:
     ann = Path(ref.ann)
     if not ann.is_file():
         raise StudioError(f"{name} annotation file not found", file=ann, item=f"data.{name}.ann")
-    ds, pending = accepted_only(Dataset.load(ann))
+    gt = ground_truth(Dataset.load(ann))
+    ds = gt.dataset
     if ref.images:
         images = Path(ref.images)
     else:
         images = recorded_images_dir(ann, ds) or usual_images_dir(ann)
     if not Path(images).is_dir():
         raise StudioError(f"{name} images folder not found: {images}", file=ann, item=f"data.{name}.images")
-    return Split(name, ann, Path(images), ds, pending)
+    return Split(name, ann, Path(images), ds, gt.pending, gt.unlabelled)
 
 
 def open_splits(cfg: Config) -> tuple[Split, Split | None]:

@@ -16,11 +16,13 @@ from typing import Any
 from PIL import Image
 
 from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.provenance import count_pending, provenance_problem
 from studio.core.errors import DatasetError
 from studio.core.geometry import repair_polygon, rle_problem
 from studio.core.imageio import read_image_size
 from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.safe_names import quoted, unsafe_images
+from studio.core.text import plural
 
 ERROR, WARNING = "error", "warning"
 
@@ -39,11 +41,13 @@ KINDS: dict[str, tuple[str, str]] = {
     "invalid_rle": (ERROR, "broken RLE masks (bad counts, or a size other than the image's)"),
     "invalid_bbox": (ERROR, "invalid boxes (not 4 numbers, or zero or negative size)"),
     "box_outside_image": (ERROR, "boxes entirely outside their image"),
+    "invalid_provenance": (ERROR, "invalid provenance (source, status, score or checkpoint of an annotation)"),
     "self_intersection": (WARNING, "self-intersecting polygons (repairable)"),
     "box_partly_outside": (WARNING, "boxes partly outside their image"),
     "duplicate_file_name": (WARNING, "several image records with the same file"),
     "empty_category": (WARNING, "categories with no annotations"),
     "unannotated_image": (WARNING, "images with no annotations"),
+    "pending_proposal": (WARNING, "pending model proposals"),
 }
 
 #: tolerance in pixels before a box counts as outside its image
@@ -345,6 +349,9 @@ def check_dataset(
         used_cats[a["category_id"]] += 1
         P += _check_box(a, im, src)
         P += _check_segmentation(a, im, src)
+        problem = provenance_problem(a)
+        if problem is not None:
+            P.append(Problem("invalid_provenance", problem, src, a["image_id"], a["id"], a["category_id"]))
         if k % 4096 == 0 or k + 1 == total:
             progress(k + 1, total, "checking annotations")
     P += [
@@ -353,6 +360,11 @@ def check_dataset(
         if used_cats[c["id"]] == 0
     ]
     P += _unannotated(ds, images_dir, src)
+    pending = count_pending(ds.annotations)
+    if pending:
+        P.append(
+            Problem("pending_proposal", f"{plural(pending, 'pending proposal')} (not ground truth until reviewed)", src)
+        )
     return rep
 
 

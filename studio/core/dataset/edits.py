@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import PROVENANCE_KEYS
 from studio.core.errors import DatasetError
 from studio.core.geometry import shoelace_area
 
@@ -82,6 +83,15 @@ def check_box(ds: Dataset, bbox: Sequence[float], item: str) -> list[float]:
     return box
 
 
+def provenance_fields(ds: Dataset, fields: dict | None, item: str) -> dict:
+    """The provenance keys of a new annotation (``source``, ``status``, ``score``, ``checkpoint``), or a DatasetError
+    naming the item for any other key."""
+    other = sorted(set(fields or {}) - set(PROVENANCE_KEYS))
+    if other:
+        raise _fail(ds, f"not a provenance key: {', '.join(other)}", item)
+    return {k: fields[k] for k in PROVENANCE_KEYS if k in (fields or {})}  # type: ignore[index]
+
+
 def _restore_annotation(ds: Dataset, record: dict, index: int | None) -> dict:
     """Put a removed annotation back exactly as it was: same dict content, same place in the list."""
     ann = ds.add_annotation(record["image_id"], record["category_id"], bbox=[0, 0, 0, 0], id=record["id"])
@@ -134,7 +144,9 @@ class Command:
 
 @dataclass
 class AddShape(Command):
-    """A new polygon (``polygon``) or box-only (``bbox``, xywh) annotation; bbox and area follow from the shape."""
+    """A new polygon (``polygon``) or box-only (``bbox``, xywh) annotation; bbox and area follow from the shape.
+    ``provenance``: its ``source`` / ``status`` keys (:func:`studio.core.dataset.provenance.provenance`), written
+    into the record; None adds none (a plain manual annotation)."""
 
     op: ClassVar[str] = "add_shape"
     label: ClassVar[str] = "add shape"
@@ -143,6 +155,7 @@ class AddShape(Command):
     polygon: list[float] | None = None
     bbox: list[float] | None = None
     ann_id: Any = None  # assigned at the first apply, reused by redo and replay
+    provenance: dict | None = None
 
     def apply(self, ds: Dataset) -> None:
         item = f"image {self.image_id}"
@@ -154,6 +167,7 @@ class AddShape(Command):
         if self.ann_id is not None and _has_annotation(ds, self.ann_id):
             raise _fail(ds, "this annotation id is already taken", f"annotation {self.ann_id}")
         extra = {"id": self.ann_id} if self.ann_id is not None else {}
+        extra.update(provenance_fields(ds, self.provenance, item))
         if self.polygon is not None:
             poly = check_polygon(ds, self.polygon, item)
             ann = ds.add_annotation(self.image_id, self.category_id, segmentation=[poly], **extra)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from studio.core import atomic
 from studio.core.dataset.dataset_edits import AddImages
+from studio.core.dataset.ground_truth import mark_labelling_project
 from studio.core.dataset.model import Dataset, record_images_dir
 from studio.core.errors import DatasetError, StudioError
 from studio.core.imageio import IMAGE_SUFFIXES, read_image_size
@@ -195,6 +196,7 @@ def new_dataset(
         ds.add_image(rec["file_name"], rec["width"], rec["height"])
     info = record_images_dir(ds, images_dir, ann.parent)
     info["description"] = f"new dataset from the images in {images_dir.name}"
+    mark_labelling_project(ds)  # its images without accepted annotations are not labelled yet: never background
     progress(len(files), len(files), f"writing {ann.name}")
     ds.save(ann)
     return NewProjectResult(ds, ann, images_dir, warnings, len(files) - len(records))

@@ -19,6 +19,7 @@ verification and the pre-flight check read (through :func:`studio.core.data.spli
 from __future__ import annotations
 
 import copy
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,6 +71,31 @@ def accepted_fields(ann: dict) -> dict:
 def strip_provenance(ann: dict) -> dict:
     """A copy of ``ann`` without the provenance keys (for formats that have no place for them)."""
     return {k: v for k, v in ann.items() if k not in PROVENANCE_KEYS}
+
+
+def provenance_problem(ann: dict) -> str | None:
+    """What is wrong with the provenance keys of ``ann`` (None when nothing): a ``source`` or ``status`` outside
+    the known values, a ``score`` that is not a finite number, a ``checkpoint`` that is not a string. A missing
+    key is fine (it reads as manual / accepted)."""
+    if "source" in ann and ann["source"] not in SOURCES:
+        return f"source must be one of {', '.join(SOURCES)}, got {ann['source']!r}"
+    if "status" in ann and ann["status"] not in STATUSES:
+        return f"status must be one of {', '.join(STATUSES)}, got {ann['status']!r}"
+    score = ann.get("score")
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score)
+    ):
+        return f"score must be a finite number, got {score!r}"
+    ckpt = ann.get("checkpoint")
+    if ckpt is not None and not isinstance(ckpt, str):
+        return f"checkpoint must be a file name (a string), got {ckpt!r}"
+    return None
+
+
+def provenance_keys(ann: dict) -> dict:
+    """The provenance keys ``ann`` carries (none for a plain manual annotation), in the order of
+    :data:`PROVENANCE_KEYS`: what a format that can hold them writes beside the shape."""
+    return {k: ann[k] for k in PROVENANCE_KEYS if k in ann}
 
 
 def count_pending(anns: Iterable[dict]) -> int:
@@ -125,6 +151,14 @@ def count_provenance(anns: Iterable[dict]) -> ProvenanceCounts:
         src[source_of(a)] += 1
         st[status_of(a)] += 1
     return ProvenanceCounts({s: src.get(s, 0) for s in SOURCES}, {s: st.get(s, 0) for s in STATUSES})
+
+
+def annotations_line(counts: ProvenanceCounts) -> str:
+    """``"annotations: 40 manual · 12 model · 3 smart; 5 pending"`` (``"annotations: none"`` when empty): the
+    line ``studio dataset stats`` prints and the Data page header shows."""
+    if not sum(counts.by_source.values()):
+        return "annotations: none"
+    return f"annotations: {counts.text()}"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import orjson
 from studio.core import atomic
 
 # the modules with more edit kinds register them on import: a journal may hold any kind
-from studio.core.dataset import dataset_edits, shape_edits  # noqa: F401
+from studio.core.dataset import dataset_edits, review_edits, shape_edits  # noqa: F401
 from studio.core.dataset.edits import Command, EditStack, command_from_record
 from studio.core.dataset.model import Dataset
 from studio.core.errors import DatasetError, StudioError

@@ -18,9 +18,11 @@ from studio.core.dataset.edits import (
     check_box,
     check_polygon,
     command_from_record,
+    provenance_fields,
     register,
 )
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import MANUAL, PROVENANCE_KEYS, SMART, source_of
 from studio.core.geometry import is_rle, rle_problem, segmentation_area_bbox
 
 # ----------------------------------------------------------------------------------------------- whole-shape edits
@@ -128,7 +130,8 @@ class MaskToPolygons(SetShape):
 class PasteShapes(Command):
     """Finished shapes added to one image in one step (paste, duplicate, copy from another image): each of
     ``shapes`` is ``{"category_id", "segmentation", "bbox", "iscrowd"}``, a polygon list, an RLE mask of the
-    image's size or a box; ids are assigned at the first apply and reused by redo and replay."""
+    image's size or a box, with the provenance keys it has (``source``, ``status``...: see
+    :func:`studio.gui.editor.shapes.copied`); ids are assigned at the first apply and reused by redo and replay."""
 
     op: ClassVar[str] = "paste_shapes"
     label: ClassVar[str] = "paste shapes"
@@ -151,10 +154,13 @@ class PasteShapes(Command):
             aid = self.ann_ids[k] if self.ann_ids is not None else None
             if aid is not None and _has_annotation(ds, aid):
                 raise _fail(ds, "this annotation id is already taken", f"annotation {aid}")
-            checked.append(_checked_geometry(ds, shape, image, f"{item}, shape {k + 1}"))
+            where = f"{item}, shape {k + 1}"
+            provenance_fields(ds, {key: shape[key] for key in PROVENANCE_KEYS if key in shape}, where)
+            checked.append(_checked_geometry(ds, shape, image, where))
         ids = []
         for k, (shape, geom) in enumerate(zip(self.shapes, checked)):
             extra = {"id": self.ann_ids[k]} if self.ann_ids is not None else {}
+            extra.update({key: copy.deepcopy(shape[key]) for key in PROVENANCE_KEYS if key in shape})
             ann = ds.add_annotation(
                 self.image_id,
                 shape["category_id"],
@@ -208,19 +214,36 @@ __all__ = [
 class BoxToMask(SetShape):
     """A box-only annotation given the polygon(s) of the object in its box. Unlike the other whole-shape edits the box
     stays as drawn: ``new["bbox"]`` is kept when given (None: the polygons' own box, a refit). The area is the
-    polygons'."""
+    polygons'. A box drawn by hand becomes ``source: smart`` (its outline is the smart tool's); a model's keeps
+    its provenance."""
 
     op: ClassVar[str] = "box_to_mask"
     label: ClassVar[str] = "box to mask"
+    source_was: Any = None  # the ``source`` key before (None: it had none), when the edit set it
+    source_set: bool = False
 
     def apply(self, ds: Dataset) -> None:
         keep = self.new.get("bbox")
         if keep is not None:
             keep = check_box(ds, keep, f"annotation {self.ann_id}")
         super().apply(ds)
+        ann = _annotation(ds, self.ann_id)
         if keep is not None:
             self.new["bbox"] = keep
-            _annotation(ds, self.ann_id)["bbox"] = list(keep)
+            ann["bbox"] = list(keep)
+        self.source_set = source_of(ann) == MANUAL
+        if self.source_set:
+            self.source_was = ann.get("source")
+            ann["source"] = SMART
+
+    def revert(self, ds: Dataset) -> None:
+        super().revert(ds)
+        if self.source_set:
+            ann = _annotation(ds, self.ann_id)
+            if self.source_was is None:
+                ann.pop("source", None)
+            else:
+                ann["source"] = self.source_was
 
 
 @dataclass

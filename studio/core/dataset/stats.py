@@ -1,4 +1,5 @@
-"""``studio dataset stats``: per-class counts, box size and aspect-ratio histograms (data + PNG)."""
+"""``studio dataset stats``: per-class counts, box size and aspect-ratio histograms (data + PNG), and the
+annotations counted by source (manual / model / smart) and status (accepted / pending)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from studio.core import atomic
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import ProvenanceCounts, annotations_line, count_provenance
 
 #: COCO's small / medium / large limits on sqrt(area), in pixels
 SIZE_LIMITS = (32.0, 96.0)
@@ -36,6 +38,7 @@ class DatasetStats:
     box_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))  # sqrt(w*h) per box
     aspect_ratios: np.ndarray = field(default_factory=lambda: np.zeros(0))  # w / h per box
     instances_per_image: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    provenance: ProvenanceCounts = field(default_factory=lambda: count_provenance(()))
 
     def to_dict(self, bins: int = 20) -> dict:
         def hist(values: np.ndarray, log: bool = False) -> dict:
@@ -54,6 +57,7 @@ class DatasetStats:
             "images": self.num_images,
             "annotations": self.num_annotations,
             "unannotated_images": self.unannotated_images,
+            "provenance": {"source": dict(self.provenance.by_source), "status": dict(self.provenance.by_status)},
             "classes": [c.__dict__ for c in self.classes],
             "box_size": {**hist(self.box_sizes), "median": _median(self.box_sizes)},
             "aspect_ratio": {**hist(self.aspect_ratios, log=True), "median": _median(self.aspect_ratios)},
@@ -68,6 +72,7 @@ class DatasetStats:
         lines = [
             f"{self.num_images} images ({self.unannotated_images} without annotations), "
             f"{self.num_annotations} annotations",
+            annotations_line(self.provenance),
             f"{'class':<{w}}  {'instances':>9}  {'images':>6}  {'small':>5}  {'medium':>6}  {'large':>5}  {'crowd':>5}",
         ]
         for c in self.classes:
@@ -122,6 +127,7 @@ def compute_stats(ds: Dataset) -> DatasetStats:
         box_sizes=np.asarray(sizes, float),
         aspect_ratios=np.asarray(aspects, float),
         instances_per_image=per_image,
+        provenance=count_provenance(ds.annotations),
     )
 
 

@@ -6,6 +6,7 @@ updates the per-class rows from one :class:`~studio.core.dataset.edits.EditEvent
 rebuilds the list row of one image. The last two cost what the edited image holds, never what the dataset
 holds. :class:`LabelProgress` is the labelling progress (images with at least one annotation, of all), counted
 once by :func:`label_progress` and kept current by :func:`follow_label_progress` in the same way.
+:func:`provenance_text` is the header line of the annotations counted by source and status.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from studio.core.dataset.edits import EditEvent, class_count_changes
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import annotations_line, count_provenance
 
 
 @dataclass(frozen=True)
@@ -145,3 +147,12 @@ def follow_label_progress(progress: LabelProgress, ds: Dataset, event: EditEvent
             after = len(ds.anns_for_image(image_id))
             labelled += int(after > 0) - int(after - d > 0)
     return LabelProgress(labelled, len(ds.images))
+
+
+def provenance_text(ds: Dataset) -> str:
+    """``"annotations: 40 manual · 12 model · 3 smart; 5 pending"``: the Data page header's provenance line.
+
+    A full count (one pass, no geometry): accepting or rejecting a proposal changes a status and no class
+    count, so the edit deltas that keep the class rows current cannot keep this line current.
+    """
+    return annotations_line(count_provenance(ds.annotations))

@@ -28,6 +28,7 @@ import numpy as np
 
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import accepted_only
 from studio.core.errors import StudioError
 from studio.core.evaluation.results import listing, resolve_results
 from studio.core.geometry import bbox_polygon, is_rle, segmentation_area_bbox
@@ -93,9 +94,11 @@ def evaluate(
     and the GT has masks. ``image_ids`` restricts the evaluation to those GT images (results on other
     images are then left out). ``class_map`` picks the scored categories and their names (a model's
     classes); by default every GT category is scored. Results are matched to GT images by
-    ``file_name`` when they carry one that the GT knows, else by ``image_id``.
+    ``file_name`` when they carry one that the GT knows, else by ``image_id``. Pending model proposals in
+    ``gt`` are never ground truth: they are left out here too, whatever the caller.
     """
     progress = progress or no_progress
+    gt, _pending = accepted_only(gt)
     where = str(gt.source) if gt.source is not None else None
     cat_ids, names = _categories(gt, class_map, where)
     eval_ids = _image_ids(gt, image_ids, where)

@@ -15,15 +15,18 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import PROVENANCE_KEYS, accepted_only, count_pending, strip_provenance
 from studio.core.errors import DatasetError
 from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult, Probe, integer_id, positive_int
 from studio.core.output_folder import check_target
 from studio.core.plugins import Contribution, PluginError, register_kind, registry
 from studio.core.safe_names import quoted, refuse_unsafe_images, unsafe_images
+from studio.core.text import plural
 
 # detection order matters: the most specific signatures first
 _MODULES = ("via", "labelme", "voc", "yolo", "coco")
@@ -162,13 +165,36 @@ def _check_images(res: ImportResult, src: Path) -> None:
             raise DatasetError(str(e), file=src, item=item) from None
 
 
-def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOptions | None = None) -> list[Path]:
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and what a user should know about it."""
+
+    written: list[Path]
+    pending_written: int = 0  # pending proposals written (only with ``include_pending``)
+    pending_left_out: int = 0  # pending proposals left out (the default)
+    warnings: list[str] = field(default_factory=list)
+
+
+def keeps_provenance(fmt: str) -> bool:
+    """Whether format ``fmt`` can hold the provenance keys (its module says ``KEEPS_PROVENANCE = True``):
+    COCO and labelme can; VOC, YOLO and a plugin's format that does not say so cannot."""
+    return bool(getattr(get_format(fmt).module, "KEEPS_PROVENANCE", False))
+
+
+def export_dataset_report(
+    fmt: str, dataset: Dataset, images_dir, out_dir, options: ExportOptions | None = None
+) -> ExportReport:
     """Write ``dataset`` as ``fmt`` into the folder ``out_dir``.
 
     Refused before anything is written: an image ``file_name`` that is absolute or holds ``..``
     (naming the image id and the name), and a target folder that is a file or not empty (unless
     ``options.overwrite`` and it holds a previous export). Each exporter writes through
     :func:`studio.core.formats.common.export_folder`, which checks every path again.
+
+    Pending model proposals are not ground truth: they are left out unless ``options.include_pending``.
+    With it, COCO and labelme write them with their ``source`` / ``status`` / ``score`` / ``checkpoint`` keys;
+    a format that cannot hold those keys gets every annotation without them, so its pending proposals become
+    plain objects, and the report warns about it.
     """
     f = get_format(fmt)
     if not f.can_export:
@@ -177,7 +203,37 @@ def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOption
     refuse_unsafe_images(dataset.images, file=dataset.source)
     images_dir = Path(images_dir) if images_dir is not None else None
     check_target(out_dir, options.overwrite, protect=(dataset.source, images_dir))
-    return f.module.write(dataset, images_dir, Path(out_dir), options)
+    pending = count_pending(dataset.annotations)
+    warnings: list[str] = []
+    if not options.include_pending:
+        dataset, _ = accepted_only(dataset)
+    elif pending and not keeps_provenance(fmt):
+        warnings.append(
+            f"{plural(pending, 'pending proposal')} written as plain objects: the {fmt} format cannot mark them "
+            "as pending (COCO and labelme can)"
+        )
+    if not keeps_provenance(fmt):
+        dataset = _without_provenance(dataset)
+    written = f.module.write(dataset, images_dir, Path(out_dir), options)
+    if options.include_pending:
+        return ExportReport(written, pending_written=pending, warnings=warnings)
+    return ExportReport(written, pending_left_out=pending, warnings=warnings)
+
+
+def _without_provenance(ds: Dataset) -> Dataset:
+    """``ds`` with its annotations stripped of the provenance keys (the same object when none has them)."""
+    if not any(k in a for a in ds.annotations for k in PROVENANCE_KEYS):
+        return ds
+    anns = [strip_provenance(a) for a in ds.annotations]
+    return Dataset(ds.images, ds.categories, anns, extra=ds.extra, source=ds.source)
+
+
+def export_dataset(fmt: str, dataset, images_dir, out_dir, options: ExportOptions | None = None) -> list[Path]:
+    """:func:`export_dataset_report`'s files; its warnings go to the log."""
+    report = export_dataset_report(fmt, dataset, images_dir, out_dir, options)
+    for w in report.warnings:
+        logging.getLogger("studio.formats").warning("%s: %s", out_dir, w)
+    return report.written
 
 
 __all__ = [
@@ -189,6 +245,9 @@ __all__ = [
     "Probe",
     "import_dataset",
     "export_dataset",
+    "export_dataset_report",
+    "ExportReport",
+    "keeps_provenance",
     "detect_format",
     "get_format",
     "import_formats",

@@ -13,6 +13,7 @@ from studio.core.dataset.model import (
     record_images_dir,
     usual_images_dir,
 )
+from studio.core.dataset.provenance import provenance_problem
 from studio.core.errors import DatasetError
 from studio.core.formats import common
 from studio.core.formats.common import (
@@ -30,6 +31,7 @@ from studio.core.geometry import rle_problem, segmentation_area_bbox
 
 NAME = "coco"
 DESCRIPTION = "COCO JSON (instances_*.json): boxes, polygons, RLE masks, iscrowd"
+KEEPS_PROVENANCE = True  # source / status / score / checkpoint are extra annotation keys, kept as they are
 
 
 def detect(src: Path) -> bool:
@@ -57,7 +59,8 @@ def read(src: Path, images: Path | None, options: ImportOptions) -> ImportResult
       ``category_id`` naming an image and a category; ``bbox`` 4 finite numbers with width and height
       > 0; polygons of finite numbers (degenerate ones refused, self-intersections repaired); an RLE
       whose ``counts`` decode to exactly the image's ``size``; ``area`` a finite number >= 0;
-      ``iscrowd`` 0 or 1.
+      ``iscrowd`` 0 or 1; provenance keys (``source``, ``status``, ``score``, ``checkpoint``: see
+      :mod:`studio.core.dataset.provenance`) with known values, kept as they are.
 
     Bad items are errors naming the file and the item, or with ``--lenient`` skipped with a warning.
     """
@@ -253,6 +256,10 @@ def _annotation_ok(a: dict, cats: dict[int, dict], imgs: dict[int, dict], src: P
         if area < 0:
             col.bad(src, item, f"area must be >= 0, got {a['area']!r}")
             return False
+    problem = provenance_problem(a)
+    if problem is not None:
+        col.bad(src, item, problem)
+        return False
     crowd = a.get("iscrowd", 0)
     if crowd not in (0, 1) or not isinstance(crowd, (int, bool)):
         col.bad(src, item, f"iscrowd must be 0 or 1, got {crowd!r}")

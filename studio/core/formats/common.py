@@ -57,6 +57,7 @@ class ExportOptions:
     copy_images: bool = True  # place images (hard links where possible) in the output folder
     task: str | None = None  # YOLO: "detect" or "segment"; None picks segment when there are masks
     overwrite: bool = False  # replace a previous export in a non-empty output folder (else refused)
+    include_pending: bool = False  # write pending model proposals too (else only accepted annotations)
     progress: Progress | None = None
 
 

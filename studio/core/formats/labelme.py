@@ -10,6 +10,9 @@ embedded as base64), ``imageHeight`` and ``imageWidth``.
 * A ``labels.txt`` (one label a line, ``__ignore__`` and ``_background_`` first) fixes the class
   list and order; any other label is an error.
 * Shape flag ``iscrowd: true`` marks a crowd annotation (COCO ``iscrowd = 1``).
+* Provenance (:mod:`studio.core.dataset.provenance`): ``source``, ``status``, ``score`` and ``checkpoint`` are
+  extra keys on each shape of an annotation (labelme keeps the shape keys it does not know); a shape without
+  them is a manual, accepted one.
 
 An image whose file is missing but whose pixels are embedded (``imageData``) keeps the ``file_name``
 that ``imagePath`` gives and gets an ``embedded_in`` key (the JSON, relative to the images folder),
@@ -33,6 +36,7 @@ import orjson
 from PIL import Image
 
 from studio.core.dataset.model import Dataset, image_path, read_json
+from studio.core.dataset.provenance import provenance_keys, provenance_problem
 from studio.core.errors import DatasetError
 from studio.core.formats import common
 from studio.core.formats.common import (
@@ -59,6 +63,7 @@ from studio.core.safe_names import name_problem
 
 NAME = "labelme"
 DESCRIPTION = "labelme JSON folder (one JSON per image): polygons, rectangles, circles, masks, groups"
+KEEPS_PROVENANCE = True  # source / status / score / checkpoint as extra shape keys
 
 IGNORE = "__ignore__"
 BACKGROUND = "_background_"
@@ -125,6 +130,7 @@ class _Instance:
     parts: list[Flat] = field(default_factory=list)
     masks: list[np.ndarray] = field(default_factory=list)
     iscrowd: bool = False
+    provenance: dict[str, Any] = field(default_factory=dict)  # the first of its shapes that has the keys
 
 
 @dataclass
@@ -193,7 +199,7 @@ def _build(records: list[_ImageRecord], labels: list[str] | None, src: Path) -> 
         image_id = ds.add_image(rec.file_name, rec.width, rec.height, **extra)["id"]
         for inst in rec.instances:
             seg = _segmentation(inst, rec.height, rec.width)
-            ds.add_annotation(image_id, ds.category_id(inst.label), seg, iscrowd=int(inst.iscrowd))
+            ds.add_annotation(image_id, ds.category_id(inst.label), seg, iscrowd=int(inst.iscrowd), **inst.provenance)
     return ds
 
 
@@ -351,6 +357,11 @@ def _read_shape(
     if stype in _NO_AREA:
         col.warn(path, item, f"'{stype}' shape has no area (skipped)")
         return
+    keys = provenance_keys(shape)
+    problem = provenance_problem(keys)
+    if problem is not None:
+        col.bad(path, item, problem)
+        return
     geom = _shape_geometry(shape, stype, path, item, width, height, col)
     if geom is None:
         return
@@ -366,6 +377,8 @@ def _read_shape(
         inst.masks.append(geom)
     flags = shape.get("flags")
     inst.iscrowd |= isinstance(flags, dict) and flags.get("iscrowd") is True
+    if keys and not inst.provenance:
+        inst.provenance = keys
 
 
 def _shape_geometry(
@@ -423,7 +436,15 @@ def _shape_mask(
 
 # ----------------------------------------------------------------------------------------------
 # writing
-def _shape(label: str, points: list[list[float]], shape_type: str, group_id: int | None, crowd: bool) -> dict:
+def _shape(
+    label: str,
+    points: list[list[float]],
+    shape_type: str,
+    group_id: int | None,
+    crowd: bool,
+    origin: dict | None = None,
+) -> dict:
+    """A labelme shape; ``origin`` holds the annotation's provenance keys (none for a manual one)."""
     return {
         "label": label,
         "points": points,
@@ -432,6 +453,7 @@ def _shape(label: str, points: list[list[float]], shape_type: str, group_id: int
         "shape_type": shape_type,
         "flags": {"iscrowd": True} if crowd else {},
         "mask": None,
+        **(origin or {}),
     }
 
 
@@ -442,15 +464,16 @@ def _pairs(flat: Flat) -> list[list[float]]:
 def _annotation_shapes(ann: dict, label: str, image: dict, next_group: Iterator[int]) -> list[dict]:
     """labelme shapes of one annotation; several parts share a fresh group_id."""
     crowd = bool(ann.get("iscrowd"))
+    origin = provenance_keys(ann)
     seg = ann.get("segmentation") or []
     if is_rle(seg):
         seg = mask_to_polygons(segmentation_to_mask(seg, image["height"], image["width"]))
     polys = [p for p in seg if len(p) >= 6]
     if not polys:
         x, y, w, h = (float(v) for v in ann["bbox"])
-        return [_shape(label, [[x, y], [x + w, y + h]], "rectangle", None, crowd)]
+        return [_shape(label, [[x, y], [x + w, y + h]], "rectangle", None, crowd, origin)]
     group = next(next_group) if len(polys) > 1 else None
-    return [_shape(label, _pairs(p), "polygon", group, crowd) for p in polys]
+    return [_shape(label, _pairs(p), "polygon", group, crowd, origin) for p in polys]
 
 
 def _image_json(ds: Dataset, im: dict, names: dict[Any, str], image_ref: str) -> dict:

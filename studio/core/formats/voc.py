@@ -13,7 +13,9 @@ writes the exact inverse, so a round trip keeps boxes unchanged.
 VOC has no polygons: on export every annotation is written as its bounding box. Objects marked
 ``<difficult>1</difficult>`` keep ``"difficult": 1`` on their annotation; ``truncated`` is ignored
 on import and written as 0. Export also writes ``ROOT/labels.txt``; import reads it back so the
-class order (the model's class indexes) survives a round trip.
+class order (the model's class indexes) survives a round trip. VOC has no place for provenance:
+:func:`studio.core.formats.export_dataset_report` hands this exporter the accepted annotations only (all of them,
+as plain objects, with ``include_pending``).
 """
 
 from __future__ import annotations

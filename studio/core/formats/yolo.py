@@ -16,7 +16,9 @@ Export writes one split, ``train`` (``val`` points at it too so the yaml loads i
 an absolute ``path``: Ultralytics resolves a relative ``path`` against its own datasets folder, not
 against the yaml. A segment line holds one polygon per instance, so the parts of a multi-part
 instance are joined into one outline by zero-width bridges between their closest vertices (as
-Ultralytics' ``merge_multi_segment`` does); crowd annotations are skipped.
+Ultralytics' ``merge_multi_segment`` does); crowd annotations are skipped. YOLO has no place for provenance:
+:func:`studio.core.formats.export_dataset_report` hands this exporter the accepted annotations only (all of them,
+as plain objects, with ``include_pending``).
 """
 
 from __future__ import annotations

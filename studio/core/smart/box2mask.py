@@ -2,8 +2,9 @@
 becomes an instance-segmentation one.
 
 Each image is decoded once and each of its box-only annotations goes through
-:func:`studio.core.smart.grabcut.box_to_polygon`. An annotation keeps its id, class and (unless
-``refit_boxes``) its box; it gains the polygon and the polygon's area. Nothing stops the job but a
+:func:`studio.core.smart.grabcut.box_to_polygon`. An annotation keeps its id, class, status and (unless
+``refit_boxes``) its box; it gains the polygon, the polygon's area and ``source: smart`` (a smart tool made
+its outline; see :mod:`studio.core.dataset.provenance`). Nothing stops the job but a
 cancel: a missing or unreadable image, an image whose size differs from the file's record, a broken
 box or a box where GrabCut finds nothing leaves those annotations as they were, with a warning naming
 the image file and the annotation id.
@@ -21,6 +22,7 @@ from typing import Any
 import cv2
 
 from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.provenance import SMART
 from studio.core.errors import StudioError
 from studio.core.geometry import bbox_polygon, is_rle, polygons_area
 from studio.core.imageio import imread_rgb
@@ -166,6 +168,7 @@ def _convert_one(
         return _fail(res, [a], f"{path}: annotation {a['id']}: {r.fallback}; left as a box")
     a["segmentation"] = r.polygons
     a["area"] = polygons_area(r.polygons)
+    a["source"] = SMART
     if refit_boxes:
         a["bbox"] = r.bbox
     res.converted.append(a["id"])

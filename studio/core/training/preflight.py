@@ -156,6 +156,13 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
                 f"{split.ann.name}: {plural(split.pending, 'pending proposal')} left out "
                 f"({'never trained on' if name == 'train' else 'not ground truth'}): review them to use them",
             )
+        if split.unlabelled:
+            rep.add(
+                "info",
+                f"data.{name}.ann",
+                f"{split.ann.name}: {plural(split.unlabelled, 'image')} not labelled yet left out "
+                "(no accepted annotation)",
+            )
         if not split.dataset.annotations:
             why = (
                 f" (only {plural(split.pending, 'pending proposal')}: accept some first, "
@@ -163,9 +170,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
                 if split.pending
                 else ""
             )
-            rep.add(
-                "error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations{why}"
-            )
+            rep.add("error" if name == "train" else "warning", f"data.{name}.ann", f"{split.ann}: no annotations{why}")
 
     if cfg.data.augment.extra:  # plugins' augmentations: known names, params their factories take
         for item, message in check_augmentations(cfg.data.augment.extra):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from studio.core.config.loader import load_config
+from studio.core.config.loader import load_config, relative_amount
 from studio.core.config.schema import Config
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken
 from studio.core.training.events import Event
 from studio.core.training.isolated import launch_isolated
 from studio.core.training.run_folder import refuse_existing_run
+from studio.core.training.run_index import summarize_run
 from studio.core.training.run_lock import refuse_if_held
 
 DEFAULT_ROOT = Path("runs")
@@ -60,6 +61,28 @@ def _resolve(stem: str, work_dir, resume) -> tuple[Path, Path | None]:
     return (Path(work_dir) if work_dir else ckpt.parent), ckpt
 
 
+def extension_overrides(overrides: Sequence[str], ckpt: Path) -> list[str]:
+    """``train.epochs=+N`` resuming ``ckpt``: N more epochs than its run has done (read from the run's
+    events.jsonl; without one, N more than the config says). Unless ``train.time_limit`` is also set, the
+    extension has no time limit: the first run's budget is spent, as with the Train page's Extend."""
+    summary = summarize_run(ckpt.parent)
+    out, extends = [], False
+    for o in overrides:
+        more = relative_amount(o)
+        if more is not None and _key(o) == "train.epochs":
+            extends = True
+            if summary is not None:
+                o = f"train.epochs={summary.epochs_done + int(more)}"
+        out.append(o)
+    if extends and not any(_key(o) == "train.time_limit" for o in out):
+        out.append("train.time_limit=null")
+    return out
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].strip()
+
+
 def train_job(
     cfg: str | Path | Config,
     *,
@@ -85,6 +108,8 @@ def train_job(
     if devices < 1:
         raise StudioError(f"--devices must be at least 1, got {devices}")
     run_dir, ckpt = resolve_run(source or name, work_dir, resume)
+    if source is not None and ckpt is not None and any(relative_amount(o) is not None for o in overrides):
+        config = load_config(source, extension_overrides(overrides, ckpt))
     if isolate and devices < 2:  # the app: a child process, and no torch import in the window's threads
         return launch_isolated(config, run_dir, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source, nice=5)
     from studio.core.training.ddp import launch  # deferred: torch

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.dataset.provenance import is_pending
 from studio.core.geometry import is_rle, segmentation_to_mask
 from studio.gui.common import palette
 
@@ -33,14 +34,17 @@ ANN_ID_KEY = 0  # QGraphicsItem.data key holding the annotation id
 LAYER_KEY = 1  # "polygon", "mask", "box", "label", "ignore"
 
 Z_MASK, Z_POLYGON, Z_IGNORE, Z_BOX, Z_LABEL, Z_SELECTED = 1, 2, 3, 4, 5, 10
+PENDING_TAG = QColor(24, 24, 28, 215)  # the background of a pending proposal's tag
+PENDING_FILL = 0.5  # a pending proposal's fill is this much of an accepted shape's
 
 
 class LabelItem(QGraphicsItem):
-    """A class-name tag in the class colour; stays the same size at any zoom."""
+    """A class-name tag in the class colour; stays the same size at any zoom. A pending proposal's tag (``pending``)
+    is dark with a dashed border in the class colour, and carries the score."""
 
-    def __init__(self, text: str, color: QColor):
+    def __init__(self, text: str, color: QColor, pending: bool = False):
         super().__init__()
-        self.text, self.color = text, color
+        self.text, self.color, self.pending = text, color, pending
         self.font = QFont()
         self.font.setPointSizeF(8.5)
         self.font.setBold(True)
@@ -54,12 +58,25 @@ class LabelItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(self.color)
-        painter.drawRoundedRect(self._rect, 3, 3)
+        if self.pending:
+            painter.setPen(QPen(self.color, 1.5, Qt.PenStyle.DashLine))
+            painter.setBrush(PENDING_TAG)
+            painter.drawRoundedRect(self._rect.adjusted(0.75, 0.75, -0.75, -0.75), 3, 3)
+            text = QColor("white")
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(self.color)
+            painter.drawRoundedRect(self._rect, 3, 3)
+            text = palette.text_color_on(self.color)
         painter.setFont(self.font)
-        painter.setPen(palette.text_color_on(self.color))
+        painter.setPen(text)
         painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
+
+
+def proposal_score(ann: dict) -> str:
+    """A proposal's score as its tag shows it: ``"0.83"`` (``"?"`` when it has none)."""
+    score = ann.get("score")
+    return f"{float(score):.2f}" if isinstance(score, (int, float)) and not isinstance(score, bool) else "?"
 
 
 def cosmetic_pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
@@ -87,6 +104,7 @@ def mask_image(mask: np.ndarray, color: QColor) -> QImage:
 class _AnnItems:
     ann: dict
     color: QColor
+    pending: bool = False  # a model's proposal waiting for review: drawn dashed, with its score
     polygons: list[QGraphicsPolygonItem] = field(default_factory=list)
     masks: list[QGraphicsPixmapItem] = field(default_factory=list)
     box: QGraphicsRectItem | None = None
@@ -169,22 +187,24 @@ class Overlays:
     def _style(self, aid: Any, a: _AnnItems) -> None:
         sel = aid == self.selected
         fill = QColor(a.color)
-        fill.setAlphaF(min(1.0, self.opacity * (1.6 if sel else 1.0)))
+        fill.setAlphaF(min(1.0, self.opacity * (1.6 if sel else 1.0) * (PENDING_FILL if a.pending else 1.0)))
+        outline = Qt.PenStyle.DashLine if a.pending else Qt.PenStyle.SolidLine
         for p in a.polygons:
-            p.setPen(cosmetic_pen(palette.SELECTION if sel else a.color, 3.0 if sel else 1.5))
+            width = 3.0 if sel else (2.0 if a.pending else 1.5)
+            p.setPen(cosmetic_pen(palette.SELECTION if sel else a.color, width, outline))
             p.setBrush(QBrush(fill))
             p.setZValue(Z_SELECTED if sel else Z_POLYGON)
         for m in a.masks:
             m.setOpacity(min(1.0, self.opacity * (1.6 if sel else 1.0)))
             m.setZValue(Z_SELECTED if sel else Z_MASK)
         if a.box is not None:
-            a.box.setPen(
-                cosmetic_pen(
-                    palette.SELECTION if sel else a.color,
-                    2.5 if sel else 1.2,
-                    Qt.PenStyle.SolidLine if sel else Qt.PenStyle.DashLine,
-                )
-            )
+            if a.pending:  # a proposal's box: dotted when its shape is a polygon, dashed when the box is the shape
+                style = Qt.PenStyle.DotLine if a.polygons or a.masks else Qt.PenStyle.DashLine
+                width = 2.5 if sel else 1.8
+            else:
+                style = Qt.PenStyle.SolidLine if sel else Qt.PenStyle.DashLine
+                width = 2.5 if sel else 1.2
+            a.box.setPen(cosmetic_pen(palette.SELECTION if sel else a.color, width, style))
             a.box.setZValue(Z_SELECTED if sel else Z_BOX)
         if a.label is not None:
             a.label.setZValue(Z_SELECTED + 1 if sel else Z_LABEL)
@@ -225,10 +245,13 @@ def _add_annotation(
     scene: QGraphicsScene, ov: Overlays, ann: dict, class_name: Callable[[Any], str], h: int, w: int
 ) -> None:
     """The items of one annotation, styled and added to ``scene`` and ``ov``."""
-    a = _AnnItems(ann, palette.class_color(ann.get("category_id")))
+    a = _AnnItems(ann, palette.class_color(ann.get("category_id")), is_pending(ann))
     seg = ann.get("segmentation")
     name = class_name(ann.get("category_id"))
     tip = f"{name} (annotation {ann['id']})"
+    if a.pending:
+        tip = f"{name}: model proposal, score {proposal_score(ann)}, pending review (annotation {ann['id']})"
+        name = f"{name} {proposal_score(ann)}"
     if is_rle(seg) and h and w:
         try:
             mask = segmentation_to_mask(seg, h, w)
@@ -246,7 +269,7 @@ def _add_annotation(
     box = ann.get("bbox")
     if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
         a.box = _tag(QGraphicsRectItem(QRectF(*map(float, box))), ann["id"], "box", tip)
-        a.label = LabelItem(name, a.color)
+        a.label = LabelItem(name, a.color, a.pending)
         a.label.setPos(float(box[0]), float(box[1]))
         a.label.setData(ANN_ID_KEY, ann["id"])
         a.label.setData(LAYER_KEY, "label")

@@ -25,6 +25,7 @@ from studio.core.draw import draw_thumbnail
 from studio.core.errors import DatasetError, StudioError
 from studio.core.formats import (
     ExportOptions,
+    ExportReport,
     ImportOptions,
     ImportResult,
     Probe,
@@ -291,18 +292,21 @@ def export_dataset_job(
     copy_images: bool = True,
     task: str | None = None,
     overwrite: bool = False,
+    include_pending: bool = False,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
-) -> list[Path]:
-    """``studio dataset export`` with progress and cancel: the files written."""
+) -> ExportReport:
+    """``studio dataset export`` with progress and cancel: the files written, the pending proposals written or
+    left out, the warnings."""
     opts = ExportOptions(
         copy_images=copy_images,
         task=task,
         overwrite=overwrite,
+        include_pending=include_pending,
         progress=_item_progress(progress, cancel, f"exporting as {fmt}"),
     )
     progress(0, 0, f"reading {Path(ann).name}")
-    return api.dataset_export(ann, fmt, out_dir, images=images, options=opts)
+    return api.dataset_export_report(ann, fmt, out_dir, images=images, options=opts)
 
 
 # ---------------------------------------------------------------------------------------- split

@@ -1,7 +1,8 @@
 """Data > Export…: write the open COCO file as COCO, YOLO, Pascal VOC or labelme, in a worker.
 
 The dialog stays open after the export with the result (or the error naming the file at fault), so a
-user can export another format without reopening it.
+user can export another format without reopening it. Pending model proposals are left out unless
+"Include pending model proposals" is ticked; the result says how many were left out or written.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.formats import export_formats
+from studio.core.formats import ExportReport, export_formats
 from studio.core.output_folder import folder_state
+from studio.core.text import plural
 from studio.gui.common import palette
 from studio.gui.common.job_slot import JobSlot, progress_bar, show_progress
 from studio.gui.common.messages import colored, error_html, status_label, warning_color
@@ -72,6 +74,12 @@ class ExportDialog(QDialog):
         self.output = PathField("dir", "Export into this folder")
         self.copy_images = QCheckBox("Place the images in the output folder (hard links where possible)")
         self.copy_images.setChecked(True)
+        self.include_pending = QCheckBox("Include pending model proposals (not reviewed yet)")
+        self.include_pending.setToolTip(
+            "Unticked, only accepted annotations are written: pending proposals are not ground truth.\n"
+            "Ticked, COCO and labelme keep them marked as pending (with score and checkpoint);\n"
+            "YOLO and Pascal VOC cannot mark them, so they become plain objects there."
+        )
         self.overwrite = QCheckBox("Replace the previous export in this folder")
         self.overwrite.toggled.connect(lambda _on: self._refresh())
         self.task = QComboBox()
@@ -90,6 +98,7 @@ class ExportDialog(QDialog):
         self.form.addRow("", self.overwrite)
         self.form.addRow("YOLO labels:", self.task)
         self.form.addRow("", self.copy_images)
+        self.form.addRow("", self.include_pending)
         self.buttons = QDialogButtonBox()
         self.export_button = QPushButton("Export")
         self.export_button.setDefault(True)
@@ -106,7 +115,7 @@ class ExportDialog(QDialog):
         lay.addWidget(self.result)
         lay.addStretch(1)
         lay.addWidget(self.buttons)
-        self.resize(720, 330)
+        self.resize(720, 360)
 
         self.format_combo.currentIndexChanged.connect(lambda _i: self._on_format())
         self.output.changed.connect(lambda _t: self._refresh())
@@ -140,6 +149,7 @@ class ExportDialog(QDialog):
             copy_images=self.copy_images.isChecked(),
             task=task,
             overwrite=self.overwrite.isVisibleTo(self) and self.overwrite.isChecked(),
+            include_pending=self.include_pending.isChecked(),
             title=f"Exporting {self.annotations.name} as {fmt}",
             done=self._on_done,
             failed=self._on_failed,
@@ -162,17 +172,28 @@ class ExportDialog(QDialog):
         if message:
             self.result.setText(html.escape(f"{message}… {done}/{total}" if total else f"{message}…"))
 
-    def _on_done(self, written: list[Path]) -> None:
-        self.written = list(written)
+    def _on_done(self, report: ExportReport) -> None:
+        self.written = list(report.written)
         out = self.output.path()
         self.bar.setVisible(False)
-        self.result.setText(
+        lines = [
             colored(
                 f"Exported as {self.fmt()}: {len(self.written)} file(s) written in {out}",
                 palette.OK.darker(130),
                 bold=True,
             )
-        )
+        ]
+        if report.pending_written:
+            lines.append(html.escape(f"{plural(report.pending_written, 'pending proposal')} written."))
+        if report.pending_left_out:
+            lines.append(
+                html.escape(
+                    f"{plural(report.pending_left_out, 'pending proposal')} left out "
+                    "(tick “Include pending model proposals” to write them)."
+                )
+            )
+        lines += [colored(f"Warning: {w}", warning_color()) for w in report.warnings]
+        self.result.setText("<br>".join(lines))
         log.info("exported %s as %s into %s (%d files)", self.annotations.name, self.fmt(), out, len(self.written))
         self._refresh()
         self.exported.emit(out)
@@ -195,7 +216,7 @@ class ExportDialog(QDialog):
     def _refresh(self) -> None:
         running = self.job.running
         out = self.output.path()
-        for w in (self.format_combo, self.output, self.copy_images, self.task, self.overwrite):
+        for w in (self.format_combo, self.output, self.copy_images, self.task, self.overwrite, self.include_pending):
             w.setEnabled(not running)
         state = folder_state(out) if out is not None else "none"
         self.form.setRowVisible(self.overwrite, state == "previous_export")

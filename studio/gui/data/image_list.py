@@ -34,11 +34,15 @@ from PySide6.QtWidgets import (
 
 from studio.core.dataset.summary import ClassStat, ImageSummary
 from studio.gui.common import palette
+from studio.gui.common.job_slot import progress_bar, show_progress
 from studio.gui.data.jobs import ImageProblems
 
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ANN_COUNT_ROLE = Qt.ItemDataRole.UserRole + 2
 SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 3
+RANK_ROLE = Qt.ItemDataRole.UserRole + 4  # the "label next" figure of a ranked image (None when not ranked)
+FILE_ORDER, LABEL_NEXT = "file", "label_next"  # the list's sort orders
+RANK_COLOR = QColor("#8a5cd0")  # the "label next" figures: apart from the problem markers' red and amber
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -49,12 +53,14 @@ class ImageListModel(QAbstractListModel):
         super().__init__(parent)
         self.rows: list[ImageSummary] = []
         self.problems: dict[Any, ImageProblems] = {}
+        self.ranks: dict[Any, tuple[int, Any]] = {}  # image id -> (place, RankedImage) of the "label next" order
         self._row_of: dict[Any, int] = {}
 
     def set_images(self, rows: list[ImageSummary]) -> None:
         self.beginResetModel()
         self.rows = list(rows)
         self.problems = {}
+        self.ranks = {}
         self._row_of = {r.image_id: i for i, r in enumerate(self.rows)}
         self.endResetModel()
 
@@ -63,6 +69,14 @@ class ImageListModel(QAbstractListModel):
         if self.rows:
             self.dataChanged.emit(
                 self.index(0), self.index(len(self.rows) - 1), [SEVERITY_ROLE, Qt.ItemDataRole.ToolTipRole]
+            )
+
+    def set_ranks(self, ranked: list) -> None:
+        """The "label next" ranking (RankedImage-like: ``image_id``, ``score``, ``reason()``), best first; [] clears."""
+        self.ranks = {r.image_id: (place, r) for place, r in enumerate(ranked, start=1)}
+        if self.rows:
+            self.dataChanged.emit(
+                self.index(0), self.index(len(self.rows) - 1), [RANK_ROLE, Qt.ItemDataRole.ToolTipRole]
             )
 
     def row_of(self, image_id: Any) -> int | None:
@@ -98,8 +112,15 @@ class ImageListModel(QAbstractListModel):
         if role == SEVERITY_ROLE:
             p = self.problems.get(r.image_id)
             return p.severity if p else None
+        if role == RANK_ROLE:
+            ranked = self.ranks.get(r.image_id)
+            return ranked[1].score if ranked else None
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{r.file_name} (image id {r.image_id}): {r.num_annotations} annotation(s)"]
+            ranked = self.ranks.get(r.image_id)
+            if ranked:
+                place, item = ranked
+                lines.append(f"label next: #{place}, {item.score:.2f} ({item.reason()})")
             p = self.problems.get(r.image_id)
             if p:
                 lines += [f"{q.severity}: {q.message}" for q in p.problems[:8]]
@@ -122,13 +143,14 @@ class ImageFilterProxy(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._source: ImageListModel | None = None
-        self._rows: list[int] = []  # accepted source rows, in source order
+        self._rows: list[int] = []  # accepted source rows, in source order or in the order of ``order``
         self._pos: dict[int, int] = {}  # source row -> proxy row
         self.search = ""
         self.category_id: Any = None
         self.problems_only = False
         self.unannotated_only = False  # only images with no annotation yet
         self.labelled_only = False  # only images with at least one
+        self.order: dict[Any, int] | None = None  # image id -> place: listed first, by place; None: file order
 
     # ------------------------------------------------------------------ source
     def setSourceModel(self, model: ImageListModel) -> None:
@@ -161,6 +183,13 @@ class ImageFilterProxy(QAbstractListModel):
         self._refilter()
         self.endResetModel()
 
+    def set_order(self, order: dict[Any, int] | None) -> None:
+        """List the images of ``order`` first, by their place, then the others in file order (None: file order)."""
+        self.beginResetModel()
+        self.order = dict(order) if order else None
+        self._refilter()
+        self.endResetModel()
+
     def _refilter(self) -> None:
         model = self._source
         rows = model.rows if model is not None else []
@@ -175,6 +204,9 @@ class ImageFilterProxy(QAbstractListModel):
             and (not self.labelled_only or r.num_annotations)
             and (not self.problems_only or r.image_id in problems)
         ]
+        if self.order:
+            order, last = self.order, len(self.order)
+            self._rows.sort(key=lambda i: (order.get(rows[i].image_id, last), i))
         self._pos = {src: i for i, src in enumerate(self._rows)}
 
     # ------------------------------------------------------------------ model
@@ -232,6 +264,17 @@ class ImageRowDelegate(QStyledItemDelegate):
             muted.setAlpha(150)
         painter.setPen(muted)
         painter.drawText(count_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, count)
+        rank = index.data(RANK_ROLE)
+        if rank is not None:  # the "label next" figure, left of the count, in the ranking colour
+            figure = f"{rank:.2f}"
+            fw = fm.horizontalAdvance(figure) + 10
+            painter.setPen(opt.palette.color(text_role) if selected else RANK_COLOR)
+            painter.drawText(
+                QRect(count_rect.left() - fw, r.top(), fw, r.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                figure,
+            )
+            cw += fw
         name_rect = QRect(r.left() + 16, r.top(), r.width() - 16 - cw - 8, r.height())
         painter.setPen(opt.palette.color(text_role))
         name = fm.elidedText(str(index.data()), Qt.TextElideMode.ElideMiddle, name_rect.width())
@@ -247,6 +290,8 @@ class ImageListPanel(QWidget):
 
     image_selected = Signal(object)
     view_mode_changed = Signal(str)  # "list" or "grid"
+    order_requested = Signal(str)  # FILE_ORDER or LABEL_NEXT, picked by the user in the order box
+    order_cancel_requested = Signal()  # the Cancel beside the ranking's progress bar
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -266,6 +311,16 @@ class ImageListPanel(QWidget):
         self.labelled_box.setToolTip("Only the images with at least one annotation")
         self.count_label = QLabel()
         self.count_label.setObjectName("muted")
+        self.order_combo = QComboBox()
+        self.order_combo.addItem("File order", FILE_ORDER)
+        self.order_combo.addItem("Label next (model)", LABEL_NEXT)
+        self.order_combo.setToolTip(
+            "The order of the images: as in the file, or the unlabelled images worth labelling next first (ranked "
+            "by the labelling model: uncertain, and unlike what is labelled), then the others"
+        )
+        self.order_progress = progress_bar()
+        self.order_cancel = QToolButton(text="Cancel", toolTip="Stop ranking the images")
+        self.order_cancel.setVisible(False)
 
         self.view = QListView()
         self.view.setModel(self.proxy)
@@ -301,7 +356,14 @@ class ImageListPanel(QWidget):
         lay.addWidget(self.class_combo)
         lay.addLayout(checks)
         lay.addWidget(self.views, 1)
-        lay.addWidget(self.count_label)
+        ranking = QHBoxLayout()
+        ranking.addWidget(self.order_progress, 1)
+        ranking.addWidget(self.order_cancel)
+        lay.addLayout(ranking)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.order_combo)
+        lay.addLayout(bottom)
 
         self.search.textChanged.connect(lambda t: self._filter(search=t))
         self.class_combo.currentIndexChanged.connect(
@@ -312,6 +374,8 @@ class ImageListPanel(QWidget):
         self.labelled_box.toggled.connect(lambda on: self._labels_filter(self.labelled_box, on))
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.grid_button.toggled.connect(lambda on: self.set_view_mode("grid" if on else "list"))
+        self.order_combo.currentIndexChanged.connect(lambda _i: self.order_requested.emit(self.order_mode()))
+        self.order_cancel.clicked.connect(self.order_cancel_requested)
         self.set_classes([])
 
     # ------------------------------------------------------------------ list or grid
@@ -336,8 +400,48 @@ class ImageListPanel(QWidget):
         self.views.setCurrentWidget(self.grid if mode == "grid" else self.view)
         self.view_mode_changed.emit(mode)
 
+    # ------------------------------------------------------------------ sort order
+    def order_mode(self) -> str:
+        return self.order_combo.currentData()
+
+    def set_order_mode(self, mode: str) -> None:
+        """Show ``mode`` in the order box without asking for it again (the ranking's owner decides)."""
+        self.order_combo.blockSignals(True)
+        self.order_combo.setCurrentIndex(max(self.order_combo.findData(mode), 0))
+        self.order_combo.blockSignals(False)
+
+    def set_ranking(self, ranked: list | None) -> None:
+        """List the ranked images first, best first, with their figure (None or []: file order, no figures).
+
+        The current image stays current, and the list scrolls to the top to show the best ones."""
+        current = self.current_image_id()
+        ranked = list(ranked or [])
+        self.model.set_ranks(ranked)
+        self.proxy.set_order({r.image_id: i for i, r in enumerate(ranked)} or None)
+        self.set_order_mode(LABEL_NEXT if ranked else FILE_ORDER)
+        if current is not None:
+            row = self.model.row_of(current)
+            idx = self.proxy.mapFromSource(self.model.index(row)) if row is not None else QModelIndex()
+            if idx.isValid():
+                self.view.setCurrentIndex(idx)
+        self.view.scrollToTop()
+        self._update_count()
+
+    def show_order_progress(self, done: int, total: int) -> None:
+        """The ranking's progress under the list, with its Cancel (``total`` 0: busy, no figure yet)."""
+        show_progress(self.order_progress, done, total)
+        self.order_cancel.setVisible(True)
+
+    def end_order_progress(self) -> None:
+        self.order_progress.setVisible(False)
+        self.order_cancel.setVisible(False)
+
     # ------------------------------------------------------------------ content
     def set_images(self, rows: list[ImageSummary]) -> None:
+        """Another dataset (or none): its rows in file order."""
+        self.proxy.order = None  # applied by the model's reset
+        self.set_order_mode(FILE_ORDER)
+        self.end_order_progress()
         self.model.set_images(rows)
         self._update_count()
         # Lay the rows out now rather than on the view's delayed timer: the layout asks the (Python) model

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
+from studio.core.dataset.provenance import SOURCES, ProvenanceCounts
 from studio.core.dataset.summary import LabelProgress
 from studio.core.text import plural
 from studio.gui.common import palette
@@ -20,7 +21,7 @@ def _badge(text: str, color: str | None = None) -> str:
 
 class InfoHeader(QWidget):
     """Title line (file, images folder) and a counts line (images, annotations, classes, labelling progress,
-    errors, warnings)."""
+    annotations by source and status, errors, warnings)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -44,7 +45,13 @@ class InfoHeader(QWidget):
         self.progress_bar.setTextVisible(False)
         self.progress_bar.setFixedSize(120, 10)
         self.progress_bar.setToolTip("Labelling progress: images with at least one annotation")
-        top = QHBoxLayout()
+        self.provenance = QLabel()
+        self.provenance.setTextFormat(Qt.TextFormat.RichText)
+        self.provenance.setToolTip(
+            "Annotations by source (drawn by hand, proposed by a model, made by a smart tool) and how many model "
+            "proposals wait for review (pending: not ground truth, never trained on)"
+        )
+        top = self._top = QHBoxLayout()
         top.addWidget(self.title)
         top.addWidget(self.paths, 1)
         bottom = self._bottom = QHBoxLayout()
@@ -52,6 +59,8 @@ class InfoHeader(QWidget):
         bottom.addSpacing(16)
         bottom.addWidget(self.progress_bar)
         bottom.addWidget(self.progress_label)
+        bottom.addSpacing(16)
+        bottom.addWidget(self.provenance)
         bottom.addStretch(1)
         bottom.addWidget(self.check)
         lay = QVBoxLayout(self)
@@ -61,12 +70,18 @@ class InfoHeader(QWidget):
         lay.addLayout(bottom)
         self.show_empty()
 
+    def add_buttons(self, *buttons: QWidget) -> None:
+        """Buttons at the right of the title line (the page's model-in-the-loop actions)."""
+        for b in buttons:
+            self._top.addWidget(b)
+
     def show_empty(self) -> None:
         self.title.setText("No dataset open")
         self.paths.setText("File › Open annotations… (Ctrl+O) opens a COCO annotation file and its images folder")
         self.counts.setText("")
         self.check.setText("")
         self.show_progress(None)
+        self.show_provenance(None)
 
     def show_opening(self, annotations: Path, images_dir: Path | None) -> None:
         self.title.setText(annotations.name)
@@ -74,6 +89,7 @@ class InfoHeader(QWidget):
         self.counts.setText("loading…")
         self.check.setText("")
         self.show_progress(None)
+        self.show_provenance(None)
 
     def show_preparing(self, title: str, text: str) -> None:
         self.title.setText(title)
@@ -81,6 +97,7 @@ class InfoHeader(QWidget):
         self.counts.setText("")
         self.check.setText("")
         self.show_progress(None)
+        self.show_provenance(None)
 
     def show_counts(self, images: int, annotations: int, classes: int) -> None:
         self.counts.setWordWrap(False)
@@ -110,6 +127,17 @@ class InfoHeader(QWidget):
             f"{plural(progress.unlabelled, 'image')} without annotations yet (the 'unlabelled' filter lists them)"
         )
 
+    def show_provenance(self, counts: ProvenanceCounts | None) -> None:
+        """``40 manual · 12 model · 3 smart; 5 pending`` (the sources that are not zero; pending in amber when
+        there are any); None hides it."""
+        self.provenance.setVisible(counts is not None)
+        if counts is None:
+            self.provenance.setText("")
+            return
+        sources = " · ".join(f"{counts.by_source[s]} {s}" for s in SOURCES if counts.by_source.get(s))
+        pending = _badge(f"{counts.pending} pending", palette.WARNING.darker(125).name() if counts.pending else None)
+        self.provenance.setText(f"{html.escape(sources or 'no annotations')}; {pending}")
+
     def show_checking(self, text: str) -> None:
         self.check.setText(html.escape(text))
 
@@ -124,3 +152,4 @@ class InfoHeader(QWidget):
         self._bottom.setStretchFactor(self.counts, 1)  # the whole line for the message
         self.check.setText("")
         self.show_progress(None)
+        self.show_provenance(None)

@@ -19,6 +19,7 @@ from studio.gui.common import palette
 from studio.gui.common.commands import Command
 from studio.gui.common.sections import titled
 from studio.gui.common.workers import Jobs, Worker
+from studio.gui.data.auto_label_dialog import AutoLabelAction
 from studio.gui.data.box2mask_dialog import BoxToMaskAction
 from studio.gui.data.check_panel import CheckPanel, CheckRerun
 from studio.gui.data.class_stats import ClassStatsTable
@@ -26,7 +27,11 @@ from studio.gui.data.image_list import ImageListPanel
 from studio.gui.data.image_panel import ImagePanel
 from studio.gui.data.info_header import InfoHeader
 from studio.gui.data.jobs import CheckResult, LoadedDataset, check_loaded, load_dataset, prepare_demo
+from studio.gui.data.label_model import LabellingModelAction, LabellingModelChoice
+from studio.gui.data.label_next import LabelNextOrder
 from studio.gui.data.labelling import Labelling, titled_with
+from studio.gui.data.provenance_counts import ProvenanceFollower
+from studio.gui.data.retrain import Retrain
 from studio.gui.data.thumb_grid import ThumbGrid
 from studio.gui.editor.actions import EditorActions
 from studio.gui.editor.controller import EditorController
@@ -67,7 +72,24 @@ class DataPage(QWidget):
         self.edit_bar = EditorToolbar(self.editor)
         self.edit_actions = EditorActions(self, self.editor, self.images)  # V/P/B, D/A, 1-9, Ctrl+C/V/D… page-wide
         self.box2mask = BoxToMaskAction(self)  # Actions > Box → mask…
-        self.edit_bar.set_actions([*self.edit_actions.menu(), None, self.box2mask.action])
+        self.labelling_model = LabellingModelChoice(self)  # the model that labels: auto-label, label next, box prompts
+        self.labelling_model_action = LabellingModelAction(self)  # Actions > Labelling model…
+        self.auto_label = AutoLabelAction(self)  # Actions > Auto-label with…, and its button in the header
+        self.retrain = Retrain(self)  # Retrain…: the window links it to the Train page
+        self.label_next = LabelNextOrder(self)  # the image list's "Label next (model)" order
+        self.provenance: ProvenanceFollower | None = None  # the header's counts by source and status
+        self.header.add_buttons(self.auto_label.button, self.retrain.button)
+        self.addActions([self.auto_label.action, self.retrain.action])  # their keys work page-wide
+        self.edit_bar.set_actions(
+            [
+                *self.edit_actions.menu(),
+                None,
+                self.box2mask.action,
+                self.labelling_model_action.action,
+                self.auto_label.action,
+                self.retrain.action,
+            ]
+        )
         self.addActions(self.edit_bar.options_bar.key_actions)  # [ and ]: the brush's size, page-wide
         self.shapes = ShapeList(self.editor, self.viewer)
         self.rechecker = CheckRerun(jobs, self._check_input, self._show_check, parent=self)
@@ -210,6 +232,8 @@ class DataPage(QWidget):
         ds = loaded.dataset
         self.header.show_opening(loaded.annotations, loaded.images_dir)
         self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
+        self.provenance = ProvenanceFollower(ds)
+        self.header.show_provenance(self.provenance.counts)
         self.labelling.loaded(loaded)
         self.grid.set_images_dir(loaded.images_dir)
         self.images.set_images(loaded.images)
@@ -308,7 +332,20 @@ class DataPage(QWidget):
         if event.command.image is not None:
             self.images.model.update_image(image_summary(ds, event.command.image))
         self.header.show_counts(len(ds.images), len(ds.annotations), len(ds.categories))
+        if self.provenance is not None and self.provenance.ds is ds:
+            self.header.show_provenance(self.provenance.follow(event))
         self.labelling.follow(event)
+
+    def labelling_model_path(self) -> tuple[Path | None, str]:
+        """The model that labels the open dataset, and where it comes from: the chosen labelling model, else the best
+        checkpoint of the newest run training on this file (None, and why, when there is neither)."""
+        if self.labelling_model.path is not None:
+            return self.labelling_model.path, f"The labelling model ({self.labelling_model.describe()})."
+        ckpt = self.retrain.newest_checkpoint()
+        name = self.loaded.annotations.name if self.loaded is not None else "this file"
+        if ckpt is not None:
+            return ckpt, f"The newest run training on {name}: {ckpt.parent.name}/{ckpt.name}."
+        return None, f"No labelling model is chosen and no run trains on {name}: browse for a model."
 
     def redraw_image(self) -> None:
         """Draw the image shown again from the dataset: after an edit across the dataset (a class renamed, merged or

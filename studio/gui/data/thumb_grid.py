@@ -51,7 +51,7 @@ from studio.core.errors import StudioError
 from studio.core.thumbnails import ThumbnailCache
 from studio.gui.common import palette
 from studio.gui.common.workers import background_priority
-from studio.gui.data.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, SEVERITY_ROLE
+from studio.gui.data.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, RANK_COLOR, RANK_ROLE, SEVERITY_ROLE
 
 log = logging.getLogger("studio.gui.thumbs")
 
@@ -295,6 +295,19 @@ class ThumbDelegate(QStyledItemDelegate):
             badge = QRect(shown.right() - bw - 3, shown.top() + 4, bw, bh)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(20, 22, 26, 190) if count else UNLABELLED_COLOR)
+            painter.drawRoundedRect(badge, bh / 2, bh / 2)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
+        rank = index.data(RANK_ROLE)
+        if rank is not None:  # the "label next" figure, bottom left of the picture
+            painter.setFont(self.badge_font)
+            text = f"{rank:.2f}"
+            fm = painter.fontMetrics()
+            bw, bh = fm.horizontalAdvance(text) + 10, fm.height() + 2
+            badge = QRect(shown.left() + 3, shown.bottom() - bh - 3, bw, bh)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(RANK_COLOR)
             painter.drawRoundedRect(badge, bh / 2, bh / 2)
             painter.setPen(QColor(255, 255, 255))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)

@@ -7,8 +7,9 @@ its own Ctrl+C / Ctrl+V (Qt offers it the key first, as a ShortcutOverride, and 
 types), so searching file names still types "d". An action that has nothing to do is disabled, and then
 its key goes to the widget with the focus (Ctrl+C in the check report copies its text).
 
-The tool keys (V, P, B), next / previous image (D / A, PgDown / PgUp), the next image without shapes
-(Shift+D), classes 1-9, duplicate, copy, paste, "paste the previous image's shapes" and "delete part" are
+The tool keys (V, P, B), next / previous image (D / A, PgDown / PgUp; in review mode the images with
+proposals), the next image without shapes (Shift+D), classes 1-9, duplicate, copy, paste, "paste the previous
+image's shapes", "delete part", review mode on / off (R) and "accept all proposals of this image" (Shift+Enter) are
 here; the keys of the image view itself (Delete, Esc, Enter, arrows, Space) stay the tools' own.
 """
 
@@ -49,11 +50,14 @@ class EditorActions(QObject):
         self._add("editor.paste", "Paste shapes", editor.paste)
         self._add("editor.paste_previous", "Copy shapes of the previous image", self.paste_previous)
         self._add("editor.delete_part", "Delete polygon part", editor.delete_part)
+        self._add("review.toggle", "Review proposals", editor.review.toggle)
+        self._add("review.accept_image", "Accept all proposals of this image", editor.review.accept_image)
         convert = QAction("Convert mask to polygons", page)
         convert.setToolTip("Edit an RLE mask as polygons (double-click it does it too); a lossy result is said")
         convert.triggered.connect(lambda _=False: editor.convert_mask())
         self.actions["editor.convert_mask"] = convert
         editor.changed.connect(self.refresh)
+        editor.review.changed.connect(self.refresh)
         images.view.selectionModel().currentChanged.connect(lambda *_a: self.refresh())
         self.refresh()
 
@@ -81,6 +85,9 @@ class EditorActions(QObject):
             a["editor.delete_part"],
             None,
             a["data.next_unlabelled"],
+            None,
+            a["review.toggle"],
+            a["review.accept_image"],
         ]
 
     # ------------------------------------------------------------------ what may run
@@ -98,6 +105,8 @@ class EditorActions(QObject):
         a["editor.paste_previous"].setEnabled(s.on and self._row(-1) is not None)
         a["editor.delete_part"].setEnabled(s.delete_part)
         a["editor.convert_mask"].setEnabled(s.convert)
+        a["review.toggle"].setEnabled(s.on)
+        a["review.accept_image"].setEnabled(s.on and self.editor.review.active)
         listed = self.images.visible_count() > 0
         for sid in ("data.next_image", "data.prev_image", "data.next_unlabelled"):
             a[sid].setEnabled(listed)
@@ -116,7 +125,10 @@ class EditorActions(QObject):
         return index.data(IMAGE_ID_ROLE) if index.isValid() else None
 
     def step(self, step: int) -> bool:
-        """Next (1) or previous (-1) image in the list; from no current row, the first (or the last)."""
+        """Next (1) or previous (-1) image in the list; from no current row, the first (or the last). In review mode:
+        the next (previous) image with pending proposals."""
+        if self.editor.review.active:
+            return self.editor.review.step(step)
         row = self._current_row()
         target = row + step if row >= 0 else (0 if step > 0 else self.images.visible_count() - 1)
         return self.images.select_row(target)

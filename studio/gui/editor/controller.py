@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from studio.core.dataset import hit
 from studio.core.dataset.edits import EditEvent
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import MANUAL
 from studio.core.dataset.recovery import RecoveryInfo, write_snapshot
 from studio.core.errors import StudioError
 from studio.gui.common.overlays import ANN_ID_KEY
@@ -40,6 +41,7 @@ from studio.gui.editor.class_prompt import ClassPrompt, NewClass
 from studio.gui.editor.handles import HIT_PX, Marks
 from studio.gui.editor.pan import Panner
 from studio.gui.editor.pixels import rgb_array
+from studio.gui.editor.review import ReviewMode
 from studio.gui.editor.scissors_tool import ScissorsTool
 from studio.gui.editor.shapes import Conversion
 from studio.gui.editor.smart_box_tool import SmartBoxTool
@@ -121,8 +123,10 @@ class EditorController(QObject):
         self.prompt.chosen.connect(self._on_class_chosen)
         self.prompt.cancelled.connect(self._drop_pending)
         self._pending: tuple[str, list] | None = None  # a drawn shape waiting for its class
+        self._pending_source = MANUAL  # the provenance of that shape (the tool that made it)
         self._pending_marks = Marks()
         self.autosave = Autosave(self, parent=self)
+        self.review = ReviewMode(self)  # walks the model's pending proposals (off until the user turns it on)
 
     # the state, read-only (the toolbar, the Data page, tests)
     ds = property(lambda self: self.state.ds)
@@ -147,6 +151,7 @@ class EditorController(QObject):
     def close_dataset(self) -> None:
         """Stop editing; unsaved edits stay in the recovery journal (see :meth:`discard_changes`)."""
         self.tool.cancel()
+        self.review.stop()
         self.state.close()
         self._after_change()
 
@@ -284,10 +289,12 @@ class EditorController(QObject):
         (Esc drops it)."""
         if not self.state.active():
             return
+        source = self.tool.source  # the tool that made it, before the prompt (a key may switch tools meanwhile)
         if self.use_last_label:
-            self._add(kind, geom, None)
+            self._add(kind, geom, None, source)
             return
         self._drop_pending()
+        self._pending_source = source
         if kind == "parts" and len(geom) == 1:
             kind, geom = "polygon", geom[0]
         self._pending = (kind, [[float(v) for v in p] for p in geom] if kind == "parts" else [float(v) for v in geom])
@@ -314,15 +321,15 @@ class EditorController(QObject):
             answer = self.state.add_class(answer.name)
             if answer is None:
                 return
-        self._add(*pending, answer)
+        self._add(*pending, answer, self._pending_source)
 
-    def _add(self, kind: str, geom: list, category_id: Any) -> None:
+    def _add(self, kind: str, geom: list, category_id: Any, source: str) -> None:
         if kind == "polygon":
-            added = self.state.add_polygon(geom, category_id)
+            added = self.state.add_polygon(geom, category_id, source)
         elif kind == "parts":
-            added = self.state.add_parts(geom, category_id)
+            added = self.state.add_parts(geom, category_id, source)
         else:
-            added = self.state.add_box(geom, category_id)
+            added = self.state.add_box(geom, category_id, source)
         top = self.state.stack.peek_undo() if added and self.state.stack is not None else None
         if top is not None and top.annotation_ids():
             self.tool.shape_added(top.annotation_ids()[0])
@@ -377,12 +384,13 @@ class EditorController(QObject):
         self.tool.refresh()
         return done
 
-    def propose(self, image_id: Any, category_id: Any, shape: list[float]) -> bool:
-        """Add a shape proposed by a model (Inspect page): a flat polygon, or 4 numbers = an xywh box.
+    def propose(self, image_id: Any, category_id: Any, shape: list[float], provenance: dict | None = None) -> bool:
+        """Add a shape proposed by a model (Inspect page): a flat polygon, or 4 numbers = an xywh box, with its
+        ``provenance`` keys (a person picked it: ``source: model``, accepted, its score and checkpoint).
 
         One undoable edit, journaled like any other; the image is shown with the new shape selected.
         """
-        command = self.state.propose(image_id, category_id, shape)
+        command = self.state.propose(image_id, category_id, shape, provenance)
         if command is not None:
             self.show_request.emit(image_id, command.ann_id)
         return command is not None
@@ -531,4 +539,8 @@ class EditorController(QObject):
     def key_press(self, event: QKeyEvent) -> bool:
         if self.panner.key_press(event):
             return True
-        return self.state.active() and self._gesture(lambda: self.tool.key_press(event))
+        if not self.state.active():
+            return False
+        if not self.tool.in_gesture() and self.review.key_press(event):  # review mode's Enter and Backspace
+            return True
+        return self._gesture(lambda: self.tool.key_press(event))

@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
+from studio.core.dataset.provenance import SMART
 from studio.core.errors import StudioError
 from studio.core.smart import Scissors
 from studio.gui.editor.handles import HIT_PX
@@ -38,6 +39,7 @@ class ScissorsTool(Tool):
     """The anchors of one outline at a time, mirrored from the image's scissors (see the module docstring)."""
 
     name = "scissors"
+    source = SMART  # the outline follows the image's edges
     title = "Scissors"
     tip = (
         "Click points around an object: the outline follows the edges between them; Enter or a click on the first "

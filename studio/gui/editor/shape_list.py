@@ -1,4 +1,6 @@
-"""The shape list: every shape of the image shown, with its class colour and name, its kind and an eye box.
+"""The shape list: every shape of the image shown, with its class colour and name, its kind, its review status
+(a model's proposal waiting for review shows "pending" and its score, an accepted one "model" or "smart") and an
+eye box.
 
 A row is one annotation (in the file's order): clicking it selects the shape on the canvas (with the Select
 tool), and a shape picked on the canvas is highlighted here. The eye box hides the shape on the canvas, which
@@ -14,17 +16,19 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from studio.core.dataset.edits import EditEvent
+from studio.core.dataset.provenance import MANUAL, is_pending, source_of
 from studio.gui.common import palette
+from studio.gui.common.overlays import proposal_score
 from studio.gui.data.image_panel import ImagePanel
 from studio.gui.editor.controller import EditorController
 from studio.gui.editor.shapes import describe_kind
 
 ANN_ROLE = Qt.ItemDataRole.UserRole + 1
-EYE, CLASS, KIND, ID = range(4)
+EYE, CLASS, KIND, ID, STATUS = range(5)
 
 
 class ShapeList(QTreeWidget):
-    HEADERS = ("Show", "Class", "Type", "Id")
+    HEADERS = ("Show", "Class", "Type", "Id", "Status")
 
     def __init__(self, editor: EditorController, panel: ImagePanel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -39,7 +43,11 @@ class ShapeList(QTreeWidget):
         self.headerItem().setToolTip(EYE, "Untick to hide the shape on the canvas (view only, not an edit)")
         header = self.header()
         header.setStretchLastSection(False)
-        for col in (EYE, KIND, ID):
+        self.headerItem().setToolTip(
+            STATUS,
+            "pending: a model's proposal waiting for review (its score); model, smart: where an accepted one came from",
+        )
+        for col in (EYE, KIND, ID, STATUS):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(CLASS, QHeaderView.ResizeMode.Stretch)
         self._filling = False
@@ -73,6 +81,12 @@ class ShapeList(QTreeWidget):
                 item.setIcon(CLASS, palette.dot_icon(palette.class_color(cid)))
                 item.setToolTip(CLASS, f"{self.editor.state.class_name(cid)} (class id {cid})")
                 item.setTextAlignment(ID, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setText(STATUS, status_text(ann))
+                if is_pending(ann):
+                    item.setForeground(STATUS, palette.WARNING)
+                    item.setToolTip(
+                        STATUS, f"a model's proposal (score {proposal_score(ann)}): Enter accepts it in review mode"
+                    )
                 self.addTopLevelItem(item)
         finally:
             self._filling = False
@@ -128,7 +142,24 @@ class ShapeList(QTreeWidget):
             self.editor.select(None)
         self.panel.set_annotation_visible(aid, on)
 
+    def statuses(self) -> list[tuple[Any, str]]:
+        """(annotation id, status text) of each row (tests)."""
+        return [
+            (self.topLevelItem(i).data(EYE, ANN_ROLE), self.topLevelItem(i).text(STATUS))
+            for i in range(self.topLevelItemCount())
+        ]
+
     def _on_edited(self, event: EditEvent) -> None:
         im = self.panel.image
-        if event.categories_changed or (im is not None and event.command.image == im.get("id")):
+        across = event.command.image is None and bool(event.command.annotation_ids())  # an edit of several images
+        if event.categories_changed or across or (im is not None and event.command.image == im.get("id")):
             self.refill()
+
+
+def status_text(ann: dict) -> str:
+    """The Status column: ``pending 0.83`` for a proposal, ``model`` / ``smart`` for an accepted shape from there,
+    nothing for a shape drawn by hand."""
+    if is_pending(ann):
+        return f"pending {proposal_score(ann)}"
+    source = source_of(ann)
+    return "" if source == MANUAL else source

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from shapely.geometry import Polygon
 
+from studio.core.dataset.provenance import ACCEPTED, provenance, source_of
 from studio.core.geometry import (
     clip_bbox,
     clip_polygon,
@@ -104,12 +105,15 @@ def mask_offset(geom: dict, dx: float, dy: float) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------------------------- copying
 def copied(ann: dict) -> dict:
-    """What the clipboard keeps of an annotation: class, shape and crowd flag (never the id or the image)."""
+    """What the clipboard keeps of an annotation: class, shape, crowd flag and where it came from (never the id or
+    the image). A person pastes it, so the copy is accepted; it keeps its source (a copy of a hand-drawn shape is
+    manual, of a model's proposal a model shape) but not the score, which belonged to the original's place."""
     return {
         "category_id": ann.get("category_id"),
         "segmentation": copy.deepcopy(ann.get("segmentation") or []),
         "bbox": [float(v) for v in ann.get("bbox") or []],
         "iscrowd": int(ann.get("iscrowd") or 0),
+        **provenance(source_of(ann), ACCEPTED),
     }
 
 

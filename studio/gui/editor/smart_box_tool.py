@@ -8,6 +8,14 @@ stroke runs GrabCut again with every stroke so far, and Backspace takes the last
 toolbar's brush radius. Enter adds the proposal as a shape (its class is asked, or the last label taken, as after
 a drawn polygon); Esc drops it. When GrabCut finds nothing, the box itself is proposed and the message line says
 why.
+
+With a labelling model chosen (Data page > Actions > Labelling model…, :meth:`SmartBoxTool.use_model`), a drawn box
+asks the model first (:func:`studio.core.labelling.box_prompt.box_prompt`): the model runs once per image in the same
+worker (its detections are cached per image and model), and the detection that fits the box gives its mask, clipped
+to the box, when the model is sure of it (score >= ``box_prompt.MIN_SCORE``: its less sure masks were worse than
+GrabCut's on balloon). When none fits, the model is unsure, has no masks or cannot be loaded, GrabCut outlines the box
+as without a model. The message line says which one gave the outline ("model 0.91" or "GrabCut", and why). Strokes
+correct with GrabCut, as before: a model cannot take them.
 """
 
 from __future__ import annotations
@@ -21,12 +29,16 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem
 
 from studio.core.dataset import hit
+from studio.core.dataset.provenance import SMART
+from studio.core.errors import StudioError, error_message
+from studio.core.geometry import shoelace_area
+from studio.core.labelling.box_prompt import GRABCUT, BoxPromptResult, box_prompt, grabcut_prompt
 from studio.core.smart import SmartResult, Stroke, box_to_polygon
 from studio.gui.common import palette
 from studio.gui.editor import smart_marks as marks
 from studio.gui.editor.handles import Z_EDIT
 from studio.gui.editor.serial_jobs import SerialJobs
-from studio.gui.editor.smart_host import SmartToolHost
+from studio.gui.editor.smart_host import PromptModel, SmartToolHost
 from studio.gui.editor.smart_marks import Haloed
 from studio.gui.editor.tool_options import RADIUS, TOLERANCE
 from studio.gui.editor.tools import BACK_KEYS, CANCEL_KEYS, ENTER_KEYS, LEFT, MIN_BOX_PX, RIGHT, Tool
@@ -35,6 +47,7 @@ log = logging.getLogger("studio.gui.editor")
 
 FG_COLOR, BG_COLOR = QColor(40, 200, 90, 150), QColor(230, 50, 50, 150)
 PROPOSAL_FILL = 50  # alpha of the proposal's fill
+MODEL_FAILED = "the labelling model failed"
 
 
 def run_grabcut(
@@ -48,14 +61,28 @@ def run_grabcut(
     return box_to_polygon(pixels, box, fg_strokes=fg, bg_strokes=bg, tolerance=tolerance)
 
 
+def run_model_prompt(
+    model: PromptModel, path: Any, image_key: Any, pixels: np.ndarray, box: list[float], tolerance: float
+) -> BoxPromptResult:
+    """One box prompt (in a worker): the model's detections on the image (it runs once per image), the mask of the one
+    that fits the box; GrabCut when none does, or when the model cannot be loaded or run (the note says why)."""
+    try:
+        dets, _cached = model.cache.detections(path, image_key, pixels)
+    except (StudioError, OSError, ImportError, RuntimeError, ValueError) as e:
+        note = f"{MODEL_FAILED} ({error_message(e)})"
+        return grabcut_prompt(pixels, box, tolerance=tolerance, note=note)
+    return box_prompt(None, pixels, box, detections=dets, tolerance=tolerance)
+
+
 class SmartBoxTool(Tool):
     """The box, the strokes and the proposal of one object at a time (see the module docstring)."""
 
     name = "smart_box"
+    source = SMART  # the outline comes from GrabCut or the labelling model, not drawn point by point
     title = "Smart box"
     tip = (
-        "Drag a box around an object: GrabCut outlines it; then drag to mark object, right-drag or Shift+drag to "
-        "mark background; Enter keeps the outline, Esc drops it"
+        "Drag a box around an object: the labelling model (if one is chosen) or GrabCut outlines it; then drag to "
+        "mark object, right-drag or Shift+drag to mark background; Enter keeps the outline, Esc drops it"
     )
     options = (RADIUS, TOLERANCE)
 
@@ -71,11 +98,17 @@ class SmartBoxTool(Tool):
         self._accept_when_done = False
         self._items: dict[str, QGraphicsItem] = {}  # "box", "stroke" (in progress), "stroke.<k>" (made)
         self.proposal: Haloed | None = None  # the outline proposed
+        self.model: PromptModel | None = None  # the labelling model a drawn box asks first (None: GrabCut only)
+        self.outline_by = ""  # what gave the proposal: "model 0.91" or "GrabCut"
+
+    def use_model(self, model: PromptModel | None) -> None:
+        """The labelling model a drawn box asks first (the Data page's choice); its ``path`` None: GrabCut only."""
+        self.model = model
 
     # ------------------------------------------------------------------ life cycle
     def cancel(self) -> None:
         self.jobs.drop()
-        self.box, self.strokes, self.result = None, [], None
+        self.box, self.strokes, self.result, self.outline_by = None, [], None, ""
         self._start = self._stroke = None
         self._accept_when_done = False
         for item in self._items.values():
@@ -106,7 +139,7 @@ class SmartBoxTool(Tool):
         return tuple(s for s, background in self.strokes if background)
 
     def working(self) -> bool:
-        """GrabCut is running (or waiting to)."""
+        """GrabCut or the model is running (or waiting to)."""
         return self.jobs.busy()
 
     def step_back(self) -> bool:
@@ -199,7 +232,7 @@ class SmartBoxTool(Tool):
             return False
         if self.result is None or self.working():
             self._accept_when_done = True
-            self.editor.note.emit("GrabCut working… (kept once ready)")
+            self.editor.note.emit(f"{self._worker_name()} working… (kept once ready)")
             return True
         polygons = [list(p) for p in self.result.polygons]
         self.cancel()
@@ -207,13 +240,26 @@ class SmartBoxTool(Tool):
             self.editor.add_shape("parts", polygons)
         return True
 
-    # ------------------------------------------------------------------ GrabCut
+    # ------------------------------------------------------------------ GrabCut, or the model first
+    def _model_path(self) -> Any:
+        """The labelling model's path when a drawn box asks it (no strokes yet), else None."""
+        if self.model is None or self.strokes:
+            return None
+        return self.model.path
+
+    def _worker_name(self) -> str:
+        return "The model" if self._model_path() is not None else "GrabCut"
+
     def _run(self) -> None:
         pixels = self.editor.image_pixels()
         if pixels is None or self.box is None:
             self.editor.message.emit("Smart box: the image is not decoded yet (or cannot be read)")
             return
         self.jobs.drop()  # an older run's outline is not wanted any more
+        path = self._model_path()
+        if path is not None and self.model is not None:
+            self._run_model(self.model, path, pixels)
+            return
         self.jobs.submit(
             lambda job=(pixels, list(self.box), self.fg, self.bg, self.editor.options.tolerance): run_grabcut(*job),
             self._on_result,
@@ -222,22 +268,47 @@ class SmartBoxTool(Tool):
         )
         self.editor.note.emit("GrabCut working…")
 
+    def _run_model(self, model: PromptModel, path: Any, pixels: np.ndarray) -> None:
+        image = self.editor.state.image or {}
+        key = (str(self.editor.state.ann_path), image.get("id"), image.get("file_name"))  # detections of one image
+        job = (model, path, key, pixels, list(self.box or []), self.editor.options.tolerance)
+        self.jobs.submit(lambda job=job: run_model_prompt(*job), self._on_prompt, self._on_failed, title="Box prompt")
+        first = "" if model.cache.cached(path, key) else " (its first run on this image)"
+        self.editor.note.emit(f"The model working…{first}")
+
+    def _on_prompt(self, result: BoxPromptResult) -> None:
+        """The model's outline, or GrabCut's when the model had none: proposed the same way, saying which."""
+        if self.box is None:
+            return
+        poly = [float(v) for v in result.polygon]
+        self.result = SmartResult([poly] if poly else [], shoelace_area(poly) if poly else 0.0, result.seconds)
+        self.outline_by = result.describe()
+        self._draw_proposal()
+        if result.note.startswith(MODEL_FAILED):
+            self.editor.message.emit(f"Smart box: {result.note}; GrabCut outlined the box (Enter keeps it)")
+        else:
+            why = f" ({result.note})" if result.source == GRABCUT and result.note else ""
+            self.editor.note.emit(f"{self.outline_by}{why}: Enter keeps it ({result.seconds * 1000:.0f} ms)")
+        if self._accept_when_done and not self.working():
+            self.accept()
+
     def _on_result(self, result: SmartResult) -> None:
         if self.box is None:
             return
         self.result = result
+        self.outline_by = "GrabCut"
         self._draw_proposal()
         if result.fallback is not None:
             self.editor.message.emit(f"Smart box: {result.fallback}; the box itself is proposed (Enter keeps it)")
         else:
             parts = f", {len(result.polygons)} parts" if len(result.polygons) > 1 else ""
-            self.editor.note.emit(f"Enter keeps it ({result.seconds * 1000:.0f} ms{parts})")
+            self.editor.note.emit(f"GrabCut: Enter keeps it ({result.seconds * 1000:.0f} ms{parts})")
         if self._accept_when_done and not self.working():
             self.accept()
 
     def _on_failed(self, message: str) -> None:
         self._accept_when_done = False
-        self.editor.message.emit(f"Smart box: GrabCut failed: {message}")
+        self.editor.message.emit(f"Smart box: {self._worker_name()} failed: {message}")
 
     def _drop_last_stroke(self) -> None:
         self.strokes.pop()

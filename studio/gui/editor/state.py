@@ -42,6 +42,7 @@ from studio.core.dataset.edits import (
     SetPolygon,
 )
 from studio.core.dataset.model import Dataset
+from studio.core.dataset.provenance import MANUAL, provenance
 from studio.core.dataset.recovery import (
     RecoveryInfo,
     RecoveryJournal,
@@ -50,6 +51,7 @@ from studio.core.dataset.recovery import (
     replay,
     snapshot,
 )
+from studio.core.dataset.review_edits import accepting, edited_annotation
 from studio.core.dataset.shape_edits import (
     AddParts,
     DeletePart,
@@ -473,30 +475,33 @@ class EditorState:
 
     # ------------------------------------------------------------------ edits: one undoable command each
     def do(self, command: Command) -> bool:
+        """Apply ``command`` as one undo step (False, and the user told why, when it is refused). An edit of a pending
+        proposal's shape or class accepts it in the same step (:func:`~studio.core.dataset.review_edits.accepting`)."""
         if not self.editable():
             return False
         try:
-            self.stack.do(command)  # type: ignore[union-attr]
+            self.stack.do(accepting(self.ds, command))  # type: ignore[union-attr,arg-type]
         except StudioError as e:
             self.say(str(e))
             return False
         return True
 
-    def add_polygon(self, flat: list[float], category_id: Any = None) -> bool:
-        return self._add(category_id, polygon=[float(v) for v in flat])
+    def add_polygon(self, flat: list[float], category_id: Any = None, source: str = MANUAL) -> bool:
+        return self._add(category_id, source, polygon=[float(v) for v in flat])
 
-    def add_box(self, bbox: list[float], category_id: Any = None) -> bool:
-        return self._add(category_id, bbox=[float(v) for v in bbox])
+    def add_box(self, bbox: list[float], category_id: Any = None, source: str = MANUAL) -> bool:
+        return self._add(category_id, source, bbox=[float(v) for v in bbox])
 
-    def add_parts(self, parts: list[list[float]], category_id: Any = None) -> bool:
+    def add_parts(self, parts: list[list[float]], category_id: Any = None, source: str = MANUAL) -> bool:
         """A drawn shape of one or more polygon parts (a smart tool's, a brush's)."""
         if len(parts) == 1:
-            return self.add_polygon(parts[0], category_id)
-        return self._add(category_id, parts=[[float(v) for v in p] for p in parts])
+            return self.add_polygon(parts[0], category_id, source)
+        return self._add(category_id, source, parts=[[float(v) for v in p] for p in parts])
 
-    def _add(self, category_id: Any, **shape: Any) -> bool:
+    def _add(self, category_id: Any, source: str = MANUAL, **shape: Any) -> bool:
         """A drawn shape of class ``category_id`` (None: the class of the next shape), which becomes the class
-        of the next shape (the last label)."""
+        of the next shape (the last label). ``source``: who made it, ``manual`` (drawn by hand) or ``smart`` (a
+        smart tool); a person made it in the editor, so it is accepted."""
         image = self.image
         if image is None:
             return False
@@ -504,23 +509,28 @@ class EditorState:
         if cid is None or not self.ds.has_category(cid):  # type: ignore[union-attr]
             self.say("add a class first (the class box in the editor toolbar)")
             return False
+        keys = provenance(source)
         if "parts" in shape:
-            new = {"category_id": cid, "segmentation": shape["parts"], "bbox": None, "iscrowd": 0}
+            new = {"category_id": cid, "segmentation": shape["parts"], "bbox": None, "iscrowd": 0, **keys}
             command: Command = AddParts(image["id"], [new])
         else:
-            command = AddShape(image["id"], cid, **shape)
+            command = AddShape(image["id"], cid, **shape, provenance=keys)
         if self.do(command):
             self.category_id = cid
             return True
         return False
 
-    def propose(self, image_id: Any, category_id: Any, shape: list[float]) -> AddShape | None:
-        """A shape proposed by a model: a flat polygon, or 4 numbers = an xywh box. The command when added."""
+    def propose(
+        self, image_id: Any, category_id: Any, shape: list[float], provenance: dict | None = None
+    ) -> AddShape | None:
+        """A shape proposed by a model: a flat polygon, or 4 numbers = an xywh box; ``provenance`` its source,
+        status, score and checkpoint keys. The command when added."""
         if self.ds is None or not self.ds.has_image(image_id):
             self.say(f"image {image_id} is not in the open dataset")
             return None
         vals = [float(v) for v in shape]
-        command = AddShape(image_id, category_id, **({"bbox": vals} if len(vals) == 4 else {"polygon": vals}))
+        geometry = {"bbox": vals} if len(vals) == 4 else {"polygon": vals}
+        command = AddShape(image_id, category_id, provenance=provenance, **geometry)
         return command if self.do(command) else None
 
     def paint(self, ann_id: Any, parts: list[list[float]]) -> bool:
@@ -604,7 +614,7 @@ class EditorState:
         now, last = self.clock(), self._nudge
         top = self.stack.peek_undo()  # type: ignore[union-attr]
         self._nudge = None
-        if last is not None and top is last[0] and top.ann_id == aid and now - last[1] <= NUDGE_MERGE_S:  # type: ignore[attr-defined]
+        if last is not None and top is last[0] and edited_annotation(top) == aid and now - last[1] <= NUDGE_MERGE_S:
             done = last[2]
             self.stack.undo()  # type: ignore[union-attr]
             total = self._move(aid, done[0] + dx, done[1] + dy)
@@ -756,6 +766,11 @@ class EditorState:
             return Reaction(cmd.annotation_ids(), select)
         if cmd.image is not None and follow:
             return Reaction(show=(cmd.image, target))
+        if cmd.image is None and image is not None:  # an edit across images: redraw what it changed here
+            here = [
+                a for a in cmd.annotation_ids() if (ann := self.annotation(a)) is None or ann["image_id"] == image["id"]
+            ]
+            return Reaction(here)
         return Reaction()
 
     def _refresh_names(self) -> None:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from studio.gui.common import palette
 from studio.gui.editor.controller import EditorController
 from studio.gui.editor.options_bar import ToolOptionsBar
+from studio.gui.editor.review_bar import ReviewBar
 from studio.gui.shortcuts import keys_text
 
 ADD_CLASS = "\0add-class"  # item data of the "Add class…" entry (no category id looks like it)
@@ -70,6 +71,13 @@ class EditorToolbar(QWidget):
             self.tool_buttons[name] = b
             b.clicked.connect(lambda _=False, n=name: self.editor.set_tool(n))
         self.tool_buttons["select"].setChecked(True)
+        self.review_button = QToolButton(text="Review", checkable=True)
+        self.review_button.setToolTip(
+            f"Review the model's pending proposals image by image ({keys_text('review.toggle')})"
+        )
+        self.review_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.review_button.clicked.connect(lambda _=False: self.editor.review.toggle())
+        self.review_bar = ReviewBar(editor.review)  # a fourth row, shown in review mode
 
         self.class_combo = QComboBox()
         self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -124,6 +132,8 @@ class EditorToolbar(QWidget):
         below.setSpacing(8)
         for b in self.tool_buttons.values():
             lay.addWidget(b)
+        lay.addSpacing(8)
+        lay.addWidget(self.review_button)
         lay.addStretch(1)
         for act in (self.undo_action, self.redo_action):
             lay.addWidget(self._button(act))
@@ -140,6 +150,7 @@ class EditorToolbar(QWidget):
         below.addWidget(self.last_label_box)
         below.addWidget(self.message_label, 1)
         outer.addLayout(below)
+        outer.addWidget(self.review_bar)
 
         self.class_combo.activated.connect(self._on_class_activated)
         self.last_label_box.toggled.connect(editor.set_use_last_label)
@@ -151,6 +162,7 @@ class EditorToolbar(QWidget):
         editor.message.connect(self.show_message)
         editor.note.connect(self.show_note)
         editor.saved.connect(lambda _p: self.clear_message())
+        editor.review.changed.connect(lambda: self.review_button.setChecked(editor.review.active))
         self._fill_classes()
         self._refresh()
 
@@ -230,6 +242,7 @@ class EditorToolbar(QWidget):
         self.save_action.setToolTip(a.save_tip)
         for b in self.tool_buttons.values():
             b.setEnabled(a.on)
+        self.review_button.setEnabled(a.on)
         self.class_combo.setEnabled(a.on)
         self._show_category()
         text, style = DIRTY_MARKS[a.mark]

@@ -24,6 +24,7 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from studio.core.dataset import hit
+from studio.core.dataset.provenance import MANUAL
 from studio.gui.common.commands import qt_keys
 from studio.gui.common.image_view import CLICK_SLOP
 from studio.gui.editor.handles import Marks
@@ -52,6 +53,7 @@ class Tool:
     drag_mode = QGraphicsView.DragMode.NoDrag
     options: tuple[str, ...] = ()  # the shared settings it uses (tool_options: "radius", "tolerance"), in the toolbar
     keeps_selection = False  # True: picking this tool keeps the selected shape (the brush paints on it)
+    source = MANUAL  # the provenance of the shapes it adds: drawn by hand (MANUAL) or by a smart tool (SMART)
 
     def __init__(self, editor: ToolHost):
         self.editor = editor

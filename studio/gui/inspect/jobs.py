@@ -18,6 +18,7 @@ import numpy as np
 from studio.core.data.classes import ClassMap
 from studio.core.dataset.edits import AddShape
 from studio.core.dataset.model import Dataset, image_path
+from studio.core.dataset.provenance import ACCEPTED, MODEL, provenance
 from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.evaluation.confusion import ConfusionMatrix, confusion_matrix
@@ -142,6 +143,13 @@ class Proposal:
     category_id: Any
     polygon: list[float] | None  # the mask's largest part, or None for a box-only shape
     bbox: list[float]  # xywh
+    score: float | None = None
+    checkpoint: str | None = None  # the file name of the model that predicted it
+
+    @property
+    def provenance(self) -> dict:
+        """A person picked it: a model's annotation, accepted, with its score and checkpoint."""
+        return provenance(MODEL, ACCEPTED, score=self.score, checkpoint=self.checkpoint)
 
     @property
     def shape(self) -> list[float]:
@@ -170,7 +178,14 @@ def proposal(preds: ValPredictions, image_id: Any, det_index: int) -> Proposal |
     shape = detection_shape(dets, det_index, with_masks=preds.with_masks, image_size=(h, w) if h and w else None)
     if shape is None:
         return None
-    return Proposal(image_id, preds.class_map.cat_id_of(shape.label), shape.largest_polygon, shape.bbox)
+    return Proposal(
+        image_id,
+        preds.class_map.cat_id_of(shape.label),
+        shape.largest_polygon,
+        shape.bbox,
+        score=round(shape.score, 5),
+        checkpoint=preds.checkpoint.name,
+    )
 
 
 def accept_into_file(
@@ -188,7 +203,13 @@ def accept_into_file(
     for p in proposals:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        cmd = AddShape(p.image_id, p.category_id, polygon=p.polygon, bbox=None if p.polygon is not None else p.bbox)
+        cmd = AddShape(
+            p.image_id,
+            p.category_id,
+            polygon=p.polygon,
+            bbox=None if p.polygon is not None else p.bbox,
+            provenance=p.provenance,
+        )
         cmd.apply(ds)
         added.append(ds.annotation(cmd.ann_id))
     ds.save(ann)

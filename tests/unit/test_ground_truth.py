@@ -1,0 +1,66 @@
+"""What training and evaluation take as ground truth from a file still being labelled."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.core.config.schema import DatasetRef
+from studio.core.data.splits import open_split
+from studio.core.dataset import provenance as pv
+from studio.core.dataset.ground_truth import ground_truth, is_labelling_project, mark_labelling_project
+from studio.core.dataset.model import Dataset
+from studio.core.dataset.new_project import new_dataset
+from studio.core.imageio import save_image
+
+
+def _four_images() -> Dataset:
+    """im1: accepted; im2: accepted + pending; im3: pending only; im4: nothing."""
+    ds = Dataset()
+    cat = ds.add_category("cat")
+    ids = [ds.add_image(f"im{i}.png", 32, 32)["id"] for i in range(1, 5)]
+    ds.add_annotation(ids[0], cat, bbox=[1, 1, 5, 5])
+    ds.add_annotation(ids[1], cat, bbox=[1, 1, 5, 5], **pv.provenance(pv.MANUAL))
+    ds.add_annotation(ids[1], cat, bbox=[9, 9, 5, 5], **pv.proposal(0.9, "best.pt"))
+    ds.add_annotation(ids[2], cat, bbox=[2, 2, 5, 5], **pv.proposal(0.4, "best.pt"))
+    return ds
+
+
+def test_pending_only_images_are_left_out_and_empty_ones_stay_background():
+    gt = ground_truth(_four_images())
+    assert [im["file_name"] for im in gt.dataset.images] == ["im1.png", "im2.png", "im4.png"]
+    assert (gt.pending, gt.unlabelled) == (2, 1)
+    assert not any(pv.is_pending(a) for a in gt.dataset.annotations) and len(gt.dataset.annotations) == 2
+
+
+def test_in_a_labelling_project_unlabelled_images_are_left_out_unless_marked_background():
+    ds = _four_images()
+    mark_labelling_project(ds)
+    assert is_labelling_project(ds)
+    assert [im["file_name"] for im in ground_truth(ds).dataset.images] == ["im1.png", "im2.png"]
+    ds.image(4)["background"] = True  # reviewed: nothing to label
+    gt = ground_truth(ds)
+    assert [im["file_name"] for im in gt.dataset.images] == ["im1.png", "im2.png", "im4.png"] and gt.unlabelled == 1
+
+
+def test_a_plain_file_comes_back_as_it_is():
+    ds = Dataset()
+    cat = ds.add_category("cat")
+    ds.add_annotation(ds.add_image("a.png", 8, 8)["id"], cat, bbox=[1, 1, 2, 2])
+    ds.add_image("empty.png", 8, 8)
+    gt = ground_truth(ds)
+    assert gt.dataset is ds and (gt.pending, gt.unlabelled) == (0, 0)
+
+
+def test_dataset_new_makes_a_labelling_project_whose_split_trains_only_labelled_images(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        save_image(images / f"f{i}.png", np.full((16, 16, 3), 40 * i, np.uint8))
+    ann = tmp_path / "project.json"
+    res = new_dataset(images, ["ball"], ann)
+    assert is_labelling_project(Dataset.load(ann))
+    ds = res.dataset
+    ds.add_annotation(ds.images[0]["id"], 1, bbox=[1, 1, 4, 4])
+    ds.save(ann)
+    split = open_split(DatasetRef(ann=str(ann), images=str(images)), "train")
+    assert [im["file_name"] for im in split.dataset.images] == ["f0.png"] and split.unlabelled == 2
