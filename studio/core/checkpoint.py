@@ -202,7 +202,17 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoi
         )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (zipfile.BadZipFile, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError) as e:
+    except (
+        zipfile.BadZipFile,
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        OSError,
+        IndexError,  # a garbage file read as a legacy pickle: "pop from empty list"
+        KeyError,
+        TypeError,
+    ) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"not a readable checkpoint (truncated or corrupt?): {first}", file=path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

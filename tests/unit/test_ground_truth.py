@@ -64,3 +64,24 @@ def test_dataset_new_makes_a_labelling_project_whose_split_trains_only_labelled_
     ds.save(ann)
     split = open_split(DatasetRef(ann=str(ann), images=str(images)), "train")
     assert [im["file_name"] for im in split.dataset.images] == ["f0.png"] and split.unlabelled == 2
+
+
+def test_labelling_progress_counts_accepted_annotations_and_follows_accepts_and_rejects():
+    from studio.core.dataset.edits import EditStack
+    from studio.core.dataset.review_edits import AcceptAnnotations, RejectAnnotations
+    from studio.core.dataset.summary import LabelTracker, label_progress, summarize
+
+    ds = _four_images()
+    _, rows = summarize(ds)
+    assert [r.labelled for r in rows] == [True, True, False, False] and rows[2].num_pending == 1
+    tracker = LabelTracker(rows)
+    assert tracker.progress == label_progress(rows) and tracker.progress.labelled == 2
+    seen = []
+    stack = EditStack(ds, listener=lambda e: seen.append(tracker.follow(ds, e)))
+    pending_on_3 = [a["id"] for a in ds.anns_for_image(3)]
+    stack.do(AcceptAnnotations(pending_on_3))
+    assert seen[-1].labelled == 3, "accepting the only proposal of an image labels it"
+    stack.undo()
+    assert seen[-1].labelled == 2
+    stack.do(RejectAnnotations(pending_on_3))
+    assert seen[-1].labelled == 2 and tracker.progress == label_progress(summarize(ds)[1])

@@ -16,8 +16,8 @@ from studio.core.dataset.model import Dataset
 from studio.core.dataset.recovery import RecoveryJournal, find_recovery, replay
 from studio.core.dataset.summary import (
     LabelProgress,
+    LabelTracker,
     follow_class_stats,
-    follow_label_progress,
     label_progress,
     summarize,
 )
@@ -78,12 +78,13 @@ class Followed:
     def __init__(self, ds: Dataset):
         self.ds = ds
         self.stats, rows = summarize(ds)
-        self.progress = label_progress(rows)
+        self.tracker = LabelTracker(rows)
+        self.progress = self.tracker.progress
         self.stack = EditStack(ds, listener=self._follow)
 
     def _follow(self, event) -> None:
         self.stats = follow_class_stats(self.stats, self.ds, event)
-        self.progress = follow_label_progress(self.progress, self.ds, event)
+        self.progress = self.tracker.follow(self.ds, event)
 
     def agrees(self) -> bool:
         stats, rows = summarize(self.ds)

@@ -136,6 +136,13 @@ class Command:
         """How applying this edit changes per-class instance counts (reverting negates them)."""
         return []
 
+    def images_touched(self) -> list[Any]:
+        """Every image whose annotations this edit changes (their number, class, shape or status), in order."""
+        ids = [d[0] for d in self.deltas()]
+        if self.image is not None:
+            ids.append(self.image)
+        return list(dict.fromkeys(ids))
+
     def to_record(self) -> dict:
         rec = {"op": self.op}
         rec.update({k: copy.deepcopy(v) for k, v in self.__dict__.items()})

@@ -302,6 +302,9 @@ class AcceptAnnotations(Command):
     def annotation_ids(self) -> list[Any]:
         return list(self.ann_ids)
 
+    def images_touched(self) -> list[Any]:
+        return list(dict.fromkeys(self.image_ids or []))
+
 
 @dataclass
 class RejectAnnotations(Command):

@@ -302,7 +302,7 @@ class Batch(Command):
 
     def images_touched(self) -> list[Any]:
         """Every image an edit of the batch touches, in order."""
-        return list(dict.fromkeys(e.image for e in self.edits if e.image is not None))
+        return list(dict.fromkeys(i for e in self.edits for i in e.images_touched()))
 
     def to_record(self) -> dict:
         return {"op": self.op, "edits": [e.to_record() for e in self.edits], "title": self.title}

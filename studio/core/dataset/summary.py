@@ -4,8 +4,8 @@ with edits.
 Plain Python (no Qt): :func:`summarize` counts a whole dataset once (at load), :func:`follow_class_stats`
 updates the per-class rows from one :class:`~studio.core.dataset.edits.EditEvent` and :func:`image_summary`
 rebuilds the list row of one image. The last two cost what the edited image holds, never what the dataset
-holds. :class:`LabelProgress` is the labelling progress (images with at least one annotation, of all), counted
-once by :func:`label_progress` and kept current by :func:`follow_label_progress` in the same way.
+holds. :class:`LabelProgress` is the labelling progress (images with at least one accepted annotation, of all),
+counted once by :func:`label_progress` and kept current by a :class:`LabelTracker` in the same way.
 :func:`provenance_text` is the header line of the annotations counted by source and status.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from studio.core.dataset.edits import EditEvent, class_count_changes
 from studio.core.dataset.model import Dataset
-from studio.core.dataset.provenance import annotations_line, count_provenance
+from studio.core.dataset.provenance import annotations_line, count_provenance, is_pending
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,12 @@ class ImageSummary:
     file_name: str
     num_annotations: int
     category_ids: frozenset
+    num_pending: int = 0  # of num_annotations: model proposals not reviewed yet
+
+    @property
+    def labelled(self) -> bool:
+        """At least one accepted annotation (pending proposals do not make an image labelled)."""
+        return self.num_annotations > self.num_pending
 
 
 def summarize(ds: Dataset) -> tuple[list[ClassStat], list[ImageSummary]]:
@@ -55,8 +61,7 @@ def summarize(ds: Dataset) -> tuple[list[ClassStat], list[ImageSummary]]:
     ]
     rows = []
     for im in ds.images:
-        anns = ds.anns_for_image(im["id"])
-        rows.append(ImageSummary(im["id"], str(im["file_name"]), len(anns), frozenset(a["category_id"] for a in anns)))
+        rows.append(_row(im, ds.anns_for_image(im["id"])))
     return stats, rows
 
 
@@ -105,14 +110,17 @@ def follow_class_stats(stats: list[ClassStat], ds: Dataset, event: EditEvent) ->
 
 def image_summary(ds: Dataset, image_id: Any) -> ImageSummary:
     """The image list row of one image, as the load job builds it."""
-    im = ds.image(image_id)
-    anns = ds.anns_for_image(image_id)
-    return ImageSummary(im["id"], str(im["file_name"]), len(anns), frozenset(a["category_id"] for a in anns))
+    return _row(ds.image(image_id), ds.anns_for_image(image_id))
+
+
+def _row(im: dict, anns: list[dict]) -> ImageSummary:
+    cats = frozenset(a["category_id"] for a in anns)
+    return ImageSummary(im["id"], str(im["file_name"]), len(anns), cats, sum(1 for a in anns if is_pending(a)))
 
 
 @dataclass(frozen=True)
 class LabelProgress:
-    """How far labelling has come: images with at least one annotation ("labelled") of all images."""
+    """How far labelling has come: images with at least one accepted annotation ("labelled") of all images."""
 
     labelled: int
     total: int
@@ -132,21 +140,34 @@ class LabelProgress:
 
 def label_progress(rows: list[ImageSummary]) -> LabelProgress:
     """The progress of the image rows :func:`summarize` made (no second pass over the annotations)."""
-    return LabelProgress(sum(1 for r in rows if r.num_annotations), len(rows))
+    return LabelProgress(sum(1 for r in rows if r.labelled), len(rows))
 
 
-def follow_label_progress(progress: LabelProgress, ds: Dataset, event: EditEvent) -> LabelProgress:
-    """The progress after ``event``: only the images its deltas touch are looked at; images added or taken
-    out by the event change the total (they have no annotations)."""
-    net: dict[Any, int] = defaultdict(int)
-    for image_id, _cid, d in event.deltas:
-        net[image_id] += d
-    labelled = progress.labelled
-    for image_id, d in net.items():
-        if d:
-            after = len(ds.anns_for_image(image_id))
-            labelled += int(after > 0) - int(after - d > 0)
-    return LabelProgress(labelled, len(ds.images))
+class LabelTracker:
+    """The labelling progress kept current by edits: the ids of the labelled images, updated for the images each
+    edit touches (:meth:`~studio.core.dataset.edits.Command.images_touched`: added or deleted shapes, accepted or
+    rejected proposals), so an edit costs what those images hold. Edits that add or take out images recount."""
+
+    def __init__(self, rows: list[ImageSummary]):
+        self._ids = {r.image_id for r in rows if r.labelled}
+        self._total = len(rows)
+
+    @property
+    def progress(self) -> LabelProgress:
+        return LabelProgress(len(self._ids), self._total)
+
+    def follow(self, ds: Dataset, event: EditEvent) -> LabelProgress:
+        if event.images_changed:
+            self._ids = {a["image_id"] for a in ds.annotations if not is_pending(a) and ds.has_image(a["image_id"])}
+            self._total = len(ds.images)
+            return self.progress
+        touched = {d[0] for d in event.deltas} | set(event.command.images_touched())
+        for image_id in touched:
+            if ds.has_image(image_id) and any(not is_pending(a) for a in ds.anns_for_image(image_id)):
+                self._ids.add(image_id)
+            else:
+                self._ids.discard(image_id)
+        return self.progress
 
 
 def provenance_text(ds: Dataset) -> str:

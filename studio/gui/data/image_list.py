@@ -107,8 +107,8 @@ class ImageListModel(QAbstractListModel):
             return r.file_name
         if role == IMAGE_ID_ROLE:
             return r.image_id
-        if role == ANN_COUNT_ROLE:
-            return r.num_annotations
+        if role == ANN_COUNT_ROLE:  # accepted annotations: an image holding only proposals is not labelled yet
+            return r.num_annotations - r.num_pending
         if role == SEVERITY_ROLE:
             p = self.problems.get(r.image_id)
             return p.severity if p else None
@@ -116,7 +116,8 @@ class ImageListModel(QAbstractListModel):
             ranked = self.ranks.get(r.image_id)
             return ranked[1].score if ranked else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"{r.file_name} (image id {r.image_id}): {r.num_annotations} annotation(s)"]
+            pending = f", {r.num_pending} pending" if r.num_pending else ""
+            lines = [f"{r.file_name} (image id {r.image_id}): {r.num_annotations} annotation(s){pending}"]
             ranked = self.ranks.get(r.image_id)
             if ranked:
                 place, item = ranked
@@ -200,8 +201,8 @@ class ImageFilterProxy(QAbstractListModel):
             for i, r in enumerate(rows)
             if (not search or search in r.file_name.lower())
             and (cid is None or cid in r.category_ids)
-            and (not self.unannotated_only or not r.num_annotations)
-            and (not self.labelled_only or r.num_annotations)
+            and (not self.unannotated_only or not r.labelled)
+            and (not self.labelled_only or r.labelled)
             and (not self.problems_only or r.image_id in problems)
         ]
         if self.order:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QVBoxLayout
 from studio.core.dataset.dataset_edits import AddImages, DeleteClass, MergeClass, RenameClass
 from studio.core.dataset.edits import EditEvent
 from studio.core.dataset.new_project import outside_images
-from studio.core.dataset.summary import LabelProgress, follow_label_progress, image_summary, label_progress
+from studio.core.dataset.summary import LabelProgress, LabelTracker, image_summary
 from studio.core.imageio import IMAGE_SUFFIXES
 from studio.core.text import plural
 from studio.gui.common.job_slot import JobSlot
@@ -56,6 +56,7 @@ class Labelling(QObject):
         super().__init__(page)
         self.page = page
         self.progress: LabelProgress | None = None
+        self.tracker: LabelTracker | None = None
         self.manager: LabelManager | None = None
         self.scan = JobSlot(page.jobs, self)
         self.add_button = QPushButton("Add images…")
@@ -74,7 +75,8 @@ class Labelling(QObject):
     # ------------------------------------------------------------------ following the page
     def loaded(self, loaded: LoadedDataset) -> None:
         """A dataset is open: its progress, counted from the image rows the load job made."""
-        self.progress = label_progress(loaded.images)
+        self.tracker = LabelTracker(loaded.images)
+        self.progress = self.tracker.progress
         self.page.header.show_progress(self.progress)
 
     def follow(self, event: EditEvent) -> None:
@@ -84,8 +86,8 @@ class Labelling(QObject):
         if loaded is None:
             return
         ds = loaded.dataset
-        if self.progress is not None:
-            self.progress = follow_label_progress(self.progress, ds, event)
+        if self.tracker is not None:
+            self.progress = self.tracker.follow(ds, event)
             self.page.header.show_progress(self.progress)
         if event.images_changed:
             loaded.images = [image_summary(ds, im["id"]) for im in ds.images]
