@@ -33,6 +33,8 @@ def cmd_label_auto(a: argparse.Namespace) -> int:
         progress=progress_printer(True),
     )
     print(f"wrote {a.output}: {res.text()} ({res.checkpoint}) in {res.seconds:.1f} s")
+    if res.hint():
+        print(f"note: {res.hint()}", file=sys.stderr)
     _warn(res.warnings)
     return EXIT_OK
 

@@ -64,6 +64,16 @@ def test_propose_gives_polygons_from_masks_above_the_threshold(images):
     assert len(p.segmentation) == 1 and len(p.segmentation[0]) >= 8
     x, y, w, h = p.bbox
     assert (x, y) == pytest.approx((4, 4), abs=1) and (w, h) == pytest.approx((15, 15), abs=1.5)
+    assert batch.below == 3, "one dog per image scored under the threshold"
+
+
+def test_a_weak_model_gets_a_hint_to_lower_the_threshold(images):
+    weak = auto.propose(FakeModel(scores=(0.3, 0.2)), images, score_thr=0.5)
+    assert weak.proposals == [] and weak.below == 6
+    summary = auto.AutoLabelSummary(Path("o.json"), 3, 0, 0, 1.0, "x.pt", below=weak.below, score_thr=0.5)
+    assert "6 more detections scored under 0.5" in summary.hint()
+    strong = auto.AutoLabelSummary(Path("o.json"), 3, 3, 0, 1.0, "x.pt", below=3, score_thr=0.5)
+    assert strong.hint() is None, "one proposal per image: no hint"
 
 
 def test_propose_gives_boxes_for_a_detector_and_keeps_low_scores_when_asked(images):

@@ -102,6 +102,7 @@ class ProposalBatch:
     proposals: list[Proposal]
     images_done: list  # image ids run through the model (their old pending proposals get replaced)
     warnings: list[str]  # missing / broken image -> skipped, message names file and image id
+    below: int = 0  # detections the model made that score under the threshold (a hint when it is too high)
 
 
 def detections_to_proposals(
@@ -164,14 +165,17 @@ def propose(
     proposals: list[Proposal] = []
     done: list = []
     warnings: list[str] = []
+    below = 0
     for image_id, pred, warning in predict_items(model, list(items), progress=progress, cancel=cancel):
         if pred is None:
             warnings.append(str(warning))
             continue
+        dets = pred.original()
+        below += int((dets.scores < score_thr).sum()) if len(dets) else 0
         proposals.extend(
             detections_to_proposals(
                 image_id,
-                pred.original(),
+                dets,
                 model,
                 score_thr=score_thr,
                 checkpoint=checkpoint,
@@ -179,7 +183,7 @@ def propose(
             )
         )
         done.append(image_id)
-    return ProposalBatch(proposals, done, warnings)
+    return ProposalBatch(proposals, done, warnings, below)
 
 
 def remove_model_proposals(ds: Dataset, image_ids: Sequence[Any]) -> int:
@@ -223,6 +227,8 @@ class AutoLabelSummary:
     seconds: float
     checkpoint: str
     warnings: list[str] = field(default_factory=list)
+    below: int = 0  # detections scoring under --score-thr (not proposed)
+    score_thr: float = 0.5
 
     def text(self) -> str:
         parts = [f"{plural(self.proposals, 'pending proposal')} on {plural(self.images, 'image')}"]
@@ -231,6 +237,15 @@ class AutoLabelSummary:
         if self.warnings:
             parts.append(f"{plural(len(self.warnings), 'image')} skipped")
         return ", ".join(parts)
+
+    def hint(self) -> str | None:
+        """A weak model (a short first training) scores low: say what a lower threshold would give."""
+        if self.images and self.proposals < self.images and self.below > self.proposals:
+            return (
+                f"{plural(self.below, 'more detection')} scored under {self.score_thr:g}: "
+                "a model trained for minutes scores low; try a lower --score-thr (e.g. 0.3) and review them"
+            )
+        return None
 
 
 def check_label_output(ann: str | Path, out: str | Path) -> None:
@@ -289,5 +304,13 @@ def auto_label(
     record_images_dir(ds, folder, Path(out).parent)
     ds.save(out)
     return AutoLabelSummary(
-        Path(out), len(batch.images_done), added, replaced, time.perf_counter() - t0, label, list(batch.warnings)
+        Path(out),
+        len(batch.images_done),
+        added,
+        replaced,
+        time.perf_counter() - t0,
+        label,
+        list(batch.warnings),
+        batch.below,
+        score_thr,
     )

@@ -331,6 +331,8 @@ class AutoLabelDialog(QDialog):
             self.added = len(batch.proposals)
             self._model_used()
             more = f"; {plural(replaced, 'earlier proposal')} replaced" if replaced else ""
+            if batch.below > self.added:  # a model trained for minutes scores low
+                more += f" ({plural(batch.below, 'more detection')} scored under {self.score.value():.2f})"
             self.status.setText(
                 colored(
                     f"Added {plural(self.added, 'proposal')} on {plural(images, 'image')}{more}; review them "
