@@ -78,6 +78,8 @@ def cmd_dataset_export(a: argparse.Namespace) -> int:
         print(f"{plural(rep.pending_written, 'pending proposal')} written")
     if rep.pending_left_out:
         print(f"{plural(rep.pending_left_out, 'pending proposal')} left out (--include-pending writes them)")
+    if rep.images_left_out:
+        print(f"{plural(rep.images_left_out, 'image')} not labelled yet left out (--include-pending writes them)")
     for w in rep.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return EXIT_OK

@@ -85,3 +85,20 @@ def test_labelling_progress_counts_accepted_annotations_and_follows_accepts_and_
     assert seen[-1].labelled == 2
     stack.do(RejectAnnotations(pending_on_3))
     assert seen[-1].labelled == 2 and tracker.progress == label_progress(summarize(ds)[1])
+
+
+def test_exports_write_the_ground_truth_only_unless_asked(tmp_path):
+    from studio.core.formats import ExportOptions, export_dataset_report
+
+    ds = _four_images()
+    mark_labelling_project(ds)
+    images = tmp_path / "images"
+    images.mkdir()
+    for im in ds.images:
+        save_image(images / im["file_name"], np.zeros((32, 32, 3), np.uint8))
+    rep = export_dataset_report("yolo", ds, images, tmp_path / "yolo")
+    assert (rep.images_left_out, rep.pending_left_out) == (2, 2)
+    labels = sorted(p.name for p in (tmp_path / "yolo").rglob("*.txt") if p.name.startswith("im"))
+    assert labels == ["im1.txt", "im2.txt"], "images not labelled yet never become background label files"
+    everything = export_dataset_report("yolo", ds, images, tmp_path / "all", ExportOptions(include_pending=True))
+    assert everything.images_left_out == 0 and everything.pending_written == 2

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from studio.core.dataset.ground_truth import ground_truth
 from studio.core.dataset.model import Dataset
-from studio.core.dataset.provenance import PROVENANCE_KEYS, accepted_only, count_pending, strip_provenance
+from studio.core.dataset.provenance import PROVENANCE_KEYS, count_pending, strip_provenance
 from studio.core.errors import DatasetError
 from studio.core.formats.common import ExportOptions, ImportOptions, ImportResult, Probe, integer_id, positive_int
 from studio.core.output_folder import check_target
@@ -173,6 +174,7 @@ class ExportReport:
     pending_written: int = 0  # pending proposals written (only with ``include_pending``)
     pending_left_out: int = 0  # pending proposals left out (the default)
     warnings: list[str] = field(default_factory=list)
+    images_left_out: int = 0  # images not labelled yet (studio.core.dataset.ground_truth), left out by default
 
 
 def keeps_provenance(fmt: str) -> bool:
@@ -191,7 +193,9 @@ def export_dataset_report(
     ``options.overwrite`` and it holds a previous export). Each exporter writes through
     :func:`studio.core.formats.common.export_folder`, which checks every path again.
 
-    Pending model proposals are not ground truth: they are left out unless ``options.include_pending``.
+    Pending model proposals are not ground truth: they are left out unless ``options.include_pending``, and so
+    are the images that are not labelled yet (:mod:`studio.core.dataset.ground_truth`: holding only proposals,
+    or without accepted annotation in a labelling project), which YOLO and VOC would write as background.
     With it, COCO and labelme write them with their ``source`` / ``status`` / ``score`` / ``checkpoint`` keys;
     a format that cannot hold those keys gets every annotation without them, so its pending proposals become
     plain objects, and the report warns about it.
@@ -205,8 +209,10 @@ def export_dataset_report(
     check_target(out_dir, options.overwrite, protect=(dataset.source, images_dir))
     pending = count_pending(dataset.annotations)
     warnings: list[str] = []
-    if not options.include_pending:
-        dataset, _ = accepted_only(dataset)
+    left_out = 0
+    if not options.include_pending:  # the ground truth only: no proposal, no image that is not labelled yet
+        gt = ground_truth(dataset)
+        dataset, left_out = gt.dataset, gt.unlabelled
     elif pending and not keeps_provenance(fmt):
         warnings.append(
             f"{plural(pending, 'pending proposal')} written as plain objects: the {fmt} format cannot mark them "
@@ -217,7 +223,7 @@ def export_dataset_report(
     written = f.module.write(dataset, images_dir, Path(out_dir), options)
     if options.include_pending:
         return ExportReport(written, pending_written=pending, warnings=warnings)
-    return ExportReport(written, pending_left_out=pending, warnings=warnings)
+    return ExportReport(written, pending_left_out=pending, warnings=warnings, images_left_out=left_out)
 
 
 def _without_provenance(ds: Dataset) -> Dataset:

@@ -192,6 +192,13 @@ class ExportDialog(QDialog):
                     "(tick “Include pending model proposals” to write them)."
                 )
             )
+        if report.images_left_out:
+            lines.append(
+                html.escape(
+                    f"{plural(report.images_left_out, 'image')} not labelled yet left out "
+                    "(no accepted annotation; the same tick writes them)."
+                )
+            )
         lines += [colored(f"Warning: {w}", warning_color()) for w in report.warnings]
         self.result.setText("<br>".join(lines))
         log.info("exported %s as %s into %s (%d files)", self.annotations.name, self.fmt(), out, len(self.written))
