@@ -91,6 +91,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "review.accept_image", ("Shift+Return", "Shift+Enter"), "Review mode: accept every proposal of the image", DATA
     ),
     Shortcut("data.next_unlabelled", ("Shift+D",), "Next image with no shapes (going round the list)", DATA),
+    Shortcut(
+        "editor.mark_background",
+        ("Shift+N",),
+        "Nothing to label on this image: it trains as background and counts as labelled (again: unmark)",
+        DATA,
+    ),
     Shortcut("label.auto", ("Ctrl+Shift+A",), "Auto-label with a model: pending proposals to review (Data page)"),
     Shortcut(
         "label.retrain", ("Ctrl+Shift+T",), "Retrain: save, then train the newest finished run on the dataset further"

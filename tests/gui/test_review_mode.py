@@ -20,6 +20,7 @@ from tests.gui.test_editor_smart import SHOT_BYTES, _save_shot
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.provenance import ACCEPTED, MODEL, PENDING, SMART, is_pending, proposal
 from studio.core.dataset.review_edits import pending_ids
+from studio.core.dataset.summary import summarize
 from studio.gui.common.overlays import proposal_score
 from studio.gui.editor.review import next_image, pending_counts
 
@@ -293,3 +294,28 @@ def test_screenshot_of_review_mode_on_balloon_photos(qtbot, open_studio, balloon
     qtbot.waitUntil(lambda: not s.page.rechecker.pending(), timeout=30_000)  # the check report follows the edit
     path = _save_shot(s, tmp_path, "review")
     assert path.stat().st_size < SHOT_BYTES and Image.open(path).size == (1280, 800)
+
+
+def test_shift_n_marks_an_image_with_nothing_to_label_as_background_and_labelled(qtbot, studio):
+    s = studio()
+    image_id = s.ds.images[-1]["id"]
+    for a in list(s.ds.anns_for_image(image_id)):  # an image nobody labelled yet
+        s.ds.remove_annotation(a["id"])
+    s.page.loaded.images = summarize(s.ds)[1]
+    s.page.images.replace_images(s.page.loaded.images)
+    s.page.labelling.loaded(s.page.loaded)  # recount, as opening such a file would
+    before = s.page.labelling.progress.labelled
+    _show(qtbot, s, image_id)
+    _key(qtbot, s, Qt.Key.Key_N, SHIFT)
+    assert s.ds.image(image_id).get("background") is True
+    assert s.page.labelling.progress.labelled == before + 1, "a reviewed empty image counts as labelled"
+    row = s.page.images.model.rows[s.page.images.model.row_of(image_id)]
+    assert row.background and row.labelled
+    _key(qtbot, s, Qt.Key.Key_N, SHIFT)  # again: the mark comes off
+    assert "background" not in s.ds.image(image_id) and s.page.labelling.progress.labelled == before
+    _key(qtbot, s, Qt.Key.Key_N, SHIFT)
+    s.editor.undo()
+    assert "background" not in s.ds.image(image_id)
+    _show(qtbot, s, s.ds.images[0]["id"])  # an image with shapes is labelled already: refused, nothing changes
+    _key(qtbot, s, Qt.Key.Key_N, SHIFT)
+    assert "background" not in s.ds.images[0]

@@ -102,3 +102,24 @@ def test_exports_write_the_ground_truth_only_unless_asked(tmp_path):
     assert labels == ["im1.txt", "im2.txt"], "images not labelled yet never become background label files"
     everything = export_dataset_report("yolo", ds, images, tmp_path / "all", ExportOptions(include_pending=True))
     assert everything.images_left_out == 0 and everything.pending_written == 2
+
+
+def test_mark_background_is_undoable_journaled_and_counts_as_labelled():
+    import orjson
+
+    from studio.core.dataset.edits import EditStack, command_from_record
+    from studio.core.dataset.review_edits import MarkBackground
+    from studio.core.dataset.summary import LabelTracker, summarize
+
+    ds = _four_images()
+    mark_labelling_project(ds)
+    tracker = LabelTracker(summarize(ds)[1])
+    stack = EditStack(ds, listener=lambda e: tracker.follow(ds, e))
+    cmd = MarkBackground([4])
+    stack.do(cmd)
+    assert ds.image(4)["background"] is True and tracker.progress.labelled == 3
+    assert [im["file_name"] for im in ground_truth(ds).dataset.images] == ["im1.png", "im2.png", "im4.png"]
+    stack.undo()
+    assert "background" not in ds.image(4) and tracker.progress.labelled == 2
+    replayed = command_from_record(orjson.loads(orjson.dumps(cmd.to_record())))
+    assert isinstance(replayed, MarkBackground) and replayed.image_ids == [4] and replayed.on

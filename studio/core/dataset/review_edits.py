@@ -33,6 +33,7 @@ from studio.core.dataset.edits import (
     check_polygon,
     register,
 )
+from studio.core.dataset.ground_truth import BACKGROUND_KEY
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.provenance import ACCEPTED, MODEL, PENDING, is_pending, proposal, source_of
 from studio.core.dataset.shape_edits import Batch, SetShape
@@ -338,7 +339,44 @@ class RejectAnnotations(Command):
         return [(rec["image_id"], rec["category_id"], -1) for _pos, rec in self.removed or []]
 
 
-register(AddProposals, AcceptAnnotations, RejectAnnotations)
+@dataclass
+class MarkBackground(Command):
+    """Images reviewed with nothing to label (``background: true``, :mod:`studio.core.dataset.ground_truth`): in a
+    labelling project they then train as background and count as labelled; ``on=False`` takes the mark off."""
+
+    op: ClassVar[str] = "mark_background"
+    label: ClassVar[str] = "mark as background"
+    image_ids: list
+    on: bool = True
+    before: list | None = None  # each image's previous value of the key (None: absent), captured at apply
+
+    def apply(self, ds: Dataset) -> None:
+        for iid in self.image_ids:
+            if not ds.has_image(iid):
+                raise _fail(ds, "no such image", f"image {iid}")
+        self.before = [ds.image(iid).get(BACKGROUND_KEY) for iid in self.image_ids]
+        for iid in self.image_ids:
+            if self.on:
+                ds.image(iid)[BACKGROUND_KEY] = True
+            else:
+                ds.image(iid).pop(BACKGROUND_KEY, None)
+
+    def revert(self, ds: Dataset) -> None:
+        for iid, old in zip(self.image_ids, self.before or [None] * len(self.image_ids)):
+            if old is None:
+                ds.image(iid).pop(BACKGROUND_KEY, None)
+            else:
+                ds.image(iid)[BACKGROUND_KEY] = old
+
+    @property
+    def image(self) -> Any:
+        return _one_image(self.image_ids)
+
+    def images_touched(self) -> list[Any]:
+        return list(dict.fromkeys(self.image_ids))
+
+
+register(AddProposals, AcceptAnnotations, RejectAnnotations, MarkBackground)
 
 
 def pending_ids(ds: Dataset, image_id: Any = None) -> list[Any]:
@@ -382,6 +420,7 @@ __all__ = [
     "ACCEPTING_EDITS",
     "AcceptAnnotations",
     "AddProposals",
+    "MarkBackground",
     "ProposalBatchLike",
     "ProposalLike",
     "RejectAnnotations",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.core.dataset.edits import EditEvent, class_count_changes
+from studio.core.dataset.ground_truth import BACKGROUND_KEY
 from studio.core.dataset.model import Dataset
 from studio.core.dataset.provenance import annotations_line, count_provenance, is_pending
 
@@ -36,11 +37,13 @@ class ImageSummary:
     num_annotations: int
     category_ids: frozenset
     num_pending: int = 0  # of num_annotations: model proposals not reviewed yet
+    background: bool = False  # reviewed, nothing to label (studio.core.dataset.ground_truth)
 
     @property
     def labelled(self) -> bool:
-        """At least one accepted annotation (pending proposals do not make an image labelled)."""
-        return self.num_annotations > self.num_pending
+        """At least one accepted annotation (pending proposals do not make an image labelled), or marked as
+        background."""
+        return self.background or self.num_annotations > self.num_pending
 
 
 def summarize(ds: Dataset) -> tuple[list[ClassStat], list[ImageSummary]]:
@@ -115,7 +118,8 @@ def image_summary(ds: Dataset, image_id: Any) -> ImageSummary:
 
 def _row(im: dict, anns: list[dict]) -> ImageSummary:
     cats = frozenset(a["category_id"] for a in anns)
-    return ImageSummary(im["id"], str(im["file_name"]), len(anns), cats, sum(1 for a in anns if is_pending(a)))
+    pending = sum(1 for a in anns if is_pending(a))
+    return ImageSummary(im["id"], str(im["file_name"]), len(anns), cats, pending, im.get(BACKGROUND_KEY) is True)
 
 
 @dataclass(frozen=True)
@@ -158,16 +162,20 @@ class LabelTracker:
 
     def follow(self, ds: Dataset, event: EditEvent) -> LabelProgress:
         if event.images_changed:
-            self._ids = {a["image_id"] for a in ds.annotations if not is_pending(a) and ds.has_image(a["image_id"])}
+            self._ids = {im["id"] for im in ds.images if _labelled(ds, im)}
             self._total = len(ds.images)
             return self.progress
         touched = {d[0] for d in event.deltas} | set(event.command.images_touched())
         for image_id in touched:
-            if ds.has_image(image_id) and any(not is_pending(a) for a in ds.anns_for_image(image_id)):
+            if ds.has_image(image_id) and _labelled(ds, ds.image(image_id)):
                 self._ids.add(image_id)
             else:
                 self._ids.discard(image_id)
         return self.progress
+
+
+def _labelled(ds: Dataset, im: dict) -> bool:
+    return im.get(BACKGROUND_KEY) is True or any(not is_pending(a) for a in ds.anns_for_image(im["id"]))
 
 
 def provenance_text(ds: Dataset) -> str:

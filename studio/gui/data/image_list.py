@@ -41,6 +41,7 @@ IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ANN_COUNT_ROLE = Qt.ItemDataRole.UserRole + 2
 SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 3
 RANK_ROLE = Qt.ItemDataRole.UserRole + 4  # the "label next" figure of a ranked image (None when not ranked)
+BACKGROUND_ROLE = Qt.ItemDataRole.UserRole + 5  # marked as reviewed with nothing to label
 FILE_ORDER, LABEL_NEXT = "file", "label_next"  # the list's sort orders
 RANK_COLOR = QColor("#8a5cd0")  # the "label next" figures: apart from the problem markers' red and amber
 _Index = QModelIndex | QPersistentModelIndex
@@ -112,11 +113,14 @@ class ImageListModel(QAbstractListModel):
         if role == SEVERITY_ROLE:
             p = self.problems.get(r.image_id)
             return p.severity if p else None
+        if role == BACKGROUND_ROLE:
+            return r.background
         if role == RANK_ROLE:
             ranked = self.ranks.get(r.image_id)
             return ranked[1].score if ranked else None
         if role == Qt.ItemDataRole.ToolTipRole:
             pending = f", {r.num_pending} pending" if r.num_pending else ""
+            pending += ", marked background (nothing to label)" if r.background else ""
             lines = [f"{r.file_name} (image id {r.image_id}): {r.num_annotations} annotation(s){pending}"]
             ranked = self.ranks.get(r.image_id)
             if ranked:
@@ -256,7 +260,7 @@ class ImageRowDelegate(QStyledItemDelegate):
             painter.setBrush(color)
             d = 9
             painter.drawEllipse(r.left(), r.center().y() - d // 2, d, d)
-        count = str(index.data(ANN_COUNT_ROLE))
+        count = "bg" if index.data(BACKGROUND_ROLE) else str(index.data(ANN_COUNT_ROLE))
         fm = opt.fontMetrics
         cw = fm.horizontalAdvance(count) + 4
         count_rect = QRect(r.right() - cw, r.top(), cw, r.height())

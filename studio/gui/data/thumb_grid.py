@@ -51,7 +51,14 @@ from studio.core.errors import StudioError
 from studio.core.thumbnails import ThumbnailCache
 from studio.gui.common import palette
 from studio.gui.common.workers import background_priority
-from studio.gui.data.image_list import ANN_COUNT_ROLE, IMAGE_ID_ROLE, RANK_COLOR, RANK_ROLE, SEVERITY_ROLE
+from studio.gui.data.image_list import (
+    ANN_COUNT_ROLE,
+    BACKGROUND_ROLE,
+    IMAGE_ID_ROLE,
+    RANK_COLOR,
+    RANK_ROLE,
+    SEVERITY_ROLE,
+)
 
 log = logging.getLogger("studio.gui.thumbs")
 
@@ -289,12 +296,13 @@ class ThumbDelegate(QStyledItemDelegate):
         count = index.data(ANN_COUNT_ROLE)
         if count is not None:  # the instance count, or "unlabelled" for an image nobody has labelled yet
             painter.setFont(self.badge_font)
-            text = str(count) if count else UNLABELLED
+            background = bool(index.data(BACKGROUND_ROLE))
+            text = str(count) if count else ("background" if background else UNLABELLED)
             fm = painter.fontMetrics()
             bw, bh = max(fm.horizontalAdvance(text) + 10, 20), fm.height() + 2
             badge = QRect(shown.right() - bw - 3, shown.top() + 4, bw, bh)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(20, 22, 26, 190) if count else UNLABELLED_COLOR)
+            painter.setBrush(QColor(20, 22, 26, 190) if count or background else UNLABELLED_COLOR)
             painter.drawRoundedRect(badge, bh / 2, bh / 2)
             painter.setPen(QColor(255, 255, 255))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
+from studio.core.dataset.summary import image_summary
 from studio.gui.common.commands import bind
 from studio.gui.data.image_list import IMAGE_ID_ROLE, ImageListPanel
 from studio.gui.editor.controller import EditorController
@@ -50,6 +51,7 @@ class EditorActions(QObject):
         self._add("editor.paste", "Paste shapes", editor.paste)
         self._add("editor.paste_previous", "Copy shapes of the previous image", self.paste_previous)
         self._add("editor.delete_part", "Delete polygon part", editor.delete_part)
+        self._add("editor.mark_background", "Nothing to label here (background)", editor.mark_background)
         self._add("review.toggle", "Review proposals", editor.review.toggle)
         self._add("review.accept_image", "Accept all proposals of this image", editor.review.accept_image)
         convert = QAction("Convert mask to polygons", page)
@@ -85,6 +87,7 @@ class EditorActions(QObject):
             a["editor.delete_part"],
             None,
             a["data.next_unlabelled"],
+            a["editor.mark_background"],
             None,
             a["review.toggle"],
             a["review.accept_image"],
@@ -104,6 +107,7 @@ class EditorActions(QObject):
         a["editor.paste"].setEnabled(s.paste)
         a["editor.paste_previous"].setEnabled(s.on and self._row(-1) is not None)
         a["editor.delete_part"].setEnabled(s.delete_part)
+        a["editor.mark_background"].setEnabled(s.on)
         a["editor.convert_mask"].setEnabled(s.convert)
         a["review.toggle"].setEnabled(s.on)
         a["review.accept_image"].setEnabled(s.on and self.editor.review.active)
@@ -139,10 +143,10 @@ class EditorActions(QObject):
         if ds is None:
             return False
         target = next_unlabelled(
-            self.images.visible_image_ids(), self.images.current_image_id(), lambda i: bool(ds.anns_for_image(i))
+            self.images.visible_image_ids(), self.images.current_image_id(), lambda i: image_summary(ds, i).labelled
         )
         if target is None:
-            self.editor.message.emit("every other image in the list has shapes")
+            self.editor.message.emit("every other image in the list is labelled (accepted shapes, or background)")
             return False
         return self.images.select_image(target)
 

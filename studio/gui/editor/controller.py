@@ -378,6 +378,12 @@ class EditorController(QObject):
         self.changed.emit()
         return conversion
 
+    def mark_background(self) -> bool:
+        """Shift+N: the image shown has nothing to label (or the mark comes off)."""
+        done = self.state.mark_background()
+        self.changed.emit()
+        return done
+
     def delete_part(self) -> bool:
         """Shift+Del: the part of the selected multi-part polygon whose vertex is highlighted goes."""
         done = self.state.active() and self.state.delete_part(self.vertex_shown())

@@ -41,8 +41,9 @@ from studio.core.dataset.edits import (
     SetBox,
     SetPolygon,
 )
+from studio.core.dataset.ground_truth import BACKGROUND_KEY
 from studio.core.dataset.model import Dataset
-from studio.core.dataset.provenance import MANUAL, provenance
+from studio.core.dataset.provenance import MANUAL, is_pending, provenance
 from studio.core.dataset.recovery import (
     RecoveryInfo,
     RecoveryJournal,
@@ -51,7 +52,7 @@ from studio.core.dataset.recovery import (
     replay,
     snapshot,
 )
-from studio.core.dataset.review_edits import accepting, edited_annotation
+from studio.core.dataset.review_edits import MarkBackground, accepting, edited_annotation
 from studio.core.dataset.shape_edits import (
     AddParts,
     DeletePart,
@@ -452,6 +453,19 @@ class EditorState:
             self.active_vertex = None
             self.delete_selected()
         return True
+
+    def mark_background(self) -> bool:
+        """The image shown has nothing to label (``background: true``: in a labelling project it then trains as
+        background and counts as labelled), or, when it is marked, the mark comes off. One undo step."""
+        im = self.image
+        if im is None or self.ds is None:
+            self.say("no image of the open dataset is shown")
+            return False
+        marked = im.get(BACKGROUND_KEY) is True
+        if not marked and any(not is_pending(a) for a in self.ds.anns_for_image(im["id"])):
+            self.say(f"{im['file_name']} has shapes: it is labelled already, not background")
+            return False
+        return self.do(MarkBackground([im["id"]], on=not marked))
 
     def delete_part(self, vertex_shown: bool) -> bool:
         """Remove the part of the selected multi-part polygon that holds the highlighted vertex (one undo step).
