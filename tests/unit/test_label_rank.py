@@ -171,3 +171,11 @@ def test_a_weak_models_threshold_is_its_own_working_point(scene):
     assert ranked[0].image_id == 7 and ranked[0].uncertainty == pytest.approx(1.0)
     assert rank.configured_threshold(0.05) is None and rank.configured_threshold(0.4) == 0.4
     assert rank.decision_threshold(0.05) == 0.5 and rank.decision_threshold(0.4) == 0.4
+
+
+def test_an_image_with_more_uncertain_objects_outweighs_one_with_a_single_one():
+    assert rank.uncertainty_mass(np.array([0.5, 0.45, 0.55]), 0.5) > rank.uncertainty_mass(np.array([0.5]), 0.5)
+    assert rank.uncertainty_mass(np.array([0.5]), 0.5) == pytest.approx(1.0)
+    faint = np.full(100, 0.06)  # a weak model's many faint guesses add nothing
+    assert rank.uncertainty_mass(faint, 0.5) == 0.0
+    assert rank.uncertainty_mass(np.zeros(0), 0.5) == 0.0
