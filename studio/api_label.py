@@ -15,7 +15,7 @@ from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.labelling.accept import accept_file
 from studio.core.labelling.auto import AutoLabelSummary, auto_label
-from studio.core.labelling.rank import RankedImage, label_next_report
+from studio.core.labelling.rank import label_next, label_next_report
 from studio.core.training.run_index import summarize_run
 
 __all__ = ["label_auto", "label_accept", "label_next", "label_next_report", "retrain"]
@@ -54,20 +54,6 @@ def label_accept(
     """``studio label accept``: accept pending proposals scoring ``min_score`` or more (reject those under
     ``reject_below``); returns the counts."""
     return accept_file(ann, out, min_score=min_score, reject_below=reject_below)
-
-
-def label_next(
-    ckpt: str | Path,
-    ann: str | Path,
-    *,
-    k: int | None = 10,
-    images: str | Path | None = None,
-    device: str = "auto",
-    progress: Progress = no_progress,
-    cancel: CancelToken | None = None,
-) -> list[RankedImage]:
-    """``studio label next``: the ``k`` unlabelled images of ``ann`` worth labelling next, best first."""
-    return label_next_report(ckpt, ann, k=k, images=images, device=device, progress=progress, cancel=cancel).ranked
 
 
 def retrain(
