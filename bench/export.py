@@ -14,6 +14,13 @@ masks included, is in the figures).
 
 Prints, per architecture, both latencies, the ratio PyTorch / ONNX Runtime (goal >= 1.3) and the val
 mAP difference exported - PyTorch (goal |delta| <= 0.002).
+
+With OpenVINO installed (``pip install 'studio[openvino]'``; ``--no-openvino`` skips it), each architecture is
+also exported with ``--format openvino --dynamic``. That export's own verification times PyTorch eager,
+OpenVINO and ONNX Runtime (on the ONNX graph the IR was converted from) interleaved in one run, so the
+second table's ratios compare the three on the same images at the same moment: OpenVINO's latency as a
+ratio to ONNX Runtime's and to PyTorch eager's (below 1: OpenVINO is faster), and its mAP difference from
+PyTorch (goal |delta| <= 0.002).
 """
 
 from __future__ import annotations
@@ -87,6 +94,7 @@ def main() -> None:
         help="intra-op threads of both PyTorch and ONNX Runtime (1: stable figures on a shared machine)",
     )
     ap.add_argument("--simplify", action="store_true", help="also measure the onnxslim-simplified graph")
+    ap.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO export and its table")
     ap.add_argument(
         "--score-thr",
         type=float,
@@ -99,10 +107,15 @@ def main() -> None:
     import torch
 
     from studio.core.demo import generate
+    from studio.core.environment import module_present
     from studio.core.export.jobs import export_checkpoint
 
     torch.set_num_threads(a.threads)
+    openvino = not a.no_openvino and module_present("openvino")
+    if not a.no_openvino and not openvino:
+        print("OpenVINO is not installed (pip install 'studio[openvino]'): its table is skipped")
     rows = []
+    ov_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         demo = generate(tmp / "demo", n_train=32, n_val=a.images, seed=0)
@@ -114,19 +127,25 @@ def main() -> None:
             epochs = a.epochs if a.epochs is not None else (30 if arch.endswith("_fast") else 8)
             ck = checkpoint(arch, a.size, demo, tmp, epochs, trained)
             base = {"dynamic": True, "score_thr": a.score_thr}
-            variants = [("onnx", base)] + ([("onnx+slim", {**base, "simplify": True})] if a.simplify else [])
-            for name, opts in variants:
+            variants = [("onnx", "onnx", base)]
+            variants += [("onnx+slim", "onnx", {**base, "simplify": True})] if a.simplify else []
+            variants += [("openvino", "openvino", base)] if openvino else []
+            for name, fmt, opts in variants:
                 if arch == "ssdlite320_mobilenet_v3_large" or arch.startswith("ssd300"):
                     opts = {k: v for k, v in opts.items() if k != "dynamic"}  # square inputs: static is exact
                 t = time.perf_counter()
                 r = export_checkpoint(
-                    ck, "onnx", opts, tmp / f"export-{arch}-{name}", n_verify=a.images, latency_runs=a.runs
+                    ck, fmt, opts, tmp / f"export-{arch}-{name}", n_verify=a.images, latency_runs=a.runs
                 )
                 rep = r.report
                 if not rep["verified"]:
                     print(f"  {arch} {name}: not verified: {rep['warnings']}")
                     continue
                 lat = rep["latency_ms"]
+                if fmt == "openvino":
+                    ov_rows.append(openvino_row(arch, rep))
+                    print(f"  {arch} openvino: done in {time.perf_counter() - t:.0f}s: {ov_rows[-1][1]}", flush=True)
+                    continue
                 ratio = lat["pytorch_cpu"] / lat["onnxruntime_cpu"]
                 bm = rep["box_match"]
                 rows.append(
@@ -161,6 +180,34 @@ def main() -> None:
             f"{metric:9s} {m:9.4f} {dm:+8.4f} {mr:6.3f} {nd:5d}"
         )
     print("goal: ratio >= 1.3 (PyTorch eager / ONNX Runtime CPU, same input, same threads), |delta| <= 0.002")
+    if ov_rows:
+        print()
+        print(
+            f"{'arch':40s} {'torch ms':>9s} {'ORT ms':>8s} {'OV ms':>8s} {'OV/ORT':>7s} {'OV/torch':>9s}  "
+            f"{'metric':9s} {'delta':>8s} {'match':>6s}"
+        )
+        for arch, _line, cells in ov_rows:
+            print(f"{arch:40s} {cells}")
+        print(
+            "OpenVINO (CPU, fp32) latency as a ratio to ONNX Runtime CPU and PyTorch eager (below 1: OpenVINO is "
+            "faster), measured interleaved in one verification; goal |delta| <= 0.002"
+        )
+
+
+def openvino_row(arch: str, rep: dict) -> tuple[str, str, str]:
+    """(arch, a progress line, the table cells) of an OpenVINO export's report."""
+    lat = rep["latency_ms"]
+    tp, to, ov = lat["pytorch_cpu"], lat["onnxruntime_cpu"], lat["openvino_cpu"]
+    bm = rep["box_match"]
+    line = (
+        f"torch {tp:.1f} ms, ORT {to:.1f} ms, OpenVINO {ov:.1f} ms (x{ov / to:.2f} ORT, x{ov / tp:.2f} torch), "
+        f"{rep['metric']} delta {rep['map_delta']:+.4f}"
+    )
+    cells = (
+        f"{tp:9.1f} {to:8.1f} {ov:8.1f} {ov / to:7.2f} {ov / tp:9.2f}  {rep['metric']:9s} "
+        f"{rep['map_delta']:+8.4f} {bm['match_rate']:6.3f}"
+    )
+    return arch, line, cells
 
 
 if __name__ == "__main__":

@@ -61,12 +61,17 @@ __all__ = [
     "train",
     "evaluate",
     "predict",
+    "predict_video",
+    "infer_video",
+    "video_run",
+    "dataset_frames",
     "preview_augmentations",
     "featmap",
     "cam",
     "export",
     "export_formats",
     "infer",
+    "benchmark",
     "plugins",
 ]
 
@@ -208,12 +213,22 @@ def dataset_demo(out_dir: str | Path, n_train: int = N_TRAIN, n_val: int = N_VAL
 
 # ------------------------------------------------------------------------------------ engine
 def config_init(
-    train: str | Path, out: str | Path, *, train_images=None, val=None, val_images=None, arch: str | None = None
+    train: str | Path,
+    out: str | Path,
+    *,
+    train_images=None,
+    val=None,
+    val_images=None,
+    arch: str | None = None,
+    backbone: str | None = None,
 ):
-    """``studio config init``: write a runnable config for ``train`` (and ``val``); returns the Config."""
+    """``studio config init``: write a runnable config for ``train`` (and ``val``); returns the Config.
+    ``backbone``: a backbone choice of the fast models (resnet18...), written with ``weights: DEFAULT``."""
     from studio.core.config.init import init_config  # deferred: pydantic
 
-    return init_config(train, out, train_images=train_images, val_ann=val, val_images=val_images, arch=arch)
+    return init_config(
+        train, out, train_images=train_images, val_ann=val, val_images=val_images, arch=arch, backbone=backbone
+    )
 
 
 def train(
@@ -225,12 +240,21 @@ def train(
     devices: int = 1,
     callbacks=(),
     cancel: CancelToken | None = None,
+    dist_timeout: float | None = None,
 ):
-    """``studio train``: ``cfg`` is a YAML path or a Config; ``resume`` True (last.pt of the run) or a path."""
+    """``studio train``: ``cfg`` is a YAML path or a Config; ``resume`` True (last.pt of the run) or a path.
+    Under torchrun each process trains as its rank; ``dist_timeout`` (seconds) bounds the wait for the others."""
     from studio.core.training.runs import train_job  # deferred: pydantic
 
     return train_job(
-        cfg, overrides=overrides, work_dir=work_dir, resume=resume, devices=devices, callbacks=callbacks, cancel=cancel
+        cfg,
+        overrides=overrides,
+        work_dir=work_dir,
+        resume=resume,
+        devices=devices,
+        callbacks=callbacks,
+        cancel=cancel,
+        dist_timeout=dist_timeout,
     )
 
 
@@ -262,6 +286,8 @@ def predict(
 ):
     """``studio predict``: drawn images and predictions.json in ``out``; returns a PredictSummary.
 
+    ``score_thr`` None: the run's F1-optimal threshold for this checkpoint, else the config's (the summary's
+    ``score_note`` says which; :mod:`studio.core.inference.score_default`).
     ``to_coco``: also an annotation file of the detections scoring ``to_coco_thr`` or more
     (model-assisted labelling).
     """
@@ -297,7 +323,8 @@ def plugins(load: bool = True):
 # (studio dataset new / classes), the smart tools (studio dataset box2mask) and model-in-the-loop labelling
 # (studio label auto / accept / next, retrain) live in their own modules
 from studio.api_explain import cam, featmap  # noqa: E402
-from studio.api_export import export, export_formats, infer  # noqa: E402
+from studio.api_export import benchmark, export, export_formats, infer  # noqa: E402
 from studio.api_label import label_accept, label_auto, label_next, retrain  # noqa: E402
 from studio.api_project import dataset_classes, dataset_new  # noqa: E402
 from studio.api_smart import dataset_box2mask  # noqa: E402
+from studio.api_video import dataset_frames, infer_video, predict_video, video_run  # noqa: E402

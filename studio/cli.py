@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
+from studio.cli_benchmark import add_parsers as add_benchmark
 from studio.cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, progress_printer
 from studio.cli_engine import add_parsers
 from studio.cli_explain import add_parsers as add_explain
@@ -17,6 +18,7 @@ from studio.cli_export import add_parsers as add_export
 from studio.cli_label import add_parsers as add_label
 from studio.cli_project import add_parsers as add_project
 from studio.cli_smart import add_parsers as add_smart
+from studio.cli_video import add_parsers as add_video
 from studio.core.doctor import collect, format_report
 from studio.core.errors import DatasetError, StudioError, os_error_message
 from studio.core.plugins import format_text, to_dict
@@ -294,8 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub, cf, ds)
     add_project(ds)
     add_smart(ds)
+    add_video(ds)
     add_explain(sub)
     add_export(sub)
+    add_benchmark(sub)
     add_label(sub)
     return p
 

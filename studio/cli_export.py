@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 from studio import api_export
 from studio.cli_common import EXIT_OK, EXIT_USAGE, progress_printer
+from studio.cli_video import add_video_flags, run_videos, video_sources
 from studio.core.errors import StudioError
 from studio.core.export.formats import FORMATS
 from studio.core.export.setup import DEFAULT_VERIFY_IMAGES
@@ -57,18 +59,27 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_infer(a: argparse.Namespace) -> int:
-    s = api_export.infer(
-        a.model, a.images, a.out, score_thr=a.score_thr, device=a.device, progress=progress_printer(True)
+    from studio import api_video  # deferred: cv2
+
+    images, sources = video_sources(a)
+    videos = partial(
+        api_video.infer_video, a.model, sources, a.out, score_thr=a.score_thr, device=a.device, show=a.show
     )
+    if not images:
+        return run_videos(videos)
+    s = api_export.infer(
+        a.model, images, a.out, score_thr=a.score_thr, device=a.device, progress=progress_printer(True)
+    )
+    print(s.score_note)
     print(f"{s.detections} detections on {s.images} images; drawn images and {s.results_json.name} in {s.out_dir}")
-    return EXIT_OK
+    return run_videos(videos) if sources else EXIT_OK
 
 
 def add_parsers(sub) -> None:
     formats = "; ".join(f"{f.name}: {f.title} ({f.device.upper()})" for f in FORMATS.values())
     e = sub.add_parser(
         "export",
-        help="export a checkpoint to ONNX, end-to-end ONNX or a TensorRT engine, verified against PyTorch",
+        help="export a checkpoint to ONNX, end-to-end ONNX, a TensorRT engine or OpenVINO, verified against PyTorch",
         description=f"Formats: {formats}. Writes the model, infer.py, README.md and export_report.json.",
     )
     e.add_argument("ckpt", metavar="CKPT_OR_RUN_DIR")
@@ -91,21 +102,29 @@ def add_parsers(sub) -> None:
 
     i = sub.add_parser(
         "infer",
-        help="run an exported model (.onnx or .engine) on images without PyTorch: drawn copies and a COCO results JSON",
+        help="run an exported model (.onnx, .xml or .engine) on images without PyTorch: drawn copies and a COCO "
+        "results JSON",
     )
-    i.add_argument("model", metavar="MODEL", help="model.onnx or model.engine written by `studio export`")
-    i.add_argument("images", nargs="+", help="image files or folders")
+    i.add_argument(
+        "model", metavar="MODEL", help="model.onnx, model.xml (OpenVINO) or model.engine written by `studio export`"
+    )
+    i.add_argument(
+        "images", nargs="*", metavar="INPUT", help="image files, folders, video files (mp4, avi, mkv, webm) or URLs"
+    )
+    add_video_flags(i)
     i.add_argument("--out", required=True)
     i.add_argument(
         "--score-thr",
         type=float,
-        help="minimum score (default: the one the model was exported with; can only be raised)",
+        help="minimum score (default: where F1 was highest on the run's val set when the export recorded it, else "
+        "the lowest the model was exported with, which this can only raise; the choice is printed)",
     )
     i.add_argument(
         "--device",
         default="cpu",
         choices=("cpu", "gpu", "tensorrt"),
-        help="ONNX Runtime execution provider for .onnx models (gpu: CUDA, tensorrt: TensorRT EP)",
+        help="ONNX Runtime execution provider for .onnx models (gpu: CUDA, tensorrt: TensorRT EP); "
+        "OpenVINO device for .xml models (gpu: an Intel GPU)",
     )
     i.set_defaults(func=cmd_infer)
 

@@ -37,6 +37,7 @@ def export(ctx: ExportContext) -> ExportOutput:
         "format": FORMAT_TAG,
         "version": 1,
         "arch": ctx.arch.name,
+        "backbone": getattr(ctx.model, "studio_backbone", None),  # seg_fast / det_fast: csp, resnet18...
         "task": ctx.task,
         "classes": list(ctx.classes),
         "image_size": int(ctx.predictor.size),
@@ -114,6 +115,7 @@ def load_model(path: str | Path) -> nn.Module:
         image_size=payload["image_size"],
         score_thr=payload["score_thr"] if "score_thr" in payload else payload["score_threshold"],  # older files
         max_detections=payload["max_detections"],
+        backbone=payload.get("backbone"),  # files written before backbone choices: the default
     )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     return model.eval()

@@ -189,6 +189,31 @@ class CheckpointInfo:
     best_metric: float | None
     metric_name: str | None  # what best_metric measures, e.g. segm_mAP
     image_size: int  # the config's data.image_size: the model's input size
+    params: int | None = None  # parameters, with ``describe(complexity=True)``
+    gflops: float | None = None  # 1e9 FLOPs (multiply-add = 2) of one image at image_size x image_size
+
+    def complexity_text(self) -> str:
+        """``3.25 M parameters, 2.78 GFLOPs at 320x320`` (empty when not counted)."""
+        if self.params is None:
+            return ""
+        text = f"{self.params / 1e6:.2f} M parameters"  # formatted here: the window reads it without torch
+        if self.gflops is not None:
+            text += f", {self.gflops:.2f} GFLOPs at {self.image_size}x{self.image_size}"
+        return text
+
+    def lines(self) -> list[str]:
+        """The description as ``key: value`` lines (``studio models --checkpoint``)."""
+        out = [
+            f"checkpoint: {self.path}",
+            f"architecture: {self.arch} ({self.task or 'task unknown'}), input {self.image_size}x{self.image_size}",
+            f"epoch: {self.epoch}",
+        ]
+        if self.best_metric is not None:
+            out.append(f"best {self.metric_name or 'metric'}: {self.best_metric:.4f}")
+        out.append(f"classes ({len(self.classes)}): {', '.join(self.classes)}")
+        if self.params is not None:
+            out.append(f"complexity: {self.complexity_text()} (torch's FlopCounterMode, multiply-add = 2 FLOPs)")
+        return out
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -243,9 +268,15 @@ def resolve(path_or_run: str | Path) -> Path:
     return p
 
 
-def describe(ckpt: Checkpoint) -> CheckpointInfo:
-    """What ``ckpt`` is: architecture, task, classes, epoch, best metric and input size."""
+def describe(ckpt: Checkpoint, complexity: bool = False) -> CheckpointInfo:
+    """What ``ckpt`` is: architecture, task, classes, epoch, best metric and input size; with ``complexity``
+    also its parameters and GFLOPs at that size (the model is built and run once: about a second for the
+    fast models on a CPU, see :mod:`studio.core.models.complexity`)."""
     d = ckpt.data
+    params = gflops = None
+    if complexity:
+        c = _complexity(ckpt)
+        params, gflops = c.params, c.gflops
     return CheckpointInfo(
         path=ckpt.path,
         arch=ckpt.arch,
@@ -255,4 +286,27 @@ def describe(ckpt: Checkpoint) -> CheckpointInfo:
         best_metric=d.get("best_metric"),
         metric_name=d.get("metric_name"),
         image_size=ckpt.config.data.image_size,
+        params=params,
+        gflops=gflops,
     )
+
+
+def _complexity(ckpt: Checkpoint):
+    """The checkpoint's model, with its weights, counted at its input size."""
+    from studio.core.models import build_model  # deferred: torchvision
+    from studio.core.models.complexity import model_complexity  # deferred: torchvision
+
+    cfg = ckpt.config
+    model = build_model(
+        ckpt.arch,
+        ckpt.classes.num_classes,
+        image_size=cfg.data.image_size,
+        score_thr=cfg.model.score_thr,
+        max_detections=cfg.model.max_detections,
+        backbone=getattr(cfg.model, "backbone", None),
+    )
+    try:
+        model.load_state_dict(ckpt.weights())
+    except RuntimeError as e:
+        raise CheckpointError(f"weights do not fit {ckpt.arch}: {str(e).splitlines()[0]}", file=ckpt.path) from None
+    return model_complexity(model, cfg.data.image_size)

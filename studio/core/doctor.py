@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from studio.core.environment import (
     missing_display_libraries,
+    openvino_status,
     package_version,
     tensorrt_status,
     weights_dirs,
@@ -129,6 +130,7 @@ def collect() -> list[Check]:
         checks.append(Check("onnxruntime", f"cannot import: {e}", ok=False))
     present, trt = tensorrt_status()
     checks.append(Check("tensorrt", trt, ok=True))  # optional: absence is not a failure
+    checks.append(Check("openvino", openvino_status()[1], ok=True))  # optional too
     try:
         checks.append(Check("weights", "; ".join(str(p) for p in weights_dirs())))
     except Exception as e:

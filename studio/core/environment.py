@@ -188,3 +188,21 @@ def trt_major(trt=None) -> int:
         except ImportError:
             return 0
     return version_of(trt)[0]
+
+
+# ---------------------------------------------------------------------- OpenVINO
+def openvino_status() -> tuple[bool, str]:
+    """(present, description) for OpenVINO: its version and devices, or how to install it."""
+    try:
+        import openvino  # type: ignore
+    except ImportError:
+        return False, "not installed (pip install 'studio[openvino]')"
+    except Exception as e:  # a broken install raises all sorts of errors at import
+        return False, f"import failed: {e.__class__.__name__}: {e}"
+    version = str(openvino.__version__).split("-")[0]
+    try:
+        core = openvino.Core()
+        devices = [f"{d} ({core.get_property(d, 'FULL_DEVICE_NAME')})" for d in core.available_devices]
+    except Exception as e:
+        return True, f"{version} (devices: unknown, {e.__class__.__name__}: {str(e)[:200]})"
+    return True, f"{version} (devices: {', '.join(devices) or 'none'})"

@@ -50,12 +50,14 @@ from studio.gui.common.workspace_ui import WorkspaceUI
 from studio.gui.config.new_config_dialog import NewConfigDialog, train_val_pair
 from studio.gui.config.page import ConfigPage
 from studio.gui.data.export_dialog import ExportDialog
+from studio.gui.data.frames_dialog import FramesDialog
 from studio.gui.data.import_wizard import ImportWizard
 from studio.gui.data.new_dataset_dialog import NewDatasetDialog
 from studio.gui.data.page import FAILED, READY, DataPage
 from studio.gui.data.split_dialog import SplitDialog
 from studio.gui.export.page import ExportPage
 from studio.gui.inspect.page import InspectPage
+from studio.gui.preview.page import PreviewPage
 from studio.gui.shortcuts import page_shortcut_id, shortcut, with_keys
 from studio.gui.train.page import TrainPage
 
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         self.data_page.retrain.link_train(self.train_page, lambda: self.show_page(self.pages.index(self.train_page)))
         self.inspect_page = self.add_page(InspectPage(self.jobs))
         self.inspect_page.predictions.send_to_editor.connect(self._accept_prediction)
+        self.preview_page = self.add_page(PreviewPage(self.jobs))
         self.export_page = self.add_page(ExportPage(self.jobs))
         self.config_page.start_requested.connect(self._train_config)
         self.config_page.configs_changed.connect(self._refresh_steps)
@@ -198,6 +201,7 @@ class MainWindow(QMainWindow):
             file_menu.addAction("New dataset from image &folder…", lambda: self.new_dataset_dialog()),
             "file.new_dataset",
         )
+        self.frames_action = file_menu.addAction("Frames from &video…", lambda: self.frames_dialog())
         self.export_action = file_menu.addAction("&Export dataset…", self.export_dialog)
         self.split_action = file_menu.addAction("S&plit dataset…", self.split_dialog)
         self.save_action = self.commands.actions["save"]
@@ -307,6 +311,7 @@ class MainWindow(QMainWindow):
         self.config_page.set_workspace(ws)
         self.train_page.set_workspace(ws)
         self.inspect_page.set_workspace(ws)
+        self.preview_page.set_workspace(ws)
         self.export_page.set_workspace(ws)
         self.panel_context.workspace_changed.emit(ws)
         ann = ws.last_dataset_path()
@@ -524,6 +529,14 @@ class MainWindow(QMainWindow):
         d.open()
         return d
 
+    def frames_dialog(self, video: Path | None = None) -> FramesDialog:
+        """File > Frames from video: a video's frames into a folder, then offered as a new dataset to label."""
+        d = FramesDialog(self.jobs, video, parent=self)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.dataset_requested.connect(lambda folder: self.new_dataset_dialog(Path(folder)))
+        d.open()
+        return d
+
     def _on_imported(self, path: Path) -> None:
         """A dataset was imported: open it, and offer a config for it (the open one trains on other data)."""
         self._after_import = Path(path)
@@ -594,6 +607,7 @@ class MainWindow(QMainWindow):
         if self.persist:
             self.save_settings()
         self.inspect_page.stop()
+        self.preview_page.stop()
         self.jobs.shutdown()
         self.log_panel.detach()
         super().closeEvent(event)

@@ -19,7 +19,7 @@ EDITOR = "Data page, image view"
 DATA = "Data page (not while typing in a text box)"
 
 #: the pages in the order of the page list (Ctrl+1 is the first)
-PAGES = ("Data", "Config", "Train", "Inspect", "Export")
+PAGES = ("Data", "Config", "Train", "Inspect", "Preview", "Export")
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from studio.core.dataset.model import usual_images_dir
 def test_window_shell_pages_shortcuts_device(qtbot, make_window, small_demo):
     ann, images = small_demo
     w = make_window(ann, images)
-    assert [p.title for p in w.pages] == ["Data", "Config", "Train", "Inspect", "Export"]
+    assert [p.title for p in w.pages] == ["Data", "Config", "Train", "Inspect", "Preview", "Export"]
     assert w.page_list.count() == len(w.pages) == w.stack.count()
     assert w.current_page() is w.data_page
     assert w.open_action.shortcut() == QKeySequence("Ctrl+O")
     assert w.quit_action.shortcut() == QKeySequence("Ctrl+Q")
     page_shortcuts = [a.shortcut().toString() for a in w.pages_menu.actions()]
-    assert page_shortcuts == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5"]
+    assert page_shortcuts == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5", "Ctrl+6"]
     assert w.windowTitle() == "train.json — Studio"
     qtbot.waitUntil(lambda: w.device is not None, timeout=30_000)
     assert w.device_label.text() == f"Device: {w.device}"

@@ -129,7 +129,7 @@ def test_export_page_offers_and_runs_a_plugin_format(qtbot, jobs, tmp_path, demo
     qtbot.waitUntil(lambda: page.info is not None, timeout=30_000)
     page.n_verify.setValue(2)
     items = [page.format_list.item(i).text() for i in range(page.format_list.count())]
-    assert len(items) == 4 and items[3].startswith("PyTorch weights")
+    assert len(items) == 5 and items[4].startswith("PyTorch weights")
     page.select_format("torch-weights")
     assert list(page.options.rows) == ["fp16_weights"] and page.export_button.isEnabled()
     out = page.out_field.path()

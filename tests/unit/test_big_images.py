@@ -17,7 +17,6 @@ from studio.core.data import decode
 from studio.core.data.decode import decode_for_model
 from studio.core.detections import Detections, ImagePrediction, UpscaledMasks, check_score_thr
 from studio.core.errors import StudioError
-from studio.core.geometry import iou_matrix
 from studio.core.imageio import imread_rgb
 
 
@@ -143,32 +142,39 @@ def test_predict_decodes_a_big_image_reduced_and_writes_original_pixels(
 
 
 def test_reduced_and_full_decode_give_the_same_predictions(checkpoint_factory, tmp_path, monkeypatch):
-    """The same file predicted with the reduced decode (limit lowered to 0) and in full: same boxes, in the
-    same pixels."""
+    """The same file predicted with the reduced decode (limit lowered to 0) and in full: the model sees the
+    same pixels, and the predictions come back in the file's pixels. (Comparing the two runs' boxes directly
+    fails by chance: a random model's scores saturate, so which 100 of its tied boxes are kept is a tie.)"""
     from studio.core.inference import predictor
 
     photo = _photo(tmp_path / "photo.jpg", 1200, 800, seed=3)
     ckpt = checkpoint_factory("seg_lite", calibrate_bn=True)
     factors = _recording(monkeypatch, predictor)
+    inputs: list[np.ndarray] = []
+    real_preprocess = predictor.preprocess
+
+    def recording_preprocess(image, *args, **kwargs):
+        out = real_preprocess(image, *args, **kwargs)
+        inputs.append(out[0])
+        return out
+
+    monkeypatch.setattr(predictor, "preprocess", recording_preprocess)
     runs = {}
     for name, limit in (("full", 10**12), ("reduced", 0)):
         monkeypatch.setattr(decode, "BIG_IMAGE_PIXELS", limit)
         s = api.predict(ckpt, [photo], tmp_path / name, score_thr=0.0, device="cpu")
         runs[name] = json.loads(s.results_json.read_text())
     assert factors == [1, 8]
+    full_in, red_in = inputs
+    assert full_in.shape == red_in.shape  # the same model input size
+    assert np.abs(full_in - red_in).mean() < 0.02  # and nearly the same pixels (0..1)
     full, red = runs["full"], runs["reduced"]
     assert len(full) > 10 and len(red) > 10
     assert all(r["segmentation"]["size"] == [800, 1200] for r in red)  # masks at the file's size
-
-    def xyxy(rs):
+    for rs in (full, red):  # boxes in the file's 1200 x 800 pixels, not the decoded 150 x 100
         b = np.array([r["bbox"] for r in rs], float)
-        b[:, 2:] += b[:, :2]
-        return b
-
-    best = iou_matrix(xyxy(full), xyxy(red)).max(axis=1)  # each full-decode box against its best reduced one
-    # random weights: near-ties reorder some of the 100 kept boxes, but most are the same boxes
-    assert np.median(best) >= 0.9 and (best >= 0.8).mean() >= 0.7, np.round(best, 2)
-    assert xyxy(red)[:, 2].max() > 150  # in the file's 1200 px, not the decoded 150 px
+        assert (b[:, 0] + b[:, 2]).max() > 150 and (b[:, 0] + b[:, 2]).max() <= 1200.01
+        assert (b[:, 1] + b[:, 3]).max() <= 800.01
     for r in red[:5]:  # each mask lies around its box
         m = mask_utils.decode({"size": r["segmentation"]["size"], "counts": r["segmentation"]["counts"].encode()})
         if m.any():

@@ -146,7 +146,8 @@ train: {lr: abc, epoch: 3, time_limit: soon}
 
     # a check across fields lands on the key its message names; a missing field on its own path
     _, errors = validate_raw({**VALID, "train": {"device": "cpu", "amp": "fp16"}})
-    assert errors == {"train.amp": "train.amp=fp16 needs a CUDA device, but train.device is cpu"}
+    fp16_on_cpu = "train.amp=fp16 needs a CUDA device, but train.device is cpu (bf16 works on the CPU)"
+    assert errors == {"train.amp": fp16_on_cpu}
     _, errors = validate_raw({"model": {"arch": "seg_lite"}, "data": {"train": {}, "val": 5}})
     assert errors["data.train.ann"] == "Field required" and "valid dictionary" in errors["data.val"]
     assert validate_raw([1, 2], "cfg.yaml") == (None, {"": "cfg.yaml: expected a mapping at the top level, got list"})

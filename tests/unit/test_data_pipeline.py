@@ -152,7 +152,7 @@ def test_train_items_shapes_types_and_annotation_scaling(tmp_path):
         cache="none",
     )
     raw = data.raw_sample(0)
-    assert data.decoded(0)[1] == 8 and raw.image.shape == (48, 64, 3)  # 512 / 8 = 64 >= size 64
+    assert data.decoded(0)[1] == (0.125, 0.125) and raw.image.shape == (48, 64, 3)  # 512 / 8 = 64 >= size 64
     np.testing.assert_allclose(raw.boxes[0], [12.5, 10, 37.5, 30])
     ys, xs = np.nonzero(raw.masks[0])
     assert abs(xs.min() - 12.5) <= 1 and abs(xs.max() + 1 - 37.5) <= 1 and abs(ys.min() - 10) <= 1

@@ -6,7 +6,8 @@ from studio.cli import main
 def test_doctor_lists_everything_and_exits_zero(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for key in ("python", "torch", "torchvision", "onnxruntime", "tensorrt", "PySide6", "weights", "plugins"):
+    keys = ("python", "torch", "torchvision", "onnxruntime", "tensorrt", "openvino", "PySide6", "weights", "plugins")
+    for key in keys:
         assert f" {key} " in out, key
     assert "CPUExecutionProvider" in out
     assert "build" in out  # CUDA build or CPU-only build is stated

@@ -22,9 +22,9 @@ SSD = ArchInfo("ssd300_vgg16", "ssd", "detect", square_input=True)
 
 
 # ------------------------------------------------------------------------------------ the table
-def test_the_table_lists_three_formats_with_typed_options():
-    assert list(FORMATS) == ["onnx", "onnx-e2e", "engine"]
-    assert [f.device for f in FORMATS.values()] == ["cpu", "cpu", "gpu"]
+def test_the_table_lists_four_formats_with_typed_options():
+    assert list(FORMATS) == ["onnx", "onnx-e2e", "engine", "openvino"]
+    assert [f.device for f in FORMATS.values()] == ["cpu", "cpu", "gpu", "cpu"]
     for f in FORMATS.values():
         assert len(set(f.option_names)) == len(f.option_names)
         for o in f.options:

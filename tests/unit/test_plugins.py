@@ -572,7 +572,7 @@ def test_export_formats_from_plugins_join_the_table(place):
     from studio.core.export.formats import FORMATS, get_format, validate_options
 
     reg = configure(place)
-    assert list(FORMATS) == ["onnx", "onnx-e2e", "engine", "bundle"]
+    assert list(FORMATS) == ["onnx", "onnx-e2e", "engine", "openvino", "bundle"]
     assert get_format("onnx").title == "ONNX"  # the built-in stays
     assert validate_options("bundle", {"level": "7"})["level"] == 7
     with pytest.raises(StudioError, match="at most 9"):
@@ -580,7 +580,7 @@ def test_export_formats_from_plugins_join_the_table(place):
     assert "taken by a built-in export format" in reg.find("export_formats", "onnx").error
     assert "has no exporter" in reg.find("export_formats", "nofn").error
     plugins.reset()
-    assert list(FORMATS) == ["onnx", "onnx-e2e", "engine"]
+    assert list(FORMATS) == ["onnx", "onnx-e2e", "engine", "openvino"]
 
 
 def test_panel_contributions_must_be_callable(place):

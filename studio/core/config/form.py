@@ -61,6 +61,7 @@ SUGGESTIONS: dict[str, tuple[str, ...]] = {
 #: placeholder text of optional fields left empty (None)
 EMPTY_MEANS: dict[str, str] = {
     "model.weights": "none: random initialisation (DEFAULT: torchvision's pretrained weights)",
+    "model.backbone": "the architecture's own (csp for seg_fast / det_fast)",
     "data.train.images": "the folder recorded in the annotation file",
     "data.val.images": "the folder recorded in the annotation file",
     "train.time_limit": "no limit (seconds, or e.g. 20m, 1.5h)",

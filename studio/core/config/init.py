@@ -40,6 +40,42 @@ def _rel(path: str | Path | None, folder: Path) -> str | None:
         return str(p)
 
 
+def _backbone_keys(spec, backbone: str | None) -> dict:
+    if backbone is None:
+        return {}
+    from studio.core.models import check_backbone  # deferred: torch, torchvision
+
+    check_backbone(spec, backbone)
+    return {"backbone": backbone, "weights": "DEFAULT" if spec.backbone_weights(backbone) else None}
+
+
+def backbone_note(cfg: Config) -> str | None:
+    """A line for ``studio config init``: where the ImageNet weights of the chosen backbone go when they are not
+    in the torch hub cache yet, or which backbones could fine-tune from weights already there."""
+    from studio.core.models import get_arch  # deferred: torch, torchvision
+    from studio.core.models.weights import backbone_weights_file, cached_backbones  # deferred: torch, torchvision
+
+    spec = get_arch(cfg.model.arch)
+    if not spec.backbones:
+        return None
+    chosen = cfg.model.backbone or spec.backbones[0][0]
+    hw = backbone_weights_file(spec, chosen)
+    if hw is not None and cfg.model.weights == "DEFAULT":
+        if hw.path.is_file():
+            return None
+        return (
+            f"note: {chosen}'s ImageNet weights are not in the torch hub cache yet: training downloads them, or "
+            f"download {hw.url} and save it as {hw.file_name} in {hw.path.parent}"
+        )
+    cached = [b for b in cached_backbones(spec) if b != chosen]
+    if hw is None and cached:
+        return (
+            f"note: ImageNet weights of {', '.join(cached)} are in the torch hub cache: --backbone {cached[0]} "
+            f"fine-tunes from them ({chosen} learns from scratch)"
+        )
+    return None
+
+
 def init_config(
     train_ann: str | Path,
     out: str | Path,
@@ -49,8 +85,13 @@ def init_config(
     val_images: str | Path | None = None,
     arch: str | None = None,
     overrides: dict | None = None,
+    backbone: str | None = None,
 ) -> Config:
-    """Write a config for ``arch`` (or the default for the data) to ``out`` and return it (paths absolute)."""
+    """Write a config for ``arch`` (or the default for the data) to ``out`` and return it (paths absolute).
+
+    ``backbone``: one of the architecture's backbone choices; one with ImageNet weights is written with
+    ``weights: DEFAULT`` (fine-tuning from them is why it is picked).
+    """
     from studio.core.models import get_arch  # deferred: torch, torchvision
 
     for label, p in (("--train", train_ann), ("--val", val_ann)):
@@ -63,7 +104,7 @@ def init_config(
     out = Path(out)
     folder = out.resolve().parent
     raw = {
-        "model": {"arch": spec.name, "weights": None},
+        "model": {"arch": spec.name, "weights": None, **_backbone_keys(spec, backbone)},
         "data": {
             "train": {"ann": _rel(train_ann, folder), "images": _rel(train_images, folder)},
             "val": {"ann": _rel(val_ann, folder), "images": _rel(val_images, folder)} if val_ann else None,

@@ -135,13 +135,19 @@ class DataConfig(_Section):
     val: DatasetRef | None = Field(None, description="Validation set (mAP, best checkpoint, early stopping)")
     image_size: int = Field(512, ge=32, le=4096, description="Longest side after resizing, in pixels")
     letterbox: bool = Field(
-        False, description="Pad to a square image_size x image_size instead of keeping the aspect ratio"
+        False,
+        description="Training: put each image at the top left of its image_size square instead of at a random "
+        "offset (inference always pads to the square, at the right and bottom)",
     )
     workers: int = Field(2, ge=0, le=64, description="Data loader worker processes")
     cache: Literal["auto", "ram", "none"] = Field(
         "auto", description="Keep decoded images in memory (auto: when they fit)"
     )
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Training augmentations")
+
+
+#: ``model.backbone`` choices of seg_fast / det_fast (studio.core.models.fast.backbones; a test keeps them equal)
+BackboneName = Literal["csp", "resnet18", "resnet34", "resnet50", "efficientnet_b0", "regnet_y_400mf", "regnet_x_400mf"]
 
 
 class ModelConfig(_Section):
@@ -153,6 +159,16 @@ class ModelConfig(_Section):
         description="Pretrained weights: a torchvision weights name (e.g. DEFAULT), a file path, "
         "a previous run's checkpoint, or none",
     )
+    backbone: BackboneName | None = Field(
+        None,
+        description="Backbone of seg_fast / det_fast: csp learns from scratch; resnet18 ... regnet_x_400mf take "
+        "torchvision's ImageNet weights with weights: DEFAULT. Empty: the architecture's own (csp)",
+    )
+    freeze_backbone: Literal["none", 1, 2, 3, 4, "all"] = Field(
+        "none",
+        description="Backbone stages kept fixed, weights and BatchNorm statistics (seg_fast / det_fast): "
+        "none, 1 (the stem) to 4 (the stem and the stride 4, 8 and 16 stages), or all",
+    )
     score_thr: float = Field(
         0.05,
         ge=0,
@@ -161,6 +177,12 @@ class ModelConfig(_Section):
         description="Minimum score of a kept detection",
     )
     max_detections: int = Field(100, ge=1, le=1000, description="Detections kept per image")
+
+    @field_validator("freeze_backbone", mode="before")
+    @classmethod
+    def _stage_count(cls, v: Any) -> Any:
+        """``"2"`` (typed in a box, or ``--set model.freeze_backbone=2`` read as text) is the number 2."""
+        return int(v) if isinstance(v, str) and v.strip().isdigit() else v
 
     @model_validator(mode="before")
     @classmethod
@@ -197,6 +219,13 @@ class TrainConfig(_Section):
     )
     optimizer: Literal["sgd", "adamw"] = Field("sgd", description="Optimiser")
     lr: float = Field(0.01, gt=0, le=10, description="Peak learning rate")
+    backbone_lr: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Learning rate of a pretrained torchvision backbone (model.backbone with model.weights), "
+        "as a share of lr",
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(1e-4, ge=0, le=1, description="Weight decay")
     warmup_iters: int = Field(100, ge=0, description="Linear warm-up iterations (when warmup_fraction is not set)")
@@ -215,7 +244,15 @@ class TrainConfig(_Section):
         description="step schedule: fractions of training where the lr is multiplied by step_gamma",
     )
     step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: lr multiplier at each milestone")
-    amp: Literal["none", "fp16", "bf16"] = Field("none", description="Mixed precision on CUDA")
+    amp: Literal["none", "fp16", "bf16"] = Field(
+        "none",
+        description="Mixed precision: bf16 on CUDA or the CPU, fp16 (with loss scaling) on CUDA only",
+    )
+    compile: bool = Field(
+        False,
+        description="Compile the model's backbone and neck with torch.compile (the first iterations are slow "
+        "while it compiles; refused with the reason where it is not supported)",
+    )
     grad_clip: float | None = Field(
         10.0, ge=0, description="Clip the gradient norm to this value (none or 0: no clipping)"
     )
@@ -261,6 +298,6 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _amp_needs_cuda(self) -> Config:
-        if self.train.amp != "none" and self.train.device == "cpu":
-            raise ValueError(f"train.amp={self.train.amp} needs a CUDA device, but train.device is cpu")
+        if self.train.amp == "fp16" and self.train.device == "cpu":
+            raise ValueError("train.amp=fp16 needs a CUDA device, but train.device is cpu (bf16 works on the CPU)")
         return self

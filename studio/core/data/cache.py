@@ -1,7 +1,9 @@
 """In-memory cache of decoded images (``data.cache``: "ram", "none" or "auto").
 
 From the second epoch on, decoding is most of the per-image cost on small datasets, so keeping the
-decoded (already reduced) arrays in memory makes later epochs several times faster.
+decoded arrays in memory makes later epochs several times faster. They are uint8 at the train
+resolution (see :mod:`studio.core.data.dataset`), so ``estimated_bytes`` and the memory held are
+``w * h * 3`` of that size, whatever the size of the files.
 
 Each DataLoader worker process holds its own copy of the dataset, hence its own cache; with
 persistent workers (what :func:`studio.core.data.loader.make_loader` uses) a worker keeps its cache

@@ -8,6 +8,14 @@ Randomness: each item draws everything from a seed given with its index (the loa
 ``(index, seed)`` pairs, see :mod:`studio.core.data.loader`), numpy for mosaic / copy-paste and the
 torch CPU generator, forked for the call, for the v2 transforms. The same seed therefore gives the
 same sample in any process, with any number of workers, with or without the image cache.
+
+Train images are held at the training resolution (:meth:`DetectionDataset.decoded`): decoded with
+libjpeg's DCT reduction, then shrunk with area interpolation so the longest side is ``decode_long``,
+the largest size any later step needs (scale jitter's upper end times ``size``; mosaic and copy-paste
+only shrink). The cached and the uncached path go through the same resize, so they give the same
+pixels. The RAM cache then holds ``w * h * 3`` bytes an image at that size, where the reduced decode alone
+could be up to twice as long a side (4x the bytes): on the balloon photos at 512 px, 0.89 MB an image
+instead of 2.29 MB (``bench/data_pipeline.py``), and later steps (masks, scale jitter) touch fewer pixels.
 """
 
 from __future__ import annotations
@@ -25,8 +33,8 @@ import torch.utils.data
 from studio.core.config.schema import AugmentConfig
 from studio.core.data.cache import ImageCache
 from studio.core.data.classes import ClassMap
-from studio.core.data.decode import decode_rgb, reduced_size, reduction_for
-from studio.core.data.mosaic import copy_paste, mosaic4
+from studio.core.data.decode import decode_rgb
+from studio.core.data.mosaic import copy_paste, mosaic4, resize_image
 from studio.core.data.preprocess import fit_size, preprocess
 from studio.core.data.transforms import NO_AUGMENT, Sample, build_train_transforms
 from studio.core.dataset.model import Dataset, image_path
@@ -37,6 +45,23 @@ from studio.core.geometry import bbox_polygon, is_rle, segmentation_area_bbox, s
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """The seed of one sample in one epoch: independent streams for every (seed, epoch, index)."""
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index)]).generate_state(1)[0])
+
+
+def train_long_side(size: int, augment: AugmentConfig | None) -> int:
+    """The longest side train images are held at: ``size`` times scale jitter's upper end (at least 1), so
+    no later step upsamples (scale jitter resizes the longest side to ``size`` times its factor)."""
+    upper = augment.scale_jitter[1] if augment is not None else 1.0
+    return math.ceil(int(size) * max(1.0, float(upper)))
+
+
+def train_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
+    """``(w, h)`` of a ``width`` x ``height`` image held at the train resolution: shrunk (aspect kept,
+    rounded) so its longest side is ``long_side``; a smaller image is kept as it is."""
+    w, h = int(width), int(height)
+    if not long_side or max(w, h) <= long_side:
+        return w, h
+    r = long_side / max(w, h)
+    return max(1, round(w * r)), max(1, round(h * r))
 
 
 @dataclass(frozen=True)
@@ -79,8 +104,8 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.with_masks = bool(with_masks)
         self.images = list(ds.images)
         self.objects = [self._objects(im) for im in self.images] if train else []
-        # Train images are decoded once at the largest size a sample can be resized to (no upsampling later).
-        self.decode_long = math.ceil(self.size * max(1.0, self.augment.scale_jitter[1])) if train else None
+        # Train images are held at the largest size a sample can be resized to (no upsampling later).
+        self.decode_long = train_long_side(self.size, self.augment) if train else None
         self.transforms = build_train_transforms(self.augment, self.size, self.letterbox) if train else None
         self.cache = ImageCache(cache, self.estimated_bytes())
 
@@ -113,14 +138,14 @@ class DetectionDataset(torch.utils.data.Dataset):
             raise DatasetError(f"image file not found{more}", file=p, item=f"image id {im['id']}")
 
     def estimated_bytes(self) -> int:
-        """Size of all cached items: decoded (reduced) images for train, resized inputs for val."""
+        """Size of all cached items: train-resolution images for train, resized inputs for val."""
         total = 0
         for im in self.images:
             w, h = int(im.get("width") or 0), int(im.get("height") or 0)
             if w <= 0 or h <= 0:
                 w = h = self.decode_long or self.size
             if self.train:
-                w, h = reduced_size(w, h, reduction_for(max(w, h), self.decode_long))
+                w, h = train_size(w, h, self.decode_long)
             else:
                 h, w, _ = fit_size(h, w, self.size)
             total += w * h * 3
@@ -176,37 +201,43 @@ class DetectionDataset(torch.utils.data.Dataset):
         except StudioError as e:
             raise DatasetError(e.message, file=e.file, item=f"image id {self.images[idx]['id']}") from None
 
-    def decoded(self, idx: int) -> tuple[np.ndarray, int]:
-        """The train-resolution RGB image of item ``idx`` and its reduction factor (cached when on)."""
+    def decoded(self, idx: int) -> tuple[np.ndarray, tuple[float, float]]:
+        """The train-resolution uint8 RGB image of item ``idx`` and its ``(sx, sy)`` scale from the file's
+        pixels (cached when on): annotation coordinates map to it by multiplying by the scale."""
         hit = self.cache.get(idx)
         if hit is None:
-            hit = self._decode(idx, self.decode_long)
+            reduced, factor = self._decode(idx, self.decode_long)
+            h, w = reduced.shape[:2]
+            tw, th = train_size(w, h, self.decode_long)
+            image = resize_image(reduced, tw, th)
+            hit = (image, (tw / (w * factor), th / (h * factor)))
             self.cache.put(idx, hit)
         return hit
 
     def raw_sample(self, idx: int) -> Sample:
-        """Item ``idx`` un-augmented at decoded resolution, annotations scaled to it."""
-        image, factor = self.decoded(idx)
+        """Item ``idx`` un-augmented at the train resolution, annotations scaled to it."""
+        image, scale = self.decoded(idx)
         obj = self.objects[idx]
         h, w = image.shape[:2]
-        boxes = obj.boxes / factor
+        boxes = obj.boxes * np.array([*scale, *scale], np.float32)
         masks = None
         if self.with_masks:
             masks = np.zeros((len(obj.segs), h, w), np.uint8)
             for i, (seg, box) in enumerate(zip(obj.segs, boxes)):
-                masks[i] = self._mask(seg, box, factor, h, w)
+                masks[i] = self._mask(seg, box, scale, h, w)
         return Sample(image, boxes, obj.labels, masks, self.images[idx]["id"])
 
     @staticmethod
-    def _mask(seg: Any, box: np.ndarray, factor: int, h: int, w: int) -> np.ndarray:
+    def _mask(seg: Any, box: np.ndarray, scale: tuple[float, float], h: int, w: int) -> np.ndarray:
         if is_rle(seg):  # RLE is at the original resolution
             m = segmentation_to_mask(seg, int(seg["size"][0]), int(seg["size"][1]))
             return cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) if m.shape != (h, w) else m
         if not seg:  # box-only annotation on a mask model: the filled box
             x0, y0, x1, y1 = (float(v) for v in box)
             seg = [bbox_polygon([x0, y0, x1 - x0, y1 - y0])]
-        elif factor != 1:
-            seg = [[v / factor for v in poly] for poly in seg]
+        elif scale != (1.0, 1.0):
+            sx, sy = scale
+            seg = [[v * (sy if k % 2 else sx) for k, v in enumerate(poly)] for poly in seg]
         return segmentation_to_mask(seg, h, w)
 
     def augmented_sample(self, idx: int, rng: np.random.Generator) -> Sample:

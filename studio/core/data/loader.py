@@ -6,6 +6,12 @@ which worker process draws it or on a worker's RNG state, so a CPU run with a gi
 same batches and the same augmentations with 0, 1 or 4 workers. The shuffle order comes from
 (seed, epoch) too. Call :func:`set_epoch` at the start of each epoch (needed to resume mid-run; if it
 is never called the epoch still advances after each full pass).
+
+Device: on CUDA the batches come in page-locked (pinned) memory, so the trainer's
+``.to(device, non_blocking=True)`` copies run asynchronously, and each worker keeps
+:data:`CUDA_PREFETCH` batches ready (torch's default is 2) so that a fast GPU step does not wait for
+the next batch's decode. Workers are persistent on every device: their image caches survive epochs.
+None of this changes which samples a batch holds, so the CPU repeatability above holds on CUDA too.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from studio.core.data.dataset import sample_seed
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+#: batches each worker prepares ahead on CUDA (torch's default, 2, is kept on the CPU, where the model
+#: step and the workers share the cores and more batches in flight only cost memory)
+CUDA_PREFETCH = 4
 
 
 class SeededSampler(Sampler):
@@ -87,6 +98,22 @@ def _worker_init(worker_id: int) -> None:
     random.seed(s)
 
 
+def loader_options(device_type: str, workers: int, prefetch_factor: int | None = None) -> dict[str, Any]:
+    """The DataLoader arguments that depend on the device: ``pin_memory``, and with workers
+    ``persistent_workers`` and ``prefetch_factor`` (see the module docstring)."""
+    if device_type not in DEVICE_TYPES:
+        raise ValueError(f"device_type must be 'cpu', 'cuda' or 'mps', got {device_type!r}")
+    cuda = device_type == "cuda"
+    opts: dict[str, Any] = {"pin_memory": cuda}
+    if workers > 0:
+        opts["persistent_workers"] = True
+        if prefetch_factor is not None:
+            opts["prefetch_factor"] = int(prefetch_factor)
+        elif cuda:
+            opts["prefetch_factor"] = CUDA_PREFETCH
+    return opts
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -100,33 +127,29 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader yielding ``(list of images, list of targets)`` batches.
 
-    Train: shuffled per epoch; val: in dataset order. ``pin_memory`` only for CUDA, persistent
-    workers whenever ``workers > 0`` (their image caches survive across epochs: the dataset's "auto"
-    cache is re-planned here for that many copies).
+    Train: shuffled per epoch; val: in dataset order. Device-dependent arguments come from
+    :func:`loader_options`: pinned memory and a deeper prefetch on CUDA, persistent workers whenever
+    ``workers > 0`` (their image caches survive across epochs: the dataset's "auto" cache is re-planned
+    here for that many copies).
     """
-    if device_type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device_type must be 'cpu', 'cuda' or 'mps', got {device_type!r}")
     workers = max(0, int(workers))
+    extra = loader_options(device_type, workers, prefetch_factor)
     plan = getattr(dataset, "plan_cache", None)
     if plan is not None:
         plan(max(1, workers))
-    extra: dict[str, Any] = {}
     if workers > 0:
         # OpenCV's pthreads pool is not fork-safe: a worker forked while pool threads hold its lock
         # hangs on its first parallel cv2 call. With one thread there is no pool to inherit. Workers
         # are single-threaded anyway; the cost is serial cv2 in this process from now on.
 
         cv2.setNumThreads(1)
-        extra.update(persistent_workers=True, worker_init_fn=_worker_init)
-        if prefetch_factor is not None:
-            extra["prefetch_factor"] = prefetch_factor
+        extra["worker_init_fn"] = _worker_init
     return DataLoader(
         dataset,
         batch_size=int(batch_size),
         sampler=SeededSampler(dataset, shuffle=train, seed=seed, distributed=distributed),
         collate_fn=collate,
         num_workers=workers,
-        pin_memory=device_type == "cuda",
         generator=torch.Generator().manual_seed(int(seed)),
         drop_last=False,
         **extra,

@@ -39,6 +39,21 @@ IOU_TYPES = ("bbox", "segm")
 METRIC_NAMES = ("mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l")
 
 
+@dataclass(frozen=True)
+class ClassMatches:
+    """One class's detections as pycocotools matched them at IoU 0.5 (area "all", 100 detections an image).
+
+    ``scores`` and ``tp`` hold the detections that count (not on a crowd object or ignore region), in no
+    particular order; ``num_gt`` the objects that count. This is what the precision/recall at any score
+    threshold is computed from (:mod:`studio.core.evaluation.f1`): the same matches as the mAP, not a second
+    matcher.
+    """
+
+    scores: np.ndarray  # float64, (N,)
+    tp: np.ndarray  # bool, (N,): matched a GT object
+    num_gt: int
+
+
 def metric_keys(iou_type: str) -> list[str]:
     """The flat metric keys of one IoU type: ``bbox_mAP``, ``bbox_mAP_50``... ``segm_mAP_l``."""
     return [f"{iou_type}_{m}" for m in METRIC_NAMES]
@@ -53,7 +68,8 @@ class EvalResult:
     ``{"category_id", "AP", "AP50", "num_gt"}`` with ``AP``/``AP50`` ``None`` for a class without GT.
     ``precision[iou_type]`` is pycocotools' accumulated precision at area "all" and 100 detections,
     shape ``(len(iou_thresholds), len(recall_thresholds), len(cat_ids))``, -1 where a class has no GT
-    (what :mod:`studio.core.evaluation.curves` reads).
+    (what :mod:`studio.core.evaluation.curves` reads). ``matches[iou_type]`` lists one :class:`ClassMatches`
+    per class in class order (what :mod:`studio.core.evaluation.f1` reads).
     """
 
     metrics: dict[str, float | None]
@@ -67,6 +83,7 @@ class EvalResult:
     precision: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     iou_thresholds: list[float] = field(default_factory=list)
     recall_thresholds: list[float] = field(default_factory=list)
+    matches: dict[str, list[ClassMatches]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         """The content of ``metrics.json``: the flat metric keys plus per-class AP and counts."""
@@ -117,6 +134,7 @@ def evaluate(
     metrics: dict[str, float | None] = {}
     per_class: dict[str, dict[str, dict[str, Any]]] = {}
     precision: dict[str, np.ndarray] = {}
+    matches: dict[str, list[ClassMatches]] = {}
     summaries: list[str] = []
     keys = _class_keys(cat_ids, names)
     iou_thrs: list[float] = []
@@ -129,6 +147,7 @@ def evaluate(
         ev = _run_cocoeval(coco_gt, res, iou_type, eval_internal, cat_ids)
         with contextlib.redirect_stdout(io.StringIO()):
             ev.evaluate()
+            matches[iou_type] = _class_matches(ev, cat_ids)
             if cancel is not None:
                 cancel.raise_if_cancelled()
             done += 1
@@ -173,6 +192,7 @@ def evaluate(
         precision=precision,
         iou_thresholds=iou_thrs,
         recall_thresholds=rec_thrs,
+        matches=matches,
     )
 
 
@@ -331,6 +351,40 @@ def _run_cocoeval(coco_gt, res: list[dict], iou_type: str, image_ids: list[int],
     ev.params.imgIds = list(image_ids)
     ev.params.catIds = list(cat_ids)
     return ev
+
+
+def _class_matches(ev, cat_ids: list[int]) -> list[ClassMatches]:
+    """Per class, the scores and TP flags of the counted detections at IoU 0.5 from ``ev.evalImgs``.
+
+    The rule is pycocotools' own ``accumulate``: area range "all", the largest ``maxDets``, a detection
+    flagged ``dtIgnore`` (on a crowd object or outside the area range) counts neither way, and the GT
+    objects that count are those with ``gtIgnore`` 0.
+    """
+    p = ev.params
+    t50 = int(np.argmin(np.abs(np.asarray(p.iouThrs) - 0.5)))
+    area_all = list(p.areaRng[0])
+    max_det = max(p.maxDets)
+    found: dict[int, tuple[list[np.ndarray], list[np.ndarray], int]] = {c: ([], [], 0) for c in cat_ids}
+    for e in ev.evalImgs:
+        if e is None or list(e["aRng"]) != area_all or e["category_id"] not in found:
+            continue
+        scores, tps, n_gt = found[e["category_id"]]
+        keep = ~np.asarray(e["dtIgnore"], bool).reshape(len(p.iouThrs), -1)[t50][:max_det]
+        matched = np.asarray(e["dtMatches"]).reshape(len(p.iouThrs), -1)[t50][:max_det] > 0
+        scores.append(np.asarray(e["dtScores"], np.float64)[:max_det][keep])
+        tps.append(matched[keep])
+        found[e["category_id"]] = (scores, tps, n_gt + int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)))
+    out = []
+    for cid in cat_ids:
+        scores, tps, n_gt = found[cid]
+        out.append(
+            ClassMatches(
+                np.concatenate(scores) if scores else np.zeros(0),
+                np.concatenate(tps) if tps else np.zeros(0, bool),
+                n_gt,
+            )
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

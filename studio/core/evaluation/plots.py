@@ -15,6 +15,7 @@ import numpy as np
 from studio.core import atomic
 from studio.core.evaluation.confusion import ConfusionMatrix
 from studio.core.evaluation.curves import PRCurves
+from studio.core.evaluation.f1 import F1Curves
 from studio.core.palette import class_color_rgb
 
 _MAX_LEGEND = 20  # classes listed one by one in the PR legend; more get grey lines
@@ -69,6 +70,44 @@ def plot_pr_curves(curves: PRCurves, path: str | Path, dpi: int = 120) -> Path:
             ax.text(0.5, 0.5, "no ground-truth objects", ha="center", va="center", color="0.4")
         else:
             ax.legend(loc="lower left", fontsize=8, title="AP@0.5", title_fontsize=8, framealpha=0.9)
+    return _save(fig, path, dpi)
+
+
+def plot_f1_curves(curves: F1Curves, path: str | Path, dpi: int = 120) -> Path:
+    """One panel per IoU type: each class's F1 against the score threshold, the mean over classes thick, and
+    a dashed line where the mean F1 is highest (Ultralytics' F1_curve.png)."""
+    from matplotlib.figure import Figure  # deferred: matplotlib
+
+    types = curves.iou_types or ["bbox"]
+    fig = Figure(figsize=(6.2 * len(types), 5.0), layout="constrained")
+    x = np.asarray(curves.thresholds)
+    for i, iou_type in enumerate(types):
+        ax = fig.add_subplot(1, len(types), i + 1)
+        with_gt = [c for c in curves.classes.get(iou_type, []) if c.f1 is not None]
+        many = len(with_gt) > _MAX_LEGEND
+        for j, c in enumerate(with_gt):
+            if many:
+                label = f"{len(with_gt)} classes" if j == 0 else None
+                ax.plot(x, c.f1, color="0.7", linewidth=0.8, label=label)
+            else:
+                best = f"{c.best.f1:.2f} at {c.best.score:.2f}" if c.best else "0"
+                ax.plot(x, c.f1, color=_line_color(c.category_id), linewidth=1.4, label=f"{c.name}  {best}")
+        mean = curves.mean.get(iou_type)
+        if mean is not None and mean.best is not None:
+            if len(with_gt) > 1:
+                label = f"all classes  {mean.best.f1:.2f} at {mean.best.score:.2f}"
+                ax.plot(x, mean.f1, color="#1a1a1a", linewidth=3.0, label=label)
+            ax.axvline(mean.best.score, color="#1a1a1a", linestyle="--", linewidth=1.0)
+        ax.set_title(f"{_type_title(iou_type)}: F1 / score threshold at IoU {curves.iou_thr:g}", fontsize=11)
+        ax.set_xlabel("score threshold")
+        ax.set_ylabel("F1")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.grid(True, color="0.88", linewidth=0.6)
+        if mean is None:
+            ax.text(0.5, 0.5, "no ground-truth objects", ha="center", va="center", color="0.4")
+        else:
+            ax.legend(loc="lower left", fontsize=8, title="best F1", title_fontsize=8, framealpha=0.9)
     return _save(fig, path, dpi)
 
 

@@ -13,7 +13,8 @@ from studio.core import atomic
 from studio.core.evaluation.coco_eval import EvalResult
 from studio.core.evaluation.confusion import ConfusionMatrix
 from studio.core.evaluation.curves import PRCurves, pr_curves
-from studio.core.evaluation.plots import plot_confusion_matrix, plot_pr_curves
+from studio.core.evaluation.f1 import F1_CURVE_JSON, F1_CURVE_PNG, f1_curves
+from studio.core.evaluation.plots import plot_confusion_matrix, plot_f1_curves, plot_pr_curves
 
 METRICS_JSON = "metrics.json"
 SUMMARY_TXT = "coco_summary.txt"
@@ -33,8 +34,9 @@ def write_report(
 
     ``metrics.json`` holds the flat metric keys (``null`` where pycocotools has no value),
     ``per_class``, ``iou_types``, ``num_images`` and ``num_results``; ``coco_summary.txt`` is
-    pycocotools' familiar printout. Curves default to those of ``eval_result``; the confusion files
-    are skipped when no matrix is given.
+    pycocotools' familiar printout. ``f1_curve.json`` / ``.png`` hold precision, recall and F1 against the
+    score threshold and the threshold where F1 is highest (:mod:`studio.core.evaluation.f1`). Curves
+    default to those of ``eval_result``; the confusion files are skipped when no matrix is given.
     """
     out = Path(out_dir)
     atomic.ensure_dir(out)
@@ -50,6 +52,9 @@ def write_report(
     written[SUMMARY_TXT] = out / SUMMARY_TXT
     put_json(PR_CURVES_JSON, curves.to_dict())
     written[PR_CURVES_PNG] = plot_pr_curves(curves, out / PR_CURVES_PNG)
+    f1 = f1_curves(eval_result)
+    put_json(F1_CURVE_JSON, f1.to_dict())
+    written[F1_CURVE_PNG] = plot_f1_curves(f1, out / F1_CURVE_PNG)
     if confusion is not None:
         put_json(CONFUSION_JSON, confusion.to_dict())
         written[CONFUSION_PNG] = plot_confusion_matrix(confusion, out / CONFUSION_PNG)

@@ -174,6 +174,34 @@ def _max_det() -> OptionSpec:
     )
 
 
+def _nms_iou() -> OptionSpec:
+    return OptionSpec(
+        "nms_iou",
+        "float",
+        None,
+        "IoU above which NMS drops the lower-scoring of two boxes of one class (default: the model's own, what "
+        "`studio predict` uses: 0.6 for seg_fast / det_fast, torchvision's for its detectors, 0.5 for the R-CNNs)",
+        minimum=0.01,
+        maximum=1.0,
+    )
+
+
+def _pre_nms_topk() -> OptionSpec:
+    return OptionSpec(
+        "pre_nms_topk",
+        "int",
+        None,
+        "candidates kept, best scores first, before NMS (default: the model's own, what `studio predict` uses: "
+        "1000 for seg_fast / det_fast; the R-CNNs: proposals per FPN level before the RPN's NMS)",
+        minimum=1,
+        maximum=100000,
+    )
+
+
+#: the zoo's families whose NMS settings studio.core.models.nms knows where to set
+NMS_FAMILIES = frozenset({"fast", "lite", "faster_rcnn", "mask_rcnn", "retinanet", "fcos", "ssd", "ssdlite"})
+
+
 ONNX = ExportFormat(
     "onnx",
     "ONNX",
@@ -187,13 +215,15 @@ ONNX = ExportFormat(
             "dynamic",
             "bool",
             False,
-            "any image size (the input is 1x3xHxW): reproduces `studio predict` exactly for models trained "
-            "without letterbox; static: every image is padded to image_size x image_size",
+            "any image size (the input is 1x3xHxW), for your own preprocessing; `studio infer` pads every image "
+            "to image_size x image_size like `studio predict` either way, so both give predict's detections",
         ),
         _half("weights and compute"),
         _simplify(),
         _score_thr(),
         _max_det(),
+        _nms_iou(),
+        _pre_nms_topk(),
     ),
 )
 
@@ -213,6 +243,27 @@ ONNX_E2E = ExportFormat(
         _simplify(),
         _score_thr(),
         _max_det(),
+        _nms_iou(),
+        _pre_nms_topk(),
+    ),
+)
+
+OPENVINO = ExportFormat(
+    "openvino",
+    "OpenVINO",
+    ".xml",
+    "cpu",
+    "The ONNX export converted to an OpenVINO IR (model.xml + model.bin) for Intel CPUs, GPUs and NPUs: one "
+    "image per run, the same outputs as ONNX. Runs with the openvino package (pip install 'studio[openvino]').",
+    # the ONNX format's options (the graph converted is that one), fp16 weights instead of fp16 compute
+    tuple(o for o in ONNX.options if o.name != "half")
+    + (
+        OptionSpec(
+            "fp16_weights",
+            "bool",
+            False,
+            "store the weights as fp16 (half the .bin; OpenVINO computes in fp32 on the CPU all the same)",
+        ),
     ),
 )
 
@@ -255,6 +306,8 @@ ENGINE = ExportFormat(
         _simplify(),
         _score_thr(),
         _max_det(),
+        _nms_iou(),
+        _pre_nms_topk(),
     ),
 )
 
@@ -296,7 +349,7 @@ class _FormatTable(Mapping):
         return len(self._table())
 
 
-FORMATS: Mapping[str, ExportFormat] = _FormatTable((ONNX, ONNX_E2E, ENGINE))
+FORMATS: Mapping[str, ExportFormat] = _FormatTable((ONNX, ONNX_E2E, ENGINE, OPENVINO))
 
 
 def _check_plugin_format(c: Contribution, obj: Any) -> ExportFormat:
@@ -385,6 +438,13 @@ def tensorrt_missing(device: str) -> str | None:
     return None
 
 
+def openvino_missing() -> str | None:
+    """Why an OpenVINO model cannot be converted or run here, or None."""
+    if _module_present("openvino"):
+        return None
+    return "OpenVINO is not installed: pip install 'studio[openvino]' (the openvino wheel, 2024.0 or newer)"
+
+
 def fp16_converter_missing() -> str | None:
     if _module_present("onnxconverter_common"):
         return None
@@ -410,6 +470,10 @@ def unavailable(
         missing = tensorrt_missing(device)
         if missing:
             out[FORMAT_KEY] = missing
+    if f.name == "openvino":
+        missing = openvino_missing()
+        if missing:
+            out[FORMAT_KEY] = missing
     if "half" in f.option_names:
         if device != "gpu":
             out["half"] = (
@@ -420,7 +484,7 @@ def unavailable(
             missing = fp16_converter_missing()
             if missing:
                 out["half"] = missing
-    if f.name == "onnx":
+    if f.name in ("onnx", "openvino"):
         out.setdefault(
             "batch",
             "plain ONNX returns a variable number of detections for one image, so it runs one "
@@ -444,7 +508,14 @@ def unavailable(
             "TensorRT 11 removed implicit int8 calibration; it needs Q/DQ nodes from nvidia-modelopt: "
             "pip install 'nvidia-modelopt[onnx]'"
         )
-    if info is not None and info.square_input and "dynamic" in f.option_names and f.name == "onnx":
+    if info is not None and info.family not in NMS_FAMILIES:
+        for k in ("nms_iou", "pre_nms_topk"):
+            if k in f.option_names:
+                out[k] = (
+                    f"{info.name} is of the {info.family!r} family, whose NMS settings Studio does not know: "
+                    "the export keeps the model's own"
+                )
+    if info is not None and info.square_input and "dynamic" in f.option_names and f.name in ("onnx", "openvino"):
         # SSD's anchors are laid out for its square input: other sizes would not match its training
         out["dynamic"] = (
             f"{info.name} takes square image_size x image_size inputs only (its default boxes are laid "

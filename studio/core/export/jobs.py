@@ -25,6 +25,7 @@ from studio.core.detections import check_score_thr
 from studio.core.errors import StudioError
 from studio.core.evaluation.results import to_coco_results
 from studio.core.export.formats import ExportFormat, exporter_of, get_format, tensorrt_missing
+from studio.core.export.openvino_export import MODEL_XML, convert_to_openvino
 from studio.core.export.plugin_export import run_plugin_export
 from studio.core.export.report import REPORT_NAME, build_report, summary_lines, write_report
 from studio.core.export.setup import (
@@ -35,6 +36,7 @@ from studio.core.export.setup import (
     prepare_export,
 )
 from studio.core.export.verify import VerifyImage, verify
+from studio.core.inference.score_default import exported_score_thr
 from studio.core.jobs import CancelToken, Progress, no_progress
 
 MODEL_ONNX = "model.onnx"
@@ -55,7 +57,7 @@ def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sam
     with_masks = spec.task == "segment"
     size, letterbox = predictor.size, predictor.letterbox
     dynamic = bool(opts["dynamic"])
-    padded = fmt.name != "onnx"
+    padded = fmt.name not in ("onnx", "openvino")  # OpenVINO converts the plain ONNX graph
     batch = 1 if not padded else (None if dynamic else int(opts["batch"]))
     model = onnx_export.export_ready(predictor.model, opts["score_thr"], opts["max_det"])
     msize = onnx_export.mask_size(model) if with_masks else None
@@ -107,7 +109,10 @@ def export_graph(predictor, spec, fmt: ExportFormat, opts: dict, path: Path, sam
         "static_size": not dynamic,
         "batch": batch,
         "score_thr": float(opts["score_thr"]),
+        "suggested_score_thr": opts.get("suggested_score_thr"),  # F1-optimal on val: `studio infer`'s default
         "max_det": int(opts["max_det"]),
+        "nms_iou": opts.get("nms_iou"),  # the NMS in the graph (None: a model without the setting)
+        "pre_nms_topk": opts.get("pre_nms_topk"),
         "mask_size": msize,
     }
     onnx_export.set_metadata(path, info)
@@ -165,13 +170,9 @@ def export_checkpoint(
 
     step(0, "loading the checkpoint")
     predictor, images = setup.load()
+    # no warning about the input shape: predict pads to image_size x image_size like a static export
+    # (preprocess.py); the verification's box match warns if the two ever disagree (report.MATCH_WARN)
     warnings: list[str] = []
-    if not predictor.letterbox and not opts.get("dynamic"):
-        warnings.append(
-            f"static input: every image is padded to {predictor.size}x{predictor.size}, while `studio predict` "
-            "pads to a multiple of 32 (this model was trained without letterbox), so predictions can differ "
-            "slightly; export with dynamic to reproduce predict exactly"
-        )
     with atomic.atomic_dir(out_dir) as tmp:
         check()
         step(1, f"tracing {spec.name} to ONNX")
@@ -211,6 +212,12 @@ def export_checkpoint(
             files += [model_path, model_path.with_name(model_path.name + ".json")]
             warnings.append(ENGINE_WARNING)
             timings["engine"] = time.perf_counter() - t
+        if f.name == "openvino":
+            step(2, "converting to OpenVINO")
+            t = time.perf_counter()
+            model_path = tmp / MODEL_XML
+            files += convert_to_openvino(onnx_path, model_path, info, fp16_weights=opts["fp16_weights"])
+            timings["openvino"] = time.perf_counter() - t
         script = tmp / SCRIPT_NAME
         shutil.copyfile(Path(__file__).with_name("standalone_infer.py"), script)
         files.append(script)
@@ -359,9 +366,10 @@ def infer_images(
     device: str = "cpu",
     draw: bool = True,
 ):
-    """``studio predict`` for an exported model (.onnx or .engine): drawn images and ``predictions.json``.
+    """``studio predict`` for an exported model (.onnx, .xml or .engine): drawn images and ``predictions.json``.
 
-    Returns :class:`studio.core.inference.jobs.PredictSummary`. Imports no torch.
+    Returns :class:`studio.core.inference.jobs.PredictSummary`. Imports no torch. Without ``score_thr``, the
+    threshold where F1 was highest on the run's val set when the export recorded one, else the graph's floor.
     """
     from studio.core.draw import draw_detections  # deferred: cv2
     from studio.core.export.runtime import load_exported  # deferred: cv2
@@ -371,6 +379,9 @@ def infer_images(
     score_thr = check_score_thr(score_thr)
     paths = expand_inputs(inputs)
     model = load_exported(model_path, device=device, score_thr=score_thr)
+    # no --score-thr: the F1-optimal threshold the export recorded, else the graph's floor (the summary says which)
+    choice = exported_score_thr(model.info.score_thr, model.info.suggested_score_thr, score_thr)
+    model.score_thr = choice.value
     out = Path(out_dir)
     atomic.ensure_dir(out)
     names = out_names(paths)
@@ -385,7 +396,7 @@ def infer_images(
             save_image(out / names[i], draw_detections(item.image, item.detections, list(model.class_map.names)))
     results_json = out / "predictions.json"
     atomic.write_json(results_json, results)
-    return PredictSummary(out, results_json, len(paths), n_det)
+    return PredictSummary(out, results_json, len(paths), n_det, score_note=choice.describe())
 
 
 __all__ = [

@@ -9,7 +9,7 @@ def _io_section(info: dict) -> str:
     s = info["image_size"]
     square = info["letterbox"] or info["static_size"]
     batch = "B (any)" if info["batch"] is None else str(info["batch"])
-    if info["format"] == "onnx":
+    if info["format"] in ("onnx", "openvino"):  # OpenVINO converts the plain ONNX graph
         shape = f"1 x 3 x {s} x {s}" if info["static_size"] else "1 x 3 x H x W (H, W multiples of 32)"
     else:
         shape = f"{batch} x 3 x {s} x {s}" if info["static_size"] else f"{batch} x 3 x H x W (H, W multiples of 32)"
@@ -31,7 +31,7 @@ def _io_section(info: dict) -> str:
         "",
     ]
     m = info.get("mask_size") or "M"
-    if info["format"] == "onnx":
+    if info["format"] in ("onnx", "openvino"):  # OpenVINO converts the plain ONNX graph
         lines += [
             "- `boxes`: float32 (N, 4), x0 y0 x1 y1, N = detections found (0 is possible)",
             "- `scores`: float32 (N)",
@@ -64,7 +64,9 @@ def _io_section(info: dict) -> str:
 
 def render_readme(info: dict, files: list[str], summary: list[str]) -> str:
     names = info["classes"]["names"]
-    fmt = {"onnx": "ONNX", "onnx-e2e": "ONNX end-to-end", "engine": "TensorRT engine"}[info["format"]]
+    fmt = {"onnx": "ONNX", "onnx-e2e": "ONNX end-to-end", "openvino": "OpenVINO IR", "engine": "TensorRT engine"}[
+        info["format"]
+    ]
     parts = [
         f"# {info['arch']} exported as {fmt}",
         "",
@@ -74,7 +76,7 @@ def render_readme(info: dict, files: list[str], summary: list[str]) -> str:
         "",
         "```",
         "studio infer "
-        + ("model.engine" if info["format"] == "engine" else "model.onnx")
+        + {"engine": "model.engine", "openvino": "model.xml"}.get(info["format"], "model.onnx")
         + " IMAGES... --out predictions/",
         "python infer.py IMAGES... [--score-thr 0.5] [--draw drawn/]   # numpy + OpenCV + onnxruntime only",
         "```",
@@ -86,6 +88,13 @@ def render_readme(info: dict, files: list[str], summary: list[str]) -> str:
         parts += [
             f"**Warning**: {ENGINE_WARNING}. `model.engine.json` records the GPU, TensorRT version and build "
             "settings; `model.onnx` is the graph it was built from (and what `infer.py` runs).",
+            "",
+        ]
+    if info["format"] == "openvino":
+        parts += [
+            "`model.xml` and `model.bin` are the OpenVINO IR (read both with `openvino.Core().read_model`); "
+            "`model.onnx` is the graph they were converted from (and what `infer.py` runs). The inputs and "
+            "outputs below are the same in both.",
             "",
         ]
     parts += [_io_section(info), "", "## Classes", "", "| label | class | category id |", "| --- | --- | --- |"]

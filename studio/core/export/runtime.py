@@ -1,4 +1,4 @@
-"""Running an exported model without PyTorch: ONNX Runtime or TensorRT, numpy and OpenCV around them.
+"""Running an exported model without PyTorch: ONNX Runtime, OpenVINO or TensorRT, numpy and OpenCV around them.
 
 ``studio infer`` runs here, and so does the exported side of an export's verification. Preprocessing
 is :func:`studio.core.data.preprocess.preprocess`, the code ``studio predict`` uses, and
@@ -26,6 +26,7 @@ from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess
 from studio.core.detections import Detections, ImagePrediction, check_score_thr
 from studio.core.errors import StudioError
+from studio.core.export.openvino_runtime import OpenVinoBackend
 from studio.core.export.postprocess import to_detections
 from studio.core.export.trt_runtime import EngineRunner, import_tensorrt
 from studio.core.jobs import CancelToken, Progress, no_progress
@@ -37,7 +38,7 @@ META_KEY = "studio"
 class ModelInfo:
     """What a runner must know about an exported model; stored with the model at export."""
 
-    format: str  # onnx | onnx-e2e | engine
+    format: str  # onnx | onnx-e2e | openvino | engine
     arch: str
     task: str  # detect | segment
     classes: dict  # ClassMap.to_dict()
@@ -48,6 +49,7 @@ class ModelInfo:
     score_thr: float  # lowest score the graph keeps
     max_det: int
     mask_size: int | None = None
+    suggested_score_thr: float | None = None  # where F1 was highest on the run's val set: `studio infer`'s default
 
     @property
     def class_map(self) -> ClassMap:
@@ -274,7 +276,8 @@ class ExportedModel:
 def load_exported(
     path: str | Path, device: str = "cpu", score_thr: float | None = None, threads: int | None = None
 ) -> ExportedModel:
-    """Open ``model.onnx`` (ONNX Runtime on ``device``) or ``model.engine`` (TensorRT) with its Studio metadata."""
+    """Open ``model.onnx`` (ONNX Runtime on ``device``), ``model.xml`` (OpenVINO on ``device``) or ``model.engine``
+    (TensorRT) with its Studio metadata."""
     path = Path(path)
     score_thr = check_score_thr(score_thr)
     if not path.is_file():
@@ -283,11 +286,15 @@ def load_exported(
         backend: Any = TensorRTBackend(path)
     elif path.suffix.lower() == ".onnx":
         backend = OnnxBackend(path, device=device, threads=threads)
+    elif path.suffix.lower() == ".xml":
+        backend = OpenVinoBackend(path, device=device, threads=threads)
     else:
-        raise StudioError("not an exported model: expected a .onnx file or a TensorRT .engine", file=path)
+        raise StudioError(
+            "not an exported model: expected a .onnx file, an OpenVINO .xml or a TensorRT .engine", file=path
+        )
     meta = backend.metadata()
     if meta is None:
-        where = "its metadata" if path.suffix.lower() == ".onnx" else f"{sidecar_path(path).name} beside it"
+        where = "its metadata" if path.suffix.lower() in (".onnx", ".xml") else f"{sidecar_path(path).name} beside it"
         raise StudioError(
             f"no Studio metadata in {where} (classes, input size): only models written by "
             "`studio export` can be run by `studio infer`",

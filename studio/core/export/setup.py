@@ -143,6 +143,7 @@ class ExportSetup:
         """The CPU predictor at the export's thresholds, and the verification images read (id, name, RGB)."""
         from studio.core.imageio import imread_rgb  # deferred: cv2, numpy
         from studio.core.inference.predictor import Predictor  # deferred: cv2, numpy, torch
+        from studio.core.models.nms import configure_nms  # deferred: torch
 
         predictor = Predictor.from_checkpoint(
             self.ck,
@@ -151,6 +152,10 @@ class ExportSetup:
             max_detections=self.options["max_det"],
             batch_size=1,
         )
+        if "nms_iou" in self.options or "pre_nms_topk" in self.options:
+            # the export's NMS on the predictor's model: the graph is traced from it and verified against it
+            nms = configure_nms(predictor.model, self.options.get("nms_iou"), self.options.get("pre_nms_topk"))
+            self.options.update(nms.as_options())  # the report and the metadata say what was used
         return predictor, [(iid, name, imread_rgb(p)) for iid, name, p in self.vset.items]
 
 
@@ -169,6 +174,7 @@ def prepare_export(
     (``verify_ann`` / ``verify_images``, default the checkpoint's val set) and the output folder (default
     ``export-FORMAT`` beside the checkpoint). Raises StudioError before any model is built."""
     from studio.core import checkpoint as ckpt_io  # deferred: numpy, pydantic, torch
+    from studio.core.inference.score_default import suggested_score_thr  # deferred: numpy
     from studio.core.models import get_arch  # deferred: torch, torchvision
 
     path = ckpt_io.resolve(ckpt)
@@ -179,6 +185,8 @@ def prepare_export(
     opts = resolved_thresholds(
         validate_options(fmt, options, ArchInfo(spec.name, spec.family, spec.task, spec.square_input), device), cfg
     )
+    # where F1 is highest on the run's val set: recorded in the model's metadata as `studio infer`'s default
+    opts["suggested_score_thr"] = suggested_score_thr(ck)
     vset = verification_set(cfg, ck.classes, verify_ann, verify_images, n_verify)
     out = Path(out_dir) if out_dir is not None else default_out_dir(path, fmt.name)
     return ExportSetup(fmt, path, ck, spec, cfg, device, opts, vset, out)

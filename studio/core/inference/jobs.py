@@ -13,6 +13,7 @@ from studio.core.draw import draw_detections
 from studio.core.errors import StudioError
 from studio.core.evaluation.results import to_coco_results
 from studio.core.imageio import list_images, save_image
+from studio.core.inference.score_default import choose_score_thr
 from studio.core.inference.to_coco import add_predictions, common_root, start_dataset
 from studio.core.jobs import CancelToken, Progress, no_progress
 
@@ -55,6 +56,7 @@ class PredictSummary:
     detections: int
     coco_json: Path | None = None  # with ``to_coco``: the predictions as an annotation file
     coco_annotations: int = 0
+    score_note: str = ""  # the score threshold used and where it came from (score_default.ScoreChoice.describe)
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
@@ -106,20 +108,25 @@ def predict_images(
     predictions.json is in the images' own pixels. An image of more than 16 MP is decoded at 1/2, 1/4 or
     1/8 of its size (no less than the model's input size; see
     :func:`studio.core.data.decode.decode_for_model`), and its drawn copy has that reduced size.
-    ``score_thr`` and ``to_coco_thr`` must be from 0 to 1.
+    ``score_thr`` and ``to_coco_thr`` must be from 0 to 1; without ``score_thr``, the run's F1-optimal threshold
+    for this checkpoint, else the config's (:mod:`studio.core.inference.score_default`; the summary's
+    ``score_note`` says which).
 
     ``to_coco``: also write the detections scoring at least ``to_coco_thr`` as an annotation
     file (polygons from masks, boxes otherwise) that opens in the editor for review: model-assisted
     labelling. Its images are named relative to the folder holding all inputs, recorded in
     ``info.images_dir``.
     """
+    from studio.core import checkpoint as ckpt_io  # deferred: torch
     from studio.core.inference.predictor import Predictor  # deferred: torch
 
     score_thr = check_score_thr(score_thr)
     if to_coco is not None:
         to_coco_thr = check_score_thr(to_coco_thr, "--to-coco-thr")
     paths = expand_inputs(inputs)
-    pred = Predictor.from_checkpoint(ckpt, device=device, score_thr=score_thr)
+    ck = ckpt_io.load(ckpt_io.resolve(ckpt))
+    choice = choose_score_thr(ck, score_thr)  # no --score-thr: the run's F1-optimal one, else the config's
+    pred = Predictor.from_checkpoint(ck, device=device, score_thr=choice.value)
     coco = start_dataset(pred.class_map) if to_coco is not None else None
     root = common_root(paths)
     out = Path(out)
@@ -142,7 +149,9 @@ def predict_images(
     results_json = out / "predictions.json"
     atomic.write_json(results_json, results)
     if coco is None:
-        return PredictSummary(out, results_json, len(paths), n_det)
+        return PredictSummary(out, results_json, len(paths), n_det, score_note=choice.describe())
     record_images_dir(coco, root, Path(to_coco).parent)
     coco.save(to_coco, indent=True)
-    return PredictSummary(out, results_json, len(paths), n_det, Path(to_coco), len(coco.annotations))
+    return PredictSummary(
+        out, results_json, len(paths), n_det, Path(to_coco), len(coco.annotations), score_note=choice.describe()
+    )

@@ -1,7 +1,10 @@
 """Run a model on images: preprocessing, batching, and predictions mapped back to original pixels.
 
 Preprocessing is :func:`studio.core.data.preprocess.preprocess` (numpy + OpenCV), the same code the
-exported-model runner uses, so PyTorch and ONNX predictions start from identical pixels.
+exported-model runner uses, so PyTorch and ONNX predictions start from identical pixels. A checkpoint's
+predictor pads every image to image_size x image_size (``letterbox``), whatever its config's
+``data.letterbox`` (which only places training images): the input shape a static export has, and the
+same for every image of a batch, so a detection never depends on its batch neighbours.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from studio.core.amp import autocast
 from studio.core.data.classes import ClassMap
 from studio.core.data.decode import decode_for_model
 from studio.core.data.preprocess import Meta, preprocess, unmap_boxes, unmap_masks
@@ -76,10 +80,7 @@ def run_batch(
 ) -> list[Detections]:
     model.eval()
     batch = [im.as_subclass(torch.Tensor).to(device) for im in images]
-    if amp_dtype is not None and device.type == "cuda":
-        with torch.autocast(device_type="cuda", dtype=amp_dtype):
-            outputs = model(batch)
-    else:
+    with autocast(device, amp_dtype):  # the trainer's train.amp, on CUDA or (bf16) the CPU
         outputs = model(batch)
     return [to_detections(o, m, with_masks) for o, m in zip(outputs, metas)]
 
@@ -100,7 +101,9 @@ class Predictor:
         max_detections: int = 100,
         batch_size: int = 4,
     ):
-        self.model = model.to(device).eval()
+        from studio.core.models.accel import prepare_for_inference  # deferred: torchvision
+
+        self.model = prepare_for_inference(model.to(device).eval(), device)  # channels_last on CUDA
         self.class_map = class_map
         self.size = size
         self.letterbox = letterbox
@@ -136,6 +139,7 @@ class Predictor:
             image_size=cfg.data.image_size,
             score_thr=cfg.model.score_thr,
             max_detections=cfg.model.max_detections,
+            backbone=cfg.model.backbone,
         )
         try:
             model.load_state_dict(ck.weights(prefer_ema))
@@ -148,7 +152,7 @@ class Predictor:
             model,
             ck.classes,
             size=cfg.data.image_size,
-            letterbox=cfg.data.letterbox or spec.square_input,
+            letterbox=True,  # one preprocessing for predict, eval, every export and infer: see preprocess.py
             device=resolve_device(device),
             task=spec.task,
             score_thr=thr,

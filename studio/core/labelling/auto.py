@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from studio.core.inference.predictor import Predictor
 
 LabellingModel = Union["Predictor", ExportedModel]
-EXPORTED_SUFFIXES = (".onnx", ".engine", ".plan", ".trt")
+EXPORTED_SUFFIXES = (".onnx", ".xml", ".engine", ".plan", ".trt")  # .xml: an OpenVINO IR
 BATCH = 4  # images decoded and predicted together (the Predictor batches them; an exported model runs one by one)
 
 

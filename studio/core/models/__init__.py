@@ -3,7 +3,7 @@
 Pure Python and torch: no Qt (studio.core import contract).
 """
 
-from studio.core.models.build import build_model
+from studio.core.models.build import build_model, check_backbone
 from studio.core.models.errors import ModelError, WeightsError
 from studio.core.models.lite import LiteConfig, build_lite
 from studio.core.models.spec import ArchSpec
@@ -21,6 +21,7 @@ __all__ = [
     "WeightsSource",
     "build_lite",
     "build_model",
+    "check_backbone",
     "check_weights",
     "default_arch",
     "get_arch",

@@ -105,10 +105,12 @@ def check_weights(
     timeout: float = 10.0,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    backbone: str | None = None,
 ) -> WeightsSource:
     """Resolve ``model.weights`` for ``arch`` without building a model; raise WeightsError if unusable.
 
-    ``arch`` is only needed for torchvision weight names (files work for any architecture).
+    ``arch`` is only needed for torchvision weight names (files work for any architecture); with a
+    ``backbone`` choice of ``arch`` (``model.backbone``), the names are those of the backbone's weights.
     torchvision weights missing from the hub cache are downloaded (``download=True``) with a
     ``timeout`` of seconds per network operation, so offline machines fail fast with instructions.
     """
@@ -126,7 +128,16 @@ def check_weights(
         wf = load_weights_file(path, mmap=True)
         return WeightsSource("file", text, path, file_kind=wf.kind, arch=wf.arch, classes=wf.classes, epoch=wf.epoch)
     spec = _spec(arch, text)
-    hw = hub.resolve(spec.name, spec.tv_weights, text)
+    enum_name = spec.backbone_weights(backbone)
+    label = spec.name if not spec.backbones else f"{spec.name} with backbone {backbone or spec.backbones[0][0]}"
+    if enum_name is None and spec.backbones:
+        pretrained = ", ".join(b for b, e in spec.backbones if e is not None)
+        raise WeightsError(
+            f"{text!r} is not an existing file and {label} has no torchvision weights: give a .pt/.pth file, "
+            f"or none, or pick a model.backbone with ImageNet weights ({pretrained})",
+            item="model.weights",
+        )
+    hw = hub.resolve(label, enum_name, text)
     if not hw.path.is_file():
         if not download:
             raise WeightsError(
@@ -136,6 +147,22 @@ def check_weights(
             )
         hub.download(hw, timeout=timeout, progress=progress, cancel=cancel)
     return WeightsSource("torchvision", text, hw.path, hw.url, hw.name, file_kind="torchvision weights")
+
+
+def backbone_weights_file(spec: ArchSpec, backbone: str) -> hub.HubWeights | None:
+    """Where ``backbone``'s ``DEFAULT`` torchvision weights live in the hub cache (None: it has none)."""
+    enum_name = spec.backbone_weights(backbone)
+    return hub.resolve(f"{spec.name} with backbone {backbone}", enum_name, "DEFAULT") if enum_name else None
+
+
+def cached_backbones(spec: ArchSpec) -> list[str]:
+    """The backbone choices of ``spec`` whose ``DEFAULT`` weights are already in the hub cache (no download)."""
+    out = []
+    for name, _ in spec.backbones:
+        hw = backbone_weights_file(spec, name)
+        if hw is not None and hw.path.is_file():
+            out.append(name)
+    return out
 
 
 @dataclass
@@ -222,15 +249,18 @@ def load_weights(
     *,
     arch: str | ArchSpec | None = None,
     min_fraction: float = MIN_FRACTION,
+    backbone: str | None = None,
 ) -> LoadReport:
     """Load ``weights`` into ``model``, skipping shape mismatches; the report's summary and details go to ``log``.
 
-    ``arch`` defaults to ``model.studio_arch`` (needed to resolve torchvision weight names). Raises
+    ``arch`` defaults to ``model.studio_arch`` and ``backbone`` to ``model.studio_backbone`` (needed to
+    resolve torchvision weight names). Raises
     WeightsError, leaving the model untouched, when less than ``min_fraction`` of the model's
     tensors would be loaded: the file holds weights of another architecture.
     """
     arch = arch if arch is not None else getattr(model, "studio_arch", None)
-    source = check_weights(arch, weights)
+    backbone = backbone if backbone is not None else getattr(model, "studio_backbone", None)
+    source = check_weights(arch, weights, backbone=backbone)
     if source.kind == "none":
         return LoadReport("random initialisation")
     arch_name = arch.name if isinstance(arch, ArchSpec) else (arch or type(model).__name__)

@@ -13,6 +13,10 @@ The child also runs at a lower CPU priority (``nice``); pause and stop reach it 
 The app itself goes through :mod:`studio.core.training.isolated` (``train_job(isolate=True)`` with one
 device), which runs the same ``worker`` but imports no torch in the window's process and starts the
 child below the window's priority from its first instruction.
+
+Across machines ``torchrun`` starts the processes instead (:func:`train_under_torchrun`): each joins the group
+its environment names (:mod:`studio.core.training.torchrun_env`), spawns nothing, and takes the GPU of its
+LOCAL_RANK; rank 0 picks the run folder and tells the others. See docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ from studio.core.errors import StudioError, error_message
 from studio.core.jobs import CancelToken
 from studio.core.training.events import Event, RunFailed, RunResult
 from studio.core.training.relay import POLL_S, Channel, SharedToken, run_result
+from studio.core.training.torchrun_env import TIMEOUT_VAR, TorchrunEnv
 from studio.core.training.trainer import Trainer
+
+# rank 0's choice of run folder, checkpoint to resume and config: (run_dir, resume or None, config)
+Resolved = tuple[Path, Path | None, Config]
 
 
 def _free_port() -> int:
@@ -115,3 +123,90 @@ def launch(
 
     last = ch.relay(callbacks, ended, cancel)
     return run_result(last, run_dir, "the training processes ended without reporting a result")
+
+
+def train_under_torchrun(
+    env: TorchrunEnv,
+    config: Config,
+    resolve: Callable[[], Resolved],
+    *,
+    callbacks: Iterable[Callable[[Event], None]] = (),
+    cancel: CancelToken | None = None,
+    source: str | Path | None = None,
+) -> RunResult:
+    """Train as rank ``env.rank`` of a torchrun launch: join the process group (NCCL on CUDA, gloo on the CPU),
+    let rank 0 pick the run folder (``resolve``: only rank 0 calls it, so two ranks on one machine cannot
+    pick two folders), then run the same :class:`Trainer` as :func:`launch`'s children. Only rank 0 writes the
+    run folder and reports events; ``config`` (this rank's own reading of the config) only chooses the backend.
+    """
+    use_cuda = torch.cuda.is_available() and config.train.device != "cpu"
+    if use_cuda:
+        if env.local_rank >= torch.cuda.device_count():
+            raise StudioError(
+                f"LOCAL_RANK is {env.local_rank} but this machine has {torch.cuda.device_count()} GPU(s): "
+                "give torchrun at most that many --nproc-per-node",
+                item="environment",
+            )
+        torch.cuda.set_device(env.local_rank)
+    if env.world_size == 1:
+        run_dir, ckpt, cfg = resolve()
+        return Trainer(cfg, run_dir, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source).run()
+    join_group(env, "nccl" if use_cuda else "gloo")
+    try:
+        run_dir, ckpt, cfg = _agree(env, resolve)
+        trainer = Trainer(
+            cfg,
+            run_dir,
+            callbacks=callbacks,
+            cancel=cancel,
+            resume=ckpt,
+            rank=env.rank,
+            world_size=env.world_size,
+            source=source,
+        )
+        return trainer.run()
+    finally:
+        dist.destroy_process_group()
+
+
+def join_group(env: TorchrunEnv, backend: str) -> None:
+    """``init_process_group`` from the environment, with a message that says what to check when the master
+    cannot be reached or the other ranks do not come within ``env.timeout_s``."""
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = env.master_addr, str(env.master_port)  # env:// reads them
+    try:
+        dist.init_process_group(
+            backend,
+            init_method="env://",
+            rank=env.rank,
+            world_size=env.world_size,
+            timeout=datetime.timedelta(seconds=env.timeout_s),
+        )
+    except (RuntimeError, TimeoutError, OSError) as e:
+        cause = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise StudioError(
+            f"{env.describe()}: could not join the other training processes within {env.timeout_s:g} s ({cause}). "
+            f"Check that node 0 is running, that {env.master} is reachable from this machine (address, port, "
+            f"firewall) and that every node was started with the same --nnodes and --master-port; "
+            f"{TIMEOUT_VAR}=SECONDS sets how long to wait",
+            item="environment",
+        ) from None
+
+
+def _agree(env: TorchrunEnv, resolve: Callable[[], Resolved]) -> Resolved:
+    """Rank 0 resolves the run, every rank gets its answer (or its refusal) through one broadcast."""
+    box: list = [None]
+    failure: Exception | None = None
+    if env.is_main:
+        try:
+            run_dir, ckpt, cfg = resolve()
+            box[0] = (str(run_dir), str(ckpt) if ckpt else None, cfg.model_dump(mode="json"), None)
+        except Exception as e:  # noqa: BLE001 - the other ranks must hear of it, or they wait for the broadcast
+            failure = e
+            box[0] = (None, None, None, error_message(e))
+    dist.broadcast_object_list(box, src=0)
+    run_dir, ckpt, cfg_json, error = box[0]
+    if failure is not None:
+        raise failure
+    if error is not None:
+        raise StudioError(f"rank 0 refused the run: {error}")
+    return Path(run_dir), Path(ckpt) if ckpt else None, Config.model_validate(cfg_json)

@@ -53,7 +53,7 @@ class IterationEnd:
     iteration: int  # 1-based iteration within the epoch
     global_iter: int  # 1-based iteration since the run began
     iters_per_epoch: int
-    losses: Mapping[str, float]  # every loss term
+    losses: Mapping[str, float]  # every loss term (mean over the iterations covered)
     loss: float  # their sum
     lr: float
     images_per_s: float
@@ -63,6 +63,9 @@ class IterationEnd:
     #: how far the run is, 0..1 (Trainer.progress: iterations or, with a time limit, time, whichever is further);
     #: None from a trainer that does not say (then: :func:`run_progress`)
     progress: float | None = None
+    #: iterations this event covers (``iteration - iterations + 1`` .. ``iteration``): the trainer reads the
+    #: losses at log points (about every 0.5 s), and ``losses`` / ``loss`` / ``images_per_s`` are their means
+    iterations: int = 1
     kind: EventKind = field(default=EventKind.ITERATION, init=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.core.amp import amp_refusal
 from studio.core.config.recipes import DataFacts
 from studio.core.config.schema import Config
 from studio.core.data.augmentations import check_augmentations
@@ -89,10 +90,36 @@ def _missing_images(split: Split) -> list[str]:
     return [img["file_name"] for img in split.dataset.images if not image_path(split.images_dir, img).is_file()]
 
 
+def _backbone_advice(spec, cfg: Config, frozen: int, rep: PreflightReport) -> None:
+    """A frozen or torchvision backbone without pretrained weights is rarely what was meant: say so."""
+    if cfg.model.weights not in (None, "", "none"):
+        return
+    if frozen:
+        rep.add(
+            "warning",
+            "model.freeze_backbone",
+            "freezes backbone stages of random weights, which then never learn: set model.weights "
+            "(DEFAULT: the backbone's ImageNet weights) or freeze none",
+        )
+    if spec.backbone_weights(cfg.model.backbone):
+        rep.add(
+            "info",
+            "model.backbone",
+            f"{cfg.model.backbone} starts from random weights (csp learns faster from scratch); "
+            "model.weights: DEFAULT fine-tunes from its ImageNet weights",
+        )
+
+
 def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightReport:
     """Check ``cfg`` (and the checkpoint being resumed, if any) without building the model."""
     from studio.core.device import resolve_device  # deferred: torch
-    from studio.core.models import ModelError, WeightsError, check_weights, get_arch  # deferred: torch, torchvision
+    from studio.core.models import (  # deferred: torch, torchvision
+        ModelError,
+        WeightsError,
+        check_backbone,
+        check_weights,
+        get_arch,
+    )
 
     rep = PreflightReport(world_size=world_size)
     spec = None
@@ -100,6 +127,13 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
         spec = get_arch(cfg.model.arch)
     except ModelError as e:
         rep.add("error", "model.arch", e.message)
+    if spec is not None:
+        try:
+            frozen = check_backbone(spec, cfg.model.backbone, cfg.model.freeze_backbone)
+        except ModelError as e:
+            rep.add("error", e.item or "model.backbone", e.message)
+        else:
+            _backbone_advice(spec, cfg, frozen, rep)
     if spec is not None and cfg.data.image_size < spec.min_size:
         rep.add(
             "error",
@@ -110,13 +144,9 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
     try:
         dev = resolve_device(cfg.train.device)
         rep.device = dev.type
-        if cfg.train.amp != "none" and dev.type != "cuda":
-            rep.add(
-                "error",
-                "train.amp",
-                f"{cfg.train.amp} mixed precision needs a CUDA device; "
-                f"this run would use {dev.type} (set train.amp=none)",
-            )
+        amp_problem = amp_refusal(cfg.train.amp, dev.type)
+        if amp_problem:
+            rep.add("error", "train.amp", amp_problem)
         if world_size > 1 and dev.type == "cuda":
             import torch  # deferred: torch
 
@@ -219,7 +249,7 @@ def preflight(cfg: Config, *, resume=None, world_size: int = 1) -> PreflightRepo
 
     if spec is not None and cfg.model.weights not in (None, "", "none"):
         try:
-            src = check_weights(spec.name, cfg.model.weights)
+            src = check_weights(spec.name, cfg.model.weights, backbone=cfg.model.backbone)
             rep.add("info", "model.weights", str(src))
             if (
                 getattr(src, "classes", None) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from studio.core.config.loader import load_config, relative_amount
@@ -14,6 +15,7 @@ from studio.core.training.isolated import launch_isolated
 from studio.core.training.run_folder import refuse_existing_run
 from studio.core.training.run_index import summarize_run
 from studio.core.training.run_lock import refuse_if_held
+from studio.core.training.torchrun_env import torchrun_env
 
 DEFAULT_ROOT = Path("runs")
 
@@ -79,6 +81,16 @@ def extension_overrides(overrides: Sequence[str], ckpt: Path) -> list[str]:
     return out
 
 
+def _pick_run(
+    config: Config, source: Path | None, name: str, overrides: Sequence[str], work_dir, resume
+) -> tuple[Path, Path | None, Config]:
+    """The run folder, the checkpoint to resume (or None) and the config to train (reread for ``+N`` epochs)."""
+    run_dir, ckpt = resolve_run(source or name, work_dir, resume)
+    if source is not None and ckpt is not None and any(relative_amount(o) is not None for o in overrides):
+        config = load_config(source, extension_overrides(overrides, ckpt))
+    return run_dir, ckpt, config
+
+
 def _key(override: str) -> str:
     return override.split("=", 1)[0].strip()
 
@@ -93,12 +105,16 @@ def train_job(
     callbacks: Iterable[Callable[[Event], None]] = (),
     cancel: CancelToken | None = None,
     isolate: bool = False,
+    dist_timeout: float | None = None,
 ):
     """Load the config, pick the run folder and train (DDP when ``devices`` > 1). Returns a RunResult.
 
     ``isolate``: train in a child process at a lower CPU priority (the desktop app; one device: see
-    studio.core.training.isolated, several: ddp.launch).
+    studio.core.training.isolated, several: ddp.launch). Started by torchrun (RANK, WORLD_SIZE... set), this
+    process trains as its rank (ddp.train_under_torchrun); ``dist_timeout`` is then how many seconds it waits
+    for the master and the other ranks.
     """
+    env = None if isolate else torchrun_env()  # a half-set launch environment is refused before anything else
     if isinstance(cfg, Config):
         if overrides:
             raise StudioError("overrides apply to a config file; edit the Config object instead")
@@ -107,9 +123,21 @@ def train_job(
         config, source, name = load_config(cfg, overrides), Path(cfg), Path(cfg).stem
     if devices < 1:
         raise StudioError(f"--devices must be at least 1, got {devices}")
-    run_dir, ckpt = resolve_run(source or name, work_dir, resume)
-    if source is not None and ckpt is not None and any(relative_amount(o) is not None for o in overrides):
-        config = load_config(source, extension_overrides(overrides, ckpt))
+    if env is not None:  # started by torchrun: join its processes, spawn none
+        if devices != 1:
+            raise StudioError(
+                "under torchrun the processes come from its --nnodes and --nproc-per-node: drop --devices",
+                item="--devices",
+            )
+        if dist_timeout is not None:
+            env = replace(env, timeout_s=dist_timeout)
+        from studio.core.training.ddp import train_under_torchrun  # deferred: torch
+
+        def pick() -> tuple[Path, Path | None, Config]:
+            return _pick_run(config, source, name, overrides, work_dir, resume)
+
+        return train_under_torchrun(env, config, pick, callbacks=callbacks, cancel=cancel, source=source)
+    run_dir, ckpt, config = _pick_run(config, source, name, overrides, work_dir, resume)
     if isolate and devices < 2:  # the app: a child process, and no torch import in the window's threads
         return launch_isolated(config, run_dir, callbacks=callbacks, cancel=cancel, resume=ckpt, source=source, nice=5)
     from studio.core.training.ddp import launch  # deferred: torch

@@ -8,8 +8,9 @@ Run folder::
     metrics.json ...     the evaluation report of the best epoch (PR curves, confusion matrix)
     run.lock             while a process trains it (see :mod:`studio.core.training.run_lock`)
 
-Progress goes out as typed events to callbacks (see :mod:`studio.core.training.events`). The cancel
-token is checked every iteration; cancelling or failing leaves ``last.pt`` to resume from.
+Progress goes out as typed events to callbacks (see :mod:`studio.core.training.events`), one IterationEnd
+per log point (about every 0.5 s: no iteration reads a tensor on the host in between). The cancel token
+is checked every iteration (in DDP at the log points); cancelling or failing leaves ``last.pt`` to resume from.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 
 from studio.core import checkpoint as ckpt_io
+from studio.core.amp import amp_dtype, autocast
 from studio.core.config.loader import save_config
 from studio.core.config.schema import Config
 from studio.core.device import resolve_device
@@ -44,6 +45,7 @@ from studio.core.training.events import (
     RunResult,
     RunStarted,
 )
+from studio.core.training.loss_window import LossWindow
 from studio.core.training.optim import build_optimizer
 from studio.core.training.preflight import preflight
 from studio.core.training.run_folder import refuse_existing_run
@@ -55,6 +57,13 @@ from studio.core.training.seeding import epoch_seed, seed_everything
 
 class _TimeUp(Exception):
     pass
+
+
+#: how often the loop reads the loss terms on the host (and DDP agrees on stopping): about every
+#: LOG_INTERVAL_S seconds, as measured by rank 0, and at least every LOG_MAX_ITERS iterations
+LOG_INTERVAL_S = 0.5
+LOG_MAX_ITERS = 200
+_STOP_CANCEL, _STOP_TIME = 1, 2
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -111,6 +120,8 @@ class Trainer:
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
         self.last_metrics: dict = {}
+        self._read_every = 1  # iterations until the next log point: the first iteration is read, then ~0.5 s
+        self._rate: float | None = None  # images / s, smoothed over the log points
 
     # ---------------------------------------------------------------- events
     def emit(self, event: Event) -> None:
@@ -155,6 +166,7 @@ class Trainer:
         from studio.core.data.dataset import DetectionDataset  # deferred: cv2, torchvision
         from studio.core.data.loader import make_loader  # deferred: cv2, torchvision
         from studio.core.models import build_model, get_arch  # deferred: torchvision
+        from studio.core.models.accel import prepare_for_training  # deferred: torchvision
 
         cfg = self.cfg
         resume_ckpt = ckpt_io.load(self.resume_path) if self.resume_path else None
@@ -172,7 +184,7 @@ class Trainer:
 
         dev = resolve_device(cfg.train.device)
         if self.world_size > 1 and dev.type == "cuda":
-            dev = torch.device("cuda", self.rank)
+            dev = torch.device("cuda", torch.cuda.current_device())  # set by the launcher: rank, or LOCAL_RANK
         self.device = dev
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
@@ -189,10 +201,15 @@ class Trainer:
             log=self.message,
             # a resumed run rebuilds the frozen parts of its first start, so the optimiser state fits
             finetune=cfg.model.weights not in (None, "", "none"),
+            backbone=cfg.model.backbone,
+            freeze_backbone=cfg.model.freeze_backbone,
         )
         model.to(dev)
         self.model = model
         self.ema = ModelEMA(model) if cfg.train.ema else None
+        prepare_for_training(
+            model, dev, compile=cfg.train.compile, ema_module=self.ema and self.ema.module, log=self.message
+        )
 
         def dataset(split, train: bool) -> DetectionDataset:
             return DetectionDataset(
@@ -200,7 +217,7 @@ class Trainer:
                 split.images_dir,
                 self.class_map,
                 size=cfg.data.image_size,
-                letterbox=self.letterbox,
+                letterbox=self.letterbox or not train,  # validation: predict's one preprocessing (preprocess.py)
                 train=train,
                 augment=cfg.data.augment if train else None,
                 with_masks=self.with_masks,
@@ -237,8 +254,8 @@ class Trainer:
             warmup_fraction=cfg.train.warmup_fraction,
         )
         self._evaluated_at = 0.0  # run progress (0..1) at the last evaluation: train.eval_interval counts from it
-        self.amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.train.amp)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and dev.type == "cuda")
+        self.amp_dtype = amp_dtype(cfg.train.amp)
+        self.scaler = self._make_scaler()
 
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
@@ -387,8 +404,22 @@ class Trainer:
         self._t_start += waited
         return waited
 
+    def _make_scaler(self) -> torch.amp.GradScaler:
+        """fp16's loss scaling (a no-op scaler for bf16 and fp32, whose range needs none)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.cfg.train.amp == "fp16")
+
+    def _time_up(self) -> bool:
+        limit = self.cfg.train.time_limit
+        return bool(limit) and self.elapsed >= limit
+
     def train_epoch(self, epoch: int, batches: Iterable | None = None) -> dict[str, float]:
-        """One pass over the training set (or over ``batches``); returns the mean of each loss term."""
+        """One pass over the training set (or over ``batches``); returns the mean of each loss term.
+
+        No iteration reads a tensor on the host: the loss terms are summed on the device
+        (:class:`LossWindow`) and read at log points (:meth:`_log_point`, about every ``LOG_INTERVAL_S``
+        and at the epoch's end), which check them, emit one IterationEnd and, in DDP, agree on stopping.
+        On one process the cancel token and the time limit, host flags, are also looked at every iteration.
+        """
         from studio.core.data.loader import set_epoch  # deferred: cv2, torchvision
 
         cfg = self.cfg.train
@@ -398,31 +429,24 @@ class Trainer:
         if batches is None:
             set_epoch(self.train_loader, epoch)
             batches = self.train_loader
-        sums: dict[str, float] = {}
-        n = 0
-        t_prev = time.time()
-        rate = None
-        autocast = (
-            torch.autocast(device_type="cuda", dtype=self.amp_dtype)
-            if self.amp_dtype is not None and self.device.type == "cuda"
-            else nullcontext()
-        )
-        total_iters = self.cfg.train.epochs * self.iters_per_epoch
+        self._epoch_sums: dict[str, float] = {}
+        self._epoch_counts: dict[str, int] = {}
+        window = LossWindow(self.device)
+        self._window_t0 = time.time()
+        self._window_images = 0
+        single = self.world_size == 1
+        read_at = self._read_every
+        i = lr = 0
+        with_autocast = autocast(self.device, self.amp_dtype)
         for i, (images, targets) in enumerate(batches, start=1):
-            t_prev += self._pause_point(epoch, i)  # the rate ignores the pause
-            if self._stop_flag(self.cancel.cancelled):
+            self._window_t0 += self._pause_point(epoch, i)  # the rate ignores the pause
+            if single and self.cancel.cancelled:
                 raise CancelledError()
             images, targets = to_device(images, targets, self.device)
             lr = self.schedule.apply(self.optimizer, self.peak_lrs, self.global_iter, self.elapsed)
-            with autocast:
+            with with_autocast:
                 loss_dict = model(images, targets)
             loss = sum(loss_dict.values())
-            if not torch.isfinite(loss):
-                terms = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
-                raise StudioError(
-                    f"the loss became {float(loss)} at epoch {epoch}, iteration {i} ({terms}); "
-                    "lower train.lr, keep train.grad_clip on, or check the annotations"
-                )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -433,38 +457,82 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update(model)
             self.global_iter += 1
-            n += 1
-            values = {k: float(v.detach()) for k, v in loss_dict.items()}
-            for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + v
-            now = time.time()
-            inst = len(images) * self.world_size / max(now - t_prev, 1e-9)
-            rate = inst if rate is None else 0.9 * rate + 0.1 * inst
-            t_prev = now
-            its_left = total_iters - self.global_iter
-            eta = its_left * self.cfg.train.batch_size * self.world_size / max(rate, 1e-9)
-            if cfg.time_limit:
-                eta = min(eta, max(0.0, cfg.time_limit - self.elapsed))
-            self.emit(
-                IterationEnd(
-                    epoch,
-                    i,
-                    self.global_iter,
-                    self.iters_per_epoch,
-                    values,
-                    float(loss.detach()),
-                    lr,
-                    rate,
-                    self.elapsed,
-                    eta,
-                    _gpu_mb(self.device),
-                    progress=self.progress,
-                )
+            window.add(loss_dict)
+            self._window_images += len(images)
+            if i >= read_at or (single and self._time_up()):
+                self._log_point(epoch, i, lr, window)
+                read_at = i + self._read_every
+        if window.iterations:  # the epoch's last iterations (every rank has as many batches)
+            self._log_point(epoch, i, lr, window)
+        return self._epoch_loss_means()
+
+    def _epoch_loss_means(self) -> dict[str, float]:
+        return {k: v / max(self._epoch_counts[k], 1) for k, v in self._epoch_sums.items()}
+
+    def _log_point(self, epoch: int, i: int, lr: float, window: LossWindow) -> None:
+        """Read the window (one host read), refuse non-finite losses, emit its IterationEnd, then stop here if
+        cancelled or out of time. In DDP one all-reduce (a sum) carries rank 0's stop reason and next read
+        interval (its clock decides; the others follow by iteration count) with every rank's loss sums, so all
+        ranks read the same numbers: the mean over the ranks, non-finite on every rank when it is on one."""
+        taken = window.take()
+        now = time.time()
+        seconds = max(now - self._window_t0, 1e-9)
+        stop = _STOP_CANCEL if self.cancel.cancelled else _STOP_TIME if self._time_up() else 0
+        every = max(1, min(LOG_MAX_ITERS, round(LOG_INTERVAL_S * taken.iterations / seconds)))
+        if self.world_size > 1:
+            head = [float(stop), float(every)] if self.is_main else [0.0, 0.0]
+            vec = torch.cat([torch.tensor(head, device=taken.values.device), taken.values])
+            dist.all_reduce(vec, op=dist.ReduceOp.SUM)
+            values = vec.tolist()
+            stop, every = int(values[0]), int(values[1])
+            read = taken.on_host([v / self.world_size for v in values[2:]])
+        else:
+            read = taken.read()
+        bad = not read.finite()
+        self._read_every = every
+        first = i - read.iterations + 1
+        means = read.means()
+        total = sum(means.values())
+        if bad:
+            at = f"iteration {i}" if first == i else f"iterations {first}-{i}"
+            terms = ", ".join(f"{k}={v:.4g}" for k, v in means.items())
+            raise StudioError(
+                f"the loss became {total} at epoch {epoch}, {at} ({terms}); "
+                "lower train.lr, keep train.grad_clip on, or check the annotations"
             )
-            if self._stop_flag(bool(cfg.time_limit) and self.elapsed >= cfg.time_limit):
-                self._epoch_means = {k: v / n for k, v in sums.items()}
-                raise _TimeUp()
-        return {k: v / max(n, 1) for k, v in sums.items()}
+        for k, v in read.sums.items():
+            self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
+            self._epoch_counts[k] = self._epoch_counts.get(k, 0) + read.counts[k]
+        rate = self._window_images * self.world_size / seconds
+        self._rate = rate if self._rate is None else 0.5 * self._rate + 0.5 * rate
+        its_left = self.cfg.train.epochs * self.iters_per_epoch - self.global_iter
+        eta = its_left * self.cfg.train.batch_size * self.world_size / max(self._rate, 1e-9)
+        if self.cfg.train.time_limit:
+            eta = min(eta, max(0.0, self.cfg.train.time_limit - self.elapsed))
+        self.emit(
+            IterationEnd(
+                epoch,
+                i,
+                self.global_iter,
+                self.iters_per_epoch,
+                means,
+                total,
+                lr,
+                self._rate,
+                self.elapsed,
+                eta,
+                _gpu_mb(self.device),
+                progress=self.progress,
+                iterations=read.iterations,
+            )
+        )
+        self._window_t0 = time.time()
+        self._window_images = 0
+        if stop == _STOP_CANCEL or (self.world_size == 1 and self.cancel.cancelled):  # cancelled by a callback
+            raise CancelledError()
+        if stop == _STOP_TIME:
+            self._epoch_means = self._epoch_loss_means()
+            raise _TimeUp()
 
     def evaluate(self, epoch: int):
         """Val metrics of the weights being trained (the EMA when on); rank 0 only."""

@@ -245,6 +245,8 @@ class ConfigForm(QScrollArea):
             combo.addItem(str(c.value), c.value)
             if c.description:
                 combo.setItemData(combo.count() - 1, c.description, Qt.ItemDataRole.ToolTipRole)
+        if spec.optional:  # shown while the key is empty (no item chosen)
+            combo.setPlaceholderText(self._placeholder(spec))
         combo.activated.connect(lambda index, s=spec, cb=combo: self._on_combo(s, cb, index))
         return combo
 

@@ -39,8 +39,8 @@ log = logging.getLogger("studio.gui.data")
 
 TITLE = "Labelling model"
 SETTINGS_GROUP = "labelling_model"
-MODEL_SUFFIXES = (".pt", ".onnx", ".engine")
-MODEL_FILTER = "Models (*.pt *.onnx *.engine);;All files (*)"
+MODEL_SUFFIXES = (".pt", ".onnx", ".xml", ".engine")
+MODEL_FILTER = "Models (*.pt *.onnx *.xml *.engine);;All files (*)"
 #: the box prompt looks at every detection from this score on: a box drawn around an object is evidence enough
 PROMPT_SCORE_THR = 0.05
 

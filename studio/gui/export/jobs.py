@@ -36,7 +36,7 @@ def describe_checkpoint(
     from studio.core import checkpoint as ckpt_io  # deferred: numpy, pydantic, torch
 
     progress(0, 1, f"reading {Path(path).name}")
-    info = ckpt_io.describe(ckpt_io.load(path))
+    info = ckpt_io.describe(ckpt_io.load(path), complexity=True)  # + parameters and GFLOPs: one forward pass
     return ExportSource(info, arch_info(info.arch), detect_device())
 
 

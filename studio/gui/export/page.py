@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -44,6 +45,7 @@ from studio.gui.common.path_field import PathField
 from studio.gui.common.run_picker import RunPicker
 from studio.gui.common.sections import section_label, title_row
 from studio.gui.common.workers import Jobs, Worker
+from studio.gui.export.benchmark_panel import BenchmarkPanel, BenchmarkSource
 from studio.gui.export.jobs import ExportSource, describe_checkpoint, infer_command
 from studio.gui.export.options import ExportOptions
 from studio.gui.export.report_view import ExportReportView
@@ -189,7 +191,12 @@ class ExportPage(RunPicker, QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(middle)
-        split.addWidget(self.report_view)
+        self.benchmark = BenchmarkPanel(self.jobs, self._benchmark_source)
+        self.benchmark.busy_changed.connect(self._update)
+        self.right_tabs = QTabWidget()
+        self.right_tabs.addTab(self.report_view, "Verification")
+        self.right_tabs.addTab(self.benchmark, "Benchmark")
+        split.addWidget(self.right_tabs)
         split.setStretchFactor(1, 1)
         split.setStretchFactor(2, 1)
         split.setSizes([270, 520, 560])
@@ -225,6 +232,7 @@ class ExportPage(RunPicker, QWidget):
     def _run_shown(self, run: CheckpointRun | None, changed: bool) -> None:
         if changed:
             self.report_view.clear()  # the report was another run's
+            self.benchmark.clear()
         if changed and run is not None:
             self.verify_ann.set_path(run.verify_ann)
             self.verify_images.set_path(run.verify_images)
@@ -237,6 +245,7 @@ class ExportPage(RunPicker, QWidget):
             return
         if not self.running:
             self.report_view.clear()  # the report was another checkpoint's
+            self.benchmark.clear()
         self.checkpoint, self.info = path, None
         if self.run is None:
             self._show_run(None, None)
@@ -265,7 +274,8 @@ class ExportPage(RunPicker, QWidget):
         self.ckpt_info.setText(
             f"<b>{source.arch.name}</b> ({source.arch.task}{size})<br>epoch {info.epoch}{best}<br>"
             f"{plural(len(info.classes), 'class', 'classes')}: {classes}<br>"
-            f"<span style='color:gray'>exporting on: {source.device.upper()}</span>"
+            + (f"{info.complexity_text()}<br>" if info.params is not None else "")
+            + f"<span style='color:gray'>exporting on: {source.device.upper()}</span>"
         )
         self._update()
 
@@ -304,14 +314,17 @@ class ExportPage(RunPicker, QWidget):
             return {}
         return unavailable(self.fmt, self.info.arch, self.options.values(), self.info.device)
 
-    def _propose_out_dir(self) -> None:
-        if self.checkpoint is None:
-            return
+    def _out_path(self, suffix: str) -> Path:
+        """``exports/RUN[-CHECKPOINT]-SUFFIX`` for the current checkpoint (beside it outside a workspace)."""
         base = self.run.name if self.run is not None else self.checkpoint.stem
         if self.run is not None and self.checkpoint.name != "best.pt":
             base += f"-{self.checkpoint.stem}"
-        root = self.exports_root or self.checkpoint.parent
-        proposed = str(root / f"{base}-{self.fmt.name}")
+        return (self.exports_root or self.checkpoint.parent) / f"{base}-{suffix}"
+
+    def _propose_out_dir(self) -> None:
+        if self.checkpoint is None:
+            return
+        proposed = str(self._out_path(self.fmt.name))
         if self.out_field.text() in ("", self._out_auto):
             self.out_field.set_path(proposed)
         self._out_auto = proposed
@@ -358,12 +371,15 @@ class ExportPage(RunPicker, QWidget):
             "and verify it against PyTorch"
         )
         self.cancel_button.setEnabled(self.running)
+        self.benchmark.refresh()
 
     def _why_not_export(self, reasons: dict[str, str]) -> str:
         if self.checkpoint is None:
             return "pick a run and a checkpoint"
         if self.info is None:
             return "reading the checkpoint"
+        if self.benchmark.running:
+            return "a benchmark is running (Benchmark tab)"
         if FORMAT_KEY in reasons:
             return reasons[FORMAT_KEY]
         errors = self.options.errors()
@@ -432,10 +448,11 @@ class ExportPage(RunPicker, QWidget):
         rep = result.report
         cmd = (
             infer_command(result.model, images if images and images.is_dir() else None, result.out_dir)
-            if result.model.suffix in (".onnx", ".engine")
+            if result.model.suffix in (".onnx", ".xml", ".engine")
             else ""
         )  # a plugin's format has its own runtime
         self.report_view.show_report(rep, result.out_dir, cmd)
+        self.right_tabs.setCurrentWidget(self.report_view)
         n = len(rep.get("warnings") or [])
         tail = f", {n} warning(s)" if n else ""
         self.status.setText(
@@ -455,9 +472,35 @@ class ExportPage(RunPicker, QWidget):
         self.follow()  # a run that ended or appeared during the export
 
     def stop_and_wait(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel a running export and wait for its thread (the window is closing); True when it ended."""
+        """Cancel a running export or benchmark and wait for its thread (the window is closing); True when it ended."""
+        if not self.benchmark.stop_and_wait(timeout_ms):
+            return False
         if self.worker is None:
             return True
         w = self.worker
         w.cancel()
         return w.wait(timeout_ms)
+
+    # ------------------------------------------------------------------ benchmark
+    def _benchmark_source(self) -> BenchmarkSource:
+        """What the Benchmark tab measures: this checkpoint on the verification images, into exports/RUN-benchmark."""
+        why = self._why_not_benchmark()
+        if why:
+            return BenchmarkSource(why_not=why)
+        return BenchmarkSource(
+            self.checkpoint,
+            self.verify_ann.path(),
+            self.verify_images.path(),
+            self.n_verify.value() or DEFAULT_VERIFY_IMAGES,
+            self._out_path("benchmark"),
+            self.info.device,
+        )
+
+    def _why_not_benchmark(self) -> str:
+        if self.running:
+            return "an export is running"
+        if self.checkpoint is None:
+            return "pick a run and a checkpoint"
+        if self.info is None:
+            return "reading the checkpoint"
+        return ""

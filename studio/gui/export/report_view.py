@@ -29,20 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.export.benchmark import BACKEND_TITLES
 from studio.core.export.report import MAP_WARN, MATCH_WARN, box_compared
 from studio.gui.common import palette
 from studio.gui.common.messages import colored, warning_color
 from studio.gui.common.sections import section_label
 
 LATENCY_COLUMNS = ["Backend", "ms / image", "vs PyTorch", "Note"]
-BACKEND_TITLES = {
-    "pytorch_cpu": "PyTorch eager (CPU)",
-    "pytorch_cuda": "PyTorch eager (CUDA)",
-    "onnxruntime_cpu": "ONNX Runtime (CPU)",
-    "onnxruntime_cuda": "ONNX Runtime (CUDA EP)",
-    "onnxruntime_tensorrt": "ONNX Runtime (TensorRT EP)",
-    "tensorrt": "TensorRT engine",
-}
 
 
 def _f(v, spec: str = ".4f") -> str:

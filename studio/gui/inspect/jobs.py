@@ -23,6 +23,7 @@ from studio.core.detections import Detections
 from studio.core.errors import StudioError
 from studio.core.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from studio.core.evaluation.curves import PRCurves, pr_curves
+from studio.core.evaluation.f1 import F1Curves, f1_curves
 from studio.core.evaluation.matching import ImageMatch, match_dataset, totals, worst_first
 from studio.core.inference.to_coco import detection_shape
 from studio.core.jobs import CancelToken, Progress, no_progress
@@ -31,7 +32,7 @@ from studio.core.jobs import CancelToken, Progress, no_progress
 # ------------------------------------------------------------------------------------ predictions
 @dataclass
 class ValPredictions:
-    """A checkpoint's predictions on its val set, with the evaluation and the PR curves."""
+    """A checkpoint's predictions on its val set, with the evaluation, the PR curves and the F1 curves."""
 
     checkpoint: Path
     ann: Path
@@ -43,6 +44,7 @@ class ValPredictions:
     results: list[dict]  # COCO results, for the confusion matrix
     metrics: dict
     curves: PRCurves
+    f1: F1Curves | None = None  # F1 / precision / recall against the score threshold
 
     def image_file(self, image_id: Any) -> Path:
         return image_path(self.images_dir, self.gt.image(image_id))
@@ -82,6 +84,7 @@ def predict_val(
         res.results,
         dict(res.metrics),
         pr_curves(res.evaluation),
+        f1_curves(res.evaluation),
     )
 
 

@@ -4,7 +4,8 @@ Left: the val images sorted by error score (missed objects + scores of false ala
 FP / FN counts, filterable by a confusion-matrix cell. Middle: ground truth and predictions side by side
 (sharing zoom and pan) or overlaid (one view, the whole width), TP green / FP red / FN orange, and the
 current image's detections, any of which can be sent to the editor or written as an annotation. Right: the
-confusion matrix (click a cell to list its images) and the per-class PR curves. What the tab knows and
+confusion matrix (click a cell to list its images), the per-class PR curves and F1 against the score, whose
+best threshold one click puts on the score slider (:mod:`studio.gui.inspect.f1_chart`). What the tab knows and
 decides (the thresholds, the list, the image shown, what the buttons allow) is the Qt-free
 :class:`~studio.gui.inspect.predictions_state.PredictionsState`; the panel renders it and runs predicting,
 re-matching at a new score / IoU and decoding in workers.
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +45,7 @@ from studio.gui.common.messages import colored, error_html, status_label
 from studio.gui.common.sections import section_label, title_row
 from studio.gui.common.workers import Jobs
 from studio.gui.inspect.draw import COLORS, draw_ground_truth, draw_predictions
+from studio.gui.inspect.f1_chart import F1Chart
 from studio.gui.inspect.jobs import Matching, ValPredictions, accept_and_reload, predict_val, rematch
 from studio.gui.inspect.prediction_widgets import ConfusionTable, DetectionTable, ImageTable, PRPlot
 from studio.gui.inspect.predictions_state import DEFAULT_SCORE, OVERLAID, SIDE_BY_SIDE, PredictionsState
@@ -212,8 +215,14 @@ class PredictionsPanel(QWidget):
         rl.setContentsMargins(4, 0, 0, 0)
         rl.addWidget(section_label("Confusion matrix (true × predicted)"))
         rl.addWidget(self.confusion, 1)
-        rl.addLayout(title_row("PR curves at IoU 0.5", self.iou_type_combo))
-        rl.addWidget(self.pr_plot, 1)
+        self.f1_chart = F1Chart()
+        self.f1_chart.apply_requested.connect(self.set_score)
+        self.f1_chart.set_current(self.state.score_thr)
+        self.curve_tabs = QTabWidget()
+        self.curve_tabs.addTab(self.pr_plot, "Precision / recall")
+        self.curve_tabs.addTab(self.f1_chart, "F1 / score")
+        rl.addLayout(title_row("Curves at IoU 0.5", self.iou_type_combo))
+        rl.addWidget(self.curve_tabs, 1)
         rl.addWidget(self.metrics_label)
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -261,6 +270,7 @@ class PredictionsPanel(QWidget):
         self.table.show(None, None, [])
         self.confusion.empty()
         self.pr_plot.clear()
+        self.f1_chart.show_curves(None, "")
         self.metrics_label.clear()
         self._clear_views()
         self.status.setText(self.state.source_hint())
@@ -316,6 +326,7 @@ class PredictionsPanel(QWidget):
         before = self.score_thr
         pending = self.state.set_thresholds(self.score_slider.value() / 100.0, self.iou_spin.value())
         self.score_label.setText(f"{self.score_thr:.2f}")
+        self.f1_chart.set_current(self.score_thr)
         if self.score_thr != before:
             self.score_changed.emit(self.score_thr)
         if pending:
@@ -362,6 +373,11 @@ class PredictionsPanel(QWidget):
 
     def _show_curves(self) -> None:
         self.pr_plot.show_curves(self.preds.curves if self.preds else None, self.iou_type_combo.currentText())
+        self.f1_chart.show_curves(self.preds.f1 if self.preds else None, self.iou_type_combo.currentText())
+
+    def set_score(self, score_thr: float) -> None:
+        """Move the score slider (the F1 chart's "Use" button): the tab re-matches as for a drag."""
+        self.score_slider.setValue(round(score_thr * 100))
 
     # ------------------------------------------------------------------ one image
     def _select_image(self, image_id: Any) -> None:

@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+from studio.core.models.fast.backbones import CSP, backbone_choices
 from studio.core.models.fast.net import DEFAULT, FastConfig, FastDetector
 from studio.core.models.spec import ArchSpec
 
 
-def seg_fast(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> FastDetector:
+def seg_fast(
+    num_classes: int,
+    image_size: int,
+    score_thr: float,
+    max_detections: int,
+    *,
+    backbone: str = CSP,
+    freeze_backbone: int = 0,
+) -> FastDetector:
     """Zoo builder of ``seg_fast``."""
     return FastDetector(
-        num_classes, masks=True, image_size=image_size, score_thr=score_thr, max_detections=max_detections
+        num_classes,
+        masks=True,
+        image_size=image_size,
+        score_thr=score_thr,
+        max_detections=max_detections,
+        backbone=backbone,
+        freeze_backbone=freeze_backbone,
     )
 
 
-def det_fast(num_classes: int, image_size: int, score_thr: float, max_detections: int) -> FastDetector:
+def det_fast(
+    num_classes: int,
+    image_size: int,
+    score_thr: float,
+    max_detections: int,
+    *,
+    backbone: str = CSP,
+    freeze_backbone: int = 0,
+) -> FastDetector:
     """Zoo builder of ``det_fast``: ``seg_fast`` without prototypes and mask coefficients."""
     return FastDetector(
-        num_classes, masks=False, image_size=image_size, score_thr=score_thr, max_detections=max_detections
+        num_classes,
+        masks=False,
+        image_size=image_size,
+        score_thr=score_thr,
+        max_detections=max_detections,
+        backbone=backbone,
+        freeze_backbone=freeze_backbone,
     )
 
 
@@ -35,6 +64,7 @@ def fast_specs() -> list[ArchSpec]:
             cpu_friendly=True,
             tv_weights=None,
             builder=seg_fast,
+            backbones=backbone_choices(),
         ),
         ArchSpec(
             "det_fast",
@@ -49,6 +79,7 @@ def fast_specs() -> list[ArchSpec]:
             cpu_friendly=True,
             tv_weights=None,
             builder=det_fast,
+            backbones=backbone_choices(),
         ),
     ]
 

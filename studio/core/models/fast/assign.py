@@ -57,6 +57,8 @@ def task_aligned_assign(
     anchor centres, ``gt_boxes`` (B, M, 4), ``gt_labels`` (B, M) class indices 0..C-1, ``gt_valid``
     (B, M) bool (objects are padded to the largest count of the batch).
     """
+    # float32 whatever the predictions came in: IoU ** beta (6) underflows in fp16 and is coarse in bf16
+    pred_scores, pred_boxes, gt_boxes = pred_scores.float(), pred_boxes.float(), gt_boxes.float()
     b, a, c = pred_scores.shape
     m = gt_boxes.shape[1]
     dev = pred_scores.device

@@ -27,11 +27,12 @@ def box_to_distances(anchors: Tensor, boxes: Tensor, strides: Tensor, reg_max: i
 
 def distribution_focal_loss(logits: Tensor, target: Tensor) -> Tensor:
     """(P, 4, R) bin logits, (P, 4) continuous targets in [0, R-1) -> (P,) loss (mean of the four sides)."""
+    target = target.float()
     left = target.long()
     right = left + 1
     wl = right.float() - target
     wr = 1 - wl
-    logp = F.log_softmax(logits, -1)
+    logp = F.log_softmax(logits.float(), -1)  # float32: a bf16 / fp16 log-softmax loses the small bins
     loss = -(logp.gather(-1, left[..., None]).squeeze(-1) * wl + logp.gather(-1, right[..., None]).squeeze(-1) * wr)
     return loss.mean(-1)
 
@@ -46,6 +47,8 @@ def box_losses(
     reg_max: int,
 ) -> tuple[Tensor, Tensor]:
     """CIoU and DFL of the positives, each summed with ``weight`` (not yet normalised)."""
+    # float32: the CIoU's aspect term (atan of w / h) and its squared centre distances overflow fp16
+    pred_boxes, target_boxes = pred_boxes.float(), target_boxes.float()
     ciou = complete_box_iou_loss(pred_boxes, target_boxes, reduction="none")
     target = box_to_distances(anchors, target_boxes, strides, reg_max)
     dfl = distribution_focal_loss(pred_dist.view(-1, 4, reg_max), target)
@@ -80,4 +83,4 @@ def mask_loss(
         target = roi_align(
             gt_masks[:, None].to(protos.dtype), gt_rois, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
         )[:, 0]
-    return F.binary_cross_entropy_with_logits(logits, target[which], reduction="mean")
+    return F.binary_cross_entropy_with_logits(logits.float(), target[which].float(), reduction="mean")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,14 @@ from torchvision.models.detection._utils import _topk_min
 from torchvision.ops import batched_nms, roi_align
 
 from studio.core.models.fast.assign import task_aligned_assign
+from studio.core.models.fast.backbones import (
+    BODY_PREFIX,
+    CSP,
+    NUM_STAGES,
+    TorchvisionBackbone,
+    freeze_stages,
+    keep_frozen_in_eval,
+)
 from studio.core.models.fast.blocks import SPPF, ConvBNAct, CSPBlock
 from studio.core.models.fast.loss import box_losses, mask_loss
 from studio.core.models.transform import NoResizeTransform
@@ -89,6 +98,10 @@ class Backbone(nn.Module):
         self.stage3 = nn.Sequential(ConvBNAct(w[2], w[3], 3, 2), CSPBlock(w[3], w[3], d[2]))
         self.stage4 = nn.Sequential(ConvBNAct(w[3], w[4], 3, 2), CSPBlock(w[4], w[4], d[3]), SPPF(w[4], w[4]))
         self.out_channels = (w[2], w[3], w[4])
+
+    def stages(self) -> list[list[nn.Module]]:
+        """The :data:`~.backbones.NUM_STAGES` stages from the input, for ``model.freeze_backbone``."""
+        return [[self.stem], [self.stage1], [self.stage2], [self.stage3], [self.stage4]]
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         x = self.stage1(self.stem(x))
@@ -182,6 +195,14 @@ def _flatten(levels: list[Tensor]) -> Tensor:
     return torch.cat([t.flatten(2) for t in levels], 2).permute(0, 2, 1)
 
 
+def _float32(device_type: str) -> AbstractContextManager:
+    """Autocast off while it is on (mixed-precision training or eval); else nothing, so that tracing for
+    export sees no autocast context at all."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()
+
+
 def make_anchors(levels: list[Tensor]) -> tuple[Tensor, Tensor]:
     """Cell centres (A, 2) in input pixels and their strides (A,) for the levels' grid sizes."""
     points, strides = [], []
@@ -196,7 +217,14 @@ def make_anchors(levels: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 
 class FastDetector(nn.Module):
-    """See the module docstring. ``num_classes`` counts object classes (labels 1..K in and out)."""
+    """See the module docstring. ``num_classes`` counts object classes (labels 1..K in and out).
+
+    ``backbone``: ``csp`` (learns from scratch) or a torchvision classifier of :data:`.backbones.BACKBONES`
+    (for ImageNet weights). ``freeze_backbone``: the backbone's first stages kept fixed (0 to
+    :data:`.backbones.NUM_STAGES`), parameters and BatchNorm statistics both (see
+    :func:`.backbones.keep_frozen_in_eval`). ``pretrained_prefix`` names the parameters of a torchvision
+    backbone, which the optimiser gives a lower learning rate when fine-tuning.
+    """
 
     def __init__(
         self,
@@ -207,14 +235,25 @@ class FastDetector(nn.Module):
         score_thr: float = 0.05,
         max_detections: int = 100,
         config: FastConfig = DEFAULT,
+        backbone: str = CSP,
+        freeze_backbone: int = 0,
     ):
         super().__init__()
+        if not 0 <= int(freeze_backbone) <= NUM_STAGES:
+            raise ValueError(f"freeze_backbone must be 0..{NUM_STAGES}, got {freeze_backbone}")
         cfg = config
         self.cfg = cfg
         self.num_classes = int(num_classes)
         self.with_masks = bool(masks)
         self.transform = NoResizeTransform(IMAGE_MEAN, IMAGE_STD, size_divisible=32)
-        self.backbone = Backbone(cfg)
+        self.backbone_name = backbone
+        if backbone == CSP:
+            self.backbone = Backbone(cfg)
+        else:
+            self.backbone = TorchvisionBackbone(backbone, cfg.widths[2:])
+        self.pretrained_prefix = None if backbone == CSP else BODY_PREFIX
+        self.frozen_stages = int(freeze_backbone)
+        freeze_stages(self.backbone.stages(), self.frozen_stages)
         self.neck = PAN(self.backbone.out_channels, cfg.neck_depth)
         self.head = Head(self.neck.out_channels, self.num_classes, cfg, masks, image_size)
         self.protos = Protos(self.neck.out_channels[0], cfg.proto_channels, cfg.num_masks) if masks else None
@@ -223,7 +262,16 @@ class FastDetector(nn.Module):
         self.score_thresh = float(score_thr)
         self.detections_per_img = int(max_detections)
         self.nms_thresh = cfg.nms_threshold
+        self.pre_nms_top_n = cfg.pre_nms_top_n  # both set per export by studio.core.models.nms.configure_nms
         self.mask_size = cfg.mask_size if masks else None
+        self.train()  # frozen stages start in eval mode
+
+    def train(self, mode: bool = True) -> FastDetector:
+        """As ``nn.Module.train``, but the frozen backbone stages stay in eval mode (their BatchNorm statistics)."""
+        super().train(mode)
+        if mode:
+            keep_frozen_in_eval(self.backbone.stages(), self.frozen_stages)
+        return self
 
     # ------------------------------------------------------------------ shared
     def _decode(self, dist: Tensor, anchors: Tensor, strides: Tensor) -> Tensor:
@@ -241,14 +289,19 @@ class FastDetector(nn.Module):
         feats = self.neck(self.backbone(x))
         out = self.head.run(feats)
         protos = self.protos(feats["0"]) if self.protos is not None else None
-        anchors, strides = make_anchors(out["cls"])
-        dist = _flatten(out["box"])
-        cls = _flatten(out["cls"])
-        coef = _flatten(out["coef"]) if "coef" in out else None
-        boxes = self._decode(dist, anchors, strides)
-        if self.training:
-            return self._losses(cls, dist, boxes, coef, protos, anchors, strides, targets)
-        detections = self._postprocess(cls, boxes, coef, protos, batch.image_sizes)
+        # Under mixed precision the convolutions above run in bf16 / fp16; from here on it is float32: box
+        # decoding (pixel coordinates lose whole pixels in bf16), the assigner (IoU ** 6 underflows in fp16),
+        # DFL's log-softmax, CIoU and the mask logits.
+        with _float32(x.device.type):
+            anchors, strides = make_anchors(out["cls"])
+            dist = _flatten(out["box"]).float()
+            cls = _flatten(out["cls"]).float()
+            coef = _flatten(out["coef"]).float() if "coef" in out else None
+            protos = protos.float() if protos is not None else None
+            boxes = self._decode(dist, anchors, strides)
+            if self.training:
+                return self._losses(cls, dist, boxes, coef, protos, anchors, strides, targets)
+            detections = self._postprocess(cls, boxes, coef, protos, batch.image_sizes)
         return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
 
     # ------------------------------------------------------------------ training
@@ -339,7 +392,7 @@ class FastDetector(nn.Module):
         nc = self.num_classes
         for i, (h, w) in enumerate(image_sizes):
             scores = cls[i].sigmoid().flatten()
-            top, idx = scores.topk(_topk_min(scores, self.cfg.pre_nms_top_n, 0))
+            top, idx = scores.topk(_topk_min(scores, self.pre_nms_top_n, 0))
             keep = top > self.score_thresh
             top, idx = top[keep], idx[keep]
             anchor = torch.div(idx, nc, rounding_mode="floor")
