@@ -9,9 +9,10 @@ is skipped with the reason). The video is a synthetic 320x240 clip (moving recta
 
 Both sides write the same files (annotated mp4 + JSON Lines). Threads: each side runs with the model on
 every core and on ``--pipeline-threads`` (default: every core but one, which decodes and encodes:
-:func:`studio.api_video.pipeline_threads`, what `studio infer` uses), and the pipeline once more with one
+:func:`studio.api_video.pipeline_threads`), and the pipeline once more with one
 model worker per core, each on one thread (``workers``: frames inferred at once, results kept in order);
-ratios are to the best sequential run.
+ratios are to the best sequential run. `studio infer` on a video picks the configuration that wins here for
+the format (:func:`studio.api_video.video_parallelism`).
 Each configuration runs ``--repeats`` times, interleaved; the best FPS of each is reported. The machine
 may be shared: rerun it quietly for figures to publish.
 
@@ -161,6 +162,15 @@ def main() -> None:
                     f"  {fmt:9s} {name:30s} per frame: decode {1000 * dec / n:.1f} ms, infer {1000 * inf / n:.1f} ms, "
                     f"draw + encode + JSON {1000 * wr / n:.1f} ms ({dets / n:.0f} detections); "
                     f"overlap can give at most x{bound:.2f}"
+                )
+            one = STAGES.get("sequential, 1 threads")
+            if one is not None:  # the least CPU work per frame (1-thread inference wastes no core on syncing)
+                dec, inf, wr, n, _ = one
+                cores = os.cpu_count() or 1
+                ceiling = cores * n / (dec + inf + wr)  # every core busy all the time with that work
+                print(
+                    f"  {fmt:9s} CPU bound: {1000 * (dec + inf + wr) / n:.1f} core-ms a frame on {cores} cores: "
+                    f"at most {ceiling:.1f} FPS = x{ceiling / seq:.2f} the best sequential, whatever the overlap"
                 )
             STAGES.clear()
             for name, fps in best.items():

@@ -298,3 +298,15 @@ def test_two_workers_keep_frame_order(clip, tmp_path):
     with open_source(clip) as src:
         run_video(BoxModel(), src, jsonl_out=tmp_path / "one.jsonl")
     assert lines == _lines(tmp_path / "one.jsonl")
+
+
+def test_video_parallelism_follows_the_measured_best_per_runtime(monkeypatch):
+    """ONNX Runtime on a CPU: one single-threaded call per core; OpenVINO and GPUs: one call on all cores but one."""
+    from studio import api_video
+
+    monkeypatch.setattr(api_video.os, "cpu_count", lambda: 4)
+    assert api_video.video_parallelism("m/model.onnx", "cpu") == (1, 4)
+    assert api_video.video_parallelism("m/model.xml", "cpu") == (3, 1)
+    assert api_video.video_parallelism("m/model.onnx", "cuda") == (3, 1)
+    monkeypatch.setattr(api_video.os, "cpu_count", lambda: 1)
+    assert api_video.video_parallelism("m/model.onnx", "cpu") == (1, 1)
