@@ -18,7 +18,7 @@ from studio.core.export.runtime import load_exported
 from studio.core.inference.score_default import choose_score_thr, exported_score_thr
 from studio.core.jobs import CancelToken, Progress, no_progress
 from studio.core.labelling.auto import load_model
-from studio.core.video.frames import DEFAULT_MIN_DIFF, FramesSummary, extract_frames
+from studio.core.video.frames import extract_frames
 from studio.core.video.jobs import Source, predict_sources
 from studio.core.video.pipeline import FrameResult, VideoModel, VideoSummary, run_video
 from studio.core.video.sources import FrameSource, open_source
@@ -146,28 +146,4 @@ def video_run(
             opened.close()
 
 
-def dataset_frames(
-    video: str | Path,
-    out: str | Path,
-    *,
-    every: int | None = None,
-    scene_change: float | None = None,
-    min_diff: float = DEFAULT_MIN_DIFF,
-    image_format: str = "jpg",
-    overwrite: bool = False,
-    progress: Progress = no_progress,
-    cancel: CancelToken | None = None,
-) -> FramesSummary:
-    """``studio dataset frames VIDEO --every N | --scene-change T -o DIR``: frames into an image folder for
-    ``dataset new``, near-duplicates (thumbnail difference below ``min_diff``) skipped."""
-    return extract_frames(
-        video,
-        out,
-        every=every,
-        scene_change=scene_change,
-        min_diff=min_diff,
-        image_format=image_format,
-        overwrite=overwrite,
-        progress=progress,
-        cancel=cancel,
-    )
+dataset_frames = extract_frames  # `studio dataset frames VIDEO --every N | --scene-change T -o DIR`

@@ -1,4 +1,4 @@
-"""The run and checkpoint choice shared by the Inspect and Export pages.
+"""The run and checkpoint choice shared by the Inspect, Preview and Export pages.
 
 Both pages list the workspace's runs that hold a checkpoint, newest first, and keep that list current
 without a Refresh (:class:`~studio.gui.common.run_watch.RunWatch`: the app's own runs say when they
@@ -155,3 +155,23 @@ class RunPicker:
     def _busy(self) -> bool:
         """True while the page must keep its checkpoint (an export running): following waits."""
         return False
+
+
+class RunCombo:
+    """``_fill_runs`` and ``_set_run_row`` of :class:`RunPicker` for a page whose run widget is ``run_combo``
+    (a QComboBox; the Inspect and Preview pages)."""
+
+    def _fill_runs(self, runs: list[CheckpointRun]) -> None:
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        for r in runs:
+            best = f" · best {r.best_metric:.3f}" if r.best_metric is not None else ""
+            training = " · training" if r.training else ""
+            self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best}{training})", str(r.path))
+        self.run_combo.setCurrentIndex(-1)
+        self.run_combo.blockSignals(False)
+
+    def _set_run_row(self, row: int) -> None:
+        self.run_combo.blockSignals(True)
+        self.run_combo.setCurrentIndex(row)
+        self.run_combo.blockSignals(False)

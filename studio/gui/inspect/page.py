@@ -20,10 +20,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.text import plural
-from studio.gui.common.checkpoint_runs import CheckpointRun
 from studio.gui.common.job_slot import JobSlot
 from studio.gui.common.messages import error_html, status_label
-from studio.gui.common.run_picker import RunPicker
+from studio.gui.common.run_picker import RunCombo, RunPicker
 from studio.gui.common.workers import Jobs
 from studio.gui.inspect.explain import CamPanel, FeatmapPanel
 from studio.gui.inspect.jobs import ExplainSession, open_explain
@@ -32,7 +31,7 @@ from studio.gui.inspect.predictions import PredictionsPanel
 log = logging.getLogger("studio.gui.inspect")
 
 
-class InspectPage(RunPicker, QWidget):
+class InspectPage(RunCombo, RunPicker, QWidget):
     title = "Inspect"
 
     annotation_proposed = Signal(object, object, object)  # image id, category id, flat polygon or xywh box
@@ -85,21 +84,6 @@ class InspectPage(RunPicker, QWidget):
         lay.addWidget(self.tabs, 1)
 
     # ------------------------------------------------------------------ runs (RunPicker)
-    def _fill_runs(self, runs: list[CheckpointRun]) -> None:
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        for r in runs:
-            best = f" · best {r.best_metric:.3f}" if r.best_metric is not None else ""
-            training = " · training" if r.training else ""
-            self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best}{training})", str(r.path))
-        self.run_combo.setCurrentIndex(-1)
-        self.run_combo.blockSignals(False)
-
-    def _set_run_row(self, row: int) -> None:
-        self.run_combo.blockSignals(True)
-        self.run_combo.setCurrentIndex(row)
-        self.run_combo.blockSignals(False)
-
     def _runs_shown(self) -> None:
         if not self.runs:
             self.info.setText("No run with a checkpoint yet: train one on the Train page.")

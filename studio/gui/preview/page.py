@@ -40,12 +40,11 @@ from studio.core.detections import Detections
 from studio.core.imageio import IMAGE_SUFFIXES
 from studio.core.video.pipeline import FrameResult, VideoSummary
 from studio.core.video.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, is_stream_url, open_source
-from studio.gui.common.checkpoint_runs import CheckpointRun
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot
 from studio.gui.common.messages import error_html, status_label
 from studio.gui.common.path_field import PathField
-from studio.gui.common.run_picker import RunPicker
+from studio.gui.common.run_picker import RunCombo, RunPicker
 from studio.gui.common.workers import Jobs
 from studio.gui.inspect.draw import draw_predictions, qimage_of
 from studio.gui.preview.jobs import (
@@ -74,7 +73,7 @@ def short_name(label: str) -> str:
     return Path(label).name
 
 
-class PreviewPage(RunPicker, QWidget):
+class PreviewPage(RunCombo, RunPicker, QWidget):
     title = "Preview"
 
     def __init__(self, jobs: Jobs, parent: QWidget | None = None):
@@ -210,20 +209,6 @@ class PreviewPage(RunPicker, QWidget):
         self._on_score(self.score_slider.value())
 
     # ------------------------------------------------------------------ the model (RunPicker)
-    def _fill_runs(self, runs: list[CheckpointRun]) -> None:
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        for r in runs:
-            best = f" · best {r.best_metric:.3f}" if r.best_metric is not None else ""
-            self.run_combo.addItem(f"{r.name} ({r.arch or 'no log'}{best})", str(r.path))
-        self.run_combo.setCurrentIndex(-1)
-        self.run_combo.blockSignals(False)
-
-    def _set_run_row(self, row: int) -> None:
-        self.run_combo.blockSignals(True)
-        self.run_combo.setCurrentIndex(row)
-        self.run_combo.blockSignals(False)
-
     def _busy(self) -> bool:
         return self.play_slot.running  # a playing source keeps its model until it stops
 
