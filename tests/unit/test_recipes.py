@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from studio.core.config.loader import validate
-from studio.core.config.recipes import SHARES, DataFacts, derive
+from studio.core.config.recipes import SHARES, TARGET_ITERS, DataFacts, derive
 from studio.core.demo import generate
 from studio.core.training.budget import MIN_STEPS_SCRATCH, images_per_s, plan
 from studio.core.training.preflight import preflight
@@ -29,7 +29,7 @@ def test_derive_sizes_the_recipe_to_the_data_device_and_budget():
     assert demo["train"]["warmup_fraction"] == SHARES["warmup_fraction"]
     assert demo["train"]["eval_interval"] == SHARES["eval_interval"]
     per_epoch = 40 // 4
-    assert demo["train"]["epochs"] * per_epoch >= 3000 > (demo["train"]["epochs"] - 1) * per_epoch
+    assert demo["train"]["epochs"] == min(300, -(-TARGET_ITERS // per_epoch)), "about TARGET_ITERS steps, capped"
     short = derive("fast", DEMO, device="cpu", time_limit=180)
     assert short["train"]["epochs"] == 1000 and short["data"]["image_size"] == 192, "the time ends the run"
     assert derive("fast", DEMO, device="cpu", time_limit="20m")["train"]["epochs"] == 1000
