@@ -12,40 +12,16 @@ from pathlib import Path
 
 from studio.core.dataset.provenance import AcceptSummary
 from studio.core.errors import StudioError
-from studio.core.jobs import CancelToken, Progress, no_progress
+from studio.core.jobs import CancelToken
 from studio.core.labelling.accept import accept_file
-from studio.core.labelling.auto import AutoLabelSummary, auto_label
+from studio.core.labelling.auto import auto_label
 from studio.core.labelling.rank import label_next, label_next_report
 from studio.core.training.run_index import summarize_run
 
 __all__ = ["label_auto", "label_accept", "label_next", "label_next_report", "retrain"]
 
 
-def label_auto(
-    model: str | Path,
-    ann: str | Path,
-    out: str | Path,
-    *,
-    images: str | Path | None = None,
-    all_images: bool = False,
-    score_thr: float = 0.5,
-    device: str = "auto",
-    progress: Progress = no_progress,
-    cancel: CancelToken | None = None,
-) -> AutoLabelSummary:
-    """``studio label auto``: pending proposals of ``model`` (checkpoint, run folder or exported ONNX model) for
-    the images of ``ann`` without accepted annotations (all with ``all_images``), written to ``out``."""
-    return auto_label(
-        model,
-        ann,
-        out,
-        images=images,
-        all_images=all_images,
-        score_thr=score_thr,
-        device=device,
-        progress=progress,
-        cancel=cancel,
-    )
+label_auto = auto_label  # `studio label auto MODEL ANN -o OUT`: pending proposals for the unlabelled images
 
 
 def label_accept(
