@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtWidgets import QComboBox
+
 from studio.gui.common.checkpoint_runs import CheckpointRun, list_checkpoint_runs
 from studio.gui.common.messages import error_html
 from studio.gui.common.run_watch import RunWatch
@@ -160,6 +162,16 @@ class RunPicker:
 class RunCombo:
     """``_fill_runs`` and ``_set_run_row`` of :class:`RunPicker` for a page whose run widget is ``run_combo``
     (a QComboBox; the Inspect and Preview pages)."""
+
+    def _make_run_combos(self, run_width: int, ckpt_width: int) -> None:
+        """``run_combo`` and ``ckpt_combo``, wired to :class:`RunPicker`."""
+        self.run_combo = QComboBox()
+        self.run_combo.setMinimumWidth(run_width)
+        self.run_combo.currentIndexChanged.connect(self._on_run_row)
+        self.ckpt_combo = QComboBox()
+        self.ckpt_combo.setMinimumWidth(ckpt_width)
+        self.ckpt_combo.setToolTip("best.pt: the best val metric; last.pt: the last epoch; epoch_N.pt: kept snapshots")
+        self.ckpt_combo.currentIndexChanged.connect(self._on_ckpt_choice)
 
     def _fill_runs(self, runs: list[CheckpointRun]) -> None:
         self.run_combo.blockSignals(True)

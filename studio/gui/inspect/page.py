@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.text import plural
 from studio.gui.common.job_slot import JobSlot
@@ -46,13 +46,7 @@ class InspectPage(RunCombo, RunPicker, QWidget):
         self._build()
 
     def _build(self) -> None:
-        self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(260)
-        self.run_combo.currentIndexChanged.connect(self._on_run_row)
-        self.ckpt_combo = QComboBox()
-        self.ckpt_combo.setMinimumWidth(120)
-        self.ckpt_combo.setToolTip("best.pt: the best val metric; last.pt: the last epoch; epoch_N.pt: kept snapshots")
-        self.ckpt_combo.currentIndexChanged.connect(self._on_ckpt_choice)
+        self._make_run_combos(260, 120)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh_runs)
         self.info = QLabel("No run with a checkpoint yet: train one on the Train page.")

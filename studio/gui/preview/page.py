@@ -24,7 +24,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -107,12 +106,7 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(240)
-        self.run_combo.currentIndexChanged.connect(self._on_run_row)
-        self.ckpt_combo = QComboBox()
-        self.ckpt_combo.setMinimumWidth(110)
-        self.ckpt_combo.currentIndexChanged.connect(self._on_ckpt_choice)
+        self._make_run_combos(240, 110)
         self.model_button = QPushButton("Model file…")
         self.model_button.setToolTip("A checkpoint (.pt) or an exported model (.onnx, OpenVINO .xml, TensorRT .engine)")
         self.model_button.clicked.connect(self._pick_model)
