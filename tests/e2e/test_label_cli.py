@@ -214,7 +214,11 @@ def test_active_learning_bench_runs_quick(tmp_path):
     )
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(out.read_text())
-    (row,) = res["rounds"]
+    (run,) = res["runs"]
+    (row,) = run["rounds"]
     assert row["labelled"] == 8 and len(row["ranked"]["chosen"]) == 4 and len(row["random"]["chosen"]) == 4
-    assert res["seed"] == 0 and res["random_seed"] == 1 and "overall" in res["accepted_unchanged"]["0.5"]
-    assert "ranked beats random in" in r.stdout and "round 1 (8 labelled" in r.stdout
+    assert len(set(row["ranked"]["chosen"]) | set(run["start"])) == 8  # picks are new images
+    assert res["seeds"] == [0] and run["random_seed"] == 1 and "overall" in res["accepted_unchanged"]["0.5"]
+    assert [len(res["mean"][arm]) for arm in ("ranked", "random")] == [2, 2]  # round 0 and round 1
+    assert res["mean"]["ranked"][1]["bbox_mAP_50"] == row["ranked"]["bbox_mAP_50"]  # one seed: its own figures
+    assert "ranked beats random in" in r.stdout and "seed 0 round 1 (8 labelled" in r.stdout
