@@ -17,6 +17,7 @@ ACTION, KEY = "action", "key"
 EVERYWHERE = "Everywhere"
 EDITOR = "Data page, image view"
 DATA = "Data page (not while typing in a text box)"
+PREVIEW = "Preview page (not while typing in a text box)"
 
 #: the pages in the order of the page list (Ctrl+1 is the first)
 PAGES = ("Data", "Config", "Train", "Inspect", "Preview", "Export")
@@ -97,6 +98,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Nothing to label on this image: it trains as background and counts as labelled (again: unmark)",
         DATA,
     ),
+    Shortcut(
+        "preview.play_pause", ("Space",), "Play or pause the video or camera (after Stop: play it again)", PREVIEW
+    ),
+    Shortcut("preview.stop", ("Esc",), "Stop the video or camera; the last frame stays shown", PREVIEW),
+    Shortcut("preview.prev", ("A", "Left"), "Previous image of the folder", PREVIEW),
+    Shortcut("preview.next", ("D", "Right"), "Next image of the folder", PREVIEW),
     Shortcut("label.auto", ("Ctrl+Shift+A",), "Auto-label with a model: pending proposals to review (Data page)"),
     Shortcut(
         "label.retrain", ("Ctrl+Shift+T",), "Retrain: save, then train the newest finished run on the dataset further"

@@ -220,3 +220,43 @@ def test_an_exported_model_previews_an_image(qtbot, page, exported, tmp_path):
     qtbot.waitUntil(lambda: page.shown is not None, timeout=10_000)
     assert page.position.text().startswith("image 1 of 1 · still.jpg")
     assert page.count_label.text().endswith("shown")
+
+
+def test_keys_play_pause_stop_and_step_the_folder(qtbot, page, ckpt, clip, tmp_path):
+    """Space pauses and resumes, Esc stops, D / Right and A / Left step a folder; typing in the source box
+    keeps its keys (a space or an arrow there is text editing, not a page key)."""
+    _load(qtbot, page, ckpt)
+    page.camera_opener = lambda index: FakeCamera(clip, index=index, realtime=True, loop=True)
+    qtbot.mouseClick(page.camera_button, LEFT)
+    qtbot.waitUntil(lambda: page.frames_shown >= 2, timeout=10_000)
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_Space)
+    assert page.paused.is_set() and page.play_button.text() == "Play"
+    qtbot.keyClick(page.view, Qt.Key.Key_Space)
+    assert not page.paused.is_set() and page.play_button.text() == "Pause"
+    qtbot.keyClick(page.view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(page.jobs.is_idle, timeout=5_000)
+    assert not page.stop_button.isEnabled() and not page.key_actions["preview.stop"].isEnabled()
+    assert "Play or pause" in page.play_button.toolTip() and "(Space)" in page.play_button.toolTip()
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i in range(3):
+        save_image(folder / f"s{i}.jpg", synthetic_frame(5 * i, 160, 120, shot=i))
+    page.open_source_text(str(folder))
+    qtbot.waitUntil(lambda: page.position.text().startswith("image 1 of 3"), timeout=10_000)
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_D)
+    qtbot.waitUntil(lambda: page.position.text().startswith("image 2 of 3"), timeout=10_000)
+    qtbot.keyClick(page.view, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: page.position.text().startswith("image 3 of 3"), timeout=10_000)
+    qtbot.keyClick(page.view, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: page.position.text().startswith("image 2 of 3"), timeout=10_000)
+
+    page.source_edit.setFocus()
+    page.source_edit.setText("rtsp://cam")
+    qtbot.keyClick(page.source_edit, Qt.Key.Key_Left)
+    qtbot.keyClick(page.source_edit, Qt.Key.Key_Space)
+    assert page.source_edit.text() == "rtsp://ca m"
+    qtbot.wait(100)
+    assert page.position.text().startswith("image 2 of 3")  # Left moved the cursor, not the folder

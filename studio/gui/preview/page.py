@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QShowEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QImage, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -39,6 +39,7 @@ from studio.core.detections import Detections
 from studio.core.imageio import IMAGE_SUFFIXES
 from studio.core.video.pipeline import FrameResult, VideoSummary
 from studio.core.video.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, is_stream_url, open_source
+from studio.gui.common.commands import bind
 from studio.gui.common.image_view import ImageView
 from studio.gui.common.job_slot import JobSlot
 from studio.gui.common.messages import error_html, status_label
@@ -58,6 +59,7 @@ from studio.gui.preview.jobs import (
     predict_image,
 )
 from studio.gui.preview.mailbox import LatestFrame
+from studio.gui.shortcuts import shortcut, with_keys
 
 DEFAULT_SCORE = 0.30
 MODEL_FILTER = "Models (*.pt *.onnx *.xml *.engine *.plan *.trt);;All files (*)"
@@ -171,6 +173,14 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
         self.save_path = PathField("save", "Save the annotated video as", "MP4 video (*.mp4)")
         self.save_path.edit.setPlaceholderText("a new .mp4 file")
         self.save_path.setFixedWidth(300)
+        self.key_actions = {
+            "preview.prev": self._key_action("preview.prev", "Previous image", self.prev_button, lambda: self.step(-1)),
+            "preview.play_pause": self._key_action(
+                "preview.play_pause", "Play / pause", self.play_button, self.play_pause
+            ),
+            "preview.stop": self._key_action("preview.stop", "Stop", self.stop_button, self.stop_playing),
+            "preview.next": self._key_action("preview.next", "Next image", self.next_button, lambda: self.step(1)),
+        }
         bar = QHBoxLayout()
         for w in (self.prev_button, self.play_button, self.stop_button, self.next_button):
             bar.addWidget(w)
@@ -482,6 +492,16 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
         self.shown_boxes = int((np.asarray(dets.scores) >= self.score_thr()).sum()) if len(dets) else 0
         self.count_label.setText(f"{self.shown_boxes} of {len(dets)} shown")
 
+    def _key_action(self, sid: str, text: str, button: QPushButton, slot: Callable[[], object]) -> QAction:
+        """The page's key for ``button`` (table row ``sid``), enabled with it so a disabled one leaves the key to
+        the focused widget; the button's tooltip names the key."""
+        act = bind(QAction(text, self), sid)
+        act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        act.triggered.connect(lambda _=False: slot())
+        self.addAction(act)
+        button.setToolTip(with_keys(shortcut(sid).description, sid))
+        return act
+
     # ------------------------------------------------------------------ state
     def _update_controls(self) -> None:
         playing = self.play_slot.running
@@ -493,6 +513,14 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
         self.next_button.setEnabled(folder and self.image_index < len(self.images) - 1)
         self.save_check.setEnabled(not playing)
         self.save_path.setEnabled(not playing)
+        buttons = {
+            "preview.prev": self.prev_button,
+            "preview.play_pause": self.play_button,
+            "preview.stop": self.stop_button,
+            "preview.next": self.next_button,
+        }
+        for sid, button in buttons.items():
+            self.key_actions[sid].setEnabled(button.isEnabled())
 
     # ------------------------------------------------------------------ drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
