@@ -157,3 +157,29 @@ def test_a_reused_report_makes_its_budget_findings_again(demo):
     kept = [f for f in first.findings if f.topic != "budget"]
     assert kept and all(f in again.findings for f in kept), "what read the files stays"
     assert first.budget.iters == 20, "the first report is left as it was"
+
+
+def test_another_backbone_has_no_speed_estimate_and_its_own_parameter_count():
+    """The CPU speed was measured with the default csp backbone: resnet50 is ~7x its multiply-adds, so its
+    time-based guess is unknown rather than wrong; the memory estimate counts the backbone built and the
+    stages frozen."""
+    from studio.core.training.memory import estimate_gpu_memory
+
+    def cfg(**model):
+        return validate(
+            {
+                "model": {"arch": "seg_fast", **model},
+                "data": {"train": {"ann": "t.json"}, "val": {"ann": "v.json"}, "image_size": 320},
+                "train": {"epochs": 1000, "batch_size": 4, "time_limit": 100},
+            }
+        )
+
+    assert plan(cfg(), 40, device="cpu").images_per_s is not None
+    assert plan(cfg(backbone="csp"), 40, device="cpu").images_per_s is not None
+    b = plan(cfg(backbone="resnet50"), 40, device="cpu")
+    assert b.images_per_s is None and b.iters is None
+    csp, r50 = estimate_gpu_memory(cfg()), estimate_gpu_memory(cfg(backbone="resnet50"))
+    assert r50.params > csp.params + 20e6 and "resnet50 not measured" in r50.basis  # ResNet-50's 23.5 M
+    frozen = estimate_gpu_memory(cfg(backbone="resnet50", freeze_backbone="all"))
+    assert frozen.params == r50.params and frozen.trainable < r50.trainable - 20e6
+    assert frozen.detail["gradients"] < r50.detail["gradients"]

@@ -29,6 +29,7 @@ CPU_SECONDS_PER_IMAGE: dict[str, tuple[float, float]] = {
     "det_lite": (0.06105, 7.236e-7),
 }
 MEASURED_THREADS = 2
+MEASURED_BACKBONE = "csp"  # the fast models' default backbone, the one measured
 #: optimiser steps below which a from-scratch model learns next to nothing (the demo set at 150 steps:
 #: mAP50 under 0.05); a model started from pretrained weights needs fewer
 MIN_STEPS_SCRATCH = 300
@@ -56,11 +57,13 @@ class Budget:
         return None if self.iters is None else self.iters / self.iters_per_epoch
 
 
-def images_per_s(arch: str, image_size: int, device: str, threads: int) -> float | None:
-    """The estimated training speed, or None where nothing was measured (GPUs, the big models on a CPU).
-    More threads are counted as proportionally faster, which overestimates many-core machines."""
+def images_per_s(arch: str, image_size: int, device: str, threads: int, backbone: str | None = None) -> float | None:
+    """The estimated training speed, or None where nothing was measured (GPUs, the big models on a CPU, a
+    backbone other than the default ``csp``: resnet50 costs 6.8x its multiply-adds). More threads are counted
+    as proportionally faster, which overestimates many-core machines. The figures are fp32: bf16 autocast
+    is about 1.25x faster on a CPU with native bf16 and slower on one without, so it is not counted."""
     fit = CPU_SECONDS_PER_IMAGE.get(arch)
-    if fit is None or device != "cpu":
+    if fit is None or device != "cpu" or backbone not in (None, MEASURED_BACKBONE):
         return None
     a, b = fit
     return max(1, threads) / MEASURED_THREADS / (a + b * image_size**2)
@@ -71,7 +74,7 @@ def plan(cfg: Config, images: int, *, device: str, threads: int = MEASURED_THREA
     t = cfg.train
     per_epoch = max(1, math.ceil(images / max(1, t.batch_size * world_size)))
     planned = t.epochs * per_epoch
-    speed = images_per_s(cfg.model.arch, cfg.data.image_size, device, threads)
+    speed = images_per_s(cfg.model.arch, cfg.data.image_size, device, threads, cfg.model.backbone)
     time_limited = False
     iters: int | None = planned
     if t.time_limit:

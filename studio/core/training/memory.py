@@ -51,7 +51,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from studio.core.device import resolve_device
 from studio.core.errors import StudioError
-from studio.core.models import build_model, get_arch
+from studio.core.models import build_model, check_backbone, get_arch
 
 if TYPE_CHECKING:  # torch is imported lazily: the GUI imports this module for MemoryEstimate alone
     from torch import nn
@@ -137,13 +137,31 @@ def activation_constants(arch: str, family: str | None = None) -> tuple[tuple[fl
 
 
 @functools.lru_cache(maxsize=64)
-def count_parameters(arch: str, num_classes: int = DEFAULT_NUM_CLASSES, finetune: bool = False) -> tuple[int, int, int]:
-    """``(parameters, trainable parameters, buffer elements)`` of ``arch``, built on the meta device
-    (kept per arguments: the pre-flight panel asks again after every edit)."""
+def count_parameters(
+    arch: str,
+    num_classes: int = DEFAULT_NUM_CLASSES,
+    finetune: bool = False,
+    backbone: str | None = None,
+    freeze_backbone: str | None = None,
+) -> tuple[int, int, int]:
+    """``(parameters, trainable parameters, buffer elements)`` of ``arch`` with ``backbone`` (None: its
+    default) and ``freeze_backbone`` stages frozen, built on the meta device (kept per arguments: the
+    pre-flight panel asks again after every edit)."""
 
     spec = get_arch(arch)
     with torch.device("meta"):
-        model = spec.builder(int(num_classes), spec.default_size, 0.05, 100)
+        if spec.backbones:
+            frozen = check_backbone(spec, backbone, freeze_backbone)
+            model = spec.builder(
+                int(num_classes),
+                spec.default_size,
+                0.05,
+                100,
+                backbone=backbone or spec.backbones[0][0],
+                freeze_backbone=frozen,
+            )
+        else:
+            model = spec.builder(int(num_classes), spec.default_size, 0.05, 100)
         if finetune and spec.finetune_setup is not None:
             try:
                 spec.finetune_setup(model)
@@ -167,10 +185,16 @@ def estimate_gpu_memory(cfg: Config, num_classes: int | None = None) -> MemoryEs
     """
     spec = get_arch(cfg.model.arch)
     finetune = cfg.model.weights not in (None, "", "none")
-    params, trainable, buffers = count_parameters(spec.name, num_classes or DEFAULT_NUM_CLASSES, finetune)
+    backbone = cfg.model.backbone if spec.backbones else None
+    freeze = None if cfg.model.freeze_backbone is None else str(cfg.model.freeze_backbone)
+    params, trainable, buffers = count_parameters(
+        spec.name, num_classes or DEFAULT_NUM_CLASSES, finetune, backbone, freeze if spec.backbones else None
+    )
     t = cfg.train
     opt_slots = 2 if t.optimizer == "adamw" else (1 if t.momentum > 0 else 0)
     (per_pixel, per_image), basis = activation_constants(spec.name, spec.family)
+    if backbone and backbone != spec.backbones[0][0]:
+        basis += f" with its {spec.backbones[0][0]} backbone ({backbone} not measured)"
     pixels = padded_pixels(cfg.data.image_size, spec.size_divisible)
     activations = t.batch_size * (per_pixel * pixels + per_image)
     if t.amp != "none":
