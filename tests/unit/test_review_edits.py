@@ -270,3 +270,26 @@ def test_the_journal_replays_review_edits(tmp_path):
     assert _bytes(fresh) == expected
     for cmd in (AddProposals(batch), AcceptAnnotations([2]), RejectAnnotations([4])):
         assert _round_trip(cmd).to_record() == cmd.to_record()
+
+
+def test_the_header_counts_follow_each_edit_and_match_a_full_count():
+    """The Data page's ProvenanceFollower moves the totals by one image's difference; after each edit, undo and
+    bulk edit they equal counting the whole dataset again."""
+    from studio.core.dataset.provenance import count_provenance
+    from studio.gui.data.provenance_counts import ProvenanceFollower
+
+    ds = _dataset()
+    follower = ProvenanceFollower(ds)
+    seen = []
+    stack = EditStack(ds, listener=lambda event: seen.append(follower.follow(event)))
+    assert follower.counts == count_provenance(ds.annotations)
+    assert follower.counts.text() == "1 manual · 3 model; 2 pending"  # proposals count as model
+    stack.do(AcceptAnnotations([2]))
+    stack.do(AddShape(2, 1, polygon=SQUARE, provenance=provenance(SMART)))
+    stack.do(accept_above(ds, 0.3))
+    for counts in seen:
+        assert counts.by_source and counts.by_status
+    assert seen[-1] == count_provenance(ds.annotations) and seen[-1].pending == 0
+    while stack.undo() is not None:
+        assert follower.counts == count_provenance(ds.annotations)
+    assert follower.counts.text() == "1 manual · 3 model; 2 pending"

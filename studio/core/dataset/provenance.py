@@ -144,13 +144,27 @@ class ProvenanceCounts:
         return f"{src or '0 annotations'}; {self.pending} pending"
 
 
-def count_provenance(anns: Iterable[dict]) -> ProvenanceCounts:
-    src: Counter = Counter()
-    st: Counter = Counter()
+Tally = Counter  # ("source", name) and ("status", name) -> annotations
+
+
+def tally(anns: Iterable[dict]) -> Tally:
+    """The annotations counted by source and by status, in one counter (totals add and subtract)."""
+    out: Tally = Counter()
     for a in anns:
-        src[source_of(a)] += 1
-        st[status_of(a)] += 1
-    return ProvenanceCounts({s: src.get(s, 0) for s in SOURCES}, {s: st.get(s, 0) for s in STATUSES})
+        out["source", source_of(a)] += 1
+        out["status", status_of(a)] += 1
+    return out
+
+
+def counts_of(t: Tally) -> ProvenanceCounts:
+    """The :class:`ProvenanceCounts` of a :func:`tally`."""
+    return ProvenanceCounts(
+        {s: t.get(("source", s), 0) for s in SOURCES}, {s: t.get(("status", s), 0) for s in STATUSES}
+    )
+
+
+def count_provenance(anns: Iterable[dict]) -> ProvenanceCounts:
+    return counts_of(tally(anns))
 
 
 def annotations_line(counts: ProvenanceCounts) -> str:

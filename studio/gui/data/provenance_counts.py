@@ -9,35 +9,11 @@ accept, a class merged, images added) counts everything again, once. Plain Pytho
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from studio.core.dataset.edits import EditEvent
 from studio.core.dataset.model import Dataset
-from studio.core.dataset.provenance import (
-    SOURCES,
-    STATUSES,
-    ProvenanceCounts,
-    source_of,
-    status_of,
-)
-
-Tally = Counter  # ("source", name) and ("status", name) -> annotations
-
-
-def tally(anns: Iterable[dict]) -> Tally:
-    """The annotations counted by source and by status, in one counter."""
-    out: Tally = Counter()
-    for a in anns:
-        out["source", source_of(a)] += 1
-        out["status", status_of(a)] += 1
-    return out
-
-
-def counts_of(t: Tally) -> ProvenanceCounts:
-    return ProvenanceCounts(
-        {s: t.get(("source", s), 0) for s in SOURCES}, {s: t.get(("status", s), 0) for s in STATUSES}
-    )
+from studio.core.dataset.provenance import ProvenanceCounts, Tally, counts_of, tally
 
 
 class ProvenanceFollower:
