@@ -21,7 +21,8 @@ The loop a user runs, through the command line, once for each of ``--seeds`` (de
 
 On 13 val images one seed's rounds swing by more than 0.1 mAP50, so the verdict is on the mean over the
 seeds. Prints each seed's rounds, then the mean curves, the share of proposals accepted unchanged (per arm
-and overall), the seeds, and writes everything as JSON to ``--out``. ``--quick`` runs the same loop on a small synthetic demo set with
+and overall), the seeds, and writes everything as JSON to ``--out``; ``--combine`` gives the same summary
+over the seeds of several such files. ``--quick`` runs the same loop on a small synthetic demo set with
 tiny budgets (a smoke test: ``tests/e2e/test_label_cli.py`` runs it). Every model here trains from scratch
 (no downloaded weights), so the absolute figures are low after a few minutes; the comparison is the point.
 """
@@ -303,7 +304,16 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--work-dir", type=Path, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
+    ap.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS.json",
+        help="run nothing: the summary over the seeds of earlier runs' --out files (e.g. seeds 0-2 and 3-4)",
+    )
     a = ap.parse_args()
+    if a.combine:
+        return combine(a.combine, a.out)
     q = a.quick
     seeds = a.seeds or ([0] if q else [0, 1, 2])
     plan = {
@@ -315,7 +325,6 @@ def main() -> int:
         "arch": a.arch or ("seg_lite" if q else None),
         "overrides": (["data.image_size=96", "data.workers=0", "train.batch_size=2"] if q else []) + a.overrides,
     }
-    start, rounds = plan["start"], plan["rounds"]
     if not q and not (BALLOON / "train" / "via_region_data.json").is_file():
         print(f"balloon not found at {BALLOON} (see ../shared/data/README.md); --quick runs on the demo set")
         return 2
@@ -326,19 +335,56 @@ def main() -> int:
     pool_path, images, val = prepare_data(work, q)
     pool = Dataset.load(pool_path)
     runs = [run_seed(a, seed, pool, images, val, work / f"seed{seed}", plan) for seed in seeds]
+    results = summarise(runs, a.proposal_thr, time.time() - t_all)
+    results.update({"quick": q, "plan": plan})
+    return write_results(results, a.out)
+
+
+def write_results(results: dict, out: Path | None) -> int:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        print(f"wrote {out}")
+    return 0
+
+
+def combine(paths: list[Path], out: Path | None) -> int:
+    """``--combine``: the summary over every seed of earlier runs' JSON files (the same plan each)."""
+    runs, wall, thresholds = [], 0.0, None
+    for path in paths:
+        try:
+            res = json.loads(path.read_text())
+            runs += res["runs"]
+            wall += res["wall_s"]
+            thresholds = thresholds or [float(t) for t in res["accepted_unchanged"]]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"error: {path}: not a results file of this bench ({e})")
+            return 2
+    seeds = [run["seed"] for run in runs]
+    if len(set(seeds)) != len(seeds):
+        print(f"error: a seed appears twice in {', '.join(map(str, paths))}: {seeds}")
+        return 2
+    return write_results(summarise(runs, thresholds, wall), out)
+
+
+def summarise(runs: list[dict], thresholds: list[float], wall_s: float) -> dict:
+    """Mean curves, wins and accepted-unchanged shares over ``runs`` (one per seed); prints them."""
+    seeds = [run["seed"] for run in runs]
+    rounds = len(runs[0]["rounds"])
+    start = runs[0]["rounds"][0]["labelled"] - len(runs[0]["rounds"][0]["ranked"]["chosen"])
     mean = mean_curves(runs)
-    results: dict = {"seeds": seeds, "quick": q, "plan": plan, "runs": runs, "mean": mean}
+    results: dict = {"seeds": seeds, "runs": runs, "mean": mean}
 
     def share(p: list) -> float | None:
         return p[1] / p[0] if p[0] else None
 
     shares: dict = {}
-    for t in (f"{t:g}" for t in a.proposal_thr):
+    for t in (f"{t:g}" for t in thresholds):
         per_arm = {arm: [sum(v) for v in zip(*(run["props"][arm][t] for run in runs))] for arm in ARMS}
         overall = [sum(v) for v in zip(*per_arm.values())]
         shares[t] = {k: {"share": share(v), "counts": v} for k, v in {**per_arm, "overall": overall}.items()}
     results["accepted_unchanged"] = shares
-    results["wall_s"] = round(time.time() - t_all, 1)
+    results["wall_s"] = round(wall_s, 1)
     keys = ("bbox_mAP_50", "segm_mAP_50")
     wins = {
         k: sum(1 for r in range(1, rounds + 1) if (mean["ranked"][r][k] or 0) > (mean["random"][r][k] or 0))
@@ -380,13 +426,9 @@ def main() -> int:
             f"seed {s} {seed_wins['bbox_mAP_50'][i]}/{rounds} {seed_wins['segm_mAP_50'][i]}/{rounds}"
             for i, s in enumerate(seeds)
         )
-        + f"; random arms use seed + 1; {results['wall_s'] / 60:.1f} min"
+        + f"; random arms use seed + 1; {wall_s / 60:.1f} min"
     )
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(results, indent=2))
-        print(f"wrote {a.out}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

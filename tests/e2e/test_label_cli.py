@@ -222,3 +222,16 @@ def test_active_learning_bench_runs_quick(tmp_path):
     assert [len(res["mean"][arm]) for arm in ("ranked", "random")] == [2, 2]  # round 0 and round 1
     assert res["mean"]["ranked"][1]["bbox_mAP_50"] == row["ranked"]["bbox_mAP_50"]  # one seed: its own figures
     assert "ranked beats random in" in r.stdout and "seed 0 round 1 (8 labelled" in r.stdout
+
+    def combine(*paths: Path) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(REPO / "bench" / "active_learning.py"), "--combine", *map(str, paths)]
+        return subprocess.run([*cmd, "--out", str(tmp_path / "all.json")], capture_output=True, text=True)
+
+    again = combine(out)  # the summary of a results file: the same figures
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "all.json").read_text())["mean"] == res["mean"]
+    twice = combine(out, out)
+    assert twice.returncode == 2 and "a seed appears twice" in twice.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    assert combine(broken).returncode == 2
