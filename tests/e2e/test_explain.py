@@ -16,6 +16,7 @@ from studio.core.dataset.check import check_dataset
 from studio.core.dataset.model import Dataset, image_path, recorded_images_dir
 from studio.core.detections import Detections
 from studio.core.errors import StudioError
+from studio.core.geometry import polygons_area, segmentation_to_mask
 from studio.core.imageio import imread_rgb
 from studio.core.inference.to_coco import detection_shape, predictions_to_annotations
 
@@ -203,7 +204,11 @@ def test_predictions_become_annotations_by_class_name():
     assert ds.annotations == [] and len(out.annotations) == 2  # a copy; 0.3 is below the threshold
     first, second = out.annotations
     assert first["category_id"] == 2 and first["score"] == pytest.approx(0.9)  # "disc" by name
-    assert len(first["segmentation"]) == 2 and first["bbox"] == [5.0, 5.0, 37.0, 17.0]
+    # the polygons follow the pixels' edges (pixel i covers i - 0.5 .. i + 0.5), so they rasterize back to the
+    # mask: the 3x3 part too, which the old pixel-centre trace shrank to 2x2 (a 4 px square, 44 % of its area)
+    assert len(first["segmentation"]) == 2 and first["bbox"] == [4.5, 4.5, 38.0, 18.0]
+    assert polygons_area(first["segmentation"][1:]) == pytest.approx(9.0)
+    assert np.array_equal(segmentation_to_mask(first["segmentation"], 40, 60) > 0, dets.masks[0])
     assert out.category(second["category_id"])["name"] == "cube"  # a class the dataset lacked is added
     assert second["segmentation"] == [] and second["bbox"] == [0.0, 0.0, 10.0, 10.0]  # empty mask: the box
 

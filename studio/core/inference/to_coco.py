@@ -1,8 +1,9 @@
 """Predictions turned into annotations: model-assisted labelling.
 
 The editor's one click (one detection of one image) and ``studio predict --to-coco OUT.json`` (every
-image) use the same conversion: a mask becomes polygons through :func:`studio.core.geometry.mask_to_polygons`
-(simplified by ``tolerance`` pixels so the result stays editable), a detector's box becomes a box-only
+image) use the same conversion: a mask becomes polygons through :func:`studio.core.smart.outline.mask_outline`
+(the outline of its pixels' edges, so the polygon rasterizes back to the mask, simplified by ``tolerance``
+pixels so the result stays editable, clipped to the image), a detector's box becomes a box-only
 annotation. Categories are matched by name, so predictions land on the right class of a dataset
 whose category ids differ from the training set's; a class the dataset lacks is added. Each new
 annotation keeps the model's ``score`` (an extra key, kept through load and save) so a reviewer can
@@ -23,7 +24,8 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import Detections
 from studio.core.errors import StudioError
-from studio.core.geometry import clip_bbox, mask_to_polygons, polygons_area
+from studio.core.geometry import clip_bbox, polygons_area
+from studio.core.smart.outline import mask_outline
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def detection_shape(
         box = clip_bbox(box, image_size[1], image_size[0])
     polys: list[list[float]] = []
     if with_masks and dets.masks is not None:
-        polys = mask_to_polygons(dets.masks[i], min_area=min_area, tolerance=tolerance)
+        hw = None if image_size is None else (int(image_size[1]), int(image_size[0]))
+        polys = mask_outline(dets.masks[i], tolerance=tolerance, image_size=hw, min_area=min_area)
         polys.sort(key=lambda p: -polygons_area([p]))
     if polys:
         xy = np.concatenate([np.asarray(p).reshape(-1, 2) for p in polys])

@@ -25,6 +25,7 @@ from studio.core.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from studio.core.evaluation.curves import PRCurves, pr_curves
 from studio.core.evaluation.f1 import F1Curves, f1_curves
 from studio.core.evaluation.matching import ImageMatch, match_dataset, totals, worst_first
+from studio.core.imageio import imread_rgb, save_image
 from studio.core.inference.to_coco import detection_shape
 from studio.core.jobs import CancelToken, Progress, no_progress
 
@@ -132,8 +133,6 @@ def rematch(
 
 
 def read_rgb(path: str | Path, progress: Progress = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
-    from studio.core.imageio import imread_rgb  # deferred: cv2
-
     return imread_rgb(path)
 
 
@@ -387,6 +386,4 @@ def run_cam(
 def save_picture(
     path: str | Path, rgb: np.ndarray, progress: Progress = no_progress, cancel: CancelToken | None = None
 ) -> Path:
-    from studio.core.imageio import save_image  # deferred: cv2
-
     return save_image(path, rgb, suffix=".png")
