@@ -49,7 +49,12 @@ sys.path.insert(0, str(REPO))
 BALLOON = REPO.parent / "shared" / "data" / "balloon"
 
 from studio.core.detections import Detections  # noqa: E402
-from studio.core.geometry import Flat, segmentation_to_mask, shoelace_area  # noqa: E402
+from studio.core.geometry import (  # noqa: E402
+    Flat,
+    mask_outline,  # noqa: E402
+    segmentation_to_mask,
+    shoelace_area,
+)
 from studio.core.labelling.box_prompt import (  # noqa: E402
     MIN_SCORE,
     MODEL,
@@ -59,7 +64,6 @@ from studio.core.labelling.box_prompt import (  # noqa: E402
     model_polygon,
     xywh_to_xyxy,
 )
-from studio.core.smart.outline import mask_outline  # noqa: E402
 
 CROP_MARGINS = (0.15, 0.3, 0.5)
 SEED_MARGIN, SEED_MIN_PX, SEED_MAX_SIDE, SEED_ITERATIONS = 0.1, 8, 200, 5  # as GrabCut's own defaults

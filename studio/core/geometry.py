@@ -278,7 +278,10 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 
 
 def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float = 0.0) -> list[Flat]:
-    """Outer contours of a binary mask as polygons (pixel-corner convention, holes dropped)."""
+    """Outer contours of a binary mask through its border pixels' centres (holes dropped): half a pixel inside
+    the pixels' edges. That is the convention of rasterizers that fill the pixels on a polygon's outline
+    (cv2.fillPoly, PIL: YOLO and labelme); COCO's fills pixel centres inside the polygon, for which
+    :func:`mask_outline` gives the outline that rasterizes back to the mask."""
     import cv2  # deferred: cv2
 
     m = (np.asarray(mask) > 0).astype(np.uint8)
@@ -293,6 +296,42 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
             flat = simplify_polygon(flat, tolerance)
         if shoelace_area(flat) >= min_area:
             out.append(flat)
+    return out
+
+
+HALF_PIXEL = 0.5  # how far outside the traced pixel centres a pixel's edge lies
+
+
+def mask_outline(
+    mask: np.ndarray,
+    origin: tuple[float, float] = (0.0, 0.0),
+    *,
+    tolerance: float = 1.0,
+    image_size: tuple[int, int] | None = None,
+    min_area: float = 4.0,
+) -> list[Flat]:
+    """Outer outlines of ``mask`` along its pixels' edges (holes are not kept), as flat polygons that rasterize
+    back to the same pixels (:func:`segmentation_to_mask`: pixel ``i`` covers ``i - 0.5 .. i + 0.5``).
+
+    :func:`mask_to_polygons` traces the centres of the border pixels, half a pixel inside: about 4 % of the
+    area of a 30 px wide object, 25 % of a 6 px one. Here each traced outline is grown by half a pixel
+    (mitred corners: a pixel staircase stays a staircase) before it is simplified.
+
+    ``origin``: the image coordinates ``(x, y)`` of the mask's pixel ``[0, 0]`` (a crop's corner).
+    ``tolerance``: Douglas-Peucker tolerance in pixels (0 keeps every corner of the pixel staircase).
+    ``image_size``: ``(width, height)`` to clip the polygons to, so none pokes half a pixel outside.
+    ``min_area``: parts smaller than this (in pixels) are dropped.
+    """
+    ox, oy = origin
+    out: list[Flat] = []
+    for traced in mask_to_polygons(mask, min_area=0.0, tolerance=0.0):
+        grown = Polygon(flat_to_xy(traced) + (ox, oy)).buffer(HALF_PIXEL, join_style="mitre", mitre_limit=2.0)
+        for poly in polygons_of(grown):
+            flat = exterior_flat(poly)
+            if tolerance > 0:
+                flat = simplify_polygon(flat, tolerance)
+            parts = [flat] if image_size is None else clip_polygon(flat, image_size[0], image_size[1])
+            out.extend(q for q in parts if shoelace_area(q) >= min_area)
     return out
 
 

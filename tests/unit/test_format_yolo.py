@@ -279,6 +279,10 @@ def test_rle_and_crowd(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     xy = np.array(line[1:]).reshape(-1, 2) * [W, H]
     extent = [xy[:, 0].min(), xy[:, 0].max(), xy[:, 1].min(), xy[:, 1].max()]
     np.testing.assert_allclose(extent, [5, 24, 10, 19], atol=1e-4)  # cv2 contour through the border pixels
+    # which is what Ultralytics' polygon2mask (cv2.fillPoly on int32 points) fills back to the same pixels
+    back = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(back, [np.round(xy).astype(np.int32)], 1)
+    assert np.array_equal(back, mask)
 
 
 def test_export_names_are_flat_and_unique() -> None:

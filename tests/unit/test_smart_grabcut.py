@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.core.geometry import mask_to_polygons, polygons_area, segmentation_to_mask
-from studio.core.smart import SmartResult, Stroke, box_to_polygon, mask_outline
+from studio.core.geometry import mask_outline, mask_to_polygons, polygons_area, segmentation_to_mask
+from studio.core.smart import SmartResult, Stroke, box_to_polygon
 
 W, H = 320, 240
 RED = (200, 60, 50)

@@ -467,6 +467,8 @@ def _annotation_shapes(ann: dict, label: str, image: dict, next_group: Iterator[
     origin = provenance_keys(ann)
     seg = ann.get("segmentation") or []
     if is_rle(seg):
+        # through the border pixels' centres: labelme fills a polygon's pixels with PIL, outline included, so this
+        # gives the mask back (mask_outline's pixel edges would come back a pixel wider)
         seg = mask_to_polygons(segmentation_to_mask(seg, image["height"], image["width"]))
     polys = [p for p in seg if len(p) >= 6]
     if not polys:

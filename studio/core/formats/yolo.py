@@ -426,6 +426,8 @@ def instance_polygons(ann: dict, w: int, h: int) -> list[Flat]:
     """Polygon parts of an annotation: its polygons, its RLE's contours, or its box's corners."""
     seg = ann.get("segmentation")
     if is_rle(seg):
+        # through the border pixels' centres, as Ultralytics' own masks2segments traces and its polygon2mask
+        # (cv2.fillPoly on integer points) fills back: mask_outline's edges would come back a pixel wider
         return mask_to_polygons(segmentation_to_mask(seg, h, w))
     parts = [list(map(float, p)) for p in seg or [] if len(p) >= 6]
     return parts if parts else [bbox_polygon(ann["bbox"])]

@@ -1,7 +1,7 @@
 """Predictions turned into annotations: model-assisted labelling.
 
 The editor's one click (one detection of one image) and ``studio predict --to-coco OUT.json`` (every
-image) use the same conversion: a mask becomes polygons through :func:`studio.core.smart.outline.mask_outline`
+image) use the same conversion: a mask becomes polygons through :func:`studio.core.geometry.mask_outline`
 (the outline of its pixels' edges, so the polygon rasterizes back to the mask, simplified by ``tolerance``
 pixels so the result stays editable, clipped to the image), a detector's box becomes a box-only
 annotation. Categories are matched by name, so predictions land on the right class of a dataset
@@ -24,8 +24,7 @@ from studio.core.data.classes import ClassMap
 from studio.core.dataset.model import Dataset
 from studio.core.detections import Detections
 from studio.core.errors import StudioError
-from studio.core.geometry import clip_bbox, polygons_area
-from studio.core.smart.outline import mask_outline
+from studio.core.geometry import clip_bbox, mask_outline, polygons_area
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The model runs once on the whole image (its detections are cached per image and 
 each drawn box then only picks among them. :func:`match_box` takes the detection whose box fits the drawn one best
 (box IoU at least ``min_iou``, and most of the detection inside the drawn box, so a box around a small object never
 takes the big one behind it); :func:`model_polygon` outlines that detection's mask, clipped to the drawn box (a
-little margin kept: a hand-drawn box is rarely pixel-tight), with :func:`studio.core.smart.outline.mask_outline`.
+little margin kept: a hand-drawn box is rarely pixel-tight), with :func:`studio.core.geometry.mask_outline`.
 When no detection matches, the match scores under ``min_score`` (:data:`MIN_SCORE`), or the model has no masks,
 :func:`box_prompt` falls back to GrabCut (:func:`studio.core.smart.grabcut.box_to_polygon`), and its result says which
 one gave the shape and why.
@@ -40,9 +40,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from studio.core.detections import Detections
-from studio.core.geometry import Flat, bbox_polygon, shoelace_area
+from studio.core.geometry import Flat, bbox_polygon, mask_outline, shoelace_area
 from studio.core.smart.grabcut import box_to_polygon
-from studio.core.smart.outline import mask_outline
 
 MODEL, GRABCUT = "model", "grabcut"
 #: a detection matches a drawn box from this box IoU on

@@ -5,12 +5,10 @@
 * :mod:`.scissors`: :class:`Scissors`, an outline that follows edges between clicked anchors;
 * :mod:`.box2mask`: ``boxes_to_masks(ds, images_dir)``, the bulk job that gives every box-only
   annotation a polygon (``studio dataset box2mask``);
-* :mod:`.outline`: a mask's outline as polygons that rasterize back to the same pixels.
 """
 
 from studio.core.smart.box2mask import Box2MaskResult, boxes_to_masks, is_box_only
 from studio.core.smart.grabcut import SmartResult, Stroke, box_to_polygon
-from studio.core.smart.outline import mask_outline
 from studio.core.smart.scissors import Scissors
 
 __all__ = [
@@ -21,5 +19,4 @@ __all__ = [
     "box_to_polygon",
     "boxes_to_masks",
     "is_box_only",
-    "mask_outline",
 ]

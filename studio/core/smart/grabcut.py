@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.core.geometry import Flat, bbox_polygon, box_iou, clip_bbox, polygons_bbox
-from studio.core.smart.outline import mask_outline
+from studio.core.geometry import Flat, bbox_polygon, box_iou, clip_bbox, mask_outline, polygons_bbox
 
 #: GrabCut iterations at most (it stops once the cut settles); 10 did no better on balloon val, 3 a little worse
 ITERATIONS = 5

@@ -5,7 +5,7 @@ A stroke is a polyline of image points painted with a round brush of ``radius`` 
 worked out on a window of the image that holds the stroke and the whole shape (never the full photo), so a stroke
 on a 4000 px photo costs what its own size costs: the shape is rasterised there
 (:func:`studio.core.geometry.segmentation_to_mask`, polygons shifted to the window), the stroke painted on or
-off, and the mask outlined again (:func:`studio.core.smart.outline.mask_outline`, which traces with
+off, and the mask outlined again (:func:`studio.core.geometry.mask_outline`, which traces with
 :func:`~studio.core.geometry.mask_to_polygons` and grows the trace by the half pixel the trace loses, so a shape
 painted many times does not shrink a little with each stroke), simplified by the tolerance the user set. Parts
 smaller than :data:`MIN_PART_PX` (the specks an eraser leaves along an edge) are dropped; holes are not kept
@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.core.geometry import Flat, bbox_polygon, is_rle, polygons_bbox, segmentation_to_mask
-from studio.core.smart.outline import mask_outline
+from studio.core.geometry import Flat, bbox_polygon, is_rle, mask_outline, polygons_bbox, segmentation_to_mask
 
 MIN_PART_PX = 9.0  # px²: a part smaller than a 3 x 3 square is a speck, not a part of the shape
 PAD_PX = 2  # the window reaches this far past the stroke and the shape

@@ -14,26 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from shapely.geometry import Polygon
 
 from studio.core.dataset.provenance import ACCEPTED, provenance, source_of
 from studio.core.geometry import (
     clip_bbox,
     clip_polygon,
-    exterior_flat,
-    flat_to_xy,
     is_rle,
-    mask_to_polygons,
+    mask_outline,
     mask_to_rle,
     polygons_bbox,
-    polygons_of,
     segmentation_to_mask,
     shoelace_area,
 )
 
 LOSSLESS_IOU = 0.99  # a conversion below this IoU with the mask is reported as lossy
 MIN_PART_AREA = 1.0  # px²: a mask speck smaller than this makes no polygon
-OUTLINE_GROW = 0.5  # px: contours run through the centres of the edge pixels; growing by half a pixel encloses them
 DECIMALS = 2  # coordinates are kept to 1/100 pixel, as the drawing tools keep them
 
 
@@ -199,17 +194,11 @@ def mask_holes(mask: np.ndarray) -> int:
 
 
 def outline_parts(mask: np.ndarray) -> list[list[float]]:
-    """The outline of each region of a mask as a polygon around its pixels (the contour through the edge pixels'
-    centres, grown by half a pixel), clipped to the mask's frame; specks under 1 px² are left out."""
+    """The outline of each region of a mask as a polygon around its pixels (:func:`mask_outline`, every corner
+    of the pixel staircase kept), clipped to the mask's frame; specks under 1 px² are left out."""
     h, w = mask.shape
-    parts: list[list[float]] = []
-    for flat in mask_to_polygons(mask, min_area=0.0):
-        grown = Polygon(flat_to_xy(flat)).buffer(OUTLINE_GROW, join_style="mitre", mitre_limit=2.0)
-        for poly in polygons_of(grown):
-            for q in clip_polygon(exterior_flat(poly), w, h):
-                if shoelace_area(q) >= MIN_PART_AREA:
-                    parts.append([_round(v) for v in q])
-    return parts
+    parts = mask_outline(mask, tolerance=0.0, image_size=(w, h), min_area=MIN_PART_AREA)
+    return [[_round(v) for v in q] for q in parts]
 
 
 def mask_to_parts(seg: dict) -> Conversion:
