@@ -60,8 +60,10 @@ from studio.core.labelling.box_prompt import (  # noqa: E402
     MODEL,
     box_prompt,
     grabcut_prompt,
+    head_prompt,
     match_box,
     model_polygon,
+    runs_on_boxes,
     xywh_to_xyxy,
 )
 
@@ -201,10 +203,18 @@ def timed(fn: Callable[[], tuple[Flat, str]]) -> tuple[Flat, str, float]:
     return poly, source, time.perf_counter() - t0
 
 
-def variant_names(min_score: float) -> list[str]:
-    names = ["GrabCut alone", "whole image, any score", f"whole image, score >= {min_score:g} (default)"]
-    names += ["whole image, score >= 0.7"] + [f"crop {m:g}" for m in CROP_MARGINS] + ["GrabCut from the model's mask"]
-    return names
+def variant_names(min_score: float, head: bool = False) -> list[str]:
+    """The variants measured; ``head``: the model's mask head runs on a drawn box (Mask R-CNN), which adds the
+    head's variants and makes the editor's default start with it."""
+    whole = f"whole image, score >= {min_score:g}" + ("" if head else " (default)")
+    names = ["GrabCut alone", "whole image, any score", whole, "whole image, score >= 0.7"]
+    if head:
+        names += [
+            "mask head on the box, any score",
+            f"mask head on the box, score >= {min_score:g}, else GrabCut",
+            f"mask head, else whole image, score >= {min_score:g} (default)",
+        ]
+    return names + [f"crop {m:g}" for m in CROP_MARGINS] + ["GrabCut from the model's mask"]
 
 
 def variants(
@@ -220,9 +230,22 @@ def variants(
     """Each variant's run on one box, with the seconds to add to its time (the photo's model run, on its first box,
     for the variants that use the cached whole-image detections)."""
 
-    def prompt(score: float) -> tuple[Flat, str]:
-        r = box_prompt(None, img, box, detections=whole, min_iou=min_iou, min_score=score, tolerance=tolerance)
+    def prompt(score: float, use_head: bool = False) -> tuple[Flat, str]:
+        r = box_prompt(
+            model if use_head else None,
+            img,
+            box,
+            detections=whole,
+            min_iou=min_iou,
+            min_score=score,
+            tolerance=tolerance,
+            use_head=use_head,
+        )
         return r.polygon, r.source
+
+    def head(score: float) -> tuple[Flat, str]:
+        r, _why = head_prompt(model, img, xywh_to_xyxy(box), min_score=score, tolerance=tolerance)
+        return (r.polygon, r.source) if r is not None else grabcut()
 
     def grabcut() -> tuple[Flat, str]:
         return grabcut_prompt(img, box, tolerance=tolerance).polygon, "grabcut"
@@ -232,7 +255,8 @@ def variants(
         poly = None if i is None or whole.masks is None else seeded_grabcut(img, box, np.asarray(whole.masks[i]))
         return (poly, MODEL) if poly is not None else grabcut()
 
-    names = variant_names(min_score)
+    has_head = runs_on_boxes(model)
+    names = variant_names(min_score, has_head)
     runs = {
         names[0]: (grabcut, 0.0),
         names[1]: (lambda: prompt(0.0), first),
@@ -240,6 +264,10 @@ def variants(
         names[3]: (lambda: prompt(0.7), first),
         names[-1]: (seeded, first),
     }
+    if has_head:  # the head runs per box (no whole-image run needed), the default falls back on the cached run
+        runs[names[4]] = (lambda: head(0.0), 0.0)
+        runs[names[5]] = (lambda: head(min_score), 0.0)
+        runs[names[6]] = (lambda: prompt(min_score, use_head=True), first)
     for m in CROP_MARGINS:
         runs[f"crop {m:g}"] = (lambda m=m: crop_prompt(model, img, box, m, whole), 0.0)
     return runs
@@ -288,7 +316,7 @@ def main() -> int:
         model = load_model(ckpt, device=a.device, score_thr=a.score_thr)
         ds = dataset_import(a.data / "via_region_data.json", Path(tmp) / "val.json", fmt="via").dataset
     rng = np.random.default_rng(a.seed)
-    names = variant_names(a.min_score)
+    names = variant_names(a.min_score, runs_on_boxes(model))
     figs = {n: Figures() for n in names}
     model_s: list[float] = []
     n_inst = 0

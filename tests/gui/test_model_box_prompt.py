@@ -186,3 +186,39 @@ def test_the_dialog_refuses_what_is_no_model_and_the_choice_is_kept_per_dataset(
     qtbot.mouseClick(dialog.clear_button, Qt.MouseButton.LeftButton)
     assert again.page.labelling_model.path is None
     assert studio().page.labelling_model.path is None
+
+
+def test_a_mask_rcnn_answers_the_box_with_its_mask_head_and_never_runs_on_the_whole_image(
+    qtbot, studio, fake_model, monkeypatch
+):
+    """A labelling model whose mask head runs on any box (Mask R-CNN: ``model.roi_heads.mask_head``) outlines the
+    dragged box itself: the head's mask (here a stand-in for masks_for_boxes, the unit tests run the real one), no
+    whole-image run. Unsure there, the whole-image detections take over as before."""
+    from types import SimpleNamespace
+
+    from studio.core.inference import box_masks
+
+    model, path = fake_model
+    model.model = SimpleNamespace(roi_heads=SimpleNamespace(mask_head=object()))  # what runs_on_boxes looks for
+    head_score = [0.93]
+    asked = []
+
+    def fake_head(predictor, image, boxes, labels=None):
+        asked.append(np.asarray(boxes).round().tolist())
+        return box_masks.BoxMasks(_model_mask()[None], np.array([1]), np.array(head_score, np.float32))
+
+    monkeypatch.setattr(box_masks, "masks_for_boxes", fake_head)
+    s = studio()
+    _choose_model(qtbot, s, path)
+    _view_key(qtbot, s, Qt.Key.Key_M)
+    tool = s.editor.tool
+    _drag(qtbot, s, (56, 81), (164, 159))
+    _idle(qtbot, tool)
+    assert tool.outline_by == "model 0.93" and model.runs == 0, "the head answered: no whole-image run"
+    assert len(asked) == 1 and asked[0][0][0] == pytest.approx(56, abs=2)  # the dragged box, in image pixels
+    assert _iou(tool.result.polygons, _model_mask()) > 0.95
+    _view_key(qtbot, s, Qt.Key.Key_Escape)
+    head_score[0] = 0.3  # unsure: the whole-image detection (0.87) gives its mask
+    _drag(qtbot, s, (56, 81), (164, 159))
+    _idle(qtbot, tool)
+    assert tool.outline_by == f"model {SCORE:.2f}" and model.runs == 1

@@ -322,3 +322,25 @@ def test_the_crop_variant_runs_the_model_on_the_box_and_outlines_the_object_in_t
     poly, source = crop_prompt(model, img, [128, 78, 45, 45], 0.2, dets)
     assert source == MODEL and model.shapes == [(63, 63, 3)], "the box and 9 px a side (clipped to the image)"
     assert _iou(poly, _disc(150, 100, 20)) > 0.9, "the crop's mask, back at the disc's place"
+
+
+# ----------------------------------------------------------------------------------------------- the mask head
+def test_a_mask_rcnn_outlines_the_drawn_box_with_its_mask_head(checkpoint_factory):
+    """seg_lite (torchvision's Mask R-CNN) runs its mask head on the drawn box itself: the shape is its mask there,
+    with the box classifier's score; unsure, the whole-image detections and then GrabCut take over."""
+    from studio.core import checkpoint as ckpt_io
+    from studio.core.inference.predictor import Predictor
+    from studio.core.labelling.box_prompt import runs_on_boxes
+
+    ck = ckpt_io.load(checkpoint_factory("seg_lite", 96, calibrate_bn=True))
+    model = Predictor.from_checkpoint(ck, device="cpu", score_thr=0.05)
+    assert runs_on_boxes(model) and not runs_on_boxes(FakeModel(_scene()[1])) and not runs_on_boxes(None)
+    img, dets = _scene()
+    box = [28, 28, 65, 65]
+    r = box_prompt(model, img, box, detections=dets, min_score=0.0)
+    assert r.source == MODEL and r.note == "mask head on the box" and 0 < r.score <= 1 and r.label >= 1
+    xy = np.asarray(r.polygon).reshape(-1, 2)
+    assert xy.min() >= 28 - 3 and xy[:, 0].max() <= 93 + 3 and xy[:, 1].max() <= 93 + 3  # inside the box + margin
+    unsure = box_prompt(model, img, box, detections=dets, min_score=1.01)  # the head is never that sure
+    assert unsure.note != "mask head on the box"
+    assert box_prompt(model, img, box, detections=dets, min_score=0.0, use_head=False).note == ""  # detections

@@ -162,25 +162,62 @@ def model_polygon(
     return max(polys, key=shoelace_area) if polys else None
 
 
+def runs_on_boxes(model: Any) -> bool:
+    """True for a model whose mask head runs on a drawn box (a checkpoint of torchvision's Mask R-CNN family);
+    read without importing torch (an exported model, or none, is not one)."""
+    heads = getattr(getattr(model, "model", None), "roi_heads", None)
+    return heads is not None and getattr(heads, "mask_head", None) is not None
+
+
+def head_prompt(
+    model: Any, image: np.ndarray, box_xyxy: Sequence[float], *, min_score: float, tolerance: float = 1.0
+) -> tuple[BoxPromptResult | None, str]:
+    """The model's mask head run on the drawn box itself (:func:`runs_on_boxes` models): its mask, clipped to the
+    box, when the box classifier is at least ``min_score`` sure of an object class; else ``(None, why)``."""
+    from studio.core.inference.box_masks import masks_for_boxes  # deferred: torch
+
+    t0 = time.perf_counter()
+    H, W = image.shape[:2]
+    got = masks_for_boxes(model, image, np.asarray([box_xyxy], np.float32))
+    score, label = float(got.scores[0]), int(got.labels[0])
+    if score < min_score:
+        return None, f"model unsure, {score:.2f}"
+    dets = Detections(np.asarray([box_xyxy], np.float32), got.scores, got.labels, got.masks)
+    poly = model_polygon(dets, 0, box_xyxy, (W, H), tolerance=tolerance)
+    if poly is None:
+        return None, "the model's mask is empty in the box"
+    return BoxPromptResult(poly, MODEL, score, label, time.perf_counter() - t0, "mask head on the box"), ""
+
+
 def box_prompt(
     model: DetectionModel | None,
     image: np.ndarray,
     box: Sequence[float],
     *,
-    detections: Detections | None = None,
+    detections: Detections | Callable[[], Detections] | None = None,
     min_iou: float = MIN_IOU,
     min_score: float = MIN_SCORE,
     tolerance: float = 1.0,
+    use_head: bool = True,
 ) -> BoxPromptResult:
     """The outline of the object in ``box`` (``[x, y, w, h]``, image pixels, as the smart box draws it).
 
-    ``detections``: the model's detections on ``image`` when already known (the editor's cache); else ``model``
-    runs on ``image`` now (None: GrabCut only). The matched detection's mask gives the polygon when its score is at
-    least ``min_score`` (0: whatever its score); otherwise GrabCut does, and ``note`` says why.
+    A model whose mask head runs on any box (:func:`runs_on_boxes`, when ``use_head``) outlines the box itself when
+    its classifier is at least ``min_score`` sure there. Otherwise ``detections``, the model's detections on
+    ``image`` when already known (or a function giving them, called only then: the editor's cache), else ``model``
+    run on ``image`` now (None: GrabCut only): the
+    matched detection's mask gives the polygon when its score is at least ``min_score`` (0: whatever its score);
+    otherwise GrabCut does, and ``note`` says why.
     """
     t0 = time.perf_counter()
     H, W = image.shape[:2]
     xyxy = xywh_to_xyxy(box)
+    if use_head and model is not None and runs_on_boxes(model):
+        result, _why = head_prompt(model, image, xyxy, min_score=min_score, tolerance=tolerance)
+        if result is not None:
+            return result
+    if callable(detections):
+        detections = detections()
     if detections is None and model is not None:
         detections = model.predict([image])[0]
     if detections is None:

@@ -64,14 +64,21 @@ def run_grabcut(
 def run_model_prompt(
     model: PromptModel, path: Any, image_key: Any, pixels: np.ndarray, box: list[float], tolerance: float
 ) -> BoxPromptResult:
-    """One box prompt (in a worker): the model's detections on the image (it runs once per image), the mask of the one
-    that fits the box; GrabCut when none does, or when the model cannot be loaded or run (the note says why)."""
+    """One box prompt (in a worker): a Mask R-CNN's mask head run on the box; else the model's detections on the image
+    (it runs once per image), the mask of the one that fits the box; GrabCut when none does, or when the model cannot
+    be loaded or run (the note says why)."""
     try:
-        dets, _cached = model.cache.detections(path, image_key, pixels)
+        loaded = model.cache.model(path)
+        return box_prompt(
+            loaded,
+            pixels,
+            box,
+            detections=lambda: model.cache.detections(path, image_key, pixels)[0],
+            tolerance=tolerance,
+        )
     except (StudioError, OSError, ImportError, RuntimeError, ValueError) as e:
         note = f"{MODEL_FAILED} ({error_message(e)})"
         return grabcut_prompt(pixels, box, tolerance=tolerance, note=note)
-    return box_prompt(None, pixels, box, detections=dets, tolerance=tolerance)
 
 
 class SmartBoxTool(Tool):
