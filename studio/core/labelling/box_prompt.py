@@ -20,10 +20,11 @@ no better than GrabCut alone (86 %). Even picking the best of all these per obje
 are balloons half hidden behind others, which this model misses too. The bench keeps the variants to measure a better
 model.
 
-The mask head is not run on the drawn box itself: Studio's default segmenter (``seg_fast``) is one-stage, its masks
-come from prototypes weighted by per-anchor coefficients, and a box that is no anchor has no coefficients; a
-two-stage model would need its backbone features and ROI heads driven by hand past the Predictor. The detection
-that matches the box is what the model would have said there.
+A model of torchvision's Mask R-CNN family (``seg_lite``, ``maskrcnn_*``) answers the drawn box itself first
+(:func:`head_prompt`): its box classifier and mask head run on that box (:mod:`studio.core.inference.box_masks`),
+one RoI per box and no whole-image run, and the mask is used when the classifier is at least ``min_score`` sure of
+an object class there. Studio's default segmenter (``seg_fast``) is one-stage: its masks come from prototypes weighted
+by per-anchor coefficients, and a drawn box is no anchor, so it only has the whole-image detections.
 """
 
 from __future__ import annotations
