@@ -204,11 +204,10 @@ def box_prompt(
     """The outline of the object in ``box`` (``[x, y, w, h]``, image pixels, as the smart box draws it).
 
     A model whose mask head runs on any box (:func:`runs_on_boxes`, when ``use_head``) outlines the box itself when
-    its classifier is at least ``min_score`` sure there. Otherwise ``detections``, the model's detections on
-    ``image`` when already known (or a function giving them, called only then: the editor's cache), else ``model``
-    run on ``image`` now (None: GrabCut only): the
-    matched detection's mask gives the polygon when its score is at least ``min_score`` (0: whatever its score);
-    otherwise GrabCut does, and ``note`` says why.
+    its classifier is at least ``min_score`` sure there. Otherwise the whole image's detections: ``detections`` when
+    already known (or a function giving them, called only then: the editor's cache), else ``model`` run on
+    ``image`` now (None: GrabCut only). The matched detection's mask gives the polygon when its score is at least
+    ``min_score`` (0: whatever its score); otherwise GrabCut does, and ``note`` says why.
     """
     t0 = time.perf_counter()
     H, W = image.shape[:2]
