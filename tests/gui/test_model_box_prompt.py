@@ -79,6 +79,18 @@ def _choose_model(qtbot, s, path) -> LabellingModelDialog:
     return dialog
 
 
+def _box_around_the_ellipse(qtbot, studio, path):
+    """Open the dataset, choose the labelling model at ``path``, pick the smart box (M) and drag a box around the
+    ellipse; ``(studio, tool)`` once its outline is in."""
+    s = studio()
+    _choose_model(qtbot, s, path)
+    _view_key(qtbot, s, Qt.Key.Key_M)
+    tool = s.editor.tool
+    _drag(qtbot, s, (56, 81), (164, 159))
+    _idle(qtbot, tool)
+    return s, tool
+
+
 def test_a_box_around_an_object_gives_the_models_mask_and_empty_space_grabcut(qtbot, studio, fake_model):
     model, path = fake_model
     s = studio()
@@ -122,12 +134,7 @@ def test_a_box_around_an_object_gives_the_models_mask_and_empty_space_grabcut(qt
 def test_a_detection_the_model_is_unsure_of_is_left_to_grabcut(qtbot, studio, fake_model):
     model, path = fake_model
     model.score = 0.42
-    s = studio()
-    _choose_model(qtbot, s, path)
-    _view_key(qtbot, s, Qt.Key.Key_M)
-    tool = s.editor.tool
-    _drag(qtbot, s, (56, 81), (164, 159))
-    _idle(qtbot, tool)
+    s, tool = _box_around_the_ellipse(qtbot, studio, path)
     assert tool.outline_by == "GrabCut" and model.runs == 1
     assert "GrabCut (model unsure, 0.42)" in s.bar.message() and MIN_SCORE > 0.42
     assert _iou(tool.result.polygons, _truth("ellipse")) > 0.9, "GrabCut's ellipse, not the model's wedged mask"
@@ -208,12 +215,7 @@ def test_a_mask_rcnn_answers_the_box_with_its_mask_head_and_never_runs_on_the_wh
         return box_masks.BoxMasks(_model_mask()[None], np.array([1]), np.array(head_score, np.float32))
 
     monkeypatch.setattr(box_masks, "masks_for_boxes", fake_head)
-    s = studio()
-    _choose_model(qtbot, s, path)
-    _view_key(qtbot, s, Qt.Key.Key_M)
-    tool = s.editor.tool
-    _drag(qtbot, s, (56, 81), (164, 159))
-    _idle(qtbot, tool)
+    s, tool = _box_around_the_ellipse(qtbot, studio, path)
     assert tool.outline_by == "model 0.93" and model.runs == 0, "the head answered: no whole-image run"
     assert len(asked) == 1 and asked[0][0][0] == pytest.approx(56, abs=2)  # the dragged box, in image pixels
     assert _iou(tool.result.polygons, _model_mask()) > 0.95
