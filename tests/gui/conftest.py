@@ -42,10 +42,14 @@ def _app_names(qapp):
 @pytest.fixture(autouse=True)
 def _editor_switches(_app_names):
     """No class prompt after each drawn shape and no autosave mid-test, unless a test turns them on."""
+    from PySide6.QtCore import QSettings
+
     from studio.gui.editor import settings
 
     settings.set_flag(settings.LAST_LABEL, True)
     settings.set_flag(settings.AUTOSAVE, False)
+    for key in settings.NUMBERS:  # the brush radius and tolerance a test set are not the next test's
+        QSettings().remove(key)
 
 
 @pytest.fixture(scope="session")

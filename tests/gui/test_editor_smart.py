@@ -177,6 +177,36 @@ def test_bracket_keys_change_the_brush_radius_wherever_the_focus_is(qtbot, studi
     assert s.editor.options.radius == 20, "no brush, no change"
 
 
+def test_the_brush_radius_and_tolerance_are_kept_for_the_next_session(qtbot, studio):
+    """A radius set with ] and a tolerance typed in the toolbar come back in the next window; a setting that is no
+    number (an INI edited by hand) or out of range falls back to the default or the range's end."""
+    from PySide6.QtCore import QSettings
+
+    from studio.gui.editor import settings
+    from studio.gui.editor.tool_options import RADIUS_RANGE, ToolOptions
+
+    s = studio()
+    opts = _options(s)
+    s.editor.set_tool("brush")
+    _press_key(qtbot, s.page.images.view, Qt.Key.Key_BracketRight)
+    radius = s.editor.options.radius
+    assert radius != ToolOptions().radius
+    s.editor.set_tool("smart_box")
+    opts.tolerance.setFocus()
+    opts.tolerance.selectAll()
+    qtbot.keyClicks(opts.tolerance, "2.5")
+    qtbot.keyClick(opts.tolerance, Qt.Key.Key_Return)
+    assert s.editor.options.tolerance == 2.5
+    again = studio()
+    assert (again.editor.options.radius, again.editor.options.tolerance) == (radius, 2.5)
+    assert _options(again).radius.value() == radius and _options(again).tolerance.value() == 2.5
+    QSettings().setValue(settings.BRUSH_RADIUS, "big")
+    QSettings().setValue(settings.SIMPLIFY_TOLERANCE, 1e9)
+    odd = studio()
+    assert odd.editor.options.radius == ToolOptions().radius and odd.editor.options.tolerance == 20.0
+    assert RADIUS_RANGE[0] <= odd.editor.options.radius <= RADIUS_RANGE[1]
+
+
 # ----------------------------------------------------------------------------------------------- brush and eraser
 def test_brush_paints_a_new_shape_then_keeps_painting_on_it(qtbot, studio):
     s = studio()

@@ -141,6 +141,7 @@ def test_pause_holds_the_run_between_batches_and_resume_continues(tmp_path, demo
     its = [e for _t, e in events if e.kind is EventKind.ITERATION]
     msgs = [e.text for _t, e in events if e.kind is EventKind.MESSAGE]
     assert sum(e.iterations for e in its) == 5  # every iteration, in one event per log point
+    assert its[1].global_iter == 2, "the first iteration after the pause is a log point: the charts move at once"
     assert any(m.startswith("paused before epoch 1, iteration 2") for m in msgs) and "resumed" in msgs
     fin = [e for _t, e in events if e.kind is EventKind.FINISHED][0]
     wall = events[-1][0] - events[0][0]

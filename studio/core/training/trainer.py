@@ -439,7 +439,10 @@ class Trainer:
         i = lr = 0
         with_autocast = autocast(self.device, self.amp_dtype)
         for i, (images, targets) in enumerate(batches, start=1):
-            self._window_t0 += self._pause_point(epoch, i)  # the rate ignores the pause
+            waited = self._pause_point(epoch, i)
+            self._window_t0 += waited  # the rate ignores the pause
+            if waited and single:  # a log point right after a pause: the charts move again at once
+                read_at = i
             if single and self.cancel.cancelled:
                 raise CancelledError()
             images, targets = to_device(images, targets, self.device)

@@ -101,7 +101,9 @@ class EditorController(QObject):
     def __init__(self, panel: ImagePanel, jobs: Jobs, parent: QObject | None = None):
         super().__init__(parent)
         self.panel, self.view, self.jobs = panel, panel.view, jobs
-        self.options = ToolOptions()  # the brush radius and simplify tolerance the tools share
+        self.options = ToolOptions()  # the brush radius and simplify tolerance the tools share, as last left
+        self.options.set_radius(settings.number(settings.BRUSH_RADIUS, self.options.radius))
+        self.options.set_tolerance(settings.number(settings.SIMPLIFY_TOLERANCE, self.options.tolerance))
         self._pixels: tuple[str, np.ndarray] | None = None  # the image shown's pixels, for the smart tools
         self.tools: dict[str, Tool] = {cls.name: cls(self) for cls in EDITOR_TOOLS}
         self.state = EditorState(lambda: self.panel.image, tuple(self.tools))

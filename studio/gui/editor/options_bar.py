@@ -1,4 +1,5 @@
-"""The brush radius and the simplify tolerance in the editor toolbar, shown only while the active tool uses them.
+"""The brush radius and the simplify tolerance in the editor toolbar, shown only while the active tool uses them;
+the values set are kept for the next session (:mod:`studio.gui.editor.settings`).
 
 The values live in the editor's :class:`~studio.gui.editor.tool_options.ToolOptions` (one for all tools); a change
 reaches the active tool through ``Tool.options_changed``. ``[`` and ``]`` (the shortcut table's
@@ -13,6 +14,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSizePolicy, QSpinBox, QWidget
 
 from studio.gui.common.commands import bind
+from studio.gui.editor import settings
 from studio.gui.editor.controller import EditorController
 from studio.gui.editor.tool_options import RADIUS, RADIUS_RANGE, TOLERANCE, TOLERANCE_RANGE
 from studio.gui.shortcuts import keys_text
@@ -86,9 +88,9 @@ class ToolOptionsBar(QWidget):
         self.larger.setEnabled(radius)
 
     def _on_radius(self, value: int) -> None:
-        self.editor.options.set_radius(value)
+        settings.set_number(settings.BRUSH_RADIUS, self.editor.options.set_radius(value))  # kept for next time
         self.editor.tool.options_changed()
 
     def _on_tolerance(self, value: float) -> None:
-        self.editor.options.set_tolerance(value)
+        settings.set_number(settings.SIMPLIFY_TOLERANCE, self.editor.options.set_tolerance(value))
         self.editor.tool.options_changed()
