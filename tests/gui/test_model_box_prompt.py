@@ -206,7 +206,8 @@ def test_a_mask_rcnn_answers_the_box_with_its_mask_head_and_never_runs_on_the_wh
     from studio.core.inference import box_masks
 
     model, path = fake_model
-    model.model = SimpleNamespace(roi_heads=SimpleNamespace(mask_head=object()))  # what runs_on_boxes looks for
+    heads = SimpleNamespace(mask_roi_pool=object(), mask_head=object(), mask_predictor=object())
+    model.model = SimpleNamespace(roi_heads=heads, backbone=object(), transform=object())  # a Mask R-CNN's parts
     head_score = [0.93]
     asked = []
 

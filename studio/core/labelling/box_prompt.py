@@ -164,10 +164,15 @@ def model_polygon(
 
 
 def runs_on_boxes(model: Any) -> bool:
-    """True for a model whose mask head runs on a drawn box (a checkpoint of torchvision's Mask R-CNN family);
-    read without importing torch (an exported model, or none, is not one)."""
-    heads = getattr(getattr(model, "model", None), "roi_heads", None)
-    return heads is not None and getattr(heads, "mask_head", None) is not None
+    """True for a model whose mask head runs on a drawn box (a checkpoint of torchvision's Mask R-CNN family, see
+    :func:`studio.core.inference.box_masks.has_box_mask_head`); a model without RoI heads (an exported one, a
+    one-stage network, none) is not one, and is told without importing torch."""
+    net = getattr(model, "model", None)
+    if getattr(net, "roi_heads", None) is None:
+        return False
+    from studio.core.inference.box_masks import has_box_mask_head  # deferred: torch
+
+    return has_box_mask_head(net)
 
 
 def head_prompt(
