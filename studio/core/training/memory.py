@@ -186,9 +186,8 @@ def estimate_gpu_memory(cfg: Config, num_classes: int | None = None) -> MemoryEs
     spec = get_arch(cfg.model.arch)
     finetune = cfg.model.weights not in (None, "", "none")
     backbone = cfg.model.backbone if spec.backbones else None
-    freeze = None if cfg.model.freeze_backbone is None else str(cfg.model.freeze_backbone)
     params, trainable, buffers = count_parameters(
-        spec.name, num_classes or DEFAULT_NUM_CLASSES, finetune, backbone, freeze if spec.backbones else None
+        spec.name, num_classes or DEFAULT_NUM_CLASSES, finetune, backbone, str(cfg.model.freeze_backbone)
     )
     t = cfg.train
     opt_slots = 2 if t.optimizer == "adamw" else (1 if t.momentum > 0 else 0)
