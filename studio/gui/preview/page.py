@@ -173,6 +173,7 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
         self.save_path = PathField("save", "Save the annotated video as", "MP4 video (*.mp4)")
         self.save_path.edit.setPlaceholderText("a new .mp4 file")
         self.save_path.setFixedWidth(300)
+        self._keyed: list[tuple[QAction, QPushButton]] = []  # each key's action and the button it follows
         self.key_actions = {
             "preview.prev": self._key_action("preview.prev", "Previous image", self.prev_button, lambda: self.step(-1)),
             "preview.play_pause": self._key_action(
@@ -500,6 +501,7 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
         act.triggered.connect(lambda _=False: slot())
         self.addAction(act)
         button.setToolTip(with_keys(shortcut(sid).description, sid))
+        self._keyed.append((act, button))
         return act
 
     # ------------------------------------------------------------------ state
@@ -513,14 +515,8 @@ class PreviewPage(RunCombo, RunPicker, QWidget):
         self.next_button.setEnabled(folder and self.image_index < len(self.images) - 1)
         self.save_check.setEnabled(not playing)
         self.save_path.setEnabled(not playing)
-        buttons = {
-            "preview.prev": self.prev_button,
-            "preview.play_pause": self.play_button,
-            "preview.stop": self.stop_button,
-            "preview.next": self.next_button,
-        }
-        for sid, button in buttons.items():
-            self.key_actions[sid].setEnabled(button.isEnabled())
+        for act, button in self._keyed:
+            act.setEnabled(button.isEnabled())
 
     # ------------------------------------------------------------------ drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
